@@ -1,0 +1,145 @@
+"""Shared bench plumbing: start an app under gunicorn (SmartBot or a baseline) with the same
+settings, drive it with wrk from a separate process, and parse what wrk prints."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from smartbot.config import ServerSettings  # noqa: E402
+from tests.support import toml_writer  # noqa: E402
+from tests.support.apps import free_port  # noqa: E402
+from tests.support.signing import signature  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+SHIPPED = ServerSettings()          # the worker settings smartbot.gunicorn_conf ships with
+SECRET = "bench-secret-0123456789abcdef"
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if not path:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    return path
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    url: str
+    workdir: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def start_gunicorn(app: str, workdir: Path, env: dict[str, str] | None = None, config_python: bool = True,
+                   port: int | None = None) -> Server:
+    """Start `app` under gunicorn with SmartBot's shipped worker settings (gthread, same counts)."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {})}
+    if config_python:
+        full_env["SMARTBOT_SERVER__BIND"] = f"127.0.0.1:{port}"
+        argv = [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.gunicorn_conf", app]
+    else:
+        argv = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(SHIPPED.workers),
+                "-k", "gthread", "--threads", str(SHIPPED.threads), "--keep-alive", "5",
+                "--backlog", "2048", "--log-level", "warning", app]
+    log = open(workdir / "server.log", "ab")
+    proc = subprocess.Popen(argv, cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    server = Server(proc, f"http://127.0.0.1:{port}", workdir)
+    try:
+        wait_http(server.url + "/healthz")
+    except TimeoutError:
+        server.stop()
+        raise SystemExit(f"{app} did not start; see {workdir / 'server.log'}")
+    return server
+
+
+def write_signed_requests(path: Path, count: int, prefix: str, chats: int = 500) -> None:
+    ts = str(int(time.time()))
+    with open(path, "w") as fh:
+        for i in range(count):
+            body = json.dumps({"event_id": f"{prefix}-{i}", "chat_id": f"chat-{i % chats}",
+                               "user_id": f"user-{i % chats}", "text": f"hello {i}"}, separators=(",", ":"))
+            fh.write(f"{ts}|{signature(SECRET, ts, body.encode())}|{body}\n")
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    non2xx: int
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def run_wrk(url: str, connections: int, seconds: int, script: Path | None = None,
+            script_args: list[str] | None = None, threads: int = 2) -> WrkResult:
+    argv = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script_args:
+        argv += ["--"] + script_args
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return WrkResult(rps, p50, p99, total, sum(int(x) for x in errs.groups()) if errs else 0,
+                     int(non2xx.group(1)) if non2xx else 0)
+
+
+def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None) -> Path:
+    config = {"database_url": f"sqlite:///{workdir / 'smartbot.db'}",
+              "channels": {"generic": {"secret": SECRET, "callback_url": callback_url}}}
+    for key, value in (extra or {}).items():
+        config[key] = value
+    path = workdir / "smartbot.toml"
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml_writer.dumps(config))
+    return path

@@ -1,0 +1,41 @@
+# Shared by start.sh and test.sh: find Python 3.11+, and make a virtualenv with pip in it even on a
+# Debian/Ubuntu machine whose python3 lacks ensurepip (no python3-venv package installed).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SMARTBOT_VENV:-$ROOT/.venv}"
+
+find_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  echo "SmartBot needs Python 3.11 or newer; install it (e.g. apt-get install python3) and retry." >&2
+  return 1
+}
+
+make_venv() {
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    return 0
+  fi
+  local py
+  py="$(find_python)"
+  rm -rf "$VENV"
+  if ! "$py" -m venv "$VENV" >/dev/null 2>&1; then
+    # No ensurepip (Debian without python3-venv): make the venv bare and fetch pip from PyPI.
+    rm -rf "$VENV"
+    "$py" -m venv --without-pip "$VENV"
+    "$VENV/bin/python" "$ROOT/scripts/get_pip.py"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+}
+
+install_requirements() {
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" "$@"
+  "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs and run all of it. Extra arguments go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+
+# System packages some tests drive for real, installed when we may (root, apt-get present).
+SYSTEM_PACKAGES=(wrk)
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+make_venv
+install_requirements -r "$ROOT/requirements-dev.txt"
+
+cd "$ROOT"
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,27 @@
+"""SmartBot: a self-hosted assistant gateway. `create_app()` builds the Flask application."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:
+    """Build the app from `config` (a Settings, a dict, a TOML path, or None for SMARTBOT_CONFIG).
+
+    Nothing happens at import time; tests build as many apps as they need.
+    """
+    from . import logging_setup
+    from .config import Settings, load
+    from .runtime import Runtime
+    from .web_app import build_flask_app
+
+    settings = config if isinstance(config, Settings) else load(config)
+    logging_setup.configure(settings)
+    runtime = Runtime(settings)
+    app = build_flask_app(runtime)
+    if start_workers:
+        runtime.start()
+    return app

@@ -1,0 +1,1 @@
+"""The admin page (server-rendered, JWT in an HttpOnly cookie with CSRF protection)."""

@@ -1,0 +1,20 @@
+"""Every audit event name, registered once with what it records. `record()` refuses other names."""
+from __future__ import annotations
+
+EVENTS: dict[str, str] = {
+    "webhook.refused": "an inbound request failed verification or validation (rate-limited per source)",
+    "message.handled": "a message was routed and answered (action, rule, provider, result)",
+    "message.failed": "a message could not be handled after its retries; the user was told",
+    "message.denied": "a sender or an action was refused by the permission check",
+    "model.error": "a model call failed (timeout, bad answer, unavailable)",
+    "reply.failed": "a reply could not be delivered after its retries",
+    "conversation.reset": "a user cleared their conversation memory",
+    "admin.created": "an admin account was created from the command line",
+    "admin.login": "an admin logged in (or failed to)",
+    "admin.logout": "an admin logged out",
+    "config.provisioned": "settings from smartbot.toml were written to the database at start",
+}
+
+
+def is_known(action: str) -> bool:
+    return action in EVENTS

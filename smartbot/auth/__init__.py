@@ -1,0 +1,1 @@
+"""Authorization: permissions as data, one check with a reason, identities bound to users."""

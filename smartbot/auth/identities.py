@@ -1,0 +1,43 @@
+"""Resolve a platform sender to a Principal: bound user with their roles, or the default role."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..models import Identity, Role, User, UserRole
+from .rbac import Grant, Principal
+
+_ident, _users, _roles, _user_roles = Identity.__table__, User.__table__, Role.__table__, UserRole.__table__
+
+
+def resolve(conn: Connection, channel: str, platform_user_id: str, display_name: str,
+            default_role: str, locale: str = "") -> Principal | None:
+    """None means refused: the sender is unknown and no default role is configured (allowlist mode)."""
+    identity = f"{channel}:{platform_user_id}"
+    row = conn.execute(
+        sa.select(_users.c.id, _users.c.name, _users.c.is_active, _users.c.locale)
+        .select_from(_ident.join(_users, _ident.c.user_id == _users.c.id))
+        .where(_ident.c.channel == channel, _ident.c.platform_user_id == platform_user_id)
+    ).first()
+    if row is not None and row.is_active:
+        return principal_for_user(conn, row.id, row.name, identity, row.locale or locale)
+    if not default_role:
+        return None
+    rows = conn.execute(sa.select(_roles.c.name, _roles.c.permissions, _roles.c.chat_scope)
+                        .where(_roles.c.name == default_role)).all()
+    return Principal(name=display_name or platform_user_id, roles=(default_role,), grants=_grants(rows),
+                     identity=identity, locale=locale)
+
+
+def principal_for_user(conn: Connection, user_id: int, name: str, identity: str = "",
+                       locale: str = "") -> Principal:
+    rows = conn.execute(sa.select(_roles.c.name, _roles.c.permissions, _roles.c.chat_scope)
+                        .select_from(_user_roles.join(_roles, _user_roles.c.role_id == _roles.c.id))
+                        .where(_user_roles.c.user_id == user_id).order_by(_roles.c.name)).all()
+    return Principal(name=name, roles=tuple(r.name for r in rows), grants=_grants(rows), user_id=user_id,
+                     identity=identity, locale=locale)
+
+
+def _grants(rows: list) -> tuple[Grant, ...]:
+    return tuple(Grant(pattern, r.name, tuple(r.chat_scope) if r.chat_scope is not None else None)
+                 for r in rows for pattern in (r.permissions or ()))

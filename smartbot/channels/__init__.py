@@ -1,0 +1,1 @@
+"""Chat platforms: one module each behind `base.Channel`, found by name in `registry`."""

@@ -1,0 +1,102 @@
+"""The channel interface: translate between one platform and `messages.py`, nothing more.
+
+A channel never imports the router, llm/, executor/ or auth/. The webhook path calls, in order:
+`verify` (raise SignatureError), `handshake` (a response for url-verification style requests, else
+None), `parse` (InboundMessages; [] for events that are not messages), then `acknowledge`.
+The worker calls `split` and `send` for replies. Flask never reaches a channel: requests arrive as
+plain `WebRequest` values.
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import PayloadError
+from ..messages import InboundMessage, Reply, split_text
+
+
+class Headers(dict):
+    """Case-insensitive header lookup over a plain dict."""
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        super().__init__({k.lower(): v for k, v in (items or {}).items()})
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(str(key).lower())
+
+
+@dataclass
+class WebRequest:
+    method: str
+    path: str
+    headers: Headers
+    body: bytes
+    args: dict[str, str] = field(default_factory=dict)
+    remote_addr: str = ""
+
+    def json(self) -> Any:
+        """The body as JSON, or PayloadError with the reason."""
+        if not self.body:
+            raise PayloadError("empty body: expected JSON")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(f"malformed JSON: {exc}") from None
+
+
+@dataclass
+class WebResponse:
+    status: int = 200
+    body: Any = None                 # dict/list -> JSON, str/bytes -> as is
+    content_type: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Channel(ABC):
+    """Base class. Subclasses set `name`, `config_class` and implement verify/parse/send."""
+
+    name = ""
+    config_class: type = object
+    accepts_webhooks = True           # False: messages arrive some other way (the web chat page)
+    text_limit = 0                    # characters per message; 0 = no limit
+    supports_markdown = False
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abstractmethod
+    def verify(self, req: WebRequest) -> None:
+        """Raise SignatureError unless the request provably comes from the platform."""
+
+    def handshake(self, req: WebRequest) -> WebResponse | None:
+        return None
+
+    @abstractmethod
+    def parse(self, req: WebRequest) -> list[InboundMessage]:
+        """The messages in a verified request; [] for events that are not messages."""
+
+    def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        status = "accepted" if accepted else ("duplicate" if duplicates else "ignored")
+        return WebResponse(200, {"status": status})
+
+    def split(self, reply: Reply) -> list[Reply]:
+        parts = split_text(reply.text, self.text_limit)
+        if len(parts) == 1:
+            return [reply]
+        return [Reply(reply.channel, reply.chat_id, part, dict(reply.reply_context), reply.format,
+                      reply.reply_to) for part in parts]
+
+    @abstractmethod
+    def send(self, reply: Reply) -> None:
+        """Deliver one reply; raise DeliveryError (retryable or not) when it did not arrive."""
+
+    def close(self) -> None:
+        """Release pooled connections."""

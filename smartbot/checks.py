@@ -1,0 +1,52 @@
+"""`smartbot check-config`: what the settings point at, checked one by one with a fix for each."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .config import Settings
+from .db import Database, head_revision
+
+
+def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> list[str]:
+    problems: list[str] = []
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        out(f"[{'ok' if ok else 'FAIL'}] {what}" + (f" -- {fix}" if fix and not ok else ""))
+        if not ok:
+            problems.append(what)
+
+    report(True, f"configuration file: {settings.config_path or '(none, defaults and environment)'}")
+    try:
+        db = Database(settings.database_url)
+        current = db.schema_revision()
+        head = head_revision()
+        report(current == head, f"database schema {current or '(empty)'} (code expects {head})",
+               "run `smartbot db upgrade`")
+    except Exception as exc:  # a check reports, it never crashes
+        report(False, f"database unreachable: {type(exc).__name__}: {exc}", "check database_url")
+    for name, config in settings.channels.items():
+        check = getattr(config, "self_check", None)
+        detail = check() if check else ""
+        report(not detail, f"channel {name}" + (f": {detail}" if detail else " configured"))
+    if not settings.providers:
+        report(True, "no [[providers]] in the file (chat answers that no model is configured)")
+    for p in settings.providers:
+        if p.api_key_env and not os.environ.get(p.api_key_env):
+            report(False, f"provider {p.name}: environment variable {p.api_key_env} is not set",
+                   f"export {p.api_key_env}=<your API key>")
+        else:
+            report(True, f"provider {p.name}: {p.kind} {p.model} at {p.base_url}")
+        if online:
+            report(*_reach(p.base_url), "check base_url and the network")
+    return problems
+
+
+def _reach(url: str) -> tuple[bool, str]:
+    import requests
+
+    try:
+        resp = requests.get(url, timeout=5)
+        return resp.status_code < 500, f"reached {url} ({resp.status_code})"
+    except requests.RequestException as exc:
+        return False, f"cannot reach {url}: {type(exc).__name__}"

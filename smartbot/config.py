@@ -1,0 +1,262 @@
+"""Settings: read once from smartbot.toml (path in SMARTBOT_CONFIG), overridden by SMARTBOT_* env vars.
+
+`SMARTBOT_<SECTION>__<KEY>` overrides `[section] key`; numeric parts index lists
+(`SMARTBOT_PROVIDERS__0__MODEL`). Environment variables whose first part is not a known setting
+(SMARTBOT_CONFIG, SMARTBOT_SECRET_KEY, ...) are not overrides. Anything wrong stops start-up with a
+`ConfigError` naming the key and the fix. Nothing else in SmartBot reads os.environ for settings.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .settings_schema import _suggest, build, setting
+
+ENV_PREFIX = "SMARTBOT_"
+LOCALES = ("en", "zh-CN")
+
+
+@dataclass
+class ServerSettings:
+    bind: str = setting("127.0.0.1:8080", help="host:port or unix:/path/to.sock")
+    workers: int = setting(2, minimum=1)
+    threads: int = setting(8, minimum=1)
+    timeout: int = setting(30, minimum=1)
+    graceful_timeout: int = setting(20, minimum=1)
+
+
+@dataclass
+class JobsSettings:
+    backend: str = setting("local", choices=("local", "celery"))
+    broker_url: str = setting("")
+    threads: int = setting(64, minimum=1, help="worker threads per process (model calls wait on I/O)")
+    lease_seconds: float = setting(30.0, minimum=2)
+    max_backlog: int = setting(5000, minimum=1, help="jobs a process holds in memory; more wait in the inbox")
+    sweep_seconds: float = setting(2.0, minimum=0.1)
+    outbox_max_attempts: int = setting(12, minimum=1)
+    outbox_backoff_max: float = setting(300.0, minimum=1)
+    dedup_days: float = setting(7.0, minimum=1)
+
+    def validate(self, path: str) -> None:
+        if self.backend == "celery" and not self.broker_url:
+            raise ConfigError(f"{path}.broker_url", "is required when jobs.backend = \"celery\"",
+                              "set it to your Redis URL, e.g. redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class CacheSettings:
+    url: str = setting("")
+
+
+@dataclass
+class ProviderSettings:
+    name: str = setting(required=True, help="give each [[providers]] entry a unique name")
+    kind: str = setting("openai", choices=("openai", "anthropic", "ollama"))
+    base_url: str = setting(required=True, url=True, help="the API's base URL, e.g. https://api.openai.com/v1")
+    api_key_env: str = setting("", help="name of the environment variable holding the API key")
+    model: str = setting(required=True, help="the model name the API expects")
+    connect_timeout: float = setting(5.0, minimum=0.1)
+    read_timeout: float = setting(60.0, minimum=0.1)
+    total_timeout: float = setting(90.0, minimum=0.1)
+    max_retries: int = setting(2, minimum=0)
+    max_tokens: int = setting(1024, minimum=1)
+    temperature: float = setting(0.7, minimum=0)
+    headers: dict[str, str] = setting({})
+    enabled: bool = setting(True)
+
+
+@dataclass
+class ModelsSettings:
+    default: str = setting("")
+    fallback: list[str] = setting([])
+
+
+@dataclass
+class MemorySettings:
+    max_turns: int = setting(20, minimum=0)
+    max_tokens: int = setting(3000, minimum=0)
+    retention_days: float = setting(30.0, minimum=1)
+
+
+@dataclass
+class AuditSettings:
+    log_file: str = setting("", help="a file the audit events are also appended to (JSON lines)")
+    refusal_audit_interval: float = setting(60.0, minimum=0)
+
+
+@dataclass
+class WebchatSettings:
+    enabled: bool = setting(True)
+
+
+@dataclass
+class SecuritySettings:
+    default_role: str = setting("guest", help="role of senders not bound to a user; '' refuses them")
+    trusted_proxies: int = setting(0, minimum=0)
+
+
+@dataclass
+class Settings:
+    database_url: str = setting("sqlite:///var/smartbot.db")
+    secret_key_env: str = setting("SMARTBOT_SECRET_KEY")
+    default_locale: str = setting("en", choices=LOCALES)
+    bot_name: str = setting("SmartBot")
+    system_prompt: str = setting("You are {bot_name}, a helpful assistant. Answer in {language}.")
+    max_body_bytes: int = setting(1_048_576, minimum=1024)
+    auto_migrate: bool = setting(True)
+    log_level: str = setting("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = setting("text", choices=("text", "json"))
+    server: ServerSettings = field(default_factory=ServerSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    channels: dict[str, Any] = field(default_factory=dict)
+    providers: list[ProviderSettings] = field(default_factory=list)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    webchat: WebchatSettings = field(default_factory=WebchatSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    # Filled in by load(), not read from the file:
+    config_path: str = ""
+    secret_key: str = field(default="", repr=False)
+
+    def validate(self, path: str) -> None:
+        names = [p.name for p in self.providers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError("providers", f"two providers are named {name!r}", "give each a unique name")
+        for key, value in (("models.default", [self.models.default] if self.models.default else []),
+                           ("models.fallback", self.models.fallback)):
+            for name in value:
+                if name not in names:
+                    raise ConfigError(key, f"names provider {name!r}, which is not among [[providers]]",
+                                      f"use one of: {', '.join(names) or '(none configured)'}")
+        if not self.database_url.split(":", 1)[0]:
+            raise ConfigError("database_url", "is empty", "e.g. sqlite:///var/smartbot.db")
+
+
+def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
+         env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings: a dict (tests), a TOML path, or SMARTBOT_CONFIG when None."""
+    env = dict(os.environ if env is None else env)
+    base_dir = Path.cwd()
+    path_text = ""
+    if config is None:
+        config = env.get(f"{ENV_PREFIX}CONFIG") or None
+    if config is None:
+        data: dict[str, Any] = {}
+    elif isinstance(config, Mapping):
+        data = _deep_copy(config)
+    else:
+        path = Path(config)
+        path_text = str(path)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError("SMARTBOT_CONFIG", f"file {path} does not exist",
+                              "point SMARTBOT_CONFIG at your smartbot.toml") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("SMARTBOT_CONFIG", f"{path} is not valid TOML ({exc})", "fix the syntax") from None
+        base_dir = path.resolve().parent
+    if "database_url" not in data and not env.get(f"{ENV_PREFIX}DATABASE_URL") and env.get("DATABASE_URL"):
+        data["database_url"] = env["DATABASE_URL"]
+    _apply_env_overrides(data, env)
+    channels_raw = data.pop("channels", {}) or {}
+    settings = build(Settings, data, "", env)
+    settings.channels = _build_channels(channels_raw, env)
+    settings.config_path = path_text
+    settings.database_url = _resolve_sqlite_path(settings.database_url, base_dir)
+    if settings.audit.log_file and not os.path.isabs(settings.audit.log_file):
+        settings.audit.log_file = str(base_dir / settings.audit.log_file)
+    settings.secret_key = _secret_key(settings, env)
+    return settings
+
+
+def _build_channels(raw: Any, env: Mapping[str, str]) -> dict[str, Any]:
+    from .channels import registry
+
+    if not isinstance(raw, dict):
+        raise ConfigError("channels", "expected a table of [channels.<name>] sections")
+    built = {}
+    for name, section in raw.items():
+        spec = registry.spec(name)
+        if spec is None:
+            raise ConfigError(f"channels.{name}", "is not a known channel",
+                              f"known channels: {', '.join(registry.names())}; {_suggest(name, registry.names())}")
+        built[name] = build(spec.config_class, section, f"channels.{name}", env)
+    return built
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    top = {f.name for f in fields(Settings) if f.name not in ("config_path", "secret_key")}
+    for var, value in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in var[len(ENV_PREFIX):].split("__")]
+        if parts[0] not in top:
+            continue
+        _set_path(data, parts, value, var)
+
+
+def _set_path(data: Any, parts: list[str], value: str, var: str) -> None:
+    node = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit():
+                raise ConfigError(var, f"'{part}' should be a list index", "use e.g. SMARTBOT_PROVIDERS__0__MODEL")
+            index = int(part)
+            while len(node) <= index:
+                node.append({})
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+            continue
+        if last:
+            node[part] = value
+            return
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = [] if parts[i + 1].isdigit() else {}
+            node[part] = nxt
+        node = nxt
+
+
+def _resolve_sqlite_path(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths are taken from the config file's folder, and that folder is created."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite://" or url.startswith("sqlite:///:memory:"):
+        return url
+    raw = url[len(prefix):]
+    db_path = Path(raw.split("?", 1)[0])
+    if not db_path.is_absolute():
+        db_path = base_dir / db_path
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    query = ("?" + raw.split("?", 1)[1]) if "?" in raw else ""
+    return f"{prefix}{db_path}{query}"
+
+
+def _secret_key(settings: Settings, env: Mapping[str, str]) -> str:
+    var = settings.secret_key_env
+    value = env.get(var, "")
+    if not value:
+        raise ConfigError("secret_key_env", f"environment variable {var} is not set",
+                          f"export {var}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    if len(value) < 32:
+        raise ConfigError("secret_key_env", f"the key in {var} is shorter than 32 characters",
+                          "use a random value of at least 32 characters")
+    return value
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data

@@ -1,0 +1,283 @@
+"""Database access: the engine, short read and write transactions, and the schema check.
+
+Only the URL decides the database. SQLite (the default) gets WAL, synchronous=NORMAL and a busy
+timeout, and write transactions start with BEGIN IMMEDIATE so two writers never deadlock on a lock
+upgrade; the same code runs on PostgreSQL. Code that writes does its write first and reads after,
+inside `db.write()`, so the rows it reads are the ones its lock protects on either database.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import ConfigError, StartupError
+from .group_commit import GroupCommitter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class Database:
+    """One engine per process; `write()` and `read()` hand out short transactions."""
+
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 60) -> None:
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise ConfigError("database_url", f"is not a database URL: {url!r}",
+                              "e.g. sqlite:///var/smartbot.db or postgresql://user@host/db") from None
+        self.dialect = parsed.get_backend_name()
+        self.is_sqlite = self.dialect == "sqlite"
+        kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": not self.is_sqlite}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=60)
+        elif self.dialect == "postgresql":
+            kwargs.update(pool_size=min(pool_size, 10), max_overflow=min(max_overflow, 20), pool_timeout=30)
+        try:
+            self.engine: Engine = sa.create_engine(_driver_url(parsed), **kwargs)
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise ConfigError("database_url", f"the driver for {self.dialect} is not installed ({exc})",
+                              "pip install 'smartbot[postgres]' for PostgreSQL") from None
+        # SQLite writers queue on a thread lock and a file lock instead of in SQLite's busy handler,
+        # which sleeps up to 100 ms at a time and so wastes most of the time the lock is free.
+        self._writer_lock = _WriterLock(sqlite_file(url)) if self.is_sqlite else None
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self._committer = GroupCommitter(self.write) if self.is_sqlite else None
+
+    def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(conn)` in a write transaction, sharing the commit with concurrent callers (SQLite)."""
+        if self._committer is not None:
+            return self._committer.run(fn)
+        with self.write() as conn:
+            return fn(conn)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on exit, rolled back on an exception."""
+        lock = self._writer_lock
+        if lock is None:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+            return
+        with lock:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(smartbot_immediate=True)
+                with conn.begin():
+                    yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (never takes SQLite's write lock)."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def after_fork(self) -> None:
+        """Drop connections inherited from a parent process (never share a socket or file lock)."""
+        self.engine.dispose(close=False)
+        if self._writer_lock is not None:
+            self._writer_lock.reopen()
+            self._committer = GroupCommitter(self.write)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------
+    def schema_revision(self) -> str | None:
+        with self.read() as conn:
+            try:
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            except sa.exc.DBAPIError:
+                return None
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run Alembic migrations, one process at a time."""
+        from alembic import command
+
+        with self._migration_lock():
+            command.upgrade(alembic_config(self.url), revision)
+
+    def ensure_schema(self, auto_migrate: bool) -> None:
+        """Stop start-up when the schema is behind the code, or upgrade it when allowed."""
+        head = head_revision()
+        current = self.schema_revision()
+        if current == head:
+            return
+        if auto_migrate:
+            log.info("database schema at %s, upgrading to %s", current, head)
+            self.upgrade()
+            return
+        raise StartupError(f"the database schema is at revision {current}, this code needs {head}: "
+                           "run `smartbot db upgrade` (or set auto_migrate = true)")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            import fcntl
+
+            path = self.engine.url.database or ""
+            lock_path = (path + ".migrate.lock") if path and path != ":memory:" else None
+            if lock_path is None:
+                yield
+                return
+            with open(lock_path, "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(4242001)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(4242001)"))
+                    conn.commit()
+        else:
+            yield
+
+
+class _WriterLock:
+    """One SQLite writer at a time: a thread lock within the process, flock(2) across processes.
+
+    The kernel wakes the next waiter the moment the lock is free. The lock file is opened per
+    process (after a fork the child opens its own), since flock belongs to the open file.
+    """
+
+    def __init__(self, db_path: str | None) -> None:
+        self._path = (db_path + ".write.lock") if db_path else None
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def reopen(self) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd = None
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        self._thread_lock.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+def _driver_url(parsed: sa.engine.URL) -> sa.engine.URL:
+    """postgresql:// means psycopg 3 when it is installed (SQLAlchemy's default is psycopg2)."""
+    if parsed.drivername == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+
+            return parsed.set(drivername="postgresql+psycopg")
+        except ImportError:
+            return parsed
+    return parsed
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event emit BEGIN itself, so we choose DEFERRED or IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        _set_wal(cur)
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("smartbot_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _set_wal(cur: Any, attempts: int = 100) -> None:
+    """Switch to WAL (it persists in the file). Switching needs a moment with no other writer, and
+    SQLite answers "locked" at once instead of waiting, so wait here while another process writes."""
+    import sqlite3
+
+    for attempt in range(attempts):
+        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["smartbot_url"] = url
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file behind a SQLite URL, or None for other databases and :memory:."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def database_size(url: str) -> int:
+    path = sqlite_file(url)
+    return os.path.getsize(path) if path and os.path.exists(path) else 0

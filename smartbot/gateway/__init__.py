@@ -1,0 +1,1 @@
+"""The webhook gateway: POST /webhooks/<channel>, the inbox and the outbox."""

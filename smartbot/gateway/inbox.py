@@ -1,0 +1,114 @@
+"""The durable inbox: accept a message once, and store what handling it decided, atomically.
+
+`accept` is the one INSERT of the webhook path; the unique (channel, event_id) key makes a
+platform's retry a no-op. `complete` marks the message done and writes its replies, memory and
+audit rows in the same transaction, then leases the next message of the same conversation.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import audit, conversations
+from ..db import Database
+from ..jobs.queue import OrderedQueue
+from ..messages import InboundMessage
+from ..models import Inbox
+from ..models.queues import FAILED
+from ..outcome import Outcome
+from . import outbox
+
+_inbox = Inbox.__table__
+queue = OrderedQueue(_inbox)
+_INSERT = sa.text(
+    "INSERT INTO inbox (channel, event_id, order_key, payload, status, lease_until, attempts, next_attempt_at, "
+    "created_at, last_error) VALUES (:channel, :event_id, :order_key, :payload, 'queued', 0, 0, :now, :now, '') "
+    "ON CONFLICT DO NOTHING RETURNING id")
+_REGISTER_SENDER = sa.text(
+    "INSERT INTO identities (channel, platform_user_id, display_name, created_at) "
+    "VALUES (:channel, :user_id, :name, :now) ON CONFLICT DO NOTHING")
+
+
+@dataclass
+class Accepted:
+    row_id: int | None          # None: a duplicate of a message already accepted
+    leased: bool                # leased to the accepting owner (it should start work at once)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.row_id is None
+
+
+def accept(db: Database, msg: InboundMessage, owner: str | None, lease_seconds: float) -> Accepted:
+    now = time.time()
+    payload = json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))
+    params = {"channel": msg.channel, "event_id": msg.event_id, "order_key": msg.conversation_key,
+              "payload": payload, "now": now}
+
+    def write(conn: Connection) -> Accepted:
+        row_id = conn.execute(_INSERT, params).scalar()
+        if row_id is None:
+            return Accepted(None, False)
+        leased = bool(owner) and bool(queue.lease_if_head(conn, [row_id], owner, now + lease_seconds, now))
+        return Accepted(row_id, leased)
+
+    return db.run_write(write)
+
+
+def load(db: Database, row_id: int) -> tuple[Any, InboundMessage] | None:
+    with db.read() as conn:
+        row = queue.load_one(conn, row_id)
+    if row is None:
+        return None
+    return row, InboundMessage.from_record(json.loads(row.payload))
+
+
+@dataclass
+class Completed:
+    outbox_ids: list[int]       # replies leased to the owner for immediate delivery
+    next_inbox_ids: list[int]   # the conversation's next message, leased to the owner
+
+
+def complete(db: Database, row: Any, msg: InboundMessage, outcome: Outcome, owner: str, lease_seconds: float,
+             channel: Any, status: str = "done") -> Completed | None:
+    """Store the outcome; None when the lease was lost (another owner finished or holds it)."""
+    until = time.time() + lease_seconds
+
+    def write(conn: Connection) -> Completed | None:
+        if not queue.finish(conn, row.id, owner, status=status, error="" if status != FAILED else outcome.result):
+            return None
+        reply_ids = outbox.enqueue(conn, msg, outcome, row.id, channel)
+        if outcome.reset_memory:
+            conversations.reset(conn, msg.conversation_key)
+        conversations.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
+                             outcome.provider, outcome.model)
+        conn.execute(_REGISTER_SENDER, {"channel": msg.channel, "user_id": msg.user_id, "name": msg.user_name[:200],
+                                        "now": time.time()})
+        audit.record_all(conn, outcome.audit)
+        leased_out = outbox.queue.lease_if_head(conn, reply_ids, owner, until)
+        next_in = queue.lease_next(conn, row.order_key, owner, until)
+        return Completed(leased_out, next_in)
+
+    return db.run_write(write)
+
+
+def retry_later(db: Database, row_id: int, owner: str, delay: float, error: str) -> bool:
+    at = time.time() + delay
+    return db.run_write(lambda conn: queue.retry_later(conn, row_id, owner, at, error))
+
+
+def requeue_unstarted(db: Database, owner: str, ids: list[int]) -> int:
+    with db.write() as conn:
+        return queue.release_all(conn, owner, ids)
+
+
+def stats(db: Database) -> dict[str, Any]:
+    now = time.time()
+    with db.read() as conn:
+        return {"depth": queue.depth(conn), "oldest_age": queue.oldest_unfinished_age(conn, now),
+                "total": conn.execute(sa.select(sa.func.count()).select_from(_inbox)).scalar()}

@@ -1,0 +1,97 @@
+"""Steps 1-6 of the message path: verify, handshake, parse, accept (one INSERT), ack, dispatch.
+
+Nothing here waits for a model. A refused request is counted, audited (at most once per source,
+reason and interval, so a flood of forged requests cannot flood the audit log) and never parsed
+further than needed to refuse it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from cachetools import TTLCache
+
+from .. import audit
+from ..channels.base import WebRequest, WebResponse
+from ..db import Database
+from ..jobs.pressure import IngestPressure
+from ..errors import ChannelNotConfigured, RequestRefused
+from ..messages import InboundMessage
+from ..ops import metrics
+from . import inbox
+
+log = logging.getLogger(__name__)
+
+
+class Ingest:
+    def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
+                 lease_seconds: float, on_accepted: Callable[[int], None], refusal_interval: float,
+                 pressure: IngestPressure | None = None) -> None:
+        self.db = db
+        self.pressure = pressure or IngestPressure()
+        self.channels = channels
+        self._owner = owner
+        self.lease_seconds = lease_seconds
+        self._on_accepted = on_accepted
+        self._refusals: TTLCache = TTLCache(maxsize=4096, ttl=max(refusal_interval, 0.001))
+        self._refusal_lock = threading.Lock()
+
+    def handle(self, channel_name: str, req: WebRequest) -> WebResponse:
+        started = time.perf_counter()
+        self.pressure.enter()
+        try:
+            channel = self.channels.get(channel_name)
+            if channel is None or not channel.accepts_webhooks:
+                log.warning("webhook for channel %r, which is not configured here", channel_name)
+                raise ChannelNotConfigured(f"channel {channel_name!r} is not configured on this server")
+            channel.verify(req)
+            shake = channel.handshake(req)
+            if shake is not None:
+                metrics.count("webhook_requests_total", channel=channel_name, outcome="handshake")
+                return shake
+            messages = channel.parse(req)
+            accepted, duplicates = [], 0
+            for msg in messages:
+                if self.accept(msg).duplicate:
+                    duplicates += 1
+                else:
+                    accepted.append(msg)
+            outcome = "accepted" if accepted else ("duplicate" if duplicates else "ignored")
+            metrics.count("webhook_requests_total", channel=channel_name, outcome=outcome)
+            return channel.acknowledge(req, accepted, duplicates)
+        except RequestRefused as exc:
+            return self.refuse(channel_name, req, exc)
+        finally:
+            self.pressure.leave()
+            metrics.observe("webhook_seconds", time.perf_counter() - started, channel=channel_name)
+
+    def accept(self, msg: InboundMessage) -> inbox.Accepted:
+        """Store one message (a no-op for a duplicate) and start work on it when it is first in line."""
+        result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
+        if result.leased and result.row_id is not None:
+            self._on_accepted(result.row_id)
+        return result
+
+    def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:
+        """Count and (rate-limited) audit a refused request; the response says why."""
+        self._record_refusal(channel_name, req, exc)
+        return WebResponse(exc.status, {"error": exc.reason})
+
+    def _record_refusal(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> None:
+        known = channel_name if channel_name in self.channels else "(unknown)"
+        metrics.count("webhook_refused_total", channel=known, reason=exc.metric_reason)
+        key = (known, exc.metric_reason, req.remote_addr)
+        with self._refusal_lock:
+            seen = self._refusals.get(key, 0)
+            self._refusals[key] = seen + 1
+        if seen:
+            return
+        log.warning("refused webhook for %s from %s: %s", known, req.remote_addr, exc.reason)
+        try:
+            with self.db.write() as conn:
+                audit.record(conn, "webhook.refused", req.remote_addr or "unknown", f"channel:{known}",
+                             "refused", {"status": exc.status, "reason": exc.reason})
+        except Exception:
+            log.exception("could not audit a refused webhook")

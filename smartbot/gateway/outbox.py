@@ -1,0 +1,116 @@
+"""The durable outbox: replies wait here until their channel has them, in order per chat.
+
+A reply's dedup key is derived from the inbound message's key, unique per channel, so handling a
+message twice (after a crash) can never queue a second reply. Each reply has a stable delivery id,
+sent on every retry, so a receiver can drop a repeat of a send whose result we never learned.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import audit
+from ..db import Database
+from ..jobs.queue import OrderedQueue
+from ..messages import InboundMessage, Reply
+from ..models import Outbox
+from ..models.queues import DONE, FAILED
+from ..outcome import Outcome
+
+_outbox = Outbox.__table__
+queue = OrderedQueue(_outbox)
+_INSERT = sa.text(
+    "INSERT INTO outbox (channel, dedup_key, order_key, inbox_id, payload, status, lease_until, attempts, "
+    "next_attempt_at, created_at, last_error) VALUES (:channel, :dedup_key, :order_key, :inbox_id, :payload, "
+    "'queued', 0, 0, :now, :now, '') ON CONFLICT DO NOTHING RETURNING id")
+_NAMESPACE = uuid.UUID("6f1c2a52-54d8-4b8e-9a53-5b0de4b1c7a1")
+
+
+def delivery_id(channel: str, dedup_key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{channel}:{dedup_key}"))
+
+
+def enqueue(conn: Connection, msg: InboundMessage, outcome: Outcome, inbox_id: int,
+            channel: Any) -> list[int]:
+    """Queue the outcome's replies to the sender's chat; returns the new rows' ids."""
+    parts: list[Reply] = []
+    for text in outcome.texts:
+        reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
+                      format=outcome.format, reply_to=msg.event_id)
+        parts.extend(channel.split(reply) if channel is not None else [reply])
+    return add(conn, parts, msg.event_id, msg.chat_key, inbox_id)
+
+
+def add(conn: Connection, replies: list[Reply], key: str, chat_key: str,
+        inbox_id: int | None = None) -> list[int]:
+    """Queue replies under dedup keys `key`, `key#2`, ...; a key seen before adds nothing."""
+    now = time.time()
+    ids = []
+    for i, reply in enumerate(replies):
+        dedup = key if i == 0 else f"{key}#{i + 1}"
+        reply.delivery_id = delivery_id(reply.channel, dedup)
+        row_id = conn.execute(_INSERT, {
+            "channel": reply.channel, "dedup_key": dedup, "order_key": chat_key, "inbox_id": inbox_id,
+            "payload": json.dumps(reply.to_record(), ensure_ascii=False, separators=(",", ":")), "now": now,
+        }).scalar()
+        if row_id is not None:
+            ids.append(row_id)
+    return ids
+
+
+def load(db: Database, row_id: int) -> tuple[Any, Reply] | None:
+    with db.read() as conn:
+        row = queue.load_one(conn, row_id)
+    if row is None:
+        return None
+    return row, Reply.from_record(json.loads(row.payload))
+
+
+def mark_sent(db: Database, row: Any, owner: str, lease_seconds: float) -> list[int] | None:
+    """Record the delivery and lease the chat's next reply; None when the lease was lost."""
+    def write(conn: Connection) -> list[int] | None:
+        if not queue.finish(conn, row.id, owner, DONE):
+            return None
+        return queue.lease_next(conn, row.order_key, owner, time.time() + lease_seconds)
+
+    return db.run_write(write)
+
+
+def mark_failed(db: Database, row: Any, owner: str, error: str, lease_seconds: float,
+                audit_event: Any) -> list[int]:
+    """Give up on a reply (recorded and audited) and let the chat's next reply go."""
+    def write(conn: Connection) -> list[int]:
+        if not queue.finish(conn, row.id, owner, FAILED, error):
+            return []
+        audit.record_all(conn, [audit_event])
+        return queue.lease_next(conn, row.order_key, owner, time.time() + lease_seconds)
+
+    return db.run_write(write)
+
+
+def retry_later(db: Database, row_id: int, owner: str, delay: float, error: str) -> bool:
+    at = time.time() + delay
+    return db.run_write(lambda conn: queue.retry_later(conn, row_id, owner, at, error))
+
+
+def replies_for_chat(db: Database, chat_key: str, after_id: int, limit: int = 50) -> list[tuple[int, Reply]]:
+    """Delivered replies of one chat after `after_id` (what the web chat page shows)."""
+    with db.read() as conn:
+        rows = conn.execute(sa.select(_outbox.c.id, _outbox.c.payload)
+                            .where(_outbox.c.order_key == chat_key, _outbox.c.id > after_id,
+                                   _outbox.c.status == DONE)
+                            .order_by(_outbox.c.id).limit(limit)).all()
+    return [(r.id, Reply.from_record(json.loads(r.payload))) for r in rows]
+
+
+def stats(db: Database) -> dict[str, Any]:
+    now = time.time()
+    with db.read() as conn:
+        return {"depth": queue.depth(conn), "oldest_age": queue.oldest_unfinished_age(conn, now),
+                "failed": conn.execute(sa.select(sa.func.count()).select_from(_outbox)
+                                       .where(_outbox.c.status == FAILED)).scalar()}

@@ -1,0 +1,45 @@
+"""gunicorn settings for SmartBot, from smartbot.toml's [server] section.
+
+gthread workers: each process serves `threads` requests at once and runs its own job pool.
+No preload: every worker builds its own app, database pool and job threads after the fork.
+A worker that exits (graceful reload, max requests) finishes its running jobs and hands back the
+ones it had not started; a worker killed outright leaves leases that another worker takes over.
+"""
+from __future__ import annotations
+
+from smartbot.config import load
+
+_settings = load()
+_server = _settings.server
+
+bind = [_server.bind]
+workers = _server.workers
+worker_class = "gthread"
+threads = _server.threads
+timeout = _server.timeout
+graceful_timeout = _server.graceful_timeout
+keepalive = 5
+backlog = 2048
+worker_connections = 1000
+preload_app = False
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+proc_name = "smartbot"
+
+
+def on_starting(server):  # noqa: ANN001
+    """Migrate once in the master, before any worker starts, instead of racing in every worker."""
+    from smartbot.db import Database
+
+    db = Database(_settings.database_url)
+    db.ensure_schema(_settings.auto_migrate)
+    db.dispose()
+
+
+def worker_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    app = getattr(worker, "wsgi", None)
+    runtime = getattr(app, "extensions", {}).get("smartbot") if app is not None else None
+    if runtime is not None:
+        runtime.stop(timeout=max(1.0, graceful_timeout - 2))
+

@@ -1,0 +1,18 @@
+"""What handlers get to work with: plain services, never Flask or a platform's payload."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..db import Database
+from ..live_config import ProviderStore
+from ..llm.service import ModelService
+
+
+@dataclass
+class HandlerContext:
+    settings: Settings
+    db: Database
+    models: ModelService
+    providers: ProviderStore
+    locale: str

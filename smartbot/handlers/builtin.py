@@ -1,0 +1,22 @@
+"""The `builtin` action: /help, /whoami, /reset."""
+from __future__ import annotations
+
+from ..audit import AuditEvent
+from ..auth.rbac import Principal
+from ..i18n import t
+from ..messages import InboundMessage
+from ..outcome import Outcome
+from ..router import Route
+from ..router.builtins import BUILTINS
+from .base import HandlerContext
+
+
+def handle_builtin(ctx: HandlerContext, msg: InboundMessage, principal: Principal, route: Route) -> Outcome:
+    name = str(route.params.get("name") or (route.command.name if route.command else ""))
+    builtin = BUILTINS.get(name)
+    if builtin is None:
+        return Outcome(texts=[t("action.unavailable", ctx.locale)], result="error")
+    outcome = builtin(principal, ctx.locale, ctx.settings.bot_name)
+    if outcome.reset_memory:
+        outcome.audit.append(AuditEvent("conversation.reset", principal.identity, msg.conversation_key))
+    return outcome

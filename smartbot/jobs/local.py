@@ -1,0 +1,172 @@
+"""The embedded job backend: a thread pool inside each app process, fed straight from the webhook.
+
+A message accepted by this process is leased to it in the same INSERT transaction and handed to
+the pool in memory, so work starts at once with no polling. A maintenance thread renews the
+leases of this process's work, takes over work whose owner died (at start, then every
+`sweep_seconds`), fires delayed retries, and purges old rows. Threads are started lazily up to
+`[jobs] threads`; model calls spend their time waiting on the network, not on the CPU.
+"""
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import threading
+import time
+from typing import Callable
+
+from .pressure import IngestPressure
+
+log = logging.getLogger(__name__)
+
+Job = tuple[str, int]           # (kind, row id)
+
+
+class LocalRunner:
+    def __init__(self, handlers: dict[str, Callable[[int], None]], max_threads: int,
+                 upkeep: Callable[[str], None], sweep_seconds: float, lease_seconds: float,
+                 pressure: IngestPressure | None = None, idle_seconds: float = 60.0) -> None:
+        self._handlers = handlers
+        self.pressure = pressure or IngestPressure()
+        self._max_threads = max_threads
+        self._upkeep = upkeep
+        self._sweep_seconds = sweep_seconds
+        self._renew_seconds = max(0.5, lease_seconds / 3)
+        self._idle_seconds = idle_seconds
+        self._cv = threading.Condition()
+        self._queue: collections.deque[Job] = collections.deque()
+        self._timers: list[tuple[float, int, Job]] = []
+        self._timer_cv = threading.Condition()
+        self._seq = itertools.count()
+        self._threads = 0
+        self._idle = 0
+        self._busy = 0
+        self._stopping = False
+        self._maintenance: threading.Thread | None = None
+
+    # -- feeding ------------------------------------------------------------------------------
+    def submit(self, kind: str, row_id: int) -> None:
+        with self._cv:
+            self._queue.append((kind, row_id))
+            if self._idle == 0 and self._threads < self._max_threads and not self._stopping:
+                self._spawn()
+            self._cv.notify()
+
+    def dispatch(self, kind: str, ids: list[int], delay: float = 0.0) -> None:
+        if delay <= 0:
+            for row_id in ids:
+                self.submit(kind, row_id)
+            return
+        due = time.monotonic() + delay
+        with self._timer_cv:
+            for row_id in ids:
+                heapq.heappush(self._timers, (due, next(self._seq), (kind, row_id)))
+            self._timer_cv.notify()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._maintenance = threading.Thread(target=self._maintain, name="smartbot-upkeep", daemon=True)
+        self._maintenance.start()
+
+    def stop(self, timeout: float = 10.0) -> list[Job]:
+        """Stop taking work, wait for running jobs, and return the jobs that never started."""
+        with self._cv:
+            self._stopping = True
+            unstarted = list(self._queue)
+            self._queue.clear()
+            self._cv.notify_all()
+        with self._timer_cv:
+            unstarted += [job for _, _, job in self._timers]
+            self._timers.clear()
+            self._timer_cv.notify_all()
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self._busy and time.monotonic() < deadline:
+                self._cv.wait(0.05)
+        return unstarted
+
+    def stats(self) -> dict[str, int]:
+        with self._cv:
+            return {"threads": self._threads, "busy": self._busy, "queued": len(self._queue),
+                    "timers": len(self._timers), "max_threads": self._max_threads,
+                    "deferred_starts": self.pressure.deferred_starts}
+
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def alive(self) -> bool:
+        return self._maintenance is not None and self._maintenance.is_alive()
+
+    def has_work(self) -> bool:
+        with self._cv:
+            return bool(self._busy or self._queue or self._timers)
+
+    # -- threads ------------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        self._threads += 1
+        threading.Thread(target=self._work, name=f"smartbot-worker-{self._threads}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self.pressure.wait_turn()
+            with self._cv:
+                while not self._queue:
+                    if self._stopping:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    woke = self._cv.wait(self._idle_seconds)
+                    self._idle -= 1
+                    if not woke and not self._queue and self._threads > 1:
+                        self._threads -= 1
+                        return
+                kind, row_id = self._queue.popleft()
+                self._busy += 1
+            try:
+                self._handlers[kind](row_id)
+            except Exception:
+                # The row keeps its lease; the maintenance thread or lease expiry brings it back.
+                log.exception("job %s %s failed", kind, row_id)
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    if self._stopping:
+                        self._cv.notify_all()
+
+    def _maintain(self) -> None:
+        self._safe_upkeep("recover")
+        now = time.monotonic()
+        next_sweep, next_renew, next_purge = now + self._sweep_seconds, now + self._renew_seconds, now + 60
+        while True:
+            with self._timer_cv:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                wake = min(next_sweep, next_renew, self._timers[0][0] if self._timers else next_sweep)
+                if wake > now:
+                    self._timer_cv.wait(wake - now)
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                due = []
+                while self._timers and self._timers[0][0] <= now:
+                    due.append(heapq.heappop(self._timers)[2])
+            for kind, row_id in due:
+                self.submit(kind, row_id)
+            if now >= next_renew:
+                next_renew = now + self._renew_seconds
+                if self.has_work():
+                    self._safe_upkeep("renew")
+            if now >= next_sweep:
+                next_sweep = now + self._sweep_seconds
+                self._safe_upkeep("recover")
+            if now >= next_purge:
+                next_purge = now + 3600
+                self._safe_upkeep("purge")
+
+    def _safe_upkeep(self, what: str) -> None:
+        try:
+            self._upkeep(what)
+        except Exception:
+            log.exception("upkeep %s failed; will try again", what)

@@ -1,0 +1,112 @@
+"""Run-time configuration read from the database, with version counters so every process notices
+changes within a second without restarting: rules, providers and the active model chain."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .db import Database
+from .llm.base import ProviderSpec
+from .models import Provider, Rule, Setting
+from .router.engine import RuleView
+
+log = logging.getLogger(__name__)
+
+_settings, _rules, _providers = Setting.__table__, Rule.__table__, Provider.__table__
+RULES_VERSION = "rules.version"
+PROVIDERS_VERSION = "providers.version"
+MODELS_DEFAULT = "models.default"
+MODELS_FALLBACK = "models.fallback"
+PROVIDER_PARAMS = ("connect_timeout", "read_timeout", "total_timeout", "max_retries", "max_tokens",
+                   "temperature", "headers")
+
+
+def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute(sa.select(_settings.c.value).where(_settings.c.key == key)).first()
+    return default if row is None else row.value
+
+
+def set_setting(conn: Connection, db: Database, key: str, value: Any) -> None:
+    now = time.time()
+    res = conn.execute(sa.update(_settings).where(_settings.c.key == key).values(value=value, updated_at=now))
+    if res.rowcount == 0:
+        conn.execute(db.insert_ignore(_settings).values(key=key, value=value, updated_at=now))
+
+
+def bump(conn: Connection, db: Database, key: str) -> None:
+    set_setting(conn, db, key, int(get_setting(conn, key, 0) or 0) + 1)
+
+
+def load_rules(db: Database) -> tuple[int, list[RuleView]]:
+    with db.read() as conn:
+        version = int(get_setting(conn, RULES_VERSION, 0) or 0)
+        rows = conn.execute(sa.select(_rules).where(_rules.c.enabled.is_(True))
+                            .order_by(_rules.c.position, _rules.c.id)).all()
+    rules = []
+    for r in rows:
+        try:
+            rules.append(RuleView.build(r.name, r.position, r.match or {}, r.action, r.params or {}))
+        except ValueError as exc:
+            log.error("skipping invalid rule: %s", exc)
+    return version, rules
+
+
+def version_reader(db: Database, key: str):
+    def read() -> int:
+        with db.read() as conn:
+            return int(get_setting(conn, key, 0) or 0)
+    return read
+
+
+def spec_from_row(row: Any) -> ProviderSpec:
+    params = dict(row.params or {})
+    headers = params.pop("headers", {}) or {}
+    known = {k: params[k] for k in PROVIDER_PARAMS if k in params and k != "headers"}
+    return ProviderSpec(name=row.name, kind=row.kind, base_url=row.base_url, model=row.model,
+                        api_key_env=row.api_key_env or "", headers=tuple(sorted(headers.items())), **known)
+
+
+class ProviderStore:
+    """The provider chain to use now: the default provider, then the fallbacks, all enabled."""
+
+    def __init__(self, db: Database, check_every: float = 1.0) -> None:
+        self._db = db
+        self._check_every = check_every
+        self._lock = threading.Lock()
+        self._version = -1
+        self._checked_at = 0.0
+        self._chain: list[ProviderSpec] = []
+        self._all: dict[str, ProviderSpec] = {}
+
+    def chain(self) -> list[ProviderSpec]:
+        now = time.monotonic()
+        if now - self._checked_at >= self._check_every:
+            with self._lock:
+                if now - self._checked_at >= self._check_every:
+                    self._refresh()
+                    self._checked_at = now
+        return self._chain
+
+    def invalidate(self) -> None:
+        self._checked_at = 0.0
+
+    def _refresh(self) -> None:
+        with self._db.read() as conn:
+            version = int(get_setting(conn, PROVIDERS_VERSION, 0) or 0)
+            if version == self._version:
+                return
+            rows = conn.execute(sa.select(_providers).where(_providers.c.enabled.is_(True))
+                                .order_by(_providers.c.id)).all()
+            default = get_setting(conn, MODELS_DEFAULT, "") or ""
+            fallback = get_setting(conn, MODELS_FALLBACK, []) or []
+        specs = {r.name: spec_from_row(r) for r in rows}
+        names = [default] if default in specs else ([rows[0].name] if rows else [])
+        names += [n for n in fallback if n in specs and n not in names]
+        self._all = specs
+        self._chain = [specs[n] for n in names]
+        self._version = version

@@ -1,0 +1,48 @@
+"""Process logging: text or JSON lines; the audit logger also to its own file when configured."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from .audit.redact import redact
+from .config import Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+                "msg": record.getMessage(), "pid": record.process}
+        for key in ("event_id", "channel", "request_id"):
+            if hasattr(record, key):
+                data[key] = getattr(record, key)
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(redact(data), ensure_ascii=False)
+
+
+class _AuditLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()
+
+
+def configure(settings: Settings) -> None:
+    root = logging.getLogger()
+    if not getattr(root, "_smartbot_configured", False):
+        handler = logging.StreamHandler()
+        if settings.log_format == "json":
+            handler.setFormatter(JsonFormatter())
+        else:
+            formatter = logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+            formatter.converter = time.gmtime
+            handler.setFormatter(formatter)
+        if not root.handlers:
+            root.addHandler(handler)
+        root._smartbot_configured = True  # type: ignore[attr-defined]
+    root.setLevel(settings.log_level)
+    audit_log = logging.getLogger("smartbot.audit")
+    path = settings.audit.log_file
+    if path and not any(getattr(h, "baseFilename", None) == path for h in audit_log.handlers):
+        file_handler = logging.FileHandler(path, encoding="utf-8")
+        file_handler.setFormatter(_AuditLineFormatter())
+        audit_log.addHandler(file_handler)

@@ -1,0 +1,108 @@
+"""The unified message formats every layer speaks: plain dataclasses, no Flask, no ORM.
+
+Channels translate a platform's payload into an `InboundMessage` and a `Reply` back into the
+platform's send call; nothing else in SmartBot knows a platform's field names.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DIRECT = "direct"
+GROUP = "group"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    kind: str               # image | file | audio | video | other
+    name: str = ""
+    url: str = ""
+    key: str = ""           # platform file key when there is no URL
+
+
+@dataclass
+class InboundMessage:
+    """One message from a user, whatever platform it came from.
+
+    `event_id` is the dedup key: the channel chooses a value that stays the same when the platform
+    redelivers the message (see platforms/PROTOCOLS.md, "Dedup keys").
+    """
+
+    channel: str
+    event_id: str
+    chat_id: str
+    user_id: str
+    text: str
+    message_id: str = ""
+    chat_type: str = DIRECT
+    user_name: str = ""
+    mentioned: bool = False
+    attachments: list[Attachment] = field(default_factory=list)
+    reply_context: dict[str, Any] = field(default_factory=dict)
+    locale: str = ""
+    received_at: float = field(default_factory=time.time)
+    raw: Any = None
+
+    @property
+    def conversation_key(self) -> str:
+        """Memory and ordering are per chat and per user within it."""
+        return f"{self.channel}:{self.chat_id}:{self.user_id}"
+
+    @property
+    def chat_key(self) -> str:
+        """Replies to one chat are delivered in order."""
+        return f"{self.channel}:{self.chat_id}"
+
+    def to_record(self) -> dict[str, Any]:
+        """What is stored in the inbox: everything but the raw platform payload."""
+        return {"channel": self.channel, "event_id": self.event_id, "chat_id": self.chat_id,
+                "user_id": self.user_id, "text": self.text, "message_id": self.message_id,
+                "chat_type": self.chat_type, "user_name": self.user_name, "mentioned": self.mentioned,
+                "attachments": [asdict(a) for a in self.attachments], "reply_context": self.reply_context,
+                "locale": self.locale, "received_at": self.received_at}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> InboundMessage:
+        data = dict(data)
+        data["attachments"] = [Attachment(**a) for a in data.get("attachments") or []]
+        return cls(**data)
+
+
+@dataclass
+class Reply:
+    """One answer to send to a chat. `reply_context` is what the channel's send() needs."""
+
+    channel: str
+    chat_id: str
+    text: str
+    reply_context: dict[str, Any] = field(default_factory=dict)
+    format: str = "plain"       # plain | markdown
+    reply_to: str = ""          # the inbound event_id this answers, when there is one
+    delivery_id: str = ""       # stable id of this reply, the same on every retry
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Reply:
+        return cls(**data)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split `text` into parts of at most `limit` characters, preferring line and word breaks."""
+    if limit <= 0 or len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = rest.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ") if cut < len(rest) else ""
+    if rest:
+        parts.append(rest)
+    return parts

@@ -1,0 +1,117 @@
+"""Everything one process needs to carry messages, built from Settings. No Flask here: the web app,
+the `smartbot` command and the tests all use the same Runtime."""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Mapping
+
+from . import provisioning
+from .channels import registry
+from .channels.webchat import WebChatChannel, WebChatConfig
+from .config import Settings
+from .db import Database
+from .errors import ConfigError
+from .gateway import inbox, outbox
+from .gateway.ingest import Ingest
+from .jobs import liveness
+from .jobs.local import LocalRunner
+from .jobs.pressure import IngestPressure
+from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
+from .llm.service import ModelService
+from .pipeline import Pipeline
+from .router import Router
+from .worker import INBOX, OUTBOX, MessageWorker
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        if settings.jobs.backend != "local":
+            raise ConfigError("jobs.backend", f"{settings.jobs.backend!r} is not available in this build",
+                              "use backend = \"local\"")
+        threads = settings.jobs.threads
+        self.db = Database(settings.database_url, pool_size=10, max_overflow=threads + 2 * settings.server.threads)
+        self.db.ensure_schema(settings.auto_migrate)
+        provisioning.provision(self.db, settings)
+        self.channels: dict[str, Any] = registry.build_all(settings.channels)
+        if settings.webchat.enabled:
+            self.channels["webchat"] = WebChatChannel(WebChatConfig())
+        self.models = ModelService(os.environ if env is None else env, pool_size=threads)
+        self.providers = ProviderStore(self.db)
+        self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
+        self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers)
+        self._started = False
+        self._stop_lock = threading.Lock()
+        self._build_workers()
+        hook = weakref.WeakMethod(self._after_fork)
+        os.register_at_fork(after_in_child=lambda: (hook() or (lambda: None))())
+
+    def _build_workers(self) -> None:
+        jobs = self.settings.jobs
+        self.owner = liveness.owner_id()
+        pressure = IngestPressure()
+        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver}, jobs.threads,
+                                  self._upkeep, jobs.sweep_seconds, jobs.lease_seconds, pressure)
+        self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, self.owner,
+                                    self.runner.dispatch)
+        self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds,
+                             lambda row_id: self.runner.submit(INBOX, row_id),
+                             self.settings.audit.refusal_audit_interval, pressure)
+
+    def _ingest_owner(self) -> str | None:
+        """Lease new messages to this process while its in-memory backlog is bounded; past that,
+        they wait in the inbox and the sweeper hands them out as workers free up."""
+        return self.owner if self.runner.backlog() < self.settings.jobs.max_backlog else None
+
+    def _handle_message(self, row_id: int) -> None:
+        self.worker.handle_message(row_id)
+
+    def _deliver(self, row_id: int) -> None:
+        self.worker.deliver(row_id)
+
+    def _upkeep(self, what: str) -> None:
+        getattr(self.worker, what)()
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.runner.start()
+        atexit.register(self.stop)
+
+    def runner_alive(self) -> bool:
+        return self._started and self.runner.alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish running jobs (up to `timeout`), hand back the ones not started, close pools."""
+        with self._stop_lock:
+            if not self._started:
+                return
+            self._started = False
+        unstarted = self.runner.stop(timeout)
+        try:
+            for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
+                ids = [row_id for k, row_id in unstarted if k == kind]
+                if ids:
+                    module.requeue_unstarted(self.db, self.owner, ids)
+        except Exception:
+            log.exception("could not hand back unstarted jobs; their leases will expire instead")
+        for channel in self.channels.values():
+            channel.close()
+        self.models.close()
+
+    def _after_fork(self) -> None:
+        # A forked child shares nothing with its parent's threads, leases or connections.
+        self.db.after_fork()
+        was_started = self._started
+        self._started = False
+        self._stop_lock = threading.Lock()
+        self._build_workers()
+        if was_started:
+            self.start()

@@ -1,0 +1,30 @@
+"""Glue between Flask and the Flask-free core: find the Runtime, turn WebResponses into responses."""
+from __future__ import annotations
+
+import json
+
+from flask import Response, current_app
+
+from .channels.base import WebResponse
+
+
+def current_runtime():
+    return current_app.extensions["smartbot"]
+
+
+def to_flask_response(res: WebResponse) -> Response:
+    body = res.body
+    content_type = res.content_type
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body, ensure_ascii=False)
+        content_type = content_type or "application/json"
+    elif body is None:
+        body = ""
+    response = Response(body, status=res.status, content_type=content_type or "text/plain; charset=utf-8")
+    for key, value in res.headers.items():
+        response.headers[key] = value
+    return response
+
+
+def json_error(status: int, reason: str) -> Response:
+    return Response(json.dumps({"error": reason}), status=status, content_type="application/json")

@@ -1,0 +1,71 @@
+"""The Flask side: configuration, blueprints, and one error handler that never leaks a traceback."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from .runtime import Runtime
+from .web import json_error
+
+log = logging.getLogger(__name__)
+
+
+def build_flask_app(runtime: Runtime) -> Flask:
+    settings = runtime.settings
+    app = Flask(__name__, template_folder="templates", static_folder="static")
+    secure = not settings.server.bind.startswith(("127.0.0.1", "localhost", "unix:", "[::1]"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        JWT_SECRET_KEY=settings.secret_key,
+        JWT_TOKEN_LOCATION=["headers", "cookies"],
+        JWT_COOKIE_SECURE=secure,
+        JWT_COOKIE_SAMESITE="Strict",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_CSRF_CHECK_FORM=True,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=30),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=7),
+        JSON_AS_ASCII=False,
+    )
+    app.extensions["smartbot"] = runtime
+
+    from flask_jwt_extended import JWTManager
+
+    JWTManager(app)
+
+    from .admin.blueprint import bp as admin_bp
+    from .gateway.blueprint import bp as gateway_bp
+    from .ops.blueprint import bp as ops_bp
+
+    app.register_blueprint(gateway_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(admin_bp)
+    if settings.webchat.enabled:
+        from .webchat.blueprint import bp as webchat_bp
+
+        app.register_blueprint(webchat_bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if exc.code == 413:
+            return json_error(413, f"body larger than {settings.max_body_bytes} bytes")
+        if _wants_html():
+            return exc
+        return json_error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal error; the details are in the server log")
+
+    return app
+
+
+def _wants_html() -> bool:
+    return request.path.startswith(("/admin", "/chat")) and "text/html" in request.headers.get("Accept", "")

@@ -1,0 +1,156 @@
+"""The work behind the queues, the same for every job backend: handle a message, deliver a reply,
+take over work whose owner died, renew leases, purge old rows.
+
+`dispatch(kind, ids)` hands follow-up work (the conversation's next message, the chat's next reply,
+a retry) back to whichever backend runs this worker.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from . import conversations
+from .audit import AuditEvent
+from .config import Settings
+from .db import Database
+from .errors import DeliveryError
+from .gateway import inbox, outbox
+from .i18n import normalize, t
+from .jobs.liveness import owner_is_dead
+from .models.queues import FAILED
+from .outcome import Outcome
+from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+INBOX, OUTBOX = "inbox", "outbox"
+MAX_HANDLE_ATTEMPTS = 3
+Dispatch = Callable[[str, list[int], float], None]   # kind, row ids, delay in seconds
+
+
+class MessageWorker:
+    def __init__(self, settings: Settings, db: Database, pipeline: Pipeline, channels: dict[str, Any],
+                 owner: str, dispatch: Dispatch) -> None:
+        self.settings = settings
+        self.db = db
+        self.pipeline = pipeline
+        self.channels = channels
+        self.owner = owner
+        self.dispatch = dispatch
+        self.lease_seconds = settings.jobs.lease_seconds
+
+    # -- messages -------------------------------------------------------------------------
+    def handle_message(self, row_id: int) -> None:
+        loaded = inbox.load(self.db, row_id)
+        if loaded is None:
+            return
+        row, msg = loaded
+        if row.owner != self.owner or row.status != "leased":
+            return
+        status = "done"
+        try:
+            outcome = self.pipeline.handle(msg)
+        except Exception as exc:  # a bug or the database: retry, then tell the user
+            log.exception("handling message %s failed (attempt %d)", msg.event_id, row.attempts)
+            if row.attempts < MAX_HANDLE_ATTEMPTS:
+                delay = 2.0 ** row.attempts
+                if inbox.retry_later(self.db, row.id, self.owner, delay, f"{type(exc).__name__}: {exc}"):
+                    self.dispatch(INBOX, [row.id], delay)
+                return
+            locale = normalize(msg.locale, self.settings.default_locale)
+            status = FAILED
+            outcome = Outcome(texts=[t("error.internal", locale)], result=f"{type(exc).__name__}",
+                              audit=[AuditEvent("message.failed", f"{msg.channel}:{msg.user_id}", msg.chat_key,
+                                                "error", {"event_id": msg.event_id, "error": type(exc).__name__,
+                                                          "attempts": row.attempts})])
+        done = inbox.complete(self.db, row, msg, outcome, self.owner, self.lease_seconds,
+                              self.channels.get(msg.channel), status)
+        if done is None:
+            log.info("message %s was finished by another worker", msg.event_id)
+            return
+        for reply_id in done.outbox_ids:
+            self.deliver(reply_id)
+        if done.next_inbox_ids:
+            self.dispatch(INBOX, done.next_inbox_ids, 0.0)
+
+    # -- replies --------------------------------------------------------------------------
+    def deliver(self, row_id: int) -> None:
+        """Send one reply, then the chat's following replies that become first in line."""
+        pending = [row_id]
+        while pending:
+            current = pending.pop(0)
+            pending.extend(self._deliver_one(current))
+
+    def _deliver_one(self, row_id: int) -> list[int]:
+        loaded = outbox.load(self.db, row_id)
+        if loaded is None:
+            return []
+        row, reply = loaded
+        if row.owner != self.owner or row.status != "leased":
+            return []
+        channel = self.channels.get(row.channel)
+        try:
+            if channel is None:
+                raise DeliveryError(f"channel {row.channel} is not configured", retryable=False)
+            channel.send(reply)
+        except DeliveryError as exc:
+            return self._delivery_failed(row, exc)
+        nxt = outbox.mark_sent(self.db, row, self.owner, self.lease_seconds)
+        return nxt or []
+
+    def _delivery_failed(self, row: Any, exc: DeliveryError) -> list[int]:
+        jobs = self.settings.jobs
+        if exc.retryable and row.attempts < jobs.outbox_max_attempts:
+            delay = min(jobs.outbox_backoff_max, 2.0 ** (row.attempts - 1))
+            if exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, jobs.outbox_backoff_max))
+            log.warning("reply %s to %s failed (%s); retry %d in %.1fs", row.id, row.channel, exc.reason,
+                        row.attempts, delay)
+            if outbox.retry_later(self.db, row.id, self.owner, delay, exc.reason):
+                self.dispatch(OUTBOX, [row.id], delay)
+            return []
+        log.error("reply %s to %s failed for good: %s", row.id, row.channel, exc.reason)
+        event = AuditEvent("reply.failed", "system", row.order_key, "error",
+                           {"reply": row.id, "channel": row.channel, "reason": exc.reason,
+                            "attempts": row.attempts})
+        return outbox.mark_failed(self.db, row, self.owner, exc.reason, self.lease_seconds, event)
+
+    # -- upkeep ---------------------------------------------------------------------------
+    def recover(self, limit: int = 500) -> dict[str, list[int]]:
+        """Take over work of dead or expired owners and queued work that is due; dispatch it."""
+        found: dict[str, list[int]] = {}
+        now = time.time()
+        for kind, queue in ((INBOX, inbox.queue), (OUTBOX, outbox.queue)):
+            with self.db.read() as conn:
+                stale = queue.stale_owners(conn, now)
+                due = queue.due_heads(conn, now, limit)
+            ids: list[int] = []
+            until = now + self.lease_seconds
+            if stale or due:
+                with self.db.write() as conn:
+                    for old in stale:
+                        if old != self.owner:   # our own leases are in flight or in our queue
+                            ids += queue.take_over(conn, old, self.owner, until, now, owner_is_dead(old))
+                    ids += queue.lease_if_head(conn, due, self.owner, until, now)
+            if ids:
+                log.info("recovered %d %s rows (stale owners: %s)", len(ids), kind, ", ".join(stale) or "none")
+                found[kind] = sorted(set(ids))
+                self.dispatch(kind, found[kind], 0.0)
+        return found
+
+    def renew(self) -> None:
+        until = time.time() + self.lease_seconds
+        with self.db.write() as conn:
+            inbox.queue.renew(conn, self.owner, until)
+            outbox.queue.renew(conn, self.owner, until)
+
+    def purge(self) -> None:
+        """Drop finished rows after the dedup window, and old conversation turns."""
+        before = time.time() - self.settings.jobs.dedup_days * 86400
+        with self.db.write() as conn:
+            n_in = inbox.queue.purge_finished(conn, before)
+            n_out = outbox.queue.purge_finished(conn, before)
+            n_turns = conversations.purge_before(conn, time.time() - self.settings.memory.retention_days * 86400)
+        if n_in or n_out or n_turns:
+            log.info("purged %d inbox, %d outbox rows and %d conversation turns", n_in, n_out, n_turns)

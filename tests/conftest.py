@@ -1,0 +1,92 @@
+"""Fixtures that build real things: a fake model server, a fake platform, the app (in-process or
+under gunicorn), each talking HTTP on loopback."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.support.apps import GunicornApp, LiveApp
+from tests.support.fake_model import FakeModel
+from tests.support.fake_platform import FakePlatform
+
+os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
+GENERIC_SECRET = "test-generic-secret-0123456789"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Any]:
+    """A migrated database of its own for the test."""
+    from smartbot.db import Database
+
+    database = Database(f"sqlite:///{tmp_path / 'test.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeModel]:
+    server = FakeModel().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_platform() -> Iterator[FakePlatform]:
+    server = FakePlatform().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, fake_platform: FakePlatform) -> Callable[..., dict[str, Any]]:
+    """A config dict: SQLite in tmp_path, the generic channel pointing at the fake platform, quick
+    recovery; `model=` adds a provider at that fake model."""
+    def build(model: FakeModel | None = None, **overrides: Any) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path / 'smartbot.db'}",
+            "channels": {"generic": {"secret": GENERIC_SECRET, "callback_url": fake_platform.hook_url}},
+            "jobs": {"lease_seconds": 3.0, "sweep_seconds": 0.2, "threads": 16},
+            "audit": {"refusal_audit_interval": 0.0},
+        }
+        if model is not None:
+            config["providers"] = [{"name": "main", "kind": "openai", "base_url": model.base_url,
+                                    "model": "fake-1", "read_timeout": 5.0, "total_timeout": 8.0,
+                                    "max_retries": 1}]
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+        return config
+    return build
+
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[[dict[str, Any]], LiveApp]]:
+    started: list[LiveApp] = []
+
+    def start(config: dict[str, Any]) -> LiveApp:
+        app = LiveApp(config)
+        started.append(app)
+        return app
+    yield start
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture
+def gunicorn_app(tmp_path: Path) -> Iterator[Callable[..., GunicornApp]]:
+    started: list[GunicornApp] = []
+
+    def start(config: dict[str, Any], workers: int = 2, **kw: Any) -> GunicornApp:
+        app = GunicornApp(config, tmp_path, workers=workers, **kw).start()
+        started.append(app)
+        return app
+    yield start
+    for app in started:
+        app.stop()

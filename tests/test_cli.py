@@ -1,0 +1,63 @@
+"""The `smartbot` command, run as a user would run it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import toml_writer
+
+SMARTBOT = str(Path(sys.executable).parent / "smartbot")
+
+
+def _run(args: list[str], conf: Path, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([SMARTBOT, *args], input=stdin, env={**os.environ, "SMARTBOT_CONFIG": str(conf)},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _conf(tmp_path: Path, **extra) -> Path:
+    conf = tmp_path / "smartbot.toml"
+    conf.write_text(toml_writer.dumps({"database_url": "sqlite:///var/bot.db", **extra}))
+    return conf
+
+
+def test_db_upgrade_then_check_config(tmp_path):
+    conf = _conf(tmp_path)
+    up = _run(["db", "upgrade"], conf)
+    assert up.returncode == 0 and "revision 0001" in up.stdout
+    assert (tmp_path / "var" / "bot.db").exists()
+    check = _run(["check-config"], conf)
+    assert check.returncode == 0 and "[ok] database schema 0001" in check.stdout
+
+
+def test_check_config_names_the_bad_key(tmp_path):
+    conf = _conf(tmp_path, jobs={"threads": "lots"})
+    res = _run(["check-config"], conf)
+    assert res.returncode == 2 and "jobs.threads" in res.stderr
+
+
+def test_check_config_flags_a_missing_api_key(tmp_path):
+    conf = _conf(tmp_path, providers=[{"name": "m", "base_url": "http://127.0.0.1:9/v1", "model": "x",
+                                       "api_key_env": "SURELY_UNSET_KEY_VAR"}])
+    _run(["db", "upgrade"], conf)
+    res = _run(["check-config"], conf)
+    assert res.returncode == 1 and "SURELY_UNSET_KEY_VAR is not set" in res.stdout
+
+
+def test_chat_in_the_terminal(tmp_path):
+    conf = _conf(tmp_path)
+    res = _run(["chat", "--user", "carol"], conf, stdin="/whoami\nhello\n", timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert "carol (guest)" in res.stdout
+    assert "No model is configured" in res.stdout
+
+
+def test_create_admin_from_stdin(tmp_path):
+    conf = _conf(tmp_path)
+    weak = _run(["create-admin", "--name", "ops", "--password-stdin"], conf, stdin="123\n")
+    assert weak.returncode == 1 and "too weak" in weak.stderr
+    ok = _run(["create-admin", "--name", "ops", "--password-stdin"], conf, stdin="a much better password\n")
+    assert ok.returncode == 0 and "created" in ok.stdout
+    again = _run(["create-admin", "--name", "ops", "--password-stdin"], conf, stdin="a much better password\n")
+    assert again.returncode == 1 and "already exists" in again.stderr
