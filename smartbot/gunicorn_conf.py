@@ -26,6 +26,7 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "smartbot"
+control_socket_disable = True      # gunicorn 24+ would open a control socket in $HOME
 
 
 def on_starting(server):  # noqa: ANN001

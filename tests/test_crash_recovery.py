@@ -74,3 +74,43 @@ def test_replies_for_one_chat_arrive_in_order(live_app, make_config, fake_model,
     # each call saw the previous turns: memory is kept in order per conversation
     last = fake_model.requests[-1]["json"]["messages"]
     assert [m["content"] for m in last if m["role"] == "user"] == [f"n{i}" for i in range(8)]
+
+
+def test_graceful_reload_during_a_burst_loses_nothing(gunicorn_app, make_config, fake_model: FakeModel,
+                                                      fake_platform):
+    import signal
+
+    fake_model.delay = 0.1
+    app = gunicorn_app(make_config(model=fake_model), workers=2)
+    sent = [f"hup-{i}" for i in range(40)]
+    for i, event in enumerate(sent[:20]):
+        assert app.post_generic(_msg(event, chat=f"c{i % 5}", text=f"m{i}")).status_code == 200
+    app.proc.send_signal(signal.SIGHUP)          # what `supervisorctl signal HUP` / a deploy does
+    for i, event in enumerate(sent[20:], start=20):
+        for _ in range(50):                       # the listening socket stays open during the reload
+            try:
+                if app.post_generic(_msg(event, chat=f"c{i % 5}", text=f"m{i}")).status_code == 200:
+                    break
+            except Exception:
+                time.sleep(0.1)
+    answered = lambda: {r["json"]["reply_to"] for r in fake_platform.wait_for(0, 0)}  # noqa: E731
+    assert _wait_until(lambda: answered() >= set(sent), 60), (sorted(set(sent) - answered()), app.log())
+    time.sleep(0.5)
+    counts = collections.Counter(r["json"]["reply_to"] for r in fake_platform.received)
+    assert all(counts[e] == 1 for e in sent), {e: n for e, n in counts.items() if n != 1}
+
+
+def test_stopped_and_restarted_app_finishes_what_it_had_accepted(gunicorn_app, make_config, fake_model: FakeModel,
+                                                                 fake_platform):
+    fake_model.delay = 0.3
+    app = gunicorn_app(make_config(model=fake_model), workers=2)
+    sent = [f"term-{i}" for i in range(40)]
+    for i, event in enumerate(sent):
+        assert app.post_generic(_msg(event, chat=f"c{i % 4}", text=f"m{i}")).status_code == 200
+    app.stop()                                    # SIGTERM: graceful stop with work still queued
+    assert len(fake_platform.received) < len(sent), "everything finished before the stop; nothing was tested"
+    app.start()
+    answered = lambda: {r["json"]["reply_to"] for r in fake_platform.wait_for(0, 0)}  # noqa: E731
+    assert _wait_until(lambda: answered() >= set(sent), 60), (sorted(set(sent) - answered()), app.log())
+    counts = collections.Counter(r["json"]["reply_to"] for r in fake_platform.received)
+    assert all(counts[e] == 1 for e in sent)

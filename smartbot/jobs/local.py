@@ -70,20 +70,21 @@ class LocalRunner:
         self._maintenance.start()
 
     def stop(self, timeout: float = 10.0) -> list[Job]:
-        """Stop taking work, wait for running jobs, and return the jobs that never started."""
+        """Stop taking work, let running jobs finish (up to `timeout`), and return every job that
+        never started, including follow-ups the running jobs handed back meanwhile."""
         with self._cv:
             self._stopping = True
-            unstarted = list(self._queue)
-            self._queue.clear()
             self._cv.notify_all()
         with self._timer_cv:
-            unstarted += [job for _, _, job in self._timers]
+            timed = [job for _, _, job in self._timers]
             self._timers.clear()
             self._timer_cv.notify_all()
         deadline = time.monotonic() + timeout
         with self._cv:
             while self._busy and time.monotonic() < deadline:
                 self._cv.wait(0.05)
+            unstarted = list(self._queue) + timed
+            self._queue.clear()
         return unstarted
 
     def stats(self) -> dict[str, int]:
@@ -111,7 +112,7 @@ class LocalRunner:
         while True:
             self.pressure.wait_turn()
             with self._cv:
-                while not self._queue:
+                while not self._queue or self._stopping:
                     if self._stopping:
                         self._threads -= 1
                         return
