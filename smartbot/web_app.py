@@ -35,17 +35,19 @@ def build_flask_app(runtime: Runtime) -> Flask:
     )
     app.extensions["smartbot"] = runtime
 
-    from flask_jwt_extended import JWTManager
+    from .api.auth import init_jwt
 
-    JWTManager(app)
+    init_jwt(app, runtime)
 
     from .admin.blueprint import bp as admin_bp
+    from .api.blueprint import attach_resources
     from .gateway.blueprint import bp as gateway_bp
     from .ops.blueprint import bp as ops_bp
 
     app.register_blueprint(gateway_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(attach_resources())
     if settings.webchat.enabled:
         from .webchat.blueprint import bp as webchat_bp
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from cachetools import TTLCache
@@ -60,34 +61,45 @@ class LoginResult:
     reason: str = ""
 
 
+_RECENT_FAILURES = sa.text(
+    "SELECT COUNT(*) FROM audit_log WHERE actor = :name AND action = 'admin.login' AND result = 'refused' "
+    "AND ts > :since AND ts > COALESCE((SELECT MAX(ts) FROM audit_log WHERE actor = :name "
+    "AND action = 'admin.login' AND result = 'ok'), 0)")
+
+
 class LoginGuard:
-    """Counts failed logins per name and per address; locks both out after MAX_FAILURES."""
+    """Locks a name out after MAX_FAILURES failed logins within LOCK_SECONDS (counted from the audit
+    log, so every process and restart sees the same count), and an address the same way within
+    this process."""
 
     def __init__(self) -> None:
-        self._failures: TTLCache = TTLCache(maxsize=10000, ttl=LOCK_SECONDS)
+        self._by_address: TTLCache = TTLCache(maxsize=10000, ttl=LOCK_SECONDS)
         self._lock = threading.Lock()
 
-    def locked(self, *keys: str) -> bool:
+    def locked(self, conn: Any, name: str, remote: str) -> bool:
         with self._lock:
-            return any(self._failures.get(k, 0) >= MAX_FAILURES for k in keys)
+            if self._by_address.get(remote, 0) >= MAX_FAILURES * 2:
+                return True
+        since = time.time() - LOCK_SECONDS
+        return conn.execute(_RECENT_FAILURES, {"name": name[:100] or "(empty)", "since": since}).scalar() >= MAX_FAILURES
 
-    def failed(self, *keys: str) -> None:
+    def record(self, ok: bool, remote: str) -> None:
         with self._lock:
-            for k in keys:
-                self._failures[k] = self._failures.get(k, 0) + 1
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for k in keys:
-                self._failures.pop(k, None)
+            if ok:
+                self._by_address.pop(remote, None)
+            else:
+                self._by_address[remote] = self._by_address.get(remote, 0) + 1
 
 
-def check_login(db: Database, guard: LoginGuard, name: str, password: str, remote: str) -> LoginResult:
-    keys = (f"name:{name.lower()}", f"addr:{remote}")
-    if guard.locked(*keys):
-        result = LoginResult(False, reason="too many failed attempts; try again later")
-    else:
-        with db.read() as conn:
+GUARD = LoginGuard()
+
+
+def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard = GUARD) -> LoginResult:
+    """Check a login; every attempt is audited, and the audit trail is what the lockout counts."""
+    with db.read() as conn:
+        if guard.locked(conn, name, remote):
+            result = LoginResult(False, reason="too many failed attempts; try again later")
+        else:
             row = conn.execute(sa.select(_users.c.id, _users.c.password_hash, _users.c.is_active)
                                .where(_users.c.name == name)).first()
             ok = bool(row) and row.is_active and verify_password(row.password_hash, password)
@@ -97,7 +109,7 @@ def check_login(db: Database, guard: LoginGuard, name: str, password: str, remot
                 except PermissionDenied:
                     ok = False
             result = LoginResult(True, row.id) if ok else LoginResult(False, reason="wrong name or password")
-        (guard.succeeded if result.ok else guard.failed)(*keys)
+    guard.record(result.ok, remote)
     with db.write() as conn:
         audit.record(conn, "admin.login", name[:100] or "(empty)", f"addr:{remote}",
                      "ok" if result.ok else "refused", {"reason": result.reason} if not result.ok else {})

@@ -16,10 +16,9 @@ from ..i18n import normalize, t
 from ..models import AuditLog
 from ..ops.health import readiness
 from ..web import current_runtime
-from .accounts import LoginGuard, check_login
+from .accounts import check_login
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-_guard = LoginGuard()
 
 
 def _locale() -> str:
@@ -58,7 +57,7 @@ def login():
         return _render("admin/login.html", csrf=session.setdefault("login_csrf", secrets.token_urlsafe(24)),
                        error="CSRF"), 400
     name = request.form.get("name", "").strip()
-    result = check_login(runtime.db, _guard, name, request.form.get("password", ""), request.remote_addr or "")
+    result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "")
     if not result.ok:
         locale = _locale()
         error = t("admin.bad_login", locale) if "wrong" in result.reason else result.reason

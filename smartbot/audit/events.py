@@ -11,7 +11,8 @@ EVENTS: dict[str, str] = {
     "conversation.reset": "a user cleared their conversation memory",
     "admin.created": "an admin account was created from the command line",
     "admin.login": "an admin logged in (or failed to)",
-    "admin.logout": "an admin logged out",
+    "admin.logout": "an admin logged out (their tokens are revoked)",
+    "api.denied": "an API call was refused by the permission check",
     "config.provisioned": "settings from smartbot.toml were written to the database at start",
 }
 

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from .base import Base, now
-from .identity import Identity, Role, User, UserRole
+from .identity import Identity, RevokedToken, Role, User, UserRole
 from .queues import Inbox, Outbox
 from .conversation import Conversation, ConversationMessage
 from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
 
 __all__ = [
-    "Base", "now", "Identity", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
+    "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting",
 ]

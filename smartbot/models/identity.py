@@ -48,3 +48,10 @@ class Identity(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[float] = mapped_column(Double, default=now)
+
+
+class RevokedToken(Base):
+    """JWTs revoked by logout, kept until they would have expired anyway."""
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -1,0 +1,44 @@
+"""What an API view works with: the runtime, who is calling, the validated body, and one helper
+that writes a change and its audit row (with before/after, secrets redacted) in one transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import audit
+from ..auth.rbac import Principal
+from ..web import current_runtime
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str, field_name: str | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.field = field_name
+        super().__init__(reason)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.reason}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+@dataclass
+class ApiContext:
+    runtime: Any
+    principal: Principal | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls) -> ApiContext:
+        return cls(runtime=current_runtime())
+
+    @property
+    def actor(self) -> str:
+        return f"admin:{self.principal.name}" if self.principal else "anonymous"
+
+    def record_change(self, conn: Any, action: str, target: str, before: Any, after: Any) -> None:
+        """Audit a configuration change inside the transaction that made it."""
+        audit.record(conn, action, self.actor, target, "ok", {"before": before, "after": after})
