@@ -24,12 +24,39 @@ class ProviderSpec:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call: a name, what it does, and its arguments as a JSON Schema object."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for. `arguments` is {} when the model sent arguments that are not a
+    JSON object; `raw_arguments` keeps what it sent, so the caller can refuse with a reason."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    raw_arguments: str = ""
+
+
+# Messages in a ModelRequest use one provider-neutral shape; each provider module converts it:
+#   {"role": "system" | "user" | "assistant", "content": str}
+#   {"role": "assistant", "content": str, "tool_calls": [ToolCall, ...]}   the model asked for tools
+#   {"role": "tool", "tool_call_id": str, "name": str, "content": str}   a tool's result
+
+
 @dataclass
 class ModelRequest:
-    messages: list[dict[str, Any]]          # [{"role": "system"|"user"|"assistant", "content": str}]
+    messages: list[dict[str, Any]]
     max_tokens: int | None = None
     temperature: float | None = None
     user: str = ""                          # who asked (for accounting, never sent as a secret)
+    tools: list[ToolSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +78,7 @@ class ModelResponse:
     finish_reason: str = ""
     latency: float = 0.0
     attempts: int = 1
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 class Provider(ABC):
