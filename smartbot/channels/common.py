@@ -1,0 +1,96 @@
+"""Pieces the chat-platform channels share: outbound timeouts, the group trigger setting, the
+signature timestamp window, and typed access to the fields of a verified payload.
+
+Payload helpers raise PayloadError (400) naming the missing field; they never guess a value. Nothing
+here talks to a platform.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PayloadError, SignatureError
+from ..settings_schema import setting
+from .base import WebRequest
+
+GROUP_TRIGGERS = ("mention", "always")
+MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200
+
+
+@dataclass
+class PlatformConfig:
+    """Settings every platform channel has besides its own credentials."""
+
+    connect_timeout: float = setting(3.0, minimum=0.1)
+    read_timeout: float = setting(10.0, minimum=0.1)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+def group_trigger_setting() -> Any:
+    return setting("mention", choices=GROUP_TRIGGERS,
+                   help='"mention": answer in groups only when addressed; "always": every group message')
+
+
+def unix_seconds(value: str, header: str) -> int:
+    """A signature timestamp header as an int; SignatureError when it is missing or not a number."""
+    if not value.isdigit() or len(value) > 12:
+        raise SignatureError(f"{header} must be unix seconds")
+    return int(value)
+
+
+def check_window(timestamp: int, tolerance: float) -> None:
+    """Refuse a signed request whose timestamp is outside the replay window."""
+    if abs(time.time() - timestamp) > tolerance:
+        raise SignatureError(f"timestamp outside the {tolerance:g} s window")
+
+
+def json_object(req: WebRequest) -> dict[str, Any]:
+    data = req.json()
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    return data
+
+
+def need_object(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"missing field: {where}.{key} (an object)")
+    return value
+
+
+def need_id(data: dict[str, Any], key: str, where: str) -> str:
+    """An id the platform sends as a number or a string, as text."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise PayloadError(f"missing field: {where}.{key}")
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise PayloadError(f"{where}.{key} is longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def text_field(data: dict[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}.{key} must be a string")
+    return value
+
+
+def display_name(*candidates: Any) -> str:
+    """The first non-empty name, trimmed to a sane length."""
+    for name in candidates:
+        if isinstance(name, str) and name.strip():
+            return name.strip()[:MAX_NAME_LENGTH]
+    return ""
+
+
+def attachment_kind(mimetype: str) -> str:
+    major = (mimetype or "").split("/", 1)[0]
+    return {"image": "image", "audio": "audio", "video": "video"}.get(major, "file")
