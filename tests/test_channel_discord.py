@@ -14,8 +14,8 @@ from smartbot.errors import ConfigError, DeliveryError
 from smartbot.gateway import inbox
 from smartbot.messages import Reply
 from tests.support.fake_chat_apis import DISCORD_APP_ID, DISCORD_SIGNING_SEED, channel_config
-from tests.support.platform_clients import (DiscordSender, audit_rows, inbox_rows, model_answer, quiet_for,
-                                            sample)
+from tests.support.platform_clients import (DiscordSender, audit_rows, inbox_rows, model_answer, quiet_for, sample,
+                                            wait_for_audit)
 
 FOLLOW_UP = f"/webhooks/{DISCORD_APP_ID}/interaction-token-test"
 
@@ -158,10 +158,7 @@ def test_token_rejected_by_discord_fails_for_good(discord, fake_chat_apis):
     app, sender = discord()
     fake_chat_apis.script("discord", (401, {"message": "Invalid Webhook Token", "code": 50027}, {}))
     sender.post(sample("discord_slash_ask.json"))
-    deadline = time.monotonic() + 10
-    while not audit_rows(app, "reply.failed") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    failed = audit_rows(app, "reply.failed")
+    failed = wait_for_audit(app, "reply.failed")
     assert len(failed) == 1 and "no longer accepts this interaction's token" in failed[0].details
     assert "interaction-token-test" not in failed[0].details
     assert len(fake_chat_apis.attempts("discord")) == 1

@@ -7,7 +7,8 @@ import pytest
 
 from smartbot.gateway import inbox
 from tests.support.fake_chat_apis import SLACK_SIGNING_SECRET, SLACK_TOKEN, channel_config
-from tests.support.platform_clients import SlackSender, audit_rows, inbox_rows, model_answer, quiet_for, sample
+from tests.support.platform_clients import (SlackSender, audit_rows, inbox_rows, model_answer, quiet_for, sample,
+                                            wait_for_audit)
 
 BOT_USER = "U0BOT"
 
@@ -185,10 +186,7 @@ def test_rate_limits_and_slack_side_errors_are_retried(slack, fake_chat_apis, an
 def test_invalid_token_fails_for_good_with_a_hint(slack, fake_chat_apis):
     app, sender = slack(bot_token="xoxb-revoked-token")
     sender.post(sample("slack_im_message.json"))
-    deadline = time.monotonic() + 10
-    while not audit_rows(app, "reply.failed") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    failed = audit_rows(app, "reply.failed")
+    failed = wait_for_audit(app, "reply.failed")
     assert len(failed) == 1 and "invalid_auth" in failed[0].details and "bot_token" in failed[0].details
     assert "xoxb-revoked-token" not in failed[0].details
     assert len(fake_chat_apis.attempts("slack")) == 1

@@ -11,8 +11,8 @@ from smartbot import config as config_module
 from smartbot.errors import ConfigError
 from smartbot.gateway import inbox
 from tests.support.fake_chat_apis import TELEGRAM_SECRET, TELEGRAM_TOKEN, TELEGRAM_USERNAME, channel_config
-from tests.support.platform_clients import (TelegramSender, audit_rows, inbox_rows, model_answer, quiet_for,
-                                            sample)
+from tests.support.platform_clients import (TelegramSender, audit_rows, inbox_rows, model_answer, quiet_for, sample,
+                                            wait_for_audit)
 
 BOT_ID = int(TELEGRAM_TOKEN.split(":")[0])
 
@@ -238,10 +238,7 @@ def test_refused_send_fails_for_good_and_the_token_is_never_logged(telegram, fak
     fake_chat_apis.script("telegram", (403, {"ok": False, "error_code": 403,
                                              "description": "Forbidden: bot was blocked by the user"}, {}))
     tg.post(_private())
-    deadline = time.monotonic() + 10
-    while not audit_rows(app, "reply.failed") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    failed = audit_rows(app, "reply.failed")
+    failed = wait_for_audit(app, "reply.failed")
     assert len(failed) == 1 and "bot was blocked by the user" in failed[0].details
     assert len(fake_chat_apis.attempts("telegram")) == 1
     secret_part = TELEGRAM_TOKEN.split(":")[1]

@@ -1,5 +1,6 @@
-"""Pieces the chat-platform channels share: outbound timeouts, the group trigger setting, the
-signature timestamp window, and typed access to the fields of a verified payload.
+"""Pieces the chat-platform channels share: a pooled HTTP session, outbound timeouts, the group
+trigger setting, signature headers and their timestamp window, and typed access to the fields of a
+verified payload.
 
 Payload helpers raise PayloadError (400) naming the missing field; they never guess a value. Nothing
 here talks to a platform.
@@ -12,7 +13,8 @@ from typing import Any
 
 from ..errors import PayloadError, SignatureError
 from ..settings_schema import setting
-from .base import WebRequest
+from . import http
+from .base import Channel, WebRequest
 
 GROUP_TRIGGERS = ("mention", "always")
 MAX_ID_LENGTH = 200
@@ -31,9 +33,29 @@ class PlatformConfig:
         return (self.connect_timeout, self.read_timeout)
 
 
+class PlatformChannel(Channel):
+    """A channel that calls its platform's API through one pooled HTTP session."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._http = http.pooled_session()
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def group_trigger_setting() -> Any:
     return setting("mention", choices=GROUP_TRIGGERS,
                    help='"mention": answer in groups only when addressed; "always": every group message')
+
+
+def signed_headers(req: WebRequest, timestamp_header: str, signature_header: str) -> tuple[str, int, str]:
+    """(timestamp text, timestamp as unix seconds, signature) of a signed request; both headers required."""
+    timestamp = req.headers.get(timestamp_header, "")
+    signature = req.headers.get(signature_header, "")
+    if not timestamp or not signature:
+        raise SignatureError(f"missing {timestamp_header} or {signature_header} header")
+    return timestamp, unix_seconds(timestamp, timestamp_header), signature.strip()
 
 
 def unix_seconds(value: str, header: str) -> int:

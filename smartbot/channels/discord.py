@@ -22,9 +22,9 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
-from .base import Channel, WebRequest, WebResponse
-from .common import (PlatformConfig, check_window, display_name, json_object, need_id, need_object,
-                     unix_seconds)
+from .base import WebRequest, WebResponse
+from .common import (PlatformChannel, PlatformConfig, check_window, display_name, json_object, need_id, need_object,
+                     signed_headers)
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
@@ -66,7 +66,7 @@ class DiscordConfig(PlatformConfig):
         self.api_base = self.api_base.rstrip("/")
 
 
-class DiscordChannel(Channel):
+class DiscordChannel(PlatformChannel):
     name = "discord"
     config_class = DiscordConfig
     text_limit = 2000
@@ -75,15 +75,10 @@ class DiscordChannel(Channel):
     def __init__(self, config: DiscordConfig) -> None:
         super().__init__(config)
         self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key))
-        self._http = http.pooled_session()
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
-        signature = req.headers.get(SIGNATURE_HEADER, "")
-        timestamp = req.headers.get(TIMESTAMP_HEADER, "")
-        if not signature or not timestamp:
-            raise SignatureError(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
-        seconds = unix_seconds(timestamp, TIMESTAMP_HEADER)
+        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         if len(signature) != 128 or not _HEX.match(signature):
             raise SignatureError(f"{SIGNATURE_HEADER} must be 128 hexadecimal characters")
         try:
@@ -150,9 +145,6 @@ class DiscordChannel(Channel):
         retry_after = data.get("retry_after")
         http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
                               float(retry_after) if isinstance(retry_after, (int, float)) else None)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def _interaction_type(data: dict[str, Any]) -> int:

@@ -21,9 +21,9 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http, markup
-from .base import Channel, WebRequest, WebResponse
-from .common import (PlatformConfig, attachment_kind, check_window, display_name, group_trigger_setting, json_object,
-                     need_id, need_object, text_field, unix_seconds)
+from .base import WebRequest, WebResponse
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name,
+                     group_trigger_setting, json_object, need_id, need_object, signed_headers, text_field)
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +53,18 @@ class SlackConfig(PlatformConfig):
             log.warning("%s.bot_token does not start with xoxb-: use the Bot User OAuth Token", path)
 
 
-class SlackChannel(Channel):
+class SlackChannel(PlatformChannel):
     name = "slack"
     config_class = SlackConfig
     text_limit = 3500           # Slack takes ~40k, but long posts are unreadable; split for people
     supports_markdown = True
 
-    def __init__(self, config: SlackConfig) -> None:
-        super().__init__(config)
-        self._http = http.pooled_session()
-
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
-        timestamp = req.headers.get(TIMESTAMP_HEADER, "")
-        signature = req.headers.get(SIGNATURE_HEADER, "")
-        if not timestamp or not signature:
-            raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
-        seconds = unix_seconds(timestamp, TIMESTAMP_HEADER)
+        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         base = b"v0:" + timestamp.encode("ascii") + b":" + req.body
         expected = "v0=" + hmac.new(self.config.signing_secret.encode(), base, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
         check_window(seconds, self.config.tolerance_seconds)
 
@@ -145,9 +137,6 @@ class SlackChannel(Channel):
             error += " (check channels.slack.bot_token and the app's chat:write scope)"
         raise http.error_for(_RETRYABLE_ERRORS.get(error, 400), url, error or "answer without ok=true",
                              retry_after)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def _authorized_bot(data: dict[str, Any]) -> str:

@@ -21,9 +21,9 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http, markup
-from .base import Channel, WebRequest
-from .common import (PlatformConfig, display_name, group_trigger_setting, json_object, need_id, need_object,
-                     text_field)
+from .base import WebRequest
+from .common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
+                     need_object, text_field)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _hide_token_in_library_logs(token: str) -> None:
         logger.addFilter(_HideToken(token))
 
 
-class TelegramChannel(Channel):
+class TelegramChannel(PlatformChannel):
     name = "telegram"
     config_class = TelegramConfig
     text_limit = 4096
@@ -234,9 +234,6 @@ class TelegramChannel(Channel):
 
     def _url(self, method: str) -> str:
         return f"{self.config.api_base}/bot{self.config.bot_token}/{method}"
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def _error_code(data: dict[str, Any]) -> int:

@@ -102,6 +102,14 @@ def audit_rows(app: Any, action: str) -> list[Any]:
         return conn.execute(sa.select(table).where(table.c.action == action).order_by(table.c.seq)).all()
 
 
+def wait_for_audit(app: Any, action: str, timeout: float = 10.0) -> list[Any]:
+    """The audit rows of `action`, once there is at least one (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while not (rows := audit_rows(app, action)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows
+
+
 def quiet_for(seconds: float = 0.5) -> None:
     """Give the workers time to do anything they were (wrongly) going to do."""
     time.sleep(seconds)
