@@ -68,6 +68,19 @@ def test_other_slash_commands_reach_the_router_as_commands(discord, fake_chat_ap
     assert fake_chat_apis.wait_for("discord", 1)[0]["json"]["content"] == "Anna (guest)"
 
 
+def test_subcommands_and_message_commands_become_text(discord, fake_chat_apis):
+    app, sender = discord()
+    sender.post(_command("deploy", [{"type": 1, "name": "service", "options": [
+        {"type": 3, "name": "host", "value": "web-1"}, {"type": 4, "name": "replicas", "value": 2}]}]))
+    message_command = _command("Explain this", interaction_id="1200000000000000003")
+    message_command["data"].update(type=3, target_id="77", resolved={"messages": {"77": {
+        "id": "77", "content": "OOMKilled: worker-3"}}})
+    sender.post(message_command)
+    fake_chat_apis.wait_for("discord", 2)
+    texts = [inbox.load(app.runtime.db, row_id)[1].text for row_id in (1, 2)]
+    assert texts == ["/deploy service web-1 2", "OOMKilled: worker-3"]
+
+
 def test_direct_message_user_comes_from_user_and_locale_is_kept(discord, fake_chat_apis):
     app, sender = discord()
     payload = sample("discord_slash_ask.json")

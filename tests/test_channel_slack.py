@@ -48,6 +48,16 @@ def test_direct_message_gets_exactly_one_reply_in_its_thread(slack, fake_chat_ap
                                "thread_ts": "1795550000.000100", "mrkdwn": True}
 
 
+def test_plain_replies_are_escaped_and_sent_without_mrkdwn(slack, fake_chat_apis):
+    app, sender = slack()
+    payload = sample("slack_im_message.json")
+    payload["event"]["user_profile"] = {"display_name": "<li> & co"}
+    payload["event"]["text"] = "/whoami"
+    sender.post(payload)
+    sent = fake_chat_apis.wait_for("slack", 1)[0]["json"]
+    assert sent["mrkdwn"] is False and sent["text"] == "&lt;li&gt; &amp; co (guest)"
+
+
 def test_url_verification_is_answered_with_the_challenge(slack):
     app, sender = slack()
     payload = sample("slack_url_verification.json")

@@ -2,8 +2,9 @@
 
 Authenticity is the Ed25519 signature (X-Signature-Ed25519) of timestamp + raw body under the
 application's public key; failures get 401, as Discord requires (it probes with bad signatures).
-PING is answered with PONG. `/ask <text>` becomes the message text; any other command becomes
-"/<name> <option values>" so the command catalogue works from Discord. A command is acknowledged at
+PING is answered with PONG. `/ask <text>` becomes the message text (as does the target of a message
+command); any other command becomes "/<name> <option values>" so the command catalogue works from
+Discord. A command is acknowledged at
 once with a deferred response (type 5); the reply is POSTed later to the follow-up webhook, whose
 interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
 The interaction token is a credential: it goes into the reply context, never into logs or reasons.
@@ -155,11 +156,11 @@ def _interaction_type(data: dict[str, Any]) -> int:
 
 
 def _command_text(name: str, command: dict[str, Any]) -> str:
-    """`/ask <text>` is the text itself; other commands read "/<name> <values>" for the router."""
-    values = _option_values(command.get("options"))
+    """`/ask <text>` is the text itself, as is the message a message command was used on; other
+    commands read "/<name> <values>" for the router."""
     if command.get("type") == _MESSAGE_COMMAND:
-        values.append(_target_message(command))
-    words = " ".join(v for v in values if v)
+        return _target_message(command)
+    words = " ".join(v for v in _option_values(command.get("options")) if v)
     if name == ASK_COMMAND:
         return words
     return f"/{name} {words}".strip()

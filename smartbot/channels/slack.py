@@ -34,6 +34,7 @@ _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
 # ok=false errors worth another try later; every other one needs a person to fix something.
 _RETRYABLE_ERRORS = {"ratelimited": 429, "internal_error": 503, "fatal_error": 503,
                      "service_unavailable": 503, "request_timeout": 408}
+_HEX = re.compile(r"^[0-9a-f]+$")
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                 "missing_scope", "not_allowed_token_type")
 
@@ -51,6 +52,12 @@ class SlackConfig(PlatformConfig):
         self.api_base = self.api_base.rstrip("/")
         if not self.bot_token.startswith("xoxb-"):
             log.warning("%s.bot_token does not start with xoxb-: use the Bot User OAuth Token", path)
+
+    def self_check(self) -> str:
+        """For `smartbot check-config`: Slack's signing secrets are 32 hex characters."""
+        if len(self.signing_secret) != 32 or not _HEX.match(self.signing_secret):
+            return "signing_secret is not the 32 hex characters Slack shows: copy it again from Basic Information"
+        return ""
 
 
 class SlackChannel(PlatformChannel):

@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _TOKEN_FORMAT = re.compile(r"^(\d+):[A-Za-z0-9_-]{20,}$")
 _SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_SECRET_LENGTH = 16
 _CHAT_TYPES = {"private": DIRECT, "group": GROUP, "supergroup": GROUP}
 # Attachment fields of a Message and the kind each one is; `photo` is a list of sizes.
 _MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "audio"),
           ("video", "video"), ("video_note", "video"), ("animation", "video"))
 _USERNAME_RETRY_SECONDS = 60.0
+_GETME_READ_TIMEOUT = 3.0
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -58,6 +60,13 @@ class TelegramConfig(PlatformConfig):
                               "generate one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
         self.bot_username = self.bot_username.strip().lstrip("@")
         self.api_base = self.api_base.rstrip("/")
+
+    def self_check(self) -> str:
+        """For `smartbot check-config`: a short secret_token is guessable, and it is all that stands
+        between the webhook and anyone who finds its URL."""
+        if len(self.secret_token) < MIN_SECRET_LENGTH:
+            return f"secret_token is shorter than {MIN_SECRET_LENGTH} characters: use a long random value"
+        return ""
 
     @property
     def bot_id(self) -> str:
@@ -191,7 +200,9 @@ class TelegramChannel(PlatformChannel):
             if self._username or time.monotonic() - self._username_failed_at < _USERNAME_RETRY_SECONDS:
                 return self._username
             try:
-                resp = http.exchange(self._http, "GET", self._url("getMe"), timeout=self.config.timeout)
+                # Asked while Telegram waits for the webhook's answer: keep it short.
+                resp = http.exchange(self._http, "GET", self._url("getMe"),
+                                     timeout=(self.config.connect_timeout, _GETME_READ_TIMEOUT))
                 self._username = str((http.json_body(resp).get("result") or {}).get("username") or "")
             except DeliveryError as exc:
                 log.warning("could not learn the telegram bot's username (%s)", exc.reason)
