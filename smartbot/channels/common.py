@@ -85,6 +85,12 @@ def need_object(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def optional_object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object the platform may leave out: {} when it is absent or not an object."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def need_id(data: dict[str, Any], key: str, where: str) -> str:
     """An id the platform sends as a number or a string, as text."""
     value = data.get(key)
@@ -103,6 +109,12 @@ def text_field(data: dict[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str):
         raise PayloadError(f"{where}.{key} must be a string")
     return value
+
+
+def optional_text(data: dict[str, Any], key: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """A string field the platform may leave out or (wrongly) send as something else: "" then."""
+    value = data.get(key)
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def display_name(*candidates: Any) -> str:

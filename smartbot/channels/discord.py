@@ -25,7 +25,7 @@ from ..settings_schema import setting
 from . import http
 from .base import WebRequest, WebResponse
 from .common import (PlatformChannel, PlatformConfig, check_window, display_name, json_object, need_id, need_object,
-                     signed_headers)
+                     optional_object, optional_text, signed_headers)
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
@@ -103,12 +103,11 @@ class DiscordChannel(PlatformChannel):
         name = command.get("name")
         if not isinstance(name, str) or not name:
             raise PayloadError("missing field: interaction.data.name")
-        member = data.get("member") if isinstance(data.get("member"), dict) else {}
-        user = member.get("user") if isinstance(member.get("user"), dict) else data.get("user")
-        if not isinstance(user, dict):
+        user = optional_object(optional_object(data, "member"), "user") or optional_object(data, "user")
+        if not user:
             raise PayloadError("missing field: interaction.member.user or interaction.user")
-        channel_id = data.get("channel_id") or (data.get("channel") or {}).get("id")
-        if not channel_id:
+        channel_id = data.get("channel_id") or optional_object(data, "channel").get("id")
+        if not isinstance(channel_id, (str, int)) or isinstance(channel_id, bool) or channel_id == "":
             raise PayloadError("missing field: interaction.channel_id")
         in_group = bool(data.get("guild_id")) or data.get("context") == PRIVATE_CHANNEL_CONTEXT
         received = time.time()
@@ -116,7 +115,7 @@ class DiscordChannel(PlatformChannel):
             channel=self.name, event_id=interaction_id, message_id=interaction_id, chat_id=str(channel_id)[:200],
             chat_type=GROUP if in_group else DIRECT, user_id=need_id(user, "id", "interaction.user"),
             user_name=display_name(user.get("global_name"), user.get("username")),
-            text=_command_text(name, command), mentioned=True, locale=str(data.get("locale") or "")[:20],
+            text=_command_text(name, command), mentioned=True, locale=optional_text(data, "locale", 20),
             reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
             received_at=received, raw=data)]
 
@@ -181,6 +180,5 @@ def _option_values(options: Any) -> list[str]:
 
 def _target_message(command: dict[str, Any]) -> str:
     """The text of the message a message command (right click > Apps) was used on."""
-    messages = (command.get("resolved") or {}).get("messages") or {}
-    target = messages.get(str(command.get("target_id"))) if isinstance(messages, dict) else None
-    return str(target.get("content") or "") if isinstance(target, dict) else ""
+    messages = optional_object(optional_object(command, "resolved"), "messages")
+    return str(optional_object(messages, str(command.get("target_id"))).get("content") or "")

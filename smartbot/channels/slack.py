@@ -23,7 +23,8 @@ from ..settings_schema import setting
 from . import http, markup
 from .base import WebRequest, WebResponse
 from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name,
-                     group_trigger_setting, json_object, need_id, need_object, signed_headers, text_field)
+                     group_trigger_setting, json_object, need_id, need_object, optional_object,
+                     optional_text, signed_headers, text_field)
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,12 @@ class SlackChannel(PlatformChannel):
         text = _clean(text, bot_user, strip_first=kind == "app_mention" and not bot_user)
         if not text and not attachments:
             return []
-        profile = event.get("user_profile") if isinstance(event.get("user_profile"), dict) else {}
+        profile = optional_object(event, "user_profile")
         return [InboundMessage(
             channel=self.name, event_id=f"{channel}:{ts}", message_id=ts, chat_id=channel, chat_type=chat_type,
             user_id=user, user_name=display_name(profile.get("display_name"), profile.get("real_name")),
             text=text, mentioned=mentioned, attachments=attachments,
-            reply_context={"channel": channel, "thread_ts": str(event.get("thread_ts") or ts)}, raw=data)]
+            reply_context={"channel": channel, "thread_ts": optional_text(event, "thread_ts") or ts}, raw=data)]
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:

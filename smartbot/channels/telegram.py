@@ -23,7 +23,7 @@ from ..settings_schema import setting
 from . import http, markup
 from .base import WebRequest
 from .common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
-                     need_object, text_field)
+                     need_object, optional_object, optional_text, text_field)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,6 @@ class TelegramChannel(PlatformChannel):
 
     def __init__(self, config: TelegramConfig) -> None:
         super().__init__(config)
-        self._http = http.pooled_session()
         self._username = config.bot_username
         self._username_lock = threading.Lock()
         self._username_failed_at = 0.0
@@ -150,10 +149,9 @@ class TelegramChannel(PlatformChannel):
         return [InboundMessage(
             channel=self.name, event_id=f"{chat_id}:{message_id}", message_id=message_id, chat_id=chat_id,
             chat_type=chat_type, user_id=need_id(sender, "id", "message.from"),
-            user_name=display_name(sender.get("username"),
-                                   " ".join(filter(None, (sender.get("first_name"), sender.get("last_name"))))),
+            user_name=display_name(sender.get("username"), _full_name(sender)),
             text=text, mentioned=mentioned, attachments=attachments, reply_context=reply_context,
-            locale=str(sender.get("language_code") or "")[:20], raw=update)]
+            locale=optional_text(sender, "language_code", 20), raw=update)]
 
     def _too_old(self, date: Any) -> bool:
         return isinstance(date, (int, float)) and time.time() - date > self.config.max_message_age
@@ -174,7 +172,7 @@ class TelegramChannel(PlatformChannel):
             if kind == "mention" and self._is_me(piece[1:]):
                 mentioned = True
                 cuts.append((offset, length, ""))
-            elif kind == "text_mention" and str((entity.get("user") or {}).get("id")) == self.config.bot_id:
+            elif kind == "text_mention" and str(optional_object(entity, "user").get("id")) == self.config.bot_id:
                 mentioned = True
                 cuts.append((offset, length, ""))
             elif kind == "bot_command" and offset == 0 and "@" in piece:
@@ -183,8 +181,8 @@ class TelegramChannel(PlatformChannel):
                     return None
                 mentioned = True
                 cuts.append((offset, length, command))
-        replied = message.get("reply_to_message")
-        if isinstance(replied, dict) and str((replied.get("from") or {}).get("id")) == self.config.bot_id:
+        replied = optional_object(message, "reply_to_message")
+        if str(optional_object(replied, "from").get("id")) == self.config.bot_id:
             mentioned = True
         return mentioned, (_SPACES.sub(" ", units.replace(cuts)) if cuts else text).strip()
 
@@ -203,7 +201,7 @@ class TelegramChannel(PlatformChannel):
                 # Asked while Telegram waits for the webhook's answer: keep it short.
                 resp = http.exchange(self._http, "GET", self._url("getMe"),
                                      timeout=(self.config.connect_timeout, _GETME_READ_TIMEOUT))
-                self._username = str((http.json_body(resp).get("result") or {}).get("username") or "")
+                self._username = str(optional_object(http.json_body(resp), "result").get("username") or "")
             except DeliveryError as exc:
                 log.warning("could not learn the telegram bot's username (%s)", exc.reason)
             if not self._username:
@@ -245,6 +243,10 @@ class TelegramChannel(PlatformChannel):
 
     def _url(self, method: str) -> str:
         return f"{self.config.api_base}/bot{self.config.bot_token}/{method}"
+
+
+def _full_name(person: dict[str, Any]) -> str:
+    return " ".join(p for p in (person.get("first_name"), person.get("last_name")) if isinstance(p, str) and p)
 
 
 def _error_code(data: dict[str, Any]) -> int:
