@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -23,8 +24,8 @@ FOLLOW_UP = f"/webhooks/{DISCORD_APP_ID}/interaction-token-test"
 @pytest.fixture
 def discord(live_app, make_config, fake_model, fake_chat_apis):
     """Start the app with a Discord channel; returns (app, sender signing as Discord would)."""
-    def start(**settings):
-        app = live_app(make_config(model=fake_model,
+    def start(app_settings=None, **settings):
+        app = live_app(make_config(model=fake_model, **(app_settings or {}),
                                    channels={"discord": channel_config("discord", fake_chat_apis, **settings)}))
         return app, DiscordSender(app.url, SigningKey(DISCORD_SIGNING_SEED))
     return start
@@ -175,6 +176,16 @@ def test_token_rejected_by_discord_fails_for_good(discord, fake_chat_apis):
     assert len(failed) == 1 and "no longer accepts this interaction's token" in failed[0].details
     assert "interaction-token-test" not in failed[0].details
     assert len(fake_chat_apis.attempts("discord")) == 1
+
+
+def test_interaction_token_never_reaches_the_logs(discord, fake_chat_apis, caplog):
+    caplog.set_level(logging.DEBUG)
+    app, sender = discord(app_settings={"log_level": "DEBUG"})
+    sender.post(sample("discord_slash_ask.json"))
+    fake_chat_apis.wait_for("discord", 1)
+    quiet_for()
+    assert f"/webhooks/{DISCORD_APP_ID}/<interaction_token>" in caplog.text   # urllib3's line, masked
+    assert "interaction-token-test" not in caplog.text
 
 
 def test_reply_after_the_token_expired_fails_for_good_without_calling_discord(fake_chat_apis):

@@ -58,6 +58,8 @@ def test_odd_shapes_get_messages_or_a_payload_error_never_a_crash(platform, name
     payload = sample(name)
     if platform == "telegram":
         payload["message"]["date"] = int(time.time())     # else every variant is ignored as too old
+    if name.startswith("slack_") and "event" in payload:
+        payload["authorizations"] = [{"team_id": "T0TEST", "user_id": "U0BOT", "is_bot": True}]
     for variant in _variants(payload):
         req = WebRequest("POST", f"/webhooks/{platform}", Headers({}), json.dumps(variant).encode())
         try:

@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -42,6 +43,7 @@ _QUIET_ACKS = {MESSAGE_COMPONENT: {"type": 6}, MODAL_SUBMIT: {"type": 6},
                AUTOCOMPLETE: {"type": 8, "data": {"choices": []}}}
 _EXPIRED_TOKEN_CODES = (50027, 10015)    # Invalid Webhook Token, Unknown Webhook
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+_FOLLOW_UP_TOKEN = re.compile(r"(/webhooks/\d+/)[^/\s?\"]+")
 
 
 @dataclass
@@ -76,6 +78,7 @@ class DiscordChannel(PlatformChannel):
     def __init__(self, config: DiscordConfig) -> None:
         super().__init__(config)
         self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key))
+        http.mask_url_secrets(_FOLLOW_UP_TOKEN, r"\1<interaction_token>")
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
@@ -133,7 +136,7 @@ class DiscordChannel(PlatformChannel):
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
-        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{token}"
+        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
         body = {"content": reply.text, "allowed_mentions": {"parse": []}}
         resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
         if resp.status_code < 400:

@@ -6,6 +6,8 @@ platforms (Telegram, Discord follow-ups) carry a credential in the path.
 """
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 from urllib.parse import urlparse
 
@@ -75,3 +77,25 @@ def json_body(resp: requests.Response) -> dict[str, Any]:
 
 def host(url: str) -> str:
     return urlparse(url).netloc or "the platform"
+
+
+class _MaskInLogs(logging.Filter):
+    """Rewrites log lines that match `pattern` (urllib3 prints every request path at debug level)."""
+
+    def __init__(self, pattern: re.Pattern[str], replacement: str) -> None:
+        super().__init__()
+        self.pattern, self.replacement = pattern, replacement
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.pattern.sub(self.replacement, message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def mask_url_secrets(pattern: re.Pattern[str], replacement: str) -> None:
+    """Keep a credential that travels in URL paths out of the HTTP library's logs (once per pattern)."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _MaskInLogs) and f.pattern.pattern == pattern.pattern for f in logger.filters):
+        logger.addFilter(_MaskInLogs(pattern, replacement))

@@ -101,7 +101,7 @@ class SlackChannel(PlatformChannel):
         ts = need_id(event, "ts", "event")
         text = text_field(event, "text", "event")
         chat_type = DIRECT if event.get("channel_type") == "im" else GROUP
-        says_my_name = bool(bot_user) and f"<@{bot_user}" in text
+        says_my_name = bool(bot_user) and _mention_of(bot_user).search(text) is not None
         if chat_type == DIRECT or kind == "app_mention" or self.config.group_trigger == "always" or says_my_name:
             mentioned = True
         elif bot_user:
@@ -149,7 +149,8 @@ class SlackChannel(PlatformChannel):
 
 def _authorized_bot(data: dict[str, Any]) -> str:
     """The bot's user id as Slack states it in the event's `authorizations`."""
-    for auth in data.get("authorizations") or []:
+    authorizations = data.get("authorizations")
+    for auth in authorizations if isinstance(authorizations, list) else []:
         if isinstance(auth, dict) and auth.get("is_bot") and isinstance(auth.get("user_id"), str):
             return auth["user_id"]
     return ""
@@ -158,10 +159,15 @@ def _authorized_bot(data: dict[str, Any]) -> str:
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>")
 
 
+def _mention_of(user: str) -> re.Pattern[str]:
+    """`<@U123>` or `<@U123|name>`: how Slack writes a mention of one user in message text."""
+    return re.compile(rf"<@{re.escape(user)}(?:\|[^>]*)?>")
+
+
 def _clean(text: str, bot_user: str, strip_first: bool) -> str:
     """The text without the bot's mention, with Slack's &amp; &lt; &gt; turned back into characters."""
     if bot_user:
-        text = re.sub(rf"<@{re.escape(bot_user)}(?:\|[^>]*)?>", "", text)
+        text = _mention_of(bot_user).sub("", text)
     elif strip_first:
         text = _LEADING_MENTION.sub("", text)
     text = re.sub(r"[ \t]{2,}", " ", text).strip()

@@ -73,26 +73,6 @@ class TelegramConfig(PlatformConfig):
         return self.bot_token.split(":", 1)[0]
 
 
-class _HideToken(logging.Filter):
-    """Masks the bot token in urllib3's debug lines, which print every request path."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<bot_token>"), ()
-        return True
-
-
-def _hide_token_in_library_logs(token: str) -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _HideToken) and f.token == token for f in logger.filters):
-        logger.addFilter(_HideToken(token))
-
-
 class TelegramChannel(PlatformChannel):
     name = "telegram"
     config_class = TelegramConfig
@@ -104,7 +84,7 @@ class TelegramChannel(PlatformChannel):
         self._username = config.bot_username
         self._username_lock = threading.Lock()
         self._username_failed_at = 0.0
-        _hide_token_in_library_logs(config.bot_token)
+        http.mask_url_secrets(re.compile(re.escape(config.bot_token)), "<bot_token>")
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
