@@ -82,6 +82,19 @@ def test_subcommands_and_message_commands_become_text(discord, fake_chat_apis):
     assert texts == ["/deploy service web-1 2", "OOMKilled: worker-3"]
 
 
+def test_attachment_options_are_noted_not_read_as_words(discord, fake_chat_apis):
+    app, sender = discord()
+    payload = _command("ask", [{"type": 3, "name": "text", "value": "what is in this log?"},
+                               {"type": 11, "name": "file", "value": "88"}])
+    payload["data"]["resolved"] = {"attachments": {"88": {
+        "id": "88", "filename": "app.log", "content_type": "text/plain; charset=utf-8",
+        "url": "https://cdn.discordapp.com/attachments/1/88/app.log"}}}
+    sender.post(payload)
+    assert fake_chat_apis.wait_for("discord", 1)[0]["json"]["content"] == "echo: what is in this log?"
+    _, stored = inbox.load(app.runtime.db, 1)
+    assert [(a.kind, a.name, a.key) for a in stored.attachments] == [("file", "app.log", "88")]
+
+
 def test_direct_message_user_comes_from_user_and_locale_is_kept(discord, fake_chat_apis):
     app, sender = discord()
     payload = sample("discord_slash_ask.json")

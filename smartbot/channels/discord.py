@@ -21,12 +21,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
-from ..messages import DIRECT, GROUP, InboundMessage, Reply
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
 from .base import WebRequest, WebResponse
-from .common import (PlatformChannel, PlatformConfig, check_window, display_name, json_object, need_id, need_object,
-                     optional_object, optional_text, signed_headers)
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name, json_object, need_id,
+                     need_object, optional_object, optional_text, signed_headers)
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
@@ -38,6 +38,7 @@ TOKEN_LIFETIME = 15 * 60
 PRIVATE_CHANNEL_CONTEXT = 2       # a group DM: several people, no guild
 _SUBCOMMAND_TYPES = (1, 2)
 _MESSAGE_COMMAND = 3
+_ATTACHMENT_OPTION = 11
 # What a non-command interaction gets: no visible answer (components, modals), no suggestions.
 _QUIET_ACKS = {MESSAGE_COMPONENT: {"type": 6}, MODAL_SUBMIT: {"type": 6},
                AUTOCOMPLETE: {"type": 8, "data": {"choices": []}}}
@@ -118,7 +119,8 @@ class DiscordChannel(PlatformChannel):
             channel=self.name, event_id=interaction_id, message_id=interaction_id, chat_id=str(channel_id)[:200],
             chat_type=GROUP if in_group else DIRECT, user_id=need_id(user, "id", "interaction.user"),
             user_name=display_name(user.get("global_name"), user.get("username")),
-            text=_command_text(name, command), mentioned=True, locale=optional_text(data, "locale", 20),
+            text=_command_text(name, command), mentioned=True, attachments=_attachments(command),
+            locale=optional_text(data, "locale", 20),
             reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
             received_at=received, raw=data)]
 
@@ -173,12 +175,22 @@ def _option_values(options: Any) -> list[str]:
     for option in options if isinstance(options, list) else []:
         if not isinstance(option, dict):
             continue
+        if option.get("type") == _ATTACHMENT_OPTION:
+            continue        # an upload, not words: see _attachments
         if option.get("type") in _SUBCOMMAND_TYPES:
             values.append(str(option.get("name") or ""))
             values.extend(_option_values(option.get("options")))
         elif option.get("value") is not None:
             values.append(str(option["value"]))
     return values
+
+
+def _attachments(command: dict[str, Any]) -> list[Attachment]:
+    """Files given to attachment options; Discord describes them under data.resolved.attachments."""
+    files = optional_object(optional_object(command, "resolved"), "attachments")
+    return [Attachment(kind=attachment_kind(optional_text(f, "content_type")), name=optional_text(f, "filename"),
+                       url=optional_text(f, "url", 2000), key=str(key)[:200])
+            for key, f in files.items() if isinstance(f, dict)]
 
 
 def _target_message(command: dict[str, Any]) -> str:
