@@ -41,6 +41,8 @@ class WebRequest:
     body: bytes
     args: dict[str, str] = field(default_factory=dict)
     remote_addr: str = ""
+    # What verify() decoded (e.g. a decrypted payload), so handshake/parse need not decode twice.
+    decoded: Any = None
 
     def json(self) -> Any:
         """The body as JSON, or PayloadError with the reason."""
@@ -67,6 +69,7 @@ class Channel(ABC):
     config_class: type = object
     accepts_webhooks = True           # False: messages arrive some other way (the web chat page)
     text_limit = 0                    # characters per message; 0 = no limit
+    limit_in_bytes = False            # True: text_limit counts UTF-8 bytes (WeCom, DingTalk)
     supports_markdown = False
 
     def __init__(self, config: Any) -> None:
@@ -88,7 +91,7 @@ class Channel(ABC):
         return WebResponse(200, {"status": status})
 
     def split(self, reply: Reply) -> list[Reply]:
-        parts = split_text(reply.text, self.text_limit)
+        parts = split_text(reply.text, self.text_limit, self.limit_in_bytes)
         if len(parts) == 1:
             return [reply]
         return [Reply(reply.channel, reply.chat_id, part, dict(reply.reply_context), reply.format,

@@ -24,14 +24,20 @@ def pooled_session(pool_size: int = 32) -> requests.Session:
 
 
 def request(session: requests.Session, method: str, url: str, *, timeout: tuple[float, float],
-            **kwargs: Any) -> requests.Response:
-    """One HTTP call; raises DeliveryError for network errors, 429, 5xx and other 4xx answers."""
+            answer_client_errors: bool = False, **kwargs: Any) -> requests.Response:
+    """One HTTP call; raises DeliveryError for network errors, 429, 5xx and other 4xx answers.
+
+    With `answer_client_errors`, 4xx answers (429 too) are returned instead: platforms such as
+    Feishu and DingTalk put the reason (token expired, rate limited) in the body's own error code.
+    """
     try:
         resp = session.request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout:
         raise DeliveryError(f"timed out calling {_host(url)}", retryable=True) from None
     except requests.RequestException as exc:
         raise DeliveryError(f"could not reach {_host(url)}: {type(exc).__name__}", retryable=True) from None
+    if answer_client_errors and 400 <= resp.status_code < 500 and resp.status_code != 408:
+        return resp
     if resp.status_code == 429:
         raise DeliveryError(f"{_host(url)} is rate limiting (429)", retryable=True,
                             retry_after=retry_after_seconds(resp.headers.get("Retry-After")))

@@ -8,6 +8,9 @@ from typing import Any
 _MODULES: dict[str, str] = {
     "generic": "smartbot.channels.generic:GenericChannel",
     "webchat": "smartbot.channels.webchat:WebChatChannel",
+    "feishu": "smartbot.channels.feishu:FeishuChannel",
+    "dingtalk": "smartbot.channels.dingtalk:DingTalkChannel",
+    "wecom": "smartbot.channels.wecom:WeComChannel",
 }
 
 
