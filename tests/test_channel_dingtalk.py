@@ -11,7 +11,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.support.fake_model import FakeModel
-from tests.support.fake_open_platforms import FakeDingTalk
+from tests.support.fake_open_platforms import FakeDingTalk, running, start_app
 from tests.support.platform_requests import dingtalk_headers, dingtalk_message
 
 APP_KEY, APP_SECRET = "dingapp_test", "dingtalk-app-secret-for-tests"
@@ -20,15 +20,14 @@ GROUP_SEND, DIRECT_SEND = "/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMess
 
 @pytest.fixture
 def dingtalk():
-    server = FakeDingTalk(APP_KEY, APP_SECRET).start()
-    yield server
-    server.stop()
+    with running(FakeDingTalk(APP_KEY, APP_SECRET)) as server:
+        yield server
 
 
 def _start(live_app, make_config, fake_model, dingtalk, **section: Any):
-    channel = {"app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": dingtalk.url,
-               "session_webhook_hosts": ["127.0.0.1"], **section}
-    return live_app(make_config(model=fake_model, channels={"dingtalk": channel}))
+    return start_app(live_app, make_config, fake_model, "dingtalk", {
+        "app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": dingtalk.url,
+        "session_webhook_hosts": ["127.0.0.1"], **section})
 
 
 def _post(app, message: Any, secret: str = APP_SECRET, timestamp_ms: int | None = None) -> requests.Response:

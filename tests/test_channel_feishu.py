@@ -12,7 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.support.fake_open_platforms import FakeFeishu
+from tests.support.fake_open_platforms import FakeFeishu, running, start_app
 from tests.support.platform_requests import feishu_event, feishu_request, sample
 
 APP_ID, APP_SECRET = "cli_test", "feishu-app-secret-for-tests"
@@ -23,15 +23,14 @@ MESSAGES = "/open-apis/im/v1/messages"
 
 @pytest.fixture
 def feishu():
-    server = FakeFeishu(APP_ID, APP_SECRET).start()
-    yield server
-    server.stop()
+    with running(FakeFeishu(APP_ID, APP_SECRET)) as server:
+        yield server
 
 
 def _start(live_app, make_config, fake_model, feishu, **section: Any):
-    channel = {"app_id": APP_ID, "app_secret": APP_SECRET, "verification_token": TOKEN, "bot_open_id": "ou_bot",
-               "api_base": feishu.url, **section}
-    return live_app(make_config(model=fake_model, channels={"feishu": channel}))
+    return start_app(live_app, make_config, fake_model, "feishu", {
+        "app_id": APP_ID, "app_secret": APP_SECRET, "verification_token": TOKEN, "bot_open_id": "ou_bot",
+        "api_base": feishu.url, **section})
 
 
 def _post(app, payload: Any, encrypt_key: str = "", **kw: Any) -> requests.Response:
@@ -259,8 +258,7 @@ def test_token_is_cached_and_refreshed_once_when_feishu_rejects_it(live_app, mak
 
 
 def test_token_is_refreshed_before_it_expires(live_app, make_config, fake_model):
-    server = FakeFeishu(APP_ID, APP_SECRET, token_lifetime=2).start()
-    try:
+    with running(FakeFeishu(APP_ID, APP_SECRET, token_lifetime=2)) as server:
         app = _start(live_app, make_config, fake_model, server)
         _post(app, feishu_event("feishu_p2p_text.json", message_id="om_early_1"))
         server.wait_delivered(1)
@@ -270,8 +268,6 @@ def test_token_is_refreshed_before_it_expires(live_app, make_config, fake_model)
         assert len(server.wait_delivered(2)) == 2
         assert server.tokens_issued(FakeFeishu.TOKEN_PATH) == 2
         assert len(server.calls(MESSAGES)) == 2      # no rejected send: the token was new in time
-    finally:
-        server.stop()
 
 
 def test_long_reply_is_split_into_ordered_parts(live_app, make_config, fake_model, feishu):

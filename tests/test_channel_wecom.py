@@ -10,7 +10,7 @@ import requests
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from tests.support.fake_model import FakeModel
-from tests.support.fake_open_platforms import FakeWeCom
+from tests.support.fake_open_platforms import FakeWeCom, running, start_app
 from tests.support.platform_requests import wecom_get, wecom_message, wecom_post
 
 CORP_ID, SECRET, AGENT_ID = "ww_test_corp", "wecom-app-secret-for-tests", 1000002
@@ -20,9 +20,8 @@ SEND = FakeWeCom.SEND_PATH
 
 @pytest.fixture
 def wecom():
-    server = FakeWeCom(CORP_ID, SECRET).start()
-    yield server
-    server.stop()
+    with running(FakeWeCom(CORP_ID, SECRET)) as server:
+        yield server
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def _section(wecom, **extra: Any) -> dict[str, Any]:
 
 
 def _start(live_app, make_config, fake_model, wecom, **extra: Any):
-    return live_app(make_config(model=fake_model, channels={"wecom": _section(wecom, **extra)}))
+    return start_app(live_app, make_config, fake_model, "wecom", _section(wecom, **extra))
 
 
 def _post(app, crypto: WeChatCrypto, xml: str, timestamp: int | None = None) -> requests.Response:

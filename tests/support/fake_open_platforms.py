@@ -13,10 +13,28 @@ import itertools
 import json
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from .httpserver import LoopbackServer, QuietHandler
+
+P = TypeVar("P", bound="FakeOpenPlatform")
+
+
+@contextmanager
+def running(server: P) -> Iterator[P]:
+    """The fake platform serving for the duration of a `with` block (or a fixture's yield)."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_app(live_app: Any, make_config: Any, fake_model: Any, channel: str, section: dict[str, Any]) -> Any:
+    """A LiveApp with the fake model and one channel configured by `section`."""
+    return live_app(make_config(model=fake_model, channels={channel: section}))
 
 
 class _Handler(QuietHandler):
