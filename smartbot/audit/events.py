@@ -13,6 +13,17 @@ EVENTS: dict[str, str] = {
     "admin.login": "an admin logged in (or failed to)",
     "admin.logout": "an admin logged out (their tokens are revoked)",
     "api.denied": "an API call was refused by the permission check",
+    "user.create": "an admin created a user",
+    "user.update": "an admin changed a user (roles, password, active flag)",
+    "user.delete": "an admin deleted a user",
+    "identity.bind": "a platform identity was bound to a user (or unbound)",
+    "identity.delete": "a platform identity was removed",
+    "role.create": "a role was created or copied",
+    "role.update": "a role's permissions, scope or description changed",
+    "role.delete": "a role was deleted",
+    "rule.create": "a routing rule was created",
+    "rule.update": "a routing rule was changed",
+    "rule.delete": "a routing rule was deleted",
     "config.provisioned": "settings from smartbot.toml were written to the database at start",
 }
 
