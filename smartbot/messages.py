@@ -20,6 +20,11 @@ class Attachment:
     url: str = ""
     key: str = ""           # platform file key when there is no URL
 
+    @property
+    def placeholder(self) -> str:
+        """How the attachment reads as text, for a message that is nothing but attachments."""
+        return f"[{self.kind}: {self.name}]" if self.name else f"[{self.kind}]"
+
 
 @dataclass
 class InboundMessage:

@@ -193,3 +193,19 @@ def test_long_reply_is_split_by_bytes(live_app, make_config, fake_model, dingtal
     assert len(dingtalk.delivered) == 5
     assert all(len(p.encode()) <= 6000 for p in parts)
     assert "\n".join(parts) == long_text
+
+
+def test_rich_text_and_pictures_arrive_as_text_and_attachments(live_app, make_config, fake_model, dingtalk):
+    app = _start(live_app, make_config, fake_model, dingtalk)
+    rich = {"richText": [{"text": "看看这个截图"}, {"downloadCode": "dl_code_1", "type": "picture"}]}
+    _post(app, dingtalk_message(msgId="msgRich", msgtype="richText", content=rich,
+                                sessionWebhook=dingtalk.session_webhook))
+    _post(app, dingtalk_message(msgId="msgPic", msgtype="picture", content={"downloadCode": "dl_code_2"},
+                                sessionWebhook=dingtalk.session_webhook))
+    dingtalk.wait_delivered(2)
+    assert sorted(r["json"]["messages"][-1]["content"] for r in fake_model.requests) == ["[image]", "看看这个截图"]
+    with app.runtime.db.read() as conn:
+        payloads = {json.loads(r.payload)["message_id"]: json.loads(r.payload)
+                    for r in conn.execute(sa.text("SELECT payload FROM inbox"))}
+    assert payloads["msgRich"]["attachments"][0]["key"] == "dl_code_1"
+    assert payloads["msgPic"]["attachments"][0] == {"kind": "image", "name": "", "url": "", "key": "dl_code_2"}

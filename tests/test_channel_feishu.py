@@ -302,3 +302,25 @@ def test_bad_app_secret_fails_the_reply_for_good_with_a_reason(live_app, make_co
     details = json.loads(rows[0].details)
     assert "channels.feishu.app_id / app_secret" in details["reason"]
     assert "wrong-secret" not in rows[0].details and feishu.delivered == []
+
+
+def _inbox_payloads(app) -> list[dict[str, Any]]:
+    with app.runtime.db.read() as conn:
+        return [json.loads(r.payload) for r in conn.execute(sa.text("SELECT payload FROM inbox ORDER BY id"))]
+
+
+def test_rich_text_and_images_arrive_as_text_and_attachments(live_app, make_config, fake_model, feishu):
+    app = _start(live_app, make_config, fake_model, feishu)
+    post = {"title": "日志", "content": [
+        [{"tag": "at", "user_id": "@_user_1", "user_name": "SmartBot"}, {"tag": "text", "text": " 总结一下"}],
+        [{"tag": "img", "image_key": "img_v2_log"}]]}
+    mention = [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "SmartBot"}]
+    _post(app, feishu_event("feishu_group_mention.json", message_id="om_post", message_type="post",
+                            content=json.dumps(post, ensure_ascii=False), mentions=mention))
+    _post(app, feishu_event("feishu_p2p_text.json", message_id="om_image", message_type="image",
+                            content=json.dumps({"image_key": "img_v2_photo"})))
+    feishu.wait_delivered(2)
+    assert sorted(_user_texts(fake_model)) == sorted(["日志\n总结一下", "[image]"])
+    attachments = {p["message_id"]: p["attachments"] for p in _inbox_payloads(app)}
+    assert attachments["om_post"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_log"}]
+    assert attachments["om_image"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_photo"}]

@@ -191,3 +191,17 @@ def test_bad_encoding_aes_key_stops_start_up_naming_the_key(make_config, wecom):
         config.load(make_config(channels={"wecom": _section(wecom, encoding_aes_key="too-short")}))
     assert "channels.wecom.encoding_aes_key" in str(err.value) and "43" in str(err.value)
     assert "too-short" not in str(err.value)
+
+
+def test_image_and_voice_messages_are_noted_and_answered(live_app, make_config, fake_model, wecom, crypto):
+    app = _start(live_app, make_config, fake_model, wecom)
+    image = ("<xml><ToUserName><![CDATA[ww_test_corp]]></ToUserName><FromUserName><![CDATA[lisi]]></FromUserName>"
+             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+             "<PicUrl><![CDATA[https://wework.qpic.cn/x.jpg]]></PicUrl><MediaId><![CDATA[media_1]]></MediaId>"
+             "<MsgId>7450000000000000010</MsgId><AgentID>1000002</AgentID></xml>")
+    voice = image.replace("<![CDATA[image]]>", "<![CDATA[voice]]>").replace("7450000000000000010", "7450000000000000011")
+    voice = voice.replace("<MsgId>", "<Recognition><![CDATA[重启服务]]></Recognition><MsgId>")
+    _post(app, crypto, image)
+    _post(app, crypto, voice)
+    wecom.wait_delivered(2)
+    assert sorted(r["json"]["messages"][-1]["content"] for r in fake_model.requests) == ["[image]", "重启服务"]

@@ -243,7 +243,7 @@ def _content(data: dict[str, Any]) -> tuple[str, list[Attachment]]:
     if kind in ("picture", "file", "video"):
         attachment = Attachment({"picture": "image"}.get(kind, kind), name=_str(content.get("fileName")),
                                 key=_str(content.get("downloadCode")))
-        return f"[{attachment.kind}{': ' + attachment.name if attachment.name else ''}]", [attachment]
+        return attachment.placeholder, [attachment]
     return "", []
 
 

@@ -142,7 +142,7 @@ class FeishuChannel(Channel):
             context["thread_id"] = str(message["thread_id"])
         return [InboundMessage(
             channel=self.name, event_id=message_id, message_id=message_id, chat_id=chat_id,
-            chat_type=chat_type, user_id=user_id, text=text or _describe(attachments),
+            chat_type=chat_type, user_id=user_id, text=text or " ".join(a.placeholder for a in attachments),
             mentioned=addressed(chat_type, mentioned, self.config.group_trigger), attachments=attachments,
             reply_context=context, raw=payload)]
 
@@ -293,8 +293,3 @@ def _required_text(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 200:
         raise PayloadError(f"missing field: message.{key}")
     return value
-
-
-def _describe(attachments: list[Any]) -> str:
-    """Text for a message that is only attachments, so the model sees what arrived."""
-    return " ".join(f"[{a.kind}{': ' + a.name if a.name else ''}]" for a in attachments)

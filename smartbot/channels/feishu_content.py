@@ -54,10 +54,10 @@ def resolve_mentions(text: str, mentions: Any, bot_open_id: str, bot_name: str) 
             continue
         if _is_bot(m, bot_open_id, bot_name):
             mentioned = True
-            text = text.replace(key, " ")
+            text = re.sub(re.escape(key) + r"[ \t]?", "", text)     # with the space typed after it
         else:
             name = _text(m.get("name"))
-            text = text.replace(key, f"@{name}" if name else " ")
+            text = text.replace(key, f"@{name}" if name else "")
     return _SPACES.sub(" ", text).strip(), mentioned
 
 

@@ -44,7 +44,6 @@ class AccessTokenCache:
         self._token = ""
         self._refresh_at = 0.0
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def get(self) -> str:
         """The current token; fetched when there is none or it is about to expire."""
@@ -57,7 +56,6 @@ class AccessTokenCache:
                 # a token that expires on its way.
                 early = min(self._refresh_early, max(lifetime, 0.0) / 5)
                 self._token, self._refresh_at = token, self._clock() + max(lifetime - early, 0.0)
-                self.fetches += 1
                 log.info("%s: fetched a new access token (valid %.0f s)", self.name, lifetime)
             return self._token
 

@@ -100,7 +100,7 @@ class WeComChannel(Channel):
         elif kind in _MEDIA:
             attachment = Attachment(_MEDIA[kind], name=_text(root, "FileName"), url=_text(root, "PicUrl"),
                                     key=_text(root, "MediaId"))
-            text = _text(root, "Recognition").strip() or f"[{attachment.kind}]"
+            text = _text(root, "Recognition").strip() or attachment.placeholder
             attachments = [attachment]
         else:               # events (enter_agent, subscribe, ...), locations, links
             return []
