@@ -189,6 +189,9 @@ def test_malformed_bodies_get_400_and_nothing_else_happens(live_app, make_config
         "truncated json": _raw(app, b'{"schema": "2.0", "header": '),
         "not an object": _raw(app, b"[1, 2]"),
         "content is not json": _post(app, feishu_event("feishu_p2p_text.json", content="{not json")),
+        "unpaired surrogate": _post(app, feishu_event("feishu_p2p_text.json", content='{"text": "a \\ud800"}')),
+        "unpaired surrogate outside": _raw(app, json.dumps(feishu_event("feishu_p2p_text.json",
+                                                                         user="\ud800")).encode()),
         "no message_id": _post(app, no_id),
         "empty body": _raw(app, b""),
     }

@@ -31,6 +31,7 @@ from . import http
 from .base import Channel, WebRequest, WebResponse
 from .groups import addressed, group_trigger_setting
 from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .timestamps import check_window
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,10 @@ class DingTalkChannel(Channel):
         timestamp, sign = req.headers.get("timestamp", ""), req.headers.get("sign", "")
         if not timestamp or not sign:
             raise SignatureError("missing timestamp or sign header")
-        if not timestamp.isdigit() or len(timestamp) > 16:
-            raise SignatureError("timestamp header must be milliseconds")
-        if not hmac.compare_digest(signature(self.config.app_secret, timestamp).encode(),
+        if not hmac.compare_digest(signature(self.config.app_secret, timestamp).encode("utf-8", "replace"),
                                    sign.strip().encode("utf-8", "replace")):
             raise SignatureError("sign does not match: check channels.dingtalk.app_secret")
-        if abs(time.time() - int(timestamp) / 1000) > self.config.tolerance_seconds:
-            raise SignatureError(f"timestamp outside the {self.config.tolerance_seconds:.0f} s window")
+        check_window(timestamp, self.config.tolerance_seconds, "timestamp header", per_second=1000)
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = req.json()

@@ -8,12 +8,12 @@ trusts the content's shape: anything unexpected is a PayloadError or is skipped.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from ..errors import PayloadError
 from ..messages import Attachment
+from .base import load_json
 
 _FILE_KINDS = {"file": "file", "audio": "audio", "media": "video"}
 _SPACES = re.compile(r"[ \t]{2,}")
@@ -21,10 +21,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 
 def read_content(message_type: Any, raw: Any) -> tuple[str, list[Attachment]]:
     """(text, attachments) of one message; ("", []) for kinds that carry nothing to answer."""
-    try:
-        content = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        raise PayloadError("event.message.content is not JSON") from None
+    content = load_json(raw, "event.message.content") if isinstance(raw, str) else None
     if not isinstance(content, dict):
         raise PayloadError("event.message.content must be a JSON object in a string")
     if message_type == "text":
@@ -33,7 +30,7 @@ def read_content(message_type: Any, raw: Any) -> tuple[str, list[Attachment]]:
         return _post(content)
     if message_type == "image":
         return "", [Attachment("image", key=_text(content.get("image_key")))]
-    if message_type in _FILE_KINDS:
+    if isinstance(message_type, str) and message_type in _FILE_KINDS:
         return "", [Attachment(_FILE_KINDS[message_type], name=_text(content.get("file_name")),
                                key=_text(content.get("file_key")))]
     return "", []   # stickers, cards, shared chats, system messages

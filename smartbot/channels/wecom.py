@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -28,6 +27,7 @@ from ..settings_schema import setting
 from . import http
 from .base import Channel, WebRequest, WebResponse
 from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .timestamps import check_window
 from .wecom_crypto import aes_key, decrypt
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,7 @@ class WeComChannel(Channel):
         expected = hashlib.sha1("".join(sorted([self.config.token, timestamp, nonce, encrypted])).encode("utf-8"))
         if not hmac.compare_digest(expected.hexdigest().encode(), signature.strip().lower().encode("utf-8", "replace")):
             raise SignatureError("msg_signature does not match: check channels.wecom.token")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self.config.tolerance_seconds:
-            raise SignatureError(f"timestamp outside the {self.config.tolerance_seconds:.0f} s window")
+        check_window(timestamp, self.config.tolerance_seconds, "timestamp")
         req.decoded = decrypt(self._key, encrypted, self.config.corp_id)
 
     def handshake(self, req: WebRequest) -> WebResponse | None:
