@@ -199,7 +199,8 @@ def test_image_and_voice_messages_are_noted_and_answered(live_app, make_config, 
              f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
              "<PicUrl><![CDATA[https://wework.qpic.cn/x.jpg]]></PicUrl><MediaId><![CDATA[media_1]]></MediaId>"
              "<MsgId>7450000000000000010</MsgId><AgentID>1000002</AgentID></xml>")
-    voice = (image.replace("<![CDATA[image]]>", "<![CDATA[voice]]>").replace("7450000000000000010", "7450000000000000011")
+    voice = (image.replace("<![CDATA[image]]>", "<![CDATA[voice]]>")
+             .replace("7450000000000000010", "7450000000000000011")
              .replace("<MsgId>", "<Recognition><![CDATA[重启服务]]></Recognition><MsgId>"))
     _post(app, crypto, image)
     _post(app, crypto, voice)
