@@ -21,7 +21,7 @@ def test_three_platforms_answer_under_gunicorn(gunicorn_app, make_config, fake_m
     with running(FakeFeishu("cli_test", FEISHU_SECRET)) as feishu, \
             running(FakeDingTalk("ding_test", DING_SECRET)) as dingtalk, \
             running(FakeWeCom(CORP_ID, WECOM_SECRET)) as wecom:
-        config = make_config(model=fake_model, channels={
+        config = make_config(model=fake_model, log_level="DEBUG", channels={      # DEBUG: still no token in the log
             "feishu": {"app_id": "cli_test", "app_secret": FEISHU_SECRET, "verification_token": "verification-token",
                        "encrypt_key_env": "TEST_FEISHU_ENCRYPT_KEY", "bot_open_id": "ou_bot", "api_base": feishu.url},
             "dingtalk": {"app_key": "ding_test", "app_secret": DING_SECRET, "api_base": dingtalk.url,
