@@ -40,6 +40,9 @@ def configure(settings: Settings) -> None:
             root.addHandler(handler)
         root._smartbot_configured = True  # type: ignore[attr-defined]
     root.setLevel(settings.log_level)
+    # urllib3 logs every request's full URL at DEBUG, and some platforms put credentials in the URL
+    # (WeCom's access_token, Telegram's bot token): never let those lines out, whatever log_level says.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
     audit_log = logging.getLogger("smartbot.audit")
     path = settings.audit.log_file
     if path and not any(getattr(h, "baseFilename", None) == path for h in audit_log.handlers):

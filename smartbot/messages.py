@@ -20,6 +20,11 @@ class Attachment:
     url: str = ""
     key: str = ""           # platform file key when there is no URL
 
+    @property
+    def placeholder(self) -> str:
+        """How the attachment reads as text, for a message that is nothing but attachments."""
+        return f"[{self.kind}: {self.name}]" if self.name else f"[{self.kind}]"
+
 
 @dataclass
 class InboundMessage:
@@ -89,20 +94,36 @@ class Reply:
         return cls(**data)
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Split `text` into parts of at most `limit` characters, preferring line and word breaks."""
-    if limit <= 0 or len(text) <= limit:
+def split_text(text: str, limit: int, in_bytes: bool = False) -> list[str]:
+    """Split `text` into parts of at most `limit` characters, preferring line and word breaks.
+
+    With `in_bytes` the limit counts UTF-8 bytes (WeCom, DingTalk), so a part never ends inside a
+    character and Chinese text is not cut three times too long.
+    """
+    size = _utf8_size if in_bytes else len
+    if limit <= 0 or size(text) <= limit:
         return [text]
     parts: list[str] = []
     rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = rest.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
+    while size(rest) > limit:
+        window = _chars_within(rest, limit) if in_bytes else limit
+        cut = rest.rfind("\n", 0, window)
+        if cut < window // 2:
+            cut = rest.rfind(" ", 0, window)
+        if cut < window // 2:
+            cut = window
         parts.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip("\n ") if cut < len(rest) else ""
     if rest:
         parts.append(rest)
     return parts
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _chars_within(text: str, limit: int) -> int:
+    """How many leading characters of `text` fit in `limit` UTF-8 bytes (at least one)."""
+    head = text.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+    return max(1, len(head))

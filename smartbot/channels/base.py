@@ -9,12 +9,43 @@ plain `WebRequest` values.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import PayloadError
 from ..messages import InboundMessage, Reply, split_text
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def load_json(raw: bytes | str, what: str = "JSON") -> Any:
+    """Parse JSON, or PayloadError. Unpaired UTF-16 surrogates (`"\\ud800"`), which JSON allows but
+    UTF-8 cannot store, are refused here rather than failing later in the database."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"malformed {what}: {exc}") from None
+    encoded = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if _SURROGATE_ESCAPE.search(encoded) and _has_lone_surrogate(data):
+        raise PayloadError(f"{what} holds an unpaired UTF-16 surrogate escape")
+    return data
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 class Headers(dict):
@@ -41,15 +72,14 @@ class WebRequest:
     body: bytes
     args: dict[str, str] = field(default_factory=dict)
     remote_addr: str = ""
+    # What verify() decoded (e.g. a decrypted payload), so handshake/parse need not decode twice.
+    decoded: Any = None
 
     def json(self) -> Any:
         """The body as JSON, or PayloadError with the reason."""
         if not self.body:
             raise PayloadError("empty body: expected JSON")
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError(f"malformed JSON: {exc}") from None
+        return load_json(self.body)
 
 
 @dataclass
@@ -67,6 +97,7 @@ class Channel(ABC):
     config_class: type = object
     accepts_webhooks = True           # False: messages arrive some other way (the web chat page)
     text_limit = 0                    # characters per message; 0 = no limit
+    limit_in_bytes = False            # True: text_limit counts UTF-8 bytes (WeCom, DingTalk)
     supports_markdown = False
 
     def __init__(self, config: Any) -> None:
@@ -88,7 +119,7 @@ class Channel(ABC):
         return WebResponse(200, {"status": status})
 
     def split(self, reply: Reply) -> list[Reply]:
-        parts = split_text(reply.text, self.text_limit)
+        parts = split_text(reply.text, self.text_limit, self.limit_in_bytes)
         if len(parts) == 1:
             return [reply]
         return [Reply(reply.channel, reply.chat_id, part, dict(reply.reply_context), reply.format,

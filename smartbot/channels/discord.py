@@ -44,7 +44,6 @@ _QUIET_ACKS = {MESSAGE_COMPONENT: {"type": 6}, MODAL_SUBMIT: {"type": 6},
                AUTOCOMPLETE: {"type": 8, "data": {"choices": []}}}
 _EXPIRED_TOKEN_CODES = (50027, 10015)    # Invalid Webhook Token, Unknown Webhook
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_FOLLOW_UP_TOKEN = re.compile(r"(/webhooks/\d+/)[^/\s?\"]+")
 
 
 @dataclass
@@ -79,7 +78,6 @@ class DiscordChannel(PlatformChannel):
     def __init__(self, config: DiscordConfig) -> None:
         super().__init__(config)
         self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key))
-        http.mask_url_secrets(_FOLLOW_UP_TOKEN, r"\1<interaction_token>")
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:

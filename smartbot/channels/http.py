@@ -6,8 +6,6 @@ platforms (Telegram, Discord follow-ups) carry a credential in the path.
 """
 from __future__ import annotations
 
-import logging
-import re
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,9 +26,15 @@ def pooled_session(pool_size: int = 32) -> requests.Session:
 
 
 def request(session: requests.Session, method: str, url: str, *, timeout: tuple[float, float],
-            **kwargs: Any) -> requests.Response:
-    """One HTTP call; raises DeliveryError for network errors, 429, 5xx and other 4xx answers."""
+            answer_client_errors: bool = False, **kwargs: Any) -> requests.Response:
+    """One HTTP call; raises DeliveryError for network errors, 429, 5xx and other 4xx answers.
+
+    With `answer_client_errors`, 4xx answers (429 too) are returned instead: platforms such as
+    Feishu and DingTalk put the reason (token expired, rate limited) in the body's own error code.
+    """
     resp = exchange(session, method, url, timeout=timeout, **kwargs)
+    if answer_client_errors and 400 <= resp.status_code < 500 and resp.status_code != 408:
+        return resp
     raise_for_status(resp, url)
     return resp
 
@@ -77,25 +81,3 @@ def json_body(resp: requests.Response) -> dict[str, Any]:
 
 def host(url: str) -> str:
     return urlparse(url).netloc or "the platform"
-
-
-class _MaskInLogs(logging.Filter):
-    """Rewrites log lines that match `pattern` (urllib3 prints every request path at debug level)."""
-
-    def __init__(self, pattern: re.Pattern[str], replacement: str) -> None:
-        super().__init__()
-        self.pattern, self.replacement = pattern, replacement
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = self.pattern.sub(self.replacement, message)
-        if masked != message:
-            record.msg, record.args = masked, ()
-        return True
-
-
-def mask_url_secrets(pattern: re.Pattern[str], replacement: str) -> None:
-    """Keep a credential that travels in URL paths out of the HTTP library's logs (once per pattern)."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _MaskInLogs) and f.pattern.pattern == pattern.pattern for f in logger.filters):
-        logger.addFilter(_MaskInLogs(pattern, replacement))

@@ -11,6 +11,9 @@ _MODULES: dict[str, str] = {
     "telegram": "smartbot.channels.telegram:TelegramChannel",
     "slack": "smartbot.channels.slack:SlackChannel",
     "discord": "smartbot.channels.discord:DiscordChannel",
+    "feishu": "smartbot.channels.feishu:FeishuChannel",
+    "dingtalk": "smartbot.channels.dingtalk:DingTalkChannel",
+    "wecom": "smartbot.channels.wecom:WeComChannel",
 }
 
 

@@ -84,7 +84,6 @@ class TelegramChannel(PlatformChannel):
         self._username = config.bot_username
         self._username_lock = threading.Lock()
         self._username_failed_at = 0.0
-        http.mask_url_secrets(re.compile(re.escape(config.bot_token)), "<bot_token>")
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:

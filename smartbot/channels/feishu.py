@@ -1,0 +1,285 @@
+"""Feishu / Lark: event subscription (schema 2.0) in, IM messages out with a tenant access token.
+
+Inbound, in the order the platform's documents give: an encrypted body ({"encrypt": ...}) must
+carry a valid X-Lark-Signature (hex SHA-256 of timestamp + nonce + encrypt_key + raw body) unless it
+is the console's URL check, which is sent unsigned; it is decrypted (key = SHA-256(encrypt_key),
+IV = first 16 bytes, AES-256-CBC); then the verification token inside must match. With an
+encrypt_key configured, plain bodies are refused. The URL check is answered with its challenge;
+im.message.receive_v1 becomes an InboundMessage keyed on message_id (Feishu re-pushes and replays
+history under new event ids); every other event is acknowledged and ignored.
+Outbound: a reply to the message (POST /open-apis/im/v1/messages/<id>/reply) carrying the reply's
+delivery id as Feishu's `uuid`, so a retried send is not shown twice.
+Never logs or returns a token, the app secret or the encrypt key.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from ..errors import DeliveryError, PayloadError, SignatureError
+from ..httputil import retry_after_seconds
+from ..messages import DIRECT, GROUP, InboundMessage, Reply
+from ..settings_schema import setting
+from . import http
+from .base import Channel, WebRequest, WebResponse, load_json
+from .cipher import AES_BLOCK, DecryptError, decrypt_cbc
+from .feishu_content import read_content, resolve_mentions
+from .groups import addressed, group_trigger_setting
+from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .timestamps import check_window
+
+log = logging.getLogger(__name__)
+
+URL_VERIFICATION = "url_verification"
+MESSAGE_EVENT = "im.message.receive_v1"
+TIMESTAMP_HEADER = "X-Lark-Request-Timestamp"
+NONCE_HEADER = "X-Lark-Request-Nonce"
+SIGNATURE_HEADER = "X-Lark-Signature"
+TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+# Codes from Feishu's server error code list: a token that is invalid or expired, and rate limits.
+TOKEN_CODES = {99991661, 99991663, 99991664, 99991671}
+RATE_LIMIT_CODES = {99991400, 230020}
+
+
+@dataclass
+class FeishuConfig:
+    app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
+    app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
+    verification_token: str = setting(required=True, secret=True,
+                                      help="the Verification Token from Events & Callbacks > Encryption strategy")
+    encrypt_key: str = setting("", secret=True, help="the Encrypt Key from Events & Callbacks > Encryption strategy")
+    bot_open_id: str = setting("", help="the bot's open_id: a group message mentioning it is addressed to the bot")
+    bot_name: str = setting("", help="the bot's name, used when bot_open_id is not set")
+    group_trigger: str = group_trigger_setting()
+    api_base: str = setting("https://open.feishu.cn", url=True, help="https://open.larksuite.com for Lark")
+    max_event_age: float = setting(43200.0, minimum=60,
+                                   help="seconds; older events are refused (Feishu re-pushes for up to 6 hours)")
+    connect_timeout: float = setting(3.0, minimum=0.1)
+    read_timeout: float = setting(10.0, minimum=0.1)
+
+    def validate(self, path: str) -> None:
+        if not self.encrypt_key:
+            log.warning("%s.encrypt_key is not set: events arrive unencrypted and unsigned, checked only by the "
+                        "verification token; set an Encrypt Key in the console and here", path)
+
+    def self_check(self) -> str:
+        if not self.bot_open_id and not self.bot_name:
+            return ("neither bot_open_id nor bot_name is set, so in groups a mention of anyone counts as "
+                    "addressed to the bot; set one of them")
+        return ""
+
+
+class FeishuChannel(Channel):
+    name = "feishu"
+    config_class = FeishuConfig
+    text_limit = 4000
+    supports_markdown = True
+
+    def __init__(self, config: FeishuConfig) -> None:
+        super().__init__(config)
+        self._http = http.pooled_session()
+        self._aes_key = hashlib.sha256(config.encrypt_key.encode("utf-8")).digest() if config.encrypt_key else b""
+        self.tokens = AccessTokenCache("feishu", self._fetch_token)
+
+    # -- inbound ---------------------------------------------------------------------------
+    def verify(self, req: WebRequest) -> None:
+        data = req.json()
+        if not isinstance(data, dict):
+            raise PayloadError("body must be a JSON object")
+        if "encrypt" in data:
+            payload = self._decrypt_signed(req, data["encrypt"])
+        elif self.config.encrypt_key:
+            raise SignatureError("expected an encrypted body because channels.feishu.encrypt_key is set")
+        else:
+            payload = data
+        self._check_token(payload)
+        self._check_age(payload)
+        req.decoded = payload
+
+    def handshake(self, req: WebRequest) -> WebResponse | None:
+        payload = req.decoded or {}
+        if payload.get("type") != URL_VERIFICATION:
+            return None
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise PayloadError("url_verification without a challenge")
+        return WebResponse(200, {"challenge": challenge})
+
+    def parse(self, req: WebRequest) -> list[InboundMessage]:
+        payload = req.decoded or {}
+        header = payload.get("header")
+        if payload.get("schema") != "2.0" or not isinstance(header, dict):
+            return []
+        if header.get("event_type") != MESSAGE_EVENT:
+            return []
+        event = _table(payload, "event")
+        sender, message = _table(event, "sender"), _table(event, "message")
+        if sender.get("sender_type") != "user":      # the bot's own messages, other apps
+            return []
+        message_id = _required_text(message, "message_id")
+        chat_id = _required_text(message, "chat_id")
+        ids = _table(sender, "sender_id")
+        user_id = str(ids.get("open_id") or ids.get("user_id") or ids.get("union_id") or "")
+        if not user_id:
+            raise PayloadError("event.sender.sender_id has no open_id")
+        text, attachments = read_content(message.get("message_type"), message.get("content"))
+        text, mentioned = resolve_mentions(text, message.get("mentions"), self.config.bot_open_id,
+                                           self.config.bot_name)
+        if not text and not attachments:
+            return []
+        chat_type = DIRECT if message.get("chat_type") == "p2p" else GROUP
+        context = {"message_id": message_id, "chat_id": chat_id}
+        if message.get("thread_id"):
+            context["thread_id"] = str(message["thread_id"])
+        return [InboundMessage(
+            channel=self.name, event_id=message_id, message_id=message_id, chat_id=chat_id,
+            chat_type=chat_type, user_id=user_id, text=text or " ".join(a.placeholder for a in attachments),
+            mentioned=addressed(chat_type, mentioned, self.config.group_trigger), attachments=attachments,
+            reply_context=context, raw=payload)]
+
+    def _decrypt_signed(self, req: WebRequest, blob: Any) -> dict[str, Any]:
+        if not self.config.encrypt_key:
+            raise SignatureError("the body is encrypted but channels.feishu.encrypt_key is not set: copy the "
+                                 "Encrypt Key from Events & Callbacks > Encryption strategy")
+        signed = self._check_signature(req)
+        payload = self._decrypt(blob)
+        # Only the console's URL check comes unsigned (the documents exclude it from signing).
+        if not signed and payload.get("type") != URL_VERIFICATION:
+            raise SignatureError(f"encrypted event without the {SIGNATURE_HEADER} header")
+        return payload
+
+    def _check_signature(self, req: WebRequest) -> bool:
+        """True when the request is signed correctly, False when unsigned; SignatureError otherwise."""
+        values = [req.headers.get(h, "") for h in (TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER)]
+        if not any(values):
+            return False
+        timestamp, nonce, signature = values
+        if not all(values):
+            raise SignatureError(f"incomplete {TIMESTAMP_HEADER} / {NONCE_HEADER} / {SIGNATURE_HEADER} headers")
+        expected = hashlib.sha256((timestamp + nonce + self.config.encrypt_key).encode("utf-8") + req.body)
+        if not hmac.compare_digest(expected.hexdigest().encode(), signature.strip().lower().encode("utf-8", "replace")):
+            raise SignatureError(f"{SIGNATURE_HEADER} does not match: check channels.feishu.encrypt_key")
+        check_window(timestamp, self.config.max_event_age, TIMESTAMP_HEADER)
+        return True
+
+    def _decrypt(self, blob: Any) -> dict[str, Any]:
+        if not isinstance(blob, str):
+            raise PayloadError("encrypt must be a base64 string")
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except (binascii.Error, ValueError):
+            raise PayloadError("encrypt is not valid base64") from None
+        try:
+            plain = decrypt_cbc(self._aes_key, raw[:AES_BLOCK], raw[AES_BLOCK:])
+        except DecryptError:
+            raise SignatureError("the body does not decrypt with channels.feishu.encrypt_key: check that it is "
+                                 "the Encrypt Key shown in the console") from None
+        payload = load_json(plain, "decrypted body")
+        if not isinstance(payload, dict):
+            raise PayloadError("the decrypted body is not a JSON object")
+        return payload
+
+    def _check_token(self, payload: dict[str, Any]) -> None:
+        header = payload.get("header")
+        if payload.get("type") != URL_VERIFICATION and isinstance(header, dict):
+            token = header.get("token")          # schema 2.0 events
+        else:
+            token = payload.get("token")         # the URL check and schema 1.0 events
+        expected = self.config.verification_token.encode("utf-8")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8", "replace"), expected):
+            raise SignatureError("verification token does not match channels.feishu.verification_token")
+
+    def _check_age(self, payload: dict[str, Any]) -> None:
+        header = payload.get("header")
+        created = header.get("create_time") if isinstance(header, dict) else None
+        if created is not None:     # Feishu keeps it on re-pushes: it bounds how old a replay can be
+            check_window(created, self.config.max_event_age, "header.create_time (channels.feishu.max_event_age)",
+                         per_second=1000)
+
+    # -- outbound --------------------------------------------------------------------------
+    def send(self, reply: Reply) -> None:
+        if reply.format == "markdown":
+            msg_type, content = "post", {"zh_cn": {"content": [[{"tag": "md", "text": reply.text}]]}}
+        else:
+            msg_type, content = "text", {"text": reply.text}
+        body: dict[str, Any] = {"msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False)}
+        if reply.delivery_id:
+            body["uuid"] = reply.delivery_id[:50]
+        message_id = str(reply.reply_context.get("message_id") or "")
+        params = None
+        if message_id:
+            url = f"{self._base}/open-apis/im/v1/messages/{quote(message_id, safe='')}/reply"
+            if reply.reply_context.get("thread_id"):
+                body["reply_in_thread"] = True
+        else:
+            url, params = f"{self._base}/open-apis/im/v1/messages", {"receive_id_type": "chat_id"}
+            body["receive_id"] = reply.chat_id
+        with_token(self.tokens, lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def _base(self) -> str:
+        return self.config.api_base.rstrip("/")
+
+    def _post(self, url: str, body: dict[str, Any], params: dict[str, str] | None,
+              headers: dict[str, str]) -> dict[str, Any]:
+        resp = http.request(self._http, "POST", url, json=body, params=params, headers=headers,
+                            timeout=(self.config.connect_timeout, self.config.read_timeout), answer_client_errors=True)
+        data = json_object(resp, "Feishu")
+        code = data.get("code")
+        if code == 0:
+            return data
+        if code in TOKEN_CODES:
+            raise TokenRejected(f"Feishu rejected the tenant access token (code {code})")
+        raise _error(code, data, resp)
+
+    def _fetch_token(self) -> tuple[str, float]:
+        try:
+            data = self._post(self._base + TOKEN_PATH, {"app_id": self.config.app_id,
+                                                        "app_secret": self.config.app_secret}, None, {})
+        except TokenRejected as exc:
+            raise DeliveryError(exc.reason, retryable=False) from None
+        except DeliveryError as exc:
+            if exc.retryable:
+                raise
+            raise DeliveryError(f"Feishu refused channels.feishu.app_id / app_secret ({exc.reason}); copy both "
+                                "from the app's Credentials page", retryable=False) from None
+        try:
+            return str(data.get("tenant_access_token") or ""), float(data.get("expire") or 0)
+        except (TypeError, ValueError):
+            raise DeliveryError("Feishu answered a token without a valid expire", retryable=True) from None
+
+
+def _error(code: Any, data: dict[str, Any], resp: requests.Response) -> DeliveryError:
+    """A DeliveryError for a Feishu answer with code != 0: rate limits retry after Feishu's hint."""
+    if code in RATE_LIMIT_CODES or resp.status_code == 429:
+        wait = resp.headers.get("x-ogw-ratelimit-reset") or resp.headers.get("Retry-After")
+        return DeliveryError(f"Feishu is rate limiting (code {code})", retryable=True,
+                             retry_after=retry_after_seconds(wait))
+    return DeliveryError(f"Feishu refused the call (code {code}: {str(data.get('msg') or '')[:200]})",
+                         retryable=False)
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"missing object: {key}")
+    return value
+
+
+def _required_text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise PayloadError(f"missing field: message.{key}")
+    return value
