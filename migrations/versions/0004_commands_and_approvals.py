@@ -33,7 +33,7 @@ STARTER = [
     ("top", "Processes using the most CPU",
      ["ps", "-eo", "pid,user,pcpu,pmem,etime,comm", "--sort=-pcpu"], [], {"output_cap": 4000}),
     ("service_status", "State of a supervisor program", ["supervisorctl", "status", "{service}"], [_SERVICE], {}),
-    ("service_restart", "Restart a supervisor program (needs an approval)",
+    ("service_restart", "Restart a supervisor program",
      ["supervisorctl", "restart", "{service}"], [_SERVICE], {"needs_approval": True, "timeout": 60.0}),
     ("tail", "The last lines of an allowed log file", ["tail", "-n", "{lines}", "--", "{file}"],
      [{"name": "lines", "type": "int", "min": 1, "max": 500, "default": "50", "description": "how many lines"},

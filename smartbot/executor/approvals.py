@@ -64,6 +64,11 @@ def transition(conn: Connection, approval_id: int, from_status: str, to_status: 
     return conn.execute(query.values(status=to_status, **values)).rowcount == 1
 
 
+def any_due(conn: Connection, now: float) -> bool:
+    return conn.execute(sa.select(_approvals.c.id).where(_approvals.c.status == PENDING,
+                                                         _approvals.c.expires_at <= now).limit(1)).first() is not None
+
+
 def expire_due(conn: Connection, now: float, limit: int = 100) -> list[Any]:
     """Mark pending requests past their expiry as expired; returns the rows that changed."""
     due = conn.execute(sa.select(_approvals).where(_approvals.c.status == PENDING, _approvals.c.expires_at <= now)

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .settings import ExecutorSettings
+
 log = logging.getLogger(__name__)
 
 FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -36,6 +38,12 @@ class Limits:
     file_size_bytes: int = 16 << 20
     max_processes: int = 32
     run_as: str = "nobody"
+
+    @classmethod
+    def from_settings(cls, settings: ExecutorSettings) -> Limits:
+        return cls(cpu_seconds=settings.cpu_seconds, memory_bytes=settings.memory_mb << 20,
+                   file_size_bytes=settings.file_size_mb << 20, max_processes=settings.max_processes,
+                   run_as=settings.run_as)
 
 
 @dataclass
