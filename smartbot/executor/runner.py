@@ -29,6 +29,7 @@ FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_ENV = {"PATH": FIXED_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 LIMITS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "limits.py")
 TIMEOUT, OUTPUT_LIMIT, BUSY = "timeout", "output_limit", "busy"
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -127,36 +128,30 @@ def run(argv: list[str], timeout: float, output_cap: int, workdir: str, env: dic
 
 
 def _collect(proc: subprocess.Popen, result: CommandResult, deadline: float, cap: int) -> None:
-    """Read stdout and stderr until both close, the deadline passes, or the cap is reached."""
+    """Read stdout and stderr until the program ends (and its pipes are drained), the deadline
+    passes, or the cap is reached. Background children holding the pipes open do not extend it."""
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     sel = selectors.DefaultSelector()
     for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr)):
         os.set_blocking(stream.fileno(), False)
         sel.register(stream, selectors.EVENT_READ, name)
+    ended = False
     try:
-        while sel.get_map():
+        while sel.get_map() and not result.stopped:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 result.stopped = TIMEOUT
                 break
-            for key, _ in sel.select(remaining):
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                result.output_bytes += len(chunk)
-                room = cap - len(buffers["stdout"]) - len(buffers["stderr"])
-                buffers[key.data] += chunk[:max(room, 0)]
-                if len(chunk) > room:
-                    result.truncated = True
-                    result.stopped = OUTPUT_LIMIT
+            events = sel.select(min(remaining, POLL_SECONDS))
+            for key, _ in events:
+                if not _read_into(key, sel, buffers, result, cap):
                     break
-            if result.stopped:
-                break
-        if not result.stopped:
-            try:
-                _wait_unreaped(proc, max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if ended and not events:
+                break           # the program is gone and what it left in the pipes is read
+            ended = ended or _has_ended(proc)
+        if not result.stopped and not ended:
+            _wait_unreaped(proc, deadline)
+            if not _has_ended(proc):
                 result.stopped = TIMEOUT
     finally:
         sel.close()
@@ -166,18 +161,33 @@ def _collect(proc: subprocess.Popen, result: CommandResult, deadline: float, cap
     result.stderr = buffers["stderr"].decode("utf-8", "replace")
 
 
-def _wait_unreaped(proc: subprocess.Popen, timeout: float) -> None:
-    """Wait for the program to end without reaping it, so its process group id stays ours to kill."""
-    end = time.monotonic() + timeout
+def _read_into(key: selectors.SelectorKey, sel: selectors.BaseSelector, buffers: dict[str, bytearray],
+               result: CommandResult, cap: int) -> bool:
+    """Read one chunk; False once the cap is passed (the command is then stopped)."""
+    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+    if not chunk:
+        sel.unregister(key.fileobj)
+        return True
+    result.output_bytes += len(chunk)
+    room = cap - len(buffers["stdout"]) - len(buffers["stderr"])
+    buffers[key.data] += chunk[:max(room, 0)]
+    if len(chunk) > room:
+        result.truncated = True
+        result.stopped = OUTPUT_LIMIT
+        return False
+    return True
+
+
+def _has_ended(proc: subprocess.Popen) -> bool:
+    """Whether the program has exited, without reaping it (its process group id stays ours to kill)."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _wait_unreaped(proc: subprocess.Popen, deadline: float) -> None:
     delay = 0.001
-    while True:
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if info is not None:
-            return
-        if time.monotonic() >= end:
-            raise subprocess.TimeoutExpired(proc.args, timeout)
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    while not _has_ended(proc) and time.monotonic() < deadline:
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, POLL_SECONDS)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
