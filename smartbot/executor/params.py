@@ -205,13 +205,13 @@ def _check_path(spec: ParamSpec, text: str, allow_list: AllowList) -> str:
         raise CommandRejected(f"{spec.name}: no paths are allowed on this server")
     candidate = text if text.startswith("/") else os.path.join(roots[0], text)
     resolved = os.path.realpath(candidate)
+    inside = any(resolved == real or resolved.startswith(real.rstrip("/") + "/")
+                 for real in (os.path.realpath(root) for root in roots))
+    if not inside:      # said before existence, so nothing is learnt about paths outside the roots
+        raise CommandRejected(f"{spec.name}: {text} is not under an allowed path")
     if spec.must_exist and not os.path.exists(resolved):
         raise CommandRejected(f"{spec.name}: {text} does not exist")
-    for root in roots:
-        real_root = os.path.realpath(root)
-        if resolved == real_root or resolved.startswith(real_root.rstrip("/") + "/"):
-            return resolved
-    raise CommandRejected(f"{spec.name}: {text} is not under an allowed path")
+    return resolved
 
 
 def json_schema(spec: ParamSpec, allow_list: AllowList) -> dict[str, Any]:
