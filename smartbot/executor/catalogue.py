@@ -196,16 +196,24 @@ def bind_args(spec: CommandSpec, tokens: list[str] | None = None,
                 raise CommandRejected(f"{spec.name} has no parameter {str(key)[:40]!r}")
             values[key] = value
         return values
-    positional = [p.name for p in spec.params]
+    plain = []
     for token in tokens or []:
         key, eq, value = token.partition("=")
         if eq and key in by_name:
             values[key] = value
-            continue
-        free = [n for n in positional if n not in values]
-        if not free:
-            raise CommandRejected(f"too many arguments; usage: {spec.usage()}")
-        values[free[0]] = token
+        else:
+            plain.append(token)
+    free = [p for p in spec.params if p.name not in values]
+    if len(plain) > len(free):
+        raise CommandRejected(f"too many arguments; usage: {spec.usage()}")
+    # With fewer values than parameters, the required ones take them first (`/tail app.log`).
+    spare = len(plain) - sum(1 for p in free if p.required)
+    slots = []
+    for p in free:
+        if p.required or spare > 0:
+            slots.append(p.name)
+            spare -= 0 if p.required else 1
+    values.update(zip(slots, plain))
     return values
 
 
