@@ -1,7 +1,7 @@
 """Letting the model run catalogue commands as tools, on routes whose rule allows it ({"tools": true}).
 
-The model is offered only the commands this user may run in this chat, and each call it makes goes
-through `request_command` exactly like `/run`: the same permission check, the same argument checks,
+The model is offered only the commands this user may run in this chat (none: no tools), and each
+call it makes, offered or not, goes through `request_command` exactly like `/run`: the same permission check, the same argument checks,
 the same approvals. A call for anything else is refused and audited, whatever the conversation or
 a tool's output said. Tool output goes back to the model as data (JSON), rounds and calls per round
 are capped, and the final reply lists what was run or refused, so the user sees it whatever the
@@ -76,13 +76,9 @@ def tool_spec(spec: CommandSpec, ctx: HandlerContext) -> ToolSpec:
 
 def complete_with_tools(ctx: HandlerContext, principal: Principal, origin: Origin, event_id: str,
                         messages: list[dict[str, Any]], chain: Sequence[ProviderSpec]) -> ToolRun:
-    specs = offered(ctx, principal, origin.chat_key)
-    if not specs:
-        answer = ctx.models.complete(ModelRequest(messages=messages, user=principal.identity), chain)
-        return ToolRun(answer, tokens=answer.usage.total)
-    tools = [tool_spec(s, ctx) for s in specs]
+    tools = [tool_spec(s, ctx) for s in offered(ctx, principal, origin.chat_key)]
     messages = [*messages]
-    if messages and messages[0].get("role") == "system":
+    if tools and messages and messages[0].get("role") == "system":
         messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + GUIDANCE}
     run = ToolRun(ModelResponse("", "", ""))
     limits = ctx.settings.executor
