@@ -52,6 +52,10 @@ def test_approve_runs_it_as_the_requester_and_tells_them(desk):
     assert ran["approval"] == 1 and ran["approved_by"] == "generic:boss" and ran["exit_code"] == 0
     assert audit_rows(app.runtime.db, "command.ran")[-1].actor == "generic:usr"
     assert "already done" in chat.say("/approve 1", user="op", chat="ops-room")
+    from smartbot import audit
+
+    with app.runtime.db.read() as conn:
+        assert audit.verify(conn).ok        # what `smartbot audit verify` checks
 
 
 def test_deny_drops_it_and_tells_the_requester(desk):

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..audit.redact import redact
 from ..models import Approval
 
 _approvals = Approval.__table__
@@ -90,7 +91,7 @@ def listing(conn: Connection, status: str | None = None, limit: int = 100) -> li
 
 
 def as_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "command": row.command, "args": row.args, "requester": row.requester,
+    return {"id": row.id, "command": row.command, "args": redact(row.args or {}), "requester": row.requester,
             "requester_name": row.requester_name, "chat": f"{row.channel}:{row.chat_id}", "via": row.via,
             "status": row.status, "created_at": row.created_at, "expires_at": row.expires_at,
             "decided_by": row.decided_by, "decided_at": row.decided_at, "result": row.result}

@@ -61,7 +61,11 @@ def main(args: list[str]) -> None:
         if not user:
             sys.stderr.write("limits: refusing to run a command as root (no --user given)\n")
             os._exit(126)
-        entry = pwd.getpwnam(user)
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            sys.stderr.write(f"limits: there is no user {user!r} to run commands as (see [executor] run_as)\n")
+            os._exit(126)
         uid, gid = entry.pw_uid, entry.pw_gid
         if uid == 0:
             sys.stderr.write("limits: refusing to run a command as root\n")

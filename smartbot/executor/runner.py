@@ -180,7 +180,10 @@ def _read_into(key: selectors.SelectorKey, sel: selectors.BaseSelector, buffers:
 
 def _has_ended(proc: subprocess.Popen) -> bool:
     """Whether the program has exited, without reaping it (its process group id stays ours to kill)."""
-    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _wait_unreaped(proc: subprocess.Popen, deadline: float) -> None:

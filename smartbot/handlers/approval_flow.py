@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import audit
-from ..audit import AuditEvent
+from ..audit import AuditEvent, redact
 from ..auth import identities, rbac
 from ..auth.rbac import Principal
 from ..errors import CommandRejected
@@ -44,7 +44,7 @@ def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: 
         if new:
             audit.record_all(conn, [asked, AuditEvent("approval.requested", origin.requester, f"approval:{row.id}",
                                                       "pending", {"command": spec.name, "args": values, "via": via})])
-            args = " ".join(values.values())
+            args = " ".join(redact(values).values())
             text = t("approval.notice", ctx.settings.default_locale, id=row.id, requester=origin.requester_name or
                      origin.requester, name=spec.name, args=args, chat=origin.chat_key)
             for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
