@@ -92,7 +92,7 @@ def test_a_role_scoped_to_a_chat_applies_only_there(ops):
     ("/ping １２７.0.0.1", "must be one of"),
     ("/tail 10 ../../../etc/passwd", "'..' is not allowed"),
     ("/tail 10 /etc/passwd", "not under an allowed path"),
-    ("/tail -n 10", "'-n' could be read as an option" if False else "must be a whole number"),
+    ("/tail -n 10", "must be a whole number"),
     ("/tail 10 /etc/shadow", "not under an allowed path"),
     ("/tail 99999 x", "from 1 to 500"),
     ("/run ping " + "A" * 5000, "longer than 256"),
