@@ -38,9 +38,9 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import commands, session
+        from . import audit, commands, people, roles, rules, session, state
 
-        for module in (session, commands):
+        for module in (session, people, roles, rules, audit, state, commands):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

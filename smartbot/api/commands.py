@@ -14,7 +14,7 @@ from flask import Blueprint, request
 
 from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
-from ..handlers.approval_flow import APPROVAL, settle
+from ..handlers.approval_flow import settle
 from ..models import Command
 from .context import ApiContext, ApiError
 from .registry import route
@@ -140,7 +140,7 @@ def _decide(ctx: ApiContext, approval_id: int, approve: bool) -> dict[str, Any]:
     if settled.outcome == "already":
         raise ApiError(409, f"request #{approval_id} is already {settled.status}")
     if approve:
-        runtime.runner.dispatch(APPROVAL, [approval_id])
+        runtime.run_approval_soon(approval_id)
     with runtime.db.read() as conn:
         return approvals.as_dict(approvals.get(conn, approval_id))
 
