@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings, check_unique
 from .settings_schema import _suggest, build, setting
 
 ENV_PREFIX = "SMARTBOT_"
@@ -122,6 +123,9 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     webchat: WebchatSettings = field(default_factory=WebchatSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
+    commands: list[CommandSettings] = field(default_factory=list)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)
@@ -137,6 +141,7 @@ class Settings:
                 if name not in names:
                     raise ConfigError(key, f"names provider {name!r}, which is not among [[providers]]",
                                       f"use one of: {', '.join(names) or '(none configured)'}")
+        check_unique(self.commands)
         if not self.database_url.split(":", 1)[0]:
             raise ConfigError("database_url", "is empty", "e.g. sqlite:///var/smartbot.db")
 

@@ -11,6 +11,7 @@ from .audit import AuditEvent
 from .auth import identities
 from .config import Settings
 from .db import Database
+from .executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
 from .i18n import normalize, t
 from .live_config import ProviderStore
@@ -24,8 +25,9 @@ log = logging.getLogger(__name__)
 
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
-                 providers: ProviderStore) -> None:
+                 providers: ProviderStore, commands: CommandRunner | None = None) -> None:
         self.settings = settings
+        self.commands = commands
         self.db = db
         self.router = router
         self.models = models
@@ -46,7 +48,7 @@ class Pipeline:
         if route.action == "ignore":
             return Outcome(result="ignored")
         handler = HANDLERS.get(route.action)
-        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale)
+        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands)
         if handler is None:
             outcome = Outcome(texts=[t("action.unavailable", locale)], result="error")
         else:

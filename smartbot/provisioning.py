@@ -1,4 +1,4 @@
-"""Writes what smartbot.toml declares (providers, the model chain) into the database at start.
+"""Writes what smartbot.toml declares (providers, the model chain, [[commands]]) into the database at start.
 
 Rows from the file carry source="config": they are shown read-only in the admin page, updated
 when the file changes, and removed when the file no longer lists them. Rows created through the
@@ -7,18 +7,21 @@ admin API (source="db") are never touched. Running it twice changes nothing the 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from . import audit
 from .config import Settings
 from .db import Database
 from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
                           get_setting, set_setting)
-from .models import Provider
+from .executor.catalogue import check_definition, row_values
+from .models import Command, Provider
 
 log = logging.getLogger(__name__)
-_providers = Provider.__table__
+_providers, _commands = Provider.__table__, Command.__table__
 
 
 def provision(db: Database, settings: Settings) -> list[str]:
@@ -32,21 +35,7 @@ def provision(db: Database, settings: Settings) -> list[str]:
             params = {k: getattr(p, k) for k in PROVIDER_PARAMS}
             wanted[p.name] = {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env,
                               "model": p.model, "params": params, "enabled": p.enabled, "source": "config"}
-        for name, values in wanted.items():
-            row = existing.get(name)
-            if row is None:
-                conn.execute(sa.insert(_providers).values(name=name, **values))
-                changes.append(f"provider {name} added")
-            elif row.source != "config":
-                log.warning("provider %s exists in the database (made in the admin page); the file's "
-                            "[[providers]] entry of the same name is ignored", name)
-            elif any(getattr(row, k) != v for k, v in values.items()):
-                conn.execute(sa.update(_providers).where(_providers.c.name == name).values(**values))
-                changes.append(f"provider {name} updated")
-        for name, row in existing.items():
-            if row.source == "config" and name not in wanted:
-                conn.execute(sa.delete(_providers).where(_providers.c.name == name))
-                changes.append(f"provider {name} removed (no longer in the file)")
+        changes += _sync(conn, _providers, existing, wanted, "provider", "[[providers]]")
         default = settings.models.default or (settings.providers[0].name if settings.providers else "")
         if settings.models.default or not get_setting(conn, MODELS_DEFAULT):
             if default and get_setting(conn, MODELS_DEFAULT) != default:
@@ -58,6 +47,43 @@ def provision(db: Database, settings: Settings) -> list[str]:
         if changes:
             bump(conn, db, PROVIDERS_VERSION)
             audit.record(conn, "config.provisioned", "system", "providers", "ok", {"changes": changes})
+    changes += _provision_commands(db, settings)
     for change in changes:
         log.info("provisioned from the config file: %s", change)
+    return changes
+
+
+def _provision_commands(db: Database, settings: Settings) -> list[str]:
+    """[[commands]] from the file into the catalogue (checked when the settings were loaded)."""
+    wanted = {}
+    for c in settings.commands:
+        spec = check_definition({**c.definition(), "source": "config"})
+        wanted[c.name] = row_values(spec)
+    with db.write() as conn:
+        existing = {r.name: r for r in conn.execute(sa.select(_commands)).all()}
+        changes = _sync(conn, _commands, existing, wanted, "command", "[[commands]]")
+        if changes:
+            audit.record(conn, "config.provisioned", "system", "commands", "ok", {"changes": changes})
+    return changes
+
+
+def _sync(conn: Connection, table: sa.Table, existing: dict[str, Any], wanted: dict[str, dict[str, Any]],
+          kind: str, section: str) -> list[str]:
+    """Make the file's rows (source "config") match `wanted`; rows made in the admin page stay."""
+    changes = []
+    for name, values in wanted.items():
+        row = existing.get(name)
+        if row is None:
+            conn.execute(sa.insert(table).values(name=name, **values))
+            changes.append(f"{kind} {name} added")
+        elif row.source != "config":
+            log.warning("%s %s exists in the database (made in the admin page); the file's "
+                        "%s entry of the same name is ignored", kind, name, section)
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            conn.execute(sa.update(table).where(table.c.name == name).values(**values))
+            changes.append(f"{kind} {name} updated")
+    for name, row in existing.items():
+        if row.source == "config" and name not in wanted:
+            conn.execute(sa.delete(table).where(table.c.name == name))
+            changes.append(f"{kind} {name} removed (no longer in the file)")
     return changes

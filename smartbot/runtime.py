@@ -14,8 +14,11 @@ from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
 from .db import Database
+from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
 from .gateway.ingest import Ingest
+from .handlers import HandlerContext
+from .handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner
@@ -50,7 +53,11 @@ class Runtime:
         self.models = ModelService(os.environ if env is None else env, pool_size=threads)
         self.providers = ProviderStore(self.db)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
-        self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers)
+        self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
+                                      settings.executor.max_concurrent)
+        self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands)
+        self.approvals = ApprovalJobs(HandlerContext(settings, self.db, self.models, self.providers,
+                                                     settings.default_locale, self.commands))
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -61,7 +68,8 @@ class Runtime:
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
-        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver}, jobs.threads,
+        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval},
+                                  jobs.threads,
                                   self._upkeep, jobs.sweep_seconds, jobs.lease_seconds, pressure)
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, self.owner,
                                     self.runner.dispatch)
@@ -95,8 +103,21 @@ class Runtime:
     def _deliver(self, row_id: int) -> None:
         self.worker.deliver(row_id)
 
+    def _run_approval(self, approval_id: int) -> None:
+        self.approvals.run(approval_id)
+
+    def run_approval_soon(self, approval_id: int) -> None:
+        """Hand an approved request to the workers (never run in a web request): this process's pool,
+        or on a web node of a cluster a wake-up for a worker (whose sweep also finds it)."""
+        if self.role != "web":
+            self.runner.dispatch(APPROVAL, [approval_id])
+        elif self._wake is not None:
+            self._wake(APPROVAL, approval_id)
+
     def _upkeep(self, what: str) -> None:
         getattr(self.worker, what)()
+        if what == "recover":
+            self.runner.dispatch(APPROVAL, self.approvals.sweep())
 
     def start(self) -> None:
         if self._started:

@@ -25,6 +25,18 @@ EVENTS: dict[str, str] = {
     "rule.update": "a routing rule was changed",
     "rule.delete": "a routing rule was deleted",
     "config.provisioned": "settings from smartbot.toml were written to the database at start",
+    "command.requested": "a user (or the model for them) asked to run a catalogue command with checked arguments",
+    "command.rejected": "a command request was refused: no such command, or its arguments failed their checks",
+    "command.denied": "a command request was refused by the permission check (with the reason)",
+    "command.ran": "a command ran: argv (secrets masked), exit code, duration, output size, why it stopped",
+    "command.created": "a catalogue command was added through the API (before/after)",
+    "command.updated": "a catalogue command was changed through the API (before/after)",
+    "command.deleted": "a catalogue command was removed through the API (before/after)",
+    "approval.requested": "a command that needs approval was asked for; the approvers were notified",
+    "approval.approved": "an approver approved a pending request",
+    "approval.denied": "an approver denied a pending request",
+    "approval.expired": "a pending request expired without a decision",
+    "approval.refused": "someone without the right (or the requester) tried to decide a request",
 }
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from .base import HandlerContext
 from .builtin import handle_builtin
 from .chat import handle_chat
+from .command import handle_command
 
 HANDLERS = {
     "builtin": handle_builtin,
     "chat": handle_chat,
+    "command": handle_command,
 }
 
 __all__ = ["HANDLERS", "HandlerContext"]

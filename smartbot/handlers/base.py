@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..db import Database
+from ..executor.runner import CommandRunner
 from ..live_config import ProviderStore
 from ..llm.service import ModelService
 
@@ -16,3 +17,4 @@ class HandlerContext:
     models: ModelService
     providers: ProviderStore
     locale: str
+    commands: CommandRunner | None = None     # None: this process runs no commands

@@ -1,4 +1,5 @@
-"""The `chat` action: the user's message, with their recent turns, to the model chain."""
+"""The `chat` action: the user's message, with their recent turns, to the model chain (and, on routes
+whose rule says {"tools": true}, the catalogue commands this user may run, as tools)."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,8 @@ from ..messages import InboundMessage
 from ..outcome import Outcome
 from ..router import Route
 from .base import HandlerContext
+from .command import origin_of
+from .tool_calls import complete_with_tools
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,13 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": msg.text})
+    tool_run = None
     try:
-        answer = ctx.models.complete(ModelRequest(messages=messages, user=principal.identity), chain)
+        if route.params.get("tools"):
+            tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages, chain)
+            answer = tool_run.answer
+        else:
+            answer = ctx.models.complete(ModelRequest(messages=messages, user=principal.identity), chain)
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
@@ -48,5 +56,6 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error",
                                          {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id})])
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
-    return Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
-                   model=answer.model, tokens=answer.usage.total, format="markdown")
+    outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
+                      model=answer.model, tokens=answer.usage.total, format="markdown")
+    return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome

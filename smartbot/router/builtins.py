@@ -10,7 +10,7 @@ from ..outcome import Outcome
 
 
 def help_text(principal: Principal, locale: str, bot_name: str) -> Outcome:
-    lines = [t("help.title", locale, bot_name=bot_name), t("help.builtins", locale)]
+    lines = [t("help.title", locale, bot_name=bot_name), t("help.builtins", locale), t("help.commands", locale)]
     lines.append(t("help.chat" if rbac.check(principal, "chat").allowed else "help.no_chat", locale))
     return Outcome(texts=["\n".join(lines)])
 

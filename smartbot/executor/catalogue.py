@@ -1,0 +1,276 @@
+"""The command catalogue: what a command is, whether its definition is safe, and how a request's
+arguments become an argv list.
+
+A definition is refused when its program is a shell or another program that runs its arguments as
+code (`sh`, `env`, `sudo`, ...), when a placeholder is not a whole argv element, when a
+placeholder follows a code flag (`-c`, `-e`), or when it lets a dangerous environment variable
+through. Never build a command line as a string here: argv is a list from template to exec.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..audit.redact import MASK, SECRET_KEY_PATTERN
+from ..errors import CommandRejected
+from ..models import Command
+from .params import AllowList, ParamError, ParamSpec, check_value, parse_param
+from .settings import ALLOW_LISTS
+
+_commands = Command.__table__
+NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,47}$")
+PLACEHOLDER = re.compile(r"^\{([a-z][a-z0-9_]{0,31})\}$")
+_EMBEDDED = re.compile(r"\{([a-z][a-z0-9_]{0,31})\}")
+RESERVED = ("run", "approve", "deny", "commands", "help", "whoami", "reset")
+# Programs whose job is to run their arguments as commands or code: a catalogue entry naming one
+# would turn a typed parameter back into a shell command line.
+FORBIDDEN_PROGRAMS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox",
+                      "env", "sudo", "su", "doas", "runuser", "xargs", "eval", "exec", "nohup", "setsid",
+                      "chroot", "nsenter", "script", "expect", "ssh"}
+CODE_FLAGS = {"-c", "-e", "--command", "--eval", "--exec", "-exec"}
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+FORBIDDEN_ENV = {"PATH", "IFS", "ENV", "BASH_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PERL5LIB",
+                 "PERL5OPT", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "GCONV_PATH", "HOSTALIASES", "SHELLOPTS"}
+MAX_TIMEOUT = 3600.0
+MAX_OUTPUT_CAP = 1_048_576
+
+
+class DefinitionError(ValueError):
+    def __init__(self, field_name: str, reason: str) -> None:
+        self.field = field_name
+        self.reason = reason
+        super().__init__(f"{field_name}: {reason}")
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    argv: tuple[str, ...]
+    params: tuple[ParamSpec, ...] = ()
+    description: str = ""
+    permission: str = ""
+    timeout: float = 30.0
+    output_cap: int = 8000
+    workdir: str = "/"
+    env: tuple[str, ...] = ()
+    needs_approval: bool = False
+    enabled: bool = True
+    source: str = "db"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def required_permission(self) -> str:
+        return self.permission or f"command:run:{self.name}"
+
+    def usage(self) -> str:
+        parts = [f"/{self.name}"]
+        for p in self.params:
+            parts.append(f"<{p.name}>" if p.required else f"[{p.name}]")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "argv": list(self.argv),
+                "params": [p.to_dict() for p in self.params], "permission": self.permission,
+                "timeout": self.timeout, "output_cap": self.output_cap, "workdir": self.workdir,
+                "env": list(self.env), "needs_approval": self.needs_approval, "enabled": self.enabled,
+                "source": self.source}
+
+
+def check_definition(data: Mapping[str, Any]) -> CommandSpec:
+    """A CommandSpec from a definition dict, or DefinitionError naming the field that is wrong."""
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise DefinitionError("name", "must be 1-48 lower-case letters, digits, _ or -, starting with a letter")
+    if name in RESERVED:
+        raise DefinitionError("name", f"{name!r} is reserved for a chat command")
+    params = _check_params(data.get("params") or [])
+    argv = _check_argv(data.get("argv"), {p.name for p in params})
+    permission = data.get("permission") or ""
+    if permission and (not isinstance(permission, str) or not permission.startswith("command:run:")
+                       or not NAME.match(permission.split(":", 2)[2] or "-")):
+        raise DefinitionError("permission", "must look like command:run:<name> (or be empty for the default)")
+    timeout = _number(data, "timeout", 30.0, 0.1, MAX_TIMEOUT)
+    output_cap = int(_number(data, "output_cap", 8000, 64, MAX_OUTPUT_CAP))
+    workdir = data.get("workdir") or "/"
+    if not isinstance(workdir, str) or not workdir.startswith("/") or "\x00" in workdir:
+        raise DefinitionError("workdir", "must be an absolute path")
+    env = data.get("env") or []
+    if not isinstance(env, list):
+        raise DefinitionError("env", "must be a list of variable names")
+    for i, var in enumerate(env):
+        if not isinstance(var, str) or not _ENV_NAME.match(var):
+            raise DefinitionError(f"env[{i}]", "must be an upper-case variable name")
+        if var in FORBIDDEN_ENV or var.startswith("LD_"):
+            raise DefinitionError(f"env[{i}]", f"{var} changes how programs load or run; it cannot be passed")
+    for key in ("needs_approval", "enabled"):
+        if key in data and not isinstance(data[key], bool):
+            raise DefinitionError(key, "must be true or false")
+    description = data.get("description") or ""
+    if not isinstance(description, str) or len(description) > 500:
+        raise DefinitionError("description", "must be text of at most 500 characters")
+    return CommandSpec(name=name, argv=tuple(argv), params=tuple(params), description=description,
+                       permission=permission, timeout=timeout, output_cap=output_cap, workdir=workdir,
+                       env=tuple(env), needs_approval=bool(data.get("needs_approval", False)),
+                       enabled=bool(data.get("enabled", True)), source=str(data.get("source") or "db"))
+
+
+def _number(data: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise DefinitionError(key, f"must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _check_params(raw: Any) -> list[ParamSpec]:
+    if not isinstance(raw, list):
+        raise DefinitionError("params", "must be a list of parameter objects")
+    params: list[ParamSpec] = []
+    for i, item in enumerate(raw):
+        try:
+            spec = parse_param(item, ALLOW_LISTS)
+        except ParamError as exc:
+            raise DefinitionError(f"params[{i}]" + (f".{exc.field}" if exc.field else ""), exc.reason) from None
+        if any(p.name == spec.name for p in params):
+            raise DefinitionError(f"params[{i}].name", f"{spec.name!r} is declared twice")
+        params.append(spec)
+    return params
+
+
+def _check_argv(argv: Any, names: set[str]) -> list[str]:
+    if not isinstance(argv, list) or not argv:
+        raise DefinitionError("argv", "must be a non-empty list: the program, then its arguments")
+    used: set[str] = set()
+    for i, item in enumerate(argv):
+        if not isinstance(item, str) or not item or "\x00" in item or len(item) > 1000:
+            raise DefinitionError(f"argv[{i}]", "must be non-empty text without NUL, at most 1000 characters")
+        whole = PLACEHOLDER.match(item)
+        if whole:
+            if i == 0:
+                raise DefinitionError("argv[0]", "the program must be written out, not a placeholder")
+            if whole.group(1) not in names:
+                raise DefinitionError(f"argv[{i}]", f"{{{whole.group(1)}}} is not a declared parameter")
+            if argv[i - 1] in CODE_FLAGS:
+                raise DefinitionError(f"argv[{i}]", f"a parameter must not follow {argv[i - 1]} (it would be code)")
+            used.add(whole.group(1))
+            continue
+        embedded = [n for n in _EMBEDDED.findall(item) if n in names]
+        if embedded:
+            raise DefinitionError(f"argv[{i}]", f"{{{embedded[0]}}} must be a whole argv element, not part of one")
+    program = argv[0]
+    if "/" in program and not program.startswith("/"):
+        raise DefinitionError("argv[0]", "must be a program name or an absolute path")
+    if os.path.basename(program) in FORBIDDEN_PROGRAMS or re.match(r"^(ba|da|z|k)?sh[0-9.]*$", os.path.basename(program)):
+        raise DefinitionError("argv[0]", f"{os.path.basename(program)} runs its arguments as commands; "
+                                         "name the program itself (no shells, env, sudo, xargs, ...)")
+    unused = names - used
+    if unused:
+        raise DefinitionError("params", f"{sorted(unused)[0]!r} is declared but not used in argv")
+    return list(argv)
+
+
+# -- requests -------------------------------------------------------------------------------
+def parse_chat_args(text: str) -> list[str]:
+    """Split the text after `/name` into tokens (quotes group words); nothing here is a shell."""
+    try:
+        return shlex.split(text, comments=False, posix=True)
+    except ValueError as exc:
+        raise CommandRejected(f"could not read the arguments ({exc})") from None
+
+
+def bind_args(spec: CommandSpec, tokens: list[str] | None = None,
+              named: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Map chat tokens (positional, or `param=value`) or a tool call's object onto the parameters."""
+    values: dict[str, Any] = {}
+    by_name = {p.name: p for p in spec.params}
+    if named is not None:
+        for key, value in named.items():
+            if key not in by_name:
+                raise CommandRejected(f"{spec.name} has no parameter {str(key)[:40]!r}")
+            values[key] = value
+        return values
+    plain = []
+    for token in tokens or []:
+        key, eq, value = token.partition("=")
+        if eq and key in by_name:
+            values[key] = value
+        else:
+            plain.append(token)
+    free = [p for p in spec.params if p.name not in values]
+    if len(plain) > len(free):
+        raise CommandRejected(f"too many arguments; usage: {spec.usage()}")
+    # With fewer values than parameters, the required ones take them first (`/tail app.log`).
+    spare = len(plain) - sum(1 for p in free if p.required)
+    slots = []
+    for p in free:
+        if p.required or spare > 0:
+            slots.append(p.name)
+            spare -= 0 if p.required else 1
+    values.update(zip(slots, plain))
+    return values
+
+
+def build_argv(spec: CommandSpec, values: Mapping[str, Any], allow_list: AllowList) -> tuple[list[str], dict[str, str]]:
+    """The argv to run and the checked values, or CommandRejected naming the parameter."""
+    checked: dict[str, str] = {}
+    for p in spec.params:
+        if p.name in values:
+            checked[p.name] = check_value(p, values[p.name], allow_list)
+        elif p.default is not None:
+            checked[p.name] = check_value(p, p.default, allow_list)
+        elif p.required:
+            raise CommandRejected(f"{p.name} is missing; usage: {spec.usage()}")
+    argv: list[str] = []
+    for item in spec.argv:
+        m = PLACEHOLDER.match(item)
+        if m is None:
+            argv.append(item)
+        elif m.group(1) in checked:
+            argv.append(checked[m.group(1)])
+    return argv, checked
+
+
+def redacted_argv(spec: CommandSpec, argv: list[str], values: Mapping[str, str]) -> list[str]:
+    """argv for the audit log: values of parameters whose names look secret are masked."""
+    secret = {v for k, v in values.items() if SECRET_KEY_PATTERN.search(k)}
+    return [MASK if a in secret else a for a in argv]
+
+
+# -- storage --------------------------------------------------------------------------------
+def spec_from_row(row: Any) -> CommandSpec:
+    data = {"name": row.name, "description": row.description, "argv": row.argv, "params": row.params,
+            "permission": row.permission, "timeout": row.timeout, "output_cap": row.output_cap,
+            "workdir": row.workdir, "env": row.env, "needs_approval": row.needs_approval,
+            "enabled": row.enabled, "source": row.source}
+    return check_definition(data)
+
+
+def row_values(spec: CommandSpec) -> dict[str, Any]:
+    data = spec.to_dict()
+    data.pop("name")
+    return data
+
+
+def get(conn: Connection, name: str) -> CommandSpec | None:
+    row = conn.execute(sa.select(_commands).where(_commands.c.name == name)).first()
+    return spec_from_row(row) if row is not None else None
+
+
+def all_commands(conn: Connection, enabled_only: bool = False) -> list[CommandSpec]:
+    query = sa.select(_commands).order_by(_commands.c.name)
+    if enabled_only:
+        query = query.where(_commands.c.enabled.is_(True))
+    specs = []
+    for row in conn.execute(query).all():
+        try:
+            specs.append(spec_from_row(row))
+        except DefinitionError:
+            continue   # a row edited by hand into something unsafe is never offered or run
+    return specs

@@ -1,0 +1,222 @@
+"""Approvals from request to outcome: ask (and tell the approvers), decide, run, expire.
+
+Whoever approved, the command runs with the requester's permissions as they are at run time: a
+requester whose role lost the command meanwhile gets nothing run. Nobody decides their own request.
+Notices go through the outbox (to the chats in [approvals] notify, and to the requester's chat),
+written in the same transaction as the state change they announce, under keys that make a repeat
+a no-op. Runs happen on the worker pool: an approval given through the API is handed to it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import audit
+from ..audit import AuditEvent, redact
+from ..auth import identities, rbac
+from ..auth.rbac import Principal
+from ..errors import CommandRejected
+from ..executor import approvals, catalogue
+from ..executor.approvals import Origin
+from ..executor.catalogue import CommandSpec
+from ..gateway import outbox
+from ..i18n import t
+from ..messages import Reply
+from ..models import Identity
+from .base import HandlerContext
+from .command_requests import format_result, ran_event, run_spec
+
+log = logging.getLogger(__name__)
+NOTICE_LIMIT = 3500
+_identities = Identity.__table__
+
+
+def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: Origin, via: str,
+        request_key: str, asked: AuditEvent) -> int:
+    """Store the request and notify the approvers, once per request key; returns its id."""
+    ttl = ctx.settings.approvals.expire_minutes * 60
+    with ctx.db.write() as conn:
+        row, new = approvals.create(conn, ctx.db, request_key, spec.name, values, origin, via, ttl)
+        if new:
+            audit.record_all(conn, [asked, AuditEvent("approval.requested", origin.requester, f"approval:{row.id}",
+                                                      "pending", {"command": spec.name, "args": values, "via": via})])
+            args = " ".join(redact(values).values())
+            text = t("approval.notice", ctx.settings.default_locale, id=row.id, requester=origin.requester_name or
+                     origin.requester, name=spec.name, args=args, chat=origin.chat_key)
+            for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
+                outbox.add(conn, [Reply(channel, chat_id, text)], f"approval:{row.id}:notify:{n}",
+                           f"{channel}:{chat_id}")
+    return int(row.id)
+
+
+@dataclass
+class Settled:
+    """What an attempt to decide a request came to."""
+
+    outcome: str                # decided | not_found | own | already
+    row: Any = None
+    status: str = ""            # the request's status after the attempt
+
+
+def decide(ctx: HandlerContext, principal: Principal, chat_key: str, approval_id: int,
+           approve: bool) -> tuple[str, list[AuditEvent]]:
+    """/approve or /deny in chat: the approver's reply text and what to audit with it."""
+    decision = rbac.check(principal, "approval:decide", chat_key)
+    if not decision.allowed:
+        return (t("denied", ctx.locale, reason=decision.reason),
+                [AuditEvent("approval.refused", principal.identity, f"approval:{approval_id}", "denied",
+                            {"reason": decision.reason, "approve": approve})])
+    settled = settle(ctx, principal, approval_id, approve, decision.reason)
+    if settled.outcome == "not_found":
+        return t("approval.not_found", ctx.locale, id=approval_id), []
+    if settled.outcome == "own":
+        return t("approval.own", ctx.locale, id=approval_id), []
+    if settled.outcome == "already":
+        return t("approval.already", ctx.locale, id=approval_id, status=settled.status), []
+    name = settled.row.command
+    if not approve:
+        return t("approval.denied", ctx.locale, id=approval_id, name=name), []
+    ran = run_approved(ctx, approval_id)
+    return t("approval.approved", ctx.locale, id=approval_id, name=name) + ("\n" + ran if ran else ""), []
+
+
+def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve: bool, reason: str) -> Settled:
+    """Record a decision once (the first decider wins; nobody decides their own request). The
+    caller has checked approval:decide; an approved request is run by the caller or the pool."""
+    with ctx.db.write() as conn:
+        row = approvals.get(conn, approval_id)
+        if row is None:
+            return Settled("not_found")
+        if _is_own(conn, row, principal):
+            audit.record(conn, "approval.refused", principal.identity or f"user:{principal.name}",
+                         f"approval:{approval_id}", "denied",
+                         {"reason": "the requester cannot decide their own request", "approve": approve})
+            return Settled("own", row, row.status)
+        new_status = approvals.APPROVED if approve else approvals.DENIED
+        if not approvals.transition(conn, approval_id, approvals.PENDING, new_status, decided_at=time.time(),
+                                    decided_by=principal.identity or f"user:{principal.name}"):
+            current = approvals.get(conn, approval_id)
+            overdue = current.status == approvals.PENDING
+            return Settled("already", row, approvals.EXPIRED if overdue else current.status)
+        event = "approval.approved" if approve else "approval.denied"
+        audit.record_all(conn, [AuditEvent(event, principal.identity or f"user:{principal.name}",
+                                           f"approval:{approval_id}", new_status,
+                                           {"command": row.command, "requester": row.requester, "reason": reason})])
+        if not approve:
+            _tell_requester(conn, ctx, row, "denied", t("approval.denied_notice", ctx.settings.default_locale,
+                                                        id=approval_id, name=row.command, by=principal.name))
+    return Settled("decided", row, new_status)
+
+
+def _is_own(conn: Any, row: Any, principal: Principal) -> bool:
+    """The request was made by this principal, through this identity or another bound to the same user."""
+    if principal.identity and row.requester == principal.identity:
+        return True
+    if principal.user_id is None:
+        return False
+    channel, _, platform_user = row.requester.partition(":")
+    owner = conn.execute(sa.select(_identities.c.user_id).where(_identities.c.channel == channel,
+                                                                _identities.c.platform_user_id == platform_user)).scalar()
+    return owner == principal.user_id
+
+
+def run_approved(ctx: HandlerContext, approval_id: int) -> str:
+    """Claim an approved request and run it as its requester; the outcome text ('' if not ours)."""
+    with ctx.db.write() as conn:
+        if not approvals.transition(conn, approval_id, approvals.APPROVED, approvals.RUNNING):
+            return ""
+        row = approvals.get(conn, approval_id)
+    locale = ctx.settings.default_locale
+    base = {"via": row.via, "chat": f"{row.channel}:{row.chat_id}", "approval": approval_id,
+            "approved_by": row.decided_by}
+    try:
+        spec, argv, checked = _prepare(ctx, row)
+    except CommandRejected as exc:
+        event = AuditEvent("command.denied", row.requester, row.command, "denied", {**base, "reason": exc.reason})
+        text = t("approval.not_run", locale, id=approval_id, name=row.command, reason=exc.reason)
+        _finish(ctx, row, approvals.FAILED, {"reason": exc.reason}, [event], text)
+        return text
+    result = run_spec(ctx, spec, argv)
+    event = ran_event(row.requester, spec, catalogue.redacted_argv(spec, argv, checked), result, base)
+    text = t("approval.result", locale, id=approval_id) + "\n" + format_result(locale, spec.name, result)
+    summary = {"exit_code": result.exit_code, "duration": round(result.duration, 3),
+               "output_bytes": result.output_bytes, "truncated": result.truncated, "stopped": result.stopped,
+               "error": result.error}
+    _finish(ctx, row, approvals.DONE if result.ok else approvals.FAILED, summary, [event], text)
+    return text
+
+
+def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dict[str, str]]:
+    """The command as it stands now, checked again for the requester as they stand now."""
+    channel, _, platform_user = row.requester.partition(":")
+    with ctx.db.read() as conn:
+        try:
+            spec = catalogue.get(conn, row.command)
+        except catalogue.DefinitionError:
+            spec = None
+        requester = identities.resolve(conn, channel, platform_user, row.requester_name,
+                                       ctx.settings.security.default_role)
+    if spec is None or not spec.enabled:
+        raise CommandRejected("the command no longer exists or is disabled")
+    if requester is None:
+        raise CommandRejected("the requester is no longer allowed to use this assistant")
+    decision = rbac.check(requester, spec.required_permission, f"{row.channel}:{row.chat_id}")
+    if not decision.allowed:
+        raise CommandRejected(decision.reason)
+    argv, checked = catalogue.build_argv(spec, row.args or {}, ctx.settings.executor.allow_list)
+    return spec, argv, checked
+
+
+def _finish(ctx: HandlerContext, row: Any, status: str, summary: dict[str, Any], events: list[AuditEvent],
+            text: str) -> None:
+    with ctx.db.write() as conn:
+        approvals.transition(conn, row.id, approvals.RUNNING, status, result=summary)
+        audit.record_all(conn, events)
+        _tell_requester(conn, ctx, row, "outcome", text)
+
+
+def _tell_requester(conn: Any, ctx: HandlerContext, row: Any, what: str, text: str) -> None:
+    if len(text) > NOTICE_LIMIT:
+        text = text[:NOTICE_LIMIT] + "\n[...]"
+    reply = Reply(row.channel, row.chat_id, text, reply_context=row.reply_context or {})
+    outbox.add(conn, [reply], f"approval:{row.id}:{what}", f"{row.channel}:{row.chat_id}")
+
+
+def expire_due(ctx: HandlerContext) -> int:
+    """Expire overdue requests and tell their requesters; cheap when there are none."""
+    now = time.time()
+    with ctx.db.read() as conn:
+        if not approvals.any_due(conn, now):
+            return 0
+    with ctx.db.write() as conn:
+        expired = approvals.expire_due(conn, now)
+        for row in expired:
+            audit.record(conn, "approval.expired", "system", f"approval:{row.id}", "expired",
+                         {"command": row.command, "requester": row.requester})
+            _tell_requester(conn, ctx, row, "expired", t("approval.expired", ctx.settings.default_locale,
+                                                         id=row.id, name=row.command))
+    return len(expired)
+
+
+APPROVAL = "approval"       # the job kind that runs an approved request on the worker pool
+
+
+class ApprovalJobs:
+    """The worker pool's side of approvals: expire overdue requests, run approved ones."""
+
+    def __init__(self, ctx: HandlerContext) -> None:
+        self.ctx = ctx
+
+    def sweep(self) -> list[int]:
+        """Expire what is overdue; returns approved requests waiting for a worker (to dispatch)."""
+        expire_due(self.ctx)
+        with self.ctx.db.read() as conn:
+            return approvals.approved_waiting(conn)
+
+    def run(self, approval_id: int) -> None:
+        run_approved(self.ctx, approval_id)
+

@@ -1,0 +1,127 @@
+"""Asking for one catalogue command, the same way from `/run`, `/<name>` and a model's tool call:
+permission first, then the typed arguments, then an approval request or the run itself.
+
+Whatever asks, the check is the asking user's permission for that command in that chat; a tool call
+gets exactly what `/run` would, never more. Every refusal and every run is audited. Nothing here
+reads Flask or a platform's payload, and nothing here builds a shell command line.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..audit import AuditEvent
+from ..auth import rbac
+from ..auth.rbac import Principal
+from ..errors import CommandRejected
+from ..executor import catalogue
+from ..executor.approvals import Origin
+from ..executor.catalogue import CommandSpec
+from ..executor.runner import BUSY, OUTPUT_LIMIT, TIMEOUT, CommandResult
+from ..i18n import t
+from .base import HandlerContext
+
+log = logging.getLogger(__name__)
+
+RAN, PENDING, REFUSED = "ran", "pending", "refused"
+
+
+@dataclass
+class Requested:
+    """What asking for one command came to: the user's text, and what to audit."""
+
+    status: str                         # ran | pending | refused
+    name: str
+    text: str
+    result: CommandResult | None = None
+    approval_id: int | None = None
+    reason: str = ""
+    audit: list[AuditEvent] = field(default_factory=list)
+
+
+def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, name: str,
+                    tokens: list[str] | None = None, named: Mapping[str, Any] | None = None,
+                    via: str = "chat", request_key: str = "") -> Requested:
+    """`request_key` identifies this ask (the message, and the tool call within it) so a retried
+    message finds its approval request instead of making a second one."""
+    actor = origin.requester
+    base = {"via": via, "chat": origin.chat_key}
+    with ctx.db.read() as conn:
+        spec = _lookup(conn, name)
+    permission = spec.required_permission if spec else f"command:run:{name}" if catalogue.NAME.match(name) else ""
+    if permission:
+        decision = rbac.check(principal, permission, origin.chat_key)
+        if not decision.allowed:
+            return _refused(ctx, name, decision.reason, "command.denied", actor, {**base, "permission": permission},
+                            t("denied", ctx.locale, reason=decision.reason))
+    if spec is None or not spec.enabled:
+        reason = "no such command" if spec is None else "the command is disabled"
+        return _refused(ctx, name[:48], reason, "command.rejected", actor, base,
+                        t("command.unknown", ctx.locale, name=name[:48]))
+    try:
+        values = catalogue.bind_args(spec, tokens, named)
+        argv, checked = catalogue.build_argv(spec, values, ctx.settings.executor.allow_list)
+    except CommandRejected as exc:
+        return _refused(ctx, name, exc.reason, "command.rejected", actor, base,
+                        t("command.rejected", ctx.locale, name=name, reason=exc.reason))
+    shown_argv = catalogue.redacted_argv(spec, argv, checked)
+    asked = AuditEvent("command.requested", actor, name, "ok", {**base, "argv": shown_argv})
+    if spec.needs_approval:
+        from .approval_flow import ask
+
+        approval_id = ask(ctx, spec, checked, origin, via, request_key, asked)
+        minutes = round(ctx.settings.approvals.expire_minutes)
+        return Requested(PENDING, name, t("command.pending", ctx.locale, name=name, id=approval_id, minutes=minutes),
+                         approval_id=approval_id)
+    result = run_spec(ctx, spec, argv)
+    ran = ran_event(actor, spec, shown_argv, result, base)
+    return Requested(RAN, name, format_result(ctx.locale, name, result), result=result, audit=[asked, ran])
+
+
+def _lookup(conn: Any, name: str) -> CommandSpec | None:
+    if not catalogue.NAME.match(name):
+        return None
+    try:
+        return catalogue.get(conn, name)
+    except catalogue.DefinitionError as exc:
+        log.error("command %s has an unsafe stored definition (%s); it is refused", name, exc)
+        return None
+
+
+def _refused(ctx: HandlerContext, name: str, reason: str, event: str, actor: str, details: dict[str, Any],
+             text: str) -> Requested:
+    return Requested(REFUSED, name, text, reason=reason,
+                     audit=[AuditEvent(event, actor, name, "denied", {**details, "reason": reason})])
+
+
+def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str]) -> CommandResult:
+    if ctx.commands is None:
+        return CommandResult(argv, None, error="this process does not run commands")
+    return ctx.commands.run(argv, spec.timeout, spec.output_cap, spec.workdir, spec.env)
+
+
+def ran_event(actor: str, spec: CommandSpec, shown_argv: list[str], result: CommandResult,
+              details: dict[str, Any]) -> AuditEvent:
+    outcome = "ok" if result.ok else "error"
+    return AuditEvent("command.ran", actor, spec.name, outcome, {
+        **details, "argv": shown_argv, "exit_code": result.exit_code, "duration": round(result.duration, 3),
+        "output_bytes": result.output_bytes, "truncated": result.truncated, "stopped": result.stopped,
+        "error": result.error})
+
+
+def format_result(locale: str, name: str, result: CommandResult) -> str:
+    """The chat reply for a finished run: a status line, the output, and why it stopped early."""
+    if result.error:
+        key = "command.busy" if result.stopped == BUSY else "command.not_started"
+        return t(key, locale, name=name, error=result.error)
+    lines = [t("command.status", locale, name=name, code=result.exit_code, seconds=f"{result.duration:.2f}")]
+    output = result.stdout.rstrip()
+    if result.stderr.strip():
+        output = (output + "\n" if output else "") + "stderr:\n" + result.stderr.rstrip()
+    lines.append(output or t("command.no_output", locale))
+    if result.stopped == TIMEOUT:
+        lines.append(t("command.timed_out", locale, seconds=f"{result.duration:.1f}"))
+    elif result.stopped == OUTPUT_LIMIT:
+        lines.append(t("command.truncated", locale, shown=len(result.stdout.encode()) + len(result.stderr.encode())))
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Helpers for the executor tests: users bound to roles, commands added to the catalogue, chat turns
+through the generic webhook, tool-call answers for the fake model, and audit rows to assert on."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+# A Python any user can run: the commands run as "nobody" when the tests run as root.
+PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+
+
+def bind(db: Any, user_id: str, name: str, roles: list[str], channel: str = "generic") -> int:
+    """Make the platform sender `user_id` a registered user with `roles`."""
+    now = time.time()
+    with db.write() as conn:
+        uid = conn.execute(sa.text("INSERT INTO users (name, display_name, is_active, locale, created_at, updated_at) "
+                                   "VALUES (:n, :n, 1, '', :now, :now) RETURNING id"), {"n": name, "now": now}).scalar()
+        conn.execute(sa.text("INSERT INTO identities (channel, platform_user_id, user_id, display_name, created_at) "
+                             "VALUES (:c, :p, :u, :n, :now) ON CONFLICT (channel, platform_user_id) "
+                             "DO UPDATE SET user_id = excluded.user_id"),
+                     {"c": channel, "p": user_id, "u": uid, "n": name, "now": now})
+        for role in roles:
+            conn.execute(sa.text("INSERT INTO user_roles (user_id, role_id) SELECT :u, id FROM roles WHERE name = :r"),
+                         {"u": uid, "r": role})
+    return int(uid)
+
+
+def add_role(db: Any, name: str, permissions: list[str], chat_scope: list[str] | None = None) -> None:
+    now = time.time()
+    with db.write() as conn:
+        conn.execute(sa.text("INSERT INTO roles (name, description, permissions, chat_scope, is_template, source, "
+                             "created_at, updated_at) VALUES (:n, '', :p, :s, 0, 'db', :now, :now)"),
+                     {"n": name, "p": json.dumps(permissions), "s": None if chat_scope is None else json.dumps(chat_scope),
+                      "now": now})
+
+
+def add_command(db: Any, name: str, argv: list[str], params: list[dict] | None = None, **extra: Any) -> None:
+    """Store a command as the admin API would (checked by the same definition check)."""
+    from smartbot.executor import catalogue
+
+    spec = catalogue.check_definition({"name": name, "argv": argv, "params": params or [], **extra})
+    with db.write() as conn:
+        conn.execute(sa.insert(catalogue._commands).values(name=spec.name, **catalogue.row_values(spec)))
+
+
+def set_rule_params(db: Any, rule: str, params: dict[str, Any]) -> None:
+    with db.write() as conn:
+        conn.execute(sa.text("UPDATE rules SET params = :p WHERE name = :n"), {"p": json.dumps(params), "n": rule})
+        conn.execute(sa.text("UPDATE settings SET value = CAST(COALESCE(value, 0) AS INTEGER) + 1 "
+                             "WHERE key = 'rules.version'"))
+        conn.execute(sa.text("INSERT INTO settings (key, value, updated_at) VALUES ('rules.version', 1, 0) "
+                             "ON CONFLICT (key) DO NOTHING"))
+
+
+class Chat:
+    """Say things to the app through the signed generic webhook; read the replies the fake platform got."""
+
+    def __init__(self, app: Any, platform: Any) -> None:
+        self.app = app
+        self.platform = platform
+        self._n = 0
+
+    def send(self, text: str, user: str = "u-1", chat: str = "chat-1", **extra: Any) -> str:
+        self._n += 1
+        event_id = f"ev-{self._n}-{time.monotonic_ns()}"
+        payload = {"event_id": event_id, "chat_id": chat, "user_id": user, "user_name": user, "text": text, **extra}
+        resp = self.app.post_generic(payload)
+        assert resp.status_code == 200, resp.text
+        return event_id
+
+    def reply_to(self, event_id: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.platform.replies_to(event_id)
+            if got:
+                return "\n".join(r["json"]["text"] for r in got)
+            self.platform.wait_for(len(self.platform.received) + 1, 0.1)
+        raise AssertionError(f"no reply to {event_id}")
+
+    def say(self, text: str, user: str = "u-1", chat: str = "chat-1", timeout: float = 15.0, **extra: Any) -> str:
+        return self.reply_to(self.send(text, user, chat, **extra), timeout)
+
+    def in_chat(self, chat: str, timeout: float = 10.0, count: int = 1) -> list[str]:
+        """Texts delivered to `chat` that answer no message (notices), waiting for `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            texts = [r["json"]["text"] for r in list(self.platform.received)
+                     if r["json"] and r["json"]["chat_id"] == chat and not r["json"].get("reply_to")]
+            if len(texts) >= count or time.monotonic() > deadline:
+                return texts
+            time.sleep(0.05)
+
+
+def audit_rows(db: Any, action: str) -> list[Any]:
+    with db.read() as conn:
+        return conn.execute(sa.text("SELECT * FROM audit_log WHERE action = :a ORDER BY seq"), {"a": action}).all()
+
+
+def details(row: Any) -> dict[str, Any]:
+    return json.loads(row.details)
+
+
+def tool_call_answer(*calls: tuple[str, Any], text: str = "") -> dict[str, Any]:
+    """An OpenAI chat-completions answer asking for tool calls: (name, arguments as dict or raw text)."""
+    wire = [{"id": f"call_{i}", "type": "function",
+             "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+            for i, (name, args) in enumerate(calls)]
+    return {"id": "cmpl-tools", "object": "chat.completion", "model": "fake-1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None, "tool_calls": wire},
+                         "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+
+
+def text_answer(text: str) -> dict[str, Any]:
+    return {"id": "cmpl-text", "object": "chat.completion", "model": "fake-1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
