@@ -47,9 +47,9 @@ def create(conn: Connection, db: Any, request_key: str, command: str, args: dict
         request_key=request_key[:400], command=command, args=args, requester=origin.requester,
         requester_name=origin.requester_name[:200], channel=origin.channel, chat_id=origin.chat_id,
         reply_context=origin.reply_context, via=via, status=PENDING, created_at=now, expires_at=now + ttl_seconds,
-        decided_by="", decided_at=None, result={})).rowcount
+        decided_by="", decided_at=None, result={}).returning(_approvals.c.id)).first() is not None
     row = conn.execute(sa.select(_approvals).where(_approvals.c.request_key == request_key[:400])).one()
-    return row, bool(inserted)
+    return row, inserted
 
 
 def get(conn: Connection, approval_id: int) -> Any:

@@ -9,6 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from smartbot.live_config import RULES_VERSION, bump
+from smartbot.models import Role, Rule, User
+
 # A Python any user can run: the commands run as "nobody" when the tests run as root.
 PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
 
@@ -17,8 +20,9 @@ def bind(db: Any, user_id: str, name: str, roles: list[str], channel: str = "gen
     """Make the platform sender `user_id` a registered user with `roles`."""
     now = time.time()
     with db.write() as conn:
-        uid = conn.execute(sa.text("INSERT INTO users (name, display_name, is_active, locale, created_at, updated_at) "
-                                   "VALUES (:n, :n, 1, '', :now, :now) RETURNING id"), {"n": name, "now": now}).scalar()
+        uid = conn.execute(sa.insert(User.__table__).values(
+            name=name, display_name=name, is_active=True, locale="", created_at=now, updated_at=now
+        ).returning(User.__table__.c.id)).scalar()
         conn.execute(sa.text("INSERT INTO identities (channel, platform_user_id, user_id, display_name, created_at) "
                              "VALUES (:c, :p, :u, :n, :now) ON CONFLICT (channel, platform_user_id) "
                              "DO UPDATE SET user_id = excluded.user_id"),
@@ -32,10 +36,9 @@ def bind(db: Any, user_id: str, name: str, roles: list[str], channel: str = "gen
 def add_role(db: Any, name: str, permissions: list[str], chat_scope: list[str] | None = None) -> None:
     now = time.time()
     with db.write() as conn:
-        conn.execute(sa.text("INSERT INTO roles (name, description, permissions, chat_scope, is_template, source, "
-                             "created_at, updated_at) VALUES (:n, '', :p, :s, 0, 'db', :now, :now)"),
-                     {"n": name, "p": json.dumps(permissions), "s": None if chat_scope is None else json.dumps(chat_scope),
-                      "now": now})
+        conn.execute(sa.insert(Role.__table__).values(
+            name=name, description="", permissions=permissions, chat_scope=chat_scope, is_template=False,
+            source="db", created_at=now, updated_at=now))
 
 
 def add_command(db: Any, name: str, argv: list[str], params: list[dict] | None = None, **extra: Any) -> None:
@@ -48,12 +51,10 @@ def add_command(db: Any, name: str, argv: list[str], params: list[dict] | None =
 
 
 def set_rule_params(db: Any, rule: str, params: dict[str, Any]) -> None:
+    rules = Rule.__table__
     with db.write() as conn:
-        conn.execute(sa.text("UPDATE rules SET params = :p WHERE name = :n"), {"p": json.dumps(params), "n": rule})
-        conn.execute(sa.text("UPDATE settings SET value = CAST(COALESCE(value, 0) AS INTEGER) + 1 "
-                             "WHERE key = 'rules.version'"))
-        conn.execute(sa.text("INSERT INTO settings (key, value, updated_at) VALUES ('rules.version', 1, 0) "
-                             "ON CONFLICT (key) DO NOTHING"))
+        conn.execute(sa.update(rules).where(rules.c.name == rule).values(params=params))
+        bump(conn, db, RULES_VERSION)
 
 
 class Chat:
