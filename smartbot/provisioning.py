@@ -1,4 +1,5 @@
-"""Writes what smartbot.toml declares (providers, the model chain) into the database at start.
+"""Writes what smartbot.toml declares (providers, the model chain, model routes) into the database
+at start.
 
 Rows from the file carry source="config": they are shown read-only in the admin page, updated
 when the file changes, and removed when the file no longer lists them. Rows created through the
@@ -7,45 +8,34 @@ admin API (source="db") are never touched. Running it twice changes nothing the 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from . import audit
 from .config import Settings
 from .db import Database
 from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
                           get_setting, set_setting)
-from .models import Provider
+from .models import ModelRoute, Provider
 
 log = logging.getLogger(__name__)
-_providers = Provider.__table__
+_providers, _routes = Provider.__table__, ModelRoute.__table__
 
 
 def provision(db: Database, settings: Settings) -> list[str]:
     """Apply the file's declarations; returns what changed (also audited)."""
     changes: list[str] = []
+    providers = {p.name: {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env, "model": p.model,
+                          "params": {k: getattr(p, k) for k in PROVIDER_PARAMS}, "enabled": p.enabled,
+                          "source": "config"} for p in settings.providers}
+    routes = {r.name: {"provider": r.provider, "match": dict(r.match), "fallback": list(r.fallback),
+                       "position": r.position, "cache_ttl": r.cache_ttl, "system_prompt": r.system_prompt,
+                       "enabled": r.enabled, "source": "config"} for r in settings.model_routes}
     with db.write() as conn:
-        existing = {r.name: r for r in conn.execute(sa.select(_providers)).all()}
-        wanted = {}
-        for p in settings.providers:
-            params = {k: getattr(p, k) for k in PROVIDER_PARAMS}
-            wanted[p.name] = {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env,
-                              "model": p.model, "params": params, "enabled": p.enabled, "source": "config"}
-        for name, values in wanted.items():
-            row = existing.get(name)
-            if row is None:
-                conn.execute(sa.insert(_providers).values(name=name, **values))
-                changes.append(f"provider {name} added")
-            elif row.source != "config":
-                log.warning("provider %s exists in the database (made in the admin page); the file's "
-                            "[[providers]] entry of the same name is ignored", name)
-            elif any(getattr(row, k) != v for k, v in values.items()):
-                conn.execute(sa.update(_providers).where(_providers.c.name == name).values(**values))
-                changes.append(f"provider {name} updated")
-        for name, row in existing.items():
-            if row.source == "config" and name not in wanted:
-                conn.execute(sa.delete(_providers).where(_providers.c.name == name))
-                changes.append(f"provider {name} removed (no longer in the file)")
+        _sync(conn, _providers, "provider", providers, changes)
+        _sync(conn, _routes, "model route", routes, changes)
         default = settings.models.default or (settings.providers[0].name if settings.providers else "")
         if settings.models.default or not get_setting(conn, MODELS_DEFAULT):
             if default and get_setting(conn, MODELS_DEFAULT) != default:
@@ -60,3 +50,24 @@ def provision(db: Database, settings: Settings) -> list[str]:
     for change in changes:
         log.info("provisioned from the config file: %s", change)
     return changes
+
+
+def _sync(conn: Connection, table: sa.Table, what: str, wanted: dict[str, dict[str, Any]],
+          changes: list[str]) -> None:
+    """Make the file's rows of `table` (by name) exactly `wanted`, leaving rows made in the admin page alone."""
+    existing = {r.name: r for r in conn.execute(sa.select(table)).all()}
+    for name, values in wanted.items():
+        row = existing.get(name)
+        if row is None:
+            conn.execute(sa.insert(table).values(name=name, **values))
+            changes.append(f"{what} {name} added")
+        elif row.source != "config":
+            log.warning("%s %s exists in the database (made in the admin page); the file's entry of the "
+                        "same name is ignored", what, name)
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            conn.execute(sa.update(table).where(table.c.name == name).values(**values))
+            changes.append(f"{what} {name} updated")
+    for name, row in existing.items():
+        if row.source == "config" and name not in wanted:
+            conn.execute(sa.delete(table).where(table.c.name == name))
+            changes.append(f"{what} {name} removed (no longer in the file)")

@@ -9,7 +9,7 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from . import provisioning
+from . import model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
@@ -21,7 +21,6 @@ from .jobs import liveness
 from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
-from .llm.service import ModelService
 from .pipeline import Pipeline
 from .router import Router
 from .worker import INBOX, OUTBOX, MessageWorker
@@ -42,8 +41,9 @@ class Runtime:
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:
             self.channels["webchat"] = WebChatChannel(WebChatConfig())
-        self.models = ModelService(os.environ if env is None else env, pool_size=threads)
+        self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads)
         self.providers = ProviderStore(self.db)
+        self.model_health = model_hooks.connect(self.models, self.db, self.providers, settings)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers)
         self._started = False
@@ -83,6 +83,7 @@ class Runtime:
             return
         self._started = True
         self.runner.start()
+        self.model_health.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -94,6 +95,7 @@ class Runtime:
             if not self._started:
                 return
             self._started = False
+        self.model_health.stop()
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):

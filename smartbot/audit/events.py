@@ -14,6 +14,16 @@ EVENTS: dict[str, str] = {
     "admin.logout": "an admin logged out (their tokens are revoked)",
     "api.denied": "an API call was refused by the permission check",
     "config.provisioned": "settings from smartbot.toml were written to the database at start",
+    "provider.down": "a model provider's circuit opened after repeated failures (calls skip it)",
+    "provider.up": "a model provider answered again and its circuit closed",
+    "provider.created": "a model provider was added in the admin API (before/after)",
+    "provider.updated": "a model provider was changed in the admin API (before/after)",
+    "provider.deleted": "a model provider was removed in the admin API (before/after)",
+    "models.switched": "the default provider and fallback chain were changed (before/after)",
+    "model_route.created": "a model route was added in the admin API (before/after)",
+    "model_route.updated": "a model route was changed in the admin API (before/after)",
+    "model_route.deleted": "a model route was removed in the admin API (before/after)",
+    "model.quota_exceeded": "a user at their daily token quota was answered without a model call",
 }
 
 

@@ -1,16 +1,18 @@
-"""The `chat` action: the user's message, with their recent turns, to the model chain."""
+"""The `chat` action: the user's message, with their recent turns, to the model chain its model
+route picks. Checks the permission and the daily token quota first: a refused or over-quota
+message never reaches a model."""
 from __future__ import annotations
 
 import logging
 
-from .. import conversations
+from .. import conversations, usage
 from ..audit import AuditEvent
 from ..auth import rbac
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..i18n import language_name, t
 from ..llm.base import ModelRequest
-from ..llm.service import NoProviderConfigured
+from ..llm.service import ChainFailed, NoProviderConfigured
 from ..messages import InboundMessage
 from ..outcome import Outcome
 from ..router import Route
@@ -27,26 +29,45 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("denied", ctx.locale, reason=decision.reason)], result="denied",
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
-    chain = ctx.providers.chain()
-    if not chain:
+    choice = ctx.providers.select(msg, principal)
+    if not choice.chain:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     memory = ctx.settings.memory
     with ctx.db.read() as conn:
-        history = conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
-    system = str(route.params.get("system_prompt") or ctx.settings.system_prompt)
+        quota = usage.quota_state(conn, ctx.settings.quotas, principal)
+        # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
+        history = [] if choice.cache_ttl > 0 else \
+            conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
+    if quota is not None and quota.exceeded:
+        return Outcome(texts=[t("quota.exceeded", ctx.locale, limit=quota.limit)], result="quota",
+                       audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
+                                         "denied", {"used": quota.used, "limit": quota.limit,
+                                                    "event_id": msg.event_id})])
+    system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": msg.text})
+    request = ModelRequest(messages=messages, user=usage.user_key(principal))
     try:
-        answer = ctx.models.complete(ModelRequest(messages=messages, user=principal.identity), chain)
+        answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl)
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
-        key = _FRIENDLY.get(exc.kind, "model.unavailable")
-        return Outcome(texts=[t(key, ctx.locale)], result="error",
-                       audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error",
-                                         {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id})])
+        return _failed(ctx, msg, principal, exc, choice.route)
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
     return Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
                    model=answer.model, tokens=answer.usage.total, format="markdown")
+
+
+def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc: ProviderError,
+            model_route: str) -> Outcome:
+    details = {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id, "route": model_route or "default"}
+    if isinstance(exc, ChainFailed):
+        details["tried"] = exc.summary()
+    if isinstance(exc, ChainFailed) and exc.every_model_down:
+        key = "model.all_down"
+    else:
+        key = _FRIENDLY.get(exc.kind, "model.unavailable")
+    return Outcome(texts=[t(key, ctx.locale)], result="error",
+                   audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error", details)])

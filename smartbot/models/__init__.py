@@ -7,8 +7,10 @@ from .queues import Inbox, Outbox
 from .conversation import Conversation, ConversationMessage
 from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
+from .llm import ModelRoute, ModelUsage
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting",
+    "ModelRoute", "ModelUsage",
 ]
