@@ -38,9 +38,9 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import session
+        from . import model_routes, models, session, usage
 
-        for module in (session,):
+        for module in (session, models, model_routes, usage):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

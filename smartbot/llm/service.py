@@ -187,6 +187,10 @@ class ModelService:
         self.on_usage(spec, request, response)
         return response
 
+    def key_is_set(self, env_name: str) -> bool:
+        """Whether the named variable holds a key (the admin page shows this, never the key)."""
+        return bool(env_name) and bool(self._env.get(env_name))
+
     def states(self) -> dict[str, BreakerState]:
         return self.breakers.states()
 
