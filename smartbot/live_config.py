@@ -107,9 +107,16 @@ class ProviderStore:
         self._fresh()
         return self._all.get(name)
 
-    def select(self, msg: InboundMessage, principal: Principal) -> ModelChoice:
-        """The chain for this message: the first matching model route's, else the default."""
-        self._fresh()
+    def select(self, msg: InboundMessage, principal: Principal, conn: Connection | None = None) -> ModelChoice:
+        """The chain for this message: the first matching model route's, else the default.
+
+        Given the caller's read transaction, the version is checked in it (one primary-key read):
+        a provider switched in any process then applies from the very next message."""
+        if conn is None:
+            self._fresh()
+        elif int(get_setting(conn, PROVIDERS_VERSION, 0) or 0) != self._version:
+            with self._lock:
+                self._refresh(conn)
         default, routes, specs = self._chain, self._routes, self._all
         route = pick(routes, msg, principal)
         if route is None:
@@ -126,20 +133,20 @@ class ProviderStore:
         if now - self._checked_at >= self._check_every:
             with self._lock:
                 if now - self._checked_at >= self._check_every:
-                    self._refresh()
+                    with self._db.read() as conn:
+                        self._refresh(conn)
                     self._checked_at = now
 
-    def _refresh(self) -> None:
-        with self._db.read() as conn:
-            version = int(get_setting(conn, PROVIDERS_VERSION, 0) or 0)
-            if version == self._version:
-                return
-            rows = conn.execute(sa.select(_providers).where(_providers.c.enabled.is_(True))
-                                .order_by(_providers.c.id)).all()
-            default = get_setting(conn, MODELS_DEFAULT, "") or ""
-            fallback = get_setting(conn, MODELS_FALLBACK, []) or []
-            route_rows = conn.execute(sa.select(_routes).where(_routes.c.enabled.is_(True))
-                                      .order_by(_routes.c.position, _routes.c.id)).all()
+    def _refresh(self, conn: Connection) -> None:
+        version = int(get_setting(conn, PROVIDERS_VERSION, 0) or 0)
+        if version == self._version:
+            return
+        rows = conn.execute(sa.select(_providers).where(_providers.c.enabled.is_(True))
+                            .order_by(_providers.c.id)).all()
+        default = get_setting(conn, MODELS_DEFAULT, "") or ""
+        fallback = get_setting(conn, MODELS_FALLBACK, []) or []
+        route_rows = conn.execute(sa.select(_routes).where(_routes.c.enabled.is_(True))
+                                  .order_by(_routes.c.position, _routes.c.id)).all()
         specs = {r.name: spec_from_row(r) for r in rows}
         names = [default] if default in specs else ([rows[0].name] if rows else [])
         names += [n for n in fallback if n in specs and n not in names]

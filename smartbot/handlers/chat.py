@@ -29,15 +29,15 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("denied", ctx.locale, reason=decision.reason)], result="denied",
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
-    choice = ctx.providers.select(msg, principal)
-    if not choice.chain:
-        return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     memory = ctx.settings.memory
     with ctx.db.read() as conn:
+        choice = ctx.providers.select(msg, principal, conn)
         quota = usage.quota_state(conn, ctx.settings.quotas, principal)
         # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
-        history = [] if choice.cache_ttl > 0 else \
+        history = [] if choice.cache_ttl > 0 or not choice.chain else \
             conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
+    if not choice.chain:
+        return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     if quota is not None and quota.exceeded:
         return Outcome(texts=[t("quota.exceeded", ctx.locale, limit=quota.limit)], result="quota",
                        audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
