@@ -17,6 +17,14 @@ def _breaker(clock: Clock) -> CircuitBreaker:
     return CircuitBreaker("p", BreakerPolicy(failures=3, window=10.0, cooldown=5.0), clock)
 
 
+def _opened(clock: Clock) -> CircuitBreaker:
+    breaker = _breaker(clock)
+    for _ in range(3):
+        breaker.record_failure("down")
+    assert breaker.state == OPEN
+    return breaker
+
+
 def test_opens_after_n_failures_within_the_window():
     clock = Clock()
     breaker = _breaker(clock)
@@ -41,9 +49,7 @@ def test_failures_outside_the_window_or_before_a_success_do_not_add_up():
 
 def test_one_probe_after_the_cooldown_and_it_closes_on_success():
     clock = Clock()
-    breaker = _breaker(clock)
-    for _ in range(3):
-        breaker.record_failure("down")
+    breaker = _opened(clock)
     clock.now += 4.9
     assert not breaker.allow()
     clock.now += 0.2
@@ -54,9 +60,7 @@ def test_one_probe_after_the_cooldown_and_it_closes_on_success():
 
 def test_a_failed_probe_opens_it_for_another_cooldown():
     clock = Clock()
-    breaker = _breaker(clock)
-    for _ in range(3):
-        breaker.record_failure("down")
+    breaker = _opened(clock)
     clock.now += 5
     assert breaker.allow()
     assert breaker.record_failure("still down") is False      # already announced as down
@@ -67,9 +71,7 @@ def test_a_failed_probe_opens_it_for_another_cooldown():
 
 def test_a_probe_that_never_reports_is_replaced_after_a_cooldown():
     clock = Clock()
-    breaker = _breaker(clock)
-    for _ in range(3):
-        breaker.record_failure("down")
+    breaker = _opened(clock)
     clock.now += 5
     assert breaker.allow() and not breaker.allow()
     clock.now += 5
