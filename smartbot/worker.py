@@ -40,14 +40,28 @@ class MessageWorker:
         self.dispatch = dispatch
         self.lease_seconds = settings.jobs.lease_seconds
 
+    def _own(self, module: Any, row_id: int) -> tuple[Any, Any] | None:
+        """The row and its payload when this worker holds its lease; a queued row (a retry that is
+        due, or work handed out by another node) is claimed first if it is first in line."""
+        loaded = module.load(self.db, row_id)
+        if loaded is None:
+            return None
+        row = loaded[0]
+        if row.status == "leased" and row.owner == self.owner:
+            return loaded
+        if row.status != "queued":
+            return None
+        until = time.time() + self.lease_seconds
+        if not self.db.run_write(lambda conn: module.queue.lease_if_head(conn, [row_id], self.owner, until)):
+            return None
+        return module.load(self.db, row_id)
+
     # -- messages -------------------------------------------------------------------------
     def handle_message(self, row_id: int) -> None:
-        loaded = inbox.load(self.db, row_id)
+        loaded = self._own(inbox, row_id)
         if loaded is None:
             return
         row, msg = loaded
-        if row.owner != self.owner or row.status != "leased":
-            return
         status = "done"
         try:
             outcome = self.pipeline.handle(msg)
@@ -83,12 +97,10 @@ class MessageWorker:
             pending.extend(self._deliver_one(current))
 
     def _deliver_one(self, row_id: int) -> list[int]:
-        loaded = outbox.load(self.db, row_id)
+        loaded = self._own(outbox, row_id)
         if loaded is None:
             return []
         row, reply = loaded
-        if row.owner != self.owner or row.status != "leased":
-            return []
         channel = self.channels.get(row.channel)
         try:
             if channel is None:

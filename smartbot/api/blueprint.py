@@ -38,9 +38,9 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import model_routes, models, session, usage
+        from . import audit, model_routes, models, people, roles, rules, session, state, usage
 
-        for module in (session, models, model_routes, usage):
+        for module in (session, people, roles, rules, audit, state, models, model_routes, usage):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp
