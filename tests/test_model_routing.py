@@ -103,6 +103,7 @@ def test_when_every_model_is_down_the_user_hears_it_clearly(live_app, make_confi
     assert "None of the models" in say(app, fake_platform, "hello", "e2", locale="en")
     assert fake_model.calls() == 1 and claude.calls() == 1, "open circuits are not called again"
     assert {r.target for r in audit_rows(app, "provider.down")} == {"main", "claude"}
+    assert app.get("/readyz").json()["checks"]["models"]["open_circuits"] == ["claude", "main"]
     error = json.loads(audit_rows(app, "model.error")[0].details)
     assert [t["provider"] for t in error["tried"]] == ["main", "claude"]
 

@@ -133,6 +133,19 @@ def test_health_checks_open_a_dead_providers_circuit_and_close_it_when_it_is_bac
     assert fake_model.calls() == 0 and fake_model.probes >= 3, "health checks spend no tokens"
 
 
+def test_a_good_health_probe_does_not_hide_failing_completions(fake_model):
+    service = _service(failures=3)
+    spec = _spec(fake_model, max_retries=0)
+    fake_model.script(*[{"status": 500, "body": {}}] * 3)
+    for _ in range(2):
+        with pytest.raises(ChainFailed):
+            service.complete(_ask(), [spec])
+    assert service.check_health(spec) == "closed" and fake_model.probes == 1
+    with pytest.raises(ChainFailed):
+        service.complete(_ask(), [spec])
+    assert service.states()["main"].state == "open"
+
+
 def test_the_cache_answers_a_repeated_question_without_a_call(fake_model):
     service = _service()
     metrics.reset()

@@ -47,8 +47,11 @@ class NamedRows:
             exists = conn.execute(sa.select(self.table.c.id).where(self.table.c.name == name)).first()
             if exists is not None:
                 raise ApiError(409, f"a {self.noun} named {name!r} already exists", "name")
-            conn.execute(sa.insert(self.table).values(name=name, source="db", created_at=now, updated_at=now,
-                                                      **values))
+            try:
+                conn.execute(sa.insert(self.table).values(name=name, source="db", created_at=now, updated_at=now,
+                                                          **values))
+            except sa.exc.IntegrityError:      # created meanwhile by another process (PostgreSQL)
+                raise ApiError(409, f"a {self.noun} named {name!r} already exists", "name") from None
             after = self.view(self.find(conn, name))
             self._changed(ctx, conn, "created", name, None, after)
         return after

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 from ..errors import ProviderError
 from ..ops import metrics
 from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
-from .breaker import CLOSED, BreakerBoard, BreakerPolicy, BreakerState
+from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
 from .cache import ResponseCache, request_key
 from .providers import KINDS
 from .signals import Signal
@@ -163,9 +163,12 @@ class ModelService:
 
     # -- health and tests -------------------------------------------------------------------
     def check_health(self, spec: ProviderSpec) -> str:
-        """Probe one provider without spending tokens, unless its circuit is cooling down; the
-        result feeds its breaker (so a recovered provider closes without waiting for a user).
-        Returns the circuit's state afterwards."""
+        """Probe one provider without spending tokens, unless its circuit is cooling down.
+
+        A failed probe counts like a failed call. A good probe closes a circuit it was the
+        half-open probe of (a recovered provider comes back without waiting for a user), but
+        never wipes out failures of real calls: an API can list its models while its completions
+        fail. Returns the circuit's state afterwards."""
         breaker = self.breakers.get(spec.name)
         if not breaker.allow():
             return breaker.state
@@ -175,7 +178,8 @@ class ModelService:
             if exc.kind not in NOT_THE_PROVIDERS_FAULT:
                 self.breakers.failure(spec.name, f"health check: {exc.kind}: {exc.reason}")
         else:
-            self.breakers.success(spec.name)
+            if breaker.state == HALF_OPEN:
+                self.breakers.success(spec.name)
         return breaker.state
 
     def try_provider(self, spec: ProviderSpec, user: str) -> ModelResponse:
