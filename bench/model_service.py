@@ -9,33 +9,42 @@
 2. Cache-hit latency: the same request on a route with cache_ttl, answered without a call.
 3. Concurrency: `--concurrent` calls at once to a fake server that answers after `--delay`
    seconds (2 s); how many were in flight together, whether all completed, and the wall time.
-   Target: 1,000 in flight on 2 cores, all completed.
+   Target: 1,000 in flight on 2 cores, all completed. Measured twice: the service alone in this
+   process, then the whole node (gunicorn, 2 workers, `[jobs] threads` = 1,016) answering
+   `--concurrent` signed webhook messages from as many users, replies to a fake platform.
 """
 from __future__ import annotations
 
 import argparse
+import bisect
 import multiprocessing
+import os
 import resource
+import secrets
 import sys
+import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common  # noqa: E402
 import requests  # noqa: E402
 
 from smartbot.errors import ProviderError  # noqa: E402
 from smartbot.llm.base import ModelRequest, ProviderSpec  # noqa: E402
 from smartbot.llm.service import ModelService  # noqa: E402
+from tests.support.fake_model import FakeModel  # noqa: E402
+from tests.support.fake_platform import FakePlatform  # noqa: E402
+from tests.support.signing import generic_request  # noqa: E402
 
 
 def serve_fake(delay: float, ports: multiprocessing.Queue) -> None:
     """The fake model server, in its own process so it does not share our GIL."""
-    sys.path.insert(0, str(ROOT))
-    from tests.support.fake_model import FakeModel
-
     server = FakeModel()
     server.delay = delay
     server.start()
@@ -159,12 +168,70 @@ def _round(service: ModelService, spec: ProviderSpec, concurrent: int) -> tuple[
     return spans, errors, time.monotonic() - started
 
 
+class TimedFakeModel(FakeModel):
+    """Notes when each request arrives: with a fixed answer delay, the requests in flight at a
+    moment are those that arrived within the last `delay` seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+    def _record(self, path, headers, request):  # noqa: ANN001 - the base class's signature
+        with self._lock:
+            self.arrivals.append(time.monotonic())
+        return super()._record(path, headers, request)
+
+
+def node(concurrent: int, delay: float, workers: int = 2) -> None:
+    model, platform = TimedFakeModel().start(), FakePlatform().start()
+    model.delay = delay
+    work = Path(tempfile.mkdtemp(prefix="smartbot-model-bench-"))
+    cfg = common.smartbot_config(work, platform.hook_url, {
+        "providers": [{"name": "slow", "kind": "openai", "base_url": model.base_url, "model": "fake-1",
+                       "max_retries": 0, "read_timeout": delay + 60, "total_timeout": delay + 90}],
+        "server": {"workers": workers},
+        # Each process gets threads for all of them: a process works the messages it accepted, and
+        # gunicorn's workers do not share incoming connections evenly.
+        "jobs": {"threads": concurrent + 16},
+        "models": {"health_interval": 0}})
+    bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+
+    def send(i: int) -> int:
+        body, headers = generic_request(common.SECRET, {"event_id": f"slow-{i}", "chat_id": f"chat-{i}",
+                                                        "user_id": f"user-{i}", "text": f"slow question {i}"})
+        return session.post(bot.url + "/webhooks/generic", data=body, headers=headers, timeout=30).status_code
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(64) as pool:
+            statuses = list(pool.map(send, range(concurrent)))
+        accepted = time.monotonic() - started
+        platform.wait_for(concurrent, timeout=delay + 120)
+        done = time.monotonic() - started
+        arrivals = sorted(model.arrivals)
+        peak = max((bisect.bisect_right(arrivals, t + delay) - i for i, t in enumerate(arrivals)), default=0)
+        print(f"the whole node: gunicorn, {workers} workers x {concurrent + 16} job threads (at most), "
+              f"{concurrent} messages from {concurrent} users, model answering after {delay:.1f} s")
+        print(f"  webhooks accepted {statuses.count(200)}/{concurrent} in {accepted:.2f} s; model calls "
+              f"{model.calls()}; replies delivered {len(platform.received)}/{concurrent} after {done:.2f} s")
+        print(f"  peak model calls in flight at once {peak}")
+    finally:
+        bot.stop()
+        model.stop()
+        platform.stop()
+        session.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=2.0)
+    parser.add_argument("--skip-node", action="store_true", help="only the in-process figures")
     args = parser.parse_args()
+    os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.concurrent + 256)), hard))
     fast, fast_url = start_fake(0.0)
@@ -177,6 +244,8 @@ def main() -> None:
         concurrency(slow_url, args.concurrent, args.delay)
     finally:
         slow.terminate()
+    if not args.skip_node:
+        node(args.concurrent, args.delay)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,21 @@ def test_routes_pick_the_model_from_the_context(live_app, make_config, fake_mode
     assert handled == ["claude", "local", "local", "claude", "claude", "main"]
 
 
+def test_a_role_route_serves_only_that_role(live_app, make_config, fake_model, claude, local, fake_platform):
+    routes = [{"name": "operators", "provider": "claude", "match": {"role": ["operator", "admin"]}}]
+    app = live_app(_config(make_config, fake_model, claude, local, routes))
+    say(app, fake_platform, "I am a guest", "e1")
+    assert fake_model.calls() == 1 and claude.calls() == 0
+    with app.runtime.db.write() as conn:                # an admin binds this sender to an operator
+        user_id = conn.exec_driver_sql("INSERT INTO users (name, display_name, is_active, locale, created_at, "
+                                       "updated_at) VALUES ('olga', '', 1, '', 0, 0) RETURNING id").scalar()
+        conn.exec_driver_sql("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles "
+                             "WHERE name = 'operator'", (user_id,))
+        conn.exec_driver_sql("UPDATE identities SET user_id = ? WHERE platform_user_id = 'u-1'", (user_id,))
+    say(app, fake_platform, "now an operator", "e2")
+    assert claude.calls() == 1 and fake_model.calls() == 1
+
+
 def test_a_route_has_its_own_system_prompt_and_fallback_chain(live_app, make_config, fake_model, claude, local,
                                                               fake_platform):
     routes = [{"name": "sales", "provider": "claude", "fallback": ["local"], "match": {"keywords": ["buy"]},
