@@ -39,6 +39,8 @@ def test_answer_usage_and_request_shape(fake):
     body = sent["json"]
     assert body["system"] == "Be brief." and body["max_tokens"] == 300 and body["temperature"] == 0.2
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    _provider(fake).complete(ModelRequest(messages, temperature=1.4), (2, 5))
+    assert fake.requests[-1]["json"]["temperature"] == 1.0, "Anthropic's range is 0..1"
 
 
 def test_a_wrong_key_is_an_auth_error_that_is_not_retried(fake):

@@ -32,7 +32,9 @@ class AnthropicProvider(HttpProvider):
         payload: dict[str, Any] = {
             "model": self.spec.model,
             "max_tokens": self.max_tokens(request),
-            "temperature": self.temperature(request),
+            # Anthropic takes 0..1 where chat-completion APIs take 0..2; a shared setting must not
+            # turn every call into a refused request.
+            "temperature": min(self.temperature(request), 1.0),
             "messages": wire_messages([m for m in request.messages if m.get("role") != "system"]),
         }
         if any(system):
