@@ -109,7 +109,8 @@ def overhead(base_url: str, calls: int) -> None:
           f"median of paired differences {percentile(paired, 0.5) * ms:.3f} ms   (target: under 2 ms at p50)")
     cache_hits = timed(lambda: service.complete(request, [spec], cache_ttl=300), calls)
     print(f"  cache hit                 p50 {percentile(cache_hits, 0.5) * 1e6:.1f} us  "
-          f"p99 {percentile(cache_hits, 0.99) * 1e6:.1f} us  (hits {service.cache.hits}, misses {service.cache.misses})")
+          f"p99 {percentile(cache_hits, 0.99) * 1e6:.1f} us  "
+          f"(hits {service.cache.hits}, misses {service.cache.misses})")
     session.close()
     service.close()
 

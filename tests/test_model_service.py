@@ -12,7 +12,6 @@ from smartbot.llm.health import HealthMonitor
 from smartbot.llm.service import ChainFailed, ModelService
 from smartbot.ops import metrics
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_model import FakeModel
 
 
 @pytest.fixture
