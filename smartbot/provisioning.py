@@ -34,6 +34,7 @@ def provision(db: Database, settings: Settings) -> list[str]:
                        "position": r.position, "cache_ttl": r.cache_ttl, "system_prompt": r.system_prompt,
                        "enabled": r.enabled, "source": "config"} for r in settings.model_routes}
     with db.write() as conn:
+        db.serialize(conn, "provisioning")
         _sync(conn, _providers, "provider", providers, changes)
         _sync(conn, _routes, "model route", routes, changes)
         default = settings.models.default or (settings.providers[0].name if settings.providers else "")

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 
 from .. import __version__
@@ -57,6 +58,8 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
                 result = fn(ctx, **kwargs)
             except ManageError as exc:
                 raise ApiError(exc.status, exc.reason, exc.field) from None
+            except sa.exc.IntegrityError:
+                raise ApiError(409, "that conflicts with an existing record (it was probably just created)") from None
             if isinstance(result, Response):
                 return result
             status = 200

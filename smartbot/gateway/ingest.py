@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
-                 lease_seconds: float, on_accepted: Callable[[int], None], refusal_interval: float,
+                 lease_seconds: float, on_accepted: Callable[[int, bool], None], refusal_interval: float,
                  pressure: IngestPressure | None = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
@@ -70,8 +70,8 @@ class Ingest:
     def accept(self, msg: InboundMessage) -> inbox.Accepted:
         """Store one message (a no-op for a duplicate) and start work on it when it is first in line."""
         result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
-        if result.leased and result.row_id is not None:
-            self._on_accepted(result.row_id)
+        if result.row_id is not None:
+            self._on_accepted(result.row_id, result.leased)
         return result
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:
