@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from smartbot.config import load
 from smartbot.errors import ConfigError
@@ -72,11 +73,13 @@ def test_a_role_route_serves_only_that_role(live_app, make_config, fake_model, c
     say(app, fake_platform, "I am a guest", "e1")
     assert fake_model.calls() == 1 and claude.calls() == 0
     with app.runtime.db.write() as conn:                # an admin binds this sender to an operator
-        user_id = conn.exec_driver_sql("INSERT INTO users (name, display_name, is_active, locale, created_at, "
-                                       "updated_at) VALUES ('olga', '', 1, '', 0, 0) RETURNING id").scalar()
-        conn.exec_driver_sql("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles "
-                             "WHERE name = 'operator'", (user_id,))
-        conn.exec_driver_sql("UPDATE identities SET user_id = ? WHERE platform_user_id = 'u-1'", (user_id,))
+        user_id = conn.execute(sa.text("INSERT INTO users (name, display_name, is_active, locale, created_at, "
+                                       "updated_at) VALUES ('olga', '', :yes, '', 0, 0) RETURNING id"),
+                               {"yes": True}).scalar()
+        conn.execute(sa.text("INSERT INTO user_roles (user_id, role_id) SELECT :user, id FROM roles "
+                             "WHERE name = 'operator'"), {"user": user_id})
+        conn.execute(sa.text("UPDATE identities SET user_id = :user WHERE platform_user_id = 'u-1'"),
+                     {"user": user_id})
     say(app, fake_platform, "now an operator", "e2")
     assert claude.calls() == 1 and fake_model.calls() == 1
 
