@@ -70,12 +70,56 @@ class ProviderSettings:
     temperature: float = setting(0.7, minimum=0)
     headers: dict[str, str] = setting({})
     enabled: bool = setting(True)
+    prompt_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 prompt tokens, for cost reports")
+    completion_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 completion tokens")
 
 
 @dataclass
 class ModelsSettings:
     default: str = setting("")
     fallback: list[str] = setting([])
+    cache_max_entries: int = setting(1000, minimum=0, help="answers kept per cache_ttl value; 0 turns caching off")
+    breaker_failures: int = setting(5, minimum=1, help="failures within breaker_window that open a circuit")
+    breaker_window: float = setting(60.0, minimum=0.1)
+    breaker_cooldown: float = setting(30.0, minimum=0.1, help="seconds an open circuit waits before a probe")
+    health_interval: float = setting(30.0, minimum=0, help="seconds between provider health checks; 0 = off")
+
+
+@dataclass
+class ModelRouteSettings:
+    """One [[model_routes]] entry: messages matching `match` go to `provider`, then `fallback`."""
+
+    name: str = setting(required=True, help="give each [[model_routes]] entry a unique name")
+    provider: str = setting(required=True, help="the name of a [[providers]] entry")
+    match: dict[str, Any] = setting({}, help="channel, chat_id, role, command, keywords, regex, min_length, ...")
+    fallback: list[str] = setting([])
+    position: int = setting(100)
+    cache_ttl: float = setting(0.0, minimum=0, help="seconds to reuse an answer to the same question; 0 = never")
+    system_prompt: str = setting("")
+    enabled: bool = setting(True)
+
+    def validate(self, path: str) -> None:
+        from .model_routes import match_problems
+
+        problems = match_problems(self.match)
+        if problems:
+            raise ConfigError(f"{path}.match", "; ".join(problems),
+                              "see README, \"Model routing\", for the match keys")
+
+
+@dataclass
+class QuotaSettings:
+    """Daily token quotas (UTC days). A user's own entry wins; else their most generous role's;
+    a role without an entry is unlimited."""
+
+    per_role: dict[str, int] = setting({"guest": 20000})
+    per_user: dict[str, int] = setting({}, help="keys: a user's name, or channel:platform_user_id")
+
+    def validate(self, path: str) -> None:
+        for section in ("per_role", "per_user"):
+            for name, limit in getattr(self, section).items():
+                if limit < 0:
+                    raise ConfigError(f"{path}.{section}.{name}", f"must be at least 0, got {limit}")
 
 
 @dataclass
@@ -119,6 +163,8 @@ class Settings:
     channels: dict[str, Any] = field(default_factory=dict)
     providers: list[ProviderSettings] = field(default_factory=list)
     models: ModelsSettings = field(default_factory=ModelsSettings)
+    model_routes: list[ModelRouteSettings] = field(default_factory=list)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     webchat: WebchatSettings = field(default_factory=WebchatSettings)
@@ -135,8 +181,14 @@ class Settings:
         for name in names:
             if names.count(name) > 1:
                 raise ConfigError("providers", f"two providers are named {name!r}", "give each a unique name")
+        routes = [r.name for r in self.model_routes]
+        for route in self.model_routes:
+            if routes.count(route.name) > 1:
+                raise ConfigError("model_routes", f"two routes are named {route.name!r}", "give each a unique name")
         for key, value in (("models.default", [self.models.default] if self.models.default else []),
-                           ("models.fallback", self.models.fallback)):
+                           ("models.fallback", self.models.fallback),
+                           *((f"model_routes[{i}].provider", [r.provider]) for i, r in enumerate(self.model_routes)),
+                           *((f"model_routes[{i}].fallback", r.fallback) for i, r in enumerate(self.model_routes))):
             for name in value:
                 if name not in names:
                     raise ConfigError(key, f"names provider {name!r}, which is not among [[providers]]",

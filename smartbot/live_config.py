@@ -1,5 +1,6 @@
 """Run-time configuration read from the database, with version counters so every process notices
-changes within a second without restarting: rules, providers and the active model chain."""
+changes within a second without restarting: rules, providers, the active model chain and the
+model routes (one counter, `providers.version`, covers the last three)."""
 from __future__ import annotations
 
 import logging
@@ -11,19 +12,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .db import Database
+from .auth.rbac import Principal
 from .llm.base import ProviderSpec
-from .models import Provider, Rule, Setting
+from .messages import InboundMessage
+from .model_routes import ModelChoice, RouteSpec, chain_for, pick
+from .models import ModelRoute, Provider, Rule, Setting
 from .router.engine import RuleView
 
 log = logging.getLogger(__name__)
 
-_settings, _rules, _providers = Setting.__table__, Rule.__table__, Provider.__table__
+_settings, _rules, _providers, _routes = Setting.__table__, Rule.__table__, Provider.__table__, ModelRoute.__table__
 RULES_VERSION = "rules.version"
 PROVIDERS_VERSION = "providers.version"
 MODELS_DEFAULT = "models.default"
 MODELS_FALLBACK = "models.fallback"
 PROVIDER_PARAMS = ("connect_timeout", "read_timeout", "total_timeout", "max_retries", "max_tokens",
-                   "temperature", "headers")
+                   "temperature", "headers", "prompt_price_per_1k", "completion_price_per_1k")
 
 
 def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
@@ -71,8 +75,14 @@ def spec_from_row(row: Any) -> ProviderSpec:
                         api_key_env=row.api_key_env or "", headers=tuple(sorted(headers.items())), **known)
 
 
+def route_from_row(row: Any) -> RouteSpec:
+    return RouteSpec.build(row.name, row.provider, row.match, row.fallback or (), row.position, row.cache_ttl,
+                           row.system_prompt)
+
+
 class ProviderStore:
-    """The provider chain to use now: the default provider, then the fallbacks, all enabled."""
+    """The provider chain to use now: the default provider, then the fallbacks, all enabled; and
+    the model routes that pick another chain for some messages."""
 
     def __init__(self, db: Database, check_every: float = 1.0) -> None:
         self._db = db
@@ -82,31 +92,70 @@ class ProviderStore:
         self._checked_at = 0.0
         self._chain: list[ProviderSpec] = []
         self._all: dict[str, ProviderSpec] = {}
+        self._routes: list[RouteSpec] = []
 
     def chain(self) -> list[ProviderSpec]:
+        self._fresh()
+        return self._chain
+
+    def all_specs(self) -> list[ProviderSpec]:
+        """Every enabled provider (health checks look at all of them, not only the chain)."""
+        self._fresh()
+        return list(self._all.values())
+
+    def spec(self, name: str) -> ProviderSpec | None:
+        self._fresh()
+        return self._all.get(name)
+
+    def select(self, msg: InboundMessage, principal: Principal, conn: Connection | None = None) -> ModelChoice:
+        """The chain for this message: the first matching model route's, else the default.
+
+        Given the caller's read transaction, the version is checked in it (one primary-key read):
+        a provider switched in any process then applies from the very next message."""
+        if conn is None:
+            self._fresh()
+        elif int(get_setting(conn, PROVIDERS_VERSION, 0) or 0) != self._version:
+            with self._lock:
+                self._refresh(conn)
+        default, routes, specs = self._chain, self._routes, self._all
+        route = pick(routes, msg, principal)
+        if route is None:
+            return ModelChoice(default)
+        return ModelChoice(chain_for(route, specs, default), route.name, route.cache_ttl, route.system_prompt)
+
+    def invalidate(self) -> None:
+        """Re-read on the next use (this process just changed the tables)."""
+        self._checked_at = 0.0
+        self._version = -1
+
+    def _fresh(self) -> None:
         now = time.monotonic()
         if now - self._checked_at >= self._check_every:
             with self._lock:
                 if now - self._checked_at >= self._check_every:
-                    self._refresh()
+                    with self._db.read() as conn:
+                        self._refresh(conn)
                     self._checked_at = now
-        return self._chain
 
-    def invalidate(self) -> None:
-        self._checked_at = 0.0
-
-    def _refresh(self) -> None:
-        with self._db.read() as conn:
-            version = int(get_setting(conn, PROVIDERS_VERSION, 0) or 0)
-            if version == self._version:
-                return
-            rows = conn.execute(sa.select(_providers).where(_providers.c.enabled.is_(True))
-                                .order_by(_providers.c.id)).all()
-            default = get_setting(conn, MODELS_DEFAULT, "") or ""
-            fallback = get_setting(conn, MODELS_FALLBACK, []) or []
+    def _refresh(self, conn: Connection) -> None:
+        version = int(get_setting(conn, PROVIDERS_VERSION, 0) or 0)
+        if version == self._version:
+            return
+        rows = conn.execute(sa.select(_providers).where(_providers.c.enabled.is_(True))
+                            .order_by(_providers.c.id)).all()
+        default = get_setting(conn, MODELS_DEFAULT, "") or ""
+        fallback = get_setting(conn, MODELS_FALLBACK, []) or []
+        route_rows = conn.execute(sa.select(_routes).where(_routes.c.enabled.is_(True))
+                                  .order_by(_routes.c.position, _routes.c.id)).all()
         specs = {r.name: spec_from_row(r) for r in rows}
         names = [default] if default in specs else ([rows[0].name] if rows else [])
         names += [n for n in fallback if n in specs and n not in names]
-        self._all = specs
+        routes = []
+        for row in route_rows:
+            try:
+                routes.append(route_from_row(row))
+            except ValueError as exc:
+                log.error("skipping invalid model route: %s", exc)
+        self._all, self._routes = specs, routes
         self._chain = [specs[n] for n in names]
         self._version = version

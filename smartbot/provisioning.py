@@ -1,4 +1,5 @@
-"""Writes what smartbot.toml declares (providers, the model chain, [[commands]]) into the database at start.
+"""Writes what smartbot.toml declares (providers, the model chain, model routes, [[commands]]) into
+the database at start.
 
 Rows from the file carry source="config": they are shown read-only in the admin page, updated
 when the file changes, and removed when the file no longer lists them. Rows created through the
@@ -15,27 +16,28 @@ from sqlalchemy.engine import Connection
 from . import audit
 from .config import Settings
 from .db import Database
+from .executor.catalogue import check_definition, row_values
 from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
                           get_setting, set_setting)
-from .executor.catalogue import check_definition, row_values
-from .models import Command, Provider
+from .models import Command, ModelRoute, Provider
 
 log = logging.getLogger(__name__)
-_providers, _commands = Provider.__table__, Command.__table__
+_providers, _routes, _commands = Provider.__table__, ModelRoute.__table__, Command.__table__
 
 
 def provision(db: Database, settings: Settings) -> list[str]:
     """Apply the file's declarations; returns what changed (also audited)."""
     changes: list[str] = []
+    providers = {p.name: {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env, "model": p.model,
+                          "params": {k: getattr(p, k) for k in PROVIDER_PARAMS}, "enabled": p.enabled,
+                          "source": "config"} for p in settings.providers}
+    routes = {r.name: {"provider": r.provider, "match": dict(r.match), "fallback": list(r.fallback),
+                       "position": r.position, "cache_ttl": r.cache_ttl, "system_prompt": r.system_prompt,
+                       "enabled": r.enabled, "source": "config"} for r in settings.model_routes}
     with db.write() as conn:
         db.serialize(conn, "provisioning")
-        existing = {r.name: r for r in conn.execute(sa.select(_providers)).all()}
-        wanted = {}
-        for p in settings.providers:
-            params = {k: getattr(p, k) for k in PROVIDER_PARAMS}
-            wanted[p.name] = {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env,
-                              "model": p.model, "params": params, "enabled": p.enabled, "source": "config"}
-        changes += _sync(conn, _providers, existing, wanted, "provider", "[[providers]]")
+        _sync(conn, _providers, "provider", providers, changes)
+        _sync(conn, _routes, "model route", routes, changes)
         default = settings.models.default or (settings.providers[0].name if settings.providers else "")
         if settings.models.default or not get_setting(conn, MODELS_DEFAULT):
             if default and get_setting(conn, MODELS_DEFAULT) != default:
@@ -55,35 +57,33 @@ def provision(db: Database, settings: Settings) -> list[str]:
 
 def _provision_commands(db: Database, settings: Settings) -> list[str]:
     """[[commands]] from the file into the catalogue (checked when the settings were loaded)."""
-    wanted = {}
-    for c in settings.commands:
-        spec = check_definition({**c.definition(), "source": "config"})
-        wanted[c.name] = row_values(spec)
+    wanted = {c.name: row_values(check_definition({**c.definition(), "source": "config"}))
+              for c in settings.commands}
+    changes: list[str] = []
     with db.write() as conn:
-        existing = {r.name: r for r in conn.execute(sa.select(_commands)).all()}
-        changes = _sync(conn, _commands, existing, wanted, "command", "[[commands]]")
+        db.serialize(conn, "provisioning")
+        _sync(conn, _commands, "command", wanted, changes)
         if changes:
             audit.record(conn, "config.provisioned", "system", "commands", "ok", {"changes": changes})
     return changes
 
 
-def _sync(conn: Connection, table: sa.Table, existing: dict[str, Any], wanted: dict[str, dict[str, Any]],
-          kind: str, section: str) -> list[str]:
-    """Make the file's rows (source "config") match `wanted`; rows made in the admin page stay."""
-    changes = []
+def _sync(conn: Connection, table: sa.Table, what: str, wanted: dict[str, dict[str, Any]],
+          changes: list[str]) -> None:
+    """Make the file's rows of `table` (by name) exactly `wanted`, leaving rows made in the admin page alone."""
+    existing = {r.name: r for r in conn.execute(sa.select(table)).all()}
     for name, values in wanted.items():
         row = existing.get(name)
         if row is None:
             conn.execute(sa.insert(table).values(name=name, **values))
-            changes.append(f"{kind} {name} added")
+            changes.append(f"{what} {name} added")
         elif row.source != "config":
-            log.warning("%s %s exists in the database (made in the admin page); the file's "
-                        "%s entry of the same name is ignored", kind, name, section)
+            log.warning("%s %s exists in the database (made in the admin page); the file's entry of the "
+                        "same name is ignored", what, name)
         elif any(getattr(row, k) != v for k, v in values.items()):
             conn.execute(sa.update(table).where(table.c.name == name).values(**values))
-            changes.append(f"{kind} {name} updated")
+            changes.append(f"{what} {name} updated")
     for name, row in existing.items():
         if row.source == "config" and name not in wanted:
             conn.execute(sa.delete(table).where(table.c.name == name))
-            changes.append(f"{kind} {name} removed (no longer in the file)")
-    return changes
+            changes.append(f"{what} {name} removed (no longer in the file)")

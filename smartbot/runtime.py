@@ -9,7 +9,7 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from . import provisioning
+from . import model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
@@ -24,7 +24,6 @@ from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
-from .llm.service import ModelService
 from .pipeline import Pipeline
 from .router import Router
 from .worker import INBOX, OUTBOX, MessageWorker
@@ -50,8 +49,9 @@ class Runtime:
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:
             self.channels["webchat"] = WebChatChannel(WebChatConfig())
-        self.models = ModelService(os.environ if env is None else env, pool_size=threads)
+        self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads)
         self.providers = ProviderStore(self.db)
+        self.model_health = model_hooks.connect(self.models, self.db, self.providers, settings)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
@@ -125,6 +125,7 @@ class Runtime:
         self._started = True
         if self.role != "web":
             self.runner.start()
+            self.model_health.start()     # only processes that call models watch their health
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -136,6 +137,7 @@ class Runtime:
             if not self._started:
                 return
             self._started = False
+        self.model_health.stop()
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):

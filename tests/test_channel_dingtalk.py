@@ -10,7 +10,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.support.fake_model import FakeModel
 from tests.support.fake_open_platforms import FakeDingTalk, running, start_app
 from tests.support.platform_requests import dingtalk_headers, dingtalk_message
 
@@ -182,7 +181,7 @@ def test_rejected_token_is_refreshed_once_and_cached_otherwise(live_app, make_co
 
 def test_long_reply_is_split_by_bytes(live_app, make_config, fake_model, dingtalk):
     long_text = "\n".join(f"第{i}行:" + "磁盘使用情况正常" * 20 for i in range(50))     # ~24,000 bytes
-    answer = FakeModel.answer({"messages": [{"role": "user", "content": ""}]})
+    answer = fake_model.answer({"messages": [{"role": "user", "content": ""}]})
     answer["choices"][0]["message"]["content"] = long_text
     fake_model.script({"body": answer})
     app = _start(live_app, make_config, fake_model, dingtalk)

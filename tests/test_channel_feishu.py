@@ -277,7 +277,7 @@ def test_long_reply_is_split_into_ordered_parts(live_app, make_config, fake_mode
     from tests.support.fake_model import FakeModel
 
     long_text = "\n".join(f"第{i}行: " + "内容" * 60 for i in range(80))   # ~10,000 characters
-    answer = FakeModel.answer({"messages": [{"role": "user", "content": ""}]})
+    answer = fake_model.answer({"messages": [{"role": "user", "content": ""}]})
     answer["choices"][0]["message"]["content"] = long_text
     fake_model.script({"body": answer})
     app = _start(live_app, make_config, fake_model, feishu)

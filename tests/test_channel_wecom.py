@@ -9,7 +9,6 @@ import pytest
 import requests
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from tests.support.fake_model import FakeModel
 from tests.support.fake_open_platforms import FakeWeCom, running, start_app
 from tests.support.platform_requests import wecom_get, wecom_message, wecom_post
 
@@ -171,7 +170,7 @@ def test_rate_limit_is_retried_and_an_expired_token_refreshed_once(live_app, mak
 
 def test_long_reply_is_split_to_2048_bytes(live_app, make_config, fake_model, wecom, crypto):
     long_text = "负载" * 2500                                  # 15,000 bytes, no break to split at
-    answer = FakeModel.answer({"messages": [{"role": "user", "content": ""}]})
+    answer = fake_model.answer({"messages": [{"role": "user", "content": ""}]})
     answer["choices"][0]["message"]["content"] = long_text
     fake_model.script({"body": answer})
     app = _start(live_app, make_config, fake_model, wecom)

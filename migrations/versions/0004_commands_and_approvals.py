@@ -5,7 +5,7 @@ default: ping, http_check, tail, service_status and service_restart refuse every
 operator lists hosts, log files and services. service_restart needs an approval.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

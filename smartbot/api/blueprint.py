@@ -38,9 +38,9 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import audit, commands, people, roles, rules, session, state
+        from . import audit, commands, model_routes, models, people, roles, rules, session, state, usage
 
-        for module in (session, people, roles, rules, audit, state, commands):
+        for module in (session, people, roles, rules, audit, state, commands, models, model_routes, usage):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -37,6 +37,16 @@ EVENTS: dict[str, str] = {
     "approval.denied": "an approver denied a pending request",
     "approval.expired": "a pending request expired without a decision",
     "approval.refused": "someone without the right (or the requester) tried to decide a request",
+    "provider.down": "a model provider's circuit opened after repeated failures (calls skip it)",
+    "provider.up": "a model provider answered again and its circuit closed",
+    "provider.created": "a model provider was added in the admin API (before/after)",
+    "provider.updated": "a model provider was changed in the admin API (before/after)",
+    "provider.deleted": "a model provider was removed in the admin API (before/after)",
+    "models.switched": "the default provider and fallback chain were changed (before/after)",
+    "model_route.created": "a model route was added in the admin API (before/after)",
+    "model_route.updated": "a model route was changed in the admin API (before/after)",
+    "model_route.deleted": "a model route was removed in the admin API (before/after)",
+    "model.quota_exceeded": "a user at their daily token quota was answered without a model call",
 }
 
 

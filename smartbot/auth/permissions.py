@@ -13,6 +13,8 @@ PERMISSIONS: dict[str, str] = {
     "workflow:run:<name>": "run the workflow <name>",
     "approval:decide": "approve or deny pending command requests",
     "admin:login": "log in to the admin page and API",
+    "admin:providers": "add, change, test and switch model providers and model routes",
+    "admin:usage": "read token and cost usage per user, provider and day",
     "admin:<area>": "change <area> in the admin page or API (users, roles, rules, providers, commands, ...)",
 }
 

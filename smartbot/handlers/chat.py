@@ -1,17 +1,19 @@
-"""The `chat` action: the user's message, with their recent turns, to the model chain (and, on routes
-whose rule says {"tools": true}, the catalogue commands this user may run, as tools)."""
+"""The `chat` action: the user's message, with their recent turns, to the model chain its model
+route picks (and, on routes whose rule says {"tools": true}, the catalogue commands this user may
+run, as tools). Checks the permission and the daily token quota first: a refused or over-quota
+message never reaches a model."""
 from __future__ import annotations
 
 import logging
 
-from .. import conversations
+from .. import conversations, usage
 from ..audit import AuditEvent
 from ..auth import rbac
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..i18n import language_name, t
 from ..llm.base import ModelRequest
-from ..llm.service import NoProviderConfigured
+from ..llm.service import ChainFailed, NoProviderConfigured
 from ..messages import InboundMessage
 from ..outcome import Outcome
 from ..router import Route
@@ -30,13 +32,21 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("denied", ctx.locale, reason=decision.reason)], result="denied",
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
-    chain = ctx.providers.chain()
-    if not chain:
-        return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     memory = ctx.settings.memory
     with ctx.db.read() as conn:
-        history = conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
-    system = str(route.params.get("system_prompt") or ctx.settings.system_prompt)
+        choice = ctx.providers.select(msg, principal, conn)
+        quota = usage.quota_state(conn, ctx.settings.quotas, principal)
+        # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
+        history = [] if choice.cache_ttl > 0 or not choice.chain else \
+            conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
+    if not choice.chain:
+        return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
+    if quota is not None and quota.exceeded:
+        return Outcome(texts=[t("quota.exceeded", ctx.locale, limit=quota.limit)], result="quota",
+                       audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
+                                         "denied", {"used": quota.used, "limit": quota.limit,
+                                                    "event_id": msg.event_id})])
+    system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
@@ -44,18 +54,30 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     tool_run = None
     try:
         if route.params.get("tools"):
-            tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages, chain)
+            tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages,
+                                           choice.chain)
             answer = tool_run.answer
         else:
-            answer = ctx.models.complete(ModelRequest(messages=messages, user=principal.identity), chain)
+            request = ModelRequest(messages=messages, user=usage.user_key(principal))
+            answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl)
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
-        key = _FRIENDLY.get(exc.kind, "model.unavailable")
-        return Outcome(texts=[t(key, ctx.locale)], result="error",
-                       audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error",
-                                         {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id})])
+        return _failed(ctx, msg, principal, exc, choice.route)
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
     outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
                       model=answer.model, tokens=answer.usage.total, format="markdown")
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
+
+
+def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc: ProviderError,
+            model_route: str) -> Outcome:
+    details = {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id, "route": model_route or "default"}
+    if isinstance(exc, ChainFailed):
+        details["tried"] = exc.summary()
+    if isinstance(exc, ChainFailed) and exc.every_model_down:
+        key = "model.all_down"
+    else:
+        key = _FRIENDLY.get(exc.kind, "model.unavailable")
+    return Outcome(texts=[t(key, ctx.locale)], result="error",
+                   audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error", details)])

@@ -22,6 +22,8 @@ class ProviderSpec:
     max_tokens: int = 1024
     temperature: float = 0.7
     headers: tuple[tuple[str, str], ...] = ()
+    prompt_price_per_1k: float = 0.0        # for cost accounting only; 0 = not priced
+    completion_price_per_1k: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ModelResponse:
     latency: float = 0.0
     attempts: int = 1
     tool_calls: list[ToolCall] = field(default_factory=list)
+    cached: bool = False                    # answered from the response cache: no call, no tokens spent
 
 
 class Provider(ABC):
@@ -94,6 +97,11 @@ class Provider(ABC):
     @abstractmethod
     def complete(self, request: ModelRequest, timeout: tuple[float, float]) -> ModelResponse:
         """Call the API once; raise ProviderError on any failure."""
+
+    @abstractmethod
+    def probe(self, timeout: tuple[float, float]) -> None:
+        """One cheap request that spends no tokens (health checks); raise ProviderError if the API
+        does not answer, refuses the key, or fails on its side."""
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -1,9 +1,14 @@
-"""The model service: pick the provider chain, call with retries inside a deadline, fall back.
+"""The model service: call a provider chain with retries inside a deadline, breakers and a cache.
 
 One retry layer (this one; HTTP clients never retry by themselves). Retryable failures (timeouts,
 429, 5xx, connection errors) are retried on the same provider with exponential backoff and full
-jitter, honouring Retry-After, as long as the provider's total deadline allows; then the next
-provider in the chain is tried, whatever the failure was.
+jitter, honouring Retry-After, as long as the provider's total deadline allows and its circuit
+stays closed; then the next provider in the chain is tried, whatever the failure was. A provider
+whose circuit is open is skipped without a call. 4xx client errors are never retried.
+
+Announcements for the rest of SmartBot (this package has no database and no alerting):
+`on_provider_down(name, reason)`, `on_provider_up(name)` when a circuit opens or closes, and
+`on_usage(spec, request, response)` after every answered call (for token and cost accounting).
 """
 from __future__ import annotations
 
@@ -14,13 +19,20 @@ import time
 from typing import Callable, Mapping, Sequence
 
 from ..errors import ProviderError
+from ..ops import metrics
 from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
+from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
+from .cache import ResponseCache, request_key
 from .providers import KINDS
+from .signals import Signal
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
+PROBE_READ_TIMEOUT = 10.0
+# Failures that say nothing about the provider's health: the request itself was refused.
+NOT_THE_PROVIDERS_FAULT = ("client",)
 
 
 class NoProviderConfigured(ProviderError):
@@ -28,14 +40,39 @@ class NoProviderConfigured(ProviderError):
         super().__init__("no model provider is configured", "unconfigured", retryable=False)
 
 
+class ChainFailed(ProviderError):
+    """Every provider of the chain failed or was skipped (circuit open). `kind`, `reason` and
+    `provider` are the last failure's; `failures` has them all, in chain order."""
+
+    def __init__(self, failures: list[ProviderError]) -> None:
+        last = failures[-1]
+        super().__init__(last.reason, last.kind, retryable=False, retry_after=last.retry_after,
+                         provider=last.provider)
+        self.failures = failures
+
+    @property
+    def every_model_down(self) -> bool:
+        """More than one provider tried, or the only one skipped: the user should hear that none works."""
+        return len(self.failures) > 1 or self.kind == "circuit_open"
+
+    def summary(self) -> list[dict[str, str]]:
+        return [{"provider": f.provider, "kind": f.kind, "reason": f.reason} for f in self.failures]
+
+
 class ModelService:
     def __init__(self, env: Mapping[str, str], pool_size: int = 32,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, breaker: BreakerPolicy | None = None,
+                 cache_entries: int = 1000) -> None:
         self._env = env
         self._pool_size = pool_size
         self._sleep = sleep
         self._lock = threading.Lock()
         self._clients: dict[ProviderSpec, Provider] = {}
+        self.breakers = BreakerBoard(breaker or BreakerPolicy())
+        self.cache = ResponseCache(cache_entries)
+        self.on_provider_down: Signal = self.breakers.on_down
+        self.on_provider_up: Signal = self.breakers.on_up
+        self.on_usage = Signal("model usage")
 
     def client(self, spec: ProviderSpec) -> Provider:
         """One pooled client per provider spec; a changed spec gets a fresh client."""
@@ -56,23 +93,37 @@ class ModelService:
                 self._clients[spec] = client
         return client
 
-    def complete(self, request: ModelRequest, chain: Sequence[ProviderSpec]) -> ModelResponse:
-        """Answer from the first provider in `chain` that can; the last error if none can."""
+    def complete(self, request: ModelRequest, chain: Sequence[ProviderSpec], cache_ttl: float = 0.0) -> ModelResponse:
+        """Answer from the cache (when `cache_ttl` > 0) or the first provider in `chain` that can;
+        ChainFailed when none can."""
         if not chain:
             raise NoProviderConfigured()
-        last: ProviderError | None = None
+        if cache_ttl > 0:
+            cached = self.cache.lookup(list(chain), request, cache_ttl)
+            if cached is not None:
+                return cached
+        failures: list[ProviderError] = []
         for spec in chain:
+            if not self.breakers.get(spec.name).allow():
+                failures.append(ProviderError("circuit open after repeated failures", "circuit_open",
+                                              retryable=False, provider=spec.name))
+                continue
             try:
-                return self._call_with_retries(spec, request)
+                response = self._call_with_retries(spec, request)
             except ProviderError as exc:
-                last = exc
+                failures.append(exc)
                 log.warning("provider %s failed (%s: %s); %s", spec.name, exc.kind, exc.reason,
                             "trying the next one" if spec is not chain[-1] else "no more providers")
-        assert last is not None
-        raise last
+                continue
+            self.on_usage(spec, request, response)
+            if cache_ttl > 0:
+                self.cache.put(request_key(spec, request), cache_ttl, response)
+            return response
+        raise ChainFailed(failures)
 
     def _call_with_retries(self, spec: ProviderSpec, request: ModelRequest) -> ModelResponse:
         client = self.client(spec)
+        breaker = self.breakers.get(spec.name)
         deadline = time.monotonic() + spec.total_timeout
         attempt = 0
         while True:
@@ -81,19 +132,71 @@ class ModelService:
             if remaining <= 0:
                 raise ProviderError("total deadline exceeded", "timeout", retryable=True, provider=spec.name)
             timeout = (min(spec.connect_timeout, remaining), min(spec.read_timeout, remaining))
+            started = time.monotonic()
             try:
                 response = client.complete(request, timeout)
-                response.attempts = attempt
-                return response
             except ProviderError as exc:
                 exc.provider = exc.provider or spec.name
-                if not exc.retryable or attempt > spec.max_retries:
+                self._failed(spec.name, exc, time.monotonic() - started)
+                if not exc.retryable or attempt > spec.max_retries or breaker.state != CLOSED:
                     raise
                 delay = backoff_delay(attempt, exc.retry_after)
                 if time.monotonic() + delay >= deadline:
                     raise
                 log.info("provider %s: %s, retry %d in %.2fs", spec.name, exc.reason, attempt, delay)
                 self._sleep(delay)
+                continue
+            self._answered(spec.name, time.monotonic() - started)
+            response.attempts = attempt
+            return response
+
+    def _answered(self, name: str, seconds: float) -> None:
+        metrics.count("model_calls_total", provider=name, result="ok")
+        metrics.observe("model_call_seconds", seconds, provider=name)
+        self.breakers.success(name)
+
+    def _failed(self, name: str, exc: ProviderError, seconds: float) -> None:
+        metrics.count("model_calls_total", provider=name, result=exc.kind)
+        metrics.observe("model_call_seconds", seconds, provider=name)
+        if exc.kind not in NOT_THE_PROVIDERS_FAULT:
+            self.breakers.failure(name, f"{exc.kind}: {exc.reason}")
+
+    # -- health and tests -------------------------------------------------------------------
+    def check_health(self, spec: ProviderSpec) -> str:
+        """Probe one provider without spending tokens, unless its circuit is cooling down.
+
+        A failed probe counts like a failed call. A good probe closes a circuit it was the
+        half-open probe of (a recovered provider comes back without waiting for a user), but
+        never wipes out failures of real calls: an API can list its models while its completions
+        fail. Returns the circuit's state afterwards."""
+        breaker = self.breakers.get(spec.name)
+        if not breaker.allow():
+            return breaker.state
+        try:
+            self.client(spec).probe((spec.connect_timeout, min(spec.read_timeout, PROBE_READ_TIMEOUT)))
+        except ProviderError as exc:
+            if exc.kind not in NOT_THE_PROVIDERS_FAULT:
+                self.breakers.failure(spec.name, f"health check: {exc.kind}: {exc.reason}")
+        else:
+            if breaker.state == HALF_OPEN:
+                self.breakers.success(spec.name)
+        return breaker.state
+
+    def try_provider(self, spec: ProviderSpec, user: str) -> ModelResponse:
+        """One real, one-token completion with no retries, breaker or cache: does this provider's
+        URL, key and model work? Raises ProviderError with the reason when not."""
+        request = ModelRequest([{"role": "user", "content": "ping"}], max_tokens=1, user=user)
+        timeout = (spec.connect_timeout, min(spec.read_timeout, spec.total_timeout))
+        response = self.client(spec).complete(request, timeout)
+        self.on_usage(spec, request, response)
+        return response
+
+    def key_is_set(self, env_name: str) -> bool:
+        """Whether the named variable holds a key (the admin page shows this, never the key)."""
+        return bool(env_name) and bool(self._env.get(env_name))
+
+    def states(self) -> dict[str, BreakerState]:
+        return self.breakers.states()
 
     def close(self) -> None:
         with self._lock:

@@ -8,9 +8,11 @@ from .conversation import Conversation, ConversationMessage
 from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
 from .executor import Approval, Command
+from .llm import ModelRoute, ModelUsage
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting",
     "Approval", "Command",
+    "ModelRoute", "ModelUsage",
 ]

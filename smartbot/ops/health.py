@@ -35,5 +35,7 @@ def readiness(runtime: Any) -> tuple[bool, dict[str, Any]]:
     checks["workers"] = {"ok": runtime.runner_alive(), **workers}
     ready &= checks["workers"]["ok"]
     chain = runtime.providers.chain()
-    checks["models"] = {"ok": True, "configured": [spec.name for spec in chain]}
+    # Informational: a provider being down is not this process being unable to work.
+    open_circuits = sorted(name for name, st in runtime.models.states().items() if st.state != "closed")
+    checks["models"] = {"ok": True, "configured": [spec.name for spec in chain], "open_circuits": open_circuits}
     return ready, checks

@@ -64,8 +64,14 @@ def validate_rule(match: Any, action: str) -> list[str]:
     problems = []
     if action not in ACTIONS:
         problems.append(f"action must be one of {', '.join(ACTIONS)}")
+    return problems + validate_match(match)
+
+
+def validate_match(match: Any) -> list[str]:
+    """Reasons a match dict is invalid; shared by rules and model routes, which match alike."""
+    problems: list[str] = []
     if not isinstance(match, dict):
-        return problems + ["match must be an object"]
+        return ["match must be an object"]
     for key in match:
         if key not in MATCH_KEYS:
             problems.append(f"unknown match key {key!r}")
@@ -76,6 +82,12 @@ def validate_rule(match: Any, action: str) -> list[str]:
             problems.append(f"regex does not compile: {exc}")
     if "mentioned" in match and not isinstance(match["mentioned"], bool):
         problems.append("mentioned must be true or false")
+    keywords = match.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+        problems.append("keywords must be a list of words")
+    for key in ("min_length", "max_length"):
+        if key in match and (isinstance(match[key], bool) or not isinstance(match[key], int) or match[key] < 0):
+            problems.append(f"{key} must be a whole number of at least 0")
     return problems
 
 

@@ -29,9 +29,15 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: under a burst of concurrent clients the
+    # kernel drops SYNs and clients stall for a second or more before retrying.
+    request_queue_size = 1024
+
+
 class LoopbackServer:
     def __init__(self, handler_class: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+        self.httpd = _Server(("127.0.0.1", 0), handler_class)
         self.httpd.daemon_threads = True
         self.httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},

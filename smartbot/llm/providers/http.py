@@ -1,16 +1,21 @@
-"""HTTP plumbing shared by provider kinds: pooled sessions and error translation.
+"""HTTP plumbing shared by provider kinds: pooled sessions, error translation, and `HttpProvider`,
+the base of every JSON-over-HTTP API kind.
 
-requests' own retries are off: the model service is the one retry layer.
+requests' own retries are off: the model service is the one retry layer. Every requests exception
+and every bad status leaves here as a ProviderError; nothing above llm/ sees a requests exception.
 """
 from __future__ import annotations
 
+import time
+from abc import abstractmethod
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from ...httputil import retry_after_seconds
 from ...errors import ProviderError
+from ...httputil import retry_after_seconds
+from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec
 
 
 def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
@@ -25,27 +30,47 @@ def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
 def post_json(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
               timeout: tuple[float, float]) -> Any:
     """POST JSON and return the decoded answer; every failure becomes a ProviderError."""
+    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout))
+    raise_for_status(resp, provider)
     try:
-        resp = s.post(url, json=payload, timeout=timeout)
+        return resp.json()
+    except ValueError:
+        raise ProviderError("answer is not JSON", "malformed", retryable=False, provider=provider) from None
+
+
+def probe(s: requests.Session, provider: str, url: str, timeout: tuple[float, float]) -> None:
+    """GET `url`: fine when the server answers and accepts the key. 404/405 are fine too: some
+    compatible servers lack the listing endpoint, and the answer still proves they are up."""
+    resp = _send(provider, lambda: s.get(url, timeout=timeout))
+    if resp.status_code in (404, 405):
+        return
+    raise_for_status(resp, provider)
+
+
+def _send(provider: str, call: Any) -> requests.Response:
+    try:
+        return call()
     except requests.Timeout:
         raise ProviderError("timed out", "timeout", retryable=True, provider=provider) from None
     except requests.RequestException as exc:
         raise ProviderError(f"could not connect ({type(exc).__name__})", "unavailable", retryable=True,
                             provider=provider) from None
+
+
+def raise_for_status(resp: requests.Response, provider: str) -> None:
     status = resp.status_code
+    if status < 400:
+        return
     if status == 429:
         raise ProviderError("rate limited (429)", "rate_limited", retryable=True, provider=provider,
                             retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
     if status >= 500:
         raise ProviderError(f"server error ({status})", "server", retryable=True, provider=provider,
                             retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
-    if status >= 400:
-        raise ProviderError(f"request refused ({status}): {_error_text(resp)}", "client", retryable=False,
-                            provider=provider)
-    try:
-        return resp.json()
-    except ValueError:
-        raise ProviderError("answer is not JSON", "malformed", retryable=False, provider=provider) from None
+    # A refused key is the provider's configuration, not this request: it counts against its health.
+    kind = "auth" if status in (401, 403) else "client"
+    raise ProviderError(f"request refused ({status}): {_error_text(resp)}", kind, retryable=False,
+                        provider=provider)
 
 
 def _error_text(resp: requests.Response) -> str:
@@ -57,3 +82,68 @@ def _error_text(resp: requests.Response) -> str:
         return str(err or "")[:200]
     except ValueError:
         return resp.text[:200]
+
+
+def as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def malformed(provider: str, what: str) -> ProviderError:
+    return ProviderError(what, "malformed", retryable=False, provider=provider)
+
+
+class HttpProvider(Provider):
+    """A JSON API at `base_url`: subclasses name their paths and translate requests and answers.
+
+    Header order: content type, the kind's fixed headers, the provider's extra headers, then the
+    key, so extra headers can add or override anything but the credential.
+    """
+
+    path = ""           # the chat endpoint, appended to base_url
+    probe_path = ""     # a GET that spends no tokens, for health checks
+
+    def __init__(self, spec: ProviderSpec, api_key: str, pool_size: int) -> None:
+        super().__init__(spec, api_key, pool_size)
+        headers = {"Content-Type": "application/json", **self.fixed_headers(), **dict(spec.headers),
+                   **(self.key_headers(api_key) if api_key else {})}
+        self._session = session(pool_size, headers)
+        base = spec.base_url.rstrip("/")
+        self._url = base + self.path
+        self._probe_url = base + self.probe_path
+
+    def fixed_headers(self) -> dict[str, str]:
+        return {}
+
+    def key_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    @abstractmethod
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        """The request body in this API's shape."""
+
+    @abstractmethod
+    def parse(self, data: dict[str, Any], latency: float) -> ModelResponse:
+        """This API's answer -> a ModelResponse; ProviderError("malformed") when it does not fit."""
+
+    def complete(self, request: ModelRequest, timeout: tuple[float, float]) -> ModelResponse:
+        payload = self.payload(request)
+        started = time.monotonic()
+        data = post_json(self._session, self.spec.name, self._url, payload, timeout)
+        if not isinstance(data, dict):
+            raise malformed(self.spec.name, "answer is not a JSON object")
+        return self.parse(data, time.monotonic() - started)
+
+    def probe(self, timeout: tuple[float, float]) -> None:
+        probe(self._session, self.spec.name, self._probe_url, timeout)
+
+    def max_tokens(self, request: ModelRequest) -> int:
+        return request.max_tokens or self.spec.max_tokens
+
+    def temperature(self, request: ModelRequest) -> float:
+        return self.spec.temperature if request.temperature is None else request.temperature
+
+    def close(self) -> None:
+        self._session.close()

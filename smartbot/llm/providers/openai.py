@@ -1,67 +1,53 @@
 """OpenAI-compatible chat completions (OpenAI, DeepSeek, Qwen, Moonshot, Zhipu, vLLM, llama.cpp,
-Ollama's /v1): POST {base_url}/chat/completions."""
+Ollama's /v1): POST {base_url}/chat/completions. Never sends the key anywhere but its own header."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from ...errors import ProviderError
-from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec, ToolCall, ToolSpec, Usage
-from . import http
+from ..base import ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from .http import HttpProvider, as_int, malformed
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HttpProvider):
     kind = "openai"
+    path = "/chat/completions"
+    probe_path = "/models"
 
-    def __init__(self, spec: ProviderSpec, api_key: str, pool_size: int) -> None:
-        super().__init__(spec, api_key, pool_size)
-        headers = {"Content-Type": "application/json", **dict(spec.headers)}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._session = http.session(pool_size, headers)
-        self._url = spec.base_url.rstrip("/") + "/chat/completions"
-
-    def complete(self, request: ModelRequest, timeout: tuple[float, float]) -> ModelResponse:
-        spec = self.spec
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {
-            "model": spec.model,
+            "model": self.spec.model,
             "messages": [_wire_message(m) for m in request.messages],
-            "max_tokens": request.max_tokens or spec.max_tokens,
-            "temperature": spec.temperature if request.temperature is None else request.temperature,
+            "max_tokens": self.max_tokens(request),
+            "temperature": self.temperature(request),
         }
         if request.tools:
-            payload["tools"] = [_wire_tool(t) for t in request.tools]
-        started = time.monotonic()
-        data = http.post_json(self._session, spec.name, self._url, payload, timeout)
-        return self._parse(data, time.monotonic() - started)
+            payload["tools"] = [wire_tool(t) for t in request.tools]
+        return payload
 
-    def _parse(self, data: Any, latency: float) -> ModelResponse:
+    def parse(self, data: dict[str, Any], latency: float) -> ModelResponse:
         name = self.spec.name
         try:
             choice = data["choices"][0]
             message = choice["message"]
             text = message.get("content")
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderError("answer lacks choices[0].message", "malformed", retryable=False,
-                                provider=name) from None
+            raise malformed(name, "answer lacks choices[0].message") from None
         if text is None:
             text = ""
         if not isinstance(text, str):
-            raise ProviderError("message content is not text", "malformed", retryable=False, provider=name)
-        calls = _tool_calls(message.get("tool_calls"), name)
-        usage = data.get("usage") if isinstance(data, dict) else None
+            raise malformed(name, "message content is not text")
+        calls = parse_tool_calls(message.get("tool_calls"), name)
+        usage = data.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         return ModelResponse(
             text=text, provider=name, model=str(data.get("model") or self.spec.model),
-            usage=Usage(_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))),
+            usage=Usage(as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))),
             finish_reason=str(choice.get("finish_reason") or ""), latency=latency, tool_calls=calls)
 
-    def close(self) -> None:
-        self._session.close()
 
-
-def _wire_tool(tool: ToolSpec) -> dict[str, Any]:
+def wire_tool(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function",
             "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters}}
 
@@ -79,7 +65,8 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": message.get("content", "")}
 
 
-def _tool_calls(raw: Any, provider: str) -> list[ToolCall]:
+def parse_tool_calls(raw: Any, provider: str) -> list[ToolCall]:
+    """`[{"id"?, "function": {"name", "arguments": JSON text or object}}]` (OpenAI and Ollama)."""
     if not raw:
         return []
     if not isinstance(raw, list):
@@ -99,10 +86,3 @@ def _tool_calls(raw: Any, provider: str) -> list[ToolCall]:
                               arguments=args if isinstance(args, dict) else {},
                               raw_arguments=text if isinstance(text, str) else json.dumps(text)))
     return calls
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

@@ -1,0 +1,48 @@
+"""What ties the model service to the rest of one process: it is built from the settings, its
+answered calls become usage rows, its provider state changes become audit events, and a health
+thread probes the providers. llm/ knows no database; this module does the writing for it.
+
+Never blocks a model call on anything but one small write; never lets a failed write fail a call
+(the service's signals log a receiver that raises and carry on).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from . import audit, usage
+from .config import Settings
+from .db import Database
+from .live_config import ProviderStore
+from .llm.base import ModelRequest, ModelResponse, ProviderSpec
+from .llm.breaker import BreakerPolicy
+from .llm.health import HealthMonitor
+from .llm.service import ModelService
+
+log = logging.getLogger(__name__)
+
+
+def build_service(settings: Settings, env: Mapping[str, str], pool_size: int) -> ModelService:
+    models = settings.models
+    policy = BreakerPolicy(models.breaker_failures, models.breaker_window, models.breaker_cooldown)
+    return ModelService(env, pool_size=pool_size, breaker=policy, cache_entries=models.cache_max_entries)
+
+
+def connect(service: ModelService, db: Database, providers: ProviderStore, settings: Settings) -> HealthMonitor:
+    """Wire the service's signals to the database; returns the (not yet started) health thread."""
+
+    def record_usage(spec: ProviderSpec, request: ModelRequest, response: ModelResponse) -> None:
+        db.run_write(lambda conn: usage.record(conn, request.user, spec, response.usage))
+
+    def provider_down(name: str, reason: str) -> None:
+        with db.write() as conn:
+            audit.record(conn, "provider.down", "system", name, "error", {"reason": reason})
+
+    def provider_up(name: str) -> None:
+        with db.write() as conn:
+            audit.record(conn, "provider.up", "system", name, "ok")
+
+    service.on_usage.connect(record_usage)
+    service.on_provider_down.connect(provider_down)
+    service.on_provider_up.connect(provider_up)
+    return HealthMonitor(service, providers.all_specs, settings.models.health_interval)
