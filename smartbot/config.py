@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .ops.settings import AlertsSettings
 from .settings_schema import _suggest, build, setting
 
 ENV_PREFIX = "SMARTBOT_"
@@ -27,6 +28,8 @@ class ServerSettings:
     threads: int = setting(8, minimum=1)
     timeout: int = setting(30, minimum=1)
     graceful_timeout: int = setting(20, minimum=1)
+    metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "
+                                        "default: a new temporary folder per start")
 
 
 @dataclass
@@ -120,6 +123,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     webchat: WebchatSettings = field(default_factory=WebchatSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)

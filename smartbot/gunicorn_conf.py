@@ -4,13 +4,19 @@ gthread workers: each process serves `threads` requests at once and runs its own
 No preload: every worker builds its own app, database pool and job threads after the fork.
 A worker that exits (graceful reload, max requests) finishes its running jobs and hands back the
 ones it had not started; a worker killed outright leaves leases that another worker takes over.
+Metrics: the workers write their samples to one folder (emptied when the master starts), so any
+worker answers /metrics for all of them.
 """
 from __future__ import annotations
+
+import shutil
+import tempfile
 
 from smartbot.config import load
 
 _settings = load()
 _server = _settings.server
+_metrics_dir = _server.metrics_dir or tempfile.mkdtemp(prefix="smartbot-metrics-")
 
 bind = [_server.bind]
 workers = _server.workers
@@ -36,6 +42,27 @@ def on_starting(server):  # noqa: ANN001
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate)
     db.dispose()
+    from smartbot.ops import metrics
+
+    metrics.prepare_shared_dir(_metrics_dir)
+
+
+def post_fork(server, worker):  # noqa: ANN001
+    """Before the worker builds the app: its metrics go to the folder every worker shares."""
+    from smartbot.ops import metrics
+
+    metrics.use_multiprocess(_metrics_dir)
+
+
+def child_exit(server, worker):  # noqa: ANN001
+    from smartbot.ops import metrics
+
+    metrics.process_exited(worker.pid, _metrics_dir)
+
+
+def on_exit(server):  # noqa: ANN001
+    if not _server.metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def worker_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature

@@ -22,6 +22,10 @@ from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
 from .llm.service import ModelService
+from .ops.agent import OpsAgent
+from .ops.alerts import Alerter
+from .ops.monitors import Monitors
+from .ops.probe import ProviderProbe
 from .pipeline import Pipeline
 from .router import Router
 from .worker import INBOX, OUTBOX, MessageWorker
@@ -46,6 +50,11 @@ class Runtime:
         self.providers = ProviderStore(self.db)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers)
+        alerts = settings.alerts
+        self.alerts = Alerter(self.db, settings, self.channels)
+        self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
+        self.ops = OpsAgent(Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe),
+                            lambda: self.runner.stats(), alerts.check_seconds)
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -83,6 +92,7 @@ class Runtime:
             return
         self._started = True
         self.runner.start()
+        self.ops.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -94,6 +104,7 @@ class Runtime:
             if not self._started:
                 return
             self._started = False
+        self.ops.stop()
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
@@ -105,6 +116,7 @@ class Runtime:
         for channel in self.channels.values():
             channel.close()
         self.models.close()
+        self.probe.close()
 
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.

@@ -14,6 +14,8 @@ EVENTS: dict[str, str] = {
     "admin.logout": "an admin logged out (their tokens are revoked)",
     "api.denied": "an API call was refused by the permission check",
     "config.provisioned": "settings from smartbot.toml were written to the database at start",
+    "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
+    "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",
 }
 
 

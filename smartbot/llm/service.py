@@ -14,6 +14,7 @@ import time
 from typing import Callable, Mapping, Sequence
 
 from ..errors import ProviderError
+from ..ops import metrics
 from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
 from .providers import KINDS
 
@@ -62,12 +63,21 @@ class ModelService:
             raise NoProviderConfigured()
         last: ProviderError | None = None
         for spec in chain:
+            started = time.monotonic()
             try:
-                return self._call_with_retries(spec, request)
+                response = self._call_with_retries(spec, request)
             except ProviderError as exc:
+                metrics.count("model_calls_total", provider=spec.name, result=exc.kind)
                 last = exc
                 log.warning("provider %s failed (%s: %s); %s", spec.name, exc.kind, exc.reason,
                             "trying the next one" if spec is not chain[-1] else "no more providers")
+                continue
+            metrics.count("model_calls_total", provider=spec.name, result="ok")
+            metrics.observe("model_seconds", time.monotonic() - started, provider=spec.name)
+            metrics.count("model_tokens_total", response.usage.prompt_tokens, provider=spec.name, kind="prompt")
+            metrics.count("model_tokens_total", response.usage.completion_tokens, provider=spec.name,
+                          kind="completion")
+            return response
         assert last is not None
         raise last
 

@@ -7,8 +7,9 @@ from .queues import Inbox, Outbox
 from .conversation import Conversation, ConversationMessage
 from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
+from .ops import AlertState
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
-    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting",
+    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState",
 ]
