@@ -130,13 +130,17 @@ ensure_dir() { # path mode owner:group
 
 CHANGED=()
 # Install stdin as a file, only when the content differs; records what changed.
+# Nothing is written when the content is the same (not even a temporary file beside it, which
+# would change the folder's mtime); otherwise the new file replaces the old one atomically.
 put_file() { # path mode owner:group
-  local path="$1" tmp
-  tmp="$(mktemp "$(dirname "$path")/.install.XXXXXX")"
-  cat >"$tmp"
-  if [ -f "$path" ] && cmp -s "$tmp" "$path"; then
-    rm -f "$tmp"
+  local path="$1" content tmp
+  content="$(cat; echo .)"
+  content="${content%.}"
+  if [ -f "$path" ] && printf '%s' "$content" | cmp -s - "$path"; then
+    :
   else
+    tmp="$(mktemp "$(dirname "$path")/.install.XXXXXX")"
+    printf '%s' "$content" >"$tmp"
     mv -f "$tmp" "$path"
     CHANGED+=("$path")
   fi
