@@ -108,3 +108,39 @@ def test_unknown_paths_and_methods_get_json_errors(live_app, make_config):
     assert missing.status_code == 404 and "error" in missing.json()
     wrong = requests.delete(app.url + "/healthz", timeout=5)
     assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def _refusal_actor(app) -> str:
+    import sqlalchemy as sa
+
+    with app.runtime.db.read() as conn:
+        return conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'webhook.refused' "
+                                    "ORDER BY seq DESC LIMIT 1")).scalar()
+
+
+def test_client_address_is_taken_from_the_proxy_only_when_trusted(live_app, make_config):
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    direct = live_app(make_config())
+    direct.post_generic({"event_id": "x"}, secret="wrong-secret-0123456789", headers=forged)
+    assert _refusal_actor(direct) == "127.0.0.1"        # nobody is trusted: the header is ignored
+    behind = live_app(make_config(security={"trusted_proxies": 1}))
+    behind.post_generic({"event_id": "x"}, secret="wrong-secret-0123456789", headers=forged)
+    assert _refusal_actor(behind) == "203.0.113.9"      # the proxy's word for the client address
+
+
+def test_channel_ages_cover_quiet_channels_beyond_the_recent_rows(db):
+    import sqlalchemy as sa
+
+    from smartbot.ops import cluster
+
+    now = time.time()
+    rows = [{"channel": "quiet", "e": "q0", "t": now - 3600}]
+    rows += [{"channel": "busy", "e": f"b{i}", "t": now - 10} for i in range(cluster.RECENT_ROWS + 5)]
+    with db.write() as conn:
+        conn.execute(sa.text("INSERT INTO inbox (channel, event_id, order_key, payload, status, lease_until, "
+                             "attempts, next_attempt_at, created_at, last_error) VALUES (:channel, :e, 'k', '{}', "
+                             "'done', 0, 1, 0, :t, '')"), rows)
+    view = cluster.read(db, ["quiet", "busy", "silent"])
+    assert 3590 < view.received_age["quiet"] < 3700
+    assert view.received_age["busy"] < 60
+    assert "silent" not in view.received_age            # never received anything: no age, not zero

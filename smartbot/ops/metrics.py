@@ -47,6 +47,7 @@ HELP = {
 
 _lock = threading.Lock()
 _metrics: dict[str, tuple[tuple[str, ...], Any]] = {}
+_children: dict[tuple, Any] = {}        # (name, *label items) -> the labelled metric: the hot path's lookup
 _registry = CollectorRegistry(auto_describe=False)
 _shared_dir: str | None = None
 _warned: set[str] = set()
@@ -110,10 +111,19 @@ def reset() -> None:
     global _registry
     with _lock:
         _metrics.clear()
+        _children.clear()
         _registry = CollectorRegistry(auto_describe=False)
 
 
 def _child(cls: type, name: str, labels: dict[str, str], **kw: Any) -> Any:
+    key = (name, *labels.items())
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = _make_child(cls, name, labels, **kw)
+    return child
+
+
+def _make_child(cls: type, name: str, labels: dict[str, str], **kw: Any) -> Any:
     labelnames = tuple(sorted(labels))
     entry = _metrics.get(name)
     if entry is None:
