@@ -17,6 +17,7 @@ from smartbot.db import head_revision
 from tests.support.deploy import SOURCE, SERVICE_USER, Deployment, missing_requirements
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
+from tests.support.waiting import wait_until as _wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_requirements()), reason=missing_requirements())]
 ADMIN_HOST = "127.0.0.2"          # the allowlisted address; the tests' usual 127.0.0.1 is not on the list
@@ -50,15 +51,6 @@ def deployed(platform, model):
         yield deployment
     finally:
         deployment.stop()
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_secrets_are_only_in_the_service_users_env_file(deployed):
