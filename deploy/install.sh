@@ -340,6 +340,9 @@ render_nginx() {
 }
 render_nginx | put_file "$NGINX_CONF" 644 "$OWN_ROOT"
 
+ensure_dir "$PREFIX/etc/logrotate.d" 755 "$OWN_ROOT"
+render_paths <"$RELEASE/deploy/logrotate.conf" | put_file "$PREFIX/etc/logrotate.d/smartbot" 644 "$OWN_ROOT"
+
 render_paths <"$RELEASE/supervisor/smartbot.conf" |
   if [ "$IS_ROOT" = yes ]; then sed "s|^user=smartbot$|user=$SVC_USER|"; else grep -v '^user='; fi |
   put_file "$SUPERVISOR_CONF" 644 "$OWN_ROOT"

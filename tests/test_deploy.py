@@ -73,6 +73,15 @@ def test_nginx_accepts_the_installed_config(deployed):
     assert "test is successful" in check.stderr
 
 
+def test_log_rotation_is_configured(deployed):
+    assert (deployed.prefix / "etc/supervisor/conf.d/smartbot.conf").read_text().count("stdout_logfile_backups") == 2
+    rotate = deployed.prefix / "etc/logrotate.d/smartbot"
+    assert f"{deployed.prefix}/var/log/smartbot/nginx-*.log" in rotate.read_text()
+    if shutil.which("logrotate"):       # the package is optional; when present it must accept the file
+        check = subprocess.run(["logrotate", "-d", str(rotate)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+
+
 def test_signed_webhook_over_https_gets_a_reply(deployed, platform):
     resp = deployed.post_generic({"event_id": "tls-1", "chat_id": "c1", "user_id": "u1", "text": "hello"})
     assert resp.status_code == 200 and resp.json() == {"status": "accepted"}
