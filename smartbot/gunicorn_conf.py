@@ -9,6 +9,8 @@ worker answers /metrics for all of them.
 """
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import tempfile
 
@@ -16,7 +18,16 @@ from smartbot.config import load
 
 _settings = load()
 _server = _settings.server
-_metrics_dir = _server.metrics_dir or tempfile.mkdtemp(prefix="smartbot-metrics-")
+_TEMP_PREFIX = "smartbot-metrics-"
+_metrics_dir = _server.metrics_dir or tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Temporary metrics folders of masters that were killed outright (on_exit never ran)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_TEMP_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(_TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and os.stat(path).st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
 
 bind = [_server.bind]
 workers = _server.workers
@@ -44,6 +55,8 @@ def on_starting(server):  # noqa: ANN001
     db.dispose()
     from smartbot.ops import metrics
 
+    if not _server.metrics_dir:
+        _remove_orphaned_metrics_dirs()
     metrics.prepare_shared_dir(_metrics_dir)
 
 
