@@ -115,14 +115,25 @@ def _worker(args: argparse.Namespace) -> int:
 
     from .runtime import Runtime
 
-    runtime = Runtime(_settings())
+    from . import logging_setup
+
+    settings = _settings()
+    logging_setup.configure(settings)
+    runtime = Runtime(settings, role="worker")
     runtime.start()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     print(f"worker {runtime.owner} running; Ctrl-C to stop", file=sys.stderr)
-    stop.wait()
-    runtime.stop()
+    try:
+        if runtime.celery is not None:
+            from .jobs.celery_backend import run_worker
+
+            run_worker(runtime.celery, runtime.settings.jobs.broker_concurrency)
+        else:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            stop.wait()
+    finally:
+        runtime.stop()
     return 0
 
 
@@ -131,7 +142,7 @@ def _chat(args: argparse.Namespace) -> int:
     from .messages import InboundMessage
     from .runtime import Runtime
 
-    runtime = Runtime(_settings())
+    runtime = Runtime(_settings(), role="all")
     got_reply = threading.Event()
 
     def show(reply) -> None:

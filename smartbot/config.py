@@ -36,6 +36,8 @@ class ServerSettings:
 class JobsSettings:
     backend: str = setting("local", choices=("local", "celery"))
     broker_url: str = setting("")
+    broker_concurrency: int = setting(4, minimum=1, help="threads taking wake-ups from the broker per worker")
+    queue: str = setting("smartbot", help="the broker queue this cluster's wake-ups travel on")
     threads: int = setting(64, minimum=1, help="worker threads per process (model calls wait on I/O)")
     lease_seconds: float = setting(30.0, minimum=2)
     max_backlog: int = setting(5000, minimum=1, help="jobs a process holds in memory; more wait in the inbox")

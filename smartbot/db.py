@@ -8,6 +8,7 @@ inside `db.write()`, so the rows it reads are the ones its lock protects on eith
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -87,6 +88,14 @@ class Database:
         with self.engine.connect() as conn:
             with conn.begin():
                 yield conn
+
+    def serialize(self, conn: Connection, name: str) -> None:
+        """Inside a write transaction: let only one transaction with this `name` run at a time.
+        SQLite write transactions are serialized already; PostgreSQL takes an advisory lock that
+        is released at commit (for read-then-write work such as provisioning at start)."""
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def insert_ignore(self, table: sa.Table) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""

@@ -25,6 +25,7 @@ def provision(db: Database, settings: Settings) -> list[str]:
     """Apply the file's declarations; returns what changed (also audited)."""
     changes: list[str] = []
     with db.write() as conn:
+        db.serialize(conn, "provisioning")
         existing = {r.name: r for r in conn.execute(sa.select(_providers)).all()}
         wanted = {}
         for p in settings.providers:

@@ -14,10 +14,10 @@ from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
 from .db import Database
-from .errors import ConfigError
 from .gateway import inbox, outbox
 from .gateway.ingest import Ingest
 from .jobs import liveness
+from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
@@ -33,12 +33,17 @@ from .worker import INBOX, OUTBOX, MessageWorker
 log = logging.getLogger(__name__)
 
 
+ROLES = ("all", "web", "worker")
+
+
 class Runtime:
-    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    """`role` matters only for jobs.backend = "celery": web nodes accept and hand out work, worker
+    processes (`smartbot worker`) do it. With the local backend every process does both."""
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None, role: str = "web") -> None:
         self.settings = settings
-        if settings.jobs.backend != "local":
-            raise ConfigError("jobs.backend", f"{settings.jobs.backend!r} is not available in this build",
-                              "use backend = \"local\"")
+        self.celery = make_celery(settings.jobs.broker_url, settings.jobs.queue) if settings.jobs.backend == "celery" else None
+        self.role = role if self.celery is not None else "all"
         threads = settings.jobs.threads
         self.db = Database(settings.database_url, pool_size=10, max_overflow=threads + 2 * settings.server.threads)
         self.db.ensure_schema(settings.auto_migrate)
@@ -69,14 +74,29 @@ class Runtime:
                                   self._upkeep, jobs.sweep_seconds, jobs.lease_seconds, pressure)
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, self.owner,
                                     self.runner.dispatch)
-        self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds,
-                             lambda row_id: self.runner.submit(INBOX, row_id),
+        self._wake = WakeSender(self.celery) if self.celery is not None else None
+        self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
                              self.settings.audit.refusal_audit_interval, pressure)
+        if self.celery is not None and self.role == "worker":
+            register_wake_task(self.celery, self._woken)
 
     def _ingest_owner(self) -> str | None:
-        """Lease new messages to this process while its in-memory backlog is bounded; past that,
-        they wait in the inbox and the sweeper hands them out as workers free up."""
+        """Lease new messages to this process while its in-memory backlog is bounded; past that
+        (or on a web node of a cluster), they wait in the inbox for whichever worker is free."""
+        if self.role == "web":
+            return None
         return self.owner if self.runner.backlog() < self.settings.jobs.max_backlog else None
+
+    def _accepted(self, row_id: int, leased: bool) -> None:
+        if leased:
+            self.runner.submit(INBOX, row_id)
+        elif self._wake is not None:
+            self._wake(INBOX, row_id)
+
+    def _woken(self, kind: str, row_id: int) -> None:
+        """A wake-up from the broker: take the row into this worker's pool, unless it is full."""
+        if self.runner.backlog() < self.settings.jobs.max_backlog:
+            self.runner.submit(kind, row_id)
 
     def _handle_message(self, row_id: int) -> None:
         self.worker.handle_message(row_id)
@@ -91,12 +111,13 @@ class Runtime:
         if self._started:
             return
         self._started = True
-        self.runner.start()
+        if self.role != "web":
+            self.runner.start()
         self.ops.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
-        return self._started and self.runner.alive()
+        return self._started and (self.role == "web" or self.runner.alive())
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish running jobs (up to `timeout`), hand back the ones not started, close pools."""

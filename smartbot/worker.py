@@ -41,14 +41,28 @@ class MessageWorker:
         self.dispatch = dispatch
         self.lease_seconds = settings.jobs.lease_seconds
 
+    def _own(self, module: Any, row_id: int) -> tuple[Any, Any] | None:
+        """The row and its payload when this worker holds its lease; a queued row (a retry that is
+        due, or work handed out by another node) is claimed first if it is first in line."""
+        loaded = module.load(self.db, row_id)
+        if loaded is None:
+            return None
+        row = loaded[0]
+        if row.status == "leased" and row.owner == self.owner:
+            return loaded
+        if row.status != "queued":
+            return None
+        until = time.time() + self.lease_seconds
+        if not self.db.run_write(lambda conn: module.queue.lease_if_head(conn, [row_id], self.owner, until)):
+            return None
+        return module.load(self.db, row_id)
+
     # -- messages -------------------------------------------------------------------------
     def handle_message(self, row_id: int) -> None:
-        loaded = inbox.load(self.db, row_id)
+        loaded = self._own(inbox, row_id)
         if loaded is None:
             return
         row, msg = loaded
-        if row.owner != self.owner or row.status != "leased":
-            return
         token = request_ids.bind(msg.request_id)
         try:
             self._handle(row, msg)
@@ -78,7 +92,8 @@ class MessageWorker:
         if done is None:
             log.info("message %s was finished by another worker", msg.event_id)
             return
-        metrics.count("messages_handled_total", channel=msg.channel, result="failed" if status == FAILED else outcome.result)
+        metrics.count("messages_handled_total", channel=msg.channel,
+                      result="failed" if status == FAILED else outcome.result)
         log.debug("message %s handled: %s", msg.event_id, outcome.result)
         metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
@@ -95,12 +110,10 @@ class MessageWorker:
             pending.extend(self._deliver_one(current))
 
     def _deliver_one(self, row_id: int) -> list[int]:
-        loaded = outbox.load(self.db, row_id)
+        loaded = self._own(outbox, row_id)
         if loaded is None:
             return []
         row, reply = loaded
-        if row.owner != self.owner or row.status != "leased":
-            return []
         token = request_ids.bind(reply.request_id)
         try:
             return self._send(row, reply)

@@ -17,12 +17,29 @@ os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
 GENERIC_SECRET = "test-generic-secret-0123456789"
 
 
+def _database_kinds() -> list[str]:
+    """SQLite always; PostgreSQL too when SMARTBOT_TEST_DATABASE_URL points at one (.ci/run sets it)."""
+    return ["sqlite"] + (["postgresql"] if os.environ.get("SMARTBOT_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=_database_kinds())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own: a SQLite file, or a fresh schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'smartbot.db'}"
+        return
+    from tests.support.postgres import fresh_schema
+
+    with fresh_schema(os.environ["SMARTBOT_TEST_DATABASE_URL"]) as url:
+        yield url
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Any]:
+def db(database_url: str) -> Iterator[Any]:
     """A migrated database of its own for the test."""
     from smartbot.db import Database
 
-    database = Database(f"sqlite:///{tmp_path / 'test.db'}")
+    database = Database(database_url)
     database.upgrade()
     yield database
     database.dispose()
@@ -43,12 +60,12 @@ def fake_platform() -> Iterator[FakePlatform]:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path, fake_platform: FakePlatform) -> Callable[..., dict[str, Any]]:
+def make_config(database_url: str, fake_platform: FakePlatform) -> Callable[..., dict[str, Any]]:
     """A config dict: SQLite in tmp_path, the generic channel pointing at the fake platform, quick
     recovery; `model=` adds a provider at that fake model."""
     def build(model: FakeModel | None = None, **overrides: Any) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "database_url": f"sqlite:///{tmp_path / 'smartbot.db'}",
+            "database_url": database_url,
             "channels": {"generic": {"secret": GENERIC_SECRET, "callback_url": fake_platform.hook_url}},
             "jobs": {"lease_seconds": 3.0, "sweep_seconds": 0.2, "threads": 16},
             "audit": {"refusal_audit_interval": 0.0},

@@ -24,9 +24,9 @@ def test_many_threads_all_commit_in_fewer_transactions(db):
         t.join()
     with db.read() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM settings WHERE key LIKE 't%'")).scalar() == 800
-    committer = db._committer
-    assert committer.writes == 800
-    assert committer.batches < 800
+    if db.is_sqlite:        # PostgreSQL takes concurrent writers itself; SQLite's writers share commits
+        assert db._committer.writes == 800
+        assert db._committer.batches < 800
 
 
 def test_a_failing_write_fails_alone(db):
@@ -53,5 +53,5 @@ def test_a_failing_write_fails_alone(db):
 
 
 def test_errors_reach_the_caller(db):
-    with pytest.raises(sa.exc.OperationalError):
+    with pytest.raises(sa.exc.DBAPIError):
         db.run_write(lambda conn: conn.execute(sa.text("SELECT * FROM no_such_table")))

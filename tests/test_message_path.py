@@ -196,3 +196,11 @@ def test_every_handled_message_is_audited_without_its_text(live_app, make_config
     assert "4111" not in rows[0].details
     with app.runtime.db.read() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM identities WHERE platform_user_id = 'u-1'")).scalar() == 1
+
+
+def test_a_due_retry_runs_on_its_own_timer(live_app, make_config, fake_model, fake_platform):
+    app = live_app(make_config(model=fake_model, jobs={"sweep_seconds": 120.0}))   # the sweeper will not help
+    fake_platform.fail_next(1, status=503)
+    started = time.monotonic()
+    assert _say(app, fake_platform, "hello", "e1", timeout=10) == "echo: hello"
+    assert time.monotonic() - started < 5

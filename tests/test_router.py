@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from smartbot.auth.rbac import Grant, Principal
 from smartbot.live_config import RULES_VERSION, bump, load_rules, version_reader
 from smartbot.messages import InboundMessage
+from smartbot.models import Rule
 from smartbot.router import Router, RuleView, parse_command
 from smartbot.router.engine import matches, validate_rule
 
@@ -61,8 +62,7 @@ def test_rule_change_applies_without_restart(db):
     router = Router(lambda: load_rules(db), version_reader(db, RULES_VERSION), check_every=0)
     assert router.route(_msg("faq: opening hours"), GUEST).rule == "chat"
     with db.write() as conn:
-        conn.execute(sa.text("INSERT INTO rules (name, position, enabled, match, action, params, source, "
-                             "created_at, updated_at) VALUES ('faq', 50, 1, '{\"prefix\": \"faq:\"}', 'chat', "
-                             "'{}', 'db', 0, 0)"))
+        conn.execute(sa.insert(Rule.__table__).values(name="faq", position=50, enabled=True, match={"prefix": "faq:"},
+                                                      action="chat", params={}, source="db", created_at=0, updated_at=0))
         bump(conn, db, RULES_VERSION)
     assert router.route(_msg("faq: opening hours"), GUEST).rule == "faq"

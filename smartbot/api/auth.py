@@ -61,10 +61,12 @@ def issue_tokens(user_id: int, name: str) -> dict[str, str]:
             "token_type": "Bearer"}
 
 
-def require(runtime: Any, permission: str, refresh: bool = False) -> tuple[Principal, dict[str, Any]]:
-    """The caller's principal, or ApiError 401 (no valid token) / 403 (not allowed, audited)."""
+def require(runtime: Any, permission: str, refresh: bool = False,
+            locations: list[str] | None = None) -> tuple[Principal, dict[str, Any]]:
+    """The caller's principal, or ApiError 401 (no valid token) / 403 (not allowed, audited).
+    The admin page passes locations=["cookies"], which also enforces the CSRF token on writes."""
     try:
-        verify_jwt_in_request(refresh=refresh)
+        verify_jwt_in_request(refresh=refresh, locations=locations)
     except (JWTExtendedException, PyJWTError) as exc:
         raise ApiError(401, _token_problem(exc)) from None
     claims = get_jwt()

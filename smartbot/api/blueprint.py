@@ -38,9 +38,9 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import session
+        from . import audit, people, roles, rules, session, state
 
-        for module in (session,):
+        for module in (session, people, roles, rules, audit, state):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Blueprint, jsonify, request
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, request
 
 from .. import __version__
+from ..manage.errors import ManageError
 from . import auth
 from .context import ApiContext, ApiError
 from .schema import Field, ValidationError, object_schema, validate
@@ -52,7 +54,14 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
                     ctx.body = validate(body, data, partial=partial)
                 except ValidationError as exc:
                     raise ApiError(422, exc.reason, exc.field) from None
-            result = fn(ctx, **kwargs)
+            try:
+                result = fn(ctx, **kwargs)
+            except ManageError as exc:
+                raise ApiError(exc.status, exc.reason, exc.field) from None
+            except sa.exc.IntegrityError:
+                raise ApiError(409, "that conflicts with an existing record (it was probably just created)") from None
+            if isinstance(result, Response):
+                return result
             status = 200
             if isinstance(result, tuple):
                 result, status = result

@@ -16,6 +16,10 @@ PERMISSIONS: dict[str, str] = {
     "admin:<area>": "change <area> in the admin page or API (users, roles, rules, providers, commands, ...)",
 }
 
+# The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
+ADMIN_AREAS: tuple[str, ...] = ("users", "roles", "rules", "providers", "usage", "commands", "approvals", "workflows",
+                                "audit", "queues", "conversations", "metrics")
+
 _DECLARED = [re.compile("^" + re.sub(r"<[a-z]+>", "[^:]+", re.escape(p).replace(r"\<", "<").replace(r"\>", ">"))
                         + "$") for p in PERMISSIONS]
 

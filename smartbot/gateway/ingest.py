@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
-                 lease_seconds: float, on_accepted: Callable[[int], None], refusal_interval: float,
+                 lease_seconds: float, on_accepted: Callable[[int, bool], None], refusal_interval: float,
                  pressure: IngestPressure | None = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
@@ -72,8 +72,8 @@ class Ingest:
         msg.request_id = msg.request_id or request_ids.current() or request_ids.new_id()
         result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
         log.debug("%s %s/%s", "duplicate" if result.duplicate else "accepted", msg.channel, msg.event_id)
-        if result.leased and result.row_id is not None:
-            self._on_accepted(result.row_id)
+        if result.row_id is not None:
+            self._on_accepted(result.row_id, result.leased)
         return result
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:

@@ -1,0 +1,82 @@
+"""The admin page's plumbing: the blueprint, the login check per page, the language, rendering,
+and turning management errors into a message on the page (never a traceback)."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_jwt_extended import get_csrf_token
+
+from ..api.auth import require
+from ..api.context import ApiError
+from ..auth import rbac
+from ..i18n import available, normalize, t
+from ..manage.errors import ManageError
+from ..web import current_runtime
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+LANG_COOKIE = "smartbot_lang"
+
+
+def locale() -> str:
+    chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE) or \
+        request.accept_languages.best_match(["en", "zh-CN", "zh"]) or ""
+    return normalize(chosen, current_runtime().settings.default_locale)
+
+
+def render(template: str, status: int = 200, **values: Any):
+    loc = locale()
+    runtime = current_runtime()
+    principal = values.pop("principal", None)
+    body = render_template(template, t=lambda key, **kw: t(key, loc, **kw), locale=loc, locales=available(),
+                           bot_name=runtime.settings.bot_name, principal=principal,
+                           can=(lambda perm: bool(principal) and rbac.check(principal, perm).allowed),
+                           csrf=_csrf(), **values)
+    response = make_response(body, status)
+    if request.args.get("lang"):
+        response.set_cookie(LANG_COOKIE, loc, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response
+
+
+def _csrf() -> str:
+    token = request.cookies.get("access_token_cookie")
+    if not token:
+        return ""
+    try:
+        return get_csrf_token(token)
+    except Exception:   # an expired or foreign cookie has no usable CSRF token; the page shows login
+        return ""
+
+
+def page(permission: str) -> Callable:
+    """A page (GET) or form action (POST) that needs a logged-in admin with `permission`.
+    POSTs must carry the CSRF token; management errors come back as a message on the page."""
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def view(**kwargs: Any):
+            runtime = current_runtime()
+            try:
+                principal, claims = require(runtime, permission, locations=["cookies"])
+            except ApiError as exc:
+                if exc.status == 401:
+                    if request.method == "POST" and "CSRF" in exc.reason:
+                        return render("admin/error.html", status=400, message=exc.reason)
+                    return redirect(url_for("admin.login_form", next=request.path))
+                return render("admin/error.html", status=403, message=exc.reason)
+            try:
+                return fn(principal, **kwargs)
+            except ManageError as exc:
+                flash(f"{exc.field + ': ' if exc.field else ''}{exc.reason}", "error")
+                return redirect(request.referrer or url_for("admin.dashboard"))
+        return view
+    return decorate
+
+
+def actor(principal: rbac.Principal) -> str:
+    return f"admin:{principal.name}"
+
+
+def done(message: str, endpoint: str, **values: Any):
+    flash(message, "ok")
+    return redirect(url_for(endpoint, **values))

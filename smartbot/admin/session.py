@@ -1,0 +1,74 @@
+"""Logging in and out of the admin page, and the dashboard."""
+from __future__ import annotations
+
+import secrets
+
+from flask import redirect, request, session, url_for
+from flask_jwt_extended import create_access_token, get_jwt, set_access_cookies, unset_jwt_cookies, \
+    verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+
+from .. import audit
+from ..api import auth
+from ..manage import audit_view, state
+from ..ops.health import readiness
+from ..web import current_runtime
+from .accounts import check_login
+from .base import bp, locale, page, render
+from ..i18n import t
+
+
+def _login_csrf() -> str:
+    return session.setdefault("login_csrf", secrets.token_urlsafe(24))
+
+
+@bp.get("/login")
+def login_form():
+    return render("admin/login.html", login_csrf=_login_csrf(), error="", next=request.args.get("next", ""))
+
+
+@bp.post("/login")
+def login():
+    runtime = current_runtime()
+    expected = session.get("login_csrf")
+    if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
+        return render("admin/login.html", status=400, login_csrf=_login_csrf(), error="CSRF", next="")
+    name = request.form.get("name", "").strip()
+    result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "")
+    if not result.ok:
+        error = t("admin.bad_login", locale()) if "wrong" in result.reason else result.reason
+        return render("admin/login.html", status=401, login_csrf=_login_csrf(), error=error, next="")
+    target = request.form.get("next") or ""
+    if not target.startswith("/admin/") or target.startswith("//"):
+        target = url_for("admin.dashboard")
+    response = redirect(target)
+    set_access_cookies(response, create_access_token(identity=str(result.user_id), additional_claims={"name": name}))
+    session.pop("login_csrf", None)
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    runtime = current_runtime()
+    response = redirect(url_for("admin.login_form"))
+    unset_jwt_cookies(response)
+    try:
+        verify_jwt_in_request(locations=["cookies"])
+    except (JWTExtendedException, PyJWTError):
+        return response
+    claims = get_jwt()
+    with runtime.db.write() as conn:
+        auth.revoke(conn, runtime.db, claims)
+        audit.record(conn, "admin.logout", f"admin:{claims.get('name', '?')}", "admin", "ok")
+    return response
+
+
+@bp.get("/")
+@page("admin:login")
+def dashboard(principal):
+    runtime = current_runtime()
+    ready, checks = readiness(runtime)
+    return render("admin/dashboard.html", principal=principal, ready=ready, checks=checks,
+                  summary=state.summary(runtime.db), chain=runtime.providers.chain(),
+                  recent=audit_view.search(runtime.db, limit=15))

@@ -1,0 +1,114 @@
+"""Roles: named sets of permission patterns, optionally limited to some chats. The four templates
+(admin, operator, user, guest) can be edited or copied; the admin role and the default role of
+strangers cannot be deleted."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..auth.permissions import PERMISSIONS
+from ..db import Database
+from ..models import Role, UserRole
+from . import changes
+from .errors import Conflict, Invalid, NotFound
+
+_roles, _user_roles = Role.__table__, UserRole.__table__
+PROTECTED = ("admin",)
+_PART = re.compile(r"^[A-Za-z0-9_\-.*]+$")
+
+
+def valid_pattern(pattern: str) -> bool:
+    """A pattern is valid when it could grant at least one declared permission."""
+    if pattern == "*":
+        return True
+    parts = pattern.split(":")
+    if not all(_PART.match(p) for p in parts):
+        return False
+    for declared in PERMISSIONS:
+        shape = declared.split(":")
+        if parts[-1] == "*" and len(parts) - 1 <= len(shape):
+            head = parts[:-1]
+        elif len(parts) == len(shape):
+            head = parts
+        else:
+            continue
+        if all(p == "*" or s.startswith("<") or p == s for p, s in zip(head, shape)):
+            return True
+    return False
+
+
+def _check(data: dict[str, Any]) -> None:
+    for i, pattern in enumerate(data.get("permissions") or []):
+        if not valid_pattern(pattern):
+            raise Invalid(f"{pattern!r} grants no known permission (see GET /permissions)", f"permissions[{i}]")
+
+
+def _view(conn: Any, row: Any) -> dict[str, Any]:
+    members = conn.execute(sa.select(sa.func.count()).select_from(_user_roles)
+                           .where(_user_roles.c.role_id == row.id)).scalar()
+    return {"id": row.id, "name": row.name, "description": row.description, "permissions": list(row.permissions or []),
+            "chat_scope": row.chat_scope, "is_template": row.is_template, "source": row.source, "members": members}
+
+
+def _row(conn: Any, name: str) -> Any:
+    row = conn.execute(sa.select(_roles).where(_roles.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no role named {name!r}")
+    return row
+
+
+def list_roles(db: Database) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return [_view(conn, r) for r in conn.execute(sa.select(_roles).order_by(_roles.c.name)).all()]
+
+
+def get_role(db: Database, name: str) -> dict[str, Any]:
+    with db.read() as conn:
+        return _view(conn, _row(conn, name))
+
+
+def create_role(db: Database, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    _check(data)
+    with db.write() as conn:
+        if conn.execute(sa.select(_roles.c.id).where(_roles.c.name == data["name"])).first():
+            raise Conflict(f"a role named {data['name']!r} already exists", "name")
+        now = time.time()
+        conn.execute(sa.insert(_roles).values(
+            name=data["name"], description=data.get("description", ""), permissions=data.get("permissions") or [],
+            chat_scope=data.get("chat_scope"), is_template=False, source="db", created_at=now, updated_at=now))
+        after = _view(conn, _row(conn, data["name"]))
+        changes.record(conn, actor, "role.create", f"role:{data['name']}", None, after)
+    return after
+
+
+def update_role(db: Database, actor: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    _check(data)
+    with db.write() as conn:
+        row = _row(conn, name)
+        before = _view(conn, row)
+        values = {k: data[k] for k in ("description", "permissions", "chat_scope") if k in data}
+        if values:
+            conn.execute(sa.update(_roles).where(_roles.c.id == row.id).values(**values, updated_at=time.time()))
+        after = _view(conn, _row(conn, name))
+        changes.record(conn, actor, "role.update", f"role:{name}", before, after)
+    return after
+
+
+def copy_role(db: Database, actor: str, name: str, new_name: str) -> dict[str, Any]:
+    source = get_role(db, name)
+    return create_role(db, actor, {"name": new_name, "description": f"copy of {name}: {source['description']}"[:500],
+                                   "permissions": source["permissions"], "chat_scope": source["chat_scope"]})
+
+
+def delete_role(db: Database, actor: str, name: str, default_role: str) -> None:
+    if name in PROTECTED or name == default_role:
+        raise Conflict(f"the role {name!r} cannot be deleted (it is the admin role or the default role)")
+    with db.write() as conn:
+        row = _row(conn, name)
+        before = _view(conn, row)
+        conn.execute(sa.delete(_user_roles).where(_user_roles.c.role_id == row.id))
+        conn.execute(sa.delete(_roles).where(_roles.c.id == row.id))
+        changes.record(conn, actor, "role.delete", f"role:{name}", before, None)

@@ -1,0 +1,124 @@
+"""Users: accounts with roles; admins log in with a password, everyone else through a platform
+identity bound to their user."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..auth.passwords import hash_password, weakness
+from ..auth.rbac import pattern_matches
+from ..db import Database
+from ..models import Identity, Role, User, UserRole
+from . import changes
+from .errors import Conflict, Invalid, NotFound
+
+_users, _roles, _user_roles, _ident = User.__table__, Role.__table__, UserRole.__table__, Identity.__table__
+
+
+def _roles_of(conn: Any, user_id: int) -> list[str]:
+    return list(conn.execute(sa.select(_roles.c.name).select_from(_user_roles.join(_roles))
+                             .where(_user_roles.c.user_id == user_id).order_by(_roles.c.name)).scalars())
+
+
+def _view(conn: Any, row: Any) -> dict[str, Any]:
+    idents = conn.execute(sa.select(_ident.c.id, _ident.c.channel, _ident.c.platform_user_id)
+                          .where(_ident.c.user_id == row.id).order_by(_ident.c.id)).all()
+    return {"id": row.id, "name": row.name, "display_name": row.display_name, "is_active": row.is_active,
+            "locale": row.locale, "has_password": bool(row.password_hash), "roles": _roles_of(conn, row.id),
+            "identities": [{"id": i.id, "channel": i.channel, "platform_user_id": i.platform_user_id} for i in idents]}
+
+
+def list_users(db: Database) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return [_view(conn, r) for r in conn.execute(sa.select(_users).order_by(_users.c.name)).all()]
+
+
+def get_user(db: Database, user_id: int) -> dict[str, Any]:
+    with db.read() as conn:
+        return _view(conn, _row(conn, user_id))
+
+
+def _row(conn: Any, user_id: int) -> Any:
+    row = conn.execute(sa.select(_users).where(_users.c.id == user_id)).first()
+    if row is None:
+        raise NotFound(f"no user with id {user_id}")
+    return row
+
+
+def _set_roles(conn: Any, user_id: int, roles: list[str]) -> None:
+    found = dict(conn.execute(sa.select(_roles.c.name, _roles.c.id).where(_roles.c.name.in_(roles))).all())
+    missing = sorted(set(roles) - set(found))
+    if missing:
+        raise Invalid(f"unknown role(s): {', '.join(missing)}", "roles")
+    conn.execute(sa.delete(_user_roles).where(_user_roles.c.user_id == user_id))
+    if roles:
+        conn.execute(sa.insert(_user_roles), [{"user_id": user_id, "role_id": found[r]} for r in sorted(set(roles))])
+
+
+def _check_password(password: str, name: str) -> str:
+    problem = weakness(password, name)
+    if problem:
+        raise Invalid(f"password too weak: {problem}", "password")
+    return hash_password(password)
+
+
+def create_user(db: Database, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    name = data["name"].strip()
+    if not name:
+        raise Invalid("must not be empty", "name")
+    with db.write() as conn:
+        if conn.execute(sa.select(_users.c.id).where(_users.c.name == name)).first():
+            raise Conflict(f"a user named {name!r} already exists", "name")
+        now = time.time()
+        password = data.get("password")
+        user_id = conn.execute(sa.insert(_users).values(
+            name=name, display_name=data.get("display_name") or name,
+            password_hash=_check_password(password, name) if password else None,
+            is_active=data.get("is_active", True), locale=data.get("locale") or "", created_at=now, updated_at=now,
+        ).returning(_users.c.id)).scalar_one()
+        _set_roles(conn, user_id, data.get("roles") or [])
+        after = _view(conn, _row(conn, user_id))
+        changes.record(conn, actor, "user.create", f"user:{name}", None, after)
+    return after
+
+
+def update_user(db: Database, actor: str, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    with db.write() as conn:
+        row = _row(conn, user_id)
+        before = _view(conn, row)
+        values: dict[str, Any] = {k: data[k] for k in ("display_name", "is_active", "locale") if k in data}
+        if data.get("password"):
+            values["password_hash"] = _check_password(data["password"], row.name)
+        if values:
+            values["updated_at"] = time.time()
+            conn.execute(sa.update(_users).where(_users.c.id == user_id).values(**values))
+        if "roles" in data:
+            _set_roles(conn, user_id, data["roles"])
+        _keep_an_admin(conn)
+        after = _view(conn, _row(conn, user_id))
+        changes.record(conn, actor, "user.update", f"user:{row.name}", before,
+                       {**after, "password_changed": "password" in values or bool(data.get("password"))})
+    return after
+
+
+def delete_user(db: Database, actor: str, user_id: int, acting_user_id: int | None) -> None:
+    if acting_user_id == user_id:
+        raise Conflict("you cannot delete your own account")
+    with db.write() as conn:
+        row = _row(conn, user_id)
+        before = _view(conn, row)
+        conn.execute(sa.update(_ident).where(_ident.c.user_id == user_id).values(user_id=None))
+        conn.execute(sa.delete(_user_roles).where(_user_roles.c.user_id == user_id))
+        conn.execute(sa.delete(_users).where(_users.c.id == user_id))
+        _keep_an_admin(conn)
+        changes.record(conn, actor, "user.delete", f"user:{row.name}", before, None)
+
+
+def _keep_an_admin(conn: Any) -> None:
+    """Refuse a change that would leave nobody able to administer SmartBot."""
+    rows = conn.execute(sa.select(_roles.c.permissions).select_from(_user_roles.join(_roles).join(_users))
+                        .where(_users.c.is_active.is_(True), _users.c.password_hash.is_not(None))).all()
+    if not any(pattern_matches(p, "admin:login") for r in rows for p in (r.permissions or ())):
+        raise Conflict("this would leave no active admin who can log in")

@@ -1,0 +1,24 @@
+"""A fresh PostgreSQL schema per test, so tests never see each other's rows."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Iterator
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+
+@contextlib.contextmanager
+def fresh_schema(base_url: str) -> Iterator[str]:
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    joiner = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{joiner}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
