@@ -17,4 +17,5 @@ make_venv
 install_requirements -r "$ROOT/requirements-dev.txt"
 
 cd "$ROOT"
+eval "$("$VENV/bin/python" scripts/detect_services.py)"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -12,6 +12,11 @@ def current_runtime():
     return current_app.extensions["smartbot"]
 
 
+def login_guard():
+    """The app's failed-login counter per address (names are counted in the audit log)."""
+    return current_app.extensions["smartbot_login_guard"]
+
+
 def to_flask_response(res: WebResponse) -> Response:
     body = res.body
     content_type = res.content_type

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from .admin.accounts import LoginGuard
 from .runtime import Runtime
 from .web import json_error
 
@@ -34,6 +35,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.extensions["smartbot"] = runtime
+    app.extensions["smartbot_login_guard"] = LoginGuard()
     proxies = settings.security.trusted_proxies
     if proxies:
         # Behind nginx the peer is the proxy: take the client's address and scheme from the

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.support.apps import GunicornApp, LiveApp
+from tests.support.fake_chat_apis import FakeChatApis
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
 
@@ -55,6 +56,14 @@ def fake_model() -> Iterator[FakeModel]:
 @pytest.fixture
 def fake_platform() -> Iterator[FakePlatform]:
     server = FakePlatform().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_chat_apis() -> Iterator[FakeChatApis]:
+    """Telegram's, Slack's and Discord's send APIs on one loopback server."""
+    server = FakeChatApis().start()
     yield server
     server.stop()
 

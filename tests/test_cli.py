@@ -63,3 +63,17 @@ def test_create_admin_from_stdin(tmp_path):
     assert ok.returncode == 0 and "created" in ok.stdout
     again = _run(["create-admin", "--name", "ops", "--password-stdin"], conf, stdin="a much better password\n")
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_check_config_flags_weak_or_mistyped_channel_secrets(tmp_path):
+    channels = {"telegram": {"bot_token": "123456:" + "A" * 35, "secret_token": "short"},
+                "slack": {"bot_token": "xoxb-1", "signing_secret": "not-what-slack-shows"},
+                "discord": {"application_id": "1100000000000000001", "public_key": "ab" * 32}}
+    conf = _conf(tmp_path, channels=channels)
+    _run(["db", "upgrade"], conf)
+    res = _run(["check-config"], conf)
+    assert res.returncode == 1
+    assert "[FAIL] channel telegram: secret_token is shorter than 16 characters" in res.stdout
+    assert "[FAIL] channel slack: signing_secret is not the 32 hex characters" in res.stdout
+    assert "[ok] channel discord configured" in res.stdout
+    assert "not-what-slack-shows" not in res.stdout + res.stderr

@@ -91,10 +91,7 @@ class LoginGuard:
                 self._by_address[remote] = self._by_address.get(remote, 0) + 1
 
 
-GUARD = LoginGuard()
-
-
-def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard = GUARD) -> LoginResult:
+def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard) -> LoginResult:
     """Check a login; every attempt is audited, and the audit trail is what the lockout counts."""
     with db.read() as conn:
         if guard.locked(conn, name, remote):

@@ -13,7 +13,7 @@ from .. import audit
 from ..api import auth
 from ..manage import audit_view, state
 from ..ops.health import readiness
-from ..web import current_runtime
+from ..web import current_runtime, login_guard
 from .accounts import check_login
 from .base import bp, locale, page, render
 from ..i18n import t
@@ -35,7 +35,7 @@ def login():
     if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
         return render("admin/login.html", status=400, login_csrf=_login_csrf(), error="CSRF", next="")
     name = request.form.get("name", "").strip()
-    result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "")
+    result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "", login_guard())
     if not result.ok:
         error = t("admin.bad_login", locale()) if "wrong" in result.reason else result.reason
         return render("admin/login.html", status=401, login_csrf=_login_csrf(), error=error, next="")

@@ -6,6 +6,7 @@ from flask_jwt_extended import get_jwt
 
 from .. import audit
 from ..admin.accounts import check_login
+from ..web import login_guard
 from . import auth
 from .context import ApiContext, ApiError
 from .registry import route
@@ -17,7 +18,8 @@ bp = Blueprint("api_session", __name__)
 @route(bp, "/auth/login", "POST", summary="Log in; returns an access and a refresh token", permission=None,
        tag="auth", body={"name": Str(required=True, max_length=100), "password": Str(required=True, max_length=200)})
 def login(ctx: ApiContext):
-    result = check_login(ctx.runtime.db, ctx.body["name"], ctx.body["password"], request.remote_addr or "")
+    result = check_login(ctx.runtime.db, ctx.body["name"], ctx.body["password"], request.remote_addr or "",
+                         login_guard())
     if not result.ok:
         raise ApiError(401, result.reason)
     return auth.issue_tokens(result.user_id, ctx.body["name"])

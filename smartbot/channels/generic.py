@@ -21,6 +21,7 @@ from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
 from .base import Channel, WebRequest
+from .common import check_window, signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +57,11 @@ class GenericChannel(Channel):
         self._http = http.pooled_session()
 
     def verify(self, req: WebRequest) -> None:
-        timestamp = req.headers.get(TIMESTAMP_HEADER, "")
-        signature = req.headers.get(SIGNATURE_HEADER, "")
-        if not timestamp or not signature:
-            raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
-        if not timestamp.isdigit() or len(timestamp) > 12:
-            raise SignatureError(f"{TIMESTAMP_HEADER} must be unix seconds")
+        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         expected = sign(self.config.secret, timestamp, req.body)
-        if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
-        if abs(time.time() - int(timestamp)) > self.config.tolerance_seconds:
-            raise SignatureError(f"timestamp outside the {self.config.tolerance_seconds} s window")
+        check_window(seconds, self.config.tolerance_seconds)
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = req.json()

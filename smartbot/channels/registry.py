@@ -8,6 +8,9 @@ from typing import Any
 _MODULES: dict[str, str] = {
     "generic": "smartbot.channels.generic:GenericChannel",
     "webchat": "smartbot.channels.webchat:WebChatChannel",
+    "telegram": "smartbot.channels.telegram:TelegramChannel",
+    "slack": "smartbot.channels.slack:SlackChannel",
+    "discord": "smartbot.channels.discord:DiscordChannel",
 }
 
 

@@ -1,0 +1,199 @@
+"""Discord (interactions endpoint): slash commands in, a deferred ack, the answer as a follow-up.
+
+Authenticity is the Ed25519 signature (X-Signature-Ed25519) of timestamp + raw body under the
+application's public key; failures get 401, as Discord requires (it probes with bad signatures).
+PING is answered with PONG. `/ask <text>` becomes the message text (as does the target of a message
+command); any other command becomes "/<name> <option values>" so the command catalogue works from
+Discord. A command is acknowledged at
+once with a deferred response (type 5); the reply is POSTed later to the follow-up webhook, whose
+interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
+The interaction token is a credential: it goes into the reply context, never into logs or reasons.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
+from ..settings_schema import setting
+from . import http
+from .base import WebRequest, WebResponse
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name, json_object, need_id,
+                     need_object, optional_object, optional_text, signed_headers)
+
+SIGNATURE_HEADER = "X-Signature-Ed25519"
+TIMESTAMP_HEADER = "X-Signature-Timestamp"
+PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
+PONG = {"type": 1}
+DEFERRED_MESSAGE = {"type": 5}
+ASK_COMMAND = "ask"
+TOKEN_LIFETIME = 15 * 60
+PRIVATE_CHANNEL_CONTEXT = 2       # a group DM: several people, no guild
+_SUBCOMMAND_TYPES = (1, 2)
+_MESSAGE_COMMAND = 3
+_ATTACHMENT_OPTION = 11
+# What a non-command interaction gets: no visible answer (components, modals), no suggestions.
+_QUIET_ACKS = {MESSAGE_COMPONENT: {"type": 6}, MODAL_SUBMIT: {"type": 6},
+               AUTOCOMPLETE: {"type": 8, "data": {"choices": []}}}
+_EXPIRED_TOKEN_CODES = (50027, 10015)    # Invalid Webhook Token, Unknown Webhook
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_FOLLOW_UP_TOKEN = re.compile(r"(/webhooks/\d+/)[^/\s?\"]+")
+
+
+@dataclass
+class DiscordConfig(PlatformConfig):
+    application_id: str = setting(required=True, help="General Information > Application ID")
+    public_key: str = setting(required=True, help="General Information > Public Key (64 hex characters)")
+    bot_token: str = setting("", secret=True, help="only needed to register slash commands")
+    api_base: str = setting("https://discord.com/api/v10", url=True)
+    tolerance_seconds: int = setting(300, minimum=1)
+
+    def validate(self, path: str) -> None:
+        if not self.application_id.isdigit():
+            raise ConfigError(f"{path}.application_id", "must be the numeric Application ID",
+                              "copy it from the Developer Portal, General Information")
+        if len(self.public_key) != 64 or not _HEX.match(self.public_key):
+            raise ConfigError(f"{path}.public_key", "must be 64 hexadecimal characters",
+                              "copy the Public Key from the Developer Portal, General Information")
+        try:
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(self.public_key))
+        except ValueError:
+            raise ConfigError(f"{path}.public_key", "is not an Ed25519 public key",
+                              "copy the Public Key from the Developer Portal, General Information") from None
+        self.api_base = self.api_base.rstrip("/")
+
+
+class DiscordChannel(PlatformChannel):
+    name = "discord"
+    config_class = DiscordConfig
+    text_limit = 2000
+    supports_markdown = True
+
+    def __init__(self, config: DiscordConfig) -> None:
+        super().__init__(config)
+        self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key))
+        http.mask_url_secrets(_FOLLOW_UP_TOKEN, r"\1<interaction_token>")
+
+    # -- inbound --------------------------------------------------------------------------
+    def verify(self, req: WebRequest) -> None:
+        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+        if len(signature) != 128 or not _HEX.match(signature):
+            raise SignatureError(f"{SIGNATURE_HEADER} must be 128 hexadecimal characters")
+        try:
+            self._key.verify(bytes.fromhex(signature), timestamp.encode("ascii") + req.body)
+        except InvalidSignature:
+            raise SignatureError("signature does not match") from None
+        check_window(seconds, self.config.tolerance_seconds)
+
+    def handshake(self, req: WebRequest) -> WebResponse | None:
+        return WebResponse(200, PONG) if _interaction_type(json_object(req)) == PING else None
+
+    def parse(self, req: WebRequest) -> list[InboundMessage]:
+        data = json_object(req)
+        if _interaction_type(data) != APPLICATION_COMMAND:
+            return []
+        interaction_id = need_id(data, "id", "interaction")
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise PayloadError("missing field: interaction.token")
+        command = need_object(data, "data", "interaction")
+        name = command.get("name")
+        if not isinstance(name, str) or not name:
+            raise PayloadError("missing field: interaction.data.name")
+        user = optional_object(optional_object(data, "member"), "user") or optional_object(data, "user")
+        if not user:
+            raise PayloadError("missing field: interaction.member.user or interaction.user")
+        channel_id = data.get("channel_id") or optional_object(data, "channel").get("id")
+        if not isinstance(channel_id, (str, int)) or isinstance(channel_id, bool) or channel_id == "":
+            raise PayloadError("missing field: interaction.channel_id")
+        in_group = bool(data.get("guild_id")) or data.get("context") == PRIVATE_CHANNEL_CONTEXT
+        received = time.time()
+        return [InboundMessage(
+            channel=self.name, event_id=interaction_id, message_id=interaction_id, chat_id=str(channel_id)[:200],
+            chat_type=GROUP if in_group else DIRECT, user_id=need_id(user, "id", "interaction.user"),
+            user_name=display_name(user.get("global_name"), user.get("username")),
+            text=_command_text(name, command), mentioned=True, attachments=_attachments(command),
+            locale=optional_text(data, "locale", 20),
+            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
+            received_at=received, raw=data)]
+
+    def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        if accepted or duplicates:
+            return WebResponse(200, DEFERRED_MESSAGE)
+        return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
+
+    # -- outbound -------------------------------------------------------------------------
+    def send(self, reply: Reply) -> None:
+        ctx = reply.reply_context
+        token = ctx.get("interaction_token")
+        if not token:
+            raise DeliveryError("the reply has no interaction token to answer with", retryable=False)
+        if time.time() >= float(ctx.get("expires_at") or 0):
+            raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
+                                retryable=False)
+        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
+        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
+        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
+        if resp.status_code < 400:
+            return
+        data = http.json_body(resp)
+        if data.get("code") in _EXPIRED_TOKEN_CODES:
+            raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
+                                retryable=False)
+        retry_after = data.get("retry_after")
+        http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
+                              float(retry_after) if isinstance(retry_after, (int, float)) else None)
+
+
+def _interaction_type(data: dict[str, Any]) -> int:
+    kind = data.get("type")
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        raise PayloadError("missing field: interaction.type (a number)")
+    return kind
+
+
+def _command_text(name: str, command: dict[str, Any]) -> str:
+    """`/ask <text>` is the text itself, as is the message a message command was used on; other
+    commands read "/<name> <values>" for the router."""
+    if command.get("type") == _MESSAGE_COMMAND:
+        return _target_message(command)
+    words = " ".join(v for v in _option_values(command.get("options")) if v)
+    if name == ASK_COMMAND:
+        return words
+    return f"/{name} {words}".strip()
+
+
+def _option_values(options: Any) -> list[str]:
+    values: list[str] = []
+    for option in options if isinstance(options, list) else []:
+        if not isinstance(option, dict):
+            continue
+        if option.get("type") == _ATTACHMENT_OPTION:
+            continue        # an upload, not words: see _attachments
+        if option.get("type") in _SUBCOMMAND_TYPES:
+            values.append(str(option.get("name") or ""))
+            values.extend(_option_values(option.get("options")))
+        elif option.get("value") is not None:
+            values.append(str(option["value"]))
+    return values
+
+
+def _attachments(command: dict[str, Any]) -> list[Attachment]:
+    """Files given to attachment options; Discord describes them under data.resolved.attachments."""
+    files = optional_object(optional_object(command, "resolved"), "attachments")
+    return [Attachment(kind=attachment_kind(optional_text(f, "content_type")), name=optional_text(f, "filename"),
+                       url=optional_text(f, "url", 2000), key=str(key)[:200])
+            for key, f in files.items() if isinstance(f, dict)]
+
+
+def _target_message(command: dict[str, Any]) -> str:
+    """The text of the message a message command (right click > Apps) was used on."""
+    messages = optional_object(optional_object(command, "resolved"), "messages")
+    return str(optional_object(messages, str(command.get("target_id"))).get("content") or "")

@@ -1,0 +1,182 @@
+"""Slack (Events API): event callbacks in, chat.postMessage out, in the message's thread.
+
+Authenticity is Slack's v0 signature, hex HMAC-SHA256(signing_secret, "v0:<timestamp>:<raw body>"),
+with a 5-minute window on the timestamp. The dedup key is `<channel>:<ts>`: Slack's retries
+(X-Slack-Retry-Num) reuse it, and an `app_mention` and a `message` event describing one message
+share it, so either way the message is answered once. Bots' messages, edits, deletions and joins
+are acknowledged and ignored. Slack answers HTTP 200 with `ok: false` for most errors; those are
+mapped to DeliveryError here.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PayloadError, SignatureError
+from ..httputil import retry_after_seconds
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
+from ..settings_schema import setting
+from . import http, markup
+from .base import WebRequest, WebResponse
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name,
+                     group_trigger_setting, json_object, need_id, need_object, optional_object,
+                     optional_text, signed_headers, text_field)
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+SIGNATURE_HEADER = "X-Slack-Signature"
+# Subtypes that are still a person writing to us; every other subtype is an edit, a join, a bot...
+_USER_SUBTYPES = (None, "file_share", "thread_broadcast")
+# ok=false errors worth another try later; every other one needs a person to fix something.
+_RETRYABLE_ERRORS = {"ratelimited": 429, "internal_error": 503, "fatal_error": 503,
+                     "service_unavailable": 503, "request_timeout": 408}
+_HEX = re.compile(r"^[0-9a-f]+$")
+_AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                "missing_scope", "not_allowed_token_type")
+
+
+@dataclass
+class SlackConfig(PlatformConfig):
+    bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
+    signing_secret: str = setting(required=True, secret=True, help="Basic Information > Signing Secret")
+    bot_user_id: str = setting("", help="the bot's user id (U...); read from each event's authorizations when empty")
+    api_base: str = setting("https://slack.com/api", url=True)
+    group_trigger: str = group_trigger_setting()
+    tolerance_seconds: int = setting(300, minimum=1)
+
+    def validate(self, path: str) -> None:
+        self.api_base = self.api_base.rstrip("/")
+        if not self.bot_token.startswith("xoxb-"):
+            log.warning("%s.bot_token does not start with xoxb-: use the Bot User OAuth Token", path)
+
+    def self_check(self) -> str:
+        """For `smartbot check-config`: Slack's signing secrets are 32 hex characters."""
+        if len(self.signing_secret) != 32 or not _HEX.match(self.signing_secret):
+            return "signing_secret is not the 32 hex characters Slack shows: copy it again from Basic Information"
+        return ""
+
+
+class SlackChannel(PlatformChannel):
+    name = "slack"
+    config_class = SlackConfig
+    text_limit = 3500           # Slack takes ~40k, but long posts are unreadable; split for people
+    supports_markdown = True
+
+    # -- inbound --------------------------------------------------------------------------
+    def verify(self, req: WebRequest) -> None:
+        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+        base = b"v0:" + timestamp.encode("ascii") + b":" + req.body
+        expected = "v0=" + hmac.new(self.config.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise SignatureError("signature does not match")
+        check_window(seconds, self.config.tolerance_seconds)
+
+    def handshake(self, req: WebRequest) -> WebResponse | None:
+        data = json_object(req)
+        if data.get("type") != "url_verification":
+            return None
+        challenge = data.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise PayloadError("url_verification without a challenge")
+        return WebResponse(200, {"challenge": challenge})
+
+    def parse(self, req: WebRequest) -> list[InboundMessage]:
+        data = json_object(req)
+        if data.get("type") != "event_callback":
+            return []
+        event = need_object(data, "event", "body")
+        kind = event.get("type")
+        if kind not in ("message", "app_mention") or event.get("subtype") not in _USER_SUBTYPES:
+            return []
+        bot_user = self.config.bot_user_id or _authorized_bot(data)
+        user = event.get("user")
+        if event.get("bot_id") or not isinstance(user, str) or not user or user == bot_user:
+            return []
+        channel = need_id(event, "channel", "event")
+        ts = need_id(event, "ts", "event")
+        text = text_field(event, "text", "event")
+        chat_type = DIRECT if event.get("channel_type") == "im" else GROUP
+        says_my_name = bool(bot_user) and _mention_of(bot_user).search(text) is not None
+        if chat_type == DIRECT or kind == "app_mention" or self.config.group_trigger == "always" or says_my_name:
+            mentioned = True
+        elif bot_user:
+            mentioned = False
+        else:
+            # Without the bot's id a mention cannot be told apart here; its app_mention event will come.
+            return []
+        attachments = _attachments(event.get("files"))
+        text = _clean(text, bot_user, strip_first=kind == "app_mention" and not bot_user)
+        if not text and not attachments:
+            return []
+        profile = optional_object(event, "user_profile")
+        return [InboundMessage(
+            channel=self.name, event_id=f"{channel}:{ts}", message_id=ts, chat_id=channel, chat_type=chat_type,
+            user_id=user, user_name=display_name(profile.get("display_name"), profile.get("real_name")),
+            text=text, mentioned=mentioned, attachments=attachments,
+            reply_context={"channel": channel, "thread_ts": optional_text(event, "thread_ts") or ts}, raw=data)]
+
+    # -- outbound -------------------------------------------------------------------------
+    def send(self, reply: Reply) -> None:
+        ctx = reply.reply_context
+        markdown = reply.format == "markdown"
+        body: dict[str, Any] = {
+            "channel": ctx.get("channel") or reply.chat_id,
+            "text": markup.to_slack_mrkdwn(reply.text) if markdown else markup.slack_plain(reply.text),
+            "mrkdwn": markdown,
+        }
+        if ctx.get("thread_ts"):
+            body["thread_ts"] = ctx["thread_ts"]
+        url = f"{self.config.api_base}/chat.postMessage"
+        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
+                             headers={"Authorization": f"Bearer {self.config.bot_token}"})
+        data = http.json_body(resp)
+        if resp.status_code < 400 and data.get("ok") is True:
+            return
+        error = str(data.get("error") or "")[:100]
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        if resp.status_code >= 400:
+            http.raise_for_status(resp, url, error, retry_after)
+        if error in _AUTH_ERRORS:
+            error += " (check channels.slack.bot_token and the app's chat:write scope)"
+        raise http.error_for(_RETRYABLE_ERRORS.get(error, 400), url, error or "answer without ok=true",
+                             retry_after)
+
+
+def _authorized_bot(data: dict[str, Any]) -> str:
+    """The bot's user id as Slack states it in the event's `authorizations`."""
+    authorizations = data.get("authorizations")
+    for auth in authorizations if isinstance(authorizations, list) else []:
+        if isinstance(auth, dict) and auth.get("is_bot") and isinstance(auth.get("user_id"), str):
+            return auth["user_id"]
+    return ""
+
+
+_LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def _mention_of(user: str) -> re.Pattern[str]:
+    """`<@U123>` or `<@U123|name>`: how Slack writes a mention of one user in message text."""
+    return re.compile(rf"<@{re.escape(user)}(?:\|[^>]*)?>")
+
+
+def _clean(text: str, bot_user: str, strip_first: bool) -> str:
+    """The text without the bot's mention, with Slack's &amp; &lt; &gt; turned back into characters."""
+    if bot_user:
+        text = _mention_of(bot_user).sub("", text)
+    elif strip_first:
+        text = _LEADING_MENTION.sub("", text)
+    text = re.sub(r"[ \t]{2,}", " ", text).strip()
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _attachments(files: Any) -> list[Attachment]:
+    if not isinstance(files, list):
+        return []
+    return [Attachment(kind=attachment_kind(str(f.get("mimetype") or "")), name=str(f.get("name") or ""),
+                       url=str(f.get("url_private") or ""), key=str(f.get("id") or ""))
+            for f in files if isinstance(f, dict)]

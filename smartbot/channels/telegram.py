@@ -1,0 +1,265 @@
+"""Telegram (Bot API, webhook mode): updates in, sendMessage out.
+
+Authenticity is the `X-Telegram-Bot-Api-Secret-Token` header set with setWebhook(secret_token=...),
+compared in constant time. Only `message` updates from people are messages; edits, channel posts,
+callback queries, member changes and bots' messages are acknowledged and ignored. The dedup key is
+`<chat id>:<message id>`, which stays the same when Telegram replays an update under a new update_id.
+The bot token is part of every API URL, so it must never reach a log line or an error reason.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..httputil import retry_after_seconds
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
+from ..settings_schema import setting
+from . import http, markup
+from .base import WebRequest
+from .common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
+                     need_object, optional_object, optional_text, text_field)
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_TOKEN_FORMAT = re.compile(r"^(\d+):[A-Za-z0-9_-]{20,}$")
+_SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_SECRET_LENGTH = 16
+_CHAT_TYPES = {"private": DIRECT, "group": GROUP, "supergroup": GROUP}
+# Attachment fields of a Message and the kind each one is; `photo` is a list of sizes.
+_MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "audio"),
+          ("video", "video"), ("video_note", "video"), ("animation", "video"))
+_USERNAME_RETRY_SECONDS = 60.0
+_GETME_READ_TIMEOUT = 3.0
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass
+class TelegramConfig(PlatformConfig):
+    bot_token: str = setting(required=True, secret=True, help="the token @BotFather gave you (123456:ABC...)")
+    secret_token: str = setting(required=True, secret=True,
+                                help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -)")
+    bot_username: str = setting("", help="the bot's @username; learned with getMe when empty")
+    api_base: str = setting("https://api.telegram.org", url=True)
+    group_trigger: str = group_trigger_setting()
+    max_message_age: float = setting(86400.0, minimum=60,
+                                     help="older messages are ignored: Telegram keeps undelivered updates 24 h")
+
+    def validate(self, path: str) -> None:
+        if not _TOKEN_FORMAT.match(self.bot_token):
+            raise ConfigError(f"{path}.bot_token", "does not look like a bot token",
+                              "copy it from @BotFather: digits, a colon, then the secret part")
+        if not _SECRET_FORMAT.match(self.secret_token):
+            raise ConfigError(f"{path}.secret_token", "must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
+                              "generate one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        self.bot_username = self.bot_username.strip().lstrip("@")
+        self.api_base = self.api_base.rstrip("/")
+
+    def self_check(self) -> str:
+        """For `smartbot check-config`: a short secret_token is guessable, and it is all that stands
+        between the webhook and anyone who finds its URL."""
+        if len(self.secret_token) < MIN_SECRET_LENGTH:
+            return f"secret_token is shorter than {MIN_SECRET_LENGTH} characters: use a long random value"
+        return ""
+
+    @property
+    def bot_id(self) -> str:
+        return self.bot_token.split(":", 1)[0]
+
+
+class TelegramChannel(PlatformChannel):
+    name = "telegram"
+    config_class = TelegramConfig
+    text_limit = 4096
+    supports_markdown = True
+
+    def __init__(self, config: TelegramConfig) -> None:
+        super().__init__(config)
+        self._username = config.bot_username
+        self._username_lock = threading.Lock()
+        self._username_failed_at = 0.0
+        http.mask_url_secrets(re.compile(re.escape(config.bot_token)), "<bot_token>")
+
+    # -- inbound --------------------------------------------------------------------------
+    def verify(self, req: WebRequest) -> None:
+        given = req.headers.get(SECRET_HEADER, "")
+        if not given:
+            raise SignatureError(f"missing {SECRET_HEADER} header")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.config.secret_token.encode()):
+            raise SignatureError(f"{SECRET_HEADER} does not match")
+
+    def parse(self, req: WebRequest) -> list[InboundMessage]:
+        update = json_object(req)
+        message = update.get("message")
+        if not isinstance(message, dict):
+            return []       # edited_message, channel_post, callback_query, my_chat_member, ...
+        chat = need_object(message, "chat", "message")
+        chat_id = need_id(chat, "id", "message.chat")
+        message_id = need_id(message, "message_id", "message")
+        sender = message.get("from")
+        chat_type = _CHAT_TYPES.get(str(chat.get("type")))
+        if not isinstance(sender, dict) or sender.get("is_bot") or chat_type is None:
+            return []
+        if self._too_old(message.get("date")):
+            log.info("ignored telegram message %s:%s older than %ss", chat_id, message_id,
+                     self.config.max_message_age)
+            return []
+        text = text_field(message, "text", "message") or text_field(message, "caption", "message")
+        entities = message.get("entities") or message.get("caption_entities") or []
+        if not isinstance(entities, list):
+            raise PayloadError("message.entities must be a list")
+        attachments = _attachments(message)
+        if not text and not attachments:
+            return []       # service messages: joins, pins, title changes, ...
+        addressed = self._addressing(message, text, entities)
+        if addressed is None:
+            return []       # a command for another bot in the same group
+        mentioned, text = addressed
+        if chat_type == DIRECT or self.config.group_trigger == "always":
+            mentioned = True
+        reply_context: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id}
+        if message.get("is_topic_message") and message.get("message_thread_id"):
+            reply_context["message_thread_id"] = message["message_thread_id"]
+        return [InboundMessage(
+            channel=self.name, event_id=f"{chat_id}:{message_id}", message_id=message_id, chat_id=chat_id,
+            chat_type=chat_type, user_id=need_id(sender, "id", "message.from"),
+            user_name=display_name(sender.get("username"), _full_name(sender)),
+            text=text, mentioned=mentioned, attachments=attachments, reply_context=reply_context,
+            locale=optional_text(sender, "language_code", 20), raw=update)]
+
+    def _too_old(self, date: Any) -> bool:
+        return isinstance(date, (int, float)) and time.time() - date > self.config.max_message_age
+
+    def _addressing(self, message: dict[str, Any], text: str,
+                    entities: list[Any]) -> tuple[bool, str] | None:
+        """(addressed to this bot?, text without the bot's mention); None for another bot's command."""
+        units = _Utf16(text)
+        cuts: list[tuple[int, int, str]] = []
+        mentioned = False
+        for entity in entities:
+            if not isinstance(entity, dict):
+                continue
+            kind, offset, length = entity.get("type"), entity.get("offset"), entity.get("length")
+            if not isinstance(offset, int) or not isinstance(length, int):
+                continue
+            piece = units.slice(offset, length)
+            if kind == "mention" and self._is_me(piece[1:]):
+                mentioned = True
+                cuts.append((offset, length, ""))
+            elif kind == "text_mention" and str(optional_object(entity, "user").get("id")) == self.config.bot_id:
+                mentioned = True
+                cuts.append((offset, length, ""))
+            elif kind == "bot_command" and offset == 0 and "@" in piece:
+                command, _, target = piece.partition("@")
+                if not self._is_me(target):
+                    return None
+                mentioned = True
+                cuts.append((offset, length, command))
+        replied = optional_object(message, "reply_to_message")
+        if str(optional_object(replied, "from").get("id")) == self.config.bot_id:
+            mentioned = True
+        return mentioned, (_SPACES.sub(" ", units.replace(cuts)) if cuts else text).strip()
+
+    def _is_me(self, username: str) -> bool:
+        mine = self._bot_username()
+        return bool(mine) and username.lower() == mine.lower()
+
+    def _bot_username(self) -> str:
+        """The configured username, or the one getMe reports (asked once, retried after a minute)."""
+        if self._username:
+            return self._username
+        with self._username_lock:
+            if self._username or time.monotonic() - self._username_failed_at < _USERNAME_RETRY_SECONDS:
+                return self._username
+            try:
+                # Asked while Telegram waits for the webhook's answer: keep it short.
+                resp = http.exchange(self._http, "GET", self._url("getMe"),
+                                     timeout=(self.config.connect_timeout, _GETME_READ_TIMEOUT))
+                self._username = str(optional_object(http.json_body(resp), "result").get("username") or "")
+            except DeliveryError as exc:
+                log.warning("could not learn the telegram bot's username (%s)", exc.reason)
+            if not self._username:
+                self._username_failed_at = time.monotonic()
+                log.warning("telegram mentions cannot be recognised: set channels.telegram.bot_username")
+            return self._username
+
+    # -- outbound -------------------------------------------------------------------------
+    def send(self, reply: Reply) -> None:
+        ctx = reply.reply_context
+        body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id, "text": reply.text}
+        if ctx.get("message_id"):
+            body["reply_parameters"] = {"message_id": int(ctx["message_id"]), "allow_sending_without_reply": True}
+        if ctx.get("message_thread_id"):
+            body["message_thread_id"] = ctx["message_thread_id"]
+        if reply.format == "markdown":
+            try:
+                self._send_message({**body, "text": markup.to_telegram_html(reply.text), "parse_mode": "HTML"})
+                return
+            except _EntitiesRejected:
+                log.warning("telegram refused the formatted reply %s; sending it as plain text", reply.delivery_id)
+        self._send_message(body)
+
+    def _send_message(self, body: dict[str, Any]) -> None:
+        url = self._url("sendMessage")
+        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
+        data = http.json_body(resp)
+        if resp.status_code < 400 and data.get("ok") is not False:
+            return
+        description = str(data.get("description") or "")[:300]
+        if resp.status_code == 400 and "can't parse entities" in description.lower():
+            raise _EntitiesRejected(description)
+        parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+        retry_after = parameters.get("retry_after")
+        if not isinstance(retry_after, (int, float)):
+            retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        status = resp.status_code if resp.status_code >= 400 else _error_code(data)
+        raise http.error_for(status, url, description, retry_after)
+
+    def _url(self, method: str) -> str:
+        return f"{self.config.api_base}/bot{self.config.bot_token}/{method}"
+
+
+def _full_name(person: dict[str, Any]) -> str:
+    return " ".join(p for p in (person.get("first_name"), person.get("last_name")) if isinstance(p, str) and p)
+
+
+def _error_code(data: dict[str, Any]) -> int:
+    code = data.get("error_code")
+    return code if isinstance(code, int) and code >= 400 else 400
+
+
+class _EntitiesRejected(Exception):
+    """Telegram could not parse the formatted text; the reply goes again as plain text."""
+
+
+class _Utf16:
+    """Telegram's entity offsets count UTF-16 code units, not Python characters."""
+
+    def __init__(self, text: str) -> None:
+        self.data = text.encode("utf-16-le")
+
+    def slice(self, offset: int, length: int) -> str:
+        return self.data[offset * 2:(offset + length) * 2].decode("utf-16-le", "replace")
+
+    def replace(self, cuts: list[tuple[int, int, str]]) -> str:
+        data = self.data
+        for offset, length, new in sorted(cuts, reverse=True):
+            data = data[:offset * 2] + new.encode("utf-16-le") + data[(offset + length) * 2:]
+        return data.decode("utf-16-le", "replace")
+
+
+def _attachments(message: dict[str, Any]) -> list[Attachment]:
+    found = []
+    for key, kind in _MEDIA:
+        item = message.get(key)
+        if isinstance(item, list) and item:
+            item = item[-1]     # photo sizes come smallest first
+        if isinstance(item, dict) and item.get("file_id"):
+            found.append(Attachment(kind=kind, name=str(item.get("file_name") or ""), key=str(item["file_id"])))
+    return found
