@@ -67,9 +67,6 @@ def test_readyz_fails_when_no_provider_is_reachable_and_probes_are_cached(live_a
 
 def test_metrics_parse_and_cover_requests_queues_workers_and_channels(live_app, make_config, fake_model,
                                                                       fake_platform):
-    from smartbot.ops import metrics
-
-    metrics.reset()                 # counts of earlier tests in this process would add up here
     app = live_app(make_config(model=fake_model))
     for i in range(3):
         assert app.post_generic({"event_id": f"m{i}", "chat_id": "c", "user_id": "u", "text": "hi"}).status_code == 200
