@@ -139,3 +139,15 @@ def test_provider_outage_gives_one_alert_and_one_recovery_across_workers(gunicor
         assert app.get("/readyz").status_code == 200
     finally:
         model.stop()
+
+
+def test_host_monitors_read_this_machine(db, tmp_path):
+    settings = _settings(tmp_path, raise_after=0, queue_age_seconds=0, error_rate=0, cpu=1.0,
+                         memory=0.0001, disk=0.0001)
+    alerter = Alerter(db, settings, ["generic"])
+    monitors = Monitors(settings.alerts, "en", db, alerter, ProviderProbe(lambda: [], 30, 1))
+    found = {f.key.split(":")[0]: f for f in monitors.check()}
+    assert found["memory"].problem and "% used" in found["memory"].text      # any machine uses > 0.01 %
+    assert found["disk"].problem and "% full" in found["disk"].text
+    assert not found["cpu"].problem                                           # nothing is busier than 100 %
+    assert {key.split(":")[0] for key in alerter.firing()} == {"memory", "disk"}
