@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings, check_unique
+from .ops.settings import AlertsSettings
 from .settings_schema import _suggest, build, setting
 
 ENV_PREFIX = "SMARTBOT_"
@@ -28,6 +29,8 @@ class ServerSettings:
     threads: int = setting(8, minimum=1)
     timeout: int = setting(30, minimum=1)
     graceful_timeout: int = setting(20, minimum=1)
+    metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "
+                                        "default: a new temporary folder per start")
 
 
 @dataclass
@@ -172,6 +175,7 @@ class Settings:
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
     commands: list[CommandSettings] = field(default_factory=list)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)

@@ -4,13 +4,30 @@ gthread workers: each process serves `threads` requests at once and runs its own
 No preload: every worker builds its own app, database pool and job threads after the fork.
 A worker that exits (graceful reload, max requests) finishes its running jobs and hands back the
 ones it had not started; a worker killed outright leaves leases that another worker takes over.
+Metrics: the workers write their samples to one folder (emptied when the master starts), so any
+worker answers /metrics for all of them.
 """
 from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
 
 from smartbot.config import load
 
 _settings = load()
 _server = _settings.server
+_TEMP_PREFIX = "smartbot-metrics-"
+_metrics_dir = _server.metrics_dir or tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Temporary metrics folders of masters that were killed outright (on_exit never ran)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_TEMP_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(_TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and os.stat(path).st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
 
 bind = [_server.bind]
 workers = _server.workers
@@ -36,6 +53,29 @@ def on_starting(server):  # noqa: ANN001
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate)
     db.dispose()
+    from smartbot.ops import metrics
+
+    if not _server.metrics_dir:
+        _remove_orphaned_metrics_dirs()
+    metrics.prepare_shared_dir(_metrics_dir)
+
+
+def post_fork(server, worker):  # noqa: ANN001
+    """Before the worker builds the app: its metrics go to the folder every worker shares."""
+    from smartbot.ops import metrics
+
+    metrics.use_multiprocess(_metrics_dir)
+
+
+def child_exit(server, worker):  # noqa: ANN001
+    from smartbot.ops import metrics
+
+    metrics.process_exited(worker.pid, _metrics_dir)
+
+
+def on_exit(server):  # noqa: ANN001
+    if not _server.metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def worker_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature

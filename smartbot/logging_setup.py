@@ -1,12 +1,26 @@
-"""Process logging: text or JSON lines; the audit logger also to its own file when configured."""
+"""Process logging: text or JSON lines; the audit logger also to its own file when configured.
+
+Every line carries the request id of the webhook request or job being worked (request_ids), so one
+message can be followed from the webhook to its reply with a grep.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import time
 
+from . import request_ids
 from .audit.redact import redact
 from .config import Settings
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to each record ("-" outside a request or job)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = request_ids.current() or "-"
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -14,7 +28,7 @@ class JsonFormatter(logging.Formatter):
         data = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
                 "msg": record.getMessage(), "pid": record.process}
         for key in ("event_id", "channel", "request_id"):
-            if hasattr(record, key):
+            if getattr(record, key, None) not in (None, "-"):
                 data[key] = getattr(record, key)
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
@@ -33,9 +47,11 @@ def configure(settings: Settings) -> None:
         if settings.log_format == "json":
             handler.setFormatter(JsonFormatter())
         else:
-            formatter = logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+            formatter = logging.Formatter(
+                "%(asctime)s %(levelname)s [%(process)d] %(name)s [%(request_id)s]: %(message)s")
             formatter.converter = time.gmtime
             handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
         if not root.handlers:
             root.addHandler(handler)
         root._smartbot_configured = True  # type: ignore[attr-defined]

@@ -48,6 +48,7 @@ class InboundMessage:
     locale: str = ""
     received_at: float = field(default_factory=time.time)
     raw: Any = None
+    request_id: str = ""        # follows the message into the worker's logs and its replies
 
     @property
     def conversation_key(self) -> str:
@@ -65,7 +66,7 @@ class InboundMessage:
                 "user_id": self.user_id, "text": self.text, "message_id": self.message_id,
                 "chat_type": self.chat_type, "user_name": self.user_name, "mentioned": self.mentioned,
                 "attachments": [asdict(a) for a in self.attachments], "reply_context": self.reply_context,
-                "locale": self.locale, "received_at": self.received_at}
+                "locale": self.locale, "received_at": self.received_at, "request_id": self.request_id}
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> InboundMessage:
@@ -85,6 +86,7 @@ class Reply:
     format: str = "plain"       # plain | markdown
     reply_to: str = ""          # the inbound event_id this answers, when there is one
     delivery_id: str = ""       # stable id of this reply, the same on every retry
+    request_id: str = ""        # the request id of the message this answers
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

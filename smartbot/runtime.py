@@ -24,6 +24,10 @@ from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
+from .ops.agent import OpsAgent
+from .ops.alerts import Alerter
+from .ops.monitors import Monitors
+from .ops.probe import ProviderProbe
 from .pipeline import Pipeline
 from .router import Router
 from .worker import INBOX, OUTBOX, MessageWorker
@@ -58,6 +62,13 @@ class Runtime:
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands)
         self.approvals = ApprovalJobs(HandlerContext(settings, self.db, self.models, self.providers,
                                                      settings.default_locale, self.commands))
+        alerts = settings.alerts
+        self.alerts = Alerter(self.db, settings, self.channels)
+        self.models.on_provider_down.connect(self.alerts.provider_down)
+        self.models.on_provider_up.connect(self.alerts.provider_up)
+        self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
+        self.ops = OpsAgent(Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe),
+                            lambda: self.runner.stats(), alerts.check_seconds)
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -126,6 +137,7 @@ class Runtime:
         if self.role != "web":
             self.runner.start()
             self.model_health.start()     # only processes that call models watch their health
+        self.ops.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -138,6 +150,7 @@ class Runtime:
                 return
             self._started = False
         self.model_health.stop()
+        self.ops.stop()
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
@@ -149,6 +162,7 @@ class Runtime:
         for channel in self.channels.values():
             channel.close()
         self.models.close()
+        self.probe.close()
 
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.

@@ -36,6 +36,13 @@ def build_flask_app(runtime: Runtime) -> Flask:
     )
     app.extensions["smartbot"] = runtime
     app.extensions["smartbot_login_guard"] = LoginGuard()
+    proxies = settings.security.trusted_proxies
+    if proxies:
+        # Behind nginx the peer is the proxy: take the client's address and scheme from the
+        # X-Forwarded-* headers, trusting only as many hops as there are proxies we run.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
     from .api.auth import init_jwt
 

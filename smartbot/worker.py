@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from . import conversations
+from . import conversations, request_ids
 from .audit import AuditEvent
 from .config import Settings
 from .db import Database
@@ -19,6 +19,7 @@ from .gateway import inbox, outbox
 from .i18n import normalize, t
 from .jobs.liveness import owner_is_dead
 from .models.queues import FAILED
+from .ops import metrics
 from .outcome import Outcome
 from .pipeline import Pipeline
 
@@ -62,6 +63,14 @@ class MessageWorker:
         if loaded is None:
             return
         row, msg = loaded
+        token = request_ids.bind(msg.request_id)
+        try:
+            self._handle(row, msg)
+        finally:
+            request_ids.unbind(token)
+
+    def _handle(self, row: Any, msg: Any) -> None:
+        started = time.perf_counter()
         status = "done"
         try:
             outcome = self.pipeline.handle(msg)
@@ -83,6 +92,10 @@ class MessageWorker:
         if done is None:
             log.info("message %s was finished by another worker", msg.event_id)
             return
+        metrics.count("messages_handled_total", channel=msg.channel,
+                      result="failed" if status == FAILED else outcome.result)
+        log.debug("message %s handled: %s", msg.event_id, outcome.result)
+        metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
             self.deliver(reply_id)
         if done.next_inbox_ids:
@@ -101,14 +114,25 @@ class MessageWorker:
         if loaded is None:
             return []
         row, reply = loaded
+        token = request_ids.bind(reply.request_id)
+        try:
+            return self._send(row, reply)
+        finally:
+            request_ids.unbind(token)
+
+    def _send(self, row: Any, reply: Any) -> list[int]:
         channel = self.channels.get(row.channel)
         try:
             if channel is None:
                 raise DeliveryError(f"channel {row.channel} is not configured", retryable=False)
             channel.send(reply)
         except DeliveryError as exc:
+            metrics.count("replies_total", channel=row.channel, result="retry" if exc.retryable else "refused")
             return self._delivery_failed(row, exc)
         nxt = outbox.mark_sent(self.db, row, self.owner, self.lease_seconds)
+        metrics.count("replies_total", channel=row.channel, result="delivered")
+        metrics.observe("reply_latency_seconds", max(0.0, time.time() - row.created_at), channel=row.channel)
+        log.debug("reply %s delivered to %s", row.id, row.channel)
         return nxt or []
 
     def _delivery_failed(self, row: Any, exc: DeliveryError) -> list[int]:

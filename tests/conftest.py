@@ -18,6 +18,14 @@ os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
 GENERIC_SECRET = "test-generic-secret-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _metrics_from_zero() -> None:
+    """Metrics live in the test process, shared by every app built in it: each test counts from zero."""
+    from smartbot.ops import metrics
+
+    metrics.reset()
+
+
 def _database_kinds() -> list[str]:
     """SQLite always; PostgreSQL too when SMARTBOT_TEST_DATABASE_URL points at one (.ci/run sets it)."""
     return ["sqlite"] + (["postgresql"] if os.environ.get("SMARTBOT_TEST_DATABASE_URL") else [])

@@ -5,19 +5,11 @@ import collections
 import time
 
 from tests.support.fake_model import FakeModel
+from tests.support.waiting import wait_until as _wait_until
 
 
 def _msg(event_id: str, chat: str = "chat-1", text: str = "hello"):
     return {"event_id": event_id, "chat_id": chat, "user_id": "u-" + chat, "text": text}
-
-
-def _wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_worker_killed_mid_job_still_gives_exactly_one_reply(gunicorn_app, make_config, fake_model: FakeModel,

@@ -1,5 +1,21 @@
-"""/healthz, /readyz and /metrics."""
+"""/healthz, /readyz and /metrics, and the request hooks (request ids, per-route counts)."""
 from __future__ import annotations
+
+import time
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.outage import SwitchableModel
+
+
+def families(text: str) -> dict:
+    """Parse with prometheus_client's own parser: a format error raises here."""
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def samples(fams: dict, name: str) -> list:
+    return [s for f in fams.values() for s in f.samples if s.name == name]
 
 
 def test_healthz(live_app, make_config):
@@ -16,6 +32,8 @@ def test_readyz_reports_its_checks(live_app, make_config, fake_model):
     assert body["status"] == "ready"
     assert body["checks"]["database"]["ok"] and body["checks"]["workers"]["ok"]
     assert body["checks"]["models"]["configured"] == ["main"]
+    assert body["checks"]["models"]["reachable"]["main"]["ok"] is True
+    assert set(body["checks"]["channels"]) >= {"generic", "webchat"}
 
 
 def test_readyz_fails_when_workers_are_stopped(live_app, make_config):
@@ -25,16 +43,105 @@ def test_readyz_fails_when_workers_are_stopped(live_app, make_config):
     assert resp.status_code == 503 and resp.json()["status"] == "not ready"
 
 
-def test_metrics_are_prometheus_text(live_app, make_config):
+def test_readyz_fails_when_no_provider_is_reachable_and_probes_are_cached(live_app, make_config):
+    model = SwitchableModel().start()
+    try:
+        model.down = True
+        config = make_config(alerts={"probe_seconds": 60.0})
+        config["providers"] = [{"name": "main", "kind": "openai", "base_url": model.base_url, "model": "m"}]
+        app = live_app(config)
+        first = app.get("/readyz")
+        assert first.status_code == 503
+        assert first.json()["checks"]["models"]["reachable"]["main"]["ok"] is False
+        time.sleep(0.5)             # the ops thread's first probe may still be on its way
+        hits = model.hits
+        for _ in range(5):
+            app.get("/readyz")
+        assert model.hits == hits, "a readiness check probed again instead of using the cached result"
+        model.down = False
+        app.runtime.probe.refresh(force=True)
+        assert app.get("/readyz").status_code == 200
+    finally:
+        model.stop()
+
+
+def test_metrics_parse_and_cover_requests_queues_workers_and_channels(live_app, make_config, fake_model,
+                                                                      fake_platform):
+    app = live_app(make_config(model=fake_model))
+    for i in range(3):
+        assert app.post_generic({"event_id": f"m{i}", "chat_id": "c", "user_id": "u", "text": "hi"}).status_code == 200
+    fake_platform.wait_for(3)
+    time.sleep(0.2)
+    fams = families(app.get("/metrics").text)
+    accepted = [s for s in samples(fams, "smartbot_webhook_requests_total") if s.labels["outcome"] == "accepted"]
+    assert accepted and accepted[0].labels["channel"] == "generic" and accepted[0].value == 3
+    assert fams["smartbot_webhook_seconds"].type == "histogram"
+    routes = {s.labels["route"] for s in samples(fams, "smartbot_http_requests_total")}
+    assert "/webhooks/<channel>" in routes
+    assert samples(fams, "smartbot_inbox_depth") and samples(fams, "smartbot_outbox_oldest_age_seconds")
+    calls = samples(fams, "smartbot_model_calls_total")
+    assert [(s.labels["provider"], s.labels["result"], s.value) for s in calls] == [("main", "ok", 3.0)]
+    assert sum(s.value for s in samples(fams, "smartbot_model_tokens_total")) == 45
+    assert samples(fams, "smartbot_model_call_seconds_count")[0].value == 3
+    handled = samples(fams, "smartbot_messages_handled_total")
+    assert sum(s.value for s in handled) == 3
+    delivered = [s for s in samples(fams, "smartbot_replies_total") if s.labels["result"] == "delivered"]
+    assert delivered[0].value == 3
+    ages = {s.labels["channel"]: s.value for s in samples(fams, "smartbot_channel_last_received_age_seconds")}
+    assert 0 <= ages["generic"] < 30
+    assert "generic" in {s.labels["channel"] for s in samples(fams, "smartbot_channel_last_delivered_age_seconds")}
+    assert samples(fams, "smartbot_process_cpu_seconds_total")[0].value > 0
+    assert samples(fams, "smartbot_process_resident_memory_bytes")[0].value > 10_000_000
+    assert samples(fams, "smartbot_worker_threads_max")[0].value == 16
+
+
+def test_request_id_is_echoed_or_made(live_app, make_config):
     app = live_app(make_config())
-    app.post_generic({"event_id": "m1", "chat_id": "c", "user_id": "u", "text": "/help"})
-    text = app.get("/metrics").text
-    assert '# TYPE smartbot_webhook_requests_total counter' in text
-    assert 'smartbot_webhook_requests_total{channel="generic",outcome="accepted"}' in text
-    assert "smartbot_inbox_queued" in text and "smartbot_webhook_seconds_bucket" in text
+    given = app.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = app.get("/healthz", headers={"X-Request-ID": "bad id <with> spaces"})
+    assert made.headers["X-Request-ID"] != "bad id <with> spaces" and len(made.headers["X-Request-ID"]) == 32
 
 
 def test_unknown_paths_and_methods_get_json_errors(live_app, make_config):
     app = live_app(make_config())
     missing = app.get("/nope")
     assert missing.status_code == 404 and "error" in missing.json()
+    wrong = requests.delete(app.url + "/healthz", timeout=5)
+    assert wrong.status_code == 405 and "error" in wrong.json()
+
+
+def _refusal_actor(app) -> str:
+    import sqlalchemy as sa
+
+    with app.runtime.db.read() as conn:
+        return conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'webhook.refused' "
+                                    "ORDER BY seq DESC LIMIT 1")).scalar()
+
+
+def test_client_address_is_taken_from_the_proxy_only_when_trusted(live_app, make_config):
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    direct = live_app(make_config())
+    direct.post_generic({"event_id": "x"}, secret="wrong-secret-0123456789", headers=forged)
+    assert _refusal_actor(direct) == "127.0.0.1"        # nobody is trusted: the header is ignored
+    behind = live_app(make_config(security={"trusted_proxies": 1}))
+    behind.post_generic({"event_id": "x"}, secret="wrong-secret-0123456789", headers=forged)
+    assert _refusal_actor(behind) == "203.0.113.9"      # the proxy's word for the client address
+
+
+def test_channel_ages_cover_quiet_channels_beyond_the_recent_rows(db):
+    import sqlalchemy as sa
+
+    from smartbot.ops import cluster
+
+    now = time.time()
+    rows = [{"channel": "quiet", "e": "q0", "t": now - 3600}]
+    rows += [{"channel": "busy", "e": f"b{i}", "t": now - 10} for i in range(cluster.RECENT_ROWS + 5)]
+    with db.write() as conn:
+        conn.execute(sa.text("INSERT INTO inbox (channel, event_id, order_key, payload, status, lease_until, "
+                             "attempts, next_attempt_at, created_at, last_error) VALUES (:channel, :e, 'k', '{}', "
+                             "'done', 0, 1, 0, :t, '')"), rows)
+    view = cluster.read(db, ["quiet", "busy", "silent"])
+    assert 3590 < view.received_age["quiet"] < 3700
+    assert view.received_age["busy"] < 60
+    assert "silent" not in view.received_age            # never received anything: no age, not zero

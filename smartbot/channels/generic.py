@@ -93,6 +93,8 @@ class GenericChannel(Channel):
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign(self.config.secret, timestamp, body)}
+        if reply.request_id:
+            headers["X-Request-ID"] = reply.request_id
         http.request(self._http, "POST", self.config.callback_url, data=body, headers=headers,
                      timeout=(self.config.connect_timeout, self.config.read_timeout))
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from cachetools import TTLCache
 
-from .. import audit
+from .. import audit, request_ids
 from ..channels.base import WebRequest, WebResponse
 from ..db import Database
 from ..jobs.pressure import IngestPressure
@@ -69,7 +69,9 @@ class Ingest:
 
     def accept(self, msg: InboundMessage) -> inbox.Accepted:
         """Store one message (a no-op for a duplicate) and start work on it when it is first in line."""
+        msg.request_id = msg.request_id or request_ids.current() or request_ids.new_id()
         result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
+        log.debug("%s %s/%s", "duplicate" if result.duplicate else "accepted", msg.channel, msg.event_id)
         if result.row_id is not None:
             self._on_accepted(result.row_id, result.leased)
         return result

@@ -43,6 +43,8 @@ def enqueue(conn: Connection, msg: InboundMessage, outcome: Outcome, inbox_id: i
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
                       format=outcome.format, reply_to=msg.event_id)
         parts.extend(channel.split(reply) if channel is not None else [reply])
+    for part in parts:
+        part.request_id = msg.request_id
     return add(conn, parts, msg.event_id, msg.chat_key, inbox_id)
 
 

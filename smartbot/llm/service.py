@@ -146,13 +146,15 @@ class ModelService:
                 log.info("provider %s: %s, retry %d in %.2fs", spec.name, exc.reason, attempt, delay)
                 self._sleep(delay)
                 continue
-            self._answered(spec.name, time.monotonic() - started)
+            self._answered(spec.name, time.monotonic() - started, response)
             response.attempts = attempt
             return response
 
-    def _answered(self, name: str, seconds: float) -> None:
+    def _answered(self, name: str, seconds: float, response: ModelResponse) -> None:
         metrics.count("model_calls_total", provider=name, result="ok")
         metrics.observe("model_call_seconds", seconds, provider=name)
+        metrics.count("model_tokens_total", response.usage.prompt_tokens, provider=name, kind="prompt")
+        metrics.count("model_tokens_total", response.usage.completion_tokens, provider=name, kind="completion")
         self.breakers.success(name)
 
     def _failed(self, name: str, exc: ProviderError, seconds: float) -> None:

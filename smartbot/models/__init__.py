@@ -9,10 +9,10 @@ from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
 from .executor import Approval, Command
 from .llm import ModelRoute, ModelUsage
+from .ops import AlertState
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
-    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting",
-    "Approval", "Command",
-    "ModelRoute", "ModelUsage",
+    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState",
+    "Approval", "Command", "ModelRoute", "ModelUsage",
 ]

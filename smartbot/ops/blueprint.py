@@ -1,14 +1,44 @@
-"""/healthz (the process answers), /readyz (it can do work), /metrics (Prometheus text)."""
+"""/healthz (the process answers), /readyz (it can do work), /metrics (Prometheus text), and the
+request hooks that count every HTTP request by route and give it a request id."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import time
 
-from ..gateway import inbox, outbox
+from flask import Blueprint, Response, g, jsonify, request
+
+from .. import request_ids
 from ..web import current_runtime
-from . import metrics
+from . import cluster, metrics
 from .health import readiness
 
 bp = Blueprint("ops", __name__)
+
+
+@bp.before_app_request
+def _start_request() -> None:
+    g.smartbot_started = time.perf_counter()
+    g.smartbot_request_id = request_ids.from_header(request.headers.get(request_ids.HEADER))
+    g.smartbot_request_token = request_ids.bind(g.smartbot_request_id)
+
+
+@bp.after_app_request
+def _finish_request(response: Response) -> Response:
+    started = g.pop("smartbot_started", None)
+    if started is not None:
+        route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+        metrics.count("http_requests_total", route=route, method=request.method, status=str(response.status_code))
+        metrics.observe("http_request_seconds", time.perf_counter() - started, route=route)
+    request_id = g.get("smartbot_request_id")
+    if request_id:
+        response.headers[request_ids.HEADER] = request_id
+    return response
+
+
+@bp.teardown_app_request
+def _forget_request_id(exc: BaseException | None) -> None:
+    token = g.pop("smartbot_request_token", None)
+    if token is not None:
+        request_ids.unbind(token)
 
 
 @bp.get("/healthz")
@@ -25,16 +55,6 @@ def readyz():
 @bp.get("/metrics")
 def metrics_text():
     runtime = current_runtime()
-    in_stats, out_stats = inbox.stats(runtime.db), outbox.stats(runtime.db)
-    workers = runtime.runner.stats()
-    gauges = {
-        "inbox_queued": in_stats["depth"].get("queued", 0),
-        "inbox_leased": in_stats["depth"].get("leased", 0),
-        "inbox_oldest_age_seconds": in_stats["oldest_age"],
-        "outbox_queued": out_stats["depth"].get("queued", 0),
-        "outbox_leased": out_stats["depth"].get("leased", 0),
-        "outbox_failed": out_stats["failed"],
-        "worker_threads": workers["threads"],
-        "worker_busy": workers["busy"],
-    }
-    return Response(metrics.render(gauges), content_type="text/plain; version=0.0.4; charset=utf-8")
+    runtime.ops.sample()
+    view = cluster.read(runtime.db, list(runtime.channels))
+    return Response(metrics.render(cluster.gauges(view)), content_type=metrics.CONTENT_TYPE)

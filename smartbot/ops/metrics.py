@@ -1,99 +1,183 @@
-"""Counters and histograms in Prometheus' text format, kept in this process.
+"""Counters, histograms and gauges for /metrics, shared by every gunicorn worker of one server.
 
-`count()` and `observe()` are cheap enough for the webhook path (a dict update under a lock).
+`count()`, `observe()` and `gauge()` are cheap enough for the webhook path. Under gunicorn each
+worker writes its samples to its own memory-mapped file in a folder the master prepared
+(prometheus_client's multiprocess mode, switched on per worker by `use_multiprocess()` right after
+the fork), and a scrape answered by any worker merges the files of all of them, including workers
+that have exited (their counts still happened). Elsewhere (tests, `smartbot worker`) samples stay in
+this process. Never put unbounded values (user ids, chat ids, texts) into labels.
 """
 from __future__ import annotations
 
-import bisect
+import glob
+import logging
+import os
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger(__name__)
+
+PREFIX = "smartbot_"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 HELP = {
     "webhook_requests_total": "Webhook requests answered, by channel and outcome.",
     "webhook_refused_total": "Webhook requests refused, by channel and reason.",
-    "webhook_seconds": "Time to answer a webhook request.",
+    "webhook_seconds": "Time to answer a webhook request, by channel.",
+    "http_requests_total": "HTTP requests answered, by route, method and status.",
+    "http_request_seconds": "Time to answer an HTTP request, by route.",
     "messages_handled_total": "Messages handled by the workers, by channel and result.",
-    "model_calls_total": "Model calls, by provider and result.",
+    "message_handle_seconds": "Time from taking a message to storing its outcome, by channel.",
     "replies_total": "Replies delivered or given up, by channel and result.",
+    "reply_latency_seconds": "Time from receiving a message to delivering its reply, by channel.",
+    "model_calls_total": "Model calls, by provider and result (ok or the failure kind).",
+    "model_call_seconds": "Time of one model call attempt, by provider.",
+    "model_tokens_total": "Tokens used, by provider and kind (prompt, completion).",
+    "model_cache_total": "Model response cache lookups, by result (hit, miss).",
+    "process_cpu_seconds_total": "CPU time used by SmartBot's processes.",
+    "process_resident_memory_bytes": "Resident memory of each SmartBot process.",
+    "worker_threads": "Job worker threads started in each process.",
+    "worker_threads_busy": "Job worker threads working a job right now, per process.",
+    "worker_threads_max": "Job worker threads a process may start.",
+    "alerts_firing": "Alerts firing now (cluster-wide state from the database).",
 }
 
 _lock = threading.Lock()
-_counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-_histograms: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+_metrics: dict[str, tuple[tuple[str, ...], Any]] = {}
+_children: dict[tuple, Any] = {}        # (name, *label items) -> the labelled metric: the hot path's lookup
+_registry = CollectorRegistry(auto_describe=False)
+_shared_dir: str | None = None
+_warned: set[str] = set()
 
 
-def _key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return name, tuple(sorted((k, str(v)) for k, v in labels.items()))
+# -- sharing between processes --------------------------------------------------------------
+def prepare_shared_dir(directory: str) -> None:
+    """Create the folder workers share, emptied of a previous server's files (gunicorn master)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(path)
 
 
+def use_multiprocess(directory: str) -> None:
+    """Write this process's samples to `directory` and read everyone's when scraped (a worker,
+    right after the fork and before the app is built)."""
+    global _shared_dir
+    # prometheus_client finds the folder through this variable when it opens its files.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.MultiProcessValue()
+    reset()                       # metrics made before the switch would write nowhere shared
+    _shared_dir = directory
+
+
+def process_exited(pid: int, directory: str) -> None:
+    """Forget the live gauges of a worker that exited; its counters stay in the totals."""
+    multiprocess.mark_process_dead(pid, directory)
+
+
+# -- recording --------------------------------------------------------------------------------
 def count(name: str, value: float = 1.0, **labels: str) -> None:
-    key = _key(name, labels)
-    with _lock:
-        _counters[key] = _counters.get(key, 0.0) + value
+    child = _child(Counter, name, labels)
+    if child is not None:
+        child.inc(value)
 
 
 def observe(name: str, seconds: float, **labels: str) -> None:
-    key = _key(name, labels)
-    with _lock:
-        h = _histograms.get(key)
-        if h is None:
-            h = _histograms[key] = [0.0] * (len(BUCKETS) + 2)   # buckets..., +Inf, sum
-        h[bisect.bisect_left(BUCKETS, seconds)] += 1
-        h[-1] += seconds
+    child = _child(Histogram, name, labels)
+    if child is not None:
+        child.observe(seconds)
+
+
+def gauge(name: str, value: float, mode: str = "liveall", **labels: str) -> None:
+    """Set a gauge of this process. `mode` says how processes combine: liveall (one series per
+    live process, labelled pid), livesum, max, ..."""
+    child = _child(Gauge, name, labels, multiprocess_mode=mode)
+    if child is not None:
+        child.set(value)
 
 
 def value(name: str, **labels: str) -> float:
-    with _lock:
-        return _counters.get(_key(name, labels), 0.0)
+    """This process's own value of a counter (0 when never counted)."""
+    entry = _metrics.get(name)
+    if entry is None or entry[0] != tuple(sorted(labels)):
+        return 0.0
+    return float(entry[1].labels(**labels)._value.get()) if labels else float(entry[1]._value.get())
 
 
 def reset() -> None:
+    """Forget this process's metrics (single-process tests)."""
+    global _registry
     with _lock:
-        _counters.clear()
-        _histograms.clear()
+        _metrics.clear()
+        _children.clear()
+        _registry = CollectorRegistry(auto_describe=False)
 
 
-def _labels(pairs: Iterable[tuple[str, str]], extra: str = "") -> str:
-    items = [f'{k}="{_escape(v)}"' for k, v in pairs]
-    if extra:
-        items.append(extra)
-    return "{" + ",".join(items) + "}" if items else ""
+def _child(cls: type, name: str, labels: dict[str, str], **kw: Any) -> Any:
+    key = (name, *labels.items())
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = _make_child(cls, name, labels, **kw)
+    return child
 
 
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _make_child(cls: type, name: str, labels: dict[str, str], **kw: Any) -> Any:
+    labelnames = tuple(sorted(labels))
+    entry = _metrics.get(name)
+    if entry is None:
+        with _lock:
+            entry = _metrics.get(name)
+            if entry is None:
+                metric = cls(PREFIX + name, HELP.get(name, name.replace("_", " ")), labelnames,
+                             registry=_registry, **({"buckets": BUCKETS} if cls is Histogram else {}), **kw)
+                entry = _metrics[name] = (labelnames, metric)
+    if entry[0] != labelnames:
+        if name not in _warned:
+            _warned.add(name)
+            log.error("metric %s recorded with labels %s, first declared with %s; sample dropped",
+                      name, list(labelnames), list(entry[0]))
+        return None
+    metric = entry[1]
+    return metric.labels(**{k: str(v) for k, v in labels.items()}) if labelnames else metric
 
 
-def render(gauges: dict[str, float] | None = None) -> str:
-    lines: list[str] = []
-    with _lock:
-        counters = dict(_counters)
-        histograms = {k: list(v) for k, v in _histograms.items()}
-    prefix = "smartbot_"
-    for name in sorted({k[0] for k in counters}):
-        lines.append(f"# HELP {prefix}{name} {HELP.get(name, name)}")
-        lines.append(f"# TYPE {prefix}{name} counter")
-        for (n, labels), v in sorted(counters.items()):
-            if n == name:
-                lines.append(f"{prefix}{name}{_labels(labels)} {v}")
-    for name in sorted({k[0] for k in histograms}):
-        lines.append(f"# HELP {prefix}{name} {HELP.get(name, name)}")
-        lines.append(f"# TYPE {prefix}{name} histogram")
-        for (n, labels), h in sorted(histograms.items()):
-            if n != name:
-                continue
-            running = 0.0
-            for i, bound in enumerate(BUCKETS):
-                running += h[i]
-                le = _labels(labels, 'le="%s"' % bound)
-                lines.append(f"{prefix}{name}_bucket{le} {running}")
-            running += h[len(BUCKETS)]
-            le = _labels(labels, 'le="+Inf"')
-            lines.append(f"{prefix}{name}_bucket{le} {running}")
-            lines.append(f"{prefix}{name}_sum{_labels(labels)} {h[-1]}")
-            lines.append(f"{prefix}{name}_count{_labels(labels)} {running}")
-    for name, v in sorted((gauges or {}).items()):
-        lines.append(f"# TYPE {prefix}{name} gauge")
-        lines.append(f"{prefix}{name} {v}")
-    return "\n".join(lines) + "\n"
+# -- exposition -------------------------------------------------------------------------------
+class GaugeSet:
+    """Gauges computed at scrape time (e.g. from the database), added to what render() shows."""
+
+    def __init__(self) -> None:
+        self._families: list[GaugeMetricFamily] = []
+
+    def add(self, name: str, help_text: str, samples: Iterable[tuple[dict[str, str], float]],
+            labelnames: tuple[str, ...] = ()) -> None:
+        family = GaugeMetricFamily(PREFIX + name, help_text, labels=list(labelnames))
+        for labels, v in samples:
+            family.add_metric([str(labels[k]) for k in labelnames], float(v))
+        self._families.append(family)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        return list(self._families)
+
+
+class _Local:
+    def collect(self) -> Iterable[Any]:
+        return _registry.collect()
+
+
+def render(gauges: dict[str, float] | GaugeSet | None = None) -> str:
+    """Prometheus text: every process's counters, histograms and gauges, plus `gauges`."""
+    registry = CollectorRegistry(auto_describe=False)
+    if _shared_dir is not None:
+        multiprocess.MultiProcessCollector(registry, path=_shared_dir)
+    else:
+        registry.register(_Local())
+    if isinstance(gauges, dict):
+        plain = GaugeSet()
+        for name, v in sorted(gauges.items()):
+            plain.add(name, HELP.get(name, name.replace("_", " ")), [({}, v)])
+        gauges = plain
+    if gauges is not None:
+        registry.register(gauges)
+    return generate_latest(registry).decode("utf-8")

@@ -1,0 +1,20 @@
+"""Operations state shared by every process of a cluster: one row per alert key.
+
+A state change is a conditional UPDATE (`... WHERE firing = <old>`), so of many processes that see
+the same outage only one wins the change and sends the alert; `seq` numbers the changes.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Double, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, now
+
+
+class AlertState(Base):
+    __tablename__ = "alert_state"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    firing: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[float] = mapped_column(Double, default=now)

@@ -1,0 +1,38 @@
+"""The [alerts] section of smartbot.toml: who is told, and the thresholds the monitors watch.
+
+Only data and its validation; the monitors live in ops/monitors.py, the sender in ops/alerts.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..settings_schema import setting
+
+
+@dataclass
+class AlertsSettings:
+    chats: list[str] = setting([], help='admins\' chats that get alerts, each "<channel>:<chat_id>"')
+    check_seconds: float = setting(15.0, minimum=0.1, help="how often each process runs the monitors")
+    raise_after: float = setting(60.0, minimum=0, help="a problem must last this long before it is an alert")
+    resolve_after: float = setting(120.0, minimum=0, help="a problem must be gone this long before the recovery")
+    queue_age_seconds: float = setting(300.0, minimum=0, help="oldest unfinished message or reply; 0 = off")
+    error_rate: float = setting(0.25, minimum=0, help="share of messages that end in an error; 0 = off")
+    error_window_seconds: float = setting(300.0, minimum=1)
+    error_min_messages: int = setting(10, minimum=1, help="fewer messages in the window never alert")
+    cpu: float = setting(0.9, minimum=0, help="busy share of the host's CPUs; 0 = off")
+    memory: float = setting(0.9, minimum=0, help="used share of the host's memory; 0 = off")
+    disk: float = setting(0.9, minimum=0, help="used share of the disk holding the data; 0 = off")
+    probe_seconds: float = setting(30.0, minimum=0.1, help="how often model providers are probed (no model call)")
+    probe_timeout: float = setting(3.0, minimum=0.1)
+
+    def validate(self, path: str) -> None:
+        for i, chat in enumerate(self.chats):
+            channel, _, chat_id = chat.partition(":")
+            if not channel or not chat_id:
+                raise ConfigError(f"{path}.chats[{i}]", f"{chat!r} is not \"<channel>:<chat_id>\"",
+                                  'write it like "telegram:123456" or "generic:ops-room"')
+        for key in ("cpu", "memory", "disk"):
+            if getattr(self, key) > 1:
+                raise ConfigError(f"{path}.{key}", f"is a share between 0 and 1, got {getattr(self, key)}",
+                                  "e.g. 0.9 for 90 %")
