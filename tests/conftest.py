@@ -26,12 +26,29 @@ def _metrics_from_zero() -> None:
     metrics.reset()
 
 
-def _database_kinds() -> list[str]:
-    """SQLite always; PostgreSQL too when SMARTBOT_TEST_DATABASE_URL points at one (.ci/run sets it)."""
-    return ["sqlite"] + (["postgresql"] if os.environ.get("SMARTBOT_TEST_DATABASE_URL") else [])
+# The database tests: everything that reads or writes the database in its own way (queues, leases,
+# audit chain, migrations, management, approvals, usage, alerts) and the message path end to end.
+# They also run on PostgreSQL when SMARTBOT_TEST_DATABASE_URL points at one (scripts/test.sh finds
+# the local one). Tests elsewhere (channels' protocols, the admin page in a browser, ...) use the
+# database only as the message path does, so SQLite alone covers them and keeps the suite fast.
+DATABASE_TEST_MODULES = {
+    "test_queue", "test_group_commit", "test_audit", "test_migrations", "test_router", "test_message_path",
+    "test_crash_recovery", "test_api_manage", "test_api_auth", "test_executor_approvals", "test_executor_api",
+    "test_model_routing", "test_quotas", "test_models_api", "test_alerts", "test_webchat", "test_generic_webhook",
+}
 
 
-@pytest.fixture(params=_database_kinds())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    kinds = ["sqlite"]
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if os.environ.get("SMARTBOT_TEST_DATABASE_URL") and (module in DATABASE_TEST_MODULES or "db" in metafunc.fixturenames):
+        kinds.append("postgresql")
+    metafunc.parametrize("database_url", kinds, indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of the test's own: a SQLite file, or a fresh schema in the test PostgreSQL."""
     if request.param == "sqlite":
