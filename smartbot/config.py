@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings, check_unique
+from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from .ops.settings import AlertsSettings
-from .settings_schema import _suggest, build, setting
+from .settings_schema import _suggest, build, require_unique_names, setting
 
 ENV_PREFIX = "SMARTBOT_"
 LOCALES = ("en", "zh-CN")
@@ -111,6 +111,43 @@ class ModelRouteSettings:
 
 
 @dataclass
+class RuleSettings:
+    """One [[rules]] entry: a routing rule provisioned at start (read-only in the admin page)."""
+
+    name: str = setting(required=True, help="give each [[rules]] entry a unique name")
+    action: str = setting(required=True, help="chat, command, workflow, builtin or ignore")
+    match: dict[str, Any] = setting({})
+    params: dict[str, Any] = setting({})
+    position: int = setting(100, minimum=0)
+    enabled: bool = setting(True)
+
+    def validate(self, path: str) -> None:
+        from .router.engine import validate_rule
+
+        problems = validate_rule(self.match, self.action)
+        if problems:
+            raise ConfigError(path, "; ".join(problems), "see README, \"Routing rules\"")
+
+
+@dataclass
+class RoleSettings:
+    """One [[roles]] entry: permission patterns, optionally limited to some chats."""
+
+    name: str = setting(required=True, help="give each [[roles]] entry a unique name")
+    permissions: list[str] = setting([])
+    description: str = setting("")
+    chat_scope: list[str] | None = setting(None, help="chat keys (channel:chat_id); leave out for everywhere")
+
+    def validate(self, path: str) -> None:
+        from .manage.roles import valid_pattern
+
+        for i, pattern in enumerate(self.permissions):
+            if not valid_pattern(pattern):
+                raise ConfigError(f"{path}.permissions[{i}]", f"{pattern!r} grants no known permission",
+                                  "see GET /api/v1/permissions for what SmartBot checks")
+
+
+@dataclass
 class QuotaSettings:
     """Daily token quotas (UTC days). A user's own entry wins; else their most generous role's;
     a role without an entry is unlimited."""
@@ -175,20 +212,17 @@ class Settings:
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
     commands: list[CommandSettings] = field(default_factory=list)
+    rules: list[RuleSettings] = field(default_factory=list)
+    roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)
 
     def validate(self, path: str) -> None:
+        for section in ("providers", "model_routes", "commands", "rules", "roles"):
+            require_unique_names(section, getattr(self, section))
         names = [p.name for p in self.providers]
-        for name in names:
-            if names.count(name) > 1:
-                raise ConfigError("providers", f"two providers are named {name!r}", "give each a unique name")
-        routes = [r.name for r in self.model_routes]
-        for route in self.model_routes:
-            if routes.count(route.name) > 1:
-                raise ConfigError("model_routes", f"two routes are named {route.name!r}", "give each a unique name")
         for key, value in (("models.default", [self.models.default] if self.models.default else []),
                            ("models.fallback", self.models.fallback),
                            *((f"model_routes[{i}].provider", [r.provider]) for i, r in enumerate(self.model_routes)),
@@ -197,7 +231,6 @@ class Settings:
                 if name not in names:
                     raise ConfigError(key, f"names provider {name!r}, which is not among [[providers]]",
                                       f"use one of: {', '.join(names) or '(none configured)'}")
-        check_unique(self.commands)
         if not self.database_url.split(":", 1)[0]:
             raise ConfigError("database_url", "is empty", "e.g. sqlite:///var/smartbot.db")
 

@@ -1,5 +1,5 @@
-"""Writes what smartbot.toml declares (providers, the model chain, model routes, [[commands]]) into
-the database at start.
+"""Writes what smartbot.toml declares (providers, the model chain, model routes, [[commands]],
+[[rules]], [[roles]]) into the database at start.
 
 Rows from the file carry source="config": they are shown read-only in the admin page, updated
 when the file changes, and removed when the file no longer lists them. Rows created through the
@@ -17,12 +17,13 @@ from . import audit
 from .config import Settings
 from .db import Database
 from .executor.catalogue import check_definition, row_values
-from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
-                          get_setting, set_setting)
-from .models import Command, ModelRoute, Provider
+from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, RULES_VERSION,
+                          bump, get_setting, set_setting)
+from .models import Command, ModelRoute, Provider, Role, Rule
 
 log = logging.getLogger(__name__)
 _providers, _routes, _commands = Provider.__table__, ModelRoute.__table__, Command.__table__
+_rules, _roles = Rule.__table__, Role.__table__
 
 
 def provision(db: Database, settings: Settings) -> list[str]:
@@ -50,6 +51,7 @@ def provision(db: Database, settings: Settings) -> list[str]:
             bump(conn, db, PROVIDERS_VERSION)
             audit.record(conn, "config.provisioned", "system", "providers", "ok", {"changes": changes})
     changes += _provision_commands(db, settings)
+    changes += _provision_access(db, settings)
     for change in changes:
         log.info("provisioned from the config file: %s", change)
     return changes
@@ -66,6 +68,26 @@ def _provision_commands(db: Database, settings: Settings) -> list[str]:
         if changes:
             audit.record(conn, "config.provisioned", "system", "commands", "ok", {"changes": changes})
     return changes
+
+
+def _provision_access(db: Database, settings: Settings) -> list[str]:
+    """[[rules]] and [[roles]] from the file; a rule change bumps the rules version (no restart)."""
+    rules = {r.name: {"position": r.position, "enabled": r.enabled, "match": dict(r.match), "action": r.action,
+                      "params": dict(r.params), "source": "config"} for r in settings.rules}
+    roles = {r.name: {"description": r.description, "permissions": list(r.permissions), "chat_scope": r.chat_scope,
+                      "is_template": False, "source": "config"} for r in settings.roles}
+    rule_changes: list[str] = []
+    role_changes: list[str] = []
+    with db.write() as conn:
+        db.serialize(conn, "provisioning")
+        _sync(conn, _rules, "rule", rules, rule_changes)
+        _sync(conn, _roles, "role", roles, role_changes)
+        if rule_changes:
+            bump(conn, db, RULES_VERSION)
+        if rule_changes or role_changes:
+            audit.record(conn, "config.provisioned", "system", "rules and roles", "ok",
+                         {"changes": rule_changes + role_changes})
+    return rule_changes + role_changes
 
 
 def _sync(conn: Connection, table: sa.Table, what: str, wanted: dict[str, dict[str, Any]],

@@ -73,6 +73,14 @@ def build(cls: type, data: Any, path: str, env: typing.Mapping[str, str] | None 
     return obj
 
 
+def require_unique_names(section: str, items: typing.Sequence[Any]) -> None:
+    """Entries of an array of tables ([[providers]], [[rules]], ...) are found by name: no two alike."""
+    names = [item.name for item in items]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(section, f"two entries are named {name!r}", "give each a unique name")
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 

@@ -138,3 +138,14 @@ def test_server_refuses_to_start_with_a_bad_setting_and_says_which(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode != 0
     assert "jobs.backend" in proc.stderr and "local" in proc.stderr
+
+
+def test_rules_and_roles_in_the_file_are_checked():
+    with pytest.raises(ConfigError) as err:
+        load({"rules": [{"name": "r", "action": "chat", "match": {"chanel": "slack"}}]}, env=_env())
+    assert err.value.key == "rules[0]" and "chanel" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load({"roles": [{"name": "ops", "permissions": ["chat", "fly:*"]}]}, env=_env())
+    assert err.value.key == "roles[0].permissions[1]"
+    with pytest.raises(ConfigError, match="two entries are named 'a'"):
+        load({"roles": [{"name": "a"}, {"name": "a"}]}, env=_env())

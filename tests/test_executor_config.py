@@ -17,7 +17,7 @@ ENV = {"SMARTBOT_SECRET_KEY": "k" * 40}
     ({"commands": [{"name": "x", "argv": ["ping", "{h}"]}]}, "commands[0].argv[1]", "not a declared parameter"),
     ({"commands": [{"name": "x", "argv": ["df"], "params": [{"name": "p", "type": "int"}]}]},
      "commands[0].params[0].min", "needs `min` and `max`"),
-    ({"commands": [{"name": "x", "argv": ["df"]}, {"name": "x", "argv": ["df"]}]}, "commands", "two commands"),
+    ({"commands": [{"name": "x", "argv": ["df"]}, {"name": "x", "argv": ["df"]}]}, "commands", "two entries are named"),
     ({"commands": [{"argv": ["df"]}]}, "commands[0].name", "required"),
     ({"executor": {"run_as": "root"}}, "executor.run_as", "must not run as root"),
     ({"executor": {"allowed_hosts": ["evil.com; rm"]}}, "executor.allowed_hosts[0]", "not a host"),

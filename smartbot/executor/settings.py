@@ -102,10 +102,3 @@ class CommandSettings:
                 "params": [dict(p) for p in self.params], "permission": self.permission or "",
                 "timeout": self.timeout, "output_cap": self.output_cap, "workdir": self.workdir,
                 "env": list(self.env), "needs_approval": self.needs_approval, "enabled": self.enabled}
-
-
-def check_unique(commands: list[CommandSettings]) -> None:
-    names = [c.name for c in commands]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError("commands", f"two commands are named {name!r}", "give each a unique name")

@@ -60,6 +60,11 @@ def _row(conn: Any, name: str) -> Any:
     return row
 
 
+def _editable(row: Any) -> None:
+    if row.source == "config":
+        raise Conflict(f"the role {row.name!r} comes from smartbot.toml; change it there")
+
+
 def list_roles(db: Database) -> list[dict[str, Any]]:
     with db.read() as conn:
         return [_view(conn, r) for r in conn.execute(sa.select(_roles).order_by(_roles.c.name)).all()]
@@ -88,6 +93,7 @@ def update_role(db: Database, actor: str, name: str, data: dict[str, Any]) -> di
     _check(data)
     with db.write() as conn:
         row = _row(conn, name)
+        _editable(row)
         before = _view(conn, row)
         values = {k: data[k] for k in ("description", "permissions", "chat_scope") if k in data}
         if values:
@@ -108,6 +114,7 @@ def delete_role(db: Database, actor: str, name: str, default_role: str) -> None:
         raise Conflict(f"the role {name!r} cannot be deleted (it is the admin role or the default role)")
     with db.write() as conn:
         row = _row(conn, name)
+        _editable(row)
         before = _view(conn, row)
         conn.execute(sa.delete(_user_roles).where(_user_roles.c.role_id == row.id))
         conn.execute(sa.delete(_roles).where(_roles.c.id == row.id))
