@@ -8,7 +8,7 @@ Never blocks a model call on anything but one small write; never lets a failed w
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 from . import audit, usage
 from .config import Settings
@@ -22,10 +22,11 @@ from .llm.service import ModelService
 log = logging.getLogger(__name__)
 
 
-def build_service(settings: Settings, env: Mapping[str, str], pool_size: int) -> ModelService:
+def build_service(settings: Settings, env: Mapping[str, str], pool_size: int, store: Any = None) -> ModelService:
     models = settings.models
     policy = BreakerPolicy(models.breaker_failures, models.breaker_window, models.breaker_cooldown)
-    return ModelService(env, pool_size=pool_size, breaker=policy, cache_entries=models.cache_max_entries)
+    return ModelService(env, pool_size=pool_size, breaker=policy, cache_entries=models.cache_max_entries,
+                        cache_store=store)
 
 
 def connect(service: ModelService, db: Database, providers: ProviderStore, settings: Settings) -> HealthMonitor:

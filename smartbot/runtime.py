@@ -30,6 +30,7 @@ from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
 from .pipeline import Pipeline
 from .router import Router
+from .shared_state import open_store
 from .worker import INBOX, OUTBOX, MessageWorker
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class Runtime:
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:
             self.channels["webchat"] = WebChatChannel(WebChatConfig())
-        self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads)
+        self.store = open_store(settings.cache.url)
+        self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads, self.store)
         self.providers = ProviderStore(self.db)
         self.model_health = model_hooks.connect(self.models, self.db, self.providers, settings)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
@@ -86,7 +88,7 @@ class Runtime:
                                     self.runner.dispatch)
         self._wake = WakeSender(self.celery) if self.celery is not None else None
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
-                             self.settings.audit.refusal_audit_interval, pressure)
+                             self.settings.audit.refusal_audit_interval, pressure, self.store)
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self._woken)
 

@@ -35,7 +35,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.extensions["smartbot"] = runtime
-    app.extensions["smartbot_login_guard"] = LoginGuard()
+    app.extensions["smartbot_login_guard"] = LoginGuard(runtime.store)
     proxies = settings.security.trusted_proxies
     if proxies:
         # Behind nginx the peer is the proxy: take the client's address and scheme from the

@@ -1,13 +1,11 @@
 """Admin accounts: creating one (from the command line) and checking a login, with back-off."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from cachetools import TTLCache
 
 from .. import audit
 from ..auth import rbac
@@ -69,26 +67,23 @@ _RECENT_FAILURES = sa.text(
 
 class LoginGuard:
     """Locks a name out after MAX_FAILURES failed logins within LOCK_SECONDS (counted from the audit
-    log, so every process and restart sees the same count), and an address the same way within
-    this process."""
+    log, so every process and restart sees the same count), and an address after twice that (counted
+    in the shared store: every node when [cache] url is Redis)."""
 
-    def __init__(self) -> None:
-        self._by_address: TTLCache = TTLCache(maxsize=10000, ttl=LOCK_SECONDS)
-        self._lock = threading.Lock()
+    def __init__(self, store: Any) -> None:
+        self._store = store
 
     def locked(self, conn: Any, name: str, remote: str) -> bool:
-        with self._lock:
-            if self._by_address.get(remote, 0) >= MAX_FAILURES * 2:
-                return True
+        if self._store.count(f"login-failures:{remote}") >= MAX_FAILURES * 2:
+            return True
         since = time.time() - LOCK_SECONDS
         return conn.execute(_RECENT_FAILURES, {"name": name[:100] or "(empty)", "since": since}).scalar() >= MAX_FAILURES
 
     def record(self, ok: bool, remote: str) -> None:
-        with self._lock:
-            if ok:
-                self._by_address.pop(remote, None)
-            else:
-                self._by_address[remote] = self._by_address.get(remote, 0) + 1
+        if ok:
+            self._store.delete(f"login-failures:{remote}")
+        else:
+            self._store.incr(f"login-failures:{remote}", LOCK_SECONDS)
 
 
 def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard) -> LoginResult:

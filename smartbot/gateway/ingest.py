@@ -7,11 +7,8 @@ further than needed to refuse it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable
-
-from cachetools import TTLCache
 
 from .. import audit, request_ids
 from ..channels.base import WebRequest, WebResponse
@@ -19,6 +16,7 @@ from ..db import Database
 from ..jobs.pressure import IngestPressure
 from ..errors import ChannelNotConfigured, RequestRefused
 from ..messages import InboundMessage
+from ..shared_state import LocalStore
 from ..ops import metrics
 from . import inbox
 
@@ -28,15 +26,15 @@ log = logging.getLogger(__name__)
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
                  lease_seconds: float, on_accepted: Callable[[int, bool], None], refusal_interval: float,
-                 pressure: IngestPressure | None = None) -> None:
+                 pressure: IngestPressure | None = None, store: Any = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
         self.channels = channels
         self._owner = owner
         self.lease_seconds = lease_seconds
         self._on_accepted = on_accepted
-        self._refusals: TTLCache = TTLCache(maxsize=4096, ttl=max(refusal_interval, 0.001))
-        self._refusal_lock = threading.Lock()
+        self._refusal_interval = max(refusal_interval, 0.001)
+        self._store = store if store is not None else LocalStore()
 
     def handle(self, channel_name: str, req: WebRequest) -> WebResponse:
         started = time.perf_counter()
@@ -84,11 +82,8 @@ class Ingest:
     def _record_refusal(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> None:
         known = channel_name if channel_name in self.channels else "(unknown)"
         metrics.count("webhook_refused_total", channel=known, reason=exc.metric_reason)
-        key = (known, exc.metric_reason, req.remote_addr)
-        with self._refusal_lock:
-            seen = self._refusals.get(key, 0)
-            self._refusals[key] = seen + 1
-        if seen:
+        key = f"refused:{known}:{exc.metric_reason}:{req.remote_addr}"
+        if self._store.incr(key, self._refusal_interval) > 1:
             return
         log.warning("refused webhook for %s from %s: %s", known, req.remote_addr, exc.reason)
         try:

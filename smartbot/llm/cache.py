@@ -4,8 +4,9 @@ Keyed on the normalised request: provider, model, messages (whitespace collapsed
 temperature and tools, as a SHA-256 digest (the key holds no text). A request that carries a
 conversation (an earlier answer, a tool result, more than one user turn) belongs to its user:
 the user is then part of the key, so one user's history can never answer another user. Answers
-that ask for tools are never cached (running the tools is the point). Bounded: each TTL bucket is
-a cachetools TTLCache of at most `max_entries` entries.
+that ask for tools are never cached (running the tools is the point). The answers live in a store:
+this process's bounded memory by default, or Redis (shared_state.RedisStore) so every node shares
+them.
 """
 from __future__ import annotations
 
@@ -15,33 +16,31 @@ import json
 import threading
 from typing import Any
 
-from cachetools import TTLCache
-
 from ..ops import metrics
+from ..shared_state import LocalStore
 from .base import ModelRequest, ModelResponse, ProviderSpec, Usage
 
 
 class ResponseCache:
-    def __init__(self, max_entries: int = 1000) -> None:
+    def __init__(self, max_entries: int = 1000, store: Any = None) -> None:
         self.max_entries = max_entries
+        self._store = store if store is not None else LocalStore(max(max_entries, 1))
         self._lock = threading.Lock()
-        self._buckets: dict[float, TTLCache] = {}
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str, ttl: float) -> ModelResponse | None:
-        with self._lock:
-            bucket = self._buckets.get(ttl)
-            return None if bucket is None else bucket.get(key)
+        raw = self._store.get(f"answer:{ttl:g}:{key}")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return ModelResponse(**{**data, "usage": Usage(**data["usage"]), "tool_calls": []})
 
     def put(self, key: str, ttl: float, response: ModelResponse) -> None:
         if self.max_entries <= 0 or response.tool_calls:
             return
-        with self._lock:
-            bucket = self._buckets.get(ttl)
-            if bucket is None:
-                bucket = self._buckets[ttl] = TTLCache(maxsize=self.max_entries, ttl=ttl)
-            bucket[key] = response
+        data = dataclasses.asdict(response)
+        self._store.set(f"answer:{ttl:g}:{key}", json.dumps(data, ensure_ascii=False).encode("utf-8"), ttl)
 
     def lookup(self, specs: list[ProviderSpec], request: ModelRequest, ttl: float) -> ModelResponse | None:
         """The cached answer of the first provider in `specs` that has one; counts a hit or a miss."""
@@ -61,13 +60,6 @@ class ResponseCache:
                 self.misses += 1
         metrics.count("model_cache_total", result=result)
 
-    def size(self) -> int:
-        with self._lock:
-            return sum(len(b) for b in self._buckets.values())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._buckets.clear()
 
 
 def carries_history(request: ModelRequest) -> bool:

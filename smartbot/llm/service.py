@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ProviderError
 from ..ops import metrics
@@ -62,14 +62,14 @@ class ChainFailed(ProviderError):
 class ModelService:
     def __init__(self, env: Mapping[str, str], pool_size: int = 32,
                  sleep: Callable[[float], None] = time.sleep, breaker: BreakerPolicy | None = None,
-                 cache_entries: int = 1000) -> None:
+                 cache_entries: int = 1000, cache_store: Any = None) -> None:
         self._env = env
         self._pool_size = pool_size
         self._sleep = sleep
         self._lock = threading.Lock()
         self._clients: dict[ProviderSpec, Provider] = {}
         self.breakers = BreakerBoard(breaker or BreakerPolicy())
-        self.cache = ResponseCache(cache_entries)
+        self.cache = ResponseCache(cache_entries, cache_store)
         self.on_provider_down: Signal = self.breakers.on_down
         self.on_provider_up: Signal = self.breakers.on_up
         self.on_usage = Signal("model usage")

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 
-from cachetools import TTLCache
 from flask import Blueprint, jsonify, render_template, request, session
 
 from ..gateway import outbox
@@ -25,8 +23,6 @@ MAX_TEXT = 4000
 MAX_WAIT = 10.0
 RATE_PER_MINUTE = 30
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
-_recent: TTLCache = TTLCache(maxsize=10000, ttl=60)
-_recent_lock = threading.Lock()
 
 
 def _chat_id() -> str:
@@ -67,7 +63,7 @@ def send():
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
         return json_error(400, "client_id must be 8-64 letters, digits, - or _")
     chat_id = _chat_id()
-    if not _allow(chat_id):
+    if not _allow(current_runtime().store, chat_id):
         return json_error(429, f"at most {RATE_PER_MINUTE} messages a minute")
     runtime = current_runtime()
     msg = InboundMessage(channel="webchat", event_id=f"{chat_id}:{client_id}", message_id=client_id,
@@ -100,13 +96,6 @@ def receive():
                    last=rows[-1][0] if rows else after)
 
 
-def _allow(chat_id: str) -> bool:
-    now = time.time()
-    with _recent_lock:
-        stamps = [s for s in _recent.get(chat_id, []) if now - s < 60]
-        if len(stamps) >= RATE_PER_MINUTE:
-            _recent[chat_id] = stamps
-            return False
-        stamps.append(now)
-        _recent[chat_id] = stamps
-        return True
+def _allow(store, chat_id: str) -> bool:
+    """At most RATE_PER_MINUTE messages per browser and minute (shared by every node with Redis)."""
+    return store.incr(f"webchat:{chat_id}:{int(time.time() // 60)}", 60) <= RATE_PER_MINUTE
