@@ -1,5 +1,6 @@
-"""The admin page in a real headless Chromium: log in, create a role, create and bind a user, see the
-changes in the audit log, switch language, log out. Screenshots go to test-artifacts/."""
+"""The admin page in a real headless Chromium: log in, create a role, create and bind a user, add and
+switch the model provider, see the changes in the audit log, switch language, log out.
+Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import pytest
@@ -58,17 +59,42 @@ def test_admin_journey(browser, live_app, make_config, fake_model):
     page.wait_for_selector("text=generic:u-42")
     screenshot(page, "03-users")
 
+    from tests.support.fake_model import FakeModel
+
+    second = FakeModel().start()
+    try:
+        page.goto(app.url + "/admin/providers")
+        form = page.locator("#new-provider")
+        form.locator("input[name=name]").fill("backup")
+        form.locator("input[name=base_url]").fill(second.base_url)
+        form.locator("input[name=model]").fill("b-1")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#provider-backup")
+        page.locator("#provider-backup .make-default").click()          # switch the provider: one click
+        page.wait_for_selector("#provider-backup >> text=(default)")
+        assert page.locator("#chain").inner_text().startswith("backup")
+        screenshot(page, "04-providers")
+        assert app.post_generic({"event_id": "after-switch", "chat_id": "c", "user_id": "u", "text": "hi"}).ok
+        for _ in range(100):
+            if second.calls():
+                break
+            page.wait_for_timeout(50)
+        assert second.calls() == 1 and fake_model.calls() == 0
+    finally:
+        second.stop()
+
     page.goto(app.url + "/admin/audit")
     events = page.locator("#audit-events").inner_text()
-    for action in ("role.create", "user.create", "identity.bind", "admin.login"):
+    for action in ("role.create", "user.create", "identity.bind", "admin.login", "provider.created",
+                   "models.switched"):
         assert action in events
     page.click("#verify")
     assert "intact" in page.locator("#chain").inner_text()
-    screenshot(page, "04-audit")
+    screenshot(page, "05-audit")
 
     page.goto(app.url + "/admin/roles?lang=zh-CN")
     assert page.locator("text=各角色的权限").count() == 1
-    screenshot(page, "05-roles-zh")
+    screenshot(page, "06-roles-zh")
 
     page.click("#logout")
     page.wait_for_selector("#login")

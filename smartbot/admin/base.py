@@ -9,7 +9,8 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask_jwt_extended import get_csrf_token
 
 from ..api.auth import require
-from ..api.context import ApiError
+from ..api.context import ApiContext, ApiError
+from ..api.schema import ValidationError, validate
 from ..auth import rbac
 from ..i18n import available, normalize, t
 from ..manage.errors import ManageError
@@ -66,7 +67,7 @@ def page(permission: str) -> Callable:
                 return render("admin/error.html", status=403, message=exc.reason)
             try:
                 return fn(principal, **kwargs)
-            except ManageError as exc:
+            except (ManageError, ApiError) as exc:
                 flash(f"{exc.field + ': ' if exc.field else ''}{exc.reason}", "error")
                 return redirect(request.referrer or url_for("admin.dashboard"))
         return view
@@ -75,6 +76,19 @@ def page(permission: str) -> Callable:
 
 def actor(principal: rbac.Principal) -> str:
     return f"admin:{principal.name}"
+
+
+def api_context(principal: rbac.Principal) -> ApiContext:
+    """The API's context for a page action, so the page changes things through the API's own code."""
+    return ApiContext(runtime=current_runtime(), principal=principal)
+
+
+def checked(fields: dict, data: dict, partial: bool = False) -> dict:
+    """A form's values through the API's own field checks (same rules, same messages)."""
+    try:
+        return validate(fields, data, partial=partial)
+    except ValidationError as exc:
+        raise ApiError(422, exc.reason, exc.field) from None
 
 
 def done(message: str, endpoint: str, **values: Any):

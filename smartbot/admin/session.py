@@ -71,4 +71,5 @@ def dashboard(principal):
     ready, checks = readiness(runtime)
     return render("admin/dashboard.html", principal=principal, ready=ready, checks=checks,
                   summary=state.summary(runtime.db), chain=runtime.providers.chain(),
-                  recent=audit_view.search(runtime.db, limit=15))
+                  circuits={name: st.state for name, st in runtime.models.states().items()},
+                  cache=runtime.models.cache, recent=audit_view.search(runtime.db, limit=15))

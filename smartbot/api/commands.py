@@ -67,11 +67,15 @@ def _as_dict(row: Any) -> dict[str, Any]:
                 "problem": f"{exc.field}: {exc.reason}"}
 
 
-@route(bp, "/commands", "GET", summary="The command catalogue", permission="admin:commands", tag="commands")
-def list_commands(ctx: ApiContext):
+def listing(ctx: ApiContext) -> list[dict[str, Any]]:
     with ctx.runtime.db.read() as conn:
         rows = conn.execute(sa.select(_commands).order_by(_commands.c.name)).all()
-    return {"commands": [_as_dict(r) for r in rows]}
+    return [_as_dict(r) for r in rows]
+
+
+@route(bp, "/commands", "GET", summary="The command catalogue", permission="admin:commands", tag="commands")
+def list_commands(ctx: ApiContext):
+    return {"commands": listing(ctx)}
 
 
 @route(bp, "/commands/<name>", "GET", summary="One catalogue command", permission="admin:commands", tag="commands")
@@ -83,25 +87,33 @@ def get_command(ctx: ApiContext, name: str):
 @route(bp, "/commands", "POST", summary="Add a command to the catalogue", permission="admin:commands",
        tag="commands", body=FIELDS)
 def create_command(ctx: ApiContext):
-    spec = _checked({**ctx.body, "source": "db"})
+    return create(ctx, ctx.body), 201
+
+
+def create(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
+    spec = _checked({**body, "source": "db"})
     with ctx.runtime.db.write() as conn:
         if conn.execute(sa.select(_commands.c.id).where(_commands.c.name == spec.name)).first():
             raise ApiError(409, f"a command named {spec.name!r} exists", "name")
         conn.execute(sa.insert(_commands).values(name=spec.name, **catalogue.row_values(spec)))
         ctx.record_change(conn, "command.created", f"command:{spec.name}", None, spec.to_dict())
-    return spec.to_dict(), 201
+    return spec.to_dict()
 
 
 @route(bp, "/commands/<name>", "PATCH", summary="Change a catalogue command", permission="admin:commands",
        tag="commands", body=FIELDS, partial=True)
 def update_command(ctx: ApiContext, name: str):
-    if ctx.body.get("name", name) != name:
+    return update(ctx, name, ctx.body)
+
+
+def update(ctx: ApiContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("name", name) != name:
         raise ApiError(422, "a command cannot be renamed; create a new one", "name")
     with ctx.runtime.db.write() as conn:
         row = _stored(conn, name)
         _writable(row)
         before = _as_dict(row)
-        merged = {**{k: getattr(row, k) for k in FIELDS}, **ctx.body, "source": row.source}
+        merged = {**{k: getattr(row, k) for k in FIELDS}, **body, "source": row.source}
         spec = _checked(merged)
         conn.execute(sa.update(_commands).where(_commands.c.name == name).values(**catalogue.row_values(spec)))
         ctx.record_change(conn, "command.updated", f"command:{name}", before, spec.to_dict())
@@ -111,13 +123,17 @@ def update_command(ctx: ApiContext, name: str):
 @route(bp, "/commands/<name>", "DELETE", summary="Remove a catalogue command", permission="admin:commands",
        tag="commands")
 def delete_command(ctx: ApiContext, name: str):
+    remove(ctx, name)
+    return {"deleted": name}
+
+
+def remove(ctx: ApiContext, name: str) -> None:
     with ctx.runtime.db.write() as conn:
         row = _stored(conn, name)
         _writable(row)
         before = _as_dict(row)
         conn.execute(sa.delete(_commands).where(_commands.c.name == name))
         ctx.record_change(conn, "command.deleted", f"command:{name}", before, None)
-    return {"deleted": name}
 
 
 @route(bp, "/approvals", "GET", summary="Approval requests, newest first", permission="approval:decide",
@@ -130,7 +146,7 @@ def list_approvals(ctx: ApiContext):
         return {"approvals": approvals.listing(conn, status)}
 
 
-def _decide(ctx: ApiContext, approval_id: int, approve: bool) -> dict[str, Any]:
+def decide(ctx: ApiContext, approval_id: int, approve: bool) -> dict[str, Any]:
     runtime = ctx.runtime
     settled = settle(runtime.approvals.ctx, ctx.principal, approval_id, approve, "approved through the API")
     if settled.outcome == "not_found":
@@ -148,10 +164,10 @@ def _decide(ctx: ApiContext, approval_id: int, approve: bool) -> dict[str, Any]:
 @route(bp, "/approvals/<int:approval_id>/approve", "POST", summary="Approve a pending request (it then runs on "
        "the worker pool)", permission="approval:decide", tag="approvals")
 def approve(ctx: ApiContext, approval_id: int):
-    return _decide(ctx, approval_id, True)
+    return decide(ctx, approval_id, True)
 
 
 @route(bp, "/approvals/<int:approval_id>/deny", "POST", summary="Deny a pending request",
        permission="approval:decide", tag="approvals")
 def deny(ctx: ApiContext, approval_id: int):
-    return _decide(ctx, approval_id, False)
+    return decide(ctx, approval_id, False)

@@ -75,21 +75,43 @@ def _with_state(ctx: ApiContext, config: dict[str, Any]) -> dict[str, Any]:
             "circuit": state.state if state else "closed", "circuit_reason": state.last_reason if state else ""}
 
 
-@route(bp, "/providers", "GET", summary="All model providers, with their circuit state", permission=PERMISSION,
-       tag="models")
-def list_providers(ctx: ApiContext):
-    return {"items": [_with_state(ctx, p) for p in PROVIDERS.all(ctx)]}
+CREATE_FIELDS = {"name": Str(required=True, pattern=NAME, max_length=100), **PROVIDER_FIELDS}
 
 
-@route(bp, "/providers", "POST", summary="Add a model provider", permission=PERMISSION, tag="models",
-       body={"name": Str(required=True, pattern=NAME, max_length=100), **PROVIDER_FIELDS})
-def create_provider(ctx: ApiContext):
-    body = _checked(ctx, ctx.body)
+def listing(ctx: ApiContext) -> list[dict[str, Any]]:
+    return [_with_state(ctx, p) for p in PROVIDERS.all(ctx)]
+
+
+def create(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
+    body = _checked(ctx, body)
     values = {k: body[k] for k in COLUMNS if k in body}
     values.setdefault("api_key_env", "")
     values.setdefault("enabled", True)
     values["params"] = {k: body[k] for k in PROVIDER_PARAMS if k in body}
-    return _with_state(ctx, PROVIDERS.create(ctx, body["name"], values)), 201
+    return _with_state(ctx, PROVIDERS.create(ctx, body["name"], values))
+
+
+def update(ctx: ApiContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    body = _checked(ctx, body)
+
+    def changes(row: Any) -> dict[str, Any]:
+        values = {k: body[k] for k in COLUMNS if k in body}
+        values["params"] = {**(row.params or {}), **{k: body[k] for k in PROVIDER_PARAMS if k in body}}
+        return values
+
+    return _with_state(ctx, PROVIDERS.update(ctx, name, changes))
+
+
+@route(bp, "/providers", "GET", summary="All model providers, with their circuit state", permission=PERMISSION,
+       tag="models")
+def list_providers(ctx: ApiContext):
+    return {"items": listing(ctx)}
+
+
+@route(bp, "/providers", "POST", summary="Add a model provider", permission=PERMISSION, tag="models",
+       body=CREATE_FIELDS)
+def create_provider(ctx: ApiContext):
+    return create(ctx, ctx.body), 201
 
 
 @route(bp, "/providers/<name>", "GET", summary="One model provider", permission=PERMISSION, tag="models")
@@ -100,14 +122,7 @@ def get_provider(ctx: ApiContext, name: str):
 @route(bp, "/providers/<name>", "PATCH", summary="Change a model provider (the fields given)", permission=PERMISSION,
        tag="models", body=PROVIDER_FIELDS, partial=True)
 def update_provider(ctx: ApiContext, name: str):
-    body = _checked(ctx, ctx.body)
-
-    def changes(row: Any) -> dict[str, Any]:
-        values = {k: body[k] for k in COLUMNS if k in body}
-        values["params"] = {**(row.params or {}), **{k: body[k] for k in PROVIDER_PARAMS if k in body}}
-        return values
-
-    return _with_state(ctx, PROVIDERS.update(ctx, name, changes))
+    return update(ctx, name, ctx.body)
 
 
 @route(bp, "/providers/<name>", "DELETE", summary="Remove a model provider that nothing uses", permission=PERMISSION,
@@ -120,6 +135,11 @@ def delete_provider(ctx: ApiContext, name: str):
 @route(bp, "/providers/<name>/test", "POST", summary="Test a provider: one real one-token completion, no retries",
        permission=PERMISSION, tag="models")
 def test_provider(ctx: ApiContext, name: str):
+    return test(ctx, name)
+
+
+def test(ctx: ApiContext, name: str) -> dict[str, Any]:
+    """One real one-token completion with no retries: does this provider answer with its key?"""
     spec = spec_from_row(PROVIDERS.one(ctx, name))
     models = ctx.runtime.models
     if spec.api_key_env and not models.key_is_set(spec.api_key_env):
@@ -146,7 +166,11 @@ def get_active(ctx: ApiContext):
        body={"default": Str(required=True, pattern=NAME, max_length=100),
              "fallback": List(item=Str(pattern=NAME, max_length=100), max_items=10)})
 def switch_active(ctx: ApiContext):
-    default, fallback = ctx.body["default"], ctx.body.get("fallback", [])
+    return switch(ctx, ctx.body["default"], ctx.body.get("fallback", []))
+
+
+def switch(ctx: ApiContext, default: str, fallback: list[str]) -> dict[str, Any]:
+    """Make `default` the provider every message uses first, then `fallback`: one audited change."""
     db = ctx.runtime.db
     with changing(ctx) as conn:
         enabled = {r.name: r.enabled for r in conn.execute(sa.select(_providers.c.name, _providers.c.enabled))}

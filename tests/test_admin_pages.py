@@ -1,0 +1,90 @@
+"""The admin page's providers, commands and approvals pages, driven over HTTP with the page's own
+forms (cookie login, CSRF token): changes go through the API's code and are audited alike."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from smartbot.admin.accounts import create_admin
+from tests.support.executor import PYTHON, Chat, add_command, bind
+
+PASSWORD = "correct horse battery"
+
+
+class Browser:
+    """A logged-in admin session that posts the page's forms with their CSRF token."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.s = requests.Session()
+        page = self.s.get(app.url + "/admin/login", timeout=5).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        resp = self.s.post(app.url + "/admin/login", data={"csrf": csrf, "name": "root", "password": PASSWORD},
+                           allow_redirects=False, timeout=10)
+        assert resp.status_code == 302
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.s.get(self.app.url + path, timeout=10, **kw)
+
+    def post(self, path: str, data: dict) -> requests.Response:
+        return self.s.post(self.app.url + path, data={**data, "csrf_token": self.s.cookies.get("csrf_access_token")},
+                           timeout=10)
+
+
+@pytest.fixture
+def admin(live_app, make_config, fake_model):
+    app = live_app(make_config(model=fake_model, approvals={"notify": ["generic:ops"], "expire_minutes": 30}))
+    create_admin(app.runtime.db, "root", PASSWORD)
+    return app, Browser(app)
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/users", "/admin/roles", "/admin/rules", "/admin/providers",
+                                  "/admin/commands", "/admin/approvals", "/admin/audit", "/admin/conversations"])
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_every_page_renders_in_both_languages(admin, path, lang):
+    app, browser = admin
+    resp = browser.get(path + f"?lang={lang}")
+    assert resp.status_code == 200
+    assert ("退出" if lang == "zh-CN" else "Log out") in resp.text
+
+
+def test_a_command_made_on_the_page_is_checked_like_the_apis(admin):
+    app, browser = admin
+    good = {"name": "hello", "description": "say hello", "argv": [PYTHON, "-I", "-c", "print('hello')"]}
+    assert "Saved." in browser.post("/admin/commands", {"definition": json.dumps(good)}).text
+    bad = {"name": "shelly", "argv": ["/bin/sh", "-c", "id"]}
+    page = browser.post("/admin/commands", {"definition": json.dumps(bad)}).text
+    assert "Saved." not in page and "shell" in page.lower()
+    assert "not valid JSON" in browser.post("/admin/commands", {"definition": "{oops"}).text
+    with app.runtime.db.read() as conn:
+        actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action LIKE 'command.%'")).scalars().all()
+    assert actions == ["command.created"]
+
+
+def test_a_request_is_approved_on_the_page(admin, fake_platform):
+    app, browser = admin
+    db = app.runtime.db
+    add_command(db, "deploy", [PYTHON, "-I", "-c", "import sys; print('deployed', sys.argv[1])", "{version}"],
+                [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}"}], needs_approval=True)
+    bind(db, "usr", "uma", ["operator"])
+    chat = Chat(app, fake_platform)
+    assert "needs an approval" in chat.say("/deploy v7", user="usr", chat="dev")
+    assert "#1" in browser.get("/admin/approvals").text
+    browser.post("/admin/approvals/1/approve", {})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any("deployed v7" in t for t in chat.in_chat("dev")):
+        time.sleep(0.1)
+    assert any("deployed v7" in t for t in chat.in_chat("dev"))
+    with db.read() as conn:
+        assert conn.execute(sa.text("SELECT decided_by FROM approvals WHERE id = 1")).scalar() == "user:root"
+
+
+def test_a_page_form_without_its_csrf_token_changes_nothing(admin):
+    app, browser = admin
+    resp = browser.s.post(app.url + "/admin/providers/active", data={"default": "main"}, timeout=10)
+    assert resp.status_code == 400
