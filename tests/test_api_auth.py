@@ -128,3 +128,21 @@ def test_openapi_document_matches_the_routes(live_app, make_config):
                 path = path.replace(f"<int:{arg}>", "{" + arg + "}").replace(f"<{arg}>", "{" + arg + "}")
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert served and documented == served
+
+
+def test_cookie_auth_needs_the_csrf_token_on_writes(live_app, make_config):
+    import re
+
+    app = _app_with_admin(live_app, make_config)
+    s = requests.Session()
+    page = s.get(app.url + "/admin/login", timeout=5).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    s.post(app.url + "/admin/login", data={"csrf": csrf, "name": "root", "password": PASSWORD}, timeout=10)
+    assert s.get(app.url + "/api/v1/users", timeout=5).status_code == 200       # reads need no CSRF token
+    refused = s.post(app.url + "/api/v1/users", json={"name": "mallory"}, timeout=5)
+    assert refused.status_code == 401 and "CSRF" in refused.json()["error"]
+    allowed = s.post(app.url + "/api/v1/users", json={"name": "alice"}, timeout=5,
+                     headers={"X-CSRF-TOKEN": s.cookies.get("csrf_access_token")})
+    assert allowed.status_code == 201
+    names = [u["name"] for u in s.get(app.url + "/api/v1/users", timeout=5).json()["users"]]
+    assert "mallory" not in names and "alice" in names
