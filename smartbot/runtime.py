@@ -69,8 +69,9 @@ class Runtime:
         self.models.on_provider_down.connect(self.alerts.provider_down)
         self.models.on_provider_up.connect(self.alerts.provider_up)
         self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
-        self.ops = OpsAgent(Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe),
-                            lambda: self.runner.stats(), alerts.check_seconds)
+        webhook_channels = tuple(sorted(n for n, c in self.channels.items() if c.accepts_webhooks))
+        monitors = Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe, webhook_channels)
+        self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds)
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()

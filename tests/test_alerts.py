@@ -151,3 +151,27 @@ def test_host_monitors_read_this_machine(db, tmp_path):
     assert found["disk"].problem and "% full" in found["disk"].text
     assert "cpu" not in found or not found["cpu"].problem   # no reading yet, or never busier than 100 %
     assert {key.split(":")[0] for key in alerter.firing()} == {"memory", "disk"}
+
+
+def test_a_busy_channel_that_falls_silent_alerts_once_and_recovers(db, tmp_path):
+    from smartbot.gateway import inbox
+    from smartbot.messages import InboundMessage
+
+    settings = _settings(tmp_path, raise_after=0, resolve_after=0, cpu=0, memory=0, disk=0, queue_age_seconds=0,
+                         error_rate=0, silent_after_hours=2, silent_min_messages=3)
+    alerter = Alerter(db, settings, ["generic"])
+    monitors = Monitors(settings.alerts, "en", db, alerter, ProviderProbe(lambda: [], 30, 1), ("generic",))
+    for i in range(3):
+        inbox.accept(db, InboundMessage(channel="generic", event_id=f"old{i}", chat_id="c", user_id="u", text="x"),
+                     None, 30)
+    with db.write() as conn:          # those three arrived three hours ago; nothing since
+        conn.execute(sa.text("UPDATE inbox SET created_at = created_at - 10800"))
+    assert {f.key: f.problem for f in monitors.check()}["silent:generic"] is True
+    monitors.check()
+    assert "silent:generic" in alerter.firing()
+    alerts = [p for _, p in _outbox(db) if "received nothing" in p]
+    assert len(alerts) == 2                              # one alert, to each of the two admin chats
+    inbox.accept(db, InboundMessage(channel="generic", event_id="new", chat_id="c", user_id="u", text="x"), None, 30)
+    monitors.check()
+    assert "silent:generic" not in alerter.firing()
+    assert len([p for _, p in _outbox(db) if "receiving messages again" in p]) == 2

@@ -36,6 +36,7 @@ class Inbox(_QueueColumns, Base):
         UniqueConstraint("channel", "event_id"),
         Index("ix_inbox_order", "order_key", "status", "id"),
         Index("ix_inbox_due", "status", "lease_until"),
+        Index("ix_inbox_channel_created", "channel", "created_at"),
     )
 
 

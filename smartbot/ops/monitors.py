@@ -1,4 +1,5 @@
-"""Monitors: thresholds on queue age, error rate, provider reachability, CPU, memory and disk.
+"""Monitors: thresholds on queue age, error rate, provider reachability, CPU, memory and disk, and
+busy channels that fell silent.
 
 Each check produces findings (a key, whether there is a problem, a text). A problem becomes an alert
 once it has lasted `raise_after` seconds, and the alert is resolved once it has been gone for
@@ -27,6 +28,8 @@ from .settings import AlertsSettings
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
+_CHANNEL_COUNT = sa.text("SELECT COUNT(*) FROM inbox WHERE channel = :channel AND created_at >= :since "
+                         "AND created_at < :until")
 _OUTCOMES = sa.text("SELECT action, result, COUNT(*) AS n FROM audit_log WHERE action IN "
                     "('message.handled', 'message.failed') AND ts >= :since GROUP BY action, result")
 
@@ -40,8 +43,9 @@ class Finding:
 
 class Monitors:
     def __init__(self, settings: AlertsSettings, locale: str, db: Database, alerter: Alerter,
-                 probe: ProviderProbe) -> None:
+                 probe: ProviderProbe, channels: tuple[str, ...] = ()) -> None:
         self.settings = settings
+        self.channels = channels
         self.locale = locale
         self.db = db
         self.alerter = alerter
@@ -54,7 +58,7 @@ class Monitors:
         """Run every monitor once and raise or resolve what has lasted long enough."""
         now = time.time() if now is None else now
         findings: list[Finding] = []
-        for monitor in (self._queues, self._errors, self._providers, self._host):
+        for monitor in (self._queues, self._errors, self._providers, self._host, self._silent_channels):
             try:
                 findings.extend(monitor(now))
             except Exception:   # one broken monitor must not silence the others
@@ -111,6 +115,26 @@ class Monitors:
             text = (t("alert.provider_up", self.locale, name=name) if result.ok
                     else t("alert.provider_down", self.locale, name=name, reason=result.reason))
             found.append(Finding(f"provider:{name}", not result.ok, text))
+        return found
+
+    def _silent_channels(self, now: float) -> list[Finding]:
+        """A channel that had real traffic in the day before and nothing since is probably cut off
+        (a revoked token, a moved webhook), however green everything else looks."""
+        hours = self.settings.silent_after_hours
+        if not hours:
+            return []
+        quiet_since = now - hours * 3600
+        found = []
+        with self.db.read() as conn:
+            for channel in self.channels:
+                recent = conn.execute(_CHANNEL_COUNT, {"channel": channel, "since": quiet_since, "until": now + 1})
+                before = conn.execute(_CHANNEL_COUNT, {"channel": channel, "since": quiet_since - 86400,
+                                                       "until": quiet_since})
+                recent_n, before_n = recent.scalar() or 0, before.scalar() or 0
+                problem = recent_n == 0 and before_n >= self.settings.silent_min_messages
+                text = (t("alert.channel_silent", self.locale, channel=channel, hours=_num(hours), before=before_n)
+                        if problem else t("alert.channel_ok", self.locale, channel=channel))
+                found.append(Finding(f"silent:{channel}", problem, text))
         return found
 
     def _host(self, now: float) -> list[Finding]:

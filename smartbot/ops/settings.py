@@ -23,6 +23,8 @@ class AlertsSettings:
     cpu: float = setting(0.9, minimum=0, help="busy share of the host's CPUs; 0 = off")
     memory: float = setting(0.9, minimum=0, help="used share of the host's memory; 0 = off")
     disk: float = setting(0.9, minimum=0, help="used share of the disk holding the data; 0 = off")
+    silent_after_hours: float = setting(6.0, minimum=0, help="a busy channel silent this long alerts; 0 = off")
+    silent_min_messages: int = setting(20, minimum=1, help="messages in the day before that make a channel busy")
     probe_seconds: float = setting(30.0, minimum=0.1, help="how often model providers are probed (no model call)")
     probe_timeout: float = setting(3.0, minimum=0.1)
 
