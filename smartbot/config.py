@@ -154,9 +154,11 @@ class QuotaSettings:
 
     per_role: dict[str, int] = setting({"guest": 20000})
     per_user: dict[str, int] = setting({}, help="keys: a user's name, or channel:platform_user_id")
+    messages_per_minute_per_role: dict[str, int] = setting({"guest": 10}, help="chat messages to the model")
+    messages_per_minute_per_user: dict[str, int] = setting({})
 
     def validate(self, path: str) -> None:
-        for section in ("per_role", "per_user"):
+        for section in ("per_role", "per_user", "messages_per_minute_per_role", "messages_per_minute_per_user"):
             for name, limit in getattr(self, section).items():
                 if limit < 0:
                     raise ConfigError(f"{path}.{section}.{name}", f"must be at least 0, got {limit}")

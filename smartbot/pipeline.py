@@ -6,6 +6,7 @@ It decides and reads; it writes nothing. `gateway.inbox.complete` stores the Out
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .audit import AuditEvent
 from .auth import identities
@@ -19,14 +20,16 @@ from .llm.service import ModelService
 from .messages import InboundMessage
 from .outcome import Outcome
 from .router import Router
+from .shared_state import LocalStore
 
 log = logging.getLogger(__name__)
 
 
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
-                 providers: ProviderStore, commands: CommandRunner | None = None) -> None:
+                 providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None) -> None:
         self.settings = settings
+        self.store = store if store is not None else LocalStore()
         self.commands = commands
         self.db = db
         self.router = router
@@ -48,7 +51,7 @@ class Pipeline:
         if route.action == "ignore":
             return Outcome(result="ignored")
         handler = HANDLERS.get(route.action)
-        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands)
+        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
         if handler is None:
             outcome = Outcome(texts=[t("action.unavailable", locale)], result="error")
         else:

@@ -61,7 +61,8 @@ class Runtime:
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
-        self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands)
+        self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
+                                 self.store)
         self.approvals = ApprovalJobs(HandlerContext(settings, self.db, self.models, self.providers,
                                                      settings.default_locale, self.commands))
         alerts = settings.alerts

@@ -60,11 +60,27 @@ def tokens_on(conn: Connection, user: str, day: str | None = None) -> int:
 
 def daily_limit(quotas: QuotaSettings, user: str, roles: tuple[str, ...]) -> int | None:
     """The user's token allowance today; None = unlimited."""
-    if user in quotas.per_user:
-        return quotas.per_user[user]
-    if not roles or any(role not in quotas.per_role for role in roles):
+    return _limit(quotas.per_user, quotas.per_role, user, roles)
+
+
+def _limit(per_user: dict[str, int], per_role: dict[str, int], user: str, roles: tuple[str, ...]) -> int | None:
+    """A user's own entry wins; else their most generous role's; a role without one is unlimited."""
+    if user in per_user:
+        return per_user[user]
+    if not roles or any(role not in per_role for role in roles):
         return None
-    return max(quotas.per_role[role] for role in roles)
+    return max(per_role[role] for role in roles)
+
+
+def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, now: float) -> tuple[int, int] | None:
+    """(limit, count) when this message is past the user's messages-per-minute limit, else None.
+    Counted in the shared store, so the limit holds across processes and, with Redis, nodes."""
+    key = user_key(principal)
+    limit = _limit(quotas.messages_per_minute_per_user, quotas.messages_per_minute_per_role, key, principal.roles)
+    if limit is None:
+        return None
+    count = store.incr(f"chat-rate:{key}:{int(now // 60)}", 60)
+    return (limit, count) if count > limit else None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ def make_config(database_url: str, fake_platform: FakePlatform) -> Callable[...,
             "channels": {"generic": {"secret": GENERIC_SECRET, "callback_url": fake_platform.hook_url}},
             "jobs": {"lease_seconds": 3.0, "sweep_seconds": 0.2, "threads": 16},
             "audit": {"refusal_audit_interval": 0.0},
+            # Tests send bursts from one sender; the guest chat rate limit has tests of its own.
+            "quotas": {"messages_per_minute_per_role": {}},
         }
         if model is not None:
             config["providers"] = [{"name": "main", "kind": "openai", "base_url": model.base_url,

@@ -46,7 +46,8 @@ def deployed(platform, model):
         config.write_text(config.read_text() + (
             f'\n[[providers]]\nname = "main"\nkind = "openai"\nbase_url = "{model.base_url}"\n'
             f'model = "fake-1"\nread_timeout = 10.0\n'
-            f'\n[jobs]\nlease_seconds = 5.0\nsweep_seconds = 0.5\n'))
+            f'\n[jobs]\nlease_seconds = 5.0\nsweep_seconds = 0.5\n'
+            f'\n[quotas]\nmessages_per_minute_per_role = {{}}\n'))     # the bursts come from one sender
         deployment.start()
         yield deployment
     finally:

@@ -58,3 +58,13 @@ def test_a_negative_quota_stops_start_up_naming_the_key():
     with pytest.raises(ConfigError) as err:
         load({"quotas": {"per_role": {"guest": -1}}}, env={"SMARTBOT_SECRET_KEY": "k" * 40})
     assert err.value.key == "quotas.per_role.guest"
+
+
+def test_a_guest_is_held_to_the_chat_rate_limit(live_app, make_config, fake_model, fake_platform):
+    app = live_app(make_config(model=fake_model, quotas={"messages_per_minute_per_role": {"guest": 3}}))
+    answers = [say(app, fake_platform, f"m{i}", f"r{i}") for i in range(5)]
+    assert answers[:3] == ["echo: m0", "echo: m1", "echo: m2"]
+    assert all("faster than 3 a minute" in a for a in answers[3:])
+    assert fake_model.calls() == 3
+    assert len(audit_rows(app, "model.rate_limited")) == 1             # one audit row per user and minute
+    assert say(app, fake_platform, "hi", "other", user="u-2") == "echo: hi", "the limit is per user"

@@ -46,6 +46,7 @@ EVENTS: dict[str, str] = {
     "model_route.created": "a model route was added in the admin API (before/after)",
     "model_route.updated": "a model route was changed in the admin API (before/after)",
     "model_route.deleted": "a model route was removed in the admin API (before/after)",
+    "model.rate_limited": "a user sent more chat messages a minute than their limit (first one per minute)",
     "model.quota_exceeded": "a user at their daily token quota was answered without a model call",
     "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
     "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",

@@ -1,13 +1,15 @@
 """What handlers get to work with: plain services, never Flask or a platform's payload."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Settings
 from ..db import Database
 from ..executor.runner import CommandRunner
 from ..live_config import ProviderStore
 from ..llm.service import ModelService
+from ..shared_state import LocalStore
 
 
 @dataclass
@@ -18,3 +20,4 @@ class HandlerContext:
     providers: ProviderStore
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
+    store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)

@@ -5,6 +5,7 @@ message never reaches a model."""
 from __future__ import annotations
 
 import logging
+import time
 
 from .. import conversations, usage
 from ..audit import AuditEvent
@@ -46,6 +47,13 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
                                          "denied", {"used": quota.used, "limit": quota.limit,
                                                     "event_id": msg.event_id})])
+    over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, time.time())
+    if over is not None:
+        limit, count = over
+        events = [] if count > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
+            "model.rate_limited", principal.identity, usage.user_key(principal), "denied",
+            {"limit_per_minute": limit, "event_id": msg.event_id})]
+        return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
     system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
     messages = [{"role": "system", "content": system}]
