@@ -119,22 +119,36 @@ def _endpoints():
     return [ep for ep in ENDPOINTS if ep.permission is not None]
 
 
-@pytest.mark.parametrize("ep", _endpoints(), ids=lambda ep: f"{ep.method} {ep.rule}")
-def test_every_endpoint_refuses_missing_tokens_and_wrong_roles(live_app, make_config, ep):
-    import re
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory):
+    """One app for every endpoint's auth check: what is checked (tokens, roles) is not per database,
+    and a fresh app per endpoint made this the slowest part of the suite."""
+    from tests.conftest import GENERIC_SECRET
+    from tests.support.apps import LiveApp
 
-    app = live_app(make_config())
-    path = re.sub(r"<int:\w+>", "1", ep.rule)
-    path = re.sub(r"<\w+>", "guest", path)
-    anonymous = Api(app.url).call(ep.method, path, json={})
-    assert anonymous.status_code == 401, anonymous.text
+    folder = tmp_path_factory.mktemp("auth")
+    app = LiveApp({"database_url": f"sqlite:///{folder / 'smartbot.db'}",
+                   "channels": {"generic": {"secret": GENERIC_SECRET, "callback_url": "http://127.0.0.1:9/hook"}},
+                   "audit": {"refusal_audit_interval": 0.0}})
     admin = admin_api(app)
     admin.post("/users", {"name": "pat", "roles": ["user"], "password": ADMIN_PASSWORD + "!"})
     # "user" may not log in to the admin API at all; give a role that may log in but not this area
     admin.post("/roles", {"name": "viewer", "permissions": ["admin:login"]})
     uid = next(u["id"] for u in admin.get("/users").json()["users"] if u["name"] == "pat")
     admin.patch(f"/users/{uid}", {"roles": ["viewer"]})
-    viewer = login(app.url, "pat", ADMIN_PASSWORD + "!")
+    yield app
+    app.stop()
+
+
+@pytest.mark.parametrize("ep", _endpoints(), ids=lambda ep: f"{ep.method} {ep.rule}")
+def test_every_endpoint_refuses_missing_tokens_and_wrong_roles(auth_app, ep):
+    import re
+
+    path = re.sub(r"<int:\w+>", "1", ep.rule)
+    path = re.sub(r"<\w+>", "guest", path)
+    anonymous = Api(auth_app.url).call(ep.method, path, json={})
+    assert anonymous.status_code == 401, anonymous.text
+    viewer = login(auth_app.url, "pat", ADMIN_PASSWORD + "!")   # a new token each time: logout revokes it
     resp = viewer.call(ep.method, path, json={})
     if ep.permission == "admin:login":
         assert resp.status_code != 403
