@@ -28,7 +28,11 @@ WORKFLOW_FIELDS = {
     "yaml": Str(required=True, max_length=100_000, description="the workflow in YAML (see docs/workflows.md)"),
     "enabled": Bool(),
 }
-RUN_FIELDS = {"args": Obj(description="key: value pairs the templates see as args")}
+RUN_FIELDS = {
+    "args": Obj(description="key: value pairs the templates see as args"),
+    "channel": Str(max_length=40, description="a chat to post the outcome and messages to (with chat_id)"),
+    "chat_id": Str(max_length=200),
+}
 SCHEDULE_FIELDS = {
     "workflow": Str(required=True, max_length=64, pattern=NAME.pattern.strip("^$")),
     "cron": Str(required=True, max_length=120, description="minute hour day-of-month month day-of-week, in UTC"),
@@ -154,15 +158,18 @@ def import_yaml(ctx: ApiContext, source: str) -> dict[str, Any]:
 @route(bp, "/workflows/<name>/runs", "POST", summary="Start a run (it runs on the worker pool)",
        permission="admin:workflows", tag="workflows", body=RUN_FIELDS)
 def start_run(ctx: ApiContext, name: str):
-    return start(ctx, name, ctx.body.get("args") or {}), 202
+    body = ctx.body
+    return start(ctx, name, body.get("args") or {}, body.get("channel", ""), body.get("chat_id", "")), 202
 
 
-def start(ctx: ApiContext, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    for key, value in args.items():
-        if not isinstance(value, (str, int, float, bool)):
-            raise ApiError(422, "must be text or a number", f"args.{key}")
+def start(ctx: ApiContext, name: str, args: dict[str, Any], channel: str = "", chat_id: str = "") -> dict[str, Any]:
+    _check_args(args)
+    if bool(channel) != bool(chat_id):
+        raise ApiError(422, "channel and chat_id go together", "chat_id" if channel else "channel")
     runtime = ctx.runtime
-    trigger = Trigger("api", ctx.actor, f"api:{ctx.actor}:{time.time_ns()}")
+    if channel and channel not in runtime.channels:
+        raise ApiError(422, f"channel {channel!r} is not configured", "channel")
+    trigger = Trigger("api", ctx.actor, f"api:{ctx.actor}:{time.time_ns()}", channel, chat_id)
     try:
         run_id, _ = start_now(runtime.db, runtime.settings.workflows, name, ctx.principal, trigger,
                               {str(k): str(v) for k, v in args.items()})
@@ -226,10 +233,14 @@ def _checked_schedule(conn: Any, body: dict[str, Any]) -> float:
         raise ApiError(422, f"there is no workflow {body['workflow']!r}", "workflow")
     if bool(body.get("channel")) != bool(body.get("chat_id")):
         raise ApiError(422, "channel and chat_id go together", "chat_id" if body.get("channel") else "channel")
-    for key, value in (body.get("args") or {}).items():
+    _check_args(body.get("args") or {})
+    return following
+
+
+def _check_args(args: dict[str, Any]) -> None:
+    for key, value in args.items():
         if not isinstance(value, (str, int, float, bool)):
             raise ApiError(422, "must be text or a number", f"args.{key}")
-    return following
 
 
 @route(bp, "/schedules", "GET", summary="Workflow schedules", permission="admin:workflows", tag="workflows")
