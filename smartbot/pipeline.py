@@ -6,7 +6,7 @@ It decides and reads; it writes nothing. `gateway.inbox.complete` stores the Out
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from .audit import AuditEvent
 from .auth import identities
@@ -35,7 +35,6 @@ class Pipeline:
         self.router = router
         self.models = models
         self.providers = providers
-        self.run_workflow_soon: Callable[[int], None] | None = None     # set by the Runtime
 
     def handle(self, msg: InboundMessage) -> Outcome:
         with self.db.read() as conn:
@@ -52,8 +51,7 @@ class Pipeline:
         if route.action == "ignore":
             return Outcome(result="ignored")
         handler = HANDLERS.get(route.action)
-        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
-                             self.run_workflow_soon)
+        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
         if handler is None:
             outcome = Outcome(texts=[t("action.unavailable", locale)], result="error")
         else:

@@ -94,7 +94,6 @@ class Runtime:
                                                      self.settings.default_locale, self.commands, self.store),
                                       self.channels, self.owner, jobs.lease_seconds,
                                       lambda ids: self.runner.dispatch(OUTBOX, ids))
-        self.pipeline.run_workflow_soon = self.run_workflow_soon
         self._wake = WakeSender(self.celery) if self.celery is not None else None
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
                              self.settings.audit.refusal_audit_interval, pressure, self.store)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from tests.support.admin_api import AdminApi
 from tests.support.executor import PYTHON, Chat, add_command, add_role, audit_rows, bind, details
-from tests.support.workflows import REPORT, add_report_command, save, step_rows, steps, wait_run
+from tests.support.workflows import REPORT, add_report_command, replies, save, step_rows, steps, wait_run
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_three_step_workflow_from_chat_posts_the_summary_and_the_outcome(bot):
     run = wait_run(app.runtime.db)
     assert run.status == "succeeded" and run.trigger == "chat" and run.triggered_by == "generic:op"
     assert steps(app.runtime.db, run.id) == [("usage", "succeeded"), ("summary", "succeeded"), ("tell", "succeeded")]
-    texts = _replies(chat, event, 3)
+    texts = replies(chat.platform, event, 3)
     assert texts[0] == f"Workflow disk-report started (run #{run.id}); I will post the outcome here."
     assert "Summary: echo: Summarise for olga: disk 42% used" in texts
     assert texts[-1] == f"Workflow disk-report (run #{run.id}) finished."
@@ -92,7 +92,7 @@ def test_on_error_continue_goes_on_and_stop_ends_the_run_with_the_reason(bot):
     assert run.status == "failed" and run.error == "step stopper failed: command broken failed (exit code 3)"
     assert steps(app.runtime.db, run.id) == [("broken", "failed"), ("gate", "succeeded"), ("skipped", "skipped"),
                                              ("told", "succeeded"), ("stopper", "failed"), ("after", "skipped")]
-    texts = _replies(chat, event, 3)
+    texts = replies(chat.platform, event, 3)
     assert "broken said oops (failed)" in texts and "never sent" not in texts
     assert texts[-1] == f"Workflow flaky (run #{run.id}) failed: step stopper failed: command broken failed (exit code 3)"
     assert audit_rows(app.runtime.db, "workflow_run.finished")[-1].result == "failed"
@@ -109,7 +109,7 @@ steps:
     event = chat.send("/workflow gate mode=dry", user="op")
     run = wait_run(app.runtime.db)
     assert run.status == "stopped" and steps(app.runtime.db, run.id) == [("check", "succeeded"), ("act", "skipped")]
-    assert _replies(chat, event, 2)[-1] == f"Workflow gate (run #{run.id}) stopped: stopped by condition check"
+    assert replies(chat.platform, event, 2)[-1] == f"Workflow gate (run #{run.id}) stopped: stopped by condition check"
 
 
 def test_retries_and_timeouts(bot):
@@ -143,7 +143,7 @@ def test_a_template_reaching_for_python_internals_is_refused_at_save_and_at_run_
     event = chat.send("/workflow sneaky key=__class__", user="op")
     run = wait_run(app.runtime.db)
     assert run.status == "failed" and "refused by the sandbox" in run.error and "__class__" in run.error
-    assert "refused by the sandbox" in _replies(chat, event, 2)[-1]
+    assert "refused by the sandbox" in replies(chat.platform, event, 2)[-1]
 
 
 def test_a_user_without_workflow_run_is_refused_and_audited(bot):
@@ -167,15 +167,4 @@ def test_a_command_step_runs_with_the_triggering_users_rights(bot):
     denied = audit_rows(app.runtime.db, "command.denied")
     assert denied[-1].actor == "generic:rep" and details(denied[-1])["via"] == "workflow"
     assert audit_rows(app.runtime.db, "command.ran") == [] and model.calls() == 0
-    assert "lacks 'command:run:report'" in _replies(chat, event, 2)[-1]
-
-
-def _replies(chat, event: str, count: int, timeout: float = 10.0) -> list[str]:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        got = [r["json"]["text"] for r in chat.platform.replies_to(event)]
-        if len(got) >= count or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
+    assert "lacks 'command:run:report'" in replies(chat.platform, event, 2)[-1]

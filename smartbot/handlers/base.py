@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..db import Database
@@ -21,4 +21,3 @@ class HandlerContext:
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
-    run_workflow_soon: Callable[[int], None] | None = None   # hands a stored run to the workers

@@ -1,5 +1,5 @@
-"""The `workflow` action: `/workflow <name> [key=value ...]` starts a run and answers at once; the
-run itself happens on the worker pool and posts its outcome to this chat when it ends.
+"""The `workflow` action: `/workflow <name> [key=value ...]` stores a run and answers at once; the
+run is handed to the worker pool once that answer is stored, and posts its outcome here when it ends.
 
 A message handled twice (after a crash) finds the run it started (the request key is the message's
 key) instead of starting a second one.
@@ -14,7 +14,7 @@ from ..messages import InboundMessage
 from ..outcome import Outcome
 from ..router import Route
 from ..workflows.definition import DefinitionError, parse_chat_args
-from ..workflows.runs import StartRefused, Trigger, start_now
+from ..workflows.runs import WORKFLOW, StartRefused, Trigger, start_now
 from .base import HandlerContext
 
 
@@ -39,6 +39,5 @@ def handle_workflow(ctx: HandlerContext, msg: InboundMessage, principal: Princip
         key = "denied" if exc.status == 403 else "workflow.not_started"
         return Outcome(texts=[t(key, ctx.locale, reason=exc.reason, name=name)],
                        result="denied" if exc.status == 403 else "error")
-    if created and ctx.run_workflow_soon is not None:
-        ctx.run_workflow_soon(run_id)
-    return Outcome(texts=[t("workflow.started", ctx.locale, name=name, id=run_id)])
+    return Outcome(texts=[t("workflow.started", ctx.locale, name=name, id=run_id)],
+                   follow_up=[(WORKFLOW, run_id)] if created else [])

@@ -17,14 +17,13 @@ from .. import audit
 from ..auth import identities
 from ..auth.rbac import Principal
 from ..executor.approvals import Origin
-from ..gateway import outbox
 from ..handlers.base import HandlerContext
 from ..i18n import t
 from ..messages import Reply
 from ..models import User
 from . import store
 from .definition import Definition, DefinitionError, load
-from .steps import RunEnv, StepResult, run_step
+from .steps import RunEnv, StepResult, post_replies, run_step
 from .store import FAILED, PENDING, RUNNING, SKIPPED, STOPPED, SUCCEEDED
 
 log = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ class WorkflowEngine:
                    "chat": {"channel": row.channel, "id": row.chat_id}}
         origin = Origin(principal.identity or f"user:{principal.name}", principal.name, row.channel, row.chat_id,
                         dict(row.reply_context or {}))
-        return RunEnv(self.ctx, principal, origin, row, self.channels, context)
+        return RunEnv(self.ctx, principal, origin, row, self.channels, context, self.owner, self.lease_seconds)
 
     def _principal(self, conn: Any, row: Any) -> Principal | None:
         """Who the run's steps run as, with their rights as they are now."""
@@ -168,7 +167,7 @@ class WorkflowEngine:
                     text = text[:NOTICE_LIMIT] + "\n[...]"
                 reply = Reply(row.channel, row.chat_id, text, reply_context=row.reply_context or {},
                               reply_to=row.reply_to)
-                ids = outbox.add(conn, [reply], f"workflow:{row.id}:result", f"{row.channel}:{row.chat_id}")
+                ids = post_replies(conn, [reply], f"workflow:{row.id}:result", self.owner, self.lease_seconds)
         log.info("workflow run %s (%s) %s%s", row.id, row.workflow, status, f": {error}" if error else "")
         if ids:
             self.deliver(ids)

@@ -14,10 +14,11 @@ from ..handlers.base import HandlerContext
 from ..jobs.liveness import owner_is_dead
 from . import schedules, store
 from .engine import WorkflowEngine
+from .runs import WORKFLOW
+
+__all__ = ["WORKFLOW", "WorkflowJobs"]
 
 log = logging.getLogger(__name__)
-
-WORKFLOW = "workflow"       # the job kind that works one run on the worker pool
 
 
 class WorkflowJobs:

@@ -16,6 +16,8 @@ from .definition import Definition, DefinitionError, load
 from .settings import WorkflowSettings
 from .store import create_run, get_workflow
 
+WORKFLOW = "workflow"       # the job kind that works one run on the worker pool
+
 
 class StartRefused(Exception):
     """Why a run was not started: `status` is what the API answers (404, 403, 409, 422)."""

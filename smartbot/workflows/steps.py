@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -54,6 +55,8 @@ class RunEnv:
     run: Any
     channels: dict[str, Any]
     context: dict[str, Any]                     # what templates see
+    owner: str = ""                             # this worker: replies are leased to it for delivery
+    lease_seconds: float = 30.0
 
     @property
     def cap(self) -> int:
@@ -141,8 +144,16 @@ def _message(env: RunEnv, step: Step, position: int) -> StepResult:
         return StepResult(False, error="the message is empty", retryable=False)
     parts = adapter.split(Reply(channel, chat_id, text, reply_context=context, reply_to=reply_to))
     with env.ctx.db.write() as conn:
-        ids = outbox.add(conn, parts, f"workflow:{run.id}:{position}", f"{channel}:{chat_id}")
+        ids = post_replies(conn, parts, f"workflow:{run.id}:{position}", env.owner, env.lease_seconds)
     return StepResult(True, text, outbox_ids=ids)
+
+
+def post_replies(conn: Any, replies: list[Reply], key: str, owner: str, lease_seconds: float) -> list[int]:
+    """Queue replies in the outbox under `key` (a repeat adds nothing); the ids leased to `owner`
+    for delivery at once (those first in line for their chat; the others follow in order)."""
+    chat_key = f"{replies[0].channel}:{replies[0].chat_id}"
+    ids = outbox.add(conn, replies, key, chat_key)
+    return outbox.queue.lease_if_head(conn, ids, owner, time.time() + lease_seconds)
 
 
 def _http(env: RunEnv, step: Step, position: int) -> StepResult:

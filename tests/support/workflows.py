@@ -66,3 +66,13 @@ def step_rows(db: Any, run_id: int) -> dict[str, Any]:
     with db.read() as conn:
         return {r.name: r for r in conn.execute(
             sa.text("SELECT * FROM workflow_steps WHERE run_id = :r ORDER BY position"), {"r": run_id})}
+
+
+def replies(platform: Any, event_id: str, count: int, timeout: float = 10.0) -> list[str]:
+    """The texts sent in answer to `event_id`, once there are `count` of them (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [r["json"]["text"] for r in platform.replies_to(event_id)]
+        if len(got) >= count or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
