@@ -245,8 +245,12 @@ def _check_args(args: dict[str, Any]) -> None:
 
 @route(bp, "/schedules", "GET", summary="Workflow schedules", permission="admin:workflows", tag="workflows")
 def list_schedules(ctx: ApiContext):
+    return {"schedules": schedule_listing(ctx)}
+
+
+def schedule_listing(ctx: ApiContext) -> list[dict[str, Any]]:
     with ctx.runtime.db.read() as conn:
-        return {"schedules": [schedules.as_dict(r) for r in schedules.all_schedules(conn)]}
+        return [schedules.as_dict(r) for r in schedules.all_schedules(conn)]
 
 
 @route(bp, "/schedules", "POST", summary="Add a cron schedule for a workflow", permission="admin:workflows",
@@ -305,8 +309,12 @@ def update_schedule_row(ctx: ApiContext, schedule_id: int, body: dict[str, Any])
 @route(bp, "/schedules/<int:schedule_id>", "DELETE", summary="Remove a schedule", permission="admin:workflows",
        tag="workflows")
 def delete_schedule(ctx: ApiContext, schedule_id: int):
+    remove_schedule(ctx, schedule_id)
+    return {"deleted": schedule_id}
+
+
+def remove_schedule(ctx: ApiContext, schedule_id: int) -> None:
     with ctx.runtime.db.write() as conn:
         before = schedules.as_dict(_schedule(conn, schedule_id))
         conn.execute(sa.delete(_schedules).where(_schedules.c.id == schedule_id))
         ctx.record_change(conn, "schedule.deleted", f"schedule:{schedule_id}", before, None)
-    return {"deleted": schedule_id}
