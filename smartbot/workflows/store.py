@@ -97,7 +97,7 @@ def finish(conn: Connection, run_id: int, owner: str, status: str, error: str = 
 
 
 def stale_running(conn: Connection, now: float) -> list[Any]:
-    """Running runs whose lease has expired (their owner stopped renewing)."""
+    """Every running run with its owner and lease (the caller decides which owners are gone)."""
     return conn.execute(sa.select(_runs.c.id, _runs.c.owner, _runs.c.lease_until)
                         .where(_runs.c.status == RUNNING)).all()
 
