@@ -73,6 +73,7 @@ BAD = [
     ("name: wf\nsteps: []\n", "steps"),
     ("name: Bad Name\nsteps:\n  - {name: a, kind: model, prompt: hi}\n", "name"),
     ("- just a list\n", "yaml"),
+    ("[" * 20000 + "]" * 20000, "yaml"),
     ("name: wf\nextra: 1\nsteps:\n  - {name: a, kind: model, prompt: hi}\n", "extra"),
 ]
 

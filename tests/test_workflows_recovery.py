@@ -71,6 +71,18 @@ def test_a_run_interrupted_in_a_command_step_fails_with_the_reason_and_says_so(l
     assert fake_model.calls() == 0
 
 
+def test_a_run_whose_worker_died_after_a_failed_step_ends_failed_without_going_on(live_app, make_config, fake_model,
+                                                                                    fake_platform):
+    app, chat = _app(live_app, make_config, fake_model, fake_platform)
+    run_id = _interrupted_run(app.runtime.db, 0, lease_until=time.time() - 1)
+    with app.runtime.db.write() as conn:
+        store.step_finished(conn, run_id, 0, "failed", "", "command report failed (exit code 1)")
+    run = wait_run(app.runtime.db, run_id)
+    assert (run.status, run.error) == ("failed", "step usage failed: command report failed (exit code 1)")
+    assert steps(app.runtime.db, run_id) == [("usage", "failed"), ("summary", "skipped"), ("tell", "skipped")]
+    assert fake_model.calls() == 0 and len(replies(chat.platform, "ev-crashed", 1)) == 1
+
+
 def test_two_schedulers_racing_fire_each_schedule_once(db):
     save(db, REPORT)
     now = time.time()

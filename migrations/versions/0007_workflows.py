@@ -16,8 +16,8 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-# /workflow <name> [key=value ...], before the rule that ignores unaddressed group chatter.
-WORKFLOW_RULE = ("workflow", 40, {"command": "workflow"}, "workflow", {})
+# /workflow <name> [key=value ...], after the rule that ignores unaddressed group chatter (like /run).
+WORKFLOW_RULE = ("workflow", 940, {"command": "workflow"}, "workflow", {})
 
 
 def upgrade() -> None:

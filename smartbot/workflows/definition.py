@@ -74,6 +74,8 @@ def load(source: str, settings: WorkflowSettings, name: str | None = None) -> De
         raise DefinitionError("yaml", f"is longer than {MAX_SOURCE} characters")
     try:
         data = yaml.safe_load(source)
+    except RecursionError:
+        raise DefinitionError("yaml", "is nested too deeply") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""

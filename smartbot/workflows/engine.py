@@ -8,6 +8,7 @@ already; then the run fails with that reason and the chat is told. Nothing is ev
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -52,12 +53,16 @@ class WorkflowEngine:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.deliver = deliver
+        self.active: set[int] = set()          # runs this process is working now (their leases are renewed)
+        self._lock = threading.Lock()
 
     def run(self, run_id: int) -> None:
         db = self.ctx.db
         with db.write() as conn:
             if not store.claim(conn, run_id, self.owner, time.time() + self.lease_seconds):
                 return
+            with self._lock:
+                self.active.add(run_id)
             row = store.get_run(conn, run_id)
             states = store.steps_of(conn, run_id)
             principal = self._principal(conn, row)
@@ -65,6 +70,19 @@ class WorkflowEngine:
             self._work(row, states, principal)
         except _LeaseLost:
             log.warning("workflow run %s was taken over by another worker", run_id)
+        except Exception as exc:     # a bug or the database: end the run with the reason, never silently
+            log.exception("workflow run %s failed unexpectedly", run_id)
+            try:
+                self._finish(row, FAILED, f"internal error ({type(exc).__name__}); see the server log")
+            except Exception:
+                log.exception("could not record the failure of workflow run %s; its lease will expire", run_id)
+        finally:
+            with self._lock:
+                self.active.discard(run_id)
+
+    def active_runs(self) -> set[int]:
+        with self._lock:
+            return set(self.active)
 
     def _work(self, row: Any, states: list[Any], principal: Principal | None) -> None:
         try:
@@ -78,6 +96,8 @@ class WorkflowEngine:
         for position, step in enumerate(definition.steps):
             state = states[position]
             if state.status in (SUCCEEDED, FAILED, SKIPPED):     # done before a restart
+                if state.status == FAILED and step.on_error == "stop":
+                    return self._finish(row, FAILED, f"step {step.name} failed: {state.error}", position)
                 control = _control_of(step, state)
                 if control == "stop":
                     return self._finish(row, STOPPED, f"stopped by condition {step.name}", position)

@@ -33,8 +33,10 @@ class WorkflowJobs:
         self.engine.run(run_id)
 
     def renew(self) -> None:
-        with self.ctx.db.write() as conn:
-            store.renew(conn, self.owner, time.time() + self.lease_seconds)
+        active = sorted(self.engine.active_runs())
+        if active:
+            with self.ctx.db.write() as conn:
+                store.renew(conn, self.owner, time.time() + self.lease_seconds, active)
 
     def sweep(self) -> list[int]:
         """Requeue runs whose owner is gone, fire due schedules; the queued runs to dispatch (a run
@@ -42,8 +44,9 @@ class WorkflowJobs:
         now = time.time()
         db = self.ctx.db
         with db.read() as conn:
-            stale = [r for r in store.stale_running(conn, now)
-                     if r.owner != self.owner and (r.lease_until < now or (r.owner and owner_is_dead(r.owner)))]
+            rows = store.stale_running(conn, now)
+        active = self.engine.active_runs()
+        stale = [r for r in rows if r.id not in active and (r.lease_until < now or (r.owner and owner_is_dead(r.owner)))]
         if stale:
             with db.write() as conn:
                 back = [r.id for r in stale if store.requeue(conn, r.id, r.owner)]

@@ -80,9 +80,10 @@ def claim(conn: Connection, run_id: int, owner: str, until: float) -> bool:
         started_at=sa.func.coalesce(_runs.c.started_at, now))).rowcount == 1
 
 
-def renew(conn: Connection, owner: str, until: float) -> int:
-    return conn.execute(sa.update(_runs).where(_runs.c.owner == owner, _runs.c.status == RUNNING)
-                        .values(lease_until=until)).rowcount
+def renew(conn: Connection, owner: str, until: float, run_ids: list[int]) -> int:
+    """Extend the leases of the runs this owner is working now (not of runs it dropped)."""
+    return conn.execute(sa.update(_runs).where(_runs.c.owner == owner, _runs.c.status == RUNNING,
+                                               _runs.c.id.in_(run_ids)).values(lease_until=until)).rowcount
 
 
 def still_ours(conn: Connection, run_id: int, owner: str) -> bool:
