@@ -120,7 +120,9 @@ steps:
   - {name: first, kind: model, prompt: "hello", retries: 2}
   - {name: slow, kind: model, prompt: "slowly", timeout: 0.5, on_error: continue}
   - {name: probe, kind: http, url: "http://127.0.0.1:%d/v1/models", timeout: 5}
+  - {name: sleepy, kind: command, command: sleepy, timeout: 0.5, on_error: continue}
 """ % model.port)
+    add_command(app.runtime.db, "sleepy", [PYTHON, "-c", "import time; time.sleep(5)"])
     model.script({"status": 400, "body": {"error": {"message": "bad"}}}, {}, {"delay": 2.0})
     chat.send("/workflow patient", user="op")
     run = wait_run(app.runtime.db)
@@ -128,6 +130,7 @@ steps:
     assert (rows["first"].status, rows["first"].attempts, rows["first"].output) == ("succeeded", 2, "echo: hello")
     assert (rows["slow"].status, rows["slow"].error) == ("failed", "timed out after 0.5 s")
     assert rows["probe"].status == "succeeded" and '"fake-1"' in rows["probe"].output
+    assert (rows["sleepy"].status, rows["sleepy"].error) == ("failed", "command sleepy failed (stopped: timeout)")
     assert run.status == "succeeded"
 
 

@@ -84,7 +84,7 @@ def _command(env: RunEnv, step: Step, position: int) -> StepResult:
         return StepResult(False, error=f"command {name!r} needs an approval, which a workflow cannot wait for",
                           retryable=False)
     asked = request_command(env.ctx, env.principal, env.origin, name, named=named, via="workflow",
-                            request_key=f"workflow:{env.run.id}:{position}")
+                            request_key=f"workflow:{env.run.id}:{position}", max_timeout=step.timeout)
     with env.ctx.db.write() as conn:
         audit.record_all(conn, asked.audit)
     if asked.status != RAN or asked.result is None:
