@@ -152,6 +152,8 @@ class Runtime:
             self.runner.dispatch(WORKFLOW, self.workflows.sweep())
         elif what == "renew":
             self.workflows.renew()
+        elif what == "purge":
+            self.workflows.purge()
 
     def start(self) -> None:
         if self._started:

@@ -83,6 +83,20 @@ def test_a_run_whose_worker_died_after_a_failed_step_ends_failed_without_going_o
     assert fake_model.calls() == 0 and len(replies(chat.platform, "ev-crashed", 1)) == 1
 
 
+def test_finished_runs_are_purged_after_keep_days_and_running_ones_never(db):
+    with db.write() as conn:
+        ids = [store.create_run(conn, workflow="w", source="", step_names=[("a", "message")], request_key=f"k{i}",
+                                trigger="api", triggered_by="admin:root", user_id=None)[0] for i in range(3)]
+        conn.execute(sa.text("UPDATE workflow_runs SET status = 'succeeded', finished_at = 100 WHERE id = :i"),
+                     {"i": ids[0]})
+        conn.execute(sa.text("UPDATE workflow_runs SET status = 'failed', finished_at = :t WHERE id = :i"),
+                     {"i": ids[1], "t": time.time()})
+        assert store.purge_finished(conn, time.time() - 86400) == 1
+    with db.read() as conn:
+        assert [r.id for r in store.list_runs(conn)] == [ids[2], ids[1]]
+        assert store.steps_of(conn, ids[0]) == [] and len(store.steps_of(conn, ids[1])) == 1
+
+
 def test_two_schedulers_racing_fire_each_schedule_once(db):
     save(db, REPORT)
     now = time.time()

@@ -38,6 +38,13 @@ class WorkflowJobs:
             with self.ctx.db.write() as conn:
                 store.renew(conn, self.owner, time.time() + self.lease_seconds, active)
 
+    def purge(self) -> None:
+        before = time.time() - self.ctx.settings.workflows.keep_days * 86400
+        with self.ctx.db.write() as conn:
+            purged = store.purge_finished(conn, before)
+        if purged:
+            log.info("purged %d finished workflow runs", purged)
+
     def sweep(self) -> list[int]:
         """Requeue runs whose owner is gone, fire due schedules; the queued runs to dispatch (a run
         dispatched twice is claimed once)."""

@@ -18,6 +18,7 @@ class WorkflowSettings:
     output_cap: int = setting(8000, minimum=256, help="characters of a step's output kept and passed on")
     render_cap: int = setting(16000, minimum=256, help="characters one rendered template may have")
     max_timeout: float = setting(600.0, minimum=1, help="the longest timeout a step may ask for, seconds")
+    keep_days: float = setting(30.0, minimum=1, help="finished runs (and their steps) are kept this long")
 
     def validate(self, path: str) -> None:
         for i, host in enumerate(self.http_allow):

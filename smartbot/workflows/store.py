@@ -116,6 +116,14 @@ def queued_older_than(conn: Connection, before: float, limit: int = 100) -> list
                                        .order_by(_runs.c.id).limit(limit)).all()]
 
 
+def purge_finished(conn: Connection, before: float) -> int:
+    """Delete runs that ended before `before`, with their step states; how many runs."""
+    ended = sa.select(_runs.c.id).where(_runs.c.status.in_((SUCCEEDED, FAILED, STOPPED)),
+                                        _runs.c.finished_at < before)
+    conn.execute(sa.delete(_steps).where(_steps.c.run_id.in_(ended)))
+    return conn.execute(sa.delete(_runs).where(_runs.c.id.in_(ended.scalar_subquery()))).rowcount
+
+
 def list_runs(conn: Connection, workflow: str | None = None, status: str | None = None,
               limit: int = 50) -> list[Any]:
     query = sa.select(_runs).order_by(_runs.c.id.desc()).limit(limit)
