@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import requests
+import urllib3
 
 from .. import audit
 from ..audit import AuditEvent
@@ -163,13 +164,15 @@ def _http(env: RunEnv, step: Step, position: int) -> StepResult:
     body = env.render(step.params["body"]).encode() if "body" in step.params else None
     headers = {k: env.render(v) for k, v in step.params.get("headers", {}).items()}
     try:
-        resp = requests.request(step.params.get("method", "GET"), url, data=body, headers=headers,
-                                timeout=step.timeout, allow_redirects=False)
-    except requests.Timeout:
+        with requests.request(step.params.get("method", "GET"), url, data=body, headers=headers,
+                              timeout=step.timeout, allow_redirects=False, stream=True) as resp:
+            # Read no more than the output keeps: a huge answer never lands in memory.
+            raw = resp.raw.read(settings.output_cap * 4, decode_content=True)
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
         return StepResult(False, error=f"timed out after {step.timeout:g} s")
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         return StepResult(False, error=f"could not reach the URL ({type(exc).__name__})")
-    output = resp.text[:settings.output_cap]
+    output = raw.decode(resp.encoding or "utf-8", "replace")[:settings.output_cap]
     if resp.status_code >= 400:
         return StepResult(False, output, f"HTTP {resp.status_code}", retryable=resp.status_code >= 500)
     return StepResult(True, output)
