@@ -134,6 +134,28 @@ steps:
     assert run.status == "succeeded"
 
 
+def test_http_steps_reach_only_allowed_hosts(bot):
+    app, chat, model = bot
+    save(app.runtime.db, """\
+name: caller
+steps:
+  - name: ask
+    kind: http
+    method: POST
+    url: "http://127.0.0.1:%d/v1/chat/completions"
+    headers: {Content-Type: application/json}
+    body: '{"model": "m", "messages": [{"role": "user", "content": "{{ args.q }}"}]}'
+  - {name: elsewhere, kind: http, url: "{{ args.url }}"}
+""" % model.port)
+    chat.send(f"/workflow caller q=ping url={app.url}/healthz", user="op")
+    run = wait_run(app.runtime.db)
+    rows = step_rows(app.runtime.db, run.id)
+    assert rows["ask"].status == "succeeded" and "echo: ping" in rows["ask"].output
+    assert model.requests[-1]["headers"]["Content-Type"] == "application/json"
+    assert rows["elsewhere"].status == "failed" and "is not in [workflows] http_allow" in rows["elsewhere"].error
+    assert run.status == "failed"
+
+
 def test_a_template_reaching_for_python_internals_is_refused_at_save_and_at_run_time(bot):
     app, chat, model = bot
     api = AdminApi(app)
