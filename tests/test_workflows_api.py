@@ -70,6 +70,8 @@ BAD = [
     (_step("  - {name: a, kind: condition, when: 'args.x', then: explode}\n"), "steps[0].then"),
     (_step("  - {name: a, kind: message, text: hi, channel: generic}\n"), "steps[0].chat_id"),
     (_step("  - {name: a, kind: message, text: '{{ steps.a.output'}\n"), "steps[0].text"),
+    (_step("  - {name: a, kind: message, text: '{{ steps.b.output }}'}\n  - {name: b, kind: model, prompt: hi}\n"),
+     "steps[0].text"),
     ("name: wf\nsteps: []\n", "steps"),
     ("name: Bad Name\nsteps:\n  - {name: a, kind: model, prompt: hi}\n", "name"),
     ("- just a list\n", "yaml"),

@@ -105,6 +105,7 @@ def check(data: Any, settings: WorkflowSettings, name: str | None = None, source
         step = _step(raw, f"steps[{i}]", settings)
         if step.name in [s.name for s in steps]:
             raise DefinitionError(f"steps[{i}].name", f"{step.name!r} is used by an earlier step")
+        _check_refs(step, f"steps[{i}]", [s.name for s in steps])
         steps.append(step)
     return Definition(given, description, tuple(steps), source)
 
@@ -132,6 +133,19 @@ def _step(raw: Any, path: str, settings: WorkflowSettings) -> Step:
     params = {k: raw[k] for k in _KIND_KEYS[kind] if k in raw}
     _CHECKS[kind](params, path, settings)
     return Step(name, kind, params, timeout, retries, on_error)
+
+
+def _check_refs(step: Step, path: str, earlier: list[str]) -> None:
+    """A template may read only the steps before its own (later ones have no output yet)."""
+    for key, value in step.params.items():
+        sources = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, source in sources:
+            if not isinstance(source, str) or key in ("method", "then"):
+                continue
+            text = "{{ " + source + " }}" if key == "when" else source
+            for ref in sorted(templates.step_refs(text) - set(earlier)):
+                where = f"{path}.{key}" + (f".{sub}" if sub else "")
+                raise DefinitionError(where, f"reads steps.{ref}, which is not an earlier step")
 
 
 def _no_unknown(data: dict, known: set[str], path: str) -> None:

@@ -7,6 +7,7 @@ a stored definition that slipped past the check is still never executed. Rendere
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
@@ -23,19 +24,37 @@ class TemplateRefused(ValueError):
         super().__init__(reason)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """No globals (no cycler, joiner, namespace, range) and guarded repetition: `'a' * 10**9` is refused."""
+# Padding filters take a width: `"a"|center(10**10)` would build ten gigabytes before any cap.
+_WIDE_FILTERS = ("center", "indent", "wordwrap", "format")
+# A printf or str.format width of five digits or more, or one taken from an argument (`*`, `{:{}}`).
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{5,})|\{[^{}]*:[^{}]*(\d{5,}|\{)")
 
-    intercepted_binops = frozenset(["*", "**"])
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """No globals (no cycler, joiner, namespace, range) and no way to build huge text before the
+    cap applies: `'a' * 10**9`, `'%99999999s' % x`, `'{:>99999999}'.format(x)` and padding filters
+    are refused."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
 
     def __init__(self, cap: int) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
         self.globals.clear()
+        for name in _WIDE_FILTERS:
+            self.filters.pop(name, None)
         self.cap = cap
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None and _WIDE_FORMAT.search(str(getattr(value, "__self__", ""))):
+            raise SecurityError("the format width is too large")
+        return wrapped
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
             raise SecurityError("the exponent is too large")
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("the format width is too large")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > self.cap:
@@ -50,11 +69,16 @@ def check(source: str) -> None:
     """Refuse, before anything runs, a template that cannot compile or reaches for internals."""
     if len(source) > MAX_SOURCE:
         raise TemplateRefused(f"is longer than {MAX_SOURCE} characters")
+    env = _Sandbox(MAX_SOURCE)
     try:
-        tree = _Sandbox(MAX_SOURCE).parse(source)
+        tree = env.parse(source)
     except TemplateError as exc:
         raise TemplateRefused(f"does not compile: {exc}") from None
     _check_tree(tree)
+    try:
+        env.compile(source)         # unknown filters and tests show only here
+    except TemplateError as exc:
+        raise TemplateRefused(f"does not compile: {exc}") from None
 
 
 def check_expression(source: str) -> None:
@@ -77,6 +101,21 @@ def _check_tree(tree: nodes.Node) -> None:
         for target in node.find_all(nodes.Name):
             if target.ctx == "store" and target.name in ALLOWED_NAMES:
                 raise TemplateRefused(f"may not reassign {target.name!r}")
+
+
+def step_refs(source: str) -> set[str]:
+    """The step names a (checked) template reads as `steps.<name>` or `steps['<name>']`."""
+    if "{" not in source:
+        return set()
+    tree = _Sandbox(MAX_SOURCE).parse(source)
+    refs = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "steps":
+            if isinstance(node, nodes.Getattr):
+                refs.add(node.attr)
+            elif isinstance(node.arg, nodes.Const):
+                refs.add(str(node.arg.value))
+    return refs
 
 
 def render(source: str, context: dict[str, Any], cap: int) -> str:
