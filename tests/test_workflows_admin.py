@@ -27,7 +27,10 @@ def test_a_workflow_is_saved_run_and_shown_with_its_steps(live_app, make_config)
     refused = html.unescape(browser.post("/admin/workflows/hello", {"yaml": HELLO.replace(
         "then: stop", "then: stop}\n  - {name: x, kind: message, text: \"{{ ''.__class__ }}\"")}).text)
     assert "steps[1].text: template reaches for Python internals" in refused
-    assert "steps[0].kind" in html.unescape(browser.post("/admin/workflows", {"yaml": "name: b\nsteps:\n  - {name: a, kind: nope}\n"}).text)
-    assert "Saved." in browser.post("/admin/schedules", {"workflow": "hello", "cron": "0 6 * * *", "args": "who=me"}).text
+    bad_kind = browser.post("/admin/workflows", {"yaml": "name: b\nsteps:\n  - {name: a, kind: nope}\n"})
+    assert "steps[0].kind" in html.unescape(bad_kind.text)
+    made = browser.post("/admin/schedules", {"workflow": "hello", "cron": "0 6 * * *", "args": "who=me"})
+    assert "Saved." in made.text
     assert 'id="schedule-1"' in browser.get("/admin/workflows").text
-    assert len(audit_rows(app.runtime.db, "workflow.created")) == 1 and len(audit_rows(app.runtime.db, "schedule.created")) == 1
+    db = app.runtime.db
+    assert len(audit_rows(db, "workflow.created")) == 1 and len(audit_rows(db, "schedule.created")) == 1

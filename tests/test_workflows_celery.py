@@ -46,12 +46,13 @@ def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fa
             add_report_command(db)
             api = AdminApi(node, db=db)
             assert api.post("/workflows", {"yaml": REPORT}).status_code == 201
-            resp = node.post_generic({"event_id": "wf-chat", "chat_id": "c1", "user_id": "op", "text": "/workflow disk-report"})
+            resp = node.post_generic({"event_id": "wf-chat", "chat_id": "c1", "user_id": "op",
+                                      "text": "/workflow disk-report"})
             assert resp.status_code == 200
             by_chat = wait_run(db, timeout=30)
             assert by_chat.status == "succeeded", (tmp_path / "worker.log").read_text()[-3000:]
-            assert replies(fake_platform, "wf-chat", 3)[1:] == [
-                "Summary: echo: Summarise for olga: disk 42% used", f"Workflow disk-report (run #{by_chat.id}) finished."]
+            assert replies(fake_platform, "wf-chat", 3)[1:] == ["Summary: echo: Summarise for olga: disk 42% used",
+                                                                f"Workflow disk-report (run #{by_chat.id}) finished."]
             started = api.post("/workflows/disk-report/runs", {"channel": "generic", "chat_id": "c2"})
             assert started.status_code == 202 and wait_run(db, started.json()["id"], timeout=30).status == "succeeded"
             schedule = api.post("/schedules", {"workflow": "disk-report", "cron": "0 3 * * *", "owner": "olga",

@@ -106,9 +106,10 @@ def test_two_schedulers_racing_fire_each_schedule_once(db):
         conn.execute(sa.text("INSERT INTO user_roles (user_id, role_id) SELECT :u, id FROM roles WHERE name = 'admin'"),
                      {"u": owner})
         for _ in range(20):
-            conn.execute(sa.text("INSERT INTO schedules (workflow, cron, owner_user_id, args, channel, chat_id, enabled,"
-                                 " next_run_at, created_at, updated_at) VALUES ('disk-report', '* * * * *', :u, '{}',"
-                                 " '', '', true, :due, 0, 0)"), {"u": owner, "due": now - 5})
+            conn.execute(sa.text(
+                "INSERT INTO schedules (workflow, cron, owner_user_id, args, channel, chat_id, enabled, next_run_at, "
+                "created_at, updated_at) VALUES ('disk-report', '* * * * *', :u, '{}', '', '', true, :due, 0, 0)"),
+                {"u": owner, "due": now - 5})
     nodes = [Database(db.url) for _ in range(2)]
     barrier = threading.Barrier(len(nodes))
     fired: list[list[int]] = [[] for _ in nodes]

@@ -91,7 +91,8 @@ def check(data: Any, settings: WorkflowSettings, name: str | None = None, source
     if name is not None and given != name:
         raise DefinitionError("name", f"the YAML names {given!r} but this is workflow {name!r}")
     if not isinstance(given, str) or not NAME.match(given):
-        raise DefinitionError("name", "must be 1-64 lower-case letters, digits, _ or -, starting with a letter or digit")
+        raise DefinitionError("name", "must be 1-64 lower-case letters, digits, _ or -, "
+                                      "starting with a letter or digit")
     description = data.get("description", "")
     if not isinstance(description, str) or len(description) > 500:
         raise DefinitionError("description", "must be text of at most 500 characters")

@@ -53,7 +53,8 @@ class WorkflowJobs:
         with db.read() as conn:
             rows = store.stale_running(conn, now)
         active = self.engine.active_runs()
-        stale = [r for r in rows if r.id not in active and (r.lease_until < now or (r.owner and owner_is_dead(r.owner)))]
+        stale = [r for r in rows if r.id not in active
+                 and (r.lease_until < now or (r.owner and owner_is_dead(r.owner)))]
         if stale:
             with db.write() as conn:
                 back = [r.id for r in stale if store.requeue(conn, r.id, r.owner)]

@@ -19,7 +19,6 @@ import requests
 import urllib3
 
 from .. import audit
-from ..audit import AuditEvent
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..executor import catalogue
@@ -187,6 +186,3 @@ _KINDS: dict[str, Callable[[RunEnv, Step, int], StepResult]] = {
     "command": _command, "model": _model, "message": _message, "http": _http, "condition": _condition,
 }
 
-
-def refused_event(actor: str, workflow: str, reason: str, details: dict[str, Any]) -> AuditEvent:
-    return AuditEvent("workflow.denied", actor, f"workflow:{workflow}", "denied", {**details, "reason": reason})
