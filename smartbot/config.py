@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from .ops.settings import AlertsSettings
 from .settings_schema import _suggest, build, require_unique_names, setting
+from .workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "SMARTBOT_"
 LOCALES = ("en", "zh-CN")
@@ -217,6 +218,7 @@ class Settings:
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)

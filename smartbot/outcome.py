@@ -21,3 +21,4 @@ class Outcome:
     model: str = ""
     tokens: int = 0
     result: str = "ok"          # ok | denied | error, for the message.handled audit row
+    follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored

@@ -32,6 +32,7 @@ from .pipeline import Pipeline
 from .router import Router
 from .shared_state import open_store
 from .worker import INBOX, OUTBOX, MessageWorker
+from .workflows.jobs import WORKFLOW, WorkflowJobs
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,16 @@ class Runtime:
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
-        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval},
+        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval,
+                                   WORKFLOW: self._run_workflow},
                                   jobs.threads,
                                   self._upkeep, jobs.sweep_seconds, jobs.lease_seconds, pressure)
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, self.owner,
                                     self.runner.dispatch)
+        self.workflows = WorkflowJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
+                                                     self.settings.default_locale, self.commands, self.store),
+                                      self.channels, self.owner, jobs.lease_seconds,
+                                      lambda ids: self.runner.dispatch(OUTBOX, ids))
         self._wake = WakeSender(self.celery) if self.celery is not None else None
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
                              self.settings.audit.refusal_audit_interval, pressure, self.store)
@@ -129,10 +135,25 @@ class Runtime:
         elif self._wake is not None:
             self._wake(APPROVAL, approval_id)
 
+    def _run_workflow(self, run_id: int) -> None:
+        self.workflows.run(run_id)
+
+    def run_workflow_soon(self, run_id: int) -> None:
+        """Hand a stored run to the workers, like an approved request (never run in a web request)."""
+        if self.role != "web":
+            self.runner.dispatch(WORKFLOW, [run_id])
+        elif self._wake is not None:
+            self._wake(WORKFLOW, run_id)
+
     def _upkeep(self, what: str) -> None:
         getattr(self.worker, what)()
         if what == "recover":
             self.runner.dispatch(APPROVAL, self.approvals.sweep())
+            self.runner.dispatch(WORKFLOW, self.workflows.sweep())
+        elif what == "renew":
+            self.workflows.renew()
+        elif what == "purge":
+            self.workflows.purge()
 
     def start(self) -> None:
         if self._started:

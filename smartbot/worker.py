@@ -98,6 +98,8 @@ class MessageWorker:
         metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
             self.deliver(reply_id)
+        for kind, row_id in outcome.follow_up:      # e.g. a workflow run, after its "started" reply
+            self.dispatch(kind, [row_id], 0.0)
         if done.next_inbox_ids:
             self.dispatch(INBOX, done.next_inbox_ids, 0.0)
 

@@ -27,7 +27,7 @@ def _metrics_from_zero() -> None:
 
 
 # The database tests: everything that reads or writes the database in its own way (queues, leases,
-# audit chain, migrations, management, approvals, usage, alerts) and the message path end to end.
+# audit chain, migrations, management, approvals, usage, alerts, workflows) and the message path end to end.
 # They also run on PostgreSQL when SMARTBOT_TEST_DATABASE_URL points at one (scripts/test.sh finds
 # the local one). Tests elsewhere (channels' protocols, the admin page in a browser, ...) use the
 # database only as the message path does, so SQLite alone covers them and keeps the suite fast.
@@ -35,7 +35,7 @@ DATABASE_TEST_MODULES = {
     "test_queue", "test_group_commit", "test_audit", "test_migrations", "test_router", "test_message_path",
     "test_crash_recovery", "test_api_manage", "test_api_auth", "test_executor_approvals", "test_executor_api",
     "test_model_routing", "test_quotas", "test_models_api", "test_alerts", "test_webchat", "test_generic_webhook",
-    "test_provisioning",
+    "test_provisioning", "test_workflows", "test_workflows_recovery",
 }
 
 

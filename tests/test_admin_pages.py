@@ -44,7 +44,8 @@ def admin(live_app, make_config, fake_model):
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/users", "/admin/roles", "/admin/rules", "/admin/providers",
-                                  "/admin/commands", "/admin/approvals", "/admin/audit", "/admin/conversations"])
+                                  "/admin/commands", "/admin/approvals", "/admin/audit", "/admin/conversations",
+                                  "/admin/workflows"])
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_every_page_renders_in_both_languages(admin, path, lang):
     app, browser = admin

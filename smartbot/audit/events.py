@@ -49,6 +49,16 @@ EVENTS: dict[str, str] = {
     "model.rate_limited": "a user sent more chat messages a minute than their limit (first one per minute)",
     "model.quota_exceeded": "a user at their daily token quota was answered without a model call",
     "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
+    "workflow.created": "a workflow was added through the API or admin page (before/after)",
+    "workflow.updated": "a workflow's YAML or enabled flag was changed (before/after)",
+    "workflow.deleted": "a workflow was removed (before/after)",
+    "workflow.imported": "a workflow was created or replaced from an imported YAML document (before/after)",
+    "workflow.denied": "starting a workflow was refused by the permission check (with the reason)",
+    "workflow_run.started": "a workflow run was started from chat, the API or a schedule",
+    "workflow_run.finished": "a workflow run ended: succeeded, failed (with the reason) or stopped",
+    "schedule.created": "a workflow schedule was added (before/after)",
+    "schedule.updated": "a workflow schedule was changed (before/after)",
+    "schedule.deleted": "a workflow schedule was removed (before/after)",
     "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",
 }
 

@@ -5,11 +5,13 @@ from .base import HandlerContext
 from .builtin import handle_builtin
 from .chat import handle_chat
 from .command import handle_command
+from .workflow import handle_workflow
 
 HANDLERS = {
     "builtin": handle_builtin,
     "chat": handle_chat,
     "command": handle_command,
+    "workflow": handle_workflow,
 }
 
 __all__ = ["HANDLERS", "HandlerContext"]

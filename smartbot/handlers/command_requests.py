@@ -42,9 +42,10 @@ class Requested:
 
 def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, name: str,
                     tokens: list[str] | None = None, named: Mapping[str, Any] | None = None,
-                    via: str = "chat", request_key: str = "") -> Requested:
+                    via: str = "chat", request_key: str = "", max_timeout: float | None = None) -> Requested:
     """`request_key` identifies this ask (the message, and the tool call within it) so a retried
-    message finds its approval request instead of making a second one."""
+    message finds its approval request instead of making a second one. `max_timeout` shortens the
+    command's own timeout (a workflow step's timeout)."""
     actor = origin.requester
     base = {"via": via, "chat": origin.chat_key}
     with ctx.db.read() as conn:
@@ -74,7 +75,7 @@ def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, n
         minutes = round(ctx.settings.approvals.expire_minutes)
         return Requested(PENDING, name, t("command.pending", ctx.locale, name=name, id=approval_id, minutes=minutes),
                          approval_id=approval_id)
-    result = run_spec(ctx, spec, argv)
+    result = run_spec(ctx, spec, argv, max_timeout)
     ran = ran_event(actor, spec, shown_argv, result, base)
     return Requested(RAN, name, format_result(ctx.locale, name, result), result=result, audit=[asked, ran])
 
@@ -95,10 +96,13 @@ def _refused(ctx: HandlerContext, name: str, reason: str, event: str, actor: str
                      audit=[AuditEvent(event, actor, name, "denied", {**details, "reason": reason})])
 
 
-def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str]) -> CommandResult:
+def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str],
+             max_timeout: float | None = None) -> CommandResult:
+    """Run with the command's own timeout, or `max_timeout` when that is shorter (a workflow step's)."""
     if ctx.commands is None:
         return CommandResult(argv, None, error="this process does not run commands")
-    return ctx.commands.run(argv, spec.timeout, spec.output_cap, spec.workdir, spec.env)
+    timeout = spec.timeout if max_timeout is None else min(spec.timeout, max_timeout)
+    return ctx.commands.run(argv, timeout, spec.output_cap, spec.workdir, spec.env)
 
 
 def ran_event(actor: str, spec: CommandSpec, shown_argv: list[str], result: CommandResult,

@@ -10,9 +10,10 @@ from .runtime_config import Provider, Rule, Setting
 from .executor import Approval, Command
 from .llm import ModelRoute, ModelUsage
 from .ops import AlertState
+from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState",
-    "Approval", "Command", "ModelRoute", "ModelUsage",
+    "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
 ]

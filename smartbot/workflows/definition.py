@@ -1,0 +1,261 @@
+"""Workflow definitions: YAML (read with `yaml.safe_load`, never a Python object) checked strictly
+into plain dataclasses. Every error names its field, like `steps[2].kind`.
+
+    name: disk-report
+    description: Disk usage, summarised
+    steps:
+      - {name: usage, kind: command, command: disk}
+      - {name: summary, kind: model, prompt: "Summarise: {{ steps.usage.output }}"}
+      - {name: tell, kind: message, text: "{{ steps.summary.output }}"}
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import yaml
+
+from . import templates
+from .settings import WorkflowSettings
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+STEP_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+KINDS = ("command", "model", "message", "http", "condition")
+ON_ERROR = ("stop", "continue")
+CONDITION_THEN = ("stop", "skip_next")
+MAX_RETRIES = 5
+MAX_SOURCE = 100_000
+DEFAULT_TIMEOUT = 60.0
+_COMMON = {"name", "kind", "timeout", "retries", "on_error"}
+_KIND_KEYS = {
+    "command": {"command", "args"},
+    "model": {"prompt", "system"},
+    "message": {"text", "channel", "chat_id"},
+    "http": {"url", "method", "body", "headers"},
+    "condition": {"when", "then"},
+}
+_REQUIRED = {"command": ("command",), "model": ("prompt",), "message": ("text",), "http": ("url",),
+             "condition": ("when", "then")}
+
+
+class DefinitionError(ValueError):
+    def __init__(self, field_name: str, reason: str) -> None:
+        self.field = field_name
+        self.reason = reason
+        super().__init__(f"{field_name}: {reason}")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str
+    params: dict[str, Any]                  # the kind's own keys, templates unrendered
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = 0
+    on_error: str = "stop"
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    description: str
+    steps: tuple[Step, ...]
+    source: str = field(default="", compare=False)
+
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+def load(source: str, settings: WorkflowSettings, name: str | None = None) -> Definition:
+    """Parse and check YAML text; `name` (from the URL) must agree with the YAML's name if both are given."""
+    if len(source) > MAX_SOURCE:
+        raise DefinitionError("yaml", f"is longer than {MAX_SOURCE} characters")
+    try:
+        data = yaml.safe_load(source)
+    except RecursionError:
+        raise DefinitionError("yaml", "is nested too deeply") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise DefinitionError("yaml", f"is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    return check(data, settings, name, source)
+
+
+def check(data: Any, settings: WorkflowSettings, name: str | None = None, source: str = "") -> Definition:
+    if not isinstance(data, dict):
+        raise DefinitionError("yaml", "must be a mapping with name, description and steps")
+    _no_unknown(data, {"name", "description", "steps"}, "")
+    given = data.get("name", name)
+    if name is not None and given != name:
+        raise DefinitionError("name", f"the YAML names {given!r} but this is workflow {name!r}")
+    if not isinstance(given, str) or not NAME.match(given):
+        raise DefinitionError("name", "must be 1-64 lower-case letters, digits, _ or -, "
+                                      "starting with a letter or digit")
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > 500:
+        raise DefinitionError("description", "must be text of at most 500 characters")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise DefinitionError("steps", "must be a non-empty list of steps")
+    if len(raw_steps) > settings.max_steps:
+        raise DefinitionError("steps", f"has {len(raw_steps)} steps; at most {settings.max_steps} are allowed")
+    steps: list[Step] = []
+    for i, raw in enumerate(raw_steps):
+        step = _step(raw, f"steps[{i}]", settings)
+        if step.name in [s.name for s in steps]:
+            raise DefinitionError(f"steps[{i}].name", f"{step.name!r} is used by an earlier step")
+        _check_refs(step, f"steps[{i}]", [s.name for s in steps])
+        steps.append(step)
+    return Definition(given, description, tuple(steps), source)
+
+
+def _step(raw: Any, path: str, settings: WorkflowSettings) -> Step:
+    if not isinstance(raw, dict):
+        raise DefinitionError(path, "must be a mapping with at least name and kind")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise DefinitionError(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
+    _no_unknown(raw, _COMMON | _KIND_KEYS[kind], path)
+    name = raw.get("name")
+    if not isinstance(name, str) or not STEP_NAME.match(name):
+        raise DefinitionError(f"{path}.name", "must be 1-64 lower-case letters, digits or _, not starting with a digit")
+    for key in _REQUIRED[kind]:
+        if key not in raw:
+            raise DefinitionError(f"{path}.{key}", f"is required for a {kind} step")
+    timeout = _number(raw.get("timeout", DEFAULT_TIMEOUT), f"{path}.timeout", 0.1, settings.max_timeout)
+    retries = raw.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise DefinitionError(f"{path}.retries", f"must be a whole number from 0 to {MAX_RETRIES}")
+    on_error = raw.get("on_error", "stop")
+    if on_error not in ON_ERROR:
+        raise DefinitionError(f"{path}.on_error", f"must be one of {', '.join(ON_ERROR)}")
+    params = {k: raw[k] for k in _KIND_KEYS[kind] if k in raw}
+    _CHECKS[kind](params, path, settings)
+    return Step(name, kind, params, timeout, retries, on_error)
+
+
+def _check_refs(step: Step, path: str, earlier: list[str]) -> None:
+    """A template may read only the steps before its own (later ones have no output yet)."""
+    for key, value in step.params.items():
+        sources = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, source in sources:
+            if not isinstance(source, str) or key in ("method", "then"):
+                continue
+            text = "{{ " + source + " }}" if key == "when" else source
+            for ref in sorted(templates.step_refs(text) - set(earlier)):
+                where = f"{path}.{key}" + (f".{sub}" if sub else "")
+                raise DefinitionError(where, f"reads steps.{ref}, which is not an earlier step")
+
+
+def _no_unknown(data: dict, known: set[str], path: str) -> None:
+    for key in data:
+        if key not in known:
+            where = f"{path}.{key}" if path else str(key)
+            raise DefinitionError(where, f"is not a known key; use {', '.join(sorted(known))}")
+
+
+def _number(value: Any, path: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise DefinitionError(path, f"must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _template(value: Any, path: str, max_length: int = templates.MAX_SOURCE) -> None:
+    if not isinstance(value, str):
+        raise DefinitionError(path, "must be text (a template)")
+    if len(value) > max_length:
+        raise DefinitionError(path, f"must be at most {max_length} characters")
+    try:
+        templates.check(value)
+    except templates.TemplateRefused as exc:
+        raise DefinitionError(path, f"template {exc.reason}") from None
+
+
+def _command(params: dict, path: str, settings: WorkflowSettings) -> None:
+    if not isinstance(params["command"], str) or not re.match(r"^[a-z0-9_\-]{1,48}$", params["command"]):
+        raise DefinitionError(f"{path}.command", "must be the name of a catalogue command")
+    args = params.get("args", {})
+    if not isinstance(args, dict):
+        raise DefinitionError(f"{path}.args", "must be a mapping of parameter name to value")
+    for key, value in args.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        _template(value, f"{path}.args.{key}", 1000)
+    params["args"] = {str(k): str(v) if not isinstance(v, str) else v for k, v in args.items()}
+
+
+def _model(params: dict, path: str, settings: WorkflowSettings) -> None:
+    _template(params["prompt"], f"{path}.prompt")
+    if "system" in params:
+        _template(params["system"], f"{path}.system")
+
+
+def _message(params: dict, path: str, settings: WorkflowSettings) -> None:
+    _template(params["text"], f"{path}.text")
+    if ("channel" in params) != ("chat_id" in params):
+        raise DefinitionError(f"{path}.chat_id" if "channel" in params else f"{path}.channel",
+                              "channel and chat_id go together (or leave both out to answer the triggering chat)")
+    for key in ("channel", "chat_id"):
+        if key in params:
+            _template(params[key], f"{path}.{key}", 200)
+
+
+def _http(params: dict, path: str, settings: WorkflowSettings) -> None:
+    _template(params["url"], f"{path}.url", 2000)
+    if "{" not in params["url"]:
+        check_url(params["url"], settings, f"{path}.url")
+    method = params.setdefault("method", "GET")
+    if method not in ("GET", "POST"):
+        raise DefinitionError(f"{path}.method", "must be GET or POST")
+    if "body" in params:
+        _template(params["body"], f"{path}.body")
+    headers = params.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and re.match(r"^[A-Za-z0-9\-]{1,64}$", k)
+                                                for k in headers):
+        raise DefinitionError(f"{path}.headers", "must be a mapping of header names to values")
+    for key, value in headers.items():
+        _template(value, f"{path}.headers.{key}", 1000)
+
+
+def check_url(url: str, settings: WorkflowSettings, path: str) -> None:
+    """http(s) only, to a host in [workflows] http_allow (empty: no host at all)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise DefinitionError(path, "must be an http(s) URL")
+    if parsed.username or parsed.password:
+        raise DefinitionError(path, "must not carry a user name or password")
+    host = parsed.hostname.lower()
+    port = parsed.port
+    allowed = {h.lower() for h in settings.http_allow}
+    if host not in allowed and (port is None or f"{host}:{port}" not in allowed):
+        raise DefinitionError(path, f"host {host!r} is not in [workflows] http_allow")
+
+
+def _condition(params: dict, path: str, settings: WorkflowSettings) -> None:
+    when = params["when"]
+    if not isinstance(when, str) or not when.strip() or len(when) > 1000:
+        raise DefinitionError(f"{path}.when", "must be an expression, e.g. steps.check.status == 'failed'")
+    try:
+        templates.check_expression(when)
+    except templates.TemplateRefused as exc:
+        raise DefinitionError(f"{path}.when", f"expression {exc.reason}") from None
+    if params["then"] not in CONDITION_THEN:
+        raise DefinitionError(f"{path}.then", f"must be one of {', '.join(CONDITION_THEN)}")
+
+
+_CHECKS: dict[str, Callable[[dict, str, WorkflowSettings], None]] = {
+    "command": _command, "model": _model, "message": _message, "http": _http, "condition": _condition,
+}
+
+
+def parse_chat_args(tokens: list[str]) -> dict[str, str]:
+    """`key=value` tokens from `/workflow <name> key=value ...` into args; anything else is refused."""
+    args: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", key):
+            raise DefinitionError("args", f"{token!r} is not key=value")
+        args[key] = value
+    return args

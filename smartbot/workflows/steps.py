@@ -1,0 +1,188 @@
+"""What each step kind does, given the run it belongs to. One function per kind, each returning a
+StepResult; none of them writes step state (the engine does, before and after).
+
+A command step asks for the catalogue command exactly as `/run` does, with the permissions of who
+started the run (or the schedule's owner); commands that need an approval are refused here. A
+message step queues its text in the outbox under a key made of the run and the step, so running
+it again after a crash cannot send it twice. An http step may only call hosts in [workflows]
+http_allow, and follows no redirects (a redirect could leave the allow list).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+import urllib3
+
+from .. import audit
+from ..auth.rbac import Principal
+from ..errors import ProviderError
+from ..executor import catalogue
+from ..executor.approvals import Origin
+from ..gateway import outbox
+from ..handlers.base import HandlerContext
+from ..handlers.command_requests import RAN, request_command
+from ..llm.base import ModelRequest
+from ..messages import Reply
+from . import templates
+from .definition import DefinitionError, Step, check_url
+
+log = logging.getLogger(__name__)
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="smartbot-step")
+
+
+@dataclass
+class StepResult:
+    ok: bool
+    output: str = ""
+    error: str = ""
+    retryable: bool = True
+    control: str = ""                           # condition steps: "" | stop | skip_next
+    outbox_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RunEnv:
+    """Everything a step may use: the services, who it runs as, where the run answers, the context."""
+
+    ctx: HandlerContext
+    principal: Principal
+    origin: Origin
+    run: Any
+    channels: dict[str, Any]
+    context: dict[str, Any]                     # what templates see
+    owner: str = ""                             # this worker: replies are leased to it for delivery
+    lease_seconds: float = 30.0
+
+    @property
+    def cap(self) -> int:
+        return self.ctx.settings.workflows.render_cap
+
+    def render(self, source: str) -> str:
+        return templates.render(source, self.context, self.cap)
+
+
+def run_step(env: RunEnv, step: Step, position: int) -> StepResult:
+    try:
+        return _KINDS[step.kind](env, step, position)
+    except templates.TemplateRefused as exc:
+        return StepResult(False, error=f"template {exc.reason}", retryable=False)
+    except DefinitionError as exc:
+        return StepResult(False, error=exc.reason, retryable=False)
+
+
+def _command(env: RunEnv, step: Step, position: int) -> StepResult:
+    name = step.params["command"]
+    named = {key: env.render(value) for key, value in step.params.get("args", {}).items()}
+    with env.ctx.db.read() as conn:
+        spec = catalogue.get(conn, name) if catalogue.NAME.match(name) else None
+    if spec is not None and spec.needs_approval:
+        return StepResult(False, error=f"command {name!r} needs an approval, which a workflow cannot wait for",
+                          retryable=False)
+    asked = request_command(env.ctx, env.principal, env.origin, name, named=named, via="workflow",
+                            request_key=f"workflow:{env.run.id}:{position}", max_timeout=step.timeout)
+    with env.ctx.db.write() as conn:
+        audit.record_all(conn, asked.audit)
+    if asked.status != RAN or asked.result is None:
+        return StepResult(False, error=asked.reason or asked.text, retryable=False)
+    result = asked.result
+    output = result.stdout.rstrip()
+    if result.stderr.strip():
+        output = (output + "\n" if output else "") + result.stderr.rstrip()
+    if not result.ok:
+        why = result.error or (f"stopped: {result.stopped}" if result.stopped else f"exit code {result.exit_code}")
+        return StepResult(False, output, f"command {name} failed ({why})")
+    return StepResult(True, output)
+
+
+def _with_timeout(fn: Callable[[], StepResult], seconds: float) -> StepResult:
+    future = _pool.submit(fn)
+    try:
+        return future.result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        return StepResult(False, error=f"timed out after {seconds:g} s")
+
+
+def _model(env: RunEnv, step: Step, position: int) -> StepResult:
+    messages = []
+    if "system" in step.params:
+        messages.append({"role": "system", "content": env.render(step.params["system"])})
+    messages.append({"role": "user", "content": env.render(step.params["prompt"])})
+    chain = env.ctx.providers.chain()
+    if not chain:
+        return StepResult(False, error="no model provider is configured", retryable=False)
+    user = env.principal.identity or f"user:{env.principal.name}"
+
+    def call() -> StepResult:
+        try:
+            answer = env.ctx.models.complete(ModelRequest(messages=messages, user=user), chain)
+        except ProviderError as exc:
+            return StepResult(False, error=f"model {exc.kind}: {exc.reason}")
+        return StepResult(True, answer.text.strip())
+    return _with_timeout(call, step.timeout)
+
+
+def _message(env: RunEnv, step: Step, position: int) -> StepResult:
+    text = env.render(step.params["text"])
+    run = env.run
+    if "channel" in step.params:
+        channel, chat_id, context, reply_to = env.render(step.params["channel"]), \
+            env.render(step.params["chat_id"]), {}, ""
+    elif run.channel:
+        channel, chat_id, context, reply_to = run.channel, run.chat_id, run.reply_context or {}, run.reply_to
+    else:
+        return StepResult(False, error="the run has no chat to answer; give the step a channel and chat_id",
+                          retryable=False)
+    adapter = env.channels.get(channel)
+    if adapter is None:
+        return StepResult(False, error=f"channel {channel!r} is not configured", retryable=False)
+    if not text.strip():
+        return StepResult(False, error="the message is empty", retryable=False)
+    parts = adapter.split(Reply(channel, chat_id, text, reply_context=context, reply_to=reply_to))
+    with env.ctx.db.write() as conn:
+        ids = post_replies(conn, parts, f"workflow:{run.id}:{position}", env.owner, env.lease_seconds)
+    return StepResult(True, text, outbox_ids=ids)
+
+
+def post_replies(conn: Any, replies: list[Reply], key: str, owner: str, lease_seconds: float) -> list[int]:
+    """Queue replies in the outbox under `key` (a repeat adds nothing); the ids leased to `owner`
+    for delivery at once (those first in line for their chat; the others follow in order)."""
+    chat_key = f"{replies[0].channel}:{replies[0].chat_id}"
+    ids = outbox.add(conn, replies, key, chat_key)
+    return outbox.queue.lease_if_head(conn, ids, owner, time.time() + lease_seconds)
+
+
+def _http(env: RunEnv, step: Step, position: int) -> StepResult:
+    settings = env.ctx.settings.workflows
+    url = env.render(step.params["url"])
+    check_url(url, settings, "url")
+    body = env.render(step.params["body"]).encode() if "body" in step.params else None
+    headers = {k: env.render(v) for k, v in step.params.get("headers", {}).items()}
+    try:
+        with requests.request(step.params.get("method", "GET"), url, data=body, headers=headers,
+                              timeout=step.timeout, allow_redirects=False, stream=True) as resp:
+            # Read no more than the output keeps: a huge answer never lands in memory.
+            raw = resp.raw.read(settings.output_cap * 4, decode_content=True)
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
+        return StepResult(False, error=f"timed out after {step.timeout:g} s")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        return StepResult(False, error=f"could not reach the URL ({type(exc).__name__})")
+    output = raw.decode(resp.encoding or "utf-8", "replace")[:settings.output_cap]
+    if resp.status_code >= 400:
+        return StepResult(False, output, f"HTTP {resp.status_code}", retryable=resp.status_code >= 500)
+    return StepResult(True, output)
+
+
+def _condition(env: RunEnv, step: Step, position: int) -> StepResult:
+    holds = templates.evaluate(step.params["when"], env.context, env.cap)
+    return StepResult(True, "true" if holds else "false", control=step.params["then"] if holds else "")
+
+
+_KINDS: dict[str, Callable[[RunEnv, Step, int], StepResult]] = {
+    "command": _command, "model": _model, "message": _message, "http": _http, "condition": _condition,
+}
+
