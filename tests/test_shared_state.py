@@ -53,8 +53,8 @@ def test_two_nodes_share_cached_answers_and_rate_limits(live_app, make_config, f
     one = live_app(make_config(model=fake_model, cache=cache, model_routes=routes))
     two = live_app({**one.config})
     question = f"faq: opening hours {uuid.uuid4().hex}?"       # unique per run: Redis outlives tests
-    for app, event in ((one, "q1"), (two, "q2")):
+    for count, (app, event) in enumerate(((one, "q1"), (two, "q2")), start=1):
         assert app.post_generic({"event_id": event, "chat_id": event, "user_id": event, "text": question}).ok
-    fake_platform.wait_for(2)
+        fake_platform.wait_for(count)                       # the first answer is cached before the second asks
     assert fake_model.calls() == 1                          # the second node answered from the shared cache
     assert len({r["json"]["text"] for r in fake_platform.received}) == 1
