@@ -69,6 +69,7 @@ class IngestPressure:
                     self._next_trickle = now + self.trickle
                     break
                 waited = True
-                self._cv.wait(self._next_trickle - now)
+                # leave() wakes us when requests drain; a burst ends with no event, so look again
+                self._cv.wait(min(self._next_trickle - now, self.window))
             if waited:
                 self.deferred_starts += 1
