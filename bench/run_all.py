@@ -69,8 +69,9 @@ def part_ingest(tmp: Path, quick: bool) -> list[Row]:
         rows.append(Row(f"generic ingest req/s, {conns} connections", f"{r.bot.rps:.0f}",
                         f"plain Flask {r.base.rps:.0f}", ratio, ">= 2000/s and >= 0.5x",
                         r.bot.rps >= 2000 and (ratio or 0) >= 0.5,
-                        f"errors {r.bot.errors + r.bot.non2xx}; {r.replied} replies for {r.bot.requests} acks, "
-                        f"drained {r.drain_s:.1f} s after the load"))
+                        f"errors {r.bot.errors + r.bot.non2xx}; {r.replied} replies delivered for {r.bot.requests} "
+                        f"acks counted by wrk (it does not count those in flight when it stops), the last "
+                        f"{r.drain_s:.1f} s after the load"))
         rows.append(Row(f"generic ingest ack p50 / p99 ms, {conns} connections",
                         f"{r.bot.p50_ms:.1f} / {r.bot.p99_ms:.1f}",
                         f"plain Flask {r.base.p50_ms:.1f} / {r.base.p99_ms:.1f}", _ratio(r.bot.p99_ms, r.base.p99_ms),
@@ -92,7 +93,7 @@ def part_slack(tmp: Path, quick: bool) -> list[Row]:
     return [Row("Slack ingest req/s (v0 signatures), 100 connections", f"{r.bot.rps:.0f}", f"Bolt {r.base.rps:.0f}",
                 ratio, ">= 1.0x Bolt", (ratio or 0) >= 1.0,
                 f"p50/p99 {r.bot.p50_ms:.1f}/{r.bot.p99_ms:.1f} ms vs Bolt {r.base.p50_ms:.1f}/{r.base.p99_ms:.1f}; "
-                f"{r.replied} replies for {r.bot.requests} acks; Bolt stores nothing")]
+                f"{r.replied} replies delivered for {r.bot.requests} acks counted by wrk; Bolt stores nothing")]
 
 
 def part_e2e(tmp: Path, quick: bool, found: dict) -> list[Row]:
