@@ -110,8 +110,8 @@ def write_slack_requests(path: Path, count: int, prefix: str, chats: int = 500) 
         for i in range(count):
             event = {"type": "message", "channel": f"D{prefix.upper()}{i % chats}", "channel_type": "im",
                      "user": f"U{i % chats:05d}", "text": f"hello {i}", "ts": f"{ts}.{i:06d}"}
-            body = json.dumps({"token": "unused", "team_id": "T0BENCH", "api_app_id": "A0BENCH", "type": "event_callback",
-                               "event_id": f"Ev{prefix}{i}", "event_time": int(ts), "event": event,
+            body = json.dumps({"token": "unused", "team_id": "T0BENCH", "api_app_id": "A0BENCH",
+                               "type": "event_callback", "event_id": f"Ev{prefix}{i}", "event_time": int(ts), "event": event,
                                "authorizations": [{"team_id": "T0BENCH", "user_id": "UBENCHBOT", "is_bot": True}]},
                               separators=(",", ":"))
             digest = hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()

@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,11 +52,11 @@ def _baseline(app: str, tmp: Path, conns: int, seconds: int, reqfile: Path, args
         server.stop()
 
 
-def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str], channels: dict,
-              delivered) -> tuple[common.WrkResult, int, float]:  # noqa: ANN001
+def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str], callback: str, channels: dict,
+              delivered: Callable[[], int]) -> tuple[common.WrkResult, int, float]:
+    """SmartBot under wrk, then the wait until `delivered()` replies match the acks (at most 120 s)."""
     model = FakeModel().start()
     work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}"
-    callback = channels.pop("_callback")
     cfg = common.smartbot_config(work, callback, {**EXTRA, "channels": channels, "providers": [
         {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]})
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
@@ -78,8 +79,8 @@ def generic(tmp: Path, conns: int, seconds: int) -> Ingest:
     common.write_signed_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}")
     platform = FakePlatform().start()
     try:
-        res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"],
-                                        {"_callback": platform.hook_url}, lambda: len(platform.received))
+        res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"], platform.hook_url, {},
+                                        lambda: len(platform.received))
     finally:
         platform.stop()
     return Ingest(base, res, replied, drain)
@@ -94,11 +95,9 @@ def slack(tmp: Path, conns: int, seconds: int, peers_bin: Path) -> Ingest:
     common.write_slack_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}")
     apis = FakeChatApis().start()
     try:
-        res, replied, drain = _smartbot(
-            tmp, conns, seconds, reqfile, SLACK_ARGS,
-            {"_callback": apis.url + "/unused", "slack": channel_config("slack", apis, signing_secret=common.SLACK_SECRET,
-                                                                      bot_user_id="UBENCHBOT")},
-            lambda: len(apis.delivered("slack")))
+        slack_config = channel_config("slack", apis, signing_secret=common.SLACK_SECRET, bot_user_id="UBENCHBOT")
+        res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, SLACK_ARGS, apis.url + "/unused",
+                                        {"slack": slack_config}, lambda: len(apis.delivered("slack")))
     finally:
         apis.stop()
     return Ingest(base, res, replied, drain)

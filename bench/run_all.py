@@ -162,7 +162,7 @@ def part_deploy(tmp: Path, quick: bool) -> list[Row]:
         rows.append(Row("installed size of runtime deps, site-packages of a fresh venv (MB)",
                         f"{size['smartbot_mb']:.0f}", f"nanobot-ai {size['nanobot_version']} {size['nanobot_mb']:.0f}",
                         ratio, "<= 0.25x nanobot", ratio is not None and ratio <= 0.25))
-    except (peers.PeerUnavailable, OSError, Exception) as exc:  # noqa: BLE001 -- reported in the table
+    except Exception as exc:  # noqa: BLE001 -- a peer that cannot be installed is reported in the table
         rows.append(Row("installed size of runtime deps (MB)", "not measured", f"{type(exc).__name__}: {exc}"[:200]))
     slow = deployment.slow_model(tmp, 1000, 2.0)
     lost = slow["conversations"] - slow["answered"]
