@@ -2,6 +2,8 @@
 settings, drive it with wrk from a separate process, and parse what wrk prints."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -64,16 +66,17 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 def start_gunicorn(app: str, workdir: Path, env: dict[str, str] | None = None, config_python: bool = True,
-                   port: int | None = None) -> Server:
-    """Start `app` under gunicorn with SmartBot's shipped worker settings (gthread, same counts)."""
+                   port: int | None = None, bin_dir: Path = VENV_BIN) -> Server:
+    """Start `app` under gunicorn with SmartBot's shipped worker settings (gthread, same counts);
+    `bin_dir`: the venv whose gunicorn runs it (the peers have their own)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
     if config_python:
         full_env["SMARTBOT_SERVER__BIND"] = f"127.0.0.1:{port}"
-        argv = [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.gunicorn_conf", app]
+        argv = [str(bin_dir / "gunicorn"), "-c", "python:smartbot.gunicorn_conf", app]
     else:
-        argv = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(SHIPPED.workers),
+        argv = [str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(SHIPPED.workers),
                 "-k", "gthread", "--threads", str(SHIPPED.threads), "--keep-alive", "5",
                 "--backlog", "2048", "--log-level", "warning", app]
     log = open(workdir / "server.log", "ab")
@@ -95,6 +98,24 @@ def write_signed_requests(path: Path, count: int, prefix: str, chats: int = 500)
             body = json.dumps({"event_id": f"{prefix}-{i}", "chat_id": f"chat-{i % chats}",
                                "user_id": f"user-{i % chats}", "text": f"hello {i}"}, separators=(",", ":"))
             fh.write(f"{ts}|{signature(SECRET, ts, body.encode())}|{body}\n")
+
+
+SLACK_SECRET = "0123456789abcdef0123456789abcdef"   # the 32 hex characters Slack shows
+
+
+def write_slack_requests(path: Path, count: int, prefix: str, chats: int = 500) -> None:
+    """Slack Events API message events (direct messages, each a new ts), signed with v0 signatures."""
+    ts = str(int(time.time()))
+    with open(path, "w") as fh:
+        for i in range(count):
+            event = {"type": "message", "channel": f"D{prefix.upper()}{i % chats}", "channel_type": "im",
+                     "user": f"U{i % chats:05d}", "text": f"hello {i}", "ts": f"{ts}.{i:06d}"}
+            body = json.dumps({"token": "unused", "team_id": "T0BENCH", "api_app_id": "A0BENCH",
+                               "type": "event_callback", "event_id": f"Ev{prefix}{i}", "event_time": int(ts), "event": event,
+                               "authorizations": [{"team_id": "T0BENCH", "user_id": "UBENCHBOT", "is_bot": True}]},
+                              separators=(",", ":"))
+            digest = hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+            fh.write(f"{ts}|v0={digest}|{body}\n")
 
 
 @dataclass
@@ -140,7 +161,10 @@ def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None)
               # load generators send many messages per sender; the guest rate limit would refuse them
               "quotas": {"messages_per_minute_per_role": {}}}
     for key, value in (extra or {}).items():
-        config[key] = value
+        if key == "channels":
+            config["channels"].update(value)
+        else:
+            config[key] = value
     path = workdir / "smartbot.toml"
     workdir.mkdir(parents=True, exist_ok=True)
     path.write_text(toml_writer.dumps(config))

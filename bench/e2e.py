@@ -32,11 +32,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=100)
-    parser.add_argument("--seconds", type=float, default=10)
-    args = parser.parse_args()
+def measure(rate: float, seconds: float) -> dict[str, float]:
+    """Open-loop load at `rate` messages/s for `seconds`; latency percentiles in ms and counts."""
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     work = Path(tempfile.mkdtemp(prefix="smartbot-e2e-"))
     model, platform = FakeModel().start(), FakePlatform().start()
@@ -46,8 +43,8 @@ def main() -> None:
     sent: dict[str, float] = {}
     lock = threading.Lock()
     session = requests.Session()
-    total = int(args.rate * args.seconds)
-    interval = 1.0 / args.rate
+    total = int(rate * seconds)
+    interval = 1.0 / rate
 
     def send(i: int) -> None:
         event = f"e2e-{i}"
@@ -83,9 +80,21 @@ def main() -> None:
     model.stop()
     platform.stop()
     session.close()
-    print(f"messages {total}, replied {len(latencies)}, model calls {model.calls()}")
-    print(f"end-to-end ms: p50 {percentile(latencies, 0.5):.1f}  p90 {percentile(latencies, 0.9):.1f}  "
-          f"p99 {percentile(latencies, 0.99):.1f}  max {max(latencies):.1f}  mean {statistics.mean(latencies):.1f}")
+    return {"messages": total, "replied": len(latencies), "model_calls": model.calls(),
+            "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
+            "max": max(latencies, default=float("nan")),
+            "mean": statistics.mean(latencies) if latencies else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    r = measure(args.rate, args.seconds)
+    print(f"messages {r['messages']}, replied {r['replied']}, model calls {r['model_calls']}")
+    print(f"end-to-end ms: p50 {r['p50']:.1f}  p90 {r['p90']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f}  "
+          f"mean {r['mean']:.1f}")
 
 
 if __name__ == "__main__":

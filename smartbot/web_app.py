@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from .admin.accounts import LoginGuard
@@ -14,9 +15,19 @@ from .web import json_error
 log = logging.getLogger(__name__)
 
 
+class _NoSessionOnWebhooks(SecureCookieSessionInterface):
+    """Webhooks never read the cookie session: skip deriving its signer on every platform request."""
+
+    def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201 -- Flask's signature
+        if request.path.startswith("/webhooks/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def build_flask_app(runtime: Runtime) -> Flask:
     settings = runtime.settings
     app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.session_interface = _NoSessionOnWebhooks()
     secure = not settings.server.bind.startswith(("127.0.0.1", "localhost", "unix:", "[::1]"))
     app.config.update(
         SECRET_KEY=settings.secret_key,

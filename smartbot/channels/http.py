@@ -13,11 +13,11 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import DeliveryError
-from ..httputil import retry_after_seconds
+from ..httputil import EnvironmentOnceSession, retry_after_seconds
 
 
 def pooled_session(pool_size: int = 32) -> requests.Session:
-    session = requests.Session()
+    session = EnvironmentOnceSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -19,16 +19,24 @@ from ..db import Database
 from ..jobs.queue import OrderedQueue
 from ..messages import InboundMessage
 from ..models import Inbox
-from ..models.queues import FAILED
+from ..models.queues import FAILED, LEASED
 from ..outcome import Outcome
 from . import outbox
 
 _inbox = Inbox.__table__
 queue = OrderedQueue(_inbox)
-_INSERT = sa.text(
-    "INSERT INTO inbox (channel, event_id, order_key, payload, status, lease_until, attempts, next_attempt_at, "
-    "created_at, last_error) VALUES (:channel, :event_id, :order_key, :payload, 'queued', 0, 0, :now, :now, '') "
-    "ON CONFLICT DO NOTHING RETURNING id")
+# One statement per accepted message: insert, and lease it to the accepting owner at once when no
+# earlier message of its conversation is unfinished (`:lease` false: leave it queued). A retry of
+# the same event conflicts on (channel, event_id) and returns no row.
+_ACCEPT = (
+    "INSERT INTO inbox (channel, event_id, order_key, payload, status, owner, lease_until, attempts, "
+    "next_attempt_at, created_at, last_error) "
+    "SELECT :channel, :event_id, :order_key, :payload, CASE WHEN h.free THEN 'leased' ELSE 'queued' END, "
+    "CASE WHEN h.free THEN :owner ELSE NULL END, CASE WHEN h.free THEN :until ELSE 0 END, "
+    "CASE WHEN h.free THEN 1 ELSE 0 END, :now, :now, '' "
+    "FROM (SELECT (:lease AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.order_key = :order_key "
+    "AND o.status IN ('queued', 'leased'))) AS free) h WHERE 1 = 1 "
+    "ON CONFLICT DO NOTHING RETURNING id, status")
 _REGISTER_SENDER = sa.text(
     "INSERT INTO identities (channel, platform_user_id, display_name, created_at) "
     "VALUES (:channel, :user_id, :name, :now) ON CONFLICT DO NOTHING")
@@ -48,14 +56,14 @@ def accept(db: Database, msg: InboundMessage, owner: str | None, lease_seconds: 
     now = time.time()
     payload = json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))
     params = {"channel": msg.channel, "event_id": msg.event_id, "order_key": msg.conversation_key,
-              "payload": payload, "now": now}
+              "payload": payload, "now": now, "lease": bool(owner), "owner": owner or "",
+              "until": now + lease_seconds}
 
     def write(conn: Connection) -> Accepted:
-        row_id = conn.execute(_INSERT, params).scalar()
-        if row_id is None:
+        row = db.fetch_one(conn, _ACCEPT, params)
+        if row is None:
             return Accepted(None, False)
-        leased = bool(owner) and bool(queue.lease_if_head(conn, [row_id], owner, now + lease_seconds, now))
-        return Accepted(row_id, leased)
+        return Accepted(row[0], row[1] == LEASED)
 
     return db.run_write(write)
 

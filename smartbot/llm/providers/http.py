@@ -14,12 +14,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ...errors import ProviderError
-from ...httputil import retry_after_seconds
+from ...httputil import EnvironmentOnceSession, retry_after_seconds
 from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec
 
 
 def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
-    s = requests.Session()
+    s = EnvironmentOnceSession()
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 4), max_retries=0)
     s.mount("http://", adapter)
     s.mount("https://", adapter)
