@@ -32,6 +32,7 @@ class Burst:
     messages: list[dict[str, Any]]
     threads: int = 8
     give_up_after: float = 120.0      # a platform stops retrying at some point; so do we
+    pace: float = 0.0                 # seconds each sender waits between messages (a burst that lasts)
     statuses: collections.Counter = field(default_factory=collections.Counter)
     acked: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +49,7 @@ class Burst:
                         return
                     payload = todo.pop()
                 self._deliver(session, payload)
+                time.sleep(self.pace)
 
         self._workers = [threading.Thread(target=run, daemon=True) for _ in range(self.threads)]
         for worker in self._workers:
@@ -122,7 +124,7 @@ def tally(received: Iterable[dict[str, Any]], sent: Iterable[str]) -> Tally:
     ids: dict[str, set[str]] = collections.defaultdict(set)
     for r in received:
         data = r.get("json") or {}
-        if "reply_to" in data:
+        if data.get("reply_to"):          # alerts and notices answer no message
             replies[data["reply_to"]] += 1
             ids[data["reply_to"]].add(data["event_id"])
     return Tally(set(sent), replies, dict(ids))
