@@ -35,6 +35,7 @@ class Burst:
     pace: float = 0.0                 # seconds each sender waits between messages (a burst that lasts)
     statuses: collections.Counter = field(default_factory=collections.Counter)
     acked: list[str] = field(default_factory=list)
+    acked_at: dict[str, float] = field(default_factory=dict)    # event_id -> time.time() of its ack
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
 
@@ -70,6 +71,7 @@ class Burst:
                 self.statuses[status] += 1
                 if status == 200:
                     self.acked.append(payload["event_id"])
+                    self.acked_at[payload["event_id"]] = time.time()
                     return
             time.sleep(0.05)
 
