@@ -216,6 +216,19 @@ class _WriterLock:
             self._thread_lock.release()
 
 
+def storage_problem(exc: BaseException) -> str | None:
+    """A reason safe to show when `exc` means the database cannot write now (disk full, locked,
+    unreachable); None for other errors (a bug, a constraint)."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return None
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "full" in text or "no space" in text:
+        return "the database volume is full; retry later"
+    if "locked" in text or "busy" in text:
+        return "the database is busy; retry later"
+    return "the database is unavailable; retry later"
+
+
 def _driver_url(parsed: sa.engine.URL) -> sa.engine.URL:
     """postgresql:// means psycopg 3 when it is installed (SQLAlchemy's default is psycopg2)."""
     if parsed.drivername == "postgresql":

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 INBOX, OUTBOX = "inbox", "outbox"
 MAX_HANDLE_ATTEMPTS = 3
+JOB_RETRY_SECONDS = 1.0
 Dispatch = Callable[[str, list[int], float], None]   # kind, row ids, delay in seconds
 
 
@@ -97,7 +98,10 @@ class MessageWorker:
         log.debug("message %s handled: %s", msg.event_id, outcome.result)
         metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
-            self.deliver(reply_id)
+            try:
+                self.deliver(reply_id)
+            except Exception:
+                self._retry_later(OUTBOX, reply_id)
         if done.next_inbox_ids:
             self.dispatch(INBOX, done.next_inbox_ids, 0.0)
 
@@ -107,7 +111,19 @@ class MessageWorker:
         pending = [row_id]
         while pending:
             current = pending.pop(0)
-            pending.extend(self._deliver_one(current))
+            try:
+                pending.extend(self._deliver_one(current))
+            except Exception:
+                if current == row_id:
+                    raise               # this job's own reply: the job runner tries it again
+                self._retry_later(OUTBOX, current)
+
+    def _retry_later(self, kind: str, row_id: int) -> None:
+        """A row this job leased on the way (the chat's next reply) failed with an exception (the
+        database full or gone): hand it back as a job of its own. It keeps its lease, which this
+        process renews, so nothing else would ever pick it up."""
+        log.exception("%s row %s failed; trying again in %.0f s", kind, row_id, JOB_RETRY_SECONDS)
+        self.dispatch(kind, [row_id], JOB_RETRY_SECONDS)
 
     def _deliver_one(self, row_id: int) -> list[int]:
         loaded = self._own(outbox, row_id)
