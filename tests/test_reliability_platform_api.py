@@ -55,3 +55,29 @@ def test_replies_queued_through_5xx_429_and_timeouts_all_arrive_in_order_per_cha
     gaps = [later[0] - earlier[0] for attempts in tries.values()
             for earlier, later in zip(attempts, attempts[1:]) if earlier[1] == 429]
     assert gaps and min(gaps) >= 1.9, sorted(gaps)[:5]
+
+
+def test_a_stop_hands_back_replies_that_were_waiting_for_their_turn(live_app, make_config, fake_model,
+                                                                  fake_platform):
+    import sqlalchemy as sa
+
+    app = live_app(make_config(model=fake_model, jobs={"outbox_backoff_max": 60.0}))
+    fake_platform.outage(503)
+    assert app.post_generic(message(0, 1, "stop")).status_code == 200
+    assert fake_platform.wait_for(0, 0) == [] and _wait_attempted(fake_platform)
+    db, owner = app.runtime.db, app.runtime.owner
+    with db.write() as conn:          # leased to this process and waiting in its queue, as after a sweep
+        conn.execute(sa.text("UPDATE outbox SET status = 'leased', owner = :o, lease_until = :t"),
+                     {"o": owner, "t": time.time() + 300})
+    app.runtime.runner.dispatch("outbox", [1], 30.0)
+    app.stop()
+    with db.read() as conn:
+        row = conn.execute(sa.text("SELECT status, owner FROM outbox")).one()
+    assert (row.status, row.owner) == ("queued", None), "the stopped process kept the reply's lease"
+
+
+def _wait_attempted(platform, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not platform.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(platform.log)
