@@ -3,12 +3,14 @@
     python bench/reliability_faults.py busy     [--messages 2000] [--writer-seconds 20]
     python bench/reliability_faults.py platform [--messages 600] [--chats 30]
     python bench/reliability_faults.py provider [--messages 1000]
+    python bench/reliability_faults.py config   [--messages 2000]
     python bench/reliability_faults.py all
 
 busy: gunicorn with two workers, a burst of webhooks while another process holds SQLite's write lock
 for up to 0.5 s at a time. platform: replies queue while the platform answers 503, then 429 with
 Retry-After, then hangs past the timeout; then it recovers. provider: the main model provider goes
-down mid-burst and comes back. Each prints what it measured and LOST NOTHING, or what was lost.
+down mid-burst and comes back. config: the active provider is switched and a rule added through the
+admin API mid-burst, under gunicorn with two workers. Each prints what it measured and LOST NOTHING, or what was lost.
 """
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reliability_common as rc  # noqa: E402
-from smartbot.db import sqlite_file  # noqa: E402
+from smartbot.db import Database, sqlite_file  # noqa: E402
+from tests.support.admin_api import AdminApi  # noqa: E402
 from tests.support.fake_model import FakeModel  # noqa: E402
-from tests.support.fault_scenarios import (Report, busy_writer_burst, platform_api_outage,  # noqa: E402
-                                           provider_outage_burst)
+from tests.support.fault_scenarios import (Report, busy_writer_burst, config_change_burst,  # noqa: E402
+                                           platform_api_outage, provider_outage_burst)
 
 
 def busy(args: argparse.Namespace) -> Report:
@@ -55,25 +58,42 @@ def provider(args: argparse.Namespace) -> Report:
             cfg["providers"].append({**cfg["providers"][0], "name": "backup", "base_url": backup.base_url})
             with rc.gunicorn(cfg, work) as app:
                 return provider_outage_burst(app, platform, model, backup, args.messages, pace=0.02,
-                                             ops_chat="ops-room", threads=4)
+                                             ops_chat="ops-room", threads=4, fallback_answers=args.messages // 5)
         finally:
             backup.stop()
 
 
-SCENARIOS = {"busy": busy, "platform": platform_api, "provider": provider}
+def config(args: argparse.Namespace) -> Report:
+    with rc.servers() as (work, model, platform):
+        alt = FakeModel().start()
+        cfg = rc.config(work, platform, model)
+        db = Database(cfg["database_url"])
+        try:
+            with rc.gunicorn(cfg, work) as app:
+                api = AdminApi(app, db=db)
+                created = api.post("/providers", {"name": "alt", "kind": "openai", "base_url": alt.base_url,
+                                                  "model": "alt-1"})
+                assert created.status_code == 201, created.text
+                return config_change_burst(app, platform, model, "alt", api, args.messages, pace=0.02)
+        finally:
+            db.dispose()
+            alt.stop()
+
+
+SCENARIOS = {"busy": busy, "platform": platform_api, "provider": provider, "config": config}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
-    parser.add_argument("--messages", type=int, default=0, help="default: busy 2000, platform 600, provider 1000")
+    parser.add_argument("--messages", type=int, default=0, help="default: busy 2000, platform 600, provider 1000, config 2000")
     parser.add_argument("--writer-seconds", type=float, default=20)
     parser.add_argument("--chats", type=int, default=30)
     args = parser.parse_args()
     failed = 0
     for name in SCENARIOS if args.scenario == "all" else [args.scenario]:
         run_args = argparse.Namespace(**vars(args))
-        run_args.messages = args.messages or {"busy": 2000, "platform": 600, "provider": 1000}[name]
+        run_args.messages = args.messages or {"busy": 2000, "platform": 600, "provider": 1000, "config": 2000}[name]
         report = SCENARIOS[name](run_args)
         r = report.result
         print(f"{name}:")

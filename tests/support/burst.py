@@ -36,6 +36,7 @@ class Burst:
     statuses: collections.Counter = field(default_factory=collections.Counter)
     acked: list[str] = field(default_factory=list)
     acked_at: dict[str, float] = field(default_factory=dict)    # event_id -> time.time() of its ack
+    ack_seconds: list[float] = field(default_factory=list)      # how long each acknowledged POST took
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
 
@@ -61,6 +62,7 @@ class Burst:
         deadline = time.monotonic() + self.give_up_after
         while time.monotonic() < deadline:
             body, headers = generic_request(self.secret, payload)
+            sent_at = time.perf_counter()
             try:
                 status = session.post(self.url + "/webhooks/generic", data=body, headers=headers,
                                       timeout=10).status_code
@@ -72,6 +74,7 @@ class Burst:
                 if status == 200:
                     self.acked.append(payload["event_id"])
                     self.acked_at[payload["event_id"]] = time.time()
+                    self.ack_seconds.append(time.perf_counter() - sent_at)
                     return
             time.sleep(0.05)
 
@@ -89,6 +92,15 @@ class Burst:
         deadline = time.monotonic() + timeout
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+
+    def ack_latency(self) -> str:
+        """p50 / p99 / max of the acknowledged POSTs, in milliseconds."""
+        with self._lock:
+            ordered = sorted(self.ack_seconds)
+        if not ordered:
+            return "no acks"
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+        return f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {ordered[-1] * 1000:.1f} ms"
 
     def server_errors(self) -> dict[Any, int]:
         """Answers that were neither an ack nor the server being away (a 5xx other than 503, a 4xx)."""

@@ -21,6 +21,7 @@ class KillReport:
     killed_workers: int
     pending_at_worker_kill: int        # acknowledged, not yet answered, when the workers died
     pending_at_app_kill: int           # the same when the whole app died
+    ack_latency: str
     seconds: float
 
     def lines(self) -> list[str]:
@@ -31,6 +32,7 @@ class KillReport:
                 f"unanswered {len(r.unanswered)}, answered twice {len(r.answered_twice)}, "
                 f"retransmitted (same delivery id) {r.retransmitted}",
                 f"webhook answers on the way: {dict(self.statuses)}",
+                f"ack latency (acknowledged POSTs): {self.ack_latency}",
                 f"total {self.seconds:.1f} s"]
 
 
@@ -57,4 +59,4 @@ def kill_during_burst(app: Any, platform: Any, count: int, chats: int = 20, time
     time.sleep(1.0)                    # anything sent twice would arrive now
     result = tally(platform.wait_for(0, 0), burst.acked)
     return KillReport(count, result, dict(burst.statuses), burst.server_errors(), killed, pending_workers,
-                      pending_app, time.monotonic() - started)
+                      pending_app, burst.ack_latency(), time.monotonic() - started)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import subprocess
 import sys
 import time
@@ -50,7 +51,8 @@ def busy_writer_burst(app: Any, platform: Any, db_path: str, count: int, writer_
     writer_report = json.loads(out)
     result = wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
     return Report(count, result, dict(burst.statuses), time.monotonic() - started,
-                  {"other writer commits": writer_report["commits"], "other writer errors": writer_report["errors"]})
+                  {"ack latency": burst.ack_latency(), "other writer commits": writer_report["commits"],
+                   "other writer errors": writer_report["errors"]})
 
 
 def platform_api_outage(app: Any, platform: Any, per_phase: int, chats: int, phase_seconds: float) -> Report:
@@ -91,7 +93,7 @@ def platform_api_outage(app: Any, platform: Any, per_phase: int, chats: int, pha
 
 
 def provider_outage_burst(app: Any, platform: Any, main: Any, backup: Any, count: int, pace: float,
-                          ops_chat: str, threads: int = 2) -> Report:
+                          ops_chat: str, threads: int = 2, fallback_answers: int = 10) -> Report:
     """The main model provider goes down at a fifth of the burst and comes back once the alert
     arrived and the fallback answered a while; `extra` has the admins' chat messages."""
     started = time.monotonic()
@@ -104,7 +106,7 @@ def provider_outage_burst(app: Any, platform: Any, main: Any, backup: Any, count
     burst.wait_acked(count // 5, 60)
     main.down = True
     alerted = wait_until(lambda: len(ops_texts()) >= 1, 30)
-    wait_until(lambda: backup.calls() >= 10, 30)
+    wait_until(lambda: backup.calls() >= fallback_answers, 60)
     main.down = False
     recovered_mid_burst = burst.acked_count() < count
     wait_until(lambda: len(ops_texts()) >= 2, 30)
@@ -117,4 +119,47 @@ def provider_outage_burst(app: Any, platform: Any, main: Any, backup: Any, count
     return Report(count, result, dict(burst.statuses), time.monotonic() - started, {
         "alert arrived": alerted, "provider back before the burst ended": recovered_mid_burst,
         "admins' chat": ops_texts(), "answered by the fallback": backup.calls(),
-        "answered by main": main.calls(), "replies that are not the model's answer": wrong[:10]})
+        "calls to main (failed ones too)": main.calls(), "ack latency": burst.ack_latency(), "replies that are not the model's answer": wrong[:10]})
+
+
+SEVENS = re.compile(r"^m\d*7$")          # the messages the rule added mid-burst takes over
+
+
+def config_change_burst(app: Any, platform: Any, main: Any, alt_provider: str, api: Any, count: int, pace: float,
+                        threads: int = 4, settle: float = 1.0) -> Report:
+    """Mid-burst, through the admin API: switch the active provider from `main`'s to `alt_provider`
+    (created beforehand) at a quarter, add a rule sending "m…7" messages to the /whoami builtin at half.
+    `extra` counts the messages that missed a change acknowledged `settle` seconds earlier."""
+    started = time.monotonic()
+    messages = [message(i, 12, "cfg") for i in range(count)]
+    text_of = {m["event_id"]: m["text"] for m in messages}
+    burst = Burst(app.url, app.secret, messages, threads=threads, pace=pace).start()
+    burst.wait_acked(count // 4, 60)
+    assert api.put("/models/active", {"default": alt_provider}).status_code == 200
+    switched_at = time.time()
+    burst.wait_acked(count // 2, 60)
+    rule = api.post("/rules", {"name": "sevens", "position": 1, "match": {"regex": SEVENS.pattern},
+                               "action": "builtin", "params": {"name": "whoami"}})
+    assert rule.status_code == 201, rule.text
+    ruled_at = time.time()
+    changed_mid_burst = burst.acked_count() < count
+    burst.join(300)
+    result = wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
+    time.sleep(0.5)
+    result = tally(platform.wait_for(0, 0), burst.acked)
+    texts = {r["json"]["reply_to"]: r["json"]["text"] for r in platform.wait_for(0, 0)}
+    on_main = {r["json"]["messages"][-1]["content"] for r in list(main.requests)}
+    after_switch = [e for e, at in burst.acked_at.items() if at > switched_at + settle and not SEVENS.match(text_of[e])]
+    after_rule = [e for e, at in burst.acked_at.items() if at > ruled_at + settle and SEVENS.match(text_of[e])]
+    first_second = [e for e, at in burst.acked_at.items() if switched_at < at <= switched_at + settle]
+    return Report(count, result, dict(burst.statuses), time.monotonic() - started, {
+        "changed mid-burst": changed_mid_burst,
+        "answered by alt after the switch": sum(1 for e in after_switch if text_of[e] not in on_main),
+        "went to the old provider after the switch (+1 s)": sum(1 for e in after_switch if text_of[e] in on_main),
+        "went to the old provider within 1 s of the switch": sum(1 for e in first_second if text_of[e] in on_main),
+        "matched the new rule (+1 s)": sum(1 for e in after_rule if not texts.get(e, "echo:").startswith("echo:")),
+        "missed the new rule (+1 s)": sum(1 for e in after_rule if texts.get(e, "").startswith("echo:")),
+        "other replies not the model's echo": sum(1 for e in burst.acked if not SEVENS.match(text_of[e])
+                                                  and texts.get(e) != f"echo: {text_of[e]}"),
+        "ack latency": burst.ack_latency()})
+
