@@ -6,9 +6,11 @@ a retry) back to whichever backend runs this worker.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import conversations, request_ids
 from .audit import AuditEvent
@@ -41,6 +43,24 @@ class MessageWorker:
         self.owner = owner
         self.dispatch = dispatch
         self.lease_seconds = settings.jobs.lease_seconds
+        # Rows being worked in this process. Two jobs can name the same row (a retry's timer and
+        # the recovery sweep both find it due); a lease held by this process cannot tell them apart.
+        self._working: set[tuple[str, int]] = set()
+        self._working_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _exclusive(self, kind: str, row_id: int) -> Iterator[bool]:
+        """True for the one job in this process that may work the row now; False for the others."""
+        key = (kind, row_id)
+        with self._working_lock:
+            mine = key not in self._working
+            self._working.add(key)
+        try:
+            yield mine
+        finally:
+            if mine:
+                with self._working_lock:
+                    self._working.discard(key)
 
     def _own(self, module: Any, row_id: int) -> tuple[Any, Any] | None:
         """The row and its payload when this worker holds its lease; a queued row (a retry that is
@@ -60,15 +80,16 @@ class MessageWorker:
 
     # -- messages -------------------------------------------------------------------------
     def handle_message(self, row_id: int) -> None:
-        loaded = self._own(inbox, row_id)
-        if loaded is None:
-            return
-        row, msg = loaded
-        token = request_ids.bind(msg.request_id)
-        try:
-            self._handle(row, msg)
-        finally:
-            request_ids.unbind(token)
+        with self._exclusive(INBOX, row_id) as mine:
+            loaded = self._own(inbox, row_id) if mine else None
+            if loaded is None:
+                return
+            row, msg = loaded
+            token = request_ids.bind(msg.request_id)
+            try:
+                self._handle(row, msg)
+            finally:
+                request_ids.unbind(token)
 
     def _handle(self, row: Any, msg: Any) -> None:
         started = time.perf_counter()
@@ -126,15 +147,16 @@ class MessageWorker:
         self.dispatch(kind, [row_id], JOB_RETRY_SECONDS)
 
     def _deliver_one(self, row_id: int) -> list[int]:
-        loaded = self._own(outbox, row_id)
-        if loaded is None:
-            return []
-        row, reply = loaded
-        token = request_ids.bind(reply.request_id)
-        try:
-            return self._send(row, reply)
-        finally:
-            request_ids.unbind(token)
+        with self._exclusive(OUTBOX, row_id) as mine:
+            loaded = self._own(outbox, row_id) if mine else None
+            if loaded is None:
+                return []
+            row, reply = loaded
+            token = request_ids.bind(reply.request_id)
+            try:
+                return self._send(row, reply)
+            finally:
+                request_ids.unbind(token)
 
     def _send(self, row: Any, reply: Any) -> list[int]:
         channel = self.channels.get(row.channel)

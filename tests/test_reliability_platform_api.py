@@ -49,3 +49,26 @@ def _wait_attempted(platform, timeout: float = 10.0) -> bool:
     while not platform.log and time.monotonic() < deadline:
         time.sleep(0.05)
     return bool(platform.log)
+
+
+def test_two_jobs_for_one_reply_in_one_process_send_it_once(live_app, make_config, fake_model, fake_platform):
+    """The retry timer and the recovery sweep can both hand a due reply to the same process; found by
+    bench/reliability_faults.py platform, where a reply went out twice within 5 ms."""
+    import threading
+
+    import sqlalchemy as sa
+
+    app = live_app(make_config(model=fake_model, jobs={"outbox_backoff_max": 60.0, "sweep_seconds": 60.0}))
+    fake_platform.outage(503)
+    assert app.post_generic(message(0, 1, "twice")).status_code == 200
+    assert _wait_attempted(fake_platform)
+    time.sleep(0.3)                      # the failed attempt is recorded: the reply waits, queued
+    fake_platform.outage(200, stall=0.5)     # the next attempt is slow, so two jobs overlap
+    with app.runtime.db.write() as conn:
+        conn.execute(sa.text("UPDATE outbox SET next_attempt_at = 0"))
+    jobs = [threading.Thread(target=app.runtime.worker.deliver, args=(1,)) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(10)
+    assert [a["status"] for a in fake_platform.log] == [503, 200], fake_platform.log
