@@ -1,6 +1,6 @@
 """The long versions of the fault tests: the same scenarios as tests/test_reliability_*.py, bigger.
 
-    python bench/reliability_faults.py busy     [--messages 2000] [--writer-seconds 20]
+    python bench/reliability_faults.py busy     [--messages 2000] [--writer-seconds 20] [--lease 30]
     python bench/reliability_faults.py platform [--messages 600] [--chats 30]
     python bench/reliability_faults.py provider [--messages 1000]
     python bench/reliability_faults.py config   [--messages 2000]
@@ -31,6 +31,7 @@ from tests.support.fault_scenarios import (Report, busy_writer_burst, config_cha
 def busy(args: argparse.Namespace) -> Report:
     with rc.servers() as (work, model, platform):
         cfg = rc.config(work, platform, model)
+        cfg["jobs"]["lease_seconds"] = args.lease
         with rc.gunicorn(cfg, work) as app:
             pace = args.writer_seconds * 8 / args.messages       # the burst lasts as long as the writer
             return busy_writer_burst(app, platform, sqlite_file(cfg["database_url"]), args.messages,
@@ -89,6 +90,9 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=0, help="default: busy 2000, platform 600, provider 1000, config 2000")
     parser.add_argument("--writer-seconds", type=float, default=20)
     parser.add_argument("--chats", type=int, default=30)
+    parser.add_argument("--lease", type=float, default=30.0,
+                        help="busy: [jobs] lease_seconds (30 as shipped; a lock wait longer than the lease "
+                             "lets another process take the work over and send it again)")
     args = parser.parse_args()
     failed = 0
     for name in SCENARIOS if args.scenario == "all" else [args.scenario]:
