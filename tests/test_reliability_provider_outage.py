@@ -26,7 +26,7 @@ def test_provider_outage_mid_burst_fallback_answers_all_and_one_alert(live_app, 
     try:
         app = live_app(outage_config(make_config, fake_model, backup))
         count = 150
-        report = provider_outage_burst(app, fake_platform, fake_model, backup, count, pace=0.04, ops_chat=OPS)
+        report = provider_outage_burst(app, fake_platform, fake_model, backup, count, pace=0.05, ops_chat=OPS)
         print("\n" + "\n".join(report.lines()))
         extra, result = report.extra, report.result
         assert extra["alert arrived"], "no alert reached the admins' chat"

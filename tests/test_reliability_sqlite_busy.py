@@ -20,7 +20,7 @@ def test_webhooks_and_another_process_holding_write_locks_lose_nothing(gunicorn_
     result, commits = report.result, report.extra["other writer commits"]
     assert report.statuses == {200: count}, report.statuses
     assert result.unanswered == [] and result.answered_twice == {}, result.unanswered[:10]
-    assert report.extra["other writer errors"] == [] and commits > 10
+    assert report.extra["other writer errors"] == [] and commits >= 3
     with sqlite3.connect(path) as conn:
         numbers = [r[0] for r in conn.execute("SELECT n FROM writer_rows ORDER BY n")]
         inbox = conn.execute("SELECT COUNT(*) FROM inbox WHERE event_id LIKE 'busy-%'").fetchone()[0]
