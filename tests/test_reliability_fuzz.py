@@ -277,3 +277,14 @@ def test_tool_call_arguments_of_any_json_type_are_checked_or_refused(catalogue_s
         build_argv(catalogue_spec, bind_args(catalogue_spec, named=named), _no_lists)
     except CommandRejected as exc:
         assert exc.reason
+
+
+def test_a_lone_surrogate_in_a_tool_argument_is_refused_not_a_crash(catalogue_spec):
+    """Found by the fuzzer: a model's tool call is JSON, and JSON may carry "\\ud800"; the path check
+    then crashed encoding it for the file system."""
+    from smartbot.errors import CommandRejected
+    from smartbot.executor.catalogue import bind_args, build_argv
+
+    for value in ("\ud800", "app\udfff.log"):
+        with pytest.raises(CommandRejected):
+            build_argv(catalogue_spec, bind_args(catalogue_spec, named={"file": value}), _no_lists)
