@@ -238,6 +238,21 @@ def _driver_sql(sql: str, is_sqlite: bool) -> str:
     return sql if is_sqlite else re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
 
 
+def storage_problem(exc: BaseException) -> str | None:
+    """A reason safe to show when `exc` means the database cannot write now (disk full, locked,
+    unreachable); None for other errors (a bug, a constraint)."""
+    orig = getattr(exc, "orig", exc)
+    # Raised through SQLAlchemy, or straight from the driver on the hot path (Database.fetch_one).
+    if not (isinstance(exc, sa.exc.OperationalError) or type(orig).__name__ == "OperationalError"):
+        return None
+    text = str(orig).lower()
+    if "full" in text or "no space" in text:
+        return "the database volume is full; retry later"
+    if "locked" in text or "busy" in text:
+        return "the database is busy; retry later"
+    return "the database is unavailable; retry later"
+
+
 def _driver_url(parsed: sa.engine.URL) -> sa.engine.URL:
     """postgresql:// means psycopg 3 when it is installed (SQLAlchemy's default is psycopg2)."""
     if parsed.drivername == "postgresql":

@@ -10,6 +10,7 @@ a status code and a reason, so no library exception ever reaches a user as a tra
      |    +-- SignatureError        authenticity failed (401)
      |    +-- PayloadError          the body is malformed or incomplete (400)
      |    +-- ChannelNotConfigured  no such channel, or not configured here (404)
+     |    +-- StorageUnavailable    the database cannot take it now: disk full, locked (503)
      +-- DeliveryError          a reply could not be delivered (retryable or not)
      +-- ProviderError          a model call failed (retryable or not)
      +-- PermissionDenied       RBAC said no (with the reason)
@@ -73,6 +74,15 @@ class ChannelNotConfigured(RequestRefused):
 
     status = 404
     metric_reason = "unknown_channel"
+
+
+class StorageUnavailable(RequestRefused):
+    """The database could not store the message (disk full, locked too long, unreachable). Nothing
+    was stored; the platform should deliver it again later, which a 503 with Retry-After asks for."""
+
+    status = 503
+    metric_reason = "storage"
+    retry_after = 5
 
 
 class DeliveryError(SmartBotError):

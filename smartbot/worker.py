@@ -6,9 +6,11 @@ a retry) back to whichever backend runs this worker.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import conversations, request_ids
 from .audit import AuditEvent
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 INBOX, OUTBOX = "inbox", "outbox"
 MAX_HANDLE_ATTEMPTS = 3
+JOB_RETRY_SECONDS = 1.0
 Dispatch = Callable[[str, list[int], float], None]   # kind, row ids, delay in seconds
 
 
@@ -40,6 +43,24 @@ class MessageWorker:
         self.owner = owner
         self.dispatch = dispatch
         self.lease_seconds = settings.jobs.lease_seconds
+        # Rows being worked in this process. Two jobs can name the same row (a retry's timer and
+        # the recovery sweep both find it due); a lease held by this process cannot tell them apart.
+        self._working: set[tuple[str, int]] = set()
+        self._working_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _exclusive(self, kind: str, row_id: int) -> Iterator[bool]:
+        """True for the one job in this process that may work the row now; False for the others."""
+        key = (kind, row_id)
+        with self._working_lock:
+            mine = key not in self._working
+            self._working.add(key)
+        try:
+            yield mine
+        finally:
+            if mine:
+                with self._working_lock:
+                    self._working.discard(key)
 
     def _own(self, module: Any, row_id: int) -> tuple[Any, Any] | None:
         """The row and its payload when this worker holds its lease; a queued row (a retry that is
@@ -59,15 +80,16 @@ class MessageWorker:
 
     # -- messages -------------------------------------------------------------------------
     def handle_message(self, row_id: int) -> None:
-        loaded = self._own(inbox, row_id)
-        if loaded is None:
-            return
-        row, msg = loaded
-        token = request_ids.bind(msg.request_id)
-        try:
-            self._handle(row, msg)
-        finally:
-            request_ids.unbind(token)
+        with self._exclusive(INBOX, row_id) as mine:
+            loaded = self._own(inbox, row_id) if mine else None
+            if loaded is None:
+                return
+            row, msg = loaded
+            token = request_ids.bind(msg.request_id)
+            try:
+                self._handle(row, msg)
+            finally:
+                request_ids.unbind(token)
 
     def _handle(self, row: Any, msg: Any) -> None:
         started = time.perf_counter()
@@ -97,7 +119,10 @@ class MessageWorker:
         log.debug("message %s handled: %s", msg.event_id, outcome.result)
         metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
-            self.deliver(reply_id)
+            try:
+                self.deliver(reply_id)
+            except Exception:
+                self._retry_later(OUTBOX, reply_id)
         for kind, row_id in outcome.follow_up:      # e.g. a workflow run, after its "started" reply
             self.dispatch(kind, [row_id], 0.0)
         if done.next_inbox_ids:
@@ -109,18 +134,31 @@ class MessageWorker:
         pending = [row_id]
         while pending:
             current = pending.pop(0)
-            pending.extend(self._deliver_one(current))
+            try:
+                pending.extend(self._deliver_one(current))
+            except Exception:
+                if current == row_id:
+                    raise               # this job's own reply: the job runner tries it again
+                self._retry_later(OUTBOX, current)
+
+    def _retry_later(self, kind: str, row_id: int) -> None:
+        """A row this job leased on the way (the chat's next reply) failed with an exception (the
+        database full or gone): hand it back as a job of its own. It keeps its lease, which this
+        process renews, so nothing else would ever pick it up."""
+        log.exception("%s row %s failed; trying again in %.0f s", kind, row_id, JOB_RETRY_SECONDS)
+        self.dispatch(kind, [row_id], JOB_RETRY_SECONDS)
 
     def _deliver_one(self, row_id: int) -> list[int]:
-        loaded = self._own(outbox, row_id)
-        if loaded is None:
-            return []
-        row, reply = loaded
-        token = request_ids.bind(reply.request_id)
-        try:
-            return self._send(row, reply)
-        finally:
-            request_ids.unbind(token)
+        with self._exclusive(OUTBOX, row_id) as mine:
+            loaded = self._own(outbox, row_id) if mine else None
+            if loaded is None:
+                return []
+            row, reply = loaded
+            token = request_ids.bind(reply.request_id)
+            try:
+                return self._send(row, reply)
+            finally:
+                request_ids.unbind(token)
 
     def _send(self, row: Any, reply: Any) -> list[int]:
         channel = self.channels.get(row.channel)

@@ -59,8 +59,9 @@ def signed_headers(req: WebRequest, timestamp_header: str, signature_header: str
 
 
 def unix_seconds(value: str, header: str) -> int:
-    """A signature timestamp header as an int; SignatureError when it is missing or not a number."""
-    if not value.isdigit() or len(value) > 12:
+    """A signature timestamp header as an int; SignatureError when it is missing or not a number.
+    ASCII only: str.isdigit() also accepts superscripts such as "²", which int() refuses."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise SignatureError(f"{header} must be unix seconds")
     return int(value)
 

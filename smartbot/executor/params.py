@@ -159,7 +159,8 @@ def _check_text(spec: ParamSpec, value: Any) -> str:
     if len(text) > spec.max_length:
         raise CommandRejected(f"{spec.name}: longer than {spec.max_length} characters")
     for ch in text:
-        if ch in "\x00\n\r" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+        # Cs: a lone UTF-16 surrogate, which JSON (a model's tool call) can carry and no OS can encode
+        if ch in "\x00\n\r" or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
             raise CommandRejected(f"{spec.name}: contains a control character (U+{ord(ch):04X})")
     if not text:
         raise CommandRejected(f"{spec.name}: must not be empty")

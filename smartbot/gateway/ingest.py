@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 from .. import audit, request_ids
 from ..channels.base import WebRequest, WebResponse
-from ..db import Database
+from ..db import Database, storage_problem
 from ..jobs.pressure import IngestPressure
-from ..errors import ChannelNotConfigured, RequestRefused
+from ..errors import ChannelNotConfigured, RequestRefused, StorageUnavailable
 from ..messages import InboundMessage
 from ..shared_state import LocalStore
 from ..ops import metrics
@@ -68,7 +68,14 @@ class Ingest:
     def accept(self, msg: InboundMessage) -> inbox.Accepted:
         """Store one message (a no-op for a duplicate) and start work on it when it is first in line."""
         msg.request_id = msg.request_id or request_ids.current() or request_ids.new_id()
-        result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
+        try:
+            result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
+        except Exception as exc:
+            reason = storage_problem(exc)
+            if reason is None:
+                raise
+            log.error("could not store %s/%s: %s", msg.channel, msg.event_id, exc)
+            raise StorageUnavailable(reason) from None
         log.debug("%s %s/%s", "duplicate" if result.duplicate else "accepted", msg.channel, msg.event_id)
         if result.row_id is not None:
             self._on_accepted(result.row_id, result.leased)
@@ -76,6 +83,9 @@ class Ingest:
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:
         """Count and (rate-limited) audit a refused request; the response says why."""
+        if isinstance(exc, StorageUnavailable):     # our trouble, not the sender's: nothing to audit
+            metrics.count("webhook_refused_total", channel=channel_name, reason=exc.metric_reason)
+            return WebResponse(exc.status, {"error": exc.reason}, headers={"Retry-After": str(exc.retry_after)})
         self._record_refusal(channel_name, req, exc)
         return WebResponse(exc.status, {"error": exc.reason})
 

@@ -100,6 +100,12 @@ def retry_later(db: Database, row_id: int, owner: str, delay: float, error: str)
     return db.run_write(lambda conn: queue.retry_later(conn, row_id, owner, at, error))
 
 
+def requeue_unstarted(db: Database, owner: str, ids: list[int]) -> int:
+    """Hand back replies this owner leased but never started sending (graceful stop)."""
+    with db.write() as conn:
+        return queue.release_all(conn, owner, ids)
+
+
 def replies_for_chat(db: Database, chat_key: str, after_id: int, limit: int = 50) -> list[tuple[int, Reply]]:
     """Delivered replies of one chat after `after_id` (what the web chat page shows)."""
     with db.read() as conn:

@@ -21,6 +21,7 @@ from .pressure import IngestPressure
 log = logging.getLogger(__name__)
 
 Job = tuple[str, int]           # (kind, row id)
+MAX_RETRY_DELAY = 60.0          # seconds between tries of a job that keeps failing
 
 
 class LocalRunner:
@@ -44,6 +45,7 @@ class LocalRunner:
         self._busy = 0
         self._stopping = False
         self._maintenance: threading.Thread | None = None
+        self._failures: dict[Job, int] = {}      # jobs that raised, and how many times in a row
 
     # -- feeding ------------------------------------------------------------------------------
     def submit(self, kind: str, row_id: int) -> None:
@@ -126,14 +128,29 @@ class LocalRunner:
                 self._busy += 1
             try:
                 self._handlers[kind](row_id)
+                self._succeeded((kind, row_id))
             except Exception:
-                # The row keeps its lease; the maintenance thread or lease expiry brings it back.
-                log.exception("job %s %s failed", kind, row_id)
+                self._failed((kind, row_id))
             finally:
                 with self._cv:
                     self._busy -= 1
                     if self._stopping:
                         self._cv.notify_all()
+
+    def _succeeded(self, job: Job) -> None:
+        if self._failures:
+            with self._cv:
+                self._failures.pop(job, None)
+
+    def _failed(self, job: Job) -> None:
+        """Try a job that raised (the database full or unreachable, a bug) again later, backing off.
+        Its row keeps its lease, which this process renews while it lives, so no other worker and
+        no lease expiry would ever bring it back."""
+        with self._cv:
+            failures = self._failures[job] = self._failures.get(job, 0) + 1
+        delay = min(MAX_RETRY_DELAY, 2.0 ** (failures - 1))
+        log.exception("job %s %s failed (%d in a row); trying again in %.0f s", job[0], job[1], failures, delay)
+        self.dispatch(job[0], [job[1]], delay)
 
     def _maintain(self) -> None:
         self._safe_upkeep("recover")

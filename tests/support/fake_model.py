@@ -126,7 +126,8 @@ class FakeModel(ScriptedModelServer):
     probe_path = "/v1/models"
     base_suffix = "/v1"
 
-    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def answer(request: dict[str, Any]) -> dict[str, Any]:      # static: outage.py answers with it too
         messages = request.get("messages") or []
         last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         return {"id": "cmpl-test", "object": "chat.completion", "model": request.get("model", "fake"),

@@ -1,6 +1,8 @@
 """A fake platform endpoint that receives our replies (the generic channel's callback URL).
 
-It records every POST (headers and JSON) and can be told to fail the next requests.
+It records every POST (headers and JSON) and can be told to fail the next requests, or to be
+down (an answer such as 503 or 429, optionally after a stall that outlasts the client's timeout)
+until `recover()`. `log` keeps every attempt, failed ones too, in arrival order.
 """
 from __future__ import annotations
 
@@ -16,8 +18,13 @@ class _Handler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802
         platform: FakePlatform = self.server.owner  # type: ignore[attr-defined]
         body = self.read_body()
-        status, headers = platform._record(self.path, dict(self.headers), body)
-        self.send(status, b'{"ok": true}' if status < 300 else b'{"ok": false}', headers=headers)
+        status, headers, stall = platform._record(self.path, dict(self.headers), body)
+        if stall:
+            time.sleep(stall)
+        try:
+            self.send(status, b'{"ok": true}' if status < 300 else b'{"ok": false}', headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass            # the sender gave up waiting (a stall longer than its timeout)
 
 
 class FakePlatform(LoopbackServer):
@@ -26,6 +33,8 @@ class FakePlatform(LoopbackServer):
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
         self._failures: list[tuple[int, dict[str, str]]] = []
+        self._outage: tuple[int, dict[str, str], float] | None = None
+        self.log: list[dict[str, Any]] = []
         self._cv = threading.Condition()
 
     @property
@@ -36,19 +45,30 @@ class FakePlatform(LoopbackServer):
         with self._cv:
             self._failures.extend([(status, headers or {})] * count)
 
-    def _record(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str]]:
+    def outage(self, status: int = 503, headers: dict[str, str] | None = None, stall: float = 0.0) -> None:
+        """Answer every request with `status` (after `stall` seconds) until recover()."""
+        with self._cv:
+            self._outage = (status, headers or {}, stall)
+
+    def recover(self) -> None:
+        with self._cv:
+            self._outage = None
+
+    def _record(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], float]:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
         with self._cv:
             self.attempts += 1
-            if self._failures:
-                return self._failures.pop(0)
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
+            failure = self._outage or (self._failures.pop(0) + (0.0,) if self._failures else None)
+            self.log.append({"json": data, "at": time.time(), "status": failure[0] if failure else 200})
+            if failure is not None:
+                return failure
             self.received.append({"path": path, "headers": headers, "body": body, "json": data,
                                   "at": time.time()})
             self._cv.notify_all()
-            return 200, {}
+            return 200, {}, 0.0
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until at least `count` replies arrived; returns all received so far."""

@@ -94,7 +94,8 @@ def wecom_message(name: str = "wecom_text_plain.xml", **fields: str) -> str:
     xml = sample(name)
     fields.setdefault("CreateTime", str(int(time.time())))
     for tag, value in fields.items():
-        xml, n = re.subn(rf"<{tag}>(<!\[CDATA\[)?.*?(\]\]>)?</{tag}>", f"<{tag}><![CDATA[{value}]]></{tag}>", xml)
+        element = f"<{tag}><![CDATA[{value}]]></{tag}>"      # a function: the value is never a template
+        xml, n = re.subn(rf"<{tag}>(<!\[CDATA\[)?.*?(\]\]>)?</{tag}>", lambda _: element, xml)
         assert n == 1, f"the sample has no <{tag}>"
     return xml
 
