@@ -2,7 +2,8 @@
 
 It records every POST (headers and JSON) and can be told to fail the next requests, or to be
 down (an answer such as 503 or 429, optionally after a stall that outlasts the client's timeout)
-until `recover()`. `log` keeps every attempt, failed ones too, in arrival order.
+until `recover()`. `log` keeps every attempt, failed ones too, in arrival order. A body that is not
+JSON (a request cut short when the sender was killed) gets 400, as a real platform would answer.
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class FakePlatform(LoopbackServer):
         with self._cv:
             self.attempts += 1
             failure = self._outage or (self._failures.pop(0) + (0.0,) if self._failures else None)
+            if failure is None and data is None:    # cut short (the sender died mid-request): refused
+                failure = (400, {}, 0.0)
             self.log.append({"json": data, "at": time.time(), "status": failure[0] if failure else 200})
             if failure is not None:
                 return failure
