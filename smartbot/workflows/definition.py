@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from ..executor.catalogue import DefinitionError  # one error type: a field name and why it is wrong
 from . import templates
 from .settings import WorkflowSettings
 
@@ -38,13 +39,6 @@ _KIND_KEYS = {
 }
 _REQUIRED = {"command": ("command",), "model": ("prompt",), "message": ("text",), "http": ("url",),
              "condition": ("when", "then")}
-
-
-class DefinitionError(ValueError):
-    def __init__(self, field_name: str, reason: str) -> None:
-        self.field = field_name
-        self.reason = reason
-        super().__init__(f"{field_name}: {reason}")
 
 
 @dataclass(frozen=True)
