@@ -196,3 +196,19 @@ def test_a_command_step_runs_with_the_triggering_users_rights(bot):
     assert denied[-1].actor == "generic:rep" and details(denied[-1])["via"] == "workflow"
     assert audit_rows(app.runtime.db, "command.ran") == [] and model.calls() == 0
     assert "lacks 'command:run:report'" in replies(chat.platform, event, 2)[-1]
+
+
+def test_a_model_step_keeps_to_the_triggering_users_daily_token_quota(live_app, make_config, fake_model, fake_platform):
+    app = live_app(make_config(model=fake_model, quotas={"per_role": {"operator": 0}}))
+    bind(app.runtime.db, "op", "olga", ["operator"])
+    add_report_command(app.runtime.db)
+    save(app.runtime.db, REPORT)
+    chat = Chat(app, fake_platform)
+    event = chat.send("/workflow disk-report", user="op")
+    run = wait_run(app.runtime.db)
+    assert run.status == "failed" and "quota" in run.error
+    assert steps(app.runtime.db, run.id) == [("usage", "succeeded"), ("summary", "failed"), ("tell", "skipped")]
+    assert fake_model.calls() == 0
+    refused = audit_rows(app.runtime.db, "model.quota_exceeded")
+    assert len(refused) == 1 and details(refused[0])["workflow_run"] == run.id
+    assert "quota" in replies(chat.platform, event, 2)[-1]

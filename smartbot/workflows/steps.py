@@ -18,7 +18,7 @@ from typing import Any, Callable
 import requests
 import urllib3
 
-from .. import audit
+from .. import audit, usage
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..executor import catalogue
@@ -116,6 +116,9 @@ def _model(env: RunEnv, step: Step, position: int) -> StepResult:
     if not chain:
         return StepResult(False, error="no model provider is configured", retryable=False)
     user = env.principal.identity or f"user:{env.principal.name}"
+    refused = _over_quota(env, position)
+    if refused is not None:
+        return refused
 
     def call() -> StepResult:
         try:
@@ -124,6 +127,19 @@ def _model(env: RunEnv, step: Step, position: int) -> StepResult:
             return StepResult(False, error=f"model {exc.kind}: {exc.reason}")
         return StepResult(True, answer.text.strip())
     return _with_timeout(call, step.timeout)
+
+
+def _over_quota(env: RunEnv, position: int) -> StepResult | None:
+    """The trigger's daily token quota holds for a workflow's model steps as for their chat."""
+    with env.ctx.db.read() as conn:
+        quota = usage.quota_state(conn, env.ctx.settings.quotas, env.principal)
+    if quota is None or not quota.exceeded:
+        return None
+    with env.ctx.db.write() as conn:
+        audit.record(conn, "model.quota_exceeded", env.principal.identity or f"user:{env.principal.name}",
+                     usage.user_key(env.principal), "denied",
+                     {"used": quota.used, "limit": quota.limit, "workflow_run": env.run.id, "step": position})
+    return StepResult(False, error=f"the daily model token quota ({quota.limit}) is used up", retryable=False)
 
 
 def _message(env: RunEnv, step: Step, position: int) -> StepResult:
