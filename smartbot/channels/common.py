@@ -7,13 +7,12 @@ here talks to a platform.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError, SignatureError
 from ..settings_schema import setting
-from . import http
+from . import http, timestamps
 from .base import Channel, WebRequest
 
 GROUP_TRIGGERS = ("mention", "always")
@@ -49,27 +48,15 @@ def group_trigger_setting() -> Any:
                    help='"mention": answer in groups only when addressed; "always": every group message')
 
 
-def signed_headers(req: WebRequest, timestamp_header: str, signature_header: str) -> tuple[str, int, str]:
-    """(timestamp text, timestamp as unix seconds, signature) of a signed request; both headers required."""
+def signed_headers(req: WebRequest, timestamp_header: str, signature_header: str) -> tuple[str, str]:
+    """(timestamp text, signature) of a signed request; both headers required, the timestamp checked
+    to be one (its window is the caller's: `timestamps.check_window`)."""
     timestamp = req.headers.get(timestamp_header, "")
     signature = req.headers.get(signature_header, "")
     if not timestamp or not signature:
         raise SignatureError(f"missing {timestamp_header} or {signature_header} header")
-    return timestamp, unix_seconds(timestamp, timestamp_header), signature.strip()
-
-
-def unix_seconds(value: str, header: str) -> int:
-    """A signature timestamp header as an int; SignatureError when it is missing or not a number.
-    ASCII only: str.isdigit() also accepts superscripts such as "²", which int() refuses."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 12:
-        raise SignatureError(f"{header} must be unix seconds")
-    return int(value)
-
-
-def check_window(timestamp: int, tolerance: float) -> None:
-    """Refuse a signed request whose timestamp is outside the replay window."""
-    if abs(time.time() - timestamp) > tolerance:
-        raise SignatureError(f"timestamp outside the {tolerance:g} s window")
+    timestamps.parse(timestamp, timestamp_header)
+    return timestamp, signature.strip()
 
 
 def json_object(req: WebRequest) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
 from .base import WebRequest, WebResponse
-from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name, json_object, need_id,
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers)
+from .timestamps import check_window
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
@@ -81,14 +82,14 @@ class DiscordChannel(PlatformChannel):
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
-        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+        timestamp, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         if len(signature) != 128 or not _HEX.match(signature):
             raise SignatureError(f"{SIGNATURE_HEADER} must be 128 hexadecimal characters")
         try:
             self._key.verify(bytes.fromhex(signature), timestamp.encode("ascii") + req.body)
         except InvalidSignature:
             raise SignatureError("signature does not match") from None
-        check_window(seconds, self.config.tolerance_seconds)
+        check_window(timestamp, self.config.tolerance_seconds, TIMESTAMP_HEADER)
 
     def handshake(self, req: WebRequest) -> WebResponse | None:
         return WebResponse(200, PONG) if _interaction_type(json_object(req)) == PING else None

@@ -21,7 +21,8 @@ from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
 from .base import Channel, WebRequest
-from .common import check_window, signed_headers
+from .common import signed_headers
+from .timestamps import check_window
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,11 @@ class GenericChannel(Channel):
         self._http = http.pooled_session()
 
     def verify(self, req: WebRequest) -> None:
-        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+        timestamp, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         expected = sign(self.config.secret, timestamp, req.body)
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
-        check_window(seconds, self.config.tolerance_seconds)
+        check_window(timestamp, self.config.tolerance_seconds, TIMESTAMP_HEADER)
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = req.json()

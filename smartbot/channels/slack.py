@@ -22,9 +22,10 @@ from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http, markup
 from .base import WebRequest, WebResponse
-from .common import (PlatformChannel, PlatformConfig, attachment_kind, check_window, display_name,
+from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
+from .timestamps import check_window
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,12 @@ class SlackChannel(PlatformChannel):
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
-        timestamp, seconds, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+        timestamp, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         base = b"v0:" + timestamp.encode("ascii") + b":" + req.body
         expected = "v0=" + hmac.new(self.config.signing_secret.encode(), base, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
-        check_window(seconds, self.config.tolerance_seconds)
+        check_window(timestamp, self.config.tolerance_seconds, TIMESTAMP_HEADER)
 
     def handshake(self, req: WebRequest) -> WebResponse | None:
         data = json_object(req)
