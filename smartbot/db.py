@@ -279,8 +279,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # Straight on the driver: through exec_driver_sql, BEGIN cost as much CPU as the INSERT it guards.
         immediate = conn.get_execution_options().get("smartbot_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _set_wal(cur: Any, attempts: int = 100) -> None:

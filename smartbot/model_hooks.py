@@ -8,6 +8,7 @@ Never blocks a model call on anything but one small write; never lets a failed w
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Mapping
 
 from . import audit, usage
@@ -33,7 +34,9 @@ def connect(service: ModelService, db: Database, providers: ProviderStore, setti
     """Wire the service's signals to the database; returns the (not yet started) health thread."""
 
     def record_usage(spec: ProviderSpec, request: ModelRequest, response: ModelResponse) -> None:
-        db.run_write(lambda conn: usage.record(conn, request.user, spec, response.usage))
+        spent = usage.Spent(request.user, spec, response.usage, time.time())
+        if not usage.defer(spent):
+            db.run_write(lambda conn: usage.record_all(conn, [spent]))
 
     def provider_down(name: str, reason: str) -> None:
         with db.write() as conn:

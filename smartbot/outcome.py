@@ -6,6 +6,7 @@ marking the message done, so a crash can never leave a reply without its record 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .audit import AuditEvent
 
@@ -22,3 +23,4 @@ class Outcome:
     tokens: int = 0
     result: str = "ok"          # ok | denied | error, for the message.handled audit row
     follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored
+    usage: list[Any] = field(default_factory=list)     # usage.Spent of the model calls made for it

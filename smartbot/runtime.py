@@ -24,6 +24,7 @@ from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
+from .messages import InboundMessage
 from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
@@ -107,8 +108,9 @@ class Runtime:
             return None
         return self.owner if self.runner.backlog() < self.settings.jobs.max_backlog else None
 
-    def _accepted(self, row_id: int, leased: bool) -> None:
+    def _accepted(self, row_id: int, leased: bool, msg: InboundMessage) -> None:
         if leased:
+            self.worker.hand_over(row_id, msg)
             self.runner.submit(INBOX, row_id)
         elif self._wake is not None:
             self._wake(INBOX, row_id)

@@ -7,10 +7,12 @@ allowed to finish, since its size is only known afterwards. Never stores message
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -52,6 +54,45 @@ def record(conn: Connection, user: str, spec: ProviderSpec, usage: Usage, now: f
     conn.execute(_UPSERT, {"day": day_of(now), "user_key": (user or UNKNOWN_USER)[:200], "provider": spec.name,
                            "prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
                            "cost": cost_of(spec, usage), "now": now})
+
+
+@dataclass
+class Spent:
+    """One answered model call's usage, not yet written."""
+
+    user: str
+    spec: ProviderSpec
+    usage: Usage
+    at: float
+
+
+_deferral = threading.local()
+
+
+@contextlib.contextmanager
+def deferred(into: list[Spent]) -> Iterator[None]:
+    """While handling one message: this thread's model calls add their usage to `into` instead of
+    writing it, and the message's own transaction stores it (one write per chat turn, not two).
+    The caller writes `into` itself when that transaction does not happen."""
+    _deferral.rows = into
+    try:
+        yield
+    finally:
+        _deferral.rows = None
+
+
+def defer(spent: Spent) -> bool:
+    """Keep `spent` for the message being handled on this thread; False when none is."""
+    rows = getattr(_deferral, "rows", None)
+    if rows is None:
+        return False
+    rows.append(spent)
+    return True
+
+
+def record_all(conn: Connection, rows: list[Spent]) -> None:
+    for row in rows:
+        record(conn, row.user, row.spec, row.usage, row.at)
 
 
 def tokens_on(conn: Connection, user: str, day: str | None = None) -> int:

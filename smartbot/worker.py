@@ -12,14 +12,16 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from . import conversations, request_ids
+from . import conversations, request_ids, usage
 from .audit import AuditEvent
 from .config import Settings
 from .db import Database
 from .errors import DeliveryError
 from .gateway import inbox, outbox
+from .gateway.handoff import Handoff, LeasedRow
 from .i18n import normalize, t
 from .jobs.liveness import owner_is_dead
+from .messages import InboundMessage
 from .models.queues import FAILED
 from .ops import metrics
 from .outcome import Outcome
@@ -47,6 +49,13 @@ class MessageWorker:
         # the recovery sweep both find it due); a lease held by this process cannot tell them apart.
         self._working: set[tuple[str, int]] = set()
         self._working_lock = threading.Lock()
+        self.handoff = Handoff(settings.jobs.max_backlog, self.lease_seconds)
+
+    def hand_over(self, row_id: int, msg: InboundMessage) -> None:
+        """The webhook stored `msg` as inbox row `row_id`, leased to this process: its job need not
+        read it back. (A copy: the webhook's own request still reads the original.)"""
+        self.handoff.put(INBOX, LeasedRow(row_id, self.owner, msg.conversation_key, msg.channel),
+                         InboundMessage.from_record(msg.to_record()))
 
     @contextlib.contextmanager
     def _exclusive(self, kind: str, row_id: int) -> Iterator[bool]:
@@ -62,9 +71,12 @@ class MessageWorker:
                 with self._working_lock:
                     self._working.discard(key)
 
-    def _own(self, module: Any, row_id: int) -> tuple[Any, Any] | None:
+    def _own(self, kind: str, module: Any, row_id: int) -> tuple[Any, Any] | None:
         """The row and its payload when this worker holds its lease; a queued row (a retry that is
         due, or work handed out by another node) is claimed first if it is first in line."""
+        handed = self.handoff.take(kind, row_id)
+        if handed is not None:
+            return handed
         loaded = module.load(self.db, row_id)
         if loaded is None:
             return None
@@ -81,7 +93,7 @@ class MessageWorker:
     # -- messages -------------------------------------------------------------------------
     def handle_message(self, row_id: int) -> None:
         with self._exclusive(INBOX, row_id) as mine:
-            loaded = self._own(inbox, row_id) if mine else None
+            loaded = self._own(INBOX, inbox, row_id) if mine else None
             if loaded is None:
                 return
             row, msg = loaded
@@ -94,9 +106,13 @@ class MessageWorker:
     def _handle(self, row: Any, msg: Any) -> None:
         started = time.perf_counter()
         status = "done"
+        spent: list[usage.Spent] = []
         try:
-            outcome = self.pipeline.handle(msg)
+            with usage.deferred(spent):
+                outcome = self.pipeline.handle(msg)
+            outcome.usage = spent
         except Exception as exc:  # a bug or the database: retry, then tell the user
+            self._record_usage(spent)
             log.exception("handling message %s failed (attempt %d)", msg.event_id, row.attempts)
             if row.attempts < MAX_HANDLE_ATTEMPTS:
                 delay = 2.0 ** row.attempts
@@ -113,12 +129,15 @@ class MessageWorker:
                               self.channels.get(msg.channel), status)
         if done is None:
             log.info("message %s was finished by another worker", msg.event_id)
+            self._record_usage(outcome.usage)      # its model calls were made all the same
             return
         metrics.count("messages_handled_total", channel=msg.channel,
                       result="failed" if status == FAILED else outcome.result)
         log.debug("message %s handled: %s", msg.event_id, outcome.result)
         metrics.observe("message_handle_seconds", time.perf_counter() - started, channel=msg.channel)
         for reply_id in done.outbox_ids:
+            self.handoff.put(OUTBOX, LeasedRow(reply_id, self.owner, msg.chat_key, msg.channel),
+                             done.replies[reply_id])
             try:
                 self.deliver(reply_id)
             except Exception:
@@ -127,6 +146,10 @@ class MessageWorker:
             self.dispatch(kind, [row_id], 0.0)
         if done.next_inbox_ids:
             self.dispatch(INBOX, done.next_inbox_ids, 0.0)
+
+    def _record_usage(self, spent: list[usage.Spent]) -> None:
+        if spent:
+            self.db.run_write(lambda conn: usage.record_all(conn, spent))
 
     # -- replies --------------------------------------------------------------------------
     def deliver(self, row_id: int) -> None:
@@ -150,7 +173,7 @@ class MessageWorker:
 
     def _deliver_one(self, row_id: int) -> list[int]:
         with self._exclusive(OUTBOX, row_id) as mine:
-            loaded = self._own(outbox, row_id) if mine else None
+            loaded = self._own(OUTBOX, outbox, row_id) if mine else None
             if loaded is None:
                 return []
             row, reply = loaded

@@ -204,3 +204,54 @@ def test_a_due_retry_runs_on_its_own_timer(live_app, make_config, fake_model, fa
     started = time.monotonic()
     assert _say(app, fake_platform, "hello", "e1", timeout=10) == "echo: hello"
     assert time.monotonic() - started < 5
+
+
+def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make_config, fake_model, fake_platform):
+    """The webhook and `complete` hand the rows they leased to the jobs that work them (the
+    handoff); the turn's usage is written by the message's own transaction, not one of its own."""
+    from sqlalchemy import event
+
+    app = live_app(make_config(model=fake_model))
+    _say(app, fake_platform, "warm up", "e0")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(app.runtime.db.engine, "before_cursor_execute", record)
+    try:
+        assert _say(app, fake_platform, "hello", "e1") == "echo: hello"
+        time.sleep(0.2)             # mark_sent follows the delivery the platform just saw
+    finally:
+        event.remove(app.runtime.db.engine, "before_cursor_execute", record)
+    assert not [s for s in seen if s.startswith(("SELECT * FROM inbox", "SELECT * FROM outbox"))], seen
+    # one usage row write, and in the same transaction as the message's reply
+    usage_at = [i for i, s in enumerate(seen) if s.startswith("INSERT INTO model_usage")]
+    assert len(usage_at) == 1
+    before = seen[:usage_at[0]]
+    assert any(s.startswith("INSERT INTO outbox") for s in before[-12:]), seen
+    with app.runtime.db.read() as conn:
+        calls = conn.execute(sa.text("SELECT SUM(calls) FROM model_usage")).scalar()
+    assert calls == 2
+
+
+def test_usage_of_a_turn_that_fails_is_still_counted(live_app, make_config, fake_model, fake_platform,
+                                                      monkeypatch):
+    """The model answered, then storing the outcome failed: the tokens were spent all the same."""
+    app = live_app(make_config(model=fake_model))
+    worker = app.runtime.worker
+    real = worker.pipeline.handle
+
+    def answer_then_fail(msg):
+        real(msg)
+        raise RuntimeError("failed after the model call")
+
+    monkeypatch.setattr(worker.pipeline, "handle", answer_then_fail)
+    assert app.post_generic(_msg("e1", "hello")).status_code == 200
+    deadline = time.time() + 10
+    calls = 0
+    while time.time() < deadline and not calls:
+        with app.runtime.db.read() as conn:
+            calls = conn.execute(sa.text("SELECT COALESCE(SUM(calls), 0) FROM model_usage")).scalar()
+        time.sleep(0.05)
+    assert calls >= 1

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import audit, conversations
+from .. import audit, conversations, usage
 from ..db import Database
 from ..jobs.queue import OrderedQueue
-from ..messages import InboundMessage
+from ..messages import InboundMessage, Reply
 from ..models import Inbox
 from ..models.queues import FAILED, LEASED
 from ..outcome import Outcome
@@ -80,6 +80,7 @@ def load(db: Database, row_id: int) -> tuple[Any, InboundMessage] | None:
 class Completed:
     outbox_ids: list[int]       # replies leased to the owner for immediate delivery
     next_inbox_ids: list[int]   # the conversation's next message, leased to the owner
+    replies: dict[int, Reply] = field(default_factory=dict)    # the leased replies, by row id
 
 
 def complete(db: Database, row: Any, msg: InboundMessage, outcome: Outcome, owner: str, lease_seconds: float,
@@ -90,7 +91,7 @@ def complete(db: Database, row: Any, msg: InboundMessage, outcome: Outcome, owne
     def write(conn: Connection) -> Completed | None:
         if not queue.finish(conn, row.id, owner, status=status, error="" if status != FAILED else outcome.result):
             return None
-        reply_ids = outbox.enqueue(conn, msg, outcome, row.id, channel)
+        queued = outbox.enqueue(conn, msg, outcome, row.id, channel)
         if outcome.reset_memory:
             conversations.reset(conn, msg.conversation_key)
         conversations.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
@@ -98,9 +99,11 @@ def complete(db: Database, row: Any, msg: InboundMessage, outcome: Outcome, owne
         conn.execute(_REGISTER_SENDER, {"channel": msg.channel, "user_id": msg.user_id, "name": msg.user_name[:200],
                                         "now": time.time()})
         audit.record_all(conn, outcome.audit)
-        leased_out = outbox.queue.lease_if_head(conn, reply_ids, owner, until)
+        usage.record_all(conn, outcome.usage)
+        leased_out = outbox.queue.lease_if_head(conn, [row_id for row_id, _ in queued], owner, until)
         next_in = queue.lease_next(conn, row.order_key, owner, until)
-        return Completed(leased_out, next_in)
+        replies = dict(queued)
+        return Completed(leased_out, next_in, {row_id: replies[row_id] for row_id in leased_out})
 
     return db.run_write(write)
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
-                 lease_seconds: float, on_accepted: Callable[[int, bool], None], refusal_interval: float,
+                 lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None], refusal_interval: float,
                  pressure: IngestPressure | None = None, store: Any = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
@@ -78,7 +78,7 @@ class Ingest:
             raise StorageUnavailable(reason) from None
         log.debug("%s %s/%s", "duplicate" if result.duplicate else "accepted", msg.channel, msg.event_id)
         if result.row_id is not None:
-            self._on_accepted(result.row_id, result.leased)
+            self._on_accepted(result.row_id, result.leased, msg)
         return result
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:

@@ -36,8 +36,8 @@ def delivery_id(channel: str, dedup_key: str) -> str:
 
 
 def enqueue(conn: Connection, msg: InboundMessage, outcome: Outcome, inbox_id: int,
-            channel: Any) -> list[int]:
-    """Queue the outcome's replies to the sender's chat; returns the new rows' ids."""
+            channel: Any) -> list[tuple[int, Reply]]:
+    """Queue the outcome's replies to the sender's chat; returns the new rows' ids and replies."""
     parts: list[Reply] = []
     for text in outcome.texts:
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
@@ -45,14 +45,19 @@ def enqueue(conn: Connection, msg: InboundMessage, outcome: Outcome, inbox_id: i
         parts.extend(channel.split(reply) if channel is not None else [reply])
     for part in parts:
         part.request_id = msg.request_id
-    return add(conn, parts, msg.event_id, msg.chat_key, inbox_id)
+    return _insert(conn, parts, msg.event_id, msg.chat_key, inbox_id)
 
 
 def add(conn: Connection, replies: list[Reply], key: str, chat_key: str,
         inbox_id: int | None = None) -> list[int]:
     """Queue replies under dedup keys `key`, `key#2`, ...; a key seen before adds nothing."""
+    return [row_id for row_id, _ in _insert(conn, replies, key, chat_key, inbox_id)]
+
+
+def _insert(conn: Connection, replies: list[Reply], key: str, chat_key: str,
+            inbox_id: int | None) -> list[tuple[int, Reply]]:
     now = time.time()
-    ids = []
+    added = []
     for i, reply in enumerate(replies):
         dedup = key if i == 0 else f"{key}#{i + 1}"
         reply.delivery_id = delivery_id(reply.channel, dedup)
@@ -61,8 +66,8 @@ def add(conn: Connection, replies: list[Reply], key: str, chat_key: str,
             "payload": json.dumps(reply.to_record(), ensure_ascii=False, separators=(",", ":")), "now": now,
         }).scalar()
         if row_id is not None:
-            ids.append(row_id)
-    return ids
+            added.append((row_id, reply))
+    return added
 
 
 def load(db: Database, row_id: int) -> tuple[Any, Reply] | None:
