@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 from tests.support.fake_chat_apis import FakeChatApis, channel_config  # noqa: E402
-from tests.support.fake_model import FakeModel  # noqa: E402
-from tests.support.fake_platform import FakePlatform  # noqa: E402
+from loopback_fakes import LoopbackFakes  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "signed_requests.lua"
@@ -53,12 +52,11 @@ def _baseline(app: str, tmp: Path, conns: int, seconds: int, reqfile: Path, args
 
 
 def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str], callback: str, channels: dict,
-              delivered: Callable[[], int]) -> tuple[common.WrkResult, int, float]:
+              delivered: Callable[[], int], model_base_url: str) -> tuple[common.WrkResult, int, float]:
     """SmartBot under wrk, then the wait until `delivered()` replies match the acks (at most 120 s)."""
-    model = FakeModel().start()
     work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}"
     cfg = common.smartbot_config(work, callback, {**EXTRA, "channels": channels, "providers": [
-        {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]})
+        {"name": "fake", "kind": "openai", "base_url": model_base_url, "model": "fake"}]})
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
     try:
         res = common.run_wrk(bot.url + args[0], conns, seconds, LUA, [str(reqfile), "2", *args])
@@ -68,7 +66,6 @@ def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str
         return res, delivered(), time.monotonic() - ended
     finally:
         bot.stop()
-        model.stop()
 
 
 def generic(tmp: Path, conns: int, seconds: int) -> Ingest:
@@ -77,12 +74,12 @@ def generic(tmp: Path, conns: int, seconds: int) -> Ingest:
     base = _baseline("baselines.plain_flask:app", tmp, conns, seconds, reqfile, ["/webhooks/generic"])
     reqfile = tmp / f"generic-bot-{conns}.txt"
     common.write_signed_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}")
-    platform = FakePlatform().start()
+    fakes = LoopbackFakes()         # model and platform in a process of their own
     try:
-        res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"], platform.hook_url, {},
-                                        lambda: len(platform.received))
+        res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"], fakes.hook_url, {},
+                                        fakes.count, fakes.model_base_url)
     finally:
-        platform.stop()
+        fakes.stop()
     return Ingest(base, res, replied, drain)
 
 
@@ -93,13 +90,15 @@ def slack(tmp: Path, conns: int, seconds: int, peers_bin: Path) -> Ingest:
                      env={"BENCH_SLACK_SIGNING_SECRET": common.SLACK_SECRET})
     reqfile = tmp / f"slack-bot-{conns}.txt"
     common.write_slack_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}")
-    apis = FakeChatApis().start()
+    apis, model = FakeChatApis().start(), LoopbackFakes()
     try:
         slack_config = channel_config("slack", apis, signing_secret=common.SLACK_SECRET, bot_user_id="UBENCHBOT")
         res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, SLACK_ARGS, apis.url + "/unused",
-                                        {"slack": slack_config}, lambda: len(apis.delivered("slack")))
+                                        {"slack": slack_config}, lambda: len(apis.delivered("slack")),
+                                        model.model_base_url)
     finally:
         apis.stop()
+        model.stop()
     return Ingest(base, res, replied, drain)
 
 

@@ -1,6 +1,6 @@
 """Every figure of issue 11 in one run, beside the peers measured in the same run, as one table.
 
-    python bench/run_all.py [--quick] [--only ingest slack e2e turn deploy model]
+    python bench/run_all.py [--quick] [--only ingest nginx slack e2e turn deploy model]
 
 Prints the table (figure, SmartBot, peer, ratio, target, pass/fail) and writes it to
 bench/results/latest.md and latest.json. The peers (plain Flask, Slack Bolt, nanobot) run under
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PART_SECONDS = {"ingest": 300, "slack": 900, "e2e": 120, "turn": 600, "deploy": 1500, "model": 300}
+PART_SECONDS = {"ingest": 300, "nginx": 300, "slack": 900, "e2e": 120, "turn": 600, "deploy": 1500, "model": 300}
 CLAIM = "original claim: 100+ concurrent, replies < 500 ms"
 
 
@@ -78,6 +78,20 @@ def part_ingest(tmp: Path, quick: bool) -> list[Row]:
                         "p99 < 50 ms" if conns == 100 else "", r.bot.p99_ms < 50 if conns == 100 else None,
                         CLAIM if conns == 100 else ""))
     return rows
+
+
+def part_nginx(tmp: Path, quick: bool) -> list[Row]:
+    import full_stack
+
+    figure = "full stack (HTTPS, nginx with the shipped site config) generic ingest req/s, 100 connections"
+    why = full_stack.missing()
+    if why:
+        return [Row(figure, "not measured", why)]
+    base, bot = full_stack.measure(tmp, 100, 4 if quick else 10)
+    return [Row(figure, f"{bot.rps:.0f}", f"plain Flask behind the same nginx {base.rps:.0f}", _ratio(bot.rps, base.rps),
+                "", None, f"p50/p99 {bot.p50_ms:.1f}/{bot.p99_ms:.1f} ms vs {base.p50_ms:.1f}/{base.p99_ms:.1f}; "
+                f"errors {bot.errors + bot.non2xx}; per-address webhook limit raised for the one-address load "
+                f"(bench/full_stack.py)")]
 
 
 def part_slack(tmp: Path, quick: bool) -> list[Row]:
@@ -226,7 +240,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-run-all-"))
     found: dict[str, float] = {}
     parts: dict[str, Callable[[], list[Row]]] = {
-        "ingest": lambda: part_ingest(tmp, args.quick), "slack": lambda: part_slack(tmp, args.quick),
+        "ingest": lambda: part_ingest(tmp, args.quick), "nginx": lambda: part_nginx(tmp, args.quick),
+        "slack": lambda: part_slack(tmp, args.quick),
         "e2e": lambda: part_e2e(tmp, args.quick, found), "turn": lambda: part_turn(tmp, args.quick, found),
         "deploy": lambda: part_deploy(tmp, args.quick), "model": lambda: part_model(tmp, args.quick)}
     started = time.time()
