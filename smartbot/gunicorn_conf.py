@@ -47,11 +47,12 @@ control_socket_disable = True      # gunicorn 24+ would open a control socket in
 
 
 def on_starting(server):  # noqa: ANN001
-    """Migrate once in the master, before any worker starts, instead of racing in every worker."""
+    """Migrate once, before any worker starts, instead of racing in every worker: in a child of the
+    master, so that Alembic is not kept in the master for the life of the deployment."""
     from smartbot.db import Database
 
     db = Database(_settings.database_url)
-    db.ensure_schema(_settings.auto_migrate)
+    db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
     db.dispose()
     from smartbot.ops import metrics
 
@@ -77,7 +78,7 @@ def _import_before_fork() -> None:
     for module in pkgutil.walk_packages(smartbot.__path__, "smartbot."):
         if module.name not in _NOT_BEFORE_FORK:
             importlib.import_module(module.name)
-    for name in ("alembic.config", "alembic.script", "sqlite3", "zoneinfo"):     # the schema check's
+    for name in ("sqlite3", "zoneinfo"):
         importlib.import_module(name)
     gc.collect()
     gc.freeze()
