@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import sys
 import tempfile
 
 from smartbot.config import load
@@ -75,6 +76,7 @@ def _import_before_fork() -> None:
 
     import smartbot
 
+    _import_jwt_without_cryptography()
     for module in pkgutil.walk_packages(smartbot.__path__, "smartbot."):
         if module.name not in _NOT_BEFORE_FORK and module.name not in _CHANNEL_MODULES:
             importlib.import_module(module.name)
@@ -82,6 +84,22 @@ def _import_before_fork() -> None:
         importlib.import_module(name)
     gc.collect()
     gc.freeze()
+
+
+def _import_jwt_without_cryptography() -> None:
+    """PyJWT loads `cryptography` (its Rust library, OpenSSL and ~50 modules) when it is installed,
+    only for the RSA and EC algorithms; SmartBot signs its tokens with HS256 (the secret key), for
+    which PyJWT needs only hmac. Imported here while `cryptography` reads as absent, PyJWT leaves it
+    out: idle PSS of the master + 2 workers ~100 -> ~95 MB. A configured channel that needs
+    `cryptography` (Discord, Feishu, WeCom) has imported it already, and PyJWT then loads it as usual.
+    """
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        return
+    sys.modules["cryptography"] = None  # type: ignore[assignment] - `import cryptography` raises ImportError
+    try:
+        import jwt  # noqa: F401
+    finally:
+        del sys.modules["cryptography"]
 
 
 # wsgi builds the app on import; this module is gunicorn's; the rest pull in what a default
