@@ -80,7 +80,9 @@ def _import_before_fork() -> None:
     for module in pkgutil.walk_packages(smartbot.__path__, "smartbot."):
         if module.name not in _NOT_BEFORE_FORK and module.name not in _CHANNEL_MODULES:
             importlib.import_module(module.name)
-    for name in ("sqlite3", "zoneinfo"):
+    # Imported on first use, each worker its own copy otherwise: the database driver, time zones, and
+    # netrc, which requests imports on a session's first call (the provider probe at start).
+    for name in ("sqlite3", "zoneinfo", "netrc"):
         importlib.import_module(name)
     gc.collect()
     gc.freeze()
