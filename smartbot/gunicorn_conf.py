@@ -69,6 +69,15 @@ def _import_before_fork() -> None:
     Each worker still builds its own app, database pool and threads after the fork. gc.freeze()
     keeps the collector from touching the inherited objects, which would copy their pages into
     every worker. Measured: idle PSS of the master + 2 workers went from 173 MB to 129 MB.
+
+    Still, each worker writes to (and so copies) about 40% of the master's pages while it builds
+    its app and serves its first requests (reference counts of every object it uses): what the
+    master loads and no process needs costs once, what a worker loads for itself costs once per
+    worker. Hence what is left out of every process at start (Alembic, sqlalchemy.orm, the
+    PostgreSQL dialect, cryptography, PyYAML, unconfigured channels) and what is loaded here
+    rather than in each worker (netrc): idle PSS 124 MB -> 94 MB (mem_probe, no provider),
+    130 MB -> 96 MB (bench/deployment.py, one provider). Building the app in the master too
+    (preload) measured worse (100 MB), as did running its start-up once here to warm caches.
     """
     import gc
     import importlib
