@@ -49,11 +49,23 @@ control_socket_disable = True      # gunicorn 24+ would open a control socket in
 
 def on_starting(server):  # noqa: ANN001
     """Migrate once, before any worker starts, instead of racing in every worker: in a child of the
-    master, so that Alembic is not kept in the master for the life of the deployment."""
+    master, so that Alembic is not kept in the master for the life of the deployment.
+
+    Then write the file's declarations (provisioning) once here too. Each worker still provisions
+    as it builds its Runtime, but finds nothing left to change, and SQLAlchemy's memoized parts of
+    the shared tables are already built in the master's memory: ~2 MB less private memory per
+    worker (idle PSS ~96 -> ~94 MB with one provider). Logging is set up for it (after the
+    migration, which logs as before), so that what provisioning logs and audits reaches the same
+    handlers as it did from a worker; the workers inherit them.
+    """
+    _import_jwt_without_cryptography()
+    from smartbot import logging_setup, provisioning
     from smartbot.db import Database
 
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
+    logging_setup.configure(_settings)
+    provisioning.provision(db, _settings)
     db.dispose()
     from smartbot.ops import metrics
 
@@ -85,7 +97,6 @@ def _import_before_fork() -> None:
 
     import smartbot
 
-    _import_jwt_without_cryptography()
     for module in pkgutil.walk_packages(smartbot.__path__, "smartbot."):
         if module.name not in _NOT_BEFORE_FORK and module.name not in _CHANNEL_MODULES:
             importlib.import_module(module.name)
