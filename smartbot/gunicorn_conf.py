@@ -87,8 +87,9 @@ def _import_before_fork() -> None:
     master loads and no process needs costs once, what a worker loads for itself costs once per
     worker. Hence what is left out of every process at start (Alembic, sqlalchemy.orm, the
     PostgreSQL dialect, cryptography, PyYAML, unconfigured channels) and what is loaded here
-    rather than in each worker (netrc): idle PSS 124 MB -> 94 MB (mem_probe, no provider),
-    130 MB -> 96 MB (bench/deployment.py, one provider). Building the app in the master too
+    rather than in each worker (netrc), and provisioning here: idle PSS 124-129 MB -> 94-95 MB
+    (no provider), 128-133 MB -> 96-98 MB (bench/deployment.py, one provider; nanobot's gateway
+    measured 85-87 MB in the same runs). Building the app in the master too
     (preload) measured worse (100 MB), as did running its start-up once here to warm caches.
     """
     import gc
