@@ -34,3 +34,37 @@ def test_role_templates_and_default_rules_are_seeded(db):
 def test_upgrade_twice_changes_nothing(db):
     db.upgrade()
     assert db.schema_revision() == head_revision()
+
+
+def test_head_revision_is_alembics_head():
+    """head_revision reads the scripts without Alembic; it must name the head Alembic would."""
+    from smartbot import db as db_module
+
+    assert head_revision() == db_module._alembic_head() != ""
+
+
+def test_head_revision_leaves_anything_but_one_head_to_alembic(tmp_path, monkeypatch):
+    from smartbot import db as db_module
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "a.py").write_text('revision = "a"\ndown_revision = None\n')
+    (versions / "b.py").write_text("revision: str = 'b'\ndown_revision: str | None = 'a'\n")
+    monkeypatch.setattr(db_module, "MIGRATIONS_DIR", tmp_path)
+    monkeypatch.setattr(db_module, "_alembic_head", lambda: "asked alembic")
+    assert head_revision() == "b"
+    (versions / "c.py").write_text('revision = "c"\ndown_revision = "a"\n')      # two heads
+    assert head_revision() == "asked alembic"
+    (versions / "c.py").write_text('revision = "c"\ndown_revision = ("a", "b")\n')     # a merge
+    assert head_revision() == "c"
+
+
+def test_upgrade_in_a_child_process(tmp_path):
+    """What the gunicorn master does: the child migrates, the parent sees the schema at head."""
+    from smartbot.db import Database
+
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert fresh.schema_revision() is None
+    fresh.ensure_schema(True, upgrade_in_child=True)
+    assert fresh.schema_revision() == head_revision()
+    fresh.dispose()

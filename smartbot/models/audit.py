@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Double, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base
+from .base import Base, Mapped, mapped_column
 
 
 class AuditLog(Base):

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Double, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, now
+from .base import Base, Mapped, mapped_column, now
 
 
 class Conversation(Base):

@@ -6,9 +6,8 @@ the same outage only one wins the change and sends the alert; `seq` numbers the 
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Double, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, now
+from .base import Base, Mapped, mapped_column, now
 
 
 class AlertState(Base):

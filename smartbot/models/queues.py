@@ -7,9 +7,8 @@ outbox) are worked one at a time, oldest first, each by the one owner holding it
 from __future__ import annotations
 
 from sqlalchemy import Double, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, now
+from .base import Base, Mapped, mapped_column, now
 
 QUEUED, LEASED, DONE, FAILED = "queued", "leased", "done", "failed"
 

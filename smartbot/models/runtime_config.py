@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Double, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, now
+from .base import Base, Mapped, mapped_column, now
 
 
 class Rule(Base):
