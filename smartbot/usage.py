@@ -3,9 +3,10 @@
 Every answered model call adds one upsert to `model_usage` (calls, prompt and completion tokens,
 cost from the provider's optional prices per 1,000 tokens). For a chat message it is written by the
 message's own transaction (see `deferred`); a process killed between the model's answer and that
-write leaves that one call uncounted (the message is handled again, and that call is counted). Quotas are checked before a call:
-a user at or over their limit gets no model call at all; the call that crosses the limit is
-allowed to finish, since its size is only known afterwards. Never stores message text.
+write leaves that one call uncounted (the message is handled again, and that call is counted).
+Quotas are checked before a call: a user at or over their limit gets no model call at all; the
+call that crosses the limit is allowed to finish, since its size is only known afterwards. Never
+stores message text.
 """
 from __future__ import annotations
 

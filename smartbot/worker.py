@@ -148,8 +148,13 @@ class MessageWorker:
             self.dispatch(INBOX, done.next_inbox_ids, 0.0)
 
     def _record_usage(self, spent: list[usage.Spent]) -> None:
-        if spent:
+        """Usage the message's own transaction did not store. Accounting never fails the message."""
+        if not spent:
+            return
+        try:
             self.db.run_write(lambda conn: usage.record_all(conn, spent))
+        except Exception:
+            log.exception("could not record the usage of %d model calls", len(spent))
 
     # -- replies --------------------------------------------------------------------------
     def deliver(self, row_id: int) -> None:

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
-                 lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None], refusal_interval: float,
-                 pressure: IngestPressure | None = None, store: Any = None) -> None:
+                 lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None],
+                 refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
         self.channels = channels
