@@ -60,16 +60,23 @@ async def open_loop(host: str, port: int, rate: float, total: int) -> tuple[dict
     async def one(i: int) -> None:
         nonlocal failed
         event, raw = _raw_request(f"{host}:{port}", "/webhooks/generic", i)
-        conn = idle.pop() if idle else await asyncio.open_connection(host, port)
         sent[event] = time.time()
-        conn[1].write(raw)
-        try:
-            status = await _read_status(conn[0])
-        except (asyncio.IncompleteReadError, ConnectionError):
-            failed += 1
+        # a kept-alive connection the server has closed meanwhile (gunicorn's keep-alive is 5 s)
+        # fails before any answer: the request is sent again on a new one, as HTTP clients do
+        for reused in (bool(idle), False):
+            conn = idle.pop() if reused else await asyncio.open_connection(host, port)
+            conn[1].write(raw)
+            try:
+                status = await _read_status(conn[0])
+            except (asyncio.IncompleteReadError, ConnectionError):
+                conn[1].close()
+                if reused:
+                    continue
+                failed += 1
+                return
+            failed += status != 200
+            idle.append(conn)
             return
-        failed += status != 200
-        idle.append(conn)
 
     tasks = []
     start = time.monotonic()

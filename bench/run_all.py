@@ -118,7 +118,8 @@ def part_e2e(tmp: Path, quick: bool, found: dict) -> list[Row]:
     lost = r["messages"] - r["replied"]
     return [Row("end to end p50 / p99 ms at 100 conversations/s", f"{r['p50']:.1f} / {r['p99']:.1f}", "",
                 None, "p50 < 15, p99 < 60", r["p50"] < 15 and r["p99"] < 60 and lost == 0,
-                f"{r['replied']}/{r['messages']} replied, {r['model_calls']} model calls; {CLAIM}")]
+                f"{r['replied']}/{r['messages']} replied, {r['model_calls']} model calls, {r['refused']} webhooks "
+                f"refused; {CLAIM}")]
 
 
 def part_turn(tmp: Path, quick: bool, found: dict) -> list[Row]:
