@@ -31,6 +31,7 @@ from .group_commit import GroupCommitter
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+WAL_BACKSTOP_PAGES = 10_000     # about 40 MB of WAL before a commit checkpoints by itself
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -126,6 +127,20 @@ class Database:
             return cur.fetchone()
         finally:
             cur.close()
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file now, without blocking writers (PASSIVE).
+
+        Left to SQLite, the commit that takes the WAL past 1,000 pages runs the checkpoint itself,
+        fsync included, while it holds the write lock: every writer waits, and under load that
+        was most of the reply-time tail (end to end at 100 messages/s, p99 36-49 ms with those
+        checkpoints, 11-28 ms without, three alternating runs). The upkeep thread calls this
+        every sweep instead; another process's checkpoint running at the same time is no error.
+        """
+        if not self.is_sqlite:
+            return
+        with self.engine.connect() as conn:
+            conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def after_fork(self) -> None:
         """Drop connections inherited from a parent process (never share a socket or file lock)."""
@@ -316,6 +331,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         _set_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints belong to the upkeep thread (Database.checkpoint); this is only the backstop
+        # should it stall, and the WAL file is cut back to 64 MB after a checkpoint.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

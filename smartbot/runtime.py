@@ -152,6 +152,7 @@ class Runtime:
         if what == "recover":
             self.runner.dispatch(APPROVAL, self.approvals.sweep())
             self.runner.dispatch(WORKFLOW, self.workflows.sweep())
+            self.db.checkpoint()
         elif what == "renew":
             self.workflows.renew()
         elif what == "purge":
