@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import statistics
@@ -124,8 +125,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     r = measure(args.rate, args.seconds)
+    if args.json:
+        print(json.dumps(r))
+        return
     print(f"messages {r['messages']}, replied {r['replied']}, model calls {r['model_calls']}, "
           f"webhooks refused {r['refused']}")
     print(f"end-to-end ms: p50 {r['p50']:.1f}  p90 {r['p90']:.1f}  p99 {r['p99']:.1f}  max {r['max']:.1f}  "
