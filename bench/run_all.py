@@ -90,7 +90,8 @@ def part_nginx(tmp: Path, quick: bool) -> list[Row]:
         return [Row(figure, "not measured", why)]
     base, bot = full_stack.measure(tmp, 100, 4 if quick else 10)
     return [Row(figure, f"{bot.rps:.0f}", f"plain Flask behind the same nginx {base.rps:.0f}",
-                _ratio(bot.rps, base.rps), "", None, f"p50/p99 {bot.p50_ms:.1f}/{bot.p99_ms:.1f} ms vs {base.p50_ms:.1f}/{base.p99_ms:.1f}; "
+                _ratio(bot.rps, base.rps), "", None,
+                f"p50/p99 {bot.p50_ms:.1f}/{bot.p99_ms:.1f} ms vs {base.p50_ms:.1f}/{base.p99_ms:.1f}; "
                 f"errors {bot.errors + bot.non2xx}; per-address webhook limit raised for the one-address load "
                 f"(bench/full_stack.py)")]
 
