@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,10 +66,69 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(url)
 
 
+def wait_all_workers(server: Server, port: int, timeout: float = 30.0) -> None:
+    """Return once every gunicorn worker accepts connections.
+
+    /healthz answers as soon as the first worker is up. Load started then lands every keep-alive
+    connection on that worker while the others still boot (seen: all 100 of wrk's connections on one
+    of two workers, for plain Flask and SmartBot alike, halving the rate in about half the runs).
+    So open a few connections at a time until each worker holds one of them.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = _children(server.proc.pid)
+        probes = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4 * max(1, len(workers)))]
+        try:
+            time.sleep(0.2)
+            ours = {_inode_of_accepted(port, sock.getsockname()[1]) for sock in probes}
+            if workers and all(_socket_inodes(pid) & ours for pid in workers):
+                return
+        finally:
+            for sock in probes:
+                sock.close()
+        time.sleep(0.1)
+    raise TimeoutError(f"not every worker of {server.url} accepts connections")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _inode_of_accepted(server_port: int, client_port: int) -> str:
+    """The inode of the server side of the loopback connection from `client_port`."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == server_port and int(fields[2].rsplit(":", 1)[1], 16) == client_port:
+            return fields[9]
+    return "?"
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
 def start_gunicorn(app: str, workdir: Path, env: dict[str, str] | None = None, config_python: bool = True,
-                   port: int | None = None, bin_dir: Path = VENV_BIN) -> Server:
+                   port: int | None = None, bin_dir: Path = VENV_BIN, all_workers: bool = True) -> Server:
     """Start `app` under gunicorn with SmartBot's shipped worker settings (gthread, same counts);
-    `bin_dir`: the venv whose gunicorn runs it (the peers have their own)."""
+    `bin_dir`: the venv whose gunicorn runs it (the peers have their own); `all_workers`: return
+    once every worker accepts connections, not when the first one answers (see wait_all_workers)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
@@ -85,6 +145,8 @@ def start_gunicorn(app: str, workdir: Path, env: dict[str, str] | None = None, c
     server = Server(proc, f"http://127.0.0.1:{port}", workdir)
     try:
         wait_http(server.url + "/healthz")
+        if all_workers:
+            wait_all_workers(server, port)
     except TimeoutError:
         server.stop()
         raise SystemExit(f"{app} did not start; see {workdir / 'server.log'}")

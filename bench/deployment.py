@@ -41,7 +41,8 @@ def smartbot_idle(tmp: Path) -> dict:
     cfg = common.smartbot_config(work, platform.hook_url, {"providers": [
         {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]})
     started = time.monotonic()
-    bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
+    # the time to the first worker's answer, as before; the settle time lets every worker finish booting
+    bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)}, all_workers=False)
     try:
         footprint.wait_status(bot.url + "/readyz")
         ready_s = time.monotonic() - started

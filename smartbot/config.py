@@ -27,7 +27,7 @@ LOCALES = ("en", "zh-CN")
 class ServerSettings:
     bind: str = setting("127.0.0.1:8080", help="host:port or unix:/path/to.sock")
     workers: int = setting(2, minimum=1)
-    threads: int = setting(8, minimum=1)
+    threads: int = setting(16, minimum=1)
     timeout: int = setting(30, minimum=1)
     graceful_timeout: int = setting(20, minimum=1)
     metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "

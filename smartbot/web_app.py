@@ -62,10 +62,11 @@ def build_flask_app(runtime: Runtime) -> Flask:
     from .admin.blueprint import bp as admin_bp
     from .api.blueprint import attach_resources
     from .gateway.blueprint import bp as gateway_bp
-    from .ops.blueprint import bp as ops_bp
+    from .ops.blueprint import RequestTracking, bp as ops_bp
 
     app.register_blueprint(gateway_bp)
     app.register_blueprint(ops_bp)
+    app.wsgi_app = RequestTracking(app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
     app.register_blueprint(attach_resources())
     if settings.webchat.enabled:

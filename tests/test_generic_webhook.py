@@ -105,3 +105,20 @@ def test_refusals_are_audited(live_app, make_config):
     assert rows[0].result == "refused"
     assert "signature" in json.loads(rows[0].details)["reason"]
     assert GENERIC_SECRET not in rows[0].details
+
+
+def test_webhook_headers_read_from_the_environ_match_werkzeugs_view():
+    """The webhook reads headers straight from the WSGI environ; channels must see what werkzeug sees."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from smartbot.channels.base import Headers
+
+    environ = EnvironBuilder(method="POST", path="/webhooks/generic", data=b"{}", content_type="application/json",
+                             headers={"X-SmartBot-Signature": "sha256=ab", "X-Slack-Request-Timestamp": "1",
+                                      "User-Agent": "t/1"}).get_environ()
+    werkzeugs = Headers(dict(Request(environ).headers))
+    ours = Headers.from_environ(environ)
+    assert ours == werkzeugs
+    assert ours["x-smartbot-signature"] == "sha256=ab" and ours.get("Content-Type") == "application/json"
+    assert "content-length" in ours and "X-Slack-Request-Timestamp" in ours

@@ -14,8 +14,10 @@ bp = Blueprint("gateway", __name__)
 @bp.route("/webhooks/<channel>", methods=["GET", "POST"])
 def webhook(channel: str):
     runtime = current_runtime()
-    req = WebRequest(method=request.method, path=request.path, headers=Headers(request.headers), body=b"",
-                     args=request.args.to_dict(), remote_addr=request.remote_addr or "")
+    environ = request.environ
+    req = WebRequest(method=environ["REQUEST_METHOD"], path=request.path, headers=Headers.from_environ(environ),
+                     body=b"", args=request.args.to_dict() if environ.get("QUERY_STRING") else {},
+                     remote_addr=request.remote_addr or "")
     try:
         req.body = request.get_data(cache=False)
     except RequestEntityTooLarge:
