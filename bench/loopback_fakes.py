@@ -49,6 +49,9 @@ def _route(state: _State, method: str, path: str, body: bytes) -> tuple[int, byt
             return 400, b'{"ok": false}'
         state.received.append((reply_to, time.time()))
         return 200, _OK
+    if method == "POST" and path.endswith("/chat.postMessage"):     # Slack's reply call
+        state.received.append(("slack", time.time()))
+        return 200, b'{"ok": true, "ts": "1.000001"}'
     if method == "POST" and path.endswith("/chat/completions"):
         state.calls += 1
         return 200, _answer(json.loads(body))

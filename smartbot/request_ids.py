@@ -7,17 +7,21 @@ logging_setup reads it), and stored with the message and its replies so workers 
 from __future__ import annotations
 
 import contextvars
-import os
+import random
 import re
 
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_bits = random.getrandbits
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("smartbot_request_id", default="")
 
 
 def new_id() -> str:
-    """32 random hex characters (uuid4's length, without its object: a quarter of the cost)."""
-    return os.urandom(16).hex()
+    """32 random hex characters (uuid4's length). An id only tells requests apart, it guards
+    nothing, so Python's own generator serves (reseeded in every forked worker): os.urandom is a
+    system call that lets go of the GIL, and under load each webhook then waited to take it back
+    (2% of the workers' GIL time in py-spy)."""
+    return "%032x" % _bits(128)
 
 
 def from_header(value: str | None) -> str:

@@ -6,6 +6,7 @@ import json
 from flask import Response, current_app
 
 from .channels.base import WebResponse
+from .gateway.wsgi_route import encode
 
 
 def current_runtime():
@@ -18,14 +19,8 @@ def login_guard():
 
 
 def to_flask_response(res: WebResponse) -> Response:
-    body = res.body
-    content_type = res.content_type
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body, ensure_ascii=False)
-        content_type = content_type or "application/json"
-    elif body is None:
-        body = ""
-    response = Response(body, status=res.status, content_type=content_type or "text/plain; charset=utf-8")
+    body, content_type = encode(res)
+    response = Response(body, status=res.status, content_type=content_type)
     for key, value in res.headers.items():
         response.headers[key] = value
     return response

@@ -47,6 +47,9 @@ def build_flask_app(runtime: Runtime) -> Flask:
     )
     app.extensions["smartbot"] = runtime
     app.extensions["smartbot_login_guard"] = LoginGuard(runtime.store)
+    from .gateway.wsgi_route import WebhookRoute
+
+    app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]
     proxies = settings.security.trusted_proxies
     if proxies:
         # Behind nginx the peer is the proxy: take the client's address and scheme from the
@@ -62,7 +65,8 @@ def build_flask_app(runtime: Runtime) -> Flask:
     from .admin.blueprint import bp as admin_bp
     from .api.blueprint import attach_resources
     from .gateway.blueprint import bp as gateway_bp
-    from .ops.blueprint import RequestTracking, bp as ops_bp
+    from .ops.blueprint import bp as ops_bp
+    from .ops.request_tracking import RequestTracking
 
     app.register_blueprint(gateway_bp)
     app.register_blueprint(ops_bp)

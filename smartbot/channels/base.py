@@ -18,6 +18,7 @@ from ..errors import PayloadError
 from ..messages import InboundMessage, Reply, split_text
 
 
+_UNPARSED = object()
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
 
 
@@ -87,12 +88,16 @@ class WebRequest:
     remote_addr: str = ""
     # What verify() decoded (e.g. a decrypted payload), so handshake/parse need not decode twice.
     decoded: Any = None
+    _json: Any = field(default=_UNPARSED, repr=False, compare=False)
 
     def json(self) -> Any:
-        """The body as JSON, or PayloadError with the reason."""
-        if not self.body:
-            raise PayloadError("empty body: expected JSON")
-        return load_json(self.body)
+        """The body as JSON, or PayloadError with the reason. Parsed once: handshake and parse
+        both read it (Slack, Discord). Callers read the result, they do not change it."""
+        if self._json is _UNPARSED:
+            if not self.body:
+                raise PayloadError("empty body: expected JSON")
+            self._json = load_json(self.body)
+        return self._json
 
 
 @dataclass
