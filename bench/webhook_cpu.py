@@ -1,15 +1,21 @@
-"""CPU per webhook in one process: where the ingest path spends its time, without the load's noise.
+"""CPU per webhook, and per answered message, in one process: where the time goes, without the
+load's noise.
 
-    python bench/webhook_cpu.py [--requests 5000] [--profile cprofile|none]
+    python bench/webhook_cpu.py [--requests 5000] [--rounds 3] [--profile cprofile]
+    python bench/webhook_cpu.py --turns 300
 
 Calls the WSGI apps directly on one thread (no sockets, no gunicorn) with the same signed requests
 the load benchmarks send: plain Flask's JSON endpoint (the stack's limit), SmartBot's generic
 channel and its Slack channel. Prints the thread CPU time per request for each, measured in
 alternating rounds so a busy neighbour shifts all of them alike. SmartBot's ingest leases nothing to
-its own process (the accepted messages wait in the inbox, as when its backlog is full), since its group commit would otherwise let
-the request thread commit the jobs' writes too; --with-workers runs the default all-in-one process, with a zero-latency fake model and
-platform in another process. With --profile, cProfile's top functions of SmartBot's generic (or Slack) path,
-timed by the thread's CPU clock.
+its own process (the accepted messages wait in the inbox, as when its backlog is full), since its
+group commit would otherwise let the request thread commit the jobs' writes too; --with-workers
+runs the default all-in-one process instead. With --profile, cProfile's top functions of SmartBot's
+generic (or Slack) path, timed by the thread's CPU clock.
+
+--turns N: the whole of each message instead (webhook, chat turn against a zero-latency fake model,
+reply to a fake platform; the fakes answer from another process): the process's CPU, every thread,
+per answered message, N messages a round sent at 50 a second.
 """
 from __future__ import annotations
 
@@ -70,6 +76,24 @@ def _cpu_per_request_us(app: Callable, environs: list[Environ]) -> float:
     return (time.thread_time() - started) / len(environs) * 1e6
 
 
+def _cpu_per_turn_us(app: Callable, environs: list[Environ], delivered: Callable[[], int], rate: float) -> float:
+    """Process CPU (every thread) per message answered: webhook, turn, reply. Sent at `rate` a
+    second, below the burst rule's threshold, so workers start each message at once."""
+    expected = delivered() + len(environs)
+    started = time.process_time()
+    for environ in environs:
+        sent = time.monotonic()
+        if _call(app, environ) != 200:
+            raise SystemExit("a webhook was refused")
+        time.sleep(max(0.0, 1 / rate - (time.monotonic() - sent)))
+    deadline = time.monotonic() + 60
+    while delivered() < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if delivered() < expected:
+        raise SystemExit(f"only {delivered() - expected + len(environs)} of {len(environs)} answered")
+    return (time.process_time() - started) / len(environs) * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000, help="per app and round")
@@ -77,6 +101,8 @@ def main() -> None:
     parser.add_argument("--profile", choices=["cprofile", "none"], default="none")
     parser.add_argument("--profile-channel", choices=["generic", "slack"], default="generic")
     parser.add_argument("--with-workers", action="store_true", help="start the job pool (answers every message)")
+    parser.add_argument("--turns", type=int, default=0,
+                        help="instead: process CPU per answered message, this many per round (starts the pool)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-cpu-"))
     total = args.requests * (args.rounds + 1)
@@ -95,22 +121,31 @@ def main() -> None:
     from baselines.plain_flask import app as plain
     from smartbot import create_app
 
-    bot = create_app(start_workers=args.with_workers)
-    if not args.with_workers:
+    with_workers = args.with_workers or args.turns > 0
+    bot = create_app(start_workers=with_workers)
+    if not with_workers:
         bot.extensions["smartbot"].ingest._owner = lambda: None    # as with a full backlog: nothing leased
+    n = args.requests
     try:
-        _cpu_per_request_us(bot, generic[:200])         # warm up: first connections, caches
-        _cpu_per_request_us(plain, generic[:200])
-        results: dict[str, list[float]] = {"plain Flask": [], "SmartBot generic": [], "SmartBot slack": []}
-        n = args.requests
-        for r in range(args.rounds):
-            part = slice(200 + r * n, 200 + (r + 1) * n)
-            results["plain Flask"].append(_cpu_per_request_us(plain, generic[part]))
-            results["SmartBot generic"].append(_cpu_per_request_us(bot, generic[part]))
-            results["SmartBot slack"].append(_cpu_per_request_us(bot, slack[part]))
-        print(f"{'app':<18} {'us CPU per request (each round)':<36} {'median':>7}")
-        for name, values in results.items():
-            print(f"{name:<18} {' / '.join(f'{v:.0f}' for v in values):<36} {statistics.median(values):>7.0f}")
+        if args.turns:     # the job pool's writes share the webhooks' commits: webhook CPU not shown
+            common.write_signed_requests(tmp / "turns.txt", args.turns * args.rounds, "turn", chats=50)
+            turns = _environs(tmp / "turns.txt", "/webhooks/generic", "X-SmartBot-Timestamp", "X-SmartBot-Signature")
+            per_turn = [_cpu_per_turn_us(bot, turns[r * args.turns:(r + 1) * args.turns], fakes.count, 50.0)
+                        for r in range(args.rounds)]
+            print(f"{'answered message':<18} {' / '.join(f'{v:.0f}' for v in per_turn):<36} "
+                  f"{statistics.median(per_turn):>7.0f}   (process CPU: webhook + turn + reply)")
+        else:
+            _cpu_per_request_us(bot, generic[:200])         # warm up: first connections, caches
+            _cpu_per_request_us(plain, generic[:200])
+            results: dict[str, list[float]] = {"plain Flask": [], "SmartBot generic": [], "SmartBot slack": []}
+            for r in range(args.rounds):
+                part = slice(200 + r * n, 200 + (r + 1) * n)
+                results["plain Flask"].append(_cpu_per_request_us(plain, generic[part]))
+                results["SmartBot generic"].append(_cpu_per_request_us(bot, generic[part]))
+                results["SmartBot slack"].append(_cpu_per_request_us(bot, slack[part]))
+            print(f"{'app':<18} {'us CPU per request (each round)':<36} {'median':>7}")
+            for name, values in results.items():
+                print(f"{name:<18} {' / '.join(f'{v:.0f}' for v in values):<36} {statistics.median(values):>7.0f}")
         if args.profile == "cprofile":
             chosen = slack if args.profile_channel == "slack" else generic
             part = chosen[200 + args.rounds * n:200 + (args.rounds + 1) * n]

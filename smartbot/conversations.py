@@ -28,15 +28,20 @@ def estimate_tokens(text: str) -> int:
     return ascii_chars // 4 + (len(text) - ascii_chars) + 1
 
 
+# Read on every chat turn: built once (building them per call cost more CPU than running them).
+_CONVERSATION_ID = sa.select(_conv.c.id).where(_conv.c.key == sa.bindparam("key"))
+_LATEST_TURNS = (sa.select(_msgs.c.role, _msgs.c.content, _msgs.c.tokens)
+                 .where(_msgs.c.conversation_id == sa.bindparam("conversation_id"))
+                 .order_by(_msgs.c.id.desc()).limit(sa.bindparam("rows", type_=sa.Integer)))
+
+
 def load_history(conn: Connection, key: str, max_turns: int, max_tokens: int) -> list[Turn]:
     if max_turns <= 0 or max_tokens <= 0:
         return []
-    conv_id = conn.execute(sa.select(_conv.c.id).where(_conv.c.key == key)).scalar()
+    conv_id = conn.execute(_CONVERSATION_ID, {"key": key}).scalar()
     if conv_id is None:
         return []
-    rows = conn.execute(sa.select(_msgs.c.role, _msgs.c.content, _msgs.c.tokens)
-                        .where(_msgs.c.conversation_id == conv_id)
-                        .order_by(_msgs.c.id.desc()).limit(max_turns * 2)).all()
+    rows = conn.execute(_LATEST_TURNS, {"conversation_id": conv_id, "rows": max_turns * 2}).all()
     turns: list[Turn] = []
     budget = max_tokens
     for row in rows:
@@ -76,7 +81,7 @@ def append(conn: Connection, key: str, channel: str, chat_id: str, user_id: str,
 
 
 def reset(conn: Connection, key: str) -> int:
-    conv_id = conn.execute(sa.select(_conv.c.id).where(_conv.c.key == key)).scalar()
+    conv_id = conn.execute(_CONVERSATION_ID, {"key": key}).scalar()
     if conv_id is None:
         return 0
     return conn.execute(sa.delete(_msgs).where(_msgs.c.conversation_id == conv_id)).rowcount

@@ -11,7 +11,6 @@ stores message text.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -39,7 +38,8 @@ UNKNOWN_USER = "(unknown)"
 
 
 def day_of(ts: float | None = None) -> str:
-    return dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.timezone.utc).strftime("%Y-%m-%d")
+    """The UTC day of `ts` (now), as usage rows are keyed."""
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
 
 
 def user_key(principal: Principal) -> str:

@@ -39,3 +39,53 @@ def test_proxies_given_per_call_win(proxy_env: None) -> None:
     merged = session.merge_environment_settings("https://api.example.com/a", {"https": "http://mine:1"}, None,
                                                 None, None)
     assert merged["proxies"]["https"] == "http://mine:1"
+
+
+@pytest.fixture
+def echo_server():
+    """A loopback HTTP server that answers each request with its Authorization header."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = (self.headers.get("Authorization") or "none").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_netrc_credentials_apply_and_the_file_is_read_once_per_host(echo_server: str, tmp_path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login bot password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = EnvironmentOnceSession()
+    first = session.get(echo_server + "/a", timeout=5).text
+    netrc.write_text("machine 127.0.0.1 login other password changed\n")
+    again = session.get(echo_server + "/b", timeout=5).text
+    explicit = session.get(echo_server + "/c", auth=("given", "pw"), timeout=5).text
+    assert first.startswith("Basic ") and first == again
+    assert explicit != first and explicit.startswith("Basic ")
+    assert EnvironmentOnceSession().get(echo_server + "/d", timeout=5).text != first   # a new session reads it
+
+
+def test_a_host_without_netrc_credentials_sends_none(echo_server: str, tmp_path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine elsewhere.example login bot password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = EnvironmentOnceSession()
+    assert [session.get(echo_server + f"/{i}", timeout=5).text for i in range(2)] == ["none", "none"]
