@@ -6,7 +6,6 @@ import json
 from flask import Response, current_app
 
 from .channels.base import WebResponse
-from .gateway.wsgi_route import encode
 
 
 def current_runtime():
@@ -19,7 +18,7 @@ def login_guard():
 
 
 def to_flask_response(res: WebResponse) -> Response:
-    body, content_type = encode(res)
+    body, content_type = res.encoded()
     response = Response(body, status=res.status, content_type=content_type)
     for key, value in res.headers.items():
         response.headers[key] = value

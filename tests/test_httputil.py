@@ -65,12 +65,18 @@ def echo_server():
     server.server_close()
 
 
-def test_netrc_credentials_apply_and_the_file_is_read_once_per_host(echo_server: str, tmp_path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def _netrc(tmp_path, monkeypatch: pytest.MonkeyPatch, line: str):
+    """A netrc file with one machine line, the one requests reads (NETRC)."""
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login bot password s3cret\n")
+    netrc.write_text(line + "\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
+    return netrc
+
+
+def test_netrc_credentials_apply_and_the_file_is_read_once_per_host(echo_server: str, tmp_path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = _netrc(tmp_path, monkeypatch, "machine 127.0.0.1 login bot password s3cret")
     session = EnvironmentOnceSession()
     first = session.get(echo_server + "/a", timeout=5).text
     netrc.write_text("machine 127.0.0.1 login other password changed\n")
@@ -83,9 +89,6 @@ def test_netrc_credentials_apply_and_the_file_is_read_once_per_host(echo_server:
 
 def test_a_host_without_netrc_credentials_sends_none(echo_server: str, tmp_path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine elsewhere.example login bot password s3cret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
+    _netrc(tmp_path, monkeypatch, "machine elsewhere.example login bot password s3cret")
     session = EnvironmentOnceSession()
     assert [session.get(echo_server + f"/{i}", timeout=5).text for i in range(2)] == ["none", "none"]

@@ -107,6 +107,17 @@ class WebResponse:
     content_type: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
+    def encoded(self) -> tuple[bytes, str]:
+        """The body as bytes and its content type (dicts and lists as JSON), for either route."""
+        body, content_type = self.body, self.content_type
+        if isinstance(body, (dict, list)):
+            return json.dumps(body, ensure_ascii=False).encode(), content_type or "application/json"
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = body.encode()
+        return body, content_type or "text/plain; charset=utf-8"
+
 
 class Channel(ABC):
     """Base class. Subclasses set `name`, `config_class` and implement verify/parse/send."""

@@ -10,7 +10,6 @@ without Content-Length) goes on to Flask and the blueprint, which give the same 
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,6 +20,7 @@ from urllib.parse import parse_qsl
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
+from .. import request_ids
 from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
 from ..ops import request_tracking
@@ -61,18 +61,6 @@ def _read_at_most(stream: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-def encode(res: WebResponse) -> tuple[bytes, str]:
-    """The response body as bytes and its content type (dicts and lists as JSON)."""
-    body, content_type = res.body, res.content_type
-    if isinstance(body, (dict, list)):
-        return json.dumps(body, ensure_ascii=False).encode(), content_type or "application/json"
-    if body is None:
-        body = b""
-    elif isinstance(body, str):
-        body = body.encode()
-    return body, content_type or "text/plain; charset=utf-8"
-
-
 class WebhookRoute:
     """WSGI middleware: the webhook route's common case, straight to `answer`."""
 
@@ -90,11 +78,11 @@ class WebhookRoute:
         except Exception:
             log.exception("unhandled error on POST %s", path)
             res = WebResponse(500, {"error": "internal error; the details are in the server log"})
-        body, content_type = encode(res)
+        body, content_type = res.encoded()
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *res.headers.items()]
         request_id = request_tracking.finish(environ, ROUTE, "POST", res.status)
         if request_id:
-            headers.append(("X-Request-ID", request_id))
+            headers.append((request_ids.HEADER, request_id))
         start_response(f"{res.status} {_reason(res.status)}", headers)
         return [body]
 
