@@ -8,7 +8,10 @@ in for a request's parsing and verifying (~25 us of Python), then one of:
   none      nothing more (a handler that stores nothing, like the Bolt baseline);
   empty     a group-committed transaction with no statement in it (`Database.run_write`);
   accept    the webhook's real write (`inbox.accept`: the INSERT that stores and leases the
-            message, group-committed).
+            message, group-committed);
+  spool     not SmartBot's path, a yardstick for a redesign: the message's record appended to a
+            file with one os.write (O_APPEND), which survives the death of the process as a
+            commit to the WAL with synchronous=NORMAL does, and no waiting for anyone.
 
 Printed per op: process CPU (every thread), voluntary context switches, and the average batch.
 `empty - none` is the price of waiting for a shared commit at all: each waiting thread sleeps on
@@ -21,6 +24,7 @@ machine are not, so this is the place to try a change to the write path first.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -62,7 +66,7 @@ class _Messages:
                               user_id=f"u{n % 500}", user_name="bench", text="hello from the ack benchmark")
 
 
-def _variants(db: Database, messages: _Messages) -> dict[str, Callable[[], None]]:
+def _variants(db: Database, messages: _Messages, spool_fd: int) -> dict[str, Callable[[], None]]:
     def none() -> None:
         messages.next()
 
@@ -73,7 +77,11 @@ def _variants(db: Database, messages: _Messages) -> dict[str, Callable[[], None]
     def accept() -> None:
         inbox.accept(db, messages.next(), "bench-owner", 30.0)
 
-    return {"none": none, "empty": empty, "accept": accept}
+    def spool() -> None:
+        record = json.dumps(messages.next().to_record(), ensure_ascii=False, separators=(",", ":"))
+        os.write(spool_fd, record.encode() + b"\n")
+
+    return {"none": none, "empty": empty, "accept": accept, "spool": spool}
 
 
 def _round(db: Database, op: Callable[[], None], threads: int, ops: int) -> tuple[float, float, float]:
@@ -108,7 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smartbot-ack-") as tmp:
         db = Database(f"sqlite:///{os.path.join(tmp, 'ack.db')}")
         db.ensure_schema(True)
-        variants = _variants(db, _Messages())
+        spool_fd = os.open(os.path.join(tmp, "spool"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        variants = _variants(db, _Messages(), spool_fd)
         print(f"{args.threads} threads, {args.ops} ops each per round, {args.rounds} rounds (median)")
         print(f"{'variant':<8} {'us CPU per op':>14} {'switches per op':>16} {'batch':>6}   each round (us)")
         medians: dict[str, float] = {}
@@ -120,8 +129,10 @@ def main() -> None:
             print(f"{name:<8} {cpu:>14.1f} {statistics.median(r[1] for r in rounds):>16.1f} "
                   f"{statistics.median(r[2] for r in rounds):>6.1f}   {' / '.join(f'{r[0]:.0f}' for r in rounds)}")
         db.dispose()
+        os.close(spool_fd)
     print(f"waiting for a shared commit (empty - none): {medians['empty'] - medians['none']:.1f} us per op; "
-          f"the INSERT (accept - empty): {medians['accept'] - medians['empty']:.1f} us per op")
+          f"the INSERT (accept - empty): {medians['accept'] - medians['empty']:.1f} us per op; "
+          f"an append to a spool file instead (spool - none): {medians['spool'] - medians['none']:.1f} us per op")
 
 
 if __name__ == "__main__":
