@@ -29,6 +29,7 @@ from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
+from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
 from .shared_state import open_store
@@ -74,7 +75,8 @@ class Runtime:
         self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
         webhook_channels = tuple(sorted(n for n, c in self.channels.items() if c.accepts_webhooks))
         monitors = Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe, webhook_channels)
-        self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds)
+        self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds,
+                            ServerLock(lock_path(settings.database_url)))
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()

@@ -1,5 +1,6 @@
 """One background thread per process for operations: every `[alerts] check_seconds` it writes this
-process's CPU, memory and worker-thread use into the metrics, then runs the monitors.
+process's CPU, memory and worker-thread use into the metrics, then runs the monitors when this
+process holds the server's monitor lock (one process per server does; see server_lock).
 
 It never blocks the message path: it only reads, except when an alert changes state.
 """
@@ -12,13 +13,16 @@ from typing import Callable
 
 from . import host, metrics
 from .monitors import Monitors
+from .server_lock import ServerLock
 
 log = logging.getLogger(__name__)
 
 
 class OpsAgent:
-    def __init__(self, monitors: Monitors, worker_stats: Callable[[], dict[str, int]], every: float) -> None:
+    def __init__(self, monitors: Monitors, worker_stats: Callable[[], dict[str, int]], every: float,
+                 lock: ServerLock | None = None) -> None:
         self.monitors = monitors
+        self.lock = lock
         self._worker_stats = worker_stats
         self.every = every
         self._stop = threading.Event()
@@ -39,6 +43,8 @@ class OpsAgent:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        if self.lock is not None:
+            self.lock.release()     # another worker takes over the monitors at its next check
 
     def sample(self) -> None:
         """This process's resource use, as metrics (also done just before a scrape)."""
@@ -60,7 +66,8 @@ class OpsAgent:
             started = time.monotonic()
             try:
                 self.sample()
-                self.monitors.check()
+                if self.lock is None or self.lock.held():
+                    self.monitors.check()
             except Exception:
                 log.exception("operations check failed; will try again")
             self._stop.wait(max(0.05, self.every - (time.monotonic() - started)))

@@ -3,8 +3,9 @@ busy channels that fell silent.
 
 Each check produces findings (a key, whether there is a problem, a text). A problem becomes an alert
 once it has lasted `raise_after` seconds, and the alert is resolved once it has been gone for
-`resolve_after` seconds, so a flapping value is one alert, not many. Every process checks; the
-alert state in the database makes it one alert per cluster (ops/alerts.py). Keys of host checks
+`resolve_after` seconds, so a flapping value is one alert, not many. One process per server
+checks (the holder of ops/server_lock.py's lock); the alert state in the database makes it one
+alert per cluster (ops/alerts.py). Keys of host checks
 carry the host name, since every node has its own CPUs and disks.
 """
 from __future__ import annotations
