@@ -94,3 +94,28 @@ def test_only_the_holders_agent_runs_the_monitors_until_it_stops(tmp_path):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_forked_child_does_not_keep_its_parents_lock_alive(tmp_path):
+    import time
+
+    path = str(tmp_path / "monitors.lock")
+    parent = ServerLock(path)
+    assert parent.held()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: asks, is refused, and stays alive
+        try:
+            os.write(ready_w, b"1" if not parent.held() else b"0")
+            time.sleep(3)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"1"
+        parent.release()
+        assert ServerLock(path).held()             # free although the child still lives
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(ready_r)
+        os.close(ready_w)

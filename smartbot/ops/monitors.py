@@ -5,8 +5,8 @@ Each check produces findings (a key, whether there is a problem, a text). A prob
 once it has lasted `raise_after` seconds, and the alert is resolved once it has been gone for
 `resolve_after` seconds, so a flapping value is one alert, not many. One process per server
 checks (the holder of ops/server_lock.py's lock); the alert state in the database makes it one
-alert per cluster (ops/alerts.py). Keys of host checks
-carry the host name, since every node has its own CPUs and disks.
+alert per cluster (ops/alerts.py). Keys of host checks carry the host name, since every node has
+its own CPUs and disks.
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class ServerLock:
         """True when this process holds the lock (taking it if it is free) or cannot use it at all."""
         if self._fd is not None and self._pid == os.getpid():
             return True
-        self._fd = None         # a forked child shares its parent's lock, it does not hold one of its own
+        self._forget_inherited()
         import fcntl
 
         try:
@@ -63,5 +63,13 @@ class ServerLock:
 
     def release(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)      # closing the only descriptor of this open file drops the flock
+            os.close(self._fd)      # closing the last descriptor of this open file drops the flock
+            self._fd = None
+        self._forget_inherited()
+
+    def _forget_inherited(self) -> None:
+        """A forked child shares its parent's lock without holding one of its own; its copy of the
+        descriptor would keep the parent's lock alive after the parent released it, so close it."""
+        if self._fd is not None and self._pid != os.getpid():
+            os.close(self._fd)
         self._fd = None
