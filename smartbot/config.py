@@ -47,6 +47,8 @@ class JobsSettings:
     outbox_max_attempts: int = setting(12, minimum=1)
     outbox_backoff_max: float = setting(300.0, minimum=1)
     dedup_days: float = setting(7.0, minimum=1)
+    ack_spool: bool = setting(True, help="under load, acknowledge a webhook once it is appended to a spool file "
+                                         "beside the SQLite database (stored in the inbox a moment later)")
 
     def validate(self, path: str) -> None:
         if self.backend == "celery" and not self.broker_url:

@@ -13,10 +13,11 @@ from . import model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
-from .db import Database
+from .db import Database, sqlite_file
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
 from .gateway.ingest import Ingest
+from .gateway.spool import spool_dir
 from .handlers import HandlerContext
 from .handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
@@ -98,8 +99,10 @@ class Runtime:
                                       self.channels, self.owner, jobs.lease_seconds,
                                       lambda ids: self.runner.dispatch(OUTBOX, ids))
         self._wake = WakeSender(self.celery) if self.celery is not None else None
+        spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
-                             self.settings.audit.refusal_audit_interval, pressure, self.store)
+                             self.settings.audit.refusal_audit_interval, pressure, self.store,
+                             spool_dir(sqlite_file(self.settings.database_url)) if spooling else None)
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self._woken)
 
@@ -150,6 +153,8 @@ class Runtime:
             self._wake(WORKFLOW, run_id)
 
     def _upkeep(self, what: str) -> None:
+        if what == "recover" and self.ingest.spool is not None:
+            self.ingest.spool.recover()      # a dead process's spooled messages, into the inbox first
         getattr(self.worker, what)()
         if what == "recover":
             self.runner.dispatch(APPROVAL, self.approvals.sweep())
@@ -181,6 +186,8 @@ class Runtime:
             self._started = False
         self.model_health.stop()
         self.ops.stop()
+        if self.ingest.spool is not None and not self.ingest.spool.close(timeout):
+            log.warning("some spooled messages were not stored yet; the next start stores them")
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
@@ -197,6 +204,8 @@ class Runtime:
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.
         self.db.after_fork()
+        if self.ingest.spool is not None:
+            self.ingest.spool.after_fork()
         was_started = self._started
         self._started = False
         self._stop_lock = threading.Lock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -144,3 +145,18 @@ def gunicorn_app(tmp_path: Path) -> Iterator[Callable[..., GunicornApp]]:
     yield start
     for app in started:
         app.stop()
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path):
+    """A 16 MB tmpfs mounted for the test (needs root; skipped with the reason otherwise)."""
+    mount = tmp_path / "vol"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -4,44 +4,16 @@ database stays intact (`PRAGMA integrity_check`); when space returns, the retrie
 accepted and every message, including those accepted just before the disk filled, gets one reply."""
 from __future__ import annotations
 
-import errno
-import os
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import event
 
 from tests.support.burst import message, wait_answered
+from tests.support.volume import fill
 
 BIG = "x" * 8000        # big messages fill what is left of the volume quickly
-
-
-@pytest.fixture
-def small_volume(tmp_path: Path):
-    """A 16 MB tmpfs mounted for the test (needs root; skipped with the reason otherwise)."""
-    mount = tmp_path / "vol"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(path: Path) -> None:
-    with open(path, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
 
 
 def _integrity(db_file: Path) -> str:
@@ -101,7 +73,7 @@ def test_disk_full_gives_503_with_reason_keeps_the_database_and_recovers(small_v
     db_file = small_volume / "smartbot.db"
     app = live_app(make_config(model=fake_model, database_url=f"sqlite:///{db_file}"))
     filler = small_volume / "filler"
-    _full_then_space_again(app, fake_platform, db_file, lambda: _fill(filler), filler.unlink)
+    _full_then_space_again(app, fake_platform, db_file, lambda: fill(filler), filler.unlink)
 
 
 def test_database_at_its_page_limit_gives_503_and_recovers(tmp_path, live_app, make_config, fake_model,

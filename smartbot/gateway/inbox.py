@@ -44,26 +44,37 @@ _REGISTER_SENDER = sa.text(
 
 @dataclass
 class Accepted:
-    row_id: int | None          # None: a duplicate of a message already accepted
+    row_id: int | None          # None: a duplicate of a message already accepted (or spooled)
     leased: bool                # leased to the accepting owner (it should start work at once)
+    spooled: bool = False       # in the ack spool: stored in the inbox a moment later
 
     @property
     def duplicate(self) -> bool:
-        return self.row_id is None
+        return self.row_id is None and not self.spooled
+
+
+def record_of(msg: InboundMessage) -> str:
+    """The row's payload: the message as JSON (also what the ack spool stores)."""
+    return json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
 def accept(db: Database, msg: InboundMessage, owner: str | None, lease_seconds: float) -> Accepted:
-    now = time.time()
-    payload = json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))
-    params = {"channel": msg.channel, "event_id": msg.event_id, "order_key": msg.conversation_key,
-              "payload": payload, "now": now, "lease": bool(owner), "owner": owner or "",
-              "until": now + lease_seconds}
+    return accept_many(db, [(msg, record_of(msg))], owner, lease_seconds)[0]
 
-    def write(conn: Connection) -> Accepted:
-        row = db.fetch_one(conn, _ACCEPT, params)
-        if row is None:
-            return Accepted(None, False)
-        return Accepted(row[0], row[1] == LEASED)
+
+def accept_many(db: Database, items: list[tuple[InboundMessage, str]], owner: str | None,
+                lease_seconds: float) -> list[Accepted]:
+    """Store messages (with their payloads) in one transaction, in order; duplicates are no-ops."""
+    now = time.time()
+    base = {"now": now, "lease": bool(owner), "owner": owner or "", "until": now + lease_seconds}
+
+    def write(conn: Connection) -> list[Accepted]:
+        results = []
+        for msg, payload in items:
+            row = db.fetch_one(conn, _ACCEPT, {**base, "channel": msg.channel, "event_id": msg.event_id,
+                                                "order_key": msg.conversation_key, "payload": payload})
+            results.append(Accepted(None, False) if row is None else Accepted(row[0], row[1] == LEASED))
+        return results
 
     return db.run_write(write)
 

@@ -1,11 +1,18 @@
 """Steps 1-6 of the message path: verify, handshake, parse, accept (one INSERT), ack, dispatch.
 
-Nothing here waits for a model. A refused request is counted, audited (at most once per source,
+Nothing here waits for a model. Under load (another webhook in flight in this process, or spooled
+messages still on their way), "accept" is an append to this process's ack spool instead, and the
+spool's mover stores and dispatches the message a moment later (see spool.py). A replay that
+reaches the spool path is answered "duplicate" when the first copy is in the inbox or still
+spooled in this process; one that reaches another process in the few milliseconds before the
+first copy is moved is answered "accepted" and dropped at the move, so it is never answered twice. A refused request is counted, audited (at most once per source,
 reason and interval, so a flood of forged requests cannot flood the audit log) and never parsed
 further than needed to refuse it.
 """
 from __future__ import annotations
 
+import collections
+import json
 import logging
 import time
 from typing import Any, Callable
@@ -19,6 +26,7 @@ from ..messages import InboundMessage
 from ..shared_state import LocalStore
 from ..ops import metrics
 from . import inbox
+from .spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +34,8 @@ log = logging.getLogger(__name__)
 class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
                  lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None],
-                 refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None) -> None:
+                 refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None,
+                 spool_dir: str | None = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
         self.channels = channels
@@ -35,6 +44,8 @@ class Ingest:
         self._on_accepted = on_accepted
         self._refusal_interval = max(refusal_interval, 0.001)
         self._store = store if store is not None else LocalStore()
+        self.spool = (Spool(spool_dir, self._move_spooled, _decode_spooled, lambda exc: storage_problem(exc) is not None)
+                      if spool_dir else None)
 
     def handle(self, channel_name: str, req: WebRequest) -> WebResponse:
         started = time.perf_counter()
@@ -68,6 +79,18 @@ class Ingest:
     def accept(self, msg: InboundMessage) -> inbox.Accepted:
         """Store one message (a no-op for a duplicate) and start work on it when it is first in line."""
         msg.request_id = msg.request_id or request_ids.current() or request_ids.new_id()
+        spool = self.spool
+        if spool is not None and (self.pressure.in_flight > 1 or spool.busy()):
+            key = (msg.channel, msg.event_id)
+            if spool.pending(key):
+                return inbox.Accepted(None, False)
+            if spool.append(Spooled(key, inbox.record_of(msg).encode(), msg)):
+                return inbox.Accepted(None, False, spooled=True)
+            stalled = spool.stalled_by
+            if stalled is not None and spool.busy():
+                # Spooled messages wait for the database: storing this one directly could put it
+                # ahead of earlier messages of its chat, so the platform is asked to retry instead.
+                raise StorageUnavailable(storage_problem(stalled) or "messages are waiting to be stored; retry later")
         try:
             result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
         except Exception as exc:
@@ -80,6 +103,21 @@ class Ingest:
         if result.row_id is not None:
             self._on_accepted(result.row_id, result.leased, msg)
         return result
+
+    def _move_spooled(self, items: list[Spooled]) -> None:
+        """The spool's mover: store a batch in one transaction, then start work on the new ones."""
+        results = inbox.accept_many(self.db, [(item.message, item.payload.decode()) for item in items],
+                                    self._owner(), self.lease_seconds)
+        for channel, n in collections.Counter(item.key[0] for item in items).items():
+            metrics.count("webhook_spooled_total", n, channel=channel)
+        for item, result in zip(items, results):
+            if result.row_id is None:
+                log.debug("duplicate %s/%s dropped as it left the spool", *item.key)
+                continue
+            try:
+                self._on_accepted(result.row_id, result.leased, item.message)
+            except Exception:        # it is stored; a restart takes it over
+                log.exception("could not dispatch %s/%s", *item.key)
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:
         """Count and (rate-limited) audit a refused request; the response says why."""
@@ -102,3 +140,8 @@ class Ingest:
                              "refused", {"status": exc.status, "reason": exc.reason})
         except Exception:
             log.exception("could not audit a refused webhook")
+
+
+def _decode_spooled(payload: bytes) -> Spooled:
+    msg = InboundMessage.from_record(json.loads(payload))
+    return Spooled((msg.channel, msg.event_id), payload, msg)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
