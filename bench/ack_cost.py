@@ -120,7 +120,7 @@ def main() -> None:
         db.ensure_schema(True)
         ingest = Ingest(db, {}, lambda: "bench-owner", 30.0, lambda row_id, leased, msg: None, 1.0,
                         spool_dir=os.path.join(tmp, "spool"))
-        ingest.pressure.in_flight = 2         # as under load: another webhook in flight
+        ingest.pressure.in_flight = ingest.pressure.threshold     # as under load: webhooks piling up
         settled = lambda: not ingest.spool.busy()  # noqa: E731
         variants = _variants(db, _Messages(), ingest)
         print(f"{args.threads} threads, {args.ops} ops each per round, {args.rounds} rounds (median)")

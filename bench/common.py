@@ -29,6 +29,8 @@ from tests.support.signing import signature  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 SHIPPED = ServerSettings()          # the worker settings smartbot.gunicorn_conf ships with
 SECRET = "bench-secret-0123456789abcdef"
+# Extra SmartBot settings for A/B runs, as JSON: BENCH_EXTRA='{"jobs": {"ack_spool": false}}'
+EXTRA = json.loads(os.environ.get("BENCH_EXTRA", "{}"))
 
 
 def ensure_wrk() -> str:

@@ -11,7 +11,6 @@ platform), as they would in production; the drain time after the load is printed
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import sys
@@ -29,7 +28,6 @@ from loopback_fakes import LoopbackFakes  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "signed_requests.lua"
-EXTRA = json.loads(os.environ.get("BENCH_EXTRA", "{}"))
 DRAIN_LIMIT_S = float(os.environ.get("BENCH_DRAIN_LIMIT_S", "120"))   # 0: no wait (A/B runs of the ack path)
 SLACK_ARGS = ["/webhooks/slack", "X-Slack-Request-Timestamp", "X-Slack-Signature"]
 
@@ -56,7 +54,7 @@ def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str
               delivered: Callable[[], int], model_base_url: str) -> tuple[common.WrkResult, int, float]:
     """SmartBot under wrk, then the wait until `delivered()` replies match the acks (at most DRAIN_LIMIT_S)."""
     work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}"
-    cfg = common.smartbot_config(work, callback, {**EXTRA, "channels": channels, "providers": [
+    cfg = common.smartbot_config(work, callback, {**common.EXTRA, "channels": channels, "providers": [
         {"name": "fake", "kind": "openai", "base_url": model_base_url, "model": "fake"}]})
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
     try:

@@ -3,8 +3,12 @@
 Each request used to wait for its own group commit: its thread slept on a lock until the leader
 committed, then queued for the GIL again, and that wait cost more than the INSERT itself (see
 bench/ack_cost.py). Under load the request thread now appends the message to one of this process's
-spool files with a single pwrite(2) and answers; a mover thread commits what was spooled into the
-inbox in large batches a moment later, and hands each message to the workers as the webhook would.
+spool files with a single pwrite(2) and answers; a mover thread stores what was spooled in the
+inbox, everything spooled meanwhile in one transaction, and hands each message to the workers as
+the webhook would. (Storing in the request thread after its answer was sent, one thread at a time,
+cost more: 321 against 259 us of CPU per message in bench/ack_cost.py, 11.5 context switches each.)
+The spool is used only under load (ingest decides), where a few milliseconds between the answer
+and the store matter less than the request threads never waiting.
 
 The file is as durable as the commit it stands in for. SQLite runs with synchronous=NORMAL, so a
 commit reaches the WAL in the page cache and survives the process dying, not the machine; a pwrite
@@ -117,7 +121,7 @@ class SpoolFile:
         return self.written
 
     def mark_moved(self, offset: int) -> None:
-        """Records up to `offset` are committed to the inbox (called by the mover after the commit)."""
+        """Records up to `offset` are committed to the inbox (called after the commit)."""
         if offset > self.moved:
             self._write_header(offset)
             self.moved = offset
@@ -140,17 +144,17 @@ class Spooled:
 
     key: tuple[str, str]                # (channel, event_id)
     payload: bytes
-    message: object                     # what the mover hands on with it (an InboundMessage)
+    message: object                     # what is handed on with it once stored (an InboundMessage)
     file: SpoolFile | None = None
     end: int = 0
 
 
 class Spool:
-    """This process's spool files and the thread that moves their records into the inbox.
+    """This process's spool files, and the moving of their records into the inbox.
 
     `move(items)` commits a batch (duplicates are no-ops) and hands the new messages on; it runs in
-    the mover thread, and for orphaned files in whichever thread calls `recover`. `transient(exc)`
-    tells storage trouble worth waiting out from a record the database refuses.
+    the mover thread, and for orphaned files in the thread that calls `recover`. `transient(exc)` tells storage trouble
+    worth waiting out from a record the database refuses.
     """
 
     def __init__(self, directory: str, move: Callable[[list[Spooled]], None],
@@ -164,12 +168,14 @@ class Spool:
         self._free: collections.deque[SpoolFile] = collections.deque()
         self._files: list[SpoolFile] = []
         self._items: collections.deque[Spooled] = collections.deque()
-        self._pending: dict[tuple[str, str], int] = {}     # keys spooled and not yet moved
-        self._pending_lock = threading.Lock()
+        # Keys spooled and not yet stored. No lock: a race between two copies of one key costs
+        # only the answer to the second ("accepted" for "duplicate"; the inbox drops it anyway).
+        self._pending: dict[tuple[str, str], Spooled] = {}
         self._cv = threading.Condition(threading.Lock())
-        self._idle = False
-        self._moving = 0
-        self.stalled_by: BaseException | None = None     # the mover's last error, until it succeeds
+        self._move_lock = threading.Lock()       # held by the one thread moving records
+        self._moving = 0                         # records in the batch being moved
+        self._idle = False                       # the mover waits for records (appenders wake it)
+        self.stalled_by: BaseException | None = None     # the last storage error, until a move succeeds
         self._closed = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -211,8 +217,7 @@ class Spool:
             return False
         item.file = file
         self._free.append(file)
-        with self._pending_lock:
-            self._pending[item.key] = self._pending.get(item.key, 0) + 1
+        self._pending[item.key] = item
         self._items.append(item)
         if self._idle:
             with self._cv:
@@ -238,49 +243,74 @@ class Spool:
                 self._thread = threading.Thread(target=self._run, name="smartbot-spool-mover", daemon=True)
                 self._thread.start()
 
-    # -- the mover ----------------------------------------------------------------------------
+    # -- moving into the inbox ------------------------------------------------------------------
+    def _drain(self, patient: bool) -> bool:
+        """Move batches while there are any and no other thread is moving; False when storage
+        trouble stopped an impatient mover. Whoever lets go of the lock looks again, so a record
+        spooled while another thread held it is never left behind."""
+        while self._items and self._move_lock.acquire(blocking=False):
+            try:
+                if not self._move_all(patient):
+                    return False
+            finally:
+                self._move_lock.release()
+        return True
+
+    def _move_all(self, patient: bool) -> bool:
+        """With the move lock held: move batches until none is left; False when storage trouble
+        stopped an impatient mover (the batch goes back to the front of the line)."""
+        while self._items:
+            batch = []
+            while self._items and len(batch) < self._max_batch:
+                batch.append(self._items.popleft())
+            self._moving = len(batch)
+            try:
+                if not self._store(batch, patient):
+                    self._items.extendleft(reversed(batch))
+                    return False
+                self._moved(batch)
+            finally:
+                self._moving = 0
+        return True
+
     def _run(self) -> None:
+        """The mover: store what is spooled as it comes, waiting out storage trouble."""
         while True:
             with self._cv:
                 while not self._items:
                     if self._closed:
                         return
+                    # Appenders look at _idle after adding a record, and the records are looked at
+                    # again after it is set: a record added meanwhile is seen, or wakes us.
                     self._idle = True
                     if not self._items:
                         self._cv.wait(1.0)
                     self._idle = False
-                self._moving += 1
-            batch = []
-            while self._items and len(batch) < self._max_batch:
-                batch.append(self._items.popleft())
-            self._store(batch)
-            self._moved(batch)
-            with self._cv:
-                self._moving -= 1
-                if self._closed:
-                    self._cv.notify_all()
+            self._drain(patient=True)
 
-    def _store(self, batch: list[Spooled]) -> None:
-        """Move `batch` into the inbox, waiting out storage trouble (the database locked, full or
-        away) however long it lasts. A record the database refuses for another reason is set aside
-        in `rejected.log` beside the spool files, so that it cannot hold up every record after it."""
+    def _store(self, batch: list[Spooled], patient: bool) -> bool:
+        """Move `batch` into the inbox; False on storage trouble (the database locked, full or
+        away), which a patient caller waits out instead. A record the database refuses for another
+        reason is set aside in `rejected.log` beside the spool files, so that it cannot hold up
+        every record after it."""
         delay = 0.05
         while True:
             try:
                 self._move(batch)
                 self.stalled_by = None
-                return
+                return True
             except Exception as exc:
                 if not self._transient(exc):
                     if len(batch) == 1:
                         self._reject(batch[0], exc)
-                    else:
-                        for item in batch:
-                            self._store([item])
-                    return
+                        return True
+                    return all(self._store([item], patient) for item in batch)
+                if self.stalled_by is None:
+                    log.warning("could not store %d spooled messages (%s); trying again", len(batch),
+                                getattr(exc, "orig", None) or type(exc).__name__)
                 self.stalled_by = exc            # new requests are refused until it recovers (ingest)
-                log.warning("could not store %d spooled messages (%s); trying again in %.1f s",
-                            len(batch), type(exc).__name__, delay)
+                if not patient:
+                    return False
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -307,13 +337,10 @@ class Spool:
                 file.mark_moved(end)
             except OSError as exc:       # the inbox has them; a replay after a crash is a no-op
                 log.warning("could not update spool file %s (%s)", file.path, exc.strerror)
-        with self._pending_lock:
-            for item in batch:
-                left = self._pending.get(item.key, 1) - 1
-                if left:
-                    self._pending[item.key] = left
-                else:
-                    self._pending.pop(item.key, None)
+        pending = self._pending
+        for item in batch:
+            if pending.get(item.key) is item:
+                pending.pop(item.key, None)
         self.moved += len(batch)
         self.batches += 1
 
@@ -324,13 +351,15 @@ class Spool:
         with self._cv:
             self._closed = True
             self._cv.notify_all()
-            deadline = time.monotonic() + timeout
-            while (self._items or self._moving) and self._thread is not None and time.monotonic() < deadline:
-                self._cv.wait(0.05)
+        deadline = time.monotonic() + timeout
+        while (self._items or self._moving) and time.monotonic() < deadline:
+            self._drain(patient=False)
+            if self._items or self._moving:
+                time.sleep(0.05)
         if self._pid != os.getpid():
             return True
         # A file with records still to move stays open (and locked) until the process exits: the
-        # mover may still finish its batch, and the next start's recovery stores the rest.
+        # mover may still store them, and the next start's recovery stores the rest.
         left = [file for file in self._files if file.moved < file.written]
         for file in self._files:
             if file not in left:
@@ -349,8 +378,8 @@ class Spool:
         self._pending.clear()
         self._cv = threading.Condition(threading.Lock())
         self._start_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
         self._thread = None
+        self._move_lock = threading.Lock()
         self._moving = 0
         self._idle = False
         self._pid = os.getpid()
@@ -393,7 +422,8 @@ class Spool:
                 except Exception:
                     log.exception("unreadable record in spool file %s; skipped", path)
             for start in range(0, len(items), self._max_batch):
-                self._store(items[start:start + self._max_batch])
+                if not self._store(items[start:start + self._max_batch], patient=False):
+                    return 0             # storage trouble: the file stays for the next sweep
             if items:
                 log.warning("recovered %d spooled messages from %s (its process had stopped)", len(items), path)
             os.unlink(path)
