@@ -248,6 +248,28 @@ def test_while_spooled_messages_cannot_be_stored_new_ones_get_503_and_nothing_is
         db.dispose()
 
 
+def test_no_more_than_max_waiting_messages_wait_in_memory_the_next_gets_503(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'smartbot.db'}")
+    db.upgrade()
+    handed: list = []
+    ingest = _ingest(db, tmp_path / "spool", handed)
+    ingest.spool.max_waiting = 3
+    taken = 0
+    with db.write():                                      # the database is slow: nothing is stored
+        with pytest.raises(StorageUnavailable) as refused:
+            for i in range(10):
+                assert ingest.accept(_msg(f"w{i}", chat="c")).spooled
+                taken += 1
+        assert refused.value.status == 503 and "waiting" in refused.value.reason
+    assert taken in (3, 4)                                # 3 in memory (+1 the mover may hold already)
+    assert _wait(lambda: len(handed) == taken)
+    assert _wait(lambda: not ingest.spool.busy())
+    assert ingest.accept(_msg("over", chat="c")).spooled
+    assert _wait(lambda: _inbox_events(db) == [f"w{i}" for i in range(taken)] + ["over"])
+    ingest.spool.close()
+    db.dispose()
+
+
 def test_a_record_the_database_refuses_is_set_aside_and_does_not_hold_up_the_rest(tmp_path):
     stored: list = []
 

@@ -11,7 +11,8 @@ answered "duplicate" while its first copy is still spooled in this process; othe
 answered "accepted" and dropped when it reaches the inbox, so it is never answered twice. (Looking
 the key up in the inbox for the answer's sake cost more than the spool saved: 282 against 186 us
 of CPU per message in bench/ack_cost.py, each read giving up the GIL for SQLite.) While what is
-spooled cannot be stored, new messages get 503 (retry later), as they would from a direct INSERT.
+spooled cannot be stored, or more than `Spool.max_waiting` messages wait, new messages get 503
+(retry later), as they would from a direct INSERT.
 """
 from __future__ import annotations
 
@@ -90,11 +91,12 @@ class Ingest:
                 return inbox.Accepted(None, False)
             if spool.append(Spooled(key, inbox.record_of(msg).encode(), msg)):
                 return inbox.Accepted(None, False, spooled=True)
-            stalled = spool.stalled_by
-            if stalled is not None and spool.busy():
+            if spool.busy() and (spool.stalled_by is not None or spool.full()):
                 # Spooled messages wait for the database: storing this one directly could put it
                 # ahead of earlier messages of its chat, so the platform is asked to retry instead.
-                raise StorageUnavailable(storage_problem(stalled) or "messages are waiting to be stored; retry later")
+                stalled = spool.stalled_by
+                raise StorageUnavailable((storage_problem(stalled) if stalled is not None else None)
+                                         or "too many messages are waiting to be stored; retry later")
         try:
             result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
         except Exception as exc:

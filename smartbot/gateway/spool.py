@@ -159,8 +159,9 @@ class Spool:
 
     def __init__(self, directory: str, move: Callable[[list[Spooled]], None],
                  decode: Callable[[bytes], Spooled], transient: Callable[[BaseException], bool] = lambda exc: True,
-                 max_batch: int = 500) -> None:
+                 max_batch: int = 500, max_waiting: int = 10_000) -> None:
         self.directory = directory
+        self.max_waiting = max_waiting         # records in memory on their way to the inbox, at most
         self._move = move
         self._transient = transient
         self._decode = decode
@@ -195,12 +196,16 @@ class Spool:
         overtake them."""
         return bool(self._items) or self._moving > 0
 
+    def full(self) -> bool:
+        """As many records are waiting to be stored as memory may hold (the database is slow)."""
+        return len(self._items) >= self.max_waiting
+
     def pending(self, key: tuple[str, str]) -> bool:
         return key in self._pending
 
     def append(self, item: Spooled) -> bool:
         """Spool one record; False (nothing written) when the spool cannot take it."""
-        if not self.usable():
+        if not self.usable() or self.full():
             return False
         record = frame(item.payload)
         try:
