@@ -23,6 +23,10 @@ does the same. Nothing is lost when a process is killed between the append and t
   commit, so a file that lives for weeks is never replayed from the start (the inbox forgets old
   keys after `dedup_days`).
 
+Order per chat holds within a process (one mover, records in the order they were acknowledged).
+Across processes it does not for the moment a record waits: a later message of the same chat that
+another process stores first is handled first (docs/reliability.md, "Limits").
+
 A file has one writer at a time (a free list hands files to request threads), so appends need no
 lock and a torn record can only be the last one. Records are framed with a length and a CRC; reading
 stops at the first frame that does not check out.
