@@ -157,8 +157,8 @@ class Spool:
     """This process's spool files, and the moving of their records into the inbox.
 
     `move(items)` commits a batch (duplicates are no-ops) and hands the new messages on; it runs in
-    the mover thread, and for orphaned files in the thread that calls `recover`. `transient(exc)` tells storage trouble
-    worth waiting out from a record the database refuses.
+    the mover thread, and for orphaned files in the thread that calls `recover`. `transient(exc)`
+    tells storage trouble worth waiting out from a record the database refuses.
     """
 
     def __init__(self, directory: str, move: Callable[[list[Spooled]], None],
