@@ -122,7 +122,9 @@ def make_config(database_url: str, fake_platform: FakePlatform) -> Callable[...,
 
 
 @pytest.fixture
-def live_app() -> Iterator[Callable[[dict[str, Any]], LiveApp]]:
+def live_app(database_url: str) -> Iterator[Callable[[dict[str, Any]], LiveApp]]:
+    """Apps served in this process. It asks for `database_url` so that pytest stops the apps before it
+    drops the test's database: a worker still writing would deadlock the DROP SCHEMA on PostgreSQL."""
     started: list[LiveApp] = []
 
     def start(config: dict[str, Any]) -> LiveApp:
@@ -135,7 +137,8 @@ def live_app() -> Iterator[Callable[[dict[str, Any]], LiveApp]]:
 
 
 @pytest.fixture
-def gunicorn_app(tmp_path: Path) -> Iterator[Callable[..., GunicornApp]]:
+def gunicorn_app(tmp_path: Path, database_url: str) -> Iterator[Callable[..., GunicornApp]]:
+    """Apps under gunicorn, stopped before the test's database is dropped (see `live_app`)."""
     started: list[GunicornApp] = []
 
     def start(config: dict[str, Any], workers: int = 2, **kw: Any) -> GunicornApp:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from typing import Iterator
 from urllib.parse import quote
@@ -19,6 +20,19 @@ def fresh_schema(base_url: str) -> Iterator[str]:
     try:
         yield f"{base_url}{joiner}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        _drop(admin, schema)
         admin.dispose()
+
+
+def _drop(admin: sa.Engine, schema: str, attempts: int = 3) -> None:
+    """Drop the test's schema. Fixtures stop the apps first; a connection some test left behind can
+    still hold a row lock, and PostgreSQL may pick the DROP as a deadlock's victim: try again then."""
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            return
+        except sa.exc.OperationalError as exc:
+            if "deadlock" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
