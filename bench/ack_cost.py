@@ -9,9 +9,9 @@ in for a request's parsing and verifying (~25 us of Python), then one of:
   empty     a group-committed transaction with no statement in it (`Database.run_write`);
   accept    the webhook's real write (`inbox.accept`: the INSERT that stores and leases the
             message, group-committed);
-  spooled   the webhook's path under load (`Ingest.accept` with the ack spool): one pwrite to a
-            spool file, no waiting; the mover thread's storing of the same messages in the inbox
-            is counted too (a round ends when the spool is empty).
+  spooled   the webhook's path under load (`Ingest.accept` with the ack spool): one write to
+            the spool file, no waiting; the mover's storing of the same messages in the inbox is
+            counted too (a round ends when the spool is empty).
 
 Printed per op: process CPU (every thread), voluntary context switches, and the average batch.
 `empty - none` is the price of waiting for a shared commit at all: each waiting thread sleeps on

@@ -295,6 +295,12 @@ def _driver_sql(sql: str, is_sqlite: bool) -> str:
     return sql if is_sqlite else re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
 
 
+DISK_FULL = "the database volume is full; retry later"
+DATABASE_BUSY = "the database is busy; retry later"
+DATABASE_UNAVAILABLE = "the database is unavailable; retry later"
+STORAGE_REASONS = (DISK_FULL, DATABASE_BUSY, DATABASE_UNAVAILABLE)    # every reason storage_problem gives
+
+
 def storage_problem(exc: BaseException) -> str | None:
     """A reason safe to show when `exc` means the database cannot write now (disk full, locked,
     unreachable); None for other errors (a bug, a constraint)."""
@@ -304,10 +310,10 @@ def storage_problem(exc: BaseException) -> str | None:
         return None
     text = str(orig).lower()
     if "full" in text or "no space" in text:
-        return "the database volume is full; retry later"
+        return DISK_FULL
     if "locked" in text or "busy" in text:
-        return "the database is busy; retry later"
-    return "the database is unavailable; retry later"
+        return DATABASE_BUSY
+    return DATABASE_UNAVAILABLE
 
 
 def _driver_url(parsed: sa.engine.URL) -> sa.engine.URL:

@@ -187,7 +187,7 @@ class Runtime:
         self.model_health.stop()
         self.ops.stop()
         if self.ingest.spool is not None and not self.ingest.spool.close(timeout):
-            log.warning("some spooled messages were not stored yet; the next start stores them")
+            log.warning("some spooled messages were not stored yet; another process or the next start stores them")
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):

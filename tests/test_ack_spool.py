@@ -1,8 +1,10 @@
-"""The ack spool: under load a webhook is acknowledged once appended to a spool file, and a mover
-stores it in the inbox a moment later. What is acknowledged survives any process dying: the file
-format (torn tails, the moved watermark), the move into a real database, recovery of a killed
-process's files by another process (once, never while the writer lives, not through a forked
-child), a full disk, and kill -9 of gunicorn workers holding spooled messages."""
+"""The ack spool: under load a webhook is acknowledged once appended to the server's spool file,
+and a mover (in whichever process holds the mover lock) stores it in the inbox a moment later. What
+is acknowledged survives any process dying, and keeps its place in line across processes: the file
+format (torn records, the moved watermark, freeing moved records), the move into a real database,
+another process storing a killed writer's records (never while a living mover has them, not kept
+from it by a forked child), a full disk, order per chat across two processes, and kill -9 of
+gunicorn workers holding spooled messages."""
 from __future__ import annotations
 
 import json
@@ -23,7 +25,7 @@ from smartbot.db import Database, sqlite_file
 from smartbot.errors import StorageUnavailable
 from smartbot.gateway import inbox, spool
 from smartbot.gateway.ingest import Ingest
-from smartbot.gateway.spool import Spool, SpoolFile, Spooled, read_records
+from smartbot.gateway.spool import Spool, SpoolLog, Spooled, parse
 from smartbot.messages import InboundMessage
 from smartbot.ops import metrics
 from tests.conftest import GENERIC_SECRET
@@ -38,14 +40,18 @@ def _msg(event_id: str, chat: str = "c1") -> InboundMessage:
 
 
 def _records(directory: Path) -> list[bytes]:
-    found = []
-    for path in sorted(directory.glob("*" + spool.SUFFIX)):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            found += [payload for payload, _ in read_records(fd)]
-        finally:
-            os.close(fd)
-    return found
+    """The records in the spool file not yet moved to the inbox, as another process reads them."""
+    if not (directory / spool.SPOOL_NAME).exists():
+        return []
+    log = SpoolLog(str(directory))
+    try:
+        return [payload for payload, _ in parse(log.read(log.moved, log.size()), log.moved, 10**9)[0]]
+    finally:
+        log.close()
+
+
+def _by_key(payload: bytes) -> Spooled:
+    return Spooled(("generic", payload.decode()), payload, None)
 
 
 def _inbox_events(db) -> list[str]:
@@ -62,38 +68,65 @@ def _wait(predicate, timeout: float = 10.0) -> bool:
     return True
 
 
+def _raw_append(directory: Path, data: bytes) -> None:
+    """Bytes appended as a writer torn mid-record would leave them."""
+    fd = os.open(directory / spool.SPOOL_NAME, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, data)
+    os.close(fd)
+
+
 # -- the file ----------------------------------------------------------------------------------
 
-def test_records_read_back_in_order_and_a_torn_last_record_is_ignored(tmp_path):
-    file = SpoolFile(str(tmp_path / "a.spool"))
-    ends = [file.append(spool.frame(f"record {i}".encode())) for i in range(3)]
-    torn = spool.frame(b"the process died while writing this")[:-5]
-    os.pwrite(file.fd, torn, file.written)
-    assert [(p.decode(), end) for p, end in read_records(file.fd)] == [(f"record {i}", ends[i]) for i in range(3)]
-    file.close(unlink=False)
+def test_records_read_back_in_order_past_a_torn_one_and_an_incomplete_tail_waits(tmp_path):
+    log = SpoolLog(str(tmp_path))
+    ends = [log.append(spool.frame(f"record {i}".encode())) for i in range(2)]
+    _raw_append(tmp_path, spool.frame(b"a writer died while writing this")[:-5])
+    ends.append(log.append(spool.frame(b"record 2")))
+    records, end, incomplete = parse(log.read(spool.DATA_START, log.size()), spool.DATA_START, 100)
+    assert [(p.decode(), e) for p, e in records] == [(f"record {i}", ends[i]) for i in range(3)]
+    assert end == ends[-1] and not incomplete
+    _raw_append(tmp_path, spool.frame(b"still being written")[:-3])
+    records, end, incomplete = parse(log.read(ends[-1], log.size()), ends[-1], 100)
+    assert records == [] and end == ends[-1] and incomplete
+    log.close()
 
 
-def test_the_moved_watermark_hides_records_already_in_the_inbox(tmp_path):
-    file = SpoolFile(str(tmp_path / "a.spool"))
-    ends = [file.append(spool.frame(f"record {i}".encode())) for i in range(3)]
-    file.mark_moved(ends[1])
-    fd = os.open(file.path, os.O_RDONLY)          # what a recovering process sees
-    assert [p for p, _ in read_records(fd)] == [b"record 2"]
-    os.close(fd)
-    file.close(unlink=False)
+def test_only_records_after_the_moved_watermark_are_stored(db, tmp_path):
+    log = SpoolLog(str(tmp_path / "spool"))
+    ends = [log.append(spool.frame(inbox.record_of(_msg(f"m{i}")).encode())) for i in range(3)]
+    log.set_moved(ends[1])                               # m0 and m1 are in the inbox already
+    handed: list = []
+    assert _recovering(db, tmp_path / "spool", handed).recover() == 1
+    assert handed == ["m2"] and _inbox_events(db) == ["m2"]
+    assert log.moved == log.size()
+    log.close()
 
 
-def test_a_fully_moved_file_starts_over_once_it_is_past_its_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(spool, "RESET_BYTES", 100)
-    file = SpoolFile(str(tmp_path / "a.spool"))
-    for i in range(10):
-        file.mark_moved(file.append(spool.frame(b"x" * 40)))
-    assert os.path.getsize(file.path) < 200
-    end = file.append(spool.frame(b"not moved yet"))
-    file.append(spool.frame(b"x" * 300))                 # not all moved: no reset, the file grows
-    assert os.path.getsize(file.path) > end
-    assert [p for p, _ in read_records(file.fd)][0] == b"not moved yet"
-    file.close(unlink=False)
+def test_moved_records_are_freed_and_the_file_keeps_its_offsets(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool, "PUNCH_BYTES", 64 << 10)
+    s = Spool(str(tmp_path / "spool"), lambda items: None, _by_key)
+    for i in range(400):
+        assert s.append(Spooled(("generic", f"k{i}"), f"{i:05d}".encode() + b"x" * 8000, None))
+    assert s.close() is True
+    if s._punch_failed:
+        pytest.skip("this file system cannot punch holes (fallocate); the spool warns and keeps the blocks")
+    stat = os.stat(tmp_path / "spool" / spool.SPOOL_NAME)
+    assert stat.st_size > 3_000_000                      # offsets only grow: no writer is ever cut off
+    assert stat.st_blocks * 512 < 200_000, stat.st_blocks  # but the moved records' blocks are freed
+
+
+def test_a_torn_record_left_at_the_end_is_given_up_and_later_records_go_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool, "TORN_SECONDS", 0.3)
+    stored: list = []
+    s = Spool(str(tmp_path / "spool"), lambda items: stored.extend(i.key[1] for i in items), _by_key)
+    assert s.append(Spooled(("generic", "before"), b"before", None))
+    assert _wait(lambda: stored == ["before"])
+    _raw_append(tmp_path / "spool", spool.frame(b"torn by a crash")[:-4])
+    assert s.busy()                                      # still waiting: it may be a write in progress
+    assert _wait(lambda: not s.busy(), timeout=5), "the torn tail was never given up"
+    assert s.append(Spooled(("generic", "after"), b"after", None))
+    assert _wait(lambda: stored == ["before", "after"])
+    assert s.close() is True
 
 
 # -- the move into the inbox -------------------------------------------------------------------
@@ -123,7 +156,6 @@ def test_spooled_messages_reach_the_inbox_in_order_once_and_are_handed_to_the_wo
     assert [e for _, e in handed] == [f"e{i}" for i in range(50)]
     assert metrics.value("webhook_spooled_total", channel="generic") == 50
     assert ingest.spool.close() is True
-    assert list((tmp_path / "spool").iterdir()) == []
     db.dispose()
 
 
@@ -137,20 +169,20 @@ def test_a_message_arriving_alone_is_stored_before_its_ack(db, tmp_path):
     assert ingest.accept(_msg("alone")).duplicate
 
 
-# -- recovery of a dead process's files -------------------------------------------------------
+# -- another process's records ------------------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
     import os, sys, threading, time
     from smartbot.gateway.spool import Spool, Spooled
-    stuck = threading.Event()
-    s = Spool(sys.argv[1], lambda items: stuck.wait(), lambda payload: None)
+    moving, stuck = threading.Event(), threading.Event()
+    s = Spool(sys.argv[1], lambda items: (moving.set(), stuck.wait()), lambda payload: None)
     for i in range(int(sys.argv[2])):
         assert s.append(Spooled(("generic", f"k{i}"), sys.argv[3 + i].encode(), None))
+    assert moving.wait(10)       # its mover holds the mover lock, and never commits
     if sys.argv[-1] == "fork":
         child = os.fork()
         if child == 0:
             s.after_fork()
-            print("child", flush=True)
             time.sleep(60)
             os._exit(0)
         print(child, flush=True)
@@ -171,7 +203,7 @@ def _recovering(db, directory: Path, handed: list) -> Spool:
     return ingest.spool
 
 
-def test_a_killed_writers_spool_is_stored_once_by_another_process_and_never_while_it_lives(db, tmp_path):
+def test_a_killed_writers_records_are_stored_once_by_another_process_never_while_its_mover_has_them(db, tmp_path):
     directory = tmp_path / "spool"
     inbox.accept(db, _msg("r0"), None, 30)               # moved just before the crash, watermark not yet
     records = [inbox.record_of(_msg(f"r{i}")) for i in range(5)]
@@ -180,7 +212,7 @@ def test_a_killed_writers_spool_is_stored_once_by_another_process_and_never_whil
         assert writer.stdout.readline().strip() == "ready"
         handed: list = []
         recovering = _recovering(db, directory, handed)
-        assert recovering.recover() == 0, "a living writer's file was taken"
+        assert recovering.recover() == 0, "records a living mover holds were taken"
         assert len(_records(directory)) == 5
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait(10)
@@ -191,10 +223,10 @@ def test_a_killed_writers_spool_is_stored_once_by_another_process_and_never_whil
         writer.wait(10)
     assert _inbox_events(db) == [f"r{i}" for i in range(5)]
     assert handed == [f"r{i}" for i in range(1, 5)]       # r0 was in the inbox already
-    assert list(directory.iterdir()) == []
+    assert _records(directory) == []
 
 
-def test_a_forked_child_does_not_keep_its_dead_parents_spool_from_recovery(db, tmp_path):
+def test_a_forked_child_does_not_keep_its_dead_parents_mover_lock(db, tmp_path):
     directory = tmp_path / "spool"
     writer = _spawn_writer(directory, [inbox.record_of(_msg("f1"))], fork=True)
     child = 0
@@ -211,18 +243,70 @@ def test_a_forked_child_does_not_keep_its_dead_parents_spool_from_recovery(db, t
         writer.wait(10)
 
 
-def test_a_full_disk_sends_the_message_to_the_direct_path_and_leaves_no_torn_record(small_volume):
+_OTHER_WORKER = textwrap.dedent("""
+    import sys, time
+    from smartbot.db import Database
+    from smartbot.gateway.ingest import Ingest
+    from smartbot.messages import InboundMessage
+    db = Database(sys.argv[1])
+    ingest = Ingest(db, {}, lambda: "owner-a", 30.0, lambda *a: None, 1.0, spool_dir=sys.argv[2])
+    ingest.pressure.in_flight = ingest.pressure.threshold      # this worker is under load: it spools
+    msg = InboundMessage(channel="generic", event_id="first", chat_id="c", user_id="u", text="first")
+    print(ingest.accept(msg).spooled, flush=True)
+    sys.stdin.readline()
+    print(ingest.spool.close(20), flush=True)
+""")
+
+
+def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_one(db, tmp_path):
+    """Worker A, under load, spools the chat's first message while nothing can commit; worker B,
+    idle, then gets the chat's second message. B must not store it ahead of A's: it spools it
+    behind, and the inbox has them in the order they were acknowledged."""
+    directory = tmp_path / "spool"
+    path = sqlite_file(db.url)
+    blocker = sqlite3.connect(path, timeout=30, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")                    # no process can commit for now
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_WORKER, db.url, str(directory)], cwd=REPO,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "True"  # acknowledged from A's spool
+        handed: list = []
+        idle = Ingest(db, {}, lambda: "owner-b", 30.0, lambda row_id, leased, msg: handed.append(msg.event_id), 1.0,
+                      spool_dir=str(directory))
+        idle.pressure.in_flight = 1
+        second = idle.accept(InboundMessage(channel="generic", event_id="second", chat_id="c", user_id="u",
+                                            text="second"))
+        assert second.spooled, "B stored the second message ahead of the first, still spooled by A"
+        blocker.execute("ROLLBACK")
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "True"
+        assert _wait(lambda: _inbox_events(db) == ["first", "second"]), _inbox_events(db)
+        assert idle.spool.close() is True
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        other.kill()
+        other.wait(10)
+
+
+def test_a_full_disk_refuses_the_append_and_what_it_tore_is_skipped(small_volume):
     directory = small_volume / "spool"
-    s = Spool(str(directory), lambda items: None, lambda payload: None)
-    assert s.append(Spooled(("generic", "before"), b"fits", None))
+    stored: list = []
+    s = Spool(str(directory), lambda items: stored.extend(i.key[1] for i in items),
+              lambda payload: Spooled(("generic", payload[:6].decode()), payload, None))
+    assert s.append(Spooled(("generic", "before"), b"before", None))
+    assert _wait(lambda: not s.busy())
     fill(small_volume / "filler")
     big = b"y" * 200_000
-    assert not s.append(Spooled(("generic", "full"), big, None))
+    assert not s.append(Spooled(("generic", "full"), b"full::" + big, None))
     assert not s.pending(("generic", "full"))
-    assert _records(directory) in ([b"fits"], [])            # moved (or not yet): never the torn one
+    assert _records(directory) == []                     # what a torn append left is no record
     os.unlink(small_volume / "filler")
-    assert s.append(Spooled(("generic", "after"), big, None))
+    assert s.append(Spooled(("generic", "after"), b"after:" + big, None))
     assert s.close() is True
+    assert stored == ["before", "after:"]
 
 
 def test_while_spooled_messages_cannot_be_stored_new_ones_get_503_and_nothing_is_lost(small_volume, tmp_path):
@@ -235,7 +319,7 @@ def test_while_spooled_messages_cannot_be_stored_new_ones_get_503_and_nothing_is
         big = "z" * 300_000
         first = ingest.accept(InboundMessage(channel="generic", event_id="big", chat_id="c", user_id="u", text=big))
         assert first.spooled
-        assert _wait(lambda: ingest.spool.stalled_by is not None), "the full database did not stop the mover"
+        assert _wait(lambda: ingest.spool.stalled() is not None), "the full database did not stop the mover"
         with pytest.raises(StorageUnavailable) as refused:
             ingest.accept(_msg("next", chat="c"))
         assert refused.value.status == 503 and "full" in refused.value.reason
@@ -243,18 +327,18 @@ def test_while_spooled_messages_cannot_be_stored_new_ones_get_503_and_nothing_is
         assert _wait(lambda: handed != [], timeout=20), "the spooled message was not stored when space returned"
         assert ingest.accept(_msg("next", chat="c")).spooled
         assert _wait(lambda: _inbox_events(db) == ["big", "next"])
-        assert ingest.spool.stalled_by is None
+        assert ingest.spool.stalled() is None
     finally:
         ingest.spool.close()
         db.dispose()
 
 
-def test_no_more_than_max_waiting_messages_wait_in_memory_the_next_gets_503(tmp_path):
+def test_no_more_than_max_waiting_bytes_wait_to_be_stored_the_next_message_gets_503(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'smartbot.db'}")
     db.upgrade()
     handed: list = []
     ingest = _ingest(db, tmp_path / "spool", handed)
-    ingest.spool.max_waiting = 3
+    ingest.spool.max_waiting_bytes = 3 * len(spool.frame(inbox.record_of(_msg("w0", chat="c")).encode()))
     taken = 0
     with db.write():                                      # the database is slow: nothing is stored
         with pytest.raises(StorageUnavailable) as refused:
@@ -262,7 +346,7 @@ def test_no_more_than_max_waiting_messages_wait_in_memory_the_next_gets_503(tmp_
                 assert ingest.accept(_msg(f"w{i}", chat="c")).spooled
                 taken += 1
         assert refused.value.status == 503 and "waiting" in refused.value.reason
-    assert taken >= 3                                     # 3 in memory, plus the mover's first batch
+    assert taken == 3
     assert _wait(lambda: len(handed) == taken)
     assert _wait(lambda: not ingest.spool.busy())
     assert ingest.accept(_msg("over", chat="c")).spooled
@@ -279,12 +363,12 @@ def test_a_record_the_database_refuses_is_set_aside_and_does_not_hold_up_the_res
             raise ValueError("refused")
         stored.extend(item.key[1] for item in items)
 
-    s = Spool(str(tmp_path / "spool"), move, lambda payload: None, transient=lambda exc: False)
+    s = Spool(str(tmp_path / "spool"), move, _by_key, problem=lambda exc: None)
     for key in ("a", "poison", "b"):
-        assert s.append(Spooled(("generic", key), f"payload {key}".encode(), None))
+        assert s.append(Spooled(("generic", key), key.encode(), None))
     assert _wait(lambda: not s.busy())
     assert sorted(stored) == ["a", "b"]
-    assert (tmp_path / "spool" / "rejected.log").read_bytes() == b"payload poison\n"
+    assert (tmp_path / "spool" / "rejected.log").read_bytes() == b"poison\n"
     assert s.close() is True
 
 

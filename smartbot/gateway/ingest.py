@@ -5,14 +5,15 @@ reason and interval, so a flood of forged requests cannot flood the audit log) a
 further than needed to refuse it.
 
 Under load (webhooks piling up in this process or arriving as a burst, see jobs/pressure.py; or
-spooled messages still on their way), "accept" is an append to this process's ack spool instead,
-and the spool's mover thread stores and dispatches the message a moment later (see spool.py). A replay that takes the spool path is
-answered "duplicate" while its first copy is still spooled in this process; otherwise it is
-answered "accepted" and dropped when it reaches the inbox, so it is never answered twice. (Looking
-the key up in the inbox for the answer's sake cost more than the spool saved: 282 against 186 us
-of CPU per message in bench/ack_cost.py, each read giving up the GIL for SQLite.) While what is
-spooled cannot be stored, or more than `Spool.max_waiting` messages wait, new messages get 503
-(retry later), as they would from a direct INSERT.
+any process's spooled messages still on their way), "accept" is an append to the server's ack
+spool instead, and a mover stores and dispatches the message a moment later (see spool.py). A
+replay that takes the spool path is answered "duplicate" while its first copy is still spooled by
+this process; otherwise it is answered "accepted" and dropped when it reaches the inbox, so it is
+never answered twice. (Looking the key up in the inbox for the answer's sake cost more than the
+spool saved: 282 against 186 us of CPU per message in bench/ack_cost.py, each read giving up the
+GIL for SQLite.) While spooled messages wait and the spool cannot take this one (the database is
+away, or `Spool.max_waiting_bytes` wait), it gets 503 (retry later), as it would from a direct
+INSERT: storing it directly would put it ahead of them.
 """
 from __future__ import annotations
 
@@ -49,8 +50,7 @@ class Ingest:
         self._on_accepted = on_accepted
         self._refusal_interval = max(refusal_interval, 0.001)
         self._store = store if store is not None else LocalStore()
-        self.spool = (Spool(spool_dir, self._move_spooled, _decode_spooled, lambda exc: storage_problem(exc) is not None)
-                      if spool_dir else None)
+        self.spool = Spool(spool_dir, self._move_spooled, _decode_spooled, storage_problem) if spool_dir else None
 
     def handle(self, channel_name: str, req: WebRequest) -> WebResponse:
         started = time.perf_counter()
@@ -91,12 +91,10 @@ class Ingest:
                 return inbox.Accepted(None, False)
             if spool.append(Spooled(key, inbox.record_of(msg).encode(), msg)):
                 return inbox.Accepted(None, False, spooled=True)
-            if spool.busy() and (spool.stalled_by is not None or spool.full()):
-                # Spooled messages wait for the database: storing this one directly could put it
-                # ahead of earlier messages of its chat, so the platform is asked to retry instead.
-                stalled = spool.stalled_by
-                raise StorageUnavailable((storage_problem(stalled) if stalled is not None else None)
-                                         or "too many messages are waiting to be stored; retry later")
+            if spool.busy():
+                # Spooled messages wait: storing this one directly could put it ahead of earlier
+                # messages of its chat, so the platform is asked to retry instead.
+                raise StorageUnavailable(spool.stalled() or "too many messages are waiting to be stored; retry later")
         try:
             result = inbox.accept(self.db, msg, self._owner(), self.lease_seconds)
         except Exception as exc:

@@ -2,58 +2,70 @@
 
 Each request used to wait for its own group commit: its thread slept on a lock until the leader
 committed, then queued for the GIL again, and that wait cost more than the INSERT itself (see
-bench/ack_cost.py). Under load the request thread now appends the message to one of this process's
-spool files with a single pwrite(2) and answers; a mover thread stores what was spooled in the
-inbox, everything spooled meanwhile in one transaction, and hands each message to the workers as
-the webhook would. (Storing in the request thread after its answer was sent, one thread at a time,
-cost more: 321 against 259 us of CPU per message in bench/ack_cost.py, 11.5 context switches each.)
-The spool is used only under load (ingest decides), where a few milliseconds between the answer
-and the store matter less than the request threads never waiting.
+bench/ack_cost.py). Under load the request thread now appends the message to the server's spool
+file with a single write(2) and answers; a mover stores what was spooled in the inbox, many records
+per transaction, and hands each message to the workers as the webhook would. (Storing in the
+request thread after its answer was sent cost more: 321 against 259 us of CPU per message.)
+
+One file for the whole server, so one order for the whole server. Every process appends to the same
+file (O_APPEND: the kernel puts each record after the last one whole, in the order the writes
+happen), and one mover at a time, whichever process holds `mover.lock`, stores the records in file
+order. A message acknowledged before another one arrived is earlier in the file, so it is earlier in
+the inbox, whichever processes took them. While any record waits in the file, every process spools
+(`busy`), so that no message stored directly overtakes one that waits; once the file is all moved,
+the direct path's INSERT comes after everything acknowledged before it.
 
 The file is as durable as the commit it stands in for. SQLite runs with synchronous=NORMAL, so a
-commit reaches the WAL in the page cache and survives the process dying, not the machine; a pwrite
-does the same. Nothing is lost when a process is killed between the append and the move:
+commit reaches the WAL in the page cache and survives the process dying, not the machine; a write
+does the same. Nothing is lost when a process dies between the append and the move: the record is
+in the file, the kernel drops the dead process's flock on `mover.lock`, and any other process's
+mover (each looks at least once a second, and at every sweep) stores it. The header holds how far
+the records are known to be in the inbox ("moved"), written after each commit; a record stored
+twice (a mover died between its commit and the header) is a no-op at the inbox's unique key.
+Moved records are freed by punching holes in the file (fallocate), so it never needs truncating,
+which no writer could be kept out of without a lock per append.
 
-* every spool file is flock(2)ed by the process writing it, so the kernel releases it when that
-  process dies, however it dies;
-* any process's recovery (at start, then at every sweep) takes the files nobody holds, moves their
-  records into the inbox (the unique key makes a record that was already moved a no-op) and deletes
-  them;
-* each file's header holds how far its records are known to be in the inbox, written after each
-  commit, so a file that lives for weeks is never replayed from the start (the inbox forgets old
-  keys after `dedup_days`).
-
-Order per chat holds within a process (one mover, records in the order they were acknowledged).
-Across processes it does not for the moment a record waits: a later message of the same chat that
-another process stores first is handled first (docs/reliability.md, "Limits").
-
-A file has one writer at a time (a free list hands files to request threads), so appends need no
-lock and a torn record can only be the last one. Records are framed with a length and a CRC; reading
-stops at the first frame that does not check out.
+A record is framed with a length and a CRC. A record torn by a full disk or a killed writer is
+skipped to the next frame that checks out; one that stays incomplete at the end of the file for
+`TORN_SECONDS` is given up (nothing torn was ever acknowledged).
 """
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import errno
-import itertools
 import logging
+import mmap
 import os
 import struct
 import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
+
+from ..db import STORAGE_REASONS
 
 log = logging.getLogger(__name__)
 
-SUFFIX = ".spool"
-_MAGIC = b"SBS1"
-_HEADER = struct.Struct(">4sQ")          # magic, offset up to which records are in the inbox
+SPOOL_NAME = "inbox.spool"
+LOCK_NAME = "mover.lock"
+_MAGIC = b"SBS2"
+# magic, version, moved (records before it are in the inbox), punched (freed up to), stall reason.
+# Native and 8-byte aligned: a reader in another process sees each field whole.
+_HEADER = struct.Struct("=4sIQQI")
+_MOVED, _PUNCHED, _STALL = 8, 16, 24
+DATA_START = 64
 _FRAME = struct.Struct(">HII")           # frame marker, payload length, CRC-32 of the payload
 _FRAME_MARK = 0x5B5B
-RESET_BYTES = 1 << 20                    # a file longer than this starts over once all of it is moved
+_MARK_BYTES = struct.pack(">H", _FRAME_MARK)
 MAX_RECORD = 16 << 20
+PUNCH_BYTES = 1 << 20                    # free moved records in steps of this size
+TORN_SECONDS = 2.0
+_PAGE = 4096
+# What a mover's pass ended with.
+DONE, OTHER, TROUBLE, STUCK = "done", "other", "trouble", "stuck"
 
 
 def spool_dir(sqlite_path: str | None) -> str | None:
@@ -65,81 +77,138 @@ def frame(payload: bytes) -> bytes:
     return _FRAME.pack(_FRAME_MARK, len(payload), zlib.crc32(payload)) + payload
 
 
-def read_records(fd: int) -> Iterator[tuple[bytes, int]]:
-    """The records after the file's watermark, with the offset each one ends at."""
-    size = os.fstat(fd).st_size
-    head = os.pread(fd, _HEADER.size, 0)
-    if len(head) < _HEADER.size:
-        return
-    magic, offset = _HEADER.unpack(head)
-    if magic != _MAGIC:
-        log.error("spool file descriptor %d has no spool header; left alone", fd)
-        return
-    while offset + _FRAME.size <= size:
-        mark, length, crc = _FRAME.unpack(os.pread(fd, _FRAME.size, offset))
-        if mark != _FRAME_MARK or length > MAX_RECORD:
-            return
-        payload = os.pread(fd, length, offset + _FRAME.size)
-        if len(payload) != length or zlib.crc32(payload) != crc:
-            return                       # torn by a crash mid-append: nothing was acknowledged after it
-        offset += _FRAME.size + length
-        yield payload, offset
+def _frame_at(buf: bytes, at: int) -> int:
+    """The length of the whole frame at `at` in `buf`; 0 when it is incomplete there, -1 when it
+    is not a frame (a torn one, or not the start of one)."""
+    if at + _FRAME.size > len(buf):
+        return 0
+    mark, length, crc = _FRAME.unpack_from(buf, at)
+    if mark != _FRAME_MARK or length > MAX_RECORD:
+        return -1
+    end = at + _FRAME.size + length
+    if end > len(buf):
+        return 0
+    return end - at if zlib.crc32(buf[at + _FRAME.size:end]) == crc else -1
 
 
-class SpoolFile:
-    """One spool file of this process, flock()ed for as long as the process holds it open."""
+def parse(buf: bytes, base: int, limit: int) -> tuple[list[tuple[bytes, int]], int, bool]:
+    """Up to `limit` records from `buf` (read at file offset `base`): [(payload, end offset)], the
+    offset reading stopped at, and whether it stopped at an incomplete frame. Bytes that are not a
+    frame are skipped to the next one that checks out."""
+    records: list[tuple[bytes, int]] = []
+    at = 0
+    while len(records) < limit and at < len(buf):
+        size = _frame_at(buf, at)
+        if size == 0:
+            return records, base + at, True
+        if size < 0:
+            found = at
+            while True:
+                found = buf.find(_MARK_BYTES, found + 1)
+                if found < 0 or _frame_at(buf, found) > 0:
+                    break
+            if found < 0:
+                return records, base + at, True        # maybe the rest of a frame still being written
+            log.error("skipped %d unreadable bytes of the spool at offset %d (a torn record)", found - at, base + at)
+            at = found
+            continue
+        records.append((buf[at + _FRAME.size:at + size], base + at + size))
+        at += size
+    return records, base + at, False
 
-    def __init__(self, path: str) -> None:
-        import fcntl
 
+class SpoolLog:
+    """The server's spool file, opened by this process: appends, and the shared header (mmap)."""
+
+    def __init__(self, directory: str) -> None:
+        path = os.path.join(directory, SPOOL_NAME)
+        if not os.path.exists(path):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            _create(path)
         self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._write_header(_HEADER.size)
+            self._header = mmap.mmap(self.fd, DATA_START)
+            if self._header[:4] != _MAGIC:
+                raise OSError(errno.EINVAL, f"{path} is not a spool file")
         except BaseException:
             os.close(self.fd)
-            os.unlink(path)
             raise
-        self.written = _HEADER.size     # where the next record goes
-        self.moved = _HEADER.size       # records before this offset are in the inbox
 
     def append(self, record: bytes) -> int:
-        """Write one framed record; the offset it ends at. On an error nothing of it is left."""
-        if self.moved == self.written > RESET_BYTES:
-            os.ftruncate(self.fd, _HEADER.size)        # truncate first: a crash now replays nothing
-            self._write_header(_HEADER.size)
-            self.written = self.moved = _HEADER.size
-        start = self.written
-        try:
-            done = os.pwrite(self.fd, record, start)
-            if done != len(record):
-                raise OSError(errno.ENOSPC, "short write to the spool")
-        except OSError:
-            try:
-                os.ftruncate(self.fd, start)
-            except OSError:
-                pass                     # a torn frame fails its CRC; the next append overwrites it
-            raise
-        self.written = start + len(record)
-        return self.written
+        """Append one framed record; an offset at or past its end. Raises OSError when the whole
+        record could not be written (a partial one is skipped by the mover)."""
+        done = os.write(self.fd, record)
+        if done != len(record):
+            raise OSError(errno.ENOSPC, "short write to the spool")
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
 
-    def mark_moved(self, offset: int) -> None:
-        """Records up to `offset` are committed to the inbox (called after the commit)."""
-        if offset > self.moved:
-            self._write_header(offset)
-            self.moved = offset
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
 
-    def _write_header(self, offset: int) -> None:
-        os.pwrite(self.fd, _HEADER.pack(_MAGIC, offset), 0)
+    @property
+    def moved(self) -> int:
+        return struct.unpack_from("=Q", self._header, _MOVED)[0]
 
-    def close(self, unlink: bool) -> None:
-        if unlink:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+    def set_moved(self, offset: int) -> None:
+        struct.pack_into("=Q", self._header, _MOVED, offset)
+
+    @property
+    def punched(self) -> int:
+        return struct.unpack_from("=Q", self._header, _PUNCHED)[0]
+
+    @property
+    def stall(self) -> int:
+        return struct.unpack_from("=I", self._header, _STALL)[0]
+
+    def set_stall(self, code: int) -> None:
+        if self.stall != code:
+            struct.pack_into("=I", self._header, _STALL, code)
+
+    def read(self, start: int, end: int) -> bytes:
+        return os.pread(self.fd, end - start, start)
+
+    def punch(self, upto: int) -> bool:
+        """Free the disk blocks of records before `upto` (whole pages); False when the file system
+        cannot (the file then keeps them)."""
+        start = max(self.punched, _PAGE)
+        stop = upto // _PAGE * _PAGE
+        if stop <= start:
+            return True
+        if _fallocate is None or _fallocate(self.fd, _PUNCH_HOLE | _KEEP_SIZE, start, stop - start) != 0:
+            return False
+        struct.pack_into("=Q", self._header, _PUNCHED, stop)
+        return True
+
+    def close(self) -> None:
+        self._header.close()
         os.close(self.fd)
+
+
+def _create(path: str) -> None:
+    """Create the file with its header in one step (link fails if another process was first)."""
+    temp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, _HEADER.pack(_MAGIC, 1, DATA_START, DATA_START, 0).ljust(DATA_START, b"\0"))
+        os.fsync(fd)
+        os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temp)
+
+
+_PUNCH_HOLE, _KEEP_SIZE = 0x02, 0x01
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    _fallocate = _libc.fallocate
+    _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    _fallocate.restype = ctypes.c_int
+except (OSError, AttributeError):
+    _fallocate = None
 
 
 @dataclass
@@ -149,293 +218,312 @@ class Spooled:
     key: tuple[str, str]                # (channel, event_id)
     payload: bytes
     message: object                     # what is handed on with it once stored (an InboundMessage)
-    file: SpoolFile | None = None
-    end: int = 0
 
 
 class Spool:
-    """This process's spool files, and the moving of their records into the inbox.
+    """This process's side of the server's spool: appending, and a mover thread that stores what
+    any process spooled whenever it holds `mover.lock`.
 
-    `move(items)` commits a batch (duplicates are no-ops) and hands the new messages on; it runs in
-    the mover thread, and for orphaned files in the thread that calls `recover`. `transient(exc)`
-    tells storage trouble worth waiting out from a record the database refuses.
+    `move(items)` commits a batch (duplicates are no-ops) and hands the new messages on, `decode`
+    turns a record back into a Spooled, `problem(exc)` is the reason to give for storage trouble
+    worth waiting out (None: a record the database refuses, set aside in `rejected.log`).
     """
 
     def __init__(self, directory: str, move: Callable[[list[Spooled]], None],
-                 decode: Callable[[bytes], Spooled], transient: Callable[[BaseException], bool] = lambda exc: True,
-                 max_batch: int = 500, max_waiting: int = 10_000) -> None:
+                 decode: Callable[[bytes], Spooled], problem: Callable[[BaseException], str | None] = lambda exc: "",
+                 max_batch: int = 500, max_waiting_bytes: int = 32 << 20) -> None:
         self.directory = directory
-        self.max_waiting = max_waiting         # records in memory on their way to the inbox, at most
+        self.max_waiting_bytes = max_waiting_bytes     # on their way to the inbox, at most (then 503)
         self._move = move
-        self._transient = transient
         self._decode = decode
+        self._problem = problem
         self._max_batch = max_batch
-        self._free: collections.deque[SpoolFile] = collections.deque()
-        self._files: list[SpoolFile] = []
-        self._items: collections.deque[Spooled] = collections.deque()
-        # Keys spooled and not yet stored. No lock: a race between two copies of one key costs
-        # only the answer to the second ("accepted" for "duplicate"; the inbox drops it anyway).
-        self._pending: dict[tuple[str, str], Spooled] = {}
+        self._log: SpoolLog | None = None
+        self._lock_fd: int | None = None
+        self._open_lock = threading.Lock()
+        # Keys this process spooled, with an offset at or past their record's end; a key is still
+        # spooled while that offset is past "moved". No lock: a race between two copies of one key
+        # costs only the answer to the second ("accepted" for "duplicate"; the inbox drops it).
+        self._pending: dict[tuple[str, str], int] = {}
+        self._pending_order: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+        self._last_end = 0                       # this process's last record ends at or before this
         self._cv = threading.Condition(threading.Lock())
-        self._move_lock = threading.Lock()       # held by the one thread moving records
-        self._moving = 0                         # records in the batch being moved
+        self._move_lock = threading.Lock()       # held by this process's one thread moving records
         self._idle = False                       # the mover waits for records (appenders wake it)
-        self.stalled_by: BaseException | None = None     # the last storage error, until a move succeeds
+        self._torn: tuple[int, int, float] | None = None     # (moved, size, since) of an incomplete tail
+        self._punch_failed = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-        self._seq = itertools.count(1)
         self._pid = os.getpid()
-        self.moved = 0
+        self.moved = 0                           # records this process moved
         self.batches = 0
 
     # -- the request side ---------------------------------------------------------------------
+    def _open(self) -> SpoolLog | None:
+        spool_log = self._log
+        if spool_log is not None:
+            return spool_log
+        with self._open_lock:
+            if self._log is None:
+                try:
+                    self._log = SpoolLog(self.directory)
+                    self._lock_fd = os.open(os.path.join(self.directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError as exc:
+                    log.warning("cannot open the spool in %s (%s); storing directly", self.directory, exc.strerror)
+                    if self._log is not None:
+                        self._log.close()
+                        self._log = None
+                    return None
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="smartbot-spool-mover", daemon=True)
+                self._thread.start()
+            return self._log
+
     def usable(self) -> bool:
         thread = self._thread
-        return (not self._closed and self.stalled_by is None and self._pid == os.getpid()
-                and (thread is None or thread.is_alive()))
+        return not self._closed and self._pid == os.getpid() and (thread is None or thread.is_alive())
 
     def busy(self) -> bool:
-        """Records are on their way to the inbox: a message taking the direct path now would
+        """Records of any process wait to be stored: a message taking the direct path now would
         overtake them."""
-        return bool(self._items) or self._moving > 0
+        spool_log = self._open()
+        return spool_log is not None and spool_log.size() > spool_log.moved
 
     def full(self) -> bool:
-        """As many records are waiting to be stored as memory may hold (the database is slow)."""
-        return len(self._items) >= self.max_waiting
+        """As many bytes wait to be stored as the spool may hold (the database is slow or away).
+        Measured to this process's last record, which under load is near the end of the file."""
+        spool_log = self._log
+        return spool_log is not None and self._last_end - spool_log.moved >= self.max_waiting_bytes
+
+    def stalled(self) -> str | None:
+        """Why the records cannot be stored now (the mover, in whichever process, is waiting it out)."""
+        spool_log = self._open()
+        code = spool_log.stall if spool_log is not None else 0
+        return STORAGE_REASONS[code - 1] if 0 < code <= len(STORAGE_REASONS) else None
 
     def pending(self, key: tuple[str, str]) -> bool:
-        return key in self._pending
+        end = self._pending.get(key)
+        return end is not None and self._log is not None and end > self._log.moved
 
     def append(self, item: Spooled) -> bool:
-        """Spool one record; False (nothing written) when the spool cannot take it."""
-        if not self.usable() or self.full():
-            return False
-        record = frame(item.payload)
+        """Spool one record; False (nothing acknowledged) when the spool cannot take it."""
+        spool_log = self._open() if self.usable() else None
+        if spool_log is None or spool_log.stall or self.full():
+            return False                 # the database is away (then 503), or the spool is full
         try:
-            file = self._free.pop()
-        except IndexError:
-            file = self._new_file()
-            if file is None:
-                return False
-        try:
-            item.end = file.append(record)
+            end = spool_log.append(frame(item.payload))
         except OSError as exc:
-            log.warning("could not append to spool file %s (%s); storing directly", file.path, exc.strerror)
-            self._free.append(file)
+            log.warning("could not append to the spool %s (%s)", spool_log.path, exc.strerror)
             return False
-        item.file = file
-        self._free.append(file)
-        self._pending[item.key] = item
-        self._items.append(item)
+        self._last_end = max(self._last_end, end)
+        self._remember(item.key, end, spool_log.moved)
         if self._idle:
             with self._cv:
                 self._cv.notify()
         return True
 
-    def _new_file(self) -> SpoolFile | None:
-        if self._thread is None:
-            self._start()
-        path = os.path.join(self.directory, f"{os.getpid()}-{next(self._seq)}-{os.urandom(4).hex()}{SUFFIX}")
-        try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            file = SpoolFile(path)
-        except OSError as exc:
-            log.warning("cannot create spool file %s (%s); storing directly", path, exc.strerror)
-            return None
-        self._files.append(file)
-        return file
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="smartbot-spool-mover", daemon=True)
-                self._thread.start()
+    def _remember(self, key: tuple[str, str], end: int, moved: int) -> None:
+        order = self._pending_order
+        while order and order[0][0] <= moved:
+            old_end, old_key = order.popleft()
+            if self._pending.get(old_key) == old_end:
+                del self._pending[old_key]
+        self._pending[key] = end
+        order.append((end, key))
 
     # -- moving into the inbox ------------------------------------------------------------------
-    def _drain(self, patient: bool) -> bool:
-        """Move batches while there are any and no other thread is moving; False when storage
-        trouble stopped an impatient mover. Whoever lets go of the lock looks again, so a record
-        spooled while another thread held it is never left behind."""
-        while self._items and self._move_lock.acquire(blocking=False):
+    def _run(self) -> None:
+        """The mover: store what is spooled as it comes (when this process holds the mover lock),
+        waiting out storage trouble; once a second, look for records nobody is moving."""
+        nap = 1.0
+        while not self._closed:
+            with self._cv:
+                if nap >= 1.0:
+                    # Appenders look at _idle after adding a record, and the file is looked at again
+                    # after it is set: a record added meanwhile is seen, or wakes us.
+                    self._idle = True
+                    if not self.busy():
+                        self._cv.wait(nap)
+                    self._idle = False
+                else:
+                    self._cv.wait(nap)   # another process moves, or a record is half written
+            if not self._closed:
+                # Another process's mover looks again when it lets go, so this one only checks back.
+                nap = 1.0 if self._drain(patient=True) == DONE else 0.02
+
+    def _drain(self, patient: bool) -> str:
+        """Move records while there are any and this process may (DONE), or say why it stopped.
+        Whoever lets go of the lock looks again, so a record appended while another mover held it
+        is never left behind."""
+        while self.busy():
+            if not self._move_lock.acquire(blocking=False):
+                return OTHER             # another thread of this process is moving
             try:
-                if not self._move_all(patient):
-                    return False
+                state = self._move_held(patient)
             finally:
                 self._move_lock.release()
-        return True
+            if state != DONE:
+                return state
+        return DONE
 
-    def _move_all(self, patient: bool) -> bool:
-        """With the move lock held: move batches until none is left; False when storage trouble
-        stopped an impatient mover (the batch goes back to the front of the line)."""
-        while self._items:
-            batch = []
-            while self._items and len(batch) < self._max_batch:
-                batch.append(self._items.popleft())
-            self._moving = len(batch)
-            try:
-                if not self._store(batch, patient):
-                    self._items.extendleft(reversed(batch))
-                    return False
-                self._moved(batch)
-            finally:
-                self._moving = 0
-        return True
+    def _move_held(self, patient: bool) -> str:
+        """With this process's move lock: take the server's mover lock and move every record."""
+        import fcntl
 
-    def _run(self) -> None:
-        """The mover: store what is spooled as it comes, waiting out storage trouble."""
+        spool_log, lock_fd = self._log, self._lock_fd
+        if spool_log is None or lock_fd is None:
+            return OTHER
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return OTHER
+        try:
+            while True:
+                batch, end, incomplete = self._next_batch(spool_log)
+                if batch and not self._store(spool_log, batch, patient):
+                    return TROUBLE
+                if end > spool_log.moved:
+                    spool_log.set_moved(end)       # only after the commit: a crash before it replays
+                    self._free(spool_log, end)
+                    self.moved += len(batch)
+                    self.batches += 1
+                if incomplete:
+                    return STUCK
+                if end >= spool_log.size():
+                    return DONE
+        finally:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+    def _next_batch(self, spool_log: SpoolLog) -> tuple[list[Spooled], int, bool]:
+        """The next records after "moved": (decoded batch, where it ends, whether an incomplete
+        frame at the end of the file stopped it)."""
+        start, size = spool_log.moved, spool_log.size()
+        if size <= start:
+            return [], start, False
+        want = min(size - start, self._max_batch * 4096)
         while True:
-            with self._cv:
-                while not self._items:
-                    if self._closed:
-                        return
-                    # Appenders look at _idle after adding a record, and the records are looked at
-                    # again after it is set: a record added meanwhile is seen, or wakes us.
-                    self._idle = True
-                    if not self._items:
-                        self._cv.wait(1.0)
-                    self._idle = False
-            self._drain(patient=True)
+            buf = spool_log.read(start, start + want)
+            records, end, incomplete = parse(buf, start, self._max_batch)
+            at_eof = start + len(buf) >= size
+            if records or at_eof or want >= MAX_RECORD + _FRAME.size:
+                break
+            want = min(size - start, MAX_RECORD + _FRAME.size)     # a record longer than the first read
+        if not records:
+            if at_eof:
+                return [], self._give_up_torn(end, size), True
+            log.error("skipped %d unreadable bytes of the spool at offset %d", len(buf) - _FRAME.size, start)
+            return [], start + len(buf) - _FRAME.size, False
+        self._torn = None
+        batch = []
+        for payload, _ in records:
+            try:
+                batch.append(self._decode(payload))
+            except Exception:
+                log.exception("unreadable record in the spool; kept in rejected.log")
+                self._reject(payload)
+        return batch, end, incomplete and at_eof
 
-    def _store(self, batch: list[Spooled], patient: bool) -> bool:
+    def _give_up_torn(self, at: int, size: int) -> int:
+        """An incomplete frame at the end: a write in progress, or one torn by a crash. Past
+        `TORN_SECONDS` without the file growing, it is torn: skip it."""
+        now = time.monotonic()
+        if self._torn is None or self._torn[:2] != (at, size):
+            self._torn = (at, size, now)
+            return at
+        if now - self._torn[2] < TORN_SECONDS:
+            return at
+        log.error("skipped %d bytes of a torn record at the end of the spool (never acknowledged)", size - at)
+        self._torn = None
+        return size
+
+    def _store(self, spool_log: SpoolLog, batch: list[Spooled], patient: bool) -> bool:
         """Move `batch` into the inbox; False on storage trouble (the database locked, full or
-        away), which a patient caller waits out instead. A record the database refuses for another
-        reason is set aside in `rejected.log` beside the spool files, so that it cannot hold up
-        every record after it."""
+        away), which a patient caller waits out instead, the reason posted in the header for every
+        process's requests. A record the database refuses for another reason is set aside in
+        `rejected.log`, so that it cannot hold up every record after it."""
         delay = 0.05
         while True:
             try:
                 self._move(batch)
-                self.stalled_by = None
+                spool_log.set_stall(0)
                 return True
             except Exception as exc:
-                if not self._transient(exc):
+                reason = self._problem(exc)
+                if reason is None:
                     if len(batch) == 1:
-                        self._reject(batch[0], exc)
+                        log.error("the database refused spooled message %s/%s (%s); kept in %s/rejected.log",
+                                  batch[0].key[0], batch[0].key[1], type(exc).__name__, self.directory)
+                        self._reject(batch[0].payload)
                         return True
-                    return all(self._store([item], patient) for item in batch)
-                if self.stalled_by is None:
-                    log.warning("could not store %d spooled messages (%s); trying again", len(batch),
-                                getattr(exc, "orig", None) or type(exc).__name__)
-                self.stalled_by = exc            # new requests are refused until it recovers (ingest)
-                if not patient:
+                    return all(self._store(spool_log, [item], patient) for item in batch)
+                if spool_log.stall == 0:
+                    log.warning("could not store %d spooled messages (%s); trying again", len(batch), reason)
+                code = STORAGE_REASONS.index(reason) + 1 if reason in STORAGE_REASONS else len(STORAGE_REASONS)
+                spool_log.set_stall(code)       # new requests are refused until it recovers (ingest)
+                if not patient or self._closed:
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _reject(self, item: Spooled, exc: BaseException) -> None:
-        log.error("the database refused spooled message %s/%s (%s); kept in %s/rejected.log",
-                  item.key[0], item.key[1], type(exc).__name__, self.directory)
+    def _reject(self, payload: bytes) -> None:
         try:
             fd = os.open(os.path.join(self.directory, "rejected.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, item.payload + b"\n")
+                os.write(fd, payload + b"\n")
             finally:
                 os.close(fd)
         except OSError as err:
-            log.error("could not keep the refused message %s/%s (%s)", item.key[0], item.key[1], err.strerror)
+            log.error("could not keep a refused spooled message (%s)", err.strerror)
 
-    def _moved(self, batch: list[Spooled]) -> None:
-        """After the commit: advance each file's watermark and forget the keys."""
-        ends: dict[int, tuple[SpoolFile, int]] = {}
-        for item in batch:
-            if item.file is not None:
-                ends[id(item.file)] = (item.file, max(item.end, ends.get(id(item.file), (None, 0))[1]))
-        for file, end in ends.values():
-            try:
-                file.mark_moved(end)
-            except OSError as exc:       # the inbox has them; a replay after a crash is a no-op
-                log.warning("could not update spool file %s (%s)", file.path, exc.strerror)
-        pending = self._pending
-        for item in batch:
-            if pending.get(item.key) is item:
-                pending.pop(item.key, None)
-        self.moved += len(batch)
-        self.batches += 1
+    def _free(self, spool_log: SpoolLog, moved: int) -> None:
+        if self._punch_failed or moved - spool_log.punched < PUNCH_BYTES:
+            return
+        if not spool_log.punch(moved):
+            self._punch_failed = True
+            log.warning("this file system cannot free moved spool records (fallocate punch hole): %s keeps "
+                        "growing until it is deleted while the server is stopped", spool_log.path)
 
     # -- lifecycle and recovery ---------------------------------------------------------------
+    def recover(self) -> int:
+        """Store what is spooled and nobody is moving (records of a process that died); how many
+        records this call moved."""
+        before = self.moved
+        if self._pid == os.getpid():
+            self._drain(patient=False)
+        return self.moved - before
+
     def close(self, timeout: float = 10.0) -> bool:
-        """Take no more records, move what is spooled (up to `timeout`) and delete the files that
-        are fully moved; True when nothing was left behind (the rest waits for recovery)."""
+        """Take no more records and wait (up to `timeout`) until this process's records are stored,
+        moving them when it may; True when none is left (the rest waits for another mover)."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()
-        deadline = time.monotonic() + timeout
-        while (self._items or self._moving) and time.monotonic() < deadline:
-            self._drain(patient=False)
-            if self._items or self._moving:
-                time.sleep(0.05)
-        if self._pid != os.getpid():
+        spool_log = self._log
+        if spool_log is None or self._pid != os.getpid():
             return True
-        # A file with records still to move stays open (and locked) until the process exits: the
-        # mover may still store them, and the next start's recovery stores the rest.
-        left = [file for file in self._files if file.moved < file.written]
-        for file in self._files:
-            if file not in left:
-                file.close(unlink=True)
-        self._files = left
-        self._free.clear()
-        return not left
+        deadline = time.monotonic() + timeout
+        while spool_log.moved < self._last_end and time.monotonic() < deadline:
+            self._drain(patient=False)
+            if spool_log.moved < self._last_end:
+                time.sleep(0.05)
+        return spool_log.moved >= self._last_end
 
     def after_fork(self) -> None:
-        """A forked child owns none of its parent's files (its copies would keep their locks alive)."""
-        for file in self._files:
-            os.close(file.fd)
-        self._files.clear()
-        self._free.clear()
-        self._items.clear()
+        """A forked child starts with none of its parent's state; its copies of the descriptors
+        are closed (one of them could hold the mover lock for a parent that died)."""
+        if self._log is not None:
+            self._log.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        self._log = None
+        self._lock_fd = None
+        self._open_lock = threading.Lock()
         self._pending.clear()
+        self._pending_order.clear()
+        self._last_end = 0
         self._cv = threading.Condition(threading.Lock())
-        self._start_lock = threading.Lock()
         self._thread = None
         self._move_lock = threading.Lock()
-        self._moving = 0
         self._idle = False
+        self._torn = None
         self._pid = os.getpid()
-
-    def recover(self) -> int:
-        """Move the records of spool files no living process holds (left by a crash); delete them."""
-        try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(SUFFIX))
-        except FileNotFoundError:
-            return 0
-        mine = {f.path for f in self._files}
-        moved = 0
-        for name in names:
-            path = os.path.join(self.directory, name)
-            if path not in mine:
-                moved += self._recover_file(path)
-        return moved
-
-    def _recover_file(self, path: str) -> int:
-        import fcntl
-
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            return 0
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return 0                 # its process is alive, or another recovery has it
-            try:
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                    return 0             # recovered and deleted meanwhile
-            except FileNotFoundError:
-                return 0
-            items = []
-            for payload, _ in read_records(fd):
-                try:
-                    items.append(self._decode(payload))
-                except Exception:
-                    log.exception("unreadable record in spool file %s; skipped", path)
-            for start in range(0, len(items), self._max_batch):
-                if not self._store(items[start:start + self._max_batch], patient=False):
-                    return 0             # storage trouble: the file stays for the next sweep
-            if items:
-                log.warning("recovered %d spooled messages from %s (its process had stopped)", len(items), path)
-            os.unlink(path)
-            return len(items)
-        finally:
-            os.close(fd)
