@@ -59,6 +59,15 @@ def _inbox_events(db) -> list[str]:
         return [r[0] for r in conn.execute(sa.text("SELECT event_id FROM inbox ORDER BY id"))]
 
 
+@pytest.fixture
+def sdb(tmp_path):
+    """A migrated SQLite database: the spool exists only beside SQLite (PostgreSQL stores directly)."""
+    database = Database(f"sqlite:///{tmp_path / 'spool-test.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
 def _wait(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -91,13 +100,13 @@ def test_records_read_back_in_order_past_a_torn_one_and_an_incomplete_tail_waits
     log.close()
 
 
-def test_only_records_after_the_moved_watermark_are_stored(db, tmp_path):
+def test_only_records_after_the_moved_watermark_are_stored(sdb, tmp_path):
     log = SpoolLog(str(tmp_path / "spool"))
     ends = [log.append(spool.frame(inbox.record_of(_msg(f"m{i}")).encode())) for i in range(3)]
     log.set_moved(ends[1])                               # m0 and m1 are in the inbox already
     handed: list = []
-    assert _recovering(db, tmp_path / "spool", handed).recover() == 1
-    assert handed == ["m2"] and _inbox_events(db) == ["m2"]
+    assert _recovering(sdb, tmp_path / "spool", handed).recover(wait=10) == 1
+    assert handed == ["m2"] and _inbox_events(sdb) == ["m2"]
     assert log.moved == log.size()
     log.close()
 
@@ -159,14 +168,30 @@ def test_spooled_messages_reach_the_inbox_in_order_once_and_are_handed_to_the_wo
     db.dispose()
 
 
-def test_a_message_arriving_alone_is_stored_before_its_ack(db, tmp_path):
+def test_a_message_arriving_alone_is_stored_before_its_ack(sdb, tmp_path):
     handed: list = []
-    ingest = _ingest(db, tmp_path / "spool", handed)
+    ingest = _ingest(sdb, tmp_path / "spool", handed)
     ingest.pressure.in_flight = 1
     result = ingest.accept(_msg("alone"))
     assert result.row_id is not None and not result.spooled
-    assert _inbox_events(db) == ["alone"] and handed == [(result.row_id, "alone")]
+    assert _inbox_events(sdb) == ["alone"] and handed == [(result.row_id, "alone")]
     assert ingest.accept(_msg("alone")).duplicate
+
+
+@pytest.mark.parametrize("damage", ["a file where the folder goes", "not a spool file"])
+def test_a_spool_that_cannot_be_opened_leaves_messages_to_the_direct_path_and_warns_once(sdb, tmp_path, caplog, damage):
+    directory = tmp_path / "spool"
+    if damage == "a file where the folder goes":
+        directory.write_text("")
+    else:
+        directory.mkdir()
+        (directory / spool.SPOOL_NAME).write_bytes(b"something else entirely, longer than a header" * 3)
+    handed: list = []
+    ingest = _ingest(sdb, directory, handed)
+    results = [ingest.accept(_msg(f"d{i}")) for i in range(3)]
+    assert all(r.row_id is not None and not r.spooled for r in results)       # stored before the ack
+    assert _inbox_events(sdb) == ["d0", "d1", "d2"]
+    assert len([r for r in caplog.records if "cannot open the spool" in r.getMessage()]) == 1
 
 
 # -- another process's records ------------------------------------------------------------------
@@ -203,30 +228,30 @@ def _recovering(db, directory: Path, handed: list) -> Spool:
     return ingest.spool
 
 
-def test_a_killed_writers_records_are_stored_once_by_another_process_never_while_its_mover_has_them(db, tmp_path):
+def test_a_killed_writers_records_are_stored_once_by_another_process_never_while_its_mover_has_them(sdb, tmp_path):
     directory = tmp_path / "spool"
-    inbox.accept(db, _msg("r0"), None, 30)               # moved just before the crash, watermark not yet
+    inbox.accept(sdb, _msg("r0"), None, 30)               # moved just before the crash, watermark not yet
     records = [inbox.record_of(_msg(f"r{i}")) for i in range(5)]
     writer = _spawn_writer(directory, records)
     try:
         assert writer.stdout.readline().strip() == "ready"
         handed: list = []
-        recovering = _recovering(db, directory, handed)
-        assert recovering.recover() == 0, "records a living mover holds were taken"
+        recovering = _recovering(sdb, directory, handed)
+        assert recovering.recover(wait=10) == 0, "records a living mover holds were taken"
         assert len(_records(directory)) == 5
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait(10)
-        assert recovering.recover() == 5
-        assert recovering.recover() == 0
+        assert recovering.recover(wait=10) == 5
+        assert recovering.recover(wait=10) == 0
     finally:
         writer.kill()
         writer.wait(10)
-    assert _inbox_events(db) == [f"r{i}" for i in range(5)]
+    assert _inbox_events(sdb) == [f"r{i}" for i in range(5)]
     assert handed == [f"r{i}" for i in range(1, 5)]       # r0 was in the inbox already
     assert _records(directory) == []
 
 
-def test_a_forked_child_does_not_keep_its_dead_parents_mover_lock(db, tmp_path):
+def test_a_forked_child_does_not_keep_its_dead_parents_mover_lock(sdb, tmp_path):
     directory = tmp_path / "spool"
     writer = _spawn_writer(directory, [inbox.record_of(_msg("f1"))], fork=True)
     child = 0
@@ -234,7 +259,7 @@ def test_a_forked_child_does_not_keep_its_dead_parents_mover_lock(db, tmp_path):
         child = int(writer.stdout.readline())
         writer.wait(10)
         handed: list = []
-        assert _recovering(db, directory, handed).recover() == 1
+        assert _recovering(sdb, directory, handed).recover(wait=10) == 1
         assert handed == ["f1"]
     finally:
         if child:
@@ -258,20 +283,20 @@ _OTHER_WORKER = textwrap.dedent("""
 """)
 
 
-def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_one(db, tmp_path):
+def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_one(sdb, tmp_path):
     """Worker A, under load, spools the chat's first message while nothing can commit; worker B,
     idle, then gets the chat's second message. B must not store it ahead of A's: it spools it
     behind, and the inbox has them in the order they were acknowledged."""
     directory = tmp_path / "spool"
-    path = sqlite_file(db.url)
+    path = sqlite_file(sdb.url)
     blocker = sqlite3.connect(path, timeout=30, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")                    # no process can commit for now
-    other = subprocess.Popen([sys.executable, "-c", _OTHER_WORKER, db.url, str(directory)], cwd=REPO,
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_WORKER, sdb.url, str(directory)], cwd=REPO,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "True"  # acknowledged from A's spool
         handed: list = []
-        idle = Ingest(db, {}, lambda: "owner-b", 30.0, lambda row_id, leased, msg: handed.append(msg.event_id), 1.0,
+        idle = Ingest(sdb, {}, lambda: "owner-b", 30.0, lambda row_id, leased, msg: handed.append(msg.event_id), 1.0,
                       spool_dir=str(directory))
         idle.pressure.in_flight = 1
         second = idle.accept(InboundMessage(channel="generic", event_id="second", chat_id="c", user_id="u",
@@ -281,7 +306,7 @@ def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_o
         other.stdin.write("\n")
         other.stdin.flush()
         assert other.stdout.readline().strip() == "True"
-        assert _wait(lambda: _inbox_events(db) == ["first", "second"]), _inbox_events(db)
+        assert _wait(lambda: _inbox_events(sdb) == ["first", "second"]), _inbox_events(sdb)
         assert idle.spool.close() is True
     finally:
         if blocker.in_transaction:
@@ -407,9 +432,9 @@ def test_acks_spooled_while_the_database_is_locked_survive_kill_9_of_the_workers
     assert burst.server_errors() == {}, burst.statuses
 
 
-def test_four_threads_spooling_at_once_lose_nothing_and_keep_each_chats_order(db, tmp_path):
+def test_four_threads_spooling_at_once_lose_nothing_and_keep_each_chats_order(sdb, tmp_path):
     handed: list = []
-    ingest = _ingest(db, tmp_path / "spool", handed)
+    ingest = _ingest(sdb, tmp_path / "spool", handed)
 
     def send(prefix: str) -> None:
         for i in range(200):
@@ -421,7 +446,7 @@ def test_four_threads_spooling_at_once_lose_nothing_and_keep_each_chats_order(db
     for t in threads:
         t.join()
     assert _wait(lambda: len(handed) == 800), len(handed)
-    events = _inbox_events(db)
+    events = _inbox_events(sdb)
     assert sorted(events) == sorted(f"{p}{i}" for p in "abcd" for i in range(200))
     for p in "abcd":                                      # each chat's messages keep their order
         assert [e for e in events if e[0] == p] == [f"{p}{i}" for i in range(200)]

@@ -53,6 +53,20 @@ def test_an_alert_is_sent_once_however_many_callers_raise_it(db, tmp_path):
     assert actions == ["alert.raised", "alert.resolved", "alert.raised"]
 
 
+def test_an_observation_older_than_the_alerts_last_change_does_not_flip_it_back(db, tmp_path):
+    """A probe answer cached while a provider was down must not re-raise the alert that a model
+    call in another worker resolved since (seen in the provider outage test on a loaded machine)."""
+    alerter = Alerter(db, _settings(tmp_path), ["generic"])
+    probe_sent = time.time()                              # the probe went out while main was down
+    assert alerter.raise_alert("provider:main", "main is down", observed_at=probe_sent) is True
+    assert alerter.resolve_alert("provider:main", "main is back") is True      # a call succeeded since
+    assert alerter.raise_alert("provider:main", "main answers 503", observed_at=probe_sent) is False
+    assert alerter.firing() == {}
+    assert alerter.raise_alert("provider:main", "main is down again", observed_at=time.time()) is True
+    assert alerter.resolve_alert("provider:main", "back", observed_at=probe_sent) is False
+    assert alerter.firing() == {"provider:main": "main is down again"}
+
+
 def test_alert_chats_must_name_a_configured_channel(db, tmp_path):
     with pytest.raises(ConfigError) as err:
         Alerter(db, _settings(tmp_path), ["webchat"])

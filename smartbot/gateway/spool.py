@@ -63,6 +63,7 @@ _MARK_BYTES = struct.pack(">H", _FRAME_MARK)
 MAX_RECORD = 16 << 20
 PUNCH_BYTES = 1 << 20                    # free moved records in steps of this size
 TORN_SECONDS = 2.0
+OPEN_RETRY_SECONDS = 30.0                # after the spool could not be opened, the direct path until then
 _PAGE = 4096
 # What a mover's pass ended with.
 DONE, OTHER, TROUBLE, STUCK = "done", "other", "trouble", "stuck"
@@ -129,11 +130,11 @@ class SpoolLog:
         self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
         try:
             self._header = mmap.mmap(self.fd, DATA_START)
-            if self._header[:4] != _MAGIC:
-                raise OSError(errno.EINVAL, f"{path} is not a spool file")
-        except BaseException:
+        except ValueError:               # shorter than a header: not a spool file
+            self._header = None
+        if self._header is None or self._header[:4] != _MAGIC:
             os.close(self.fd)
-            raise
+            raise OSError(errno.EINVAL, "not a spool file (delete it while the server is stopped)")
 
     def append(self, record: bytes) -> int:
         """Append one framed record; an offset at or past its end. Raises OSError when the whole
@@ -241,6 +242,7 @@ class Spool:
         self._log: SpoolLog | None = None
         self._lock_fd: int | None = None
         self._open_lock = threading.Lock()
+        self._open_failed_at = -OPEN_RETRY_SECONDS
         # Keys this process spooled, with an offset at or past their record's end; a key is still
         # spooled while that offset is past "moved". No lock: a race between two copies of one key
         # costs only the answer to the second ("accepted" for "duplicate"; the inbox drops it).
@@ -263,13 +265,17 @@ class Spool:
         spool_log = self._log
         if spool_log is not None:
             return spool_log
+        if time.monotonic() - self._open_failed_at < OPEN_RETRY_SECONDS:
+            return None
         with self._open_lock:
             if self._log is None:
                 try:
                     self._log = SpoolLog(self.directory)
                     self._lock_fd = os.open(os.path.join(self.directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
                 except OSError as exc:
-                    log.warning("cannot open the spool in %s (%s); storing directly", self.directory, exc.strerror)
+                    log.warning("cannot open the spool in %s (%s); storing directly for now", self.directory,
+                                exc.strerror)
+                    self._open_failed_at = time.monotonic()
                     if self._log is not None:
                         self._log.close()
                         self._log = None
@@ -324,10 +330,13 @@ class Spool:
 
     def _remember(self, key: tuple[str, str], end: int, moved: int) -> None:
         order = self._pending_order
-        while order and order[0][0] <= moved:
-            old_end, old_key = order.popleft()
-            if self._pending.get(old_key) == old_end:
-                del self._pending[old_key]
+        try:
+            while order[0][0] <= moved:
+                old_end, old_key = order.popleft()
+                if self._pending.get(old_key) == old_end:
+                    self._pending.pop(old_key, None)
+        except IndexError:               # empty (another request thread took the last one)
+            pass
         self._pending[key] = end
         order.append((end, key))
 
@@ -364,6 +373,9 @@ class Spool:
                 self._move_lock.release()
             if state != DONE:
                 return state
+        spool_log = self._log
+        if spool_log is not None and spool_log.stall:
+            spool_log.set_stall(0)       # nothing waits: whatever stalled a mover (maybe one that died) is over
         return DONE
 
     def _move_held(self, patient: bool) -> str:
@@ -484,12 +496,22 @@ class Spool:
                         "growing until it is deleted while the server is stopped", spool_log.path)
 
     # -- lifecycle and recovery ---------------------------------------------------------------
-    def recover(self) -> int:
+    def recover(self, wait: float = 0.0) -> int:
         """Store what is spooled and nobody is moving (records of a process that died); how many
-        records this call moved."""
+        records this process moved meanwhile. `wait`: how long to wait for this process's own
+        mover thread if it is moving (the sweep does not wait; tests do)."""
+        if self._pid != os.getpid():
+            return 0
         before = self.moved
-        if self._pid == os.getpid():
-            self._drain(patient=False)
+        if self._open() is None:
+            return 0
+        if not (self._move_lock.acquire(timeout=wait) if wait > 0 else self._move_lock.acquire(blocking=False)):
+            return self.moved - before
+        try:
+            while self.busy() and self._move_held(patient=False) == DONE:
+                pass
+        finally:
+            self._move_lock.release()
         return self.moved - before
 
     def close(self, timeout: float = 10.0) -> bool:

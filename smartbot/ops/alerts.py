@@ -6,6 +6,11 @@ the one caller that flips the state queues the message (through the outbox, deli
 like any reply, in the same transaction as the state change and its audit row). Nothing here
 sends directly or raises into its caller: an alert that cannot be stored is logged.
 `provider_down(name, reason)` / `provider_up(name)` fit the model service's callbacks.
+
+Two sources may speak for one alert (a provider: its circuit breaker in any worker, and the
+monitors' probe): a caller passes when it observed what it reports (`observed_at`, default now),
+and an observation older than the alert's last change does not flip it back. Without that, a probe
+answer cached while a provider was down re-raised the alert just after the breaker saw it recover.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_KEY = 200
 _FLIP = sa.text("UPDATE alert_state SET firing = :firing, seq = seq + 1, text = :text, changed_at = :now "
-                "WHERE key = :key AND firing = :was RETURNING seq")
+                "WHERE key = :key AND firing = :was AND changed_at <= :observed RETURNING seq")
 _FIRST = sa.text("INSERT INTO alert_state (key, firing, seq, text, changed_at) VALUES (:key, :firing, 1, :text, :now) "
                  "ON CONFLICT DO NOTHING RETURNING seq")
 _FIRING = sa.text("SELECT key, text FROM alert_state WHERE firing = :yes ORDER BY key")
@@ -47,13 +52,13 @@ class Alerter:
                                   f"add [channels.{channel}] or use one of: {', '.join(sorted(channels)) or '(none)'}")
             self.chats.append((channel, chat_id))
 
-    def raise_alert(self, key: str, text: str) -> bool:
+    def raise_alert(self, key: str, text: str, observed_at: float | None = None) -> bool:
         """Mark `key` firing; True when this call started the alert (and queued the message)."""
-        return self._flip(key[:MAX_KEY], True, text)
+        return self._flip(key[:MAX_KEY], True, text, observed_at)
 
-    def resolve_alert(self, key: str, text: str = "") -> bool:
+    def resolve_alert(self, key: str, text: str = "", observed_at: float | None = None) -> bool:
         """Mark `key` resolved; True when this call ended it (and queued the recovery notice)."""
-        return self._flip(key[:MAX_KEY], False, text)
+        return self._flip(key[:MAX_KEY], False, text, observed_at)
 
     def provider_down(self, name: str, reason: str = "") -> bool:
         return self.raise_alert(f"provider:{name}", t("alert.provider_down", self.locale, name=name,
@@ -66,17 +71,18 @@ class Alerter:
         with self.db.read() as conn:
             return {r.key: r.text for r in conn.execute(_FIRING, {"yes": True})}
 
-    def _flip(self, key: str, firing: bool, text: str) -> bool:
+    def _flip(self, key: str, firing: bool, text: str, observed_at: float | None = None) -> bool:
         try:
             with self.db.write() as conn:
-                return self._flip_in(conn, key, firing, text)
+                return self._flip_in(conn, key, firing, text, observed_at)
         except Exception:
             log.exception("could not record the %s of alert %s", "start" if firing else "end", key)
             return False
 
-    def _flip_in(self, conn: Connection, key: str, firing: bool, text: str) -> bool:
+    def _flip_in(self, conn: Connection, key: str, firing: bool, text: str, observed_at: float | None = None) -> bool:
         now = time.time()
-        params = {"key": key, "firing": firing, "was": not firing, "text": text, "now": now}
+        params = {"key": key, "firing": firing, "was": not firing, "text": text, "now": now,
+                  "observed": now if observed_at is None else observed_at}
         seq = conn.execute(_FLIP, params).scalar()
         if seq is None and firing:
             seq = conn.execute(_FIRST, params).scalar()

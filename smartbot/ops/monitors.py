@@ -40,6 +40,7 @@ class Finding:
     key: str
     problem: bool
     text: str
+    observed_at: float | None = None    # when what it says was seen (None: now)
 
 
 class Monitors:
@@ -76,9 +77,9 @@ class Monitors:
             since = now
         lasted = now - since
         if finding.problem and not firing and lasted >= self.settings.raise_after:
-            self.alerter.raise_alert(finding.key, finding.text)
+            self.alerter.raise_alert(finding.key, finding.text, finding.observed_at)
         elif not finding.problem and firing and lasted >= self.settings.resolve_after:
-            self.alerter.resolve_alert(finding.key, finding.text)
+            self.alerter.resolve_alert(finding.key, finding.text, finding.observed_at)
 
     # -- the monitors ---------------------------------------------------------------------------
     def _queues(self, now: float) -> list[Finding]:
@@ -115,7 +116,7 @@ class Monitors:
         for name, result in sorted(self.probe.status().items()):
             text = (t("alert.provider_up", self.locale, name=name) if result.ok
                     else t("alert.provider_down", self.locale, name=name, reason=result.reason))
-            found.append(Finding(f"provider:{name}", not result.ok, text))
+            found.append(Finding(f"provider:{name}", not result.ok, text, result.checked_at))
         return found
 
     def _silent_channels(self, now: float) -> list[Finding]:

@@ -27,7 +27,7 @@ DOWN_STATUSES = (502, 503, 504)
 class ProbeResult:
     ok: bool
     reason: str
-    checked_at: float
+    checked_at: float           # when the probe was sent (what it saw may have changed while it waited)
 
 
 class ProviderProbe:
@@ -60,16 +60,15 @@ class ProviderProbe:
                     self._results[spec.name] = result
 
     def _probe(self, spec: ProviderSpec) -> ProbeResult:
+        sent = time.time()
         try:
             resp = self._session.get(spec.base_url, timeout=(self.timeout, self.timeout), allow_redirects=False)
             resp.close()
         except requests.Timeout:
-            return ProbeResult(False, f"no answer within {self.timeout:g} s", time.time())
+            return ProbeResult(False, f"no answer within {self.timeout:g} s", sent)
         except requests.RequestException as exc:
-            return ProbeResult(False, f"cannot connect ({type(exc).__name__})", time.time())
-        if resp.status_code in DOWN_STATUSES:
-            return ProbeResult(False, f"answers {resp.status_code}", time.time())
-        return ProbeResult(True, f"answers {resp.status_code}", time.time())
+            return ProbeResult(False, f"cannot connect ({type(exc).__name__})", sent)
+        return ProbeResult(resp.status_code not in DOWN_STATUSES, f"answers {resp.status_code}", sent)
 
     def close(self) -> None:
         self._session.close()
