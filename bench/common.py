@@ -220,14 +220,18 @@ def run_wrk(url: str, connections: int, seconds: int, script: Path | None = None
                      int(non2xx.group(1)) if non2xx else 0)
 
 
-def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None) -> Path:
+def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None, warm: bool = True) -> Path:
+    """`warm`: every worker running from the start, as a server under load has them a second or two
+    after the load began (workers on demand, smartbot/ops/worker_scaling.py); measured cold, where
+    it matters, by `ingest.py --cold` and by the idle figures."""
     config = {"database_url": f"sqlite:///{workdir / 'smartbot.db'}",
               "channels": {"generic": {"secret": SECRET, "callback_url": callback_url}},
               # load generators send many messages per sender; the guest rate limit would refuse them
-              "quotas": {"messages_per_minute_per_role": {}}}
+              "quotas": {"messages_per_minute_per_role": {}},
+              "server": {"idle_workers": SHIPPED.workers} if warm else {}}
     for key, value in (extra or {}).items():
-        if key == "channels":
-            config["channels"].update(value)
+        if key in ("channels", "server"):
+            config[key].update(value)
         else:
             config[key] = value
     path = workdir / "smartbot.toml"

@@ -39,7 +39,7 @@ def smartbot_idle(tmp: Path) -> dict:
     model, platform = FakeModel().start(), FakePlatform().start()
     work = tmp / "idle-smartbot"
     cfg = common.smartbot_config(work, platform.hook_url, {"providers": [
-        {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]})
+        {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]}, warm=False)
     started = time.monotonic()
     # the time to the first worker's answer, as before; the settle time lets every worker finish booting
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)}, all_workers=False)

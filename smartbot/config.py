@@ -26,12 +26,20 @@ LOCALES = ("en", "zh-CN")
 @dataclass
 class ServerSettings:
     bind: str = setting("127.0.0.1:8080", help="host:port or unix:/path/to.sock")
-    workers: int = setting(2, minimum=1)
+    workers: int = setting(2, minimum=1, help="gunicorn workers under load (at most)")
+    idle_workers: int = setting(1, minimum=1, help="workers kept while the server is quiet; more start, up to "
+                                                   "`workers`, when webhooks pile up (ops/worker_scaling.py)")
+    idle_seconds: float = setting(300.0, minimum=1.0, help="no load for this long: the extra workers are retired")
     threads: int = setting(16, minimum=1)
     timeout: int = setting(30, minimum=1)
     graceful_timeout: int = setting(20, minimum=1)
     metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "
                                         "default: a new temporary folder per start")
+
+    def validate(self, path: str) -> None:
+        if self.idle_workers > self.workers:
+            raise ConfigError(f"{path}.idle_workers", f"is {self.idle_workers}, more than workers ({self.workers})",
+                              "set it to at most `workers` (equal to keep every worker running)")
 
 
 @dataclass

@@ -31,7 +31,7 @@ def _remove_orphaned_metrics_dirs() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 bind = [_server.bind]
-workers = _server.workers
+workers = min(_server.idle_workers, _server.workers)     # more on demand: ops/worker_scaling.py
 worker_class = "gthread"
 threads = _server.threads
 timeout = _server.timeout
@@ -136,10 +136,41 @@ _CHANNEL_MODULES = {f"smartbot.channels.{name}" for name in (
 
 
 def post_fork(server, worker):  # noqa: ANN001
-    """Before the worker builds the app: its metrics go to the folder every worker shares."""
-    from smartbot.ops import metrics
+    """Before the worker builds the app: its metrics go to the folder every worker shares, and it
+    may ask the master for more workers or fewer."""
+    from smartbot.ops import metrics, worker_scaling
 
     metrics.use_multiprocess(_metrics_dir)
+    worker_scaling.configure(worker_scaling.WorkerScaling(os.getppid(), _server.idle_workers, _server.workers,
+                                                          _server.idle_seconds, _metrics_dir))
+
+
+def post_worker_init(worker):  # noqa: ANN001
+    """The worker built its app: the older ones may now share their connections with it."""
+    from smartbot.ops import worker_scaling
+
+    scaling = worker_scaling.current()
+    if scaling is not None:
+        scaling.ready()
+
+
+def nworkers_changed(server, new_value, old_value):  # noqa: ANN001
+    """A worker asked for one more worker (SIGTTIN) or one fewer (SIGTTOU): keep the count between
+    `[server] idle_workers` and `workers`, however many asked at once."""
+    from smartbot.ops.worker_scaling import bounded
+
+    kept = bounded(new_value, _server.idle_workers, _server.workers)
+    if old_value is not None and kept != new_value:
+        server._num_workers = kept      # the property's setter would call this hook again
+
+
+def pre_request(worker, req):  # noqa: ANN001
+    """Just after a sibling started under load, close every other connection after its answer."""
+    from smartbot.ops import worker_scaling
+
+    scaling = worker_scaling.current()
+    if scaling is not None and scaling.close_connection(req.peer_addr):
+        req.must_close = True
 
 
 def child_exit(server, worker):  # noqa: ANN001

@@ -30,6 +30,7 @@ from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
+from .ops import worker_scaling
 from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
@@ -76,8 +77,10 @@ class Runtime:
         self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
         webhook_channels = tuple(sorted(n for n, c in self.channels.items() if c.accepts_webhooks))
         monitors = Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe, webhook_channels)
+        self.scaling = worker_scaling.current()
         self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds,
-                            ServerLock(lock_path(settings.database_url)))
+                            ServerLock(lock_path(settings.database_url)),
+                            self._check_scaling if self.scaling is not None else None)
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -88,6 +91,8 @@ class Runtime:
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
+        if self.scaling is not None:
+            pressure.on_load = self.scaling.load_seen
         self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval,
                                    WORKFLOW: self._run_workflow},
                                   jobs.threads,
@@ -105,6 +110,10 @@ class Runtime:
                              spool_dir(sqlite_file(self.settings.database_url)) if spooling else None)
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self._woken)
+
+    def _check_scaling(self) -> None:
+        if self.scaling is not None:
+            self.scaling.check(self.runner.backlog() if self.role != "web" else 0, self.settings.jobs.threads)
 
     def _ingest_owner(self) -> str | None:
         """Lease new messages to this process while its in-memory backlog is bounded; past that

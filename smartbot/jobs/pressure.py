@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 
 class IngestPressure:
@@ -32,6 +33,7 @@ class IngestPressure:
         self.in_flight = 0
         self._next_trickle = 0.0
         self.deferred_starts = 0
+        self.on_load: Callable[[], None] | None = None     # called as requests pile up or burst in
 
     def enter(self) -> None:
         now = time.monotonic()
@@ -43,6 +45,9 @@ class IngestPressure:
                 self._arrivals = 0
                 self._window_start = now
             self._arrivals += 1
+            loaded = self.in_flight >= self.threshold or self._arrivals >= self._burst_arrivals
+        if loaded and self.on_load is not None:
+            self.on_load()
 
     def leave(self) -> None:
         with self._cv:
