@@ -53,8 +53,8 @@ def _baseline(app: str, tmp: Path, conns: int, seconds: int, reqfile: Path, args
 
 
 def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str], callback: str, channels: dict,
-              delivered: Callable[[], int], model_base_url: str,
-              warm: bool = True) -> tuple[common.WrkResult, int, float]:
+              delivered: Callable[[], int], model_base_url: str, warm: bool = True,
+              drain_limit: float = DRAIN_LIMIT_S) -> tuple[common.WrkResult, int, float]:
     """SmartBot under wrk, then the wait until `delivered()` replies match the acks (at most DRAIN_LIMIT_S)."""
     work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}{'' if warm else '-cold'}"
     cfg = common.smartbot_config(work, callback, {**common.EXTRA, "channels": channels, "providers": [
@@ -63,14 +63,14 @@ def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str
     try:
         res = common.run_wrk(bot.url + args[0], conns, seconds, LUA, [str(reqfile), "2", *args])
         ended = time.monotonic()
-        while time.monotonic() < ended + DRAIN_LIMIT_S and delivered() < res.requests:
+        while time.monotonic() < ended + drain_limit and delivered() < res.requests:
             time.sleep(0.2)
         return res, delivered(), time.monotonic() - ended
     finally:
         bot.stop()
 
 
-def generic(tmp: Path, conns: int, seconds: int, warm: bool = True) -> Ingest:
+def generic(tmp: Path, conns: int, seconds: int, warm: bool = True, drain_limit: float = DRAIN_LIMIT_S) -> Ingest:
     reqfile = tmp / f"generic-plain-{conns}.txt"
     common.write_signed_requests(reqfile, 20000, f"plain{conns}")
     base = _baseline("baselines.plain_flask:app", tmp, conns, seconds, reqfile, ["/webhooks/generic"])
@@ -79,7 +79,7 @@ def generic(tmp: Path, conns: int, seconds: int, warm: bool = True) -> Ingest:
     fakes = LoopbackFakes()         # model and platform in a process of their own
     try:
         res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"], fakes.hook_url, {},
-                                        fakes.count, fakes.model_base_url, warm)
+                                        fakes.count, fakes.model_base_url, warm, drain_limit)
     finally:
         fakes.stop()
     return Ingest(base, res, replied, drain)

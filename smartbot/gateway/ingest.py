@@ -41,11 +41,14 @@ class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
                  lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None],
                  refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None,
-                 spool_dir: str | None = None) -> None:
+                 spool_dir: str | None = None, spool_owner: Callable[[], str | None] | None = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
         self.channels = channels
         self._owner = owner
+        # Whom the spool's mover leases what it stores to: it stores every worker's records, so it
+        # keeps only a share for its own process and leaves the rest to any worker's sweep.
+        self._spool_owner = spool_owner or owner
         self.lease_seconds = lease_seconds
         self._on_accepted = on_accepted
         self._refusal_interval = max(refusal_interval, 0.001)
@@ -111,7 +114,7 @@ class Ingest:
     def _move_spooled(self, items: list[Spooled]) -> None:
         """Store a batch from the spool in one transaction, then start work on the new ones."""
         results = inbox.accept_many(self.db, [(item.message, item.payload.decode()) for item in items],
-                                    self._owner(), self.lease_seconds)
+                                    self._spool_owner(), self.lease_seconds)
         stored = [item.key[0] for item, result in zip(items, results) if result.row_id is not None]
         for channel, n in collections.Counter(stored).items():
             metrics.count("webhook_spooled_total", n, channel=channel)
