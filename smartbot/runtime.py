@@ -108,7 +108,7 @@ class Runtime:
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
                              self.settings.audit.refusal_audit_interval, pressure, self.store,
                              spool_dir(sqlite_file(self.settings.database_url)) if spooling else None,
-                             self._spool_owner)
+                             self.owner)
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self._woken)
 
@@ -122,15 +122,6 @@ class Runtime:
         if self.role == "web":
             return None
         return self.owner if self.runner.backlog() < self.settings.jobs.max_backlog else None
-
-    def _spool_owner(self) -> str | None:
-        """The spool's mover stores what every worker acknowledged: it takes work for this process
-        only while its pool has room (a backlog under its threads) and leaves the rest queued for
-        whichever worker's sweep comes first. Leasing all of it here had one process handle every
-        message of a burst while the other sat idle (the drain after a burst halved)."""
-        if self.role == "web" or self.runner.backlog() >= self.settings.jobs.threads:
-            return None
-        return self.owner
 
     def _accepted(self, row_id: int, leased: bool, msg: InboundMessage) -> None:
         if leased:

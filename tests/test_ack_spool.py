@@ -274,19 +274,26 @@ _OTHER_WORKER = textwrap.dedent("""
     from smartbot.gateway.ingest import Ingest
     from smartbot.messages import InboundMessage
     db = Database(sys.argv[1])
-    ingest = Ingest(db, {}, lambda: "owner-a", 30.0, lambda *a: None, 1.0, spool_dir=sys.argv[2])
+    handed = []
+    ingest = Ingest(db, {}, lambda: "owner-a", 30.0,
+                    lambda row_id, leased, msg: leased and handed.append(msg.event_id), 1.0, spool_dir=sys.argv[2])
     ingest.pressure.in_flight = ingest.pressure.threshold      # this worker is under load: it spools
     msg = InboundMessage(channel="generic", event_id="first", chat_id="c", user_id="u", text="first")
     print(ingest.accept(msg).spooled, flush=True)
     sys.stdin.readline()
-    print(ingest.spool.close(20), flush=True)
+    deadline = time.monotonic() + 20
+    while not handed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(ingest.spool.close(20), handed, flush=True)
 """)
 
 
 def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_one(sdb, tmp_path):
     """Worker A, under load, spools the chat's first message while nothing can commit; worker B,
     idle, then gets the chat's second message. B must not store it ahead of A's: it spools it
-    behind, and the inbox has them in the order they were acknowledged."""
+    behind, and the inbox has them in the order they were acknowledged. Whichever of them moves the
+    records, a message is worked on by the worker that acknowledged it (the second waits behind the
+    first, so B's own is a third one, of another chat)."""
     directory = tmp_path / "spool"
     path = sqlite_file(sdb.url)
     blocker = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -296,17 +303,20 @@ def test_a_later_message_of_the_chat_in_another_process_stays_behind_a_spooled_o
     try:
         assert other.stdout.readline().strip() == "True"  # acknowledged from A's spool
         handed: list = []
-        idle = Ingest(sdb, {}, lambda: "owner-b", 30.0, lambda row_id, leased, msg: handed.append(msg.event_id), 1.0,
-                      spool_dir=str(directory))
+        idle = Ingest(sdb, {}, lambda: "owner-b", 30.0,
+                      lambda row_id, leased, msg: leased and handed.append(msg.event_id), 1.0, spool_dir=str(directory))
         idle.pressure.in_flight = 1
         second = idle.accept(InboundMessage(channel="generic", event_id="second", chat_id="c", user_id="u",
                                             text="second"))
         assert second.spooled, "B stored the second message ahead of the first, still spooled by A"
+        assert idle.accept(InboundMessage(channel="generic", event_id="elsewhere", chat_id="c2", user_id="u",
+                                          text="elsewhere")).spooled
         blocker.execute("ROLLBACK")
         other.stdin.write("\n")
         other.stdin.flush()
-        assert other.stdout.readline().strip() == "True"
-        assert _wait(lambda: _inbox_events(sdb) == ["first", "second"]), _inbox_events(sdb)
+        assert other.stdout.readline().strip() == "True ['first']"     # A started work on its own message
+        assert _wait(lambda: _inbox_events(sdb) == ["first", "second", "elsewhere"]), _inbox_events(sdb)
+        assert _wait(lambda: handed == ["elsewhere"]), handed              # and B on its own
         assert idle.spool.close() is True
     finally:
         if blocker.in_transaction:
@@ -413,7 +423,7 @@ def test_acks_spooled_while_the_database_is_locked_survive_kill_9_of_the_workers
     try:
         assert burst.wait_acked(60, timeout=30), burst.statuses
         acked = set(burst.acked)                          # before reading the spool: acks go on meanwhile
-        in_spool = {json.loads(record)["event_id"] for record in _records(Path(path + ".spool"))}
+        in_spool = {json.loads(record.partition(b"\n")[2])["event_id"] for record in _records(Path(path + ".spool"))}
         stored = {r[0] for r in blocker.execute("SELECT event_id FROM inbox")}
         assert acked <= in_spool | stored, sorted(acked - in_spool - stored)     # every ack is durable
         assert len(acked & in_spool) >= 60, (len(acked), len(in_spool), len(stored))

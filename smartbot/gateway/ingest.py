@@ -26,6 +26,7 @@ from typing import Any, Callable
 from .. import audit, request_ids
 from ..channels.base import WebRequest, WebResponse
 from ..db import Database, storage_problem
+from ..jobs.liveness import owner_is_dead
 from ..jobs.pressure import IngestPressure
 from ..errors import ChannelNotConfigured, RequestRefused, StorageUnavailable
 from ..messages import InboundMessage
@@ -41,19 +42,19 @@ class Ingest:
     def __init__(self, db: Database, channels: dict[str, Any], owner: Callable[[], str | None],
                  lease_seconds: float, on_accepted: Callable[[int, bool, InboundMessage], None],
                  refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None,
-                 spool_dir: str | None = None, spool_owner: Callable[[], str | None] | None = None) -> None:
+                 spool_dir: str | None = None, process_owner: str | None = None) -> None:
         self.db = db
         self.pressure = pressure or IngestPressure()
         self.channels = channels
         self._owner = owner
-        # Whom the spool's mover leases what it stores to: it stores every worker's records, so it
-        # keeps only a share for its own process and leaves the rest to any worker's sweep.
-        self._spool_owner = spool_owner or owner
+        # This process's own owner id: spooled records name the process that acknowledged them.
+        self._process_owner = process_owner if process_owner is not None else owner()
         self.lease_seconds = lease_seconds
         self._on_accepted = on_accepted
         self._refusal_interval = max(refusal_interval, 0.001)
         self._store = store if store is not None else LocalStore()
-        self.spool = Spool(spool_dir, self._move_spooled, _decode_spooled, storage_problem) if spool_dir else None
+        self.spool = (Spool(spool_dir, self._move_spooled, _decode_spooled, storage_problem, claim=self._claim_spooled)
+                      if spool_dir else None)
 
     def handle(self, channel_name: str, req: WebRequest) -> WebResponse:
         started = time.perf_counter()
@@ -92,7 +93,8 @@ class Ingest:
             key = (msg.channel, msg.event_id)
             if spool.pending(key):
                 return inbox.Accepted(None, False)
-            if spool.append(Spooled(key, inbox.record_of(msg).encode(), msg)):
+            owner = self._owner()
+            if spool.append(Spooled(key, _spool_payload(owner, inbox.record_of(msg)), msg, owner)):
                 return inbox.Accepted(None, False, spooled=True)
             if spool.busy():
                 # Spooled messages wait: storing this one directly could put it ahead of earlier
@@ -111,21 +113,54 @@ class Ingest:
             self._on_accepted(result.row_id, result.leased, msg)
         return result
 
-    def _move_spooled(self, items: list[Spooled]) -> None:
-        """Store a batch from the spool in one transaction, then start work on the new ones."""
-        results = inbox.accept_many(self.db, [(item.message, item.payload.decode()) for item in items],
-                                    self._spool_owner(), self.lease_seconds)
+    def _move_spooled(self, items: list[Spooled]) -> set[tuple[str, str]]:
+        """Store a batch from the spool in one transaction, each message leased to the process that
+        acknowledged it (as the direct path leases to itself), and start work on this process's
+        own; the keys handed on here. The other processes claim theirs (`_claim_spooled`)."""
+        owners = self._lease_owners(items)
+        results = inbox.accept_many(self.db, [(item.message, _record_part(item.payload)) for item in items],
+                                    None, self.lease_seconds, owners=owners)
         stored = [item.key[0] for item, result in zip(items, results) if result.row_id is not None]
         for channel, n in collections.Counter(stored).items():
             metrics.count("webhook_spooled_total", n, channel=channel)
-        for item, result in zip(items, results):
+        handed = set()       # nothing left for `_claim_spooled` to do about these in this process
+        for item, owner, result in zip(items, owners, results):
             if result.row_id is None:
                 log.debug("duplicate %s/%s dropped as it left the spool", *item.key)
-                continue
-            try:
-                self._on_accepted(result.row_id, result.leased, item.message)
-            except Exception:        # it is stored; a restart takes it over
-                log.exception("could not dispatch %s/%s", *item.key)
+                handed.add(item.key)
+            elif owner == self._process_owner or not result.leased:
+                handed.add(item.key)
+                self._dispatch(result.row_id, result.leased, item)
+        return handed
+
+    def _lease_owners(self, items: list[Spooled]) -> list[str | None]:
+        """Each record's owner; this process (when its pool has room) for a record that names none
+        (its writer's pool was full) or names a process that has died since."""
+        alive: dict[str, bool] = {}
+        owners = []
+        for item in items:
+            owner = item.owner
+            if owner and owner != self._process_owner and owner not in alive:
+                alive[owner] = not owner_is_dead(owner)
+            owners.append(owner if owner and (owner == self._process_owner or alive[owner]) else self._owner())
+        return owners
+
+    def _claim_spooled(self, items: list[Spooled]) -> None:
+        """This process's spooled messages that another process's mover stored, leased to this
+        process: start work on them (one read for the batch)."""
+        if self._process_owner is None:
+            return
+        by_key = {item.key: item for item in items if item.owner == self._process_owner}
+        if not by_key:
+            return
+        for row_id, key in inbox.leased_to(self.db, self._process_owner, list(by_key)):
+            self._dispatch(row_id, True, by_key[key])
+
+    def _dispatch(self, row_id: int, leased: bool, item: Spooled) -> None:
+        try:
+            self._on_accepted(row_id, leased, item.message)
+        except Exception:        # it is stored; its lease runs out and another worker takes it
+            log.exception("could not dispatch %s/%s", *item.key)
 
     def refuse(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> WebResponse:
         """Count and (rate-limited) audit a refused request; the response says why."""
@@ -150,6 +185,16 @@ class Ingest:
             log.exception("could not audit a refused webhook")
 
 
+def _spool_payload(owner: str | None, record: str) -> bytes:
+    """A spool record: the owner it is to be leased to (empty: none), a newline, the inbox payload."""
+    return f"{owner or ''}\n{record}".encode()
+
+
+def _record_part(payload: bytes) -> str:
+    return payload.decode().partition("\n")[2] if not payload.startswith(b"{") else payload.decode()
+
+
 def _decode_spooled(payload: bytes) -> Spooled:
-    msg = InboundMessage.from_record(json.loads(payload))
-    return Spooled((msg.channel, msg.event_id), payload, msg)
+    owner = payload.partition(b"\n")[0].decode() if not payload.startswith(b"{") else ""
+    msg = InboundMessage.from_record(json.loads(_record_part(payload)))
+    return Spooled((msg.channel, msg.event_id), payload, msg, owner or None)

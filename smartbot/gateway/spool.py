@@ -219,23 +219,29 @@ class Spooled:
     key: tuple[str, str]                # (channel, event_id)
     payload: bytes
     message: object                     # what is handed on with it once stored (an InboundMessage)
+    owner: str | None = None            # the process that acknowledged it (it does the work)
 
 
 class Spool:
     """This process's side of the server's spool: appending, and a mover thread that stores what
     any process spooled whenever it holds `mover.lock`.
 
-    `move(items)` commits a batch (duplicates are no-ops) and hands the new messages on, `decode`
-    turns a record back into a Spooled, `problem(exc)` is the reason to give for storage trouble
-    worth waiting out (None: a record the database refuses, set aside in `rejected.log`).
+    `move(items)` commits a batch (duplicates are no-ops) and returns the keys it handed on in this
+    process; `decode` turns a record back into a Spooled; `claim(items)` hands on this process's
+    records that another process's mover stored (each record is leased to the process that
+    acknowledged it, so the work stays spread as the connections were); `problem(exc)` is the reason
+    to give for storage trouble worth waiting out (None: a record the database refuses, set aside in
+    `rejected.log`).
     """
 
-    def __init__(self, directory: str, move: Callable[[list[Spooled]], None],
+    def __init__(self, directory: str, move: Callable[[list[Spooled]], set | None],
                  decode: Callable[[bytes], Spooled], problem: Callable[[BaseException], str | None] = lambda exc: "",
-                 max_batch: int = 500, max_waiting_bytes: int = 32 << 20) -> None:
+                 max_batch: int = 500, max_waiting_bytes: int = 32 << 20,
+                 claim: Callable[[list[Spooled]], None] | None = None) -> None:
         self.directory = directory
         self.max_waiting_bytes = max_waiting_bytes     # on their way to the inbox, at most (then 503)
         self._move = move
+        self._claim = claim
         self._decode = decode
         self._problem = problem
         self._max_batch = max_batch
@@ -247,7 +253,9 @@ class Spool:
         # spooled while that offset is past "moved". No lock: a race between two copies of one key
         # costs only the answer to the second ("accepted" for "duplicate"; the inbox drops it).
         self._pending: dict[tuple[str, str], int] = {}
-        self._pending_order: collections.deque[tuple[int, tuple[str, str]]] = collections.deque()
+        # The same records in order, until the mover thread hands them on once stored (`_hand_on`).
+        self._pending_order: collections.deque[tuple[int, Spooled]] = collections.deque()
+        self._handed: set[tuple[str, str]] = set()     # handed on by this process's own mover already
         self._last_end = 0                       # this process's last record ends at or before this
         self._cv = threading.Condition(threading.Lock())
         self._move_lock = threading.Lock()       # held by this process's one thread moving records
@@ -322,23 +330,12 @@ class Spool:
             log.warning("could not append to the spool %s (%s)", spool_log.path, exc.strerror)
             return False
         self._last_end = max(self._last_end, end)
-        self._remember(item.key, end, spool_log.moved)
+        self._pending[item.key] = end
+        self._pending_order.append((end, item))
         if self._idle:
             with self._cv:
                 self._cv.notify()
         return True
-
-    def _remember(self, key: tuple[str, str], end: int, moved: int) -> None:
-        order = self._pending_order
-        try:
-            while order[0][0] <= moved:
-                old_end, old_key = order.popleft()
-                if self._pending.get(old_key) == old_end:
-                    self._pending.pop(old_key, None)
-        except IndexError:               # empty (another request thread took the last one)
-            pass
-        self._pending[key] = end
-        order.append((end, key))
 
     # -- moving into the inbox ------------------------------------------------------------------
     def _run(self) -> None:
@@ -359,6 +356,8 @@ class Spool:
             if not self._closed:
                 # Another process's mover looks again when it lets go, so this one only checks back.
                 nap = 1.0 if self._drain(patient=True) == DONE else 0.02
+                if not self._hand_on():
+                    nap = min(nap, 0.02)     # records of this process still to be stored or claimed
 
     def _drain(self, patient: bool) -> str:
         """Move records while there are any and this process may (DONE), or say why it stopped.
@@ -435,6 +434,33 @@ class Spool:
                 self._reject(payload)
         return batch, end, incomplete and at_eof
 
+    def _hand_on(self) -> bool:
+        """Hand on this process's records that are stored now: those its own mover stored were
+        handed on by `move`; the others (stored by another process's mover) go to `claim`. True
+        when none is left waiting."""
+        spool_log, order = self._log, self._pending_order
+        if spool_log is None:
+            return True
+        moved, stored = spool_log.moved, []
+        while order and order[0][0] <= moved:
+            end, item = order.popleft()
+            if self._pending.get(item.key) == end:
+                del self._pending[item.key]
+            if item.key in self._handed:
+                self._handed.discard(item.key)
+            else:
+                stored.append(item)
+        if not order:
+            self._handed.clear()
+        if stored and self._claim is not None:
+            try:
+                self._claim(stored)
+            except Exception:            # the database: try again on the next round
+                log.exception("could not hand on %d stored spooled messages; trying again", len(stored))
+                order.extendleft(reversed([(0, item) for item in stored]))
+                return False
+        return not order
+
     def _give_up_torn(self, at: int, size: int) -> int:
         """An incomplete frame at the end: a write in progress, or one torn by a crash. Past
         `TORN_SECONDS` without the file growing, it is torn: skip it."""
@@ -456,7 +482,9 @@ class Spool:
         delay = 0.05
         while True:
             try:
-                self._move(batch)
+                handed = self._move(batch)
+                if handed:
+                    self._handed.update(handed)
                 spool_log.set_stall(0)
                 return True
             except Exception as exc:
@@ -542,6 +570,7 @@ class Spool:
         self._open_lock = threading.Lock()
         self._pending.clear()
         self._pending_order.clear()
+        self._handed.clear()
         self._last_end = 0
         self._cv = threading.Condition(threading.Lock())
         self._thread = None
