@@ -4,8 +4,10 @@ Each request used to wait for its own group commit: its thread slept on a lock u
 committed, then queued for the GIL again, and that wait cost more than the INSERT itself (see
 bench/ack_cost.py). Under load the request thread now appends the message to the server's spool
 file with a single write(2) and answers; a mover stores what was spooled in the inbox, many records
-per transaction, and hands each message to the workers as the webhook would. (Storing in the
-request thread after its answer was sent cost more: 321 against 259 us of CPU per message.)
+per transaction, each leased to the process that acknowledged it, which then starts work on it as
+the webhook would have (`claim`: one process moving everything had left the other one idle while a
+burst drained). (Storing in the request thread after its answer was sent cost more: 321 against
+259 us of CPU per message.)
 
 One file for the whole server, so one order for the whole server. Every process appends to the same
 file (O_APPEND: the kernel puts each record after the last one whole, in the order the writes
