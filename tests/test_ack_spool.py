@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from smartbot.ops import metrics
 from tests.conftest import GENERIC_SECRET
 from tests.support.burst import Burst, message, wait_answered
 from tests.support.volume import fill
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,12 +69,7 @@ def sdb(tmp_path):
 
 
 def _wait(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return wait_until(predicate, timeout, every=0.01)
 
 
 def _raw_append(directory: Path, data: bytes) -> None:

@@ -3,7 +3,6 @@ keep-alive connections), back to one when quiet again; nothing lost or answered 
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from smartbot.errors import ConfigError
 from smartbot.ops.worker_scaling import bounded
 from tests.conftest import GENERIC_SECRET
 from tests.support.burst import Burst, message, wait_answered
+from tests.support.waiting import wait_until
 
 
 def test_the_master_keeps_between_idle_workers_and_workers_whatever_it_is_asked():
@@ -49,15 +49,6 @@ def _established(pid: int, port: int) -> int:
     return count
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_a_second_worker_starts_under_load_takes_connections_and_retires_when_quiet(
         gunicorn_app, make_config, fake_model, fake_platform):
     config = make_config(model=fake_model, server={"idle_workers": 1, "idle_seconds": 2.0},
@@ -68,16 +59,16 @@ def test_a_second_worker_starts_under_load_takes_connections_and_retires_when_qu
     burst = Burst(app.url, GENERIC_SECRET, [message(i, 40, "scale") for i in range(2000)], threads=12,
                   pace=0.03).start()
     try:
-        assert _wait(lambda: len(app.worker_pids()) == 2, 20), ("no second worker under load", app.log())
+        assert wait_until(lambda: len(app.worker_pids()) == 2, 20), ("no second worker under load", app.log())
         second = next(pid for pid in app.worker_pids() if pid != first)
         # The senders' keep-alive connections were all opened to the first worker; some must move.
-        assert _wait(lambda: _established(second, app.port) > 0, 15), "the new worker got no connection"
+        assert wait_until(lambda: _established(second, app.port) > 0, 15), "the new worker got no connection"
     finally:
         burst.join(120)
     assert len(burst.acked) == 2000 and burst.server_errors() == {}, burst.statuses
     result = wait_answered(lambda: fake_platform.received, burst.acked, timeout=120)
     assert result.unanswered == [] and result.answered_twice == {}, (result.unanswered[:10], app.log())
-    assert _wait(lambda: len(app.worker_pids()) == 1, 30), ("the extra worker was never retired", app.log())
+    assert wait_until(lambda: len(app.worker_pids()) == 1, 30), ("the extra worker was never retired", app.log())
     after = app.post_generic({"event_id": "after-scale", "chat_id": "c", "user_id": "u", "text": "after"})
     assert after.status_code == 200
     assert wait_answered(lambda: fake_platform.received, ["after-scale"], timeout=30).unanswered == []

@@ -485,8 +485,9 @@ class Spool:
         while True:
             try:
                 handed = self._move(batch)
-                if handed:
-                    self._handed.update(handed)
+                if handed:               # only this process's own records wait in `_pending_order`
+                    pending = self._pending
+                    self._handed.update(key for key in handed if key in pending)
                 spool_log.set_stall(0)
                 return True
             except Exception as exc:
