@@ -146,9 +146,11 @@ def post_fork(server, worker):  # noqa: ANN001
 
 
 def post_worker_init(worker):  # noqa: ANN001
-    """The worker built its app: the older ones may now share their connections with it."""
-    from smartbot.ops import worker_scaling
+    """The worker built its app: its objects leave the collector's sight (ops/collector.py), and
+    the older workers may now share their connections with it."""
+    from smartbot.ops import collector, worker_scaling
 
+    collector.settle_worker()
     scaling = worker_scaling.current()
     if scaling is not None:
         scaling.ready()

@@ -246,6 +246,30 @@ def test_a_killed_writers_records_are_stored_once_by_another_process_never_while
     assert _records(directory) == []
 
 
+def test_movers_take_turns_while_records_keep_coming_and_the_order_holds(tmp_path):
+    """Two workers' spools (each with its own hold on the mover lock, as two processes have): while
+    records keep arriving, the mover that holds the lock lets the other one have it after a batch,
+    so that neither worker does all the moving (which slowed its own requests). One file, one order."""
+    directory = str(tmp_path / "spool")
+    moved: list[tuple[str, str]] = []
+
+    def mover(name: str):
+        def move(items: list[Spooled]) -> None:
+            moved.extend((name, item.key[1]) for item in items)
+            threading.Event().wait(0.005)         # storing takes a while
+        return move
+
+    first, second = Spool(directory, mover("first"), _by_key), Spool(directory, mover("second"), _by_key)
+    for i in range(600):                         # both workers take requests
+        assert (first, second)[i % 2].append(Spooled(("generic", f"k{i}"), f"k{i}".encode(), None))
+        threading.Event().wait(0.001)
+    assert first.close() is True and second.close() is True
+    assert [key for _, key in moved] == [f"k{i}" for i in range(600)]
+    batches = [name for i, (name, _) in enumerate(moved) if i == 0 or moved[i - 1][0] != name]
+    assert batches.count("second") >= 5, batches  # it had its turns, not just what was left at the end
+    assert batches.count("first") >= 5, batches
+
+
 def test_a_forked_child_does_not_keep_its_dead_parents_mover_lock(sdb, tmp_path):
     directory = tmp_path / "spool"
     writer = _spawn_writer(directory, [inbox.record_of(_msg("f1"))], fork=True)

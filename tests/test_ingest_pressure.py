@@ -5,6 +5,7 @@ import threading
 import time
 
 from smartbot.jobs.pressure import IngestPressure
+from tests.support.waiting import wait_until
 
 
 def arrive(pressure: IngestPressure, count: int) -> None:
@@ -56,3 +57,30 @@ def test_a_waiting_worker_starts_once_the_burst_is_over() -> None:
     waiter = threading.Thread(target=lambda: (pressure.wait_turn(), done.set()), daemon=True)
     waiter.start()
     assert done.wait(5.0), "the worker should start when the burst is over, not after the 10 s trickle"
+
+
+class _CountingCondition(threading.Condition):
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.waits = 0
+
+    def wait(self, timeout=None):  # noqa: ANN001 - threading's signature
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_requests_during_a_burst_do_not_wake_the_waiting_worker() -> None:
+    """Each wake-up costs the worker's requests two context switches and a turn at the GIL; under a
+    burst they used to come with every request that finished."""
+    pressure = IngestPressure(threshold=2, trickle=10.0, burst_rate=200, window=1.0)     # 200 arrivals a window
+    arrive(pressure, 250)
+    pressure.wait_turn()                 # takes the one trickle slot of the next 10 s
+    pressure._cv = counting = _CountingCondition()
+    waiter = threading.Thread(target=pressure.wait_turn, daemon=True)
+    waiter.start()
+    assert wait_until(lambda: counting.waits == 1, 5.0)
+    for _ in range(200):                 # the burst goes on, and every request leaves again
+        arrive(pressure, 1)
+        time.sleep(0.001)
+    assert pressure.busy() and waiter.is_alive()
+    assert counting.waits <= 2, f"woken {counting.waits - 1} times while the burst went on"

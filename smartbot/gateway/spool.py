@@ -17,6 +17,12 @@ the inbox, whichever processes took them. While any record waits in the file, ev
 (`busy`), so that no message stored directly overtakes one that waits; once the file is all moved,
 the direct path's INSERT comes after everything acknowledged before it.
 
+Movers take turns. Moving costs CPU, and a worker that moved everything answered its own requests
+slower than its sibling: under bench/ingest.py's load its requests waited 15 ms in gunicorn's
+queue for a thread, against 2 ms in the other worker, and the slowest 1% were all its own. A mover
+that finds the lock taken leaves its id in the header ("wanted"); the holder lets go after its
+current batch and waits a little longer than the asker does before it asks again itself.
+
 The file is as durable as the commit it stands in for. SQLite runs with synchronous=NORMAL, so a
 commit reaches the WAL in the page cache and survives the process dying, not the machine; a write
 does the same. Nothing is lost when a process dies between the append and the move: the record is
@@ -54,10 +60,11 @@ log = logging.getLogger(__name__)
 SPOOL_NAME = "inbox.spool"
 LOCK_NAME = "mover.lock"
 _MAGIC = b"SBS2"
-# magic, version, moved (records before it are in the inbox), punched (freed up to), stall reason.
-# Native and 8-byte aligned: a reader in another process sees each field whole.
+# magic, version, moved (records before it are in the inbox), punched (freed up to), stall reason;
+# at 32, the id of a mover waiting for the mover lock (0: none; files made before it have zeros
+# there). Native and 8-byte aligned: a reader in another process sees each field whole.
 _HEADER = struct.Struct("=4sIQQI")
-_MOVED, _PUNCHED, _STALL = 8, 16, 24
+_MOVED, _PUNCHED, _STALL, _WANTED = 8, 16, 24, 32
 DATA_START = 64
 _FRAME = struct.Struct(">HII")           # frame marker, payload length, CRC-32 of the payload
 _FRAME_MARK = 0x5B5B
@@ -68,7 +75,10 @@ TORN_SECONDS = 2.0
 OPEN_RETRY_SECONDS = 30.0                # after the spool could not be opened, the direct path until then
 _PAGE = 4096
 # What a mover's pass ended with.
-DONE, OTHER, TROUBLE, STUCK = "done", "other", "trouble", "stuck"
+DONE, OTHER, TROUBLE, STUCK, HANDED_OVER = "done", "other", "trouble", "stuck", "handed over"
+WAITING_NAP = 0.01           # a mover that asked for the lock looks again this soon...
+HANDED_OVER_NAP = 0.03       # ...and one that let go of it for the asker waits longer than that
+_NAPS = {DONE: 1.0, OTHER: WAITING_NAP, HANDED_OVER: HANDED_OVER_NAP}
 
 
 def spool_dir(sqlite_path: str | None) -> str | None:
@@ -168,6 +178,13 @@ class SpoolLog:
         if self.stall != code:
             struct.pack_into("=I", self._header, _STALL, code)
 
+    @property
+    def wanted(self) -> int:
+        return struct.unpack_from("=Q", self._header, _WANTED)[0]
+
+    def set_wanted(self, mover_id: int) -> None:
+        struct.pack_into("=Q", self._header, _WANTED, mover_id)
+
     def read(self, start: int, end: int) -> bytes:
         return os.pread(self.fd, end - start, start)
 
@@ -214,6 +231,10 @@ except (OSError, AttributeError):
     _fallocate = None
 
 
+def _new_mover_id() -> int:
+    return int.from_bytes(os.urandom(8), "little") >> 1 or 1
+
+
 @dataclass
 class Spooled:
     """A record on its way to the inbox."""
@@ -255,8 +276,12 @@ class Spool:
         # spooled while that offset is past "moved". No lock: a race between two copies of one key
         # costs only the answer to the second ("accepted" for "duplicate"; the inbox drops it).
         self._pending: dict[tuple[str, str], int] = {}
-        # The same records in order, until the mover thread hands them on once stored (`_hand_on`).
-        self._pending_order: collections.deque[tuple[int, Spooled]] = collections.deque()
+        # The same records in order, until the mover thread hands them on once stored (`_hand_on`):
+        # (end, key, payload), decoded again only if another process's mover stores them. Plain
+        # strings and bytes, so the collector soon stops looking at them: under load tens of
+        # thousands wait at once, and as decoded messages they made every full collection
+        # (a pause of the whole worker) twice as long.
+        self._pending_order: collections.deque[tuple[int, tuple[str, str], bytes]] = collections.deque()
         self._handed: set[tuple[str, str]] = set()     # handed on by this process's own mover already
         self._last_end = 0                       # this process's last record ends at or before this
         self._cv = threading.Condition(threading.Lock())
@@ -267,6 +292,7 @@ class Spool:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._mover_id = _new_mover_id()         # what this mover writes as "wanted" in the header
         self.moved = 0                           # records this process moved
         self.batches = 0
 
@@ -333,7 +359,7 @@ class Spool:
             return False
         self._last_end = max(self._last_end, end)
         self._pending[item.key] = end
-        self._pending_order.append((end, item))
+        self._pending_order.append((end, item.key, item.payload))
         if self._idle:
             with self._cv:
                 self._cv.notify()
@@ -357,7 +383,7 @@ class Spool:
                     self._cv.wait(nap)   # another process moves, or a record is half written
             if not self._closed:
                 # Another process's mover looks again when it lets go, so this one only checks back.
-                nap = 1.0 if self._drain(patient=True) == DONE else 0.02
+                nap = _NAPS.get(self._drain(patient=True), 0.02)
                 if not self._hand_on():
                     nap = min(nap, 0.02)     # records of this process still to be stored or claimed
 
@@ -389,6 +415,7 @@ class Spool:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            spool_log.set_wanted(self._mover_id)     # the holder lets go after its batch
             return OTHER
         try:
             while True:
@@ -404,6 +431,9 @@ class Spool:
                     return STUCK
                 if end >= spool_log.size():
                     return DONE
+                if spool_log.wanted not in (0, self._mover_id):
+                    spool_log.set_wanted(0)
+                    return HANDED_OVER
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
@@ -445,21 +475,21 @@ class Spool:
             return True
         moved, stored = spool_log.moved, []
         while order and order[0][0] <= moved:
-            end, item = order.popleft()
-            if self._pending.get(item.key) == end:
-                del self._pending[item.key]
-            if item.key in self._handed:
-                self._handed.discard(item.key)
+            end, key, payload = order.popleft()
+            if self._pending.get(key) == end:
+                del self._pending[key]
+            if key in self._handed:
+                self._handed.discard(key)
             else:
-                stored.append(item)
+                stored.append((key, payload))
         if not order:
             self._handed.clear()
         if stored and self._claim is not None:
             try:
-                self._claim(stored)
+                self._claim([self._decode(payload) for _, payload in stored])
             except Exception:            # the database: try again on the next round
                 log.exception("could not hand on %d stored spooled messages; trying again", len(stored))
-                order.extendleft(reversed([(0, item) for item in stored]))
+                order.extendleft(reversed([(0, key, payload) for key, payload in stored]))
                 return False
         return not order
 
@@ -581,3 +611,4 @@ class Spool:
         self._idle = False
         self._torn = None
         self._pid = os.getpid()
+        self._mover_id = _new_mover_id()

@@ -10,6 +10,11 @@ these 2 cores, with 1 s, 950.) Two requests in flight is not yet a pile-up (at 1
 second they overlap now and then, and on a busy machine often): `threshold` is four. With no
 pile-up, workers start jobs freely (100 messages a second is no burst: those are answered at
 once). The inbox absorbs the burst and the workers drain it afterwards.
+
+Requests count themselves under a lock of their own that nothing ever waits on for long; the
+worker waiting for its turn is woken by a request only when the load is over. (Sharing one
+condition, every request's leave() woke the waiting worker to find the burst still on: about a
+thousand needless wake-ups a second per worker, each also holding up the requests' own counting.)
 """
 from __future__ import annotations
 
@@ -28,8 +33,10 @@ class IngestPressure:
         self._window_start = 0.0
         self._arrivals = 0              # in the window that started at _window_start
         self._previous = 0              # in the window before it
-        self._cv = threading.Condition(threading.Lock())
+        self._count = threading.Lock()         # requests' in_flight and arrivals
+        self._cv = threading.Condition(threading.Lock())     # the worker waiting for its turn
         self._turn = threading.Lock()          # one worker at a time waits for the trickle slot
+        self._waiting = False                  # a worker waits on _cv
         self.in_flight = 0
         self._next_trickle = 0.0
         self.deferred_starts = 0
@@ -37,7 +44,7 @@ class IngestPressure:
 
     def enter(self) -> None:
         now = time.monotonic()
-        with self._cv:
+        with self._count:
             self.in_flight += 1
             if now - self._window_start >= self.window:
                 adjacent = now - self._window_start < 2 * self.window
@@ -50,9 +57,10 @@ class IngestPressure:
             self.on_load()
 
     def leave(self) -> None:
-        with self._cv:
+        with self._count:
             self.in_flight -= 1
-            if self.in_flight < self.threshold:
+        if self._waiting and not self.busy():
+            with self._cv:
                 self._cv.notify_all()
 
     def busy(self) -> bool:
@@ -71,6 +79,7 @@ class IngestPressure:
             return
         with self._turn, self._cv:
             waited = False
+            self._waiting = True
             while self.busy():
                 now = time.monotonic()
                 if now >= self._next_trickle:
@@ -79,5 +88,6 @@ class IngestPressure:
                 waited = True
                 # leave() wakes us when requests drain; a burst ends with no event, so look again
                 self._cv.wait(min(self._next_trickle - now, self.window))
+            self._waiting = False
             if waited:
                 self.deferred_starts += 1
