@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from tests.support.burst import message, wait_answered
 from tests.support.volume import fill
+from tests.support.waiting import wait_until
 
 BIG = "x" * 8000        # big messages fill what is left of the volume quickly
 
@@ -57,9 +58,9 @@ def _full_then_space_again(app, platform, db_file: Path, fill, free) -> None:
     time.sleep(1.0)                          # the workers meet the full disk too
     assert _integrity(db_file) == "ok"
     free()
-    for m in refused:                        # the platform retries what got a 503
-        resp = app.post_generic(m)
-        assert resp.status_code == 200, resp.text
+    for m in refused:                        # the platform retries what got a 503 until it is taken
+        assert wait_until(lambda: app.post_generic(m).status_code == 200, 5.0, every=0.2), \
+            f"{m['event_id']} still refused 5 s after space returned"
         accepted.append(m["event_id"])
     result = wait_answered(lambda: platform.wait_for(0, 0), accepted, 60)
     assert len(result.sent) == len(accepted) and len(set(accepted)) == len(accepted)

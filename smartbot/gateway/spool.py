@@ -79,6 +79,9 @@ DONE, OTHER, TROUBLE, STUCK, HANDED_OVER = "done", "other", "trouble", "stuck", 
 WAITING_NAP = 0.01           # a mover that asked for the lock looks again this soon...
 HANDED_OVER_NAP = 0.03       # ...and one that let go of it for the asker waits longer than that
 _NAPS = {DONE: 1.0, OTHER: WAITING_NAP, HANDED_OVER: HANDED_OVER_NAP}
+# A mover that cannot store (the database full, locked or away) tries again after 0.05 s, doubling
+# up to this: every request meanwhile gets 503, so once space returns it should not wait long.
+MAX_STALL_RETRY = 1.0
 
 
 def spool_dir(sqlite_path: str | None) -> str | None:
@@ -286,6 +289,7 @@ class Spool:
         self._last_end = 0                       # this process's last record ends at or before this
         self._cv = threading.Condition(threading.Lock())
         self._move_lock = threading.Lock()       # held by this process's one thread moving records
+        self._retry_now = threading.Event()      # cuts short a stalled mover's wait
         self._idle = False                       # the mover waits for records (appenders wake it)
         self._torn: tuple[int, int, float] | None = None     # (moved, size, since) of an incomplete tail
         self._punch_failed = False
@@ -351,6 +355,8 @@ class Spool:
         """Spool one record; False (nothing acknowledged) when the spool cannot take it."""
         spool_log = self._open() if self.usable() else None
         if spool_log is None or spool_log.stall or self.full():
+            if spool_log is not None and spool_log.stall:
+                self._retry_now.set()    # a platform retrying: a stalled mover here tries again at once
             return False                 # the database is away (then 503), or the spool is full
         try:
             end = spool_log.append(frame(item.payload))
@@ -535,8 +541,9 @@ class Spool:
                 spool_log.set_stall(code)       # new requests are refused until it recovers (ingest)
                 if not patient or self._closed:
                     return False
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                self._retry_now.wait(delay)
+                self._retry_now.clear()
+                delay = min(delay * 2, MAX_STALL_RETRY)
 
     def _reject(self, payload: bytes) -> None:
         try:
@@ -608,6 +615,7 @@ class Spool:
         self._cv = threading.Condition(threading.Lock())
         self._thread = None
         self._move_lock = threading.Lock()
+        self._retry_now = threading.Event()
         self._idle = False
         self._torn = None
         self._pid = os.getpid()
