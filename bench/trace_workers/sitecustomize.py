@@ -1,6 +1,6 @@
 """Where a worker's slowest requests wait: a tracer loaded into every gunicorn worker of a benchmark.
 
-    BENCH_TRACE_DIR=/tmp/trace PYTHONPATH=bench/trace_workers python bench/ingest.py --connections 100
+    BENCH_TRACE_DIR=/tmp/trace PYTHONPATH=$PWD/bench/trace_workers python bench/ingest.py --connections 100
 
 Python imports `sitecustomize` at start-up from PYTHONPATH, so every process the benchmark starts
 loads this; it does something only in processes that have BENCH_TRACE_DIR set (the benchmarks pass
@@ -63,6 +63,7 @@ def _install() -> None:
 
     trace = _Trace()
     gc.callbacks.append(trace.on_gc)
+    os.register_at_fork(after_in_child=trace.__init__)      # a worker counts from its own start
     worker = gthread.ThreadWorker
     enqueue, handle, finish = worker.enqueue_req, worker.handle, worker.finish_request
 
