@@ -2,9 +2,10 @@
 
 A collection holds the GIL, so every request of the worker waits it out. Under a burst the
 defaults (a young collection every 700 new objects) ran one every millisecond or two; what they
-found alive (the requests in flight) moved up a generation, and a full collection followed every
-couple of seconds, 15-50 ms each, walking the app's own objects every time. Those pauses alone put
-a few hundred of a worker's ~30,000 acknowledgements in 10 s into the slowest 1%.
+found alive (the requests in flight, messages on their way through the spool) moved up a
+generation, and a full collection followed every couple of seconds, 15-50 ms each, walking
+everything the worker had made since the fork. Six such pauses in 10 s, each holding up the ~50
+requests in the worker, are about 1% of its acknowledgements: the p99.
 
 So, once the worker has built its app: its objects so far (the app, its pools, compiled queries)
 are moved out of the collector's sight (gc.freeze(), as the master does before forking), and the
