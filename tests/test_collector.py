@@ -9,17 +9,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+from smartbot.ops import collector
+
 REPO = Path(__file__).resolve().parent.parent
 
 _WORKER = textwrap.dedent("""
-    import gc, json, os, sys
+    import gc, json
     from smartbot import create_app
     from smartbot.ops import collector
     app = create_app(start_workers=False)
     walked_before = len(gc.get_objects())
     collector.settle_worker()
     print(json.dumps({"before": walked_before, "after": len(gc.get_objects()), "frozen": gc.get_freeze_count(),
-                      "threshold": gc.get_threshold(), "app_alive": app.name}))
+                      "threshold": gc.get_threshold(), "app": app.name}))
 """)
 
 
@@ -34,4 +36,4 @@ def test_settling_a_worker_takes_its_app_out_of_what_full_collections_walk(tmp_p
     assert seen["before"] > 50_000                       # a built app: tens of thousands of objects
     assert seen["after"] < seen["before"] // 20          # left for the collector to walk
     assert seen["frozen"] >= seen["before"] * 0.9
-    assert tuple(seen["threshold"]) == (50_000, 20, 10)
+    assert tuple(seen["threshold"]) == (collector.YOUNG_THRESHOLD, collector.MIDDLE_THRESHOLD, collector.OLD_THRESHOLD)
