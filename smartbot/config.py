@@ -20,6 +20,8 @@ from .settings_schema import _suggest, build, require_unique_names, setting
 from .workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "SMARTBOT_"
+# Variables SmartBot reads for itself whatever the config says.
+SERVER_VARIABLES = frozenset({"DATABASE_URL"})
 LOCALES = ("en", "zh-CN")
 
 
@@ -232,6 +234,14 @@ class Settings:
     # Filled in by load(), not read from the file:
     config_path: str = ""
     secret_key: str = field(default="", repr=False)
+    secret_variables: frozenset[str] = frozenset()
+
+    def is_server_secret(self, variable: str) -> bool:
+        """Whether an environment variable belongs to SmartBot itself (its signing key, database URL,
+        any SMARTBOT_* setting, or a variable a channel or provider setting names): such a variable
+        never reaches a command, a tool server or a provider other than the one that names it."""
+        return (variable.startswith(ENV_PREFIX) or variable in SERVER_VARIABLES
+                or variable in self.secret_variables)
 
     def validate(self, path: str) -> None:
         for section in ("providers", "model_routes", "commands", "rules", "roles"):
@@ -276,6 +286,7 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     if "database_url" not in data and not env.get(f"{ENV_PREFIX}DATABASE_URL") and env.get("DATABASE_URL"):
         data["database_url"] = env["DATABASE_URL"]
     _apply_env_overrides(data, env)
+    named = _named_variables(data)
     channels_raw = data.pop("channels", {}) or {}
     settings = build(Settings, data, "", env)
     settings.channels = _build_channels(channels_raw, env)
@@ -284,7 +295,24 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     if settings.audit.log_file and not os.path.isabs(settings.audit.log_file):
         settings.audit.log_file = str(base_dir / settings.audit.log_file)
     settings.secret_key = _secret_key(settings, env)
+    settings.secret_variables = frozenset(named | {settings.secret_key_env})
     return settings
+
+
+def _named_variables(data: Any) -> set[str]:
+    """Every environment variable the configuration names as holding a secret (`x_env` keys:
+    channel secrets, providers' `api_key_env`, `secret_key_env`)."""
+    found: set[str] = set()
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if str(key).endswith("_env") and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= _named_variables(value)
+    elif isinstance(data, list):
+        for item in data:
+            found |= _named_variables(item)
+    return found
 
 
 def _build_channels(raw: Any, env: Mapping[str, str]) -> dict[str, Any]:
