@@ -202,7 +202,9 @@ def test_malformed_bodies_get_400_and_nothing_else_happens(live_app, make_config
     assert fake_model.calls() == 0 and feishu.requests == []
 
 
-def test_malformed_encrypted_bodies_get_400(live_app, make_config, fake_model, feishu):
+def test_malformed_encrypted_bodies_get_one_and_the_same_401(live_app, make_config, fake_model, feishu):
+    """Signed (so only a key holder could send them), yet each failure is answered alike: which
+    step failed goes to the log, never to the sender (tests/security/test_attack_feishu.py)."""
     from tests.support.platform_requests import feishu_encrypt, feishu_signature
 
     app = _start(live_app, make_config, fake_model, feishu, encrypt_key=ENCRYPT_KEY)
@@ -212,8 +214,10 @@ def test_malformed_encrypted_bodies_get_400(live_app, make_config, fake_model, f
         return _raw(app, body, {"X-Lark-Request-Timestamp": ts, "X-Lark-Request-Nonce": nonce,
                                 "X-Lark-Signature": feishu_signature(ts, nonce, ENCRYPT_KEY, body)})
 
-    assert signed(b'{"encrypt": "not base64 at all!"}').status_code == 400
-    assert signed(json.dumps({"encrypt": feishu_encrypt(ENCRYPT_KEY, "hello")}).encode()).status_code == 400
+    bad_base64 = signed(b'{"encrypt": "not base64 at all!"}')
+    not_json = signed(json.dumps({"encrypt": feishu_encrypt(ENCRYPT_KEY, "hello")}).encode())
+    assert bad_base64.status_code == not_json.status_code == 401 and bad_base64.content == not_json.content
+    assert "channels.feishu.encrypt_key" in bad_base64.json()["error"]
     assert fake_model.calls() == 0 and feishu.requests == []
 
 

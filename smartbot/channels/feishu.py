@@ -1,15 +1,20 @@
 """Feishu / Lark: event subscription (schema 2.0) in, IM messages out with a tenant access token.
 
-Inbound, in the order the platform's documents give: an encrypted body ({"encrypt": ...}) must
-carry a valid X-Lark-Signature (hex SHA-256 of timestamp + nonce + encrypt_key + raw body) unless it
-is the console's URL check, which is sent unsigned; it is decrypted (key = SHA-256(encrypt_key),
-IV = first 16 bytes, AES-256-CBC); then the verification token inside must match. With an
-encrypt_key configured, plain bodies are refused. The URL check is answered with its challenge;
-im.message.receive_v1 becomes an InboundMessage keyed on message_id (Feishu re-pushes and replays
-history under new event ids); every other event is acknowledged and ignored.
+Inbound, with an encrypt_key configured: a signed request (X-Lark-Signature = hex SHA-256 of
+timestamp + nonce + encrypt_key + raw body) is authenticated before anything is parsed or
+decrypted. Only the console's URL check comes unsigned (Feishu's SDKs answer it before any
+signature check), so an unsigned body is decrypted only to see whether it is that check, and is
+refused otherwise. Decryption (key = SHA-256(encrypt_key), IV = first 16 bytes, AES-256-CBC) and
+the verification token inside then either succeed or fail with one and the same answer, whatever
+went wrong: different answers for bad padding, bad JSON or a wrong token would be a padding
+oracle that reads a captured event byte by byte. Plain bodies are refused. Without an encrypt_key,
+events are plain and checked by the verification token only.
+The URL check is answered with its challenge; im.message.receive_v1 becomes an InboundMessage
+keyed on message_id (Feishu re-pushes and replays history under new event ids); every other event
+is acknowledged and ignored.
 Outbound: a reply to the message (POST /open-apis/im/v1/messages/<id>/reply) carrying the reply's
 delivery id as Feishu's `uuid`, so a retried send is not shown twice.
-Never logs or returns a token, the app secret or the encrypt key.
+Never logs or returns a token, the app secret, the encrypt key or what a refused body decrypted to.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings_schema import setting
 from . import http
 from .base import Channel, WebRequest, WebResponse, load_json
-from .cipher import AES_BLOCK, DecryptError, decrypt_cbc
+from .cipher import AES_BLOCK, DecryptError, open_cbc
 from .feishu_content import read_content, resolve_mentions
 from .groups import addressed, group_trigger_setting
 from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
@@ -48,6 +53,11 @@ TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 # Codes from Feishu's server error code list: a token that is invalid or expired, and rate limits.
 TOKEN_CODES = {99991661, 99991663, 99991664, 99991671}
 RATE_LIMIT_CODES = {99991400, 230020}
+# The one answer to every encrypted body that fails after the signature check (or that has none
+# and is not the console's URL check): it names what to check, never which step failed.
+UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE_HEADER}, decrypt with "
+              "channels.feishu.encrypt_key and carry channels.feishu.verification_token (copy both from "
+              "Events & Callbacks > Encryption strategy)")
 
 
 @dataclass
@@ -92,16 +102,17 @@ class FeishuChannel(Channel):
 
     # -- inbound ---------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
-        data = req.json()
-        if not isinstance(data, dict):
-            raise PayloadError("body must be a JSON object")
-        if "encrypt" in data:
-            payload = self._decrypt_signed(req, data["encrypt"])
-        elif self.config.encrypt_key:
-            raise SignatureError("expected an encrypted body because channels.feishu.encrypt_key is set")
+        if self.config.encrypt_key:
+            payload = self._open_encrypted(req)
         else:
-            payload = data
-        self._check_token(payload)
+            payload = req.json()
+            if not isinstance(payload, dict):
+                raise PayloadError("body must be a JSON object")
+            if "encrypt" in payload:
+                raise SignatureError("the body is encrypted but channels.feishu.encrypt_key is not set: copy the "
+                                     "Encrypt Key from Events & Callbacks > Encryption strategy")
+            if not self._token_matches(payload):
+                raise SignatureError("verification token does not match channels.feishu.verification_token")
         self._check_age(payload)
         req.decoded = payload
 
@@ -146,15 +157,23 @@ class FeishuChannel(Channel):
             mentioned=addressed(chat_type, mentioned, self.config.group_trigger), attachments=attachments,
             reply_context=context, raw=payload)]
 
-    def _decrypt_signed(self, req: WebRequest, blob: Any) -> dict[str, Any]:
-        if not self.config.encrypt_key:
-            raise SignatureError("the body is encrypted but channels.feishu.encrypt_key is not set: copy the "
-                                 "Encrypt Key from Events & Callbacks > Encryption strategy")
+    def _open_encrypted(self, req: WebRequest) -> dict[str, Any]:
+        """The decrypted payload of an encrypted request, authenticated before it is decrypted."""
         signed = self._check_signature(req)
-        payload = self._decrypt(blob)
-        # Only the console's URL check comes unsigned (the documents exclude it from signing).
-        if not signed and payload.get("type") != URL_VERIFICATION:
-            raise SignatureError(f"encrypted event without the {SIGNATURE_HEADER} header")
+        data = req.json()
+        if not isinstance(data, dict):
+            raise PayloadError("body must be a JSON object")
+        if "encrypt" not in data:
+            raise SignatureError("expected an encrypted body because channels.feishu.encrypt_key is set")
+        payload, problem = self._decrypt(data["encrypt"])
+        if not problem and not self._token_matches(payload):
+            problem = "the verification token inside does not match"
+        if not problem and not signed and payload.get("type") != URL_VERIFICATION:
+            problem = "unsigned, and not the console's URL check"
+        if problem:
+            if signed:      # only a holder of the encrypt key gets here: worth telling the operator
+                log.warning("feishu: a signed request was refused: %s", problem)
+            raise SignatureError(UNVERIFIED)
         return payload
 
     def _check_signature(self, req: WebRequest) -> bool:
@@ -171,32 +190,32 @@ class FeishuChannel(Channel):
         check_window(timestamp, self.config.max_event_age, TIMESTAMP_HEADER)
         return True
 
-    def _decrypt(self, blob: Any) -> dict[str, Any]:
-        if not isinstance(blob, str):
-            raise PayloadError("encrypt must be a base64 string")
+    def _decrypt(self, blob: Any) -> tuple[dict[str, Any], str]:
+        """(payload, "") or ({}, what went wrong). Bad padding does not end the work early: the
+        data is parsed all the same and the verdicts are combined at the end."""
         try:
-            raw = base64.b64decode(blob, validate=True)
-        except (binascii.Error, ValueError):
-            raise PayloadError("encrypt is not valid base64") from None
+            raw = base64.b64decode(blob, validate=True) if isinstance(blob, str) else b""
+            plain, padded_well = open_cbc(self._aes_key, raw[:AES_BLOCK], raw[AES_BLOCK:])
+        except (binascii.Error, ValueError, DecryptError):
+            return {}, "encrypt is not base64 of an IV and whole AES blocks"
         try:
-            plain = decrypt_cbc(self._aes_key, raw[:AES_BLOCK], raw[AES_BLOCK:])
-        except DecryptError:
-            raise SignatureError("the body does not decrypt with channels.feishu.encrypt_key: check that it is "
-                                 "the Encrypt Key shown in the console") from None
-        payload = load_json(plain, "decrypted body")
+            payload = load_json(plain, "decrypted body")
+        except (PayloadError, ValueError, RecursionError):
+            payload = None
+        if not padded_well:
+            return {}, "the padding is wrong (a different encrypt key?)"
         if not isinstance(payload, dict):
-            raise PayloadError("the decrypted body is not a JSON object")
-        return payload
+            return {}, "the decrypted body is not a JSON object"
+        return payload, ""
 
-    def _check_token(self, payload: dict[str, Any]) -> None:
+    def _token_matches(self, payload: dict[str, Any]) -> bool:
         header = payload.get("header")
         if payload.get("type") != URL_VERIFICATION and isinstance(header, dict):
             token = header.get("token")          # schema 2.0 events
         else:
             token = payload.get("token")         # the URL check and schema 1.0 events
         expected = self.config.verification_token.encode("utf-8")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode("utf-8", "replace"), expected):
-            raise SignatureError("verification token does not match channels.feishu.verification_token")
+        return isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "replace"), expected)
 
     def _check_age(self, payload: dict[str, Any]) -> None:
         header = payload.get("header")
