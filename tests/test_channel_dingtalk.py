@@ -26,7 +26,7 @@ def dingtalk():
 def _start(live_app, make_config, fake_model, dingtalk, **section: Any):
     return start_app(live_app, make_config, fake_model, "dingtalk", {
         "app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": dingtalk.url,
-        "session_webhook_hosts": ["127.0.0.1"], **section})
+        "session_webhook_hosts": [dingtalk.url], **section})       # the fake's http origin, on loopback
 
 
 def _post(app, message: Any, secret: str = APP_SECRET, timestamp_ms: int | None = None) -> requests.Response:

@@ -25,7 +25,7 @@ def test_three_platforms_answer_under_gunicorn(gunicorn_app, make_config, fake_m
             "feishu": {"app_id": "cli_test", "app_secret": FEISHU_SECRET, "verification_token": "verification-token",
                        "encrypt_key_env": "TEST_FEISHU_ENCRYPT_KEY", "bot_open_id": "ou_bot", "api_base": feishu.url},
             "dingtalk": {"app_key": "ding_test", "app_secret": DING_SECRET, "api_base": dingtalk.url,
-                         "session_webhook_hosts": ["127.0.0.1"]},
+                         "session_webhook_hosts": [dingtalk.url]},
             "wecom": {"corp_id": CORP_ID, "agent_id": 1000002, "token": WECOM_TOKEN, "encoding_aes_key": AES_KEY,
                       "api_base": wecom.url},
         })

@@ -50,6 +50,15 @@ def test_secrets_come_from_env_overrides_or_named_variables(tmp_path):
     ("feishu", {**FEISHU, "api_base": "open.feishu.cn"}, "channels.feishu.api_base", "https://"),
     ("dingtalk", {**DINGTALK, "session_webhook_hosts": []}, "channels.dingtalk.session_webhook_hosts", "oapi.dingtalk"),
     ("dingtalk", {"app_secret": "x" * 20}, "channels.dingtalk.app_key", "AppKey"),
+    ("dingtalk", {**DINGTALK, "session_webhook_hosts": ["http://hooks.example.com"]},
+     "channels.dingtalk.session_webhook_hosts[0]", "plain http is allowed only on 127.0.0.1"),
+    ("dingtalk", {**DINGTALK, "session_webhook_hosts": ["oapi.dingtalk.com", "https://oapi.dingtalk.com/robot"]},
+     "channels.dingtalk.session_webhook_hosts[1]", "bare host names"),
+    ("dingtalk", {**DINGTALK, "session_webhook_hosts": ["user@oapi.dingtalk.com"]},
+     "channels.dingtalk.session_webhook_hosts[0]", "bare host names"),
+    ("dingtalk", {**DINGTALK, "replay_window": 7200}, "channels.dingtalk.replay_window", "10 to 3600"),
+    ("dingtalk", {**DINGTALK, "replay_window": "nan"}, "channels.dingtalk.replay_window", "10 to 3600"),
+    ("dingtalk", {**DINGTALK, "replay_window": 1}, "channels.dingtalk.replay_window", "at least 10"),
     ("wecom", {**WECOM, "agent_id": "first"}, "channels.wecom.agent_id", "number"),
     ("wecom", {**WECOM, "encoding_aes_key": "!" * 43}, "channels.wecom.encoding_aes_key", "base64"),
     ("wecom", {**WECOM, "corpid": "typo"}, "channels.wecom.corpid", "corp_id"),
@@ -58,6 +67,24 @@ def test_bad_settings_name_the_key_and_the_fix(tmp_path, channel, section, key, 
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, **{channel: section})
     assert key in str(err.value) and words in str(err.value)
+
+
+def test_dingtalk_replay_window_defaults_to_five_minutes_and_the_old_key_only_narrows_it(tmp_path):
+    assert _load(tmp_path, dingtalk=DINGTALK).channels["dingtalk"].replay_window == 300
+    assert _load(tmp_path, dingtalk={**DINGTALK, "replay_window": 90}).channels["dingtalk"].replay_window == 90
+    old = _load(tmp_path, dingtalk={**DINGTALK, "tolerance_seconds": 3600})
+    assert old.channels["dingtalk"].replay_window == 300
+    assert _load(tmp_path, dingtalk={**DINGTALK, "tolerance_seconds": 120}).channels["dingtalk"].replay_window == 120
+    lines: list[str] = []
+    run_checks(old, online=False, out=lines.append)
+    assert any(line.startswith("[FAIL] channel dingtalk") and "rename it" in line and "replay_window" in line
+               for line in lines)
+
+
+def test_dingtalk_session_webhook_origins_for_a_local_proxy(tmp_path):
+    hosts = ["oapi.dingtalk.com", "HTTP://127.0.0.1:8089", "https://proxy.example.com:8443"]
+    s = _load(tmp_path, dingtalk={**DINGTALK, "session_webhook_hosts": hosts})
+    assert s.channels["dingtalk"].session_webhook_hosts == [h.lower() for h in hosts]
 
 
 def test_check_config_reports_each_channel(tmp_path):

@@ -1,8 +1,9 @@
 """The channel interface: translate between one platform and `messages.py`, nothing more.
 
 A channel never imports the router, llm/, executor/ or auth/. The webhook path calls, in order:
-`verify` (raise SignatureError), `handshake` (a response for url-verification style requests, else
-None), `parse` (InboundMessages; [] for events that are not messages), then `acknowledge`.
+`verify` (raise SignatureError), `single_use` (what of a signature that does not cover the body
+the gateway must accept only once), `handshake` (a response for url-verification style requests,
+else None), `parse` (InboundMessages; [] for events that are not messages), then `acknowledge`.
 The worker calls `split` and `send` for replies. Flask never reaches a channel: requests arrive as
 plain `WebRequest` values.
 """
@@ -119,6 +120,18 @@ class WebResponse:
         return body, content_type or "text/plain; charset=utf-8"
 
 
+@dataclass(frozen=True)
+class SingleUse:
+    """What makes a verified request's signature good for one body only, on a platform whose
+    signature does not cover the body (DingTalk signs only the timestamp). `signature` is the
+    signed value, `body_digest` a digest of the body it came with, `keep_until` the time after
+    which the signature fails the platform's freshness window anyway."""
+
+    signature: str
+    body_digest: str
+    keep_until: float
+
+
 class Channel(ABC):
     """Base class. Subclasses set `name`, `config_class` and implement verify/parse/send."""
 
@@ -135,6 +148,11 @@ class Channel(ABC):
     @abstractmethod
     def verify(self, req: WebRequest) -> None:
         """Raise SignatureError unless the request provably comes from the platform."""
+
+    def single_use(self, req: WebRequest) -> SingleUse | None:
+        """For a verified request whose signature does not cover its body: what the gateway must
+        see only once with a given body. None (the default) when the signature covers the body."""
+        return None
 
     def handshake(self, req: WebRequest) -> WebResponse | None:
         return None

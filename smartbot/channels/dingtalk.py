@@ -1,12 +1,18 @@
 """DingTalk enterprise robot in HTTP callback mode: signed callbacks in, session webhook or open API out.
 
 Inbound: headers `timestamp` (ms) and `sign` = base64(HMAC-SHA256(app_secret, timestamp + "\\n" +
-app_secret)), refused beyond a 1-hour window. Messages are keyed on msgId (DingTalk resends when no
-reply comes within about a minute). The callback is answered with an empty 200 at once.
-Outbound: to the callback's sessionWebhook while it is valid (only to hosts listed in
-session_webhook_hosts; a callback naming another host is refused, and so audited), otherwise
-through the open API with a cached accessToken: group chats via /v1.0/robot/groupMessages/send,
-direct chats via /v1.0/robot/oToMessages/batchSend.
+app_secret)). The sign covers only the timestamp, not the body (the platform's design), so a
+captured pair could carry any body: the window is short (replay_window, a few minutes rather than
+DingTalk's hour) and the gateway accepts each pair with one body only (`single_use`, kept in the
+shared database). DingTalk signs each delivery afresh, so its resends carry new pairs; they are
+keyed on msgId (DingTalk resends when no reply comes within about a minute). The callback is
+answered with an empty 200 at once.
+Outbound: to the callback's sessionWebhook while it is valid, and only when that URL, read as the
+HTTP client reads it, is https on a host of session_webhook_hosts (see reply_urls.py): checked when
+the callback is parsed (refused otherwise, and so audited) and again just before sending, and the
+reply goes to the URL in the form checked. Otherwise through the open API with a cached
+accessToken: group chats via /v1.0/robot/groupMessages/send, direct chats via
+/v1.0/robot/oToMessages/batchSend.
 Never logs or returns the app secret, the access token or a session webhook URL (it is a credential).
 """
 from __future__ import annotations
@@ -16,10 +22,10 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import requests
 
@@ -27,17 +33,20 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings_schema import setting
-from . import http
-from .base import Channel, WebRequest, WebResponse
+from . import http, reply_urls
+from .base import Channel, SingleUse, WebRequest, WebResponse
 from .groups import addressed, group_trigger_setting
 from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
-from .timestamps import check_window
+from .timestamps import check_window, parse as parse_timestamp
 
 log = logging.getLogger(__name__)
 
 CONVERSATION_TYPES = {"1": DIRECT, "2": GROUP}
 SESSION_RATE_LIMIT_CODES = {130101, 130102}
 WEBHOOK_MARGIN = 60.0        # seconds before its expiry a session webhook is no longer used
+WEBHOOK_LIFETIME = 3 * 3600  # a session webhook lives about 90 minutes: a later expiry is not believed
+MAX_REPLAY_WINDOW = 3600.0   # DingTalk's own limit
+HOSTS_KEY = "channels.dingtalk.session_webhook_hosts"
 
 
 @dataclass
@@ -47,10 +56,15 @@ class DingTalkConfig:
                               help="the AppSecret (Client Secret); it also signs the robot's callbacks")
     robot_code: str = setting("", help="the robot's RobotCode; by default the robotCode each callback carries")
     session_webhook_hosts: list[str] = setting(["oapi.dingtalk.com", "api.dingtalk.com"],
-                                               help="hosts a callback's sessionWebhook may point to")
+                                               help="hosts a callback's sessionWebhook may point to (https, "
+                                                    "default port), or origins such as http://127.0.0.1:8080")
     group_trigger: str = group_trigger_setting()
     api_base: str = setting("https://api.dingtalk.com", url=True)
-    tolerance_seconds: float = setting(3600.0, minimum=60, help="how far a callback's timestamp may be off")
+    replay_window: float = setting(300.0, minimum=10,
+                                   help="seconds a callback's timestamp may be off; each timestamp/sign pair is "
+                                        "accepted once within it (at most 3600)")
+    tolerance_seconds: float | None = setting(None, minimum=60,
+                                              help="the old name of replay_window; the smaller of the two applies")
     connect_timeout: float = setting(3.0, minimum=0.1)
     read_timeout: float = setting(10.0, minimum=0.1)
 
@@ -59,6 +73,20 @@ class DingTalkConfig:
         if not self.session_webhook_hosts:
             raise ConfigError(f"{path}.session_webhook_hosts", "is empty, so every callback would be refused",
                               'remove the key to use DingTalk\'s own hosts ["oapi.dingtalk.com", "api.dingtalk.com"]')
+        reply_urls.parse_origins(self.session_webhook_hosts, f"{path}.session_webhook_hosts")
+        if not math.isfinite(self.replay_window) or self.replay_window > MAX_REPLAY_WINDOW:
+            raise ConfigError(f"{path}.replay_window", f"must be a number of seconds from 10 to 3600, got "
+                              f"{self.replay_window!r}", "leave it out for the default, 300")
+        if self.tolerance_seconds is not None:
+            log.warning("%s.tolerance_seconds is the old name of replay_window; rename it (the smaller of the two "
+                        "applies)", path)
+            self.replay_window = min(self.replay_window, self.tolerance_seconds)
+
+    def self_check(self) -> str:
+        if self.tolerance_seconds is not None:
+            return ("tolerance_seconds is the old name of replay_window: rename it (replay_window, default 300 s, "
+                    "at most 3600; the smaller of the two applies meanwhile)")
+        return ""
 
 
 class DingTalkChannel(Channel):
@@ -71,6 +99,7 @@ class DingTalkChannel(Channel):
     def __init__(self, config: DingTalkConfig) -> None:
         super().__init__(config)
         self._http = http.pooled_session()
+        self._origins = reply_urls.parse_origins(config.session_webhook_hosts, HOSTS_KEY)
         self.tokens = AccessTokenCache("dingtalk", self._fetch_token)
 
     # -- inbound ---------------------------------------------------------------------------
@@ -81,7 +110,15 @@ class DingTalkChannel(Channel):
         if not hmac.compare_digest(signature(self.config.app_secret, timestamp).encode("utf-8", "replace"),
                                    sign.strip().encode("utf-8", "replace")):
             raise SignatureError("sign does not match: check channels.dingtalk.app_secret")
-        check_window(timestamp, self.config.tolerance_seconds, "timestamp header", per_second=1000)
+        check_window(timestamp, self.config.replay_window, "timestamp header (channels.dingtalk.replay_window)",
+                     per_second=1000)
+
+    def single_use(self, req: WebRequest) -> SingleUse:
+        """The sign vouches for the timestamp alone: the gateway lets it vouch for one body."""
+        timestamp = req.headers.get("timestamp", "")
+        return SingleUse(signature=f"{timestamp}\n{req.headers.get('sign', '').strip()}",
+                         body_digest=hashlib.sha256(req.body).hexdigest(),
+                         keep_until=parse_timestamp(timestamp, "timestamp header", 1000) + self.config.replay_window)
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = req.json()
@@ -101,11 +138,13 @@ class DingTalkChannel(Channel):
                                    "staff_id": staff_id, "robot_code": str(data.get("robotCode") or "")}
         webhook = data.get("sessionWebhook")
         if webhook:
-            if not isinstance(webhook, str) or not self._allowed_webhook(webhook):
-                raise PayloadError(f"sessionWebhook host {_host(webhook)!r} is not in "
-                                   "channels.dingtalk.session_webhook_hosts")
-            context["session_webhook"] = webhook
-            context["session_webhook_expires"] = _number(data.get("sessionWebhookExpiredTime")) / 1000
+            try:
+                context["session_webhook"] = self._checked_webhook(webhook)
+            except reply_urls.ReplyURLRefused as exc:
+                raise PayloadError(f"sessionWebhook refused: {exc}; replies go only to the hosts in {HOSTS_KEY}") \
+                    from None
+            expires = _number(data.get("sessionWebhookExpiredTime")) / 1000
+            context["session_webhook_expires"] = min(expires, time.time() + WEBHOOK_LIFETIME)
         mentioned = chat_type == DIRECT or data.get("isInAtList") is True
         return [InboundMessage(
             channel=self.name, event_id=msg_id, message_id=msg_id, chat_id=chat_id, chat_type=chat_type,
@@ -116,16 +155,20 @@ class DingTalkChannel(Channel):
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         return WebResponse(200, "")
 
-    def _allowed_webhook(self, url: str) -> bool:
-        parsed = urlparse(url)
-        return parsed.scheme in ("https", "http") and (parsed.hostname or "") in self.config.session_webhook_hosts
+    def _checked_webhook(self, url: object) -> str:
+        """The session webhook as it will be sent to, or ReplyURLRefused (for replies and callbacks alike)."""
+        return reply_urls.checked(url, self._origins)
 
     # -- outbound --------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
-        webhook = str(ctx.get("session_webhook") or "")
-        expires = float(ctx.get("session_webhook_expires") or 0)
-        if webhook and self._allowed_webhook(webhook) and time.time() < expires - WEBHOOK_MARGIN:
+        webhook = ""
+        if ctx.get("session_webhook") and time.time() < _number(ctx.get("session_webhook_expires")) - WEBHOOK_MARGIN:
+            try:        # checked again: the context may predate a narrower setting, or an older check
+                webhook = self._checked_webhook(ctx["session_webhook"])
+            except reply_urls.ReplyURLRefused as exc:
+                log.warning("dingtalk: not sending to the stored session webhook (%s); using the open API", exc)
+        if webhook:
             try:
                 self._send_by_session(webhook, reply)
                 return
@@ -143,7 +186,7 @@ class DingTalkChannel(Channel):
             body = {"msgtype": "markdown", "markdown": {"title": _title(reply.text), "text": reply.text}}
         else:
             body = {"msgtype": "text", "text": {"content": reply.text}}
-        resp = http.request(self._http, "POST", webhook, json=body, timeout=self._timeout)
+        resp = http.request(self._http, "POST", webhook, json=body, timeout=self._timeout, allow_redirects=False)
         data = json_object(resp, "DingTalk")
         code = data.get("errcode", 0)
         if code == 0:
@@ -259,15 +302,14 @@ def _required(data: dict[str, Any], key: str) -> str:
 
 
 def _number(value: Any) -> float:
+    """A finite number from a callback or a stored context; 0 for anything else (NaN, inf, text)."""
     try:
-        return float(value or 0)
-    except (TypeError, ValueError):
+        number = float(value or 0)
+    except (TypeError, ValueError, OverflowError):
         return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
-
-def _host(url: Any) -> str:
-    return (urlparse(url).hostname or "?") if isinstance(url, str) else "?"

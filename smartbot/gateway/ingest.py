@@ -1,5 +1,8 @@
 """Steps 1-6 of the message path: verify, handshake, parse, accept (one INSERT), ack, dispatch.
 
+A platform whose signature does not cover the body (DingTalk) has each verified signature claimed
+in the shared signature ledger right after `verify`, so one signature never vouches for two bodies.
+
 Nothing here waits for a model. A refused request is counted, audited (at most once per source,
 reason and interval, so a flood of forged requests cannot flood the audit log) and never parsed
 further than needed to refuse it.
@@ -33,6 +36,7 @@ from ..messages import InboundMessage
 from ..shared_state import LocalStore
 from ..ops import metrics
 from . import inbox
+from .signatures import SignatureLedger
 from .spool import Spool, Spooled
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class Ingest:
                  refusal_interval: float, pressure: IngestPressure | None = None, store: Any = None,
                  spool_dir: str | None = None, process_owner: str | None = None) -> None:
         self.db = db
+        self.signatures = SignatureLedger(db)
         self.pressure = pressure or IngestPressure()
         self.channels = channels
         self._owner = owner
@@ -65,6 +70,9 @@ class Ingest:
                 log.warning("webhook for channel %r, which is not configured here", channel_name)
                 raise ChannelNotConfigured(f"channel {channel_name!r} is not configured on this server")
             channel.verify(req)
+            once = channel.single_use(req)
+            if once is not None:
+                self.signatures.claim(channel_name, once)
             shake = channel.handshake(req)
             if shake is not None:
                 metrics.count("webhook_requests_total", channel=channel_name, outcome="handshake")

@@ -11,9 +11,11 @@ from .executor import Approval, Command
 from .llm import ModelRoute, ModelUsage
 from .ops import AlertState
 from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
+from .signatures import SeenSignature
 
 __all__ = [
     "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
+    "SeenSignature",
 ]
