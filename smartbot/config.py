@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
+from .llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
 from .ops.settings import AlertsSettings
 from .settings_schema import _suggest, build, require_unique_names, setting
 from .workflows.settings import WorkflowSettings
@@ -23,6 +25,7 @@ ENV_PREFIX = "SMARTBOT_"
 # Variables SmartBot reads for itself whatever the config says.
 SERVER_VARIABLES = frozenset({"DATABASE_URL"})
 LOCALES = ("en", "zh-CN")
+KEY_PATTERN = re.compile(r"[A-Za-z_*?][A-Za-z0-9_*?]{0,99}")
 
 
 @dataclass
@@ -88,6 +91,11 @@ class ProviderSettings:
     enabled: bool = setting(True)
     prompt_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 prompt tokens, for cost reports")
     completion_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 completion tokens")
+
+    def validate(self, path: str) -> None:
+        problem = base_url_problem(self.base_url)
+        if problem:
+            raise ConfigError(f"{path}.base_url", problem, "write it like https://api.example.com/v1")
 
 
 @dataclass
@@ -199,6 +207,17 @@ class WebchatSettings:
 class SecuritySettings:
     default_role: str = setting("guest", help="role of senders not bound to a user; '' refuses them")
     trusted_proxies: int = setting(0, minimum=0)
+    provider_key_envs: list[str] = setting(list(DEFAULT_KEY_PATTERNS),
+                                           help="names (or * ? patterns) of the variables a provider made in "
+                                                "the admin page or API may take its key from")
+
+    def validate(self, path: str) -> None:
+        for i, pattern in enumerate(self.provider_key_envs):
+            problem = ("is not a variable name or pattern" if not KEY_PATTERN.fullmatch(pattern) else
+                       "matches any variable, whatever secret it holds" if not pattern.strip("*?") else "")
+            if problem:
+                raise ConfigError(f"{path}.provider_key_envs[{i}]", f"{pattern!r} {problem}",
+                                  'use names like "OPENAI_API_KEY" or patterns like "DEEPSEEK_*"')
 
 
 @dataclass

@@ -96,7 +96,8 @@ class DeliveryError(SmartBotError):
 
 
 class ProviderError(SmartBotError):
-    """A model provider call failed. `kind` is timeout | rate_limited | server | client | malformed | unavailable."""
+    """A model provider call failed. `kind` is timeout | rate_limited | server | client | auth | malformed |
+    unavailable | key_withheld (the key's rules stopped the call before anything was sent)."""
 
     def __init__(self, reason: str, kind: str, retryable: bool, retry_after: float | None = None,
                  provider: str = "") -> None:

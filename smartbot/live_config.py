@@ -76,7 +76,8 @@ def spec_from_row(row: Any) -> ProviderSpec:
     headers = params.pop("headers", {}) or {}
     known = {k: params[k] for k in PROVIDER_PARAMS if k in params and k != "headers"}
     return ProviderSpec(name=row.name, kind=row.kind, base_url=row.base_url, model=row.model,
-                        api_key_env=row.api_key_env or "", headers=tuple(sorted(headers.items())), **known)
+                        api_key_env=row.api_key_env or "", headers=tuple(sorted(headers.items())),
+                        key_origin=row.key_origin or "", from_file=row.source == "config", **known)
 
 
 def route_from_row(row: Any) -> RouteSpec:

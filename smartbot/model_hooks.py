@@ -18,6 +18,7 @@ from .live_config import ProviderStore
 from .llm.base import ModelRequest, ModelResponse, ProviderSpec
 from .llm.breaker import BreakerPolicy
 from .llm.health import HealthMonitor
+from .llm.keys import KeyRules
 from .llm.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,13 @@ def build_service(settings: Settings, env: Mapping[str, str], pool_size: int, st
     models = settings.models
     policy = BreakerPolicy(models.breaker_failures, models.breaker_window, models.breaker_cooldown)
     return ModelService(env, pool_size=pool_size, breaker=policy, cache_entries=models.cache_max_entries,
-                        cache_store=store)
+                        cache_store=store, key_rules=key_rules(settings))
+
+
+def key_rules(settings: Settings) -> KeyRules:
+    """The deployment's rules for provider key variables (see llm/keys.py)."""
+    return KeyRules(patterns=tuple(settings.security.provider_key_envs), is_server_secret=settings.is_server_secret,
+                    file_variables=frozenset(p.api_key_env for p in settings.providers if p.api_key_env))
 
 
 def connect(service: ModelService, db: Database, providers: ProviderStore, settings: Settings) -> HealthMonitor:

@@ -17,6 +17,7 @@ from . import audit
 from .config import Settings
 from .db import Database
 from .executor.catalogue import check_definition, row_values
+from .llm.keys import origin
 from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, RULES_VERSION,
                           bump, get_setting, set_setting)
 from .models import Command, ModelRoute, Provider, Role, Rule
@@ -29,7 +30,9 @@ _rules, _roles = Rule.__table__, Role.__table__
 def provision(db: Database, settings: Settings) -> list[str]:
     """Apply the file's declarations; returns what changed (also audited)."""
     changes: list[str] = []
+    # The file is trusted: its providers' keys are confirmed for their own base_url at every start.
     providers = {p.name: {"kind": p.kind, "base_url": p.base_url, "api_key_env": p.api_key_env, "model": p.model,
+                          "key_origin": origin(p.base_url),
                           "params": {k: getattr(p, k) for k in PROVIDER_PARAMS}, "enabled": p.enabled,
                           "source": "config"} for p in settings.providers}
     routes = {r.name: {"provider": r.provider, "match": dict(r.match), "fallback": list(r.fallback),

@@ -89,3 +89,34 @@ def test_a_page_form_without_its_csrf_token_changes_nothing(admin):
     app, browser = admin
     resp = browser.s.post(app.url + "/admin/providers/active", data={"default": "main"}, timeout=10)
     assert resp.status_code == 400
+
+
+def test_the_provider_form_keeps_keys_where_they_were_confirmed(admin, fake_model, monkeypatch):
+    """The page's edit form sends every field back: an unchanged key variable must not confirm the
+    key for a new base_url; the confirm box does. Refusals show their reason on the page."""
+    from tests.support.fake_model import FakeModel
+
+    app, browser = admin
+    monkeypatch.setenv("PAGE_API_KEY", "sk-page-0001")
+    form = {"name": "paged", "kind": "openai", "base_url": fake_model.base_url, "model": "m-1", "enabled": "on"}
+    refused = browser.post("/admin/providers", {**form, "api_key_env": "SMARTBOT_SECRET_KEY"}).text
+    assert "Saved." not in refused and "api_key_env: SMARTBOT_SECRET_KEY belongs to SmartBot itself" in refused
+    assert "Saved." in browser.post("/admin/providers", {**form, "api_key_env": "PAGE_API_KEY"}).text
+    assert "paged: OK" in browser.post("/admin/providers/paged/test", {}).text
+    other = FakeModel().start()
+    try:
+        edit = {"model": "m-1", "base_url": other.base_url, "api_key_env": "PAGE_API_KEY", "enabled": "on"}
+        page = browser.post("/admin/providers/paged", edit).text
+        assert "Saved." in page and "is not sent there until confirmed" in page
+        tested = browser.post("/admin/providers/paged/test", {}).text
+        assert "paged: key_withheld:" in tested and other.calls() == 0
+        assert "Saved." in browser.post("/admin/providers/paged", {**edit, "confirm_key": "on"}).text
+        assert "paged: OK" in browser.post("/admin/providers/paged/test", {}).text
+        assert other.requests[-1]["headers"]["Authorization"] == "Bearer sk-page-0001"
+    finally:
+        other.stop()
+    with app.runtime.db.read() as conn:
+        actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action LIKE 'provider.%' ORDER BY seq"))
+        assert [a for (a,) in actions] == ["provider.refused", "provider.created", "provider.key_confirmed",
+                                           "provider.tested", "provider.updated", "provider.tested",
+                                           "provider.updated", "provider.key_confirmed", "provider.tested"]

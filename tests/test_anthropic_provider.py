@@ -46,7 +46,8 @@ def test_answer_usage_and_request_shape(fake):
 def test_a_wrong_key_is_an_auth_error_that_is_not_retried(fake):
     with pytest.raises(ProviderError) as err:
         _provider(fake, key="sk-wrong").complete(ModelRequest([{"role": "user", "content": "x"}]), (2, 5))
-    assert err.value.kind == "auth" and not err.value.retryable and "invalid x-api-key" in err.value.reason
+    assert err.value.kind == "auth" and not err.value.retryable and "401" in err.value.reason
+    assert "invalid x-api-key" not in err.value.reason, "a reason never carries the answer's body"
 
 
 def test_tools_go_out_as_input_schema_and_tool_use_comes_back(fake):

@@ -149,3 +149,22 @@ def test_rules_and_roles_in_the_file_are_checked():
     assert err.value.key == "roles[0].permissions[1]"
     with pytest.raises(ConfigError, match="two entries are named 'a'"):
         load({"roles": [{"name": "a"}, {"name": "a"}]}, env=_env())
+
+
+@pytest.mark.parametrize("base_url", ["http://x/v1?path=", "http://x/v1#frag", "http://user@x/v1",
+                                      "http://u:p@x/v1", "http://x\\@y/v1", "http://x/v 1", "http://x:99999/v1"])
+def test_a_file_providers_base_url_is_read_as_the_http_client_reads_it(base_url):
+    with pytest.raises(ConfigError) as err:
+        load({"providers": [{"name": "a", "base_url": base_url, "model": "m"}]}, env=_env())
+    assert err.value.key == "providers[0].base_url"
+    assert "u:p" not in err.value.problem
+
+
+def test_provider_key_variables_are_names_or_patterns():
+    settings = load({"security": {"provider_key_envs": ["OPENAI_API_KEY", "DEEPSEEK_*"]}}, env=_env())
+    assert settings.security.provider_key_envs == ["OPENAI_API_KEY", "DEEPSEEK_*"]
+    assert load({}, env=_env()).security.provider_key_envs == ["*_API_KEY"]
+    for bad in ("*", "A B", "KEY;rm"):
+        with pytest.raises(ConfigError) as err:
+            load({"security": {"provider_key_envs": ["OPENAI_API_KEY", bad]}}, env=_env())
+        assert err.value.key == "security.provider_key_envs[1]"

@@ -68,3 +68,23 @@ def test_upgrade_in_a_child_process(tmp_path):
     fresh.ensure_schema(True, upgrade_in_child=True)
     assert fresh.schema_revision() == head_revision()
     fresh.dispose()
+
+
+def test_providers_made_before_key_origins_keep_their_key_at_their_base_url(database_url):
+    """0010: a provider from before keeps working: its key counts as confirmed for its base_url."""
+    from smartbot.db import Database
+
+    db = Database(database_url)
+    try:
+        db.upgrade("0007")
+        with db.write() as conn:
+            for name, url in (("a", "https://api.example.com/v1"), ("b", "http://127.0.0.1:11434")):
+                conn.execute(sa.text("INSERT INTO providers (name, kind, base_url, api_key_env, model, params, enabled, "
+                                     "source, created_at, updated_at) VALUES (:n, 'openai', :u, 'A_API_KEY', 'm', "
+                                     "'{}', true, 'db', 0, 0)"), {"n": name, "u": url})
+        db.upgrade()
+        with db.read() as conn:
+            origins = dict(conn.execute(sa.text("SELECT name, key_origin FROM providers")).all())
+        assert origins == {"a": "https://api.example.com:443", "b": "http://127.0.0.1:11434"}
+    finally:
+        db.dispose()

@@ -202,3 +202,24 @@ def _wait(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.02)
+
+
+def test_a_key_is_sent_only_to_the_origin_it_was_confirmed_for(fake_model):
+    from smartbot.llm.keys import KeyRules, origin
+
+    service = ModelService({"MAIN_API_KEY": "sk-main-1", "SLACK_SIGNING_SECRET": "slack-1"}, pool_size=4,
+                           key_rules=KeyRules(is_server_secret=lambda name: name.startswith("SLACK_")))
+    confirmed = _spec(fake_model, api_key_env="MAIN_API_KEY", key_origin=origin(fake_model.base_url))
+    assert service.complete(_ask(), [confirmed]).text == "echo: hello"
+    assert fake_model.requests[-1]["headers"]["Authorization"] == "Bearer sk-main-1"
+    elsewhere = _spec(fake_model, api_key_env="MAIN_API_KEY", key_origin="https://api.example.com:443")
+    secret = _spec(fake_model, api_key_env="SLACK_SIGNING_SECRET", key_origin=origin(fake_model.base_url))
+    for spec, words in ((elsewhere, "confirm"), (secret, "SmartBot")):
+        with pytest.raises(ChainFailed) as err:
+            service.complete(_ask(), [spec])
+        assert err.value.kind == "key_withheld" and words in err.value.reason, err.value.reason
+        assert service.check_health(spec) == "closed" and service.key_withheld(spec) == err.value.reason
+    assert fake_model.calls() == 1 and fake_model.probes == 0
+    from_file = _spec(fake_model, api_key_env="SLACK_SIGNING_SECRET", key_origin=origin(fake_model.base_url),
+                      from_file=True)
+    assert service.key_withheld(from_file) == "", "a [[providers]] entry of the file keeps its own variable"

@@ -56,11 +56,22 @@ def test_tool_calls_with_object_arguments_and_tool_results(fake):
     assert wire[2] == {"role": "tool", "content": "12% used", "tool_name": "disk"}
 
 
-def test_unknown_model_is_a_client_error_with_the_servers_reason(fake):
+def test_unknown_model_is_a_client_error_whose_words_go_to_the_log_only(fake, caplog):
+    """A reason reaches the admin API and the audit log: the server's own text (which could be any
+    service's page) stays in the server log."""
     fake.script({"status": 404, "body": {"error": "model 'llama-fake' not found"}})
     with pytest.raises(ProviderError) as err:
         _provider(fake).complete(ModelRequest([{"role": "user", "content": "x"}]), (2, 5))
-    assert err.value.kind == "client" and "not found" in err.value.reason
+    assert err.value.kind == "client" and err.value.reason == "request refused (answered 404)"
+    assert "model 'llama-fake' not found" in caplog.text
+
+
+def test_a_redirect_is_an_error_and_is_not_followed(fake):
+    fake.script({"status": 307, "body": {}, "headers": {"Location": fake.url + "/elsewhere"}})
+    with pytest.raises(ProviderError) as err:
+        _provider(fake, key="sk-local").complete(ModelRequest([{"role": "user", "content": "x"}]), (2, 5))
+    assert err.value.kind == "client" and "307" in err.value.reason and "redirect" in err.value.reason
+    assert [r["path"] for r in fake.requests] == ["/api/chat"]
 
 
 def test_answer_without_a_message_is_malformed(fake):

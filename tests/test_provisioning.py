@@ -34,3 +34,22 @@ def test_the_file_is_followed_at_the_next_start(db):
     changed = provision(db, settings(rules=[{"name": "a", "action": "ignore", "match": {"prefix": "y"}}]))
     assert "rule a updated" in changed
     assert "rule a removed (no longer in the file)" in provision(db, settings())
+
+
+def test_a_file_providers_key_is_confirmed_for_its_own_base_url(db):
+    import sqlalchemy as sa
+
+    def start(base_url):
+        provider = {"name": "main", "base_url": base_url, "model": "m", "api_key_env": "MAIN_KEY"}
+        return provision(db, load({"database_url": db.url, "providers": [provider]},
+                                  env={"SMARTBOT_SECRET_KEY": "k" * 40}))
+
+    def key_origin():
+        with db.read() as conn:
+            return conn.execute(sa.text("SELECT key_origin FROM providers WHERE name = 'main'")).scalar()
+
+    start("https://api.example.com/v1")
+    assert key_origin() == "https://api.example.com:443"
+    assert start("https://api.example.com/v1") == []
+    assert "provider main updated" in start("http://10.0.0.7:8000/v1")
+    assert key_origin() == "http://10.0.0.7:8000"

@@ -19,11 +19,17 @@ PROVIDER_TEXT_FIELDS = ("kind", "base_url", "api_key_env", "model")
 PROVIDER_NUMBER_FIELDS = {"read_timeout": float, "max_retries": int, "max_tokens": int, "temperature": float}
 
 
-def _provider_form(include_name: bool) -> dict[str, Any]:
+def _provider_form(current: Any = None) -> dict[str, Any]:
+    """The form's values; for a change (`current` is the stored row) only the text fields that
+    differ, since giving api_key_env again would confirm the key for whatever base_url now is."""
     form = request.form
     data: dict[str, Any] = {k: form.get(k, "").strip() for k in PROVIDER_TEXT_FIELDS if form.get(k) is not None}
-    if include_name:
+    if current is None:
         data["name"] = form.get("name", "").strip()
+    else:
+        data = {k: v for k, v in data.items() if v != (getattr(current, k) or "")}
+        if form.get("confirm_key") == "on":
+            data["confirm_key"] = True
     data["enabled"] = form.get("enabled") == "on"
     for key, kind in PROVIDER_NUMBER_FIELDS.items():
         raw = form.get(key, "").strip()
@@ -59,15 +65,16 @@ def providers_switch(principal):
 @bp.post("/providers")
 @page("admin:providers")
 def providers_create(principal):
-    models_api.create(api_context(principal), checked(models_api.CREATE_FIELDS, _provider_form(True)))
+    models_api.create(api_context(principal), checked(models_api.CREATE_FIELDS, _provider_form()))
     return done("saved", "admin.providers_page")
 
 
 @bp.post("/providers/<name>")
 @page("admin:providers")
 def providers_update(principal, name: str):
-    models_api.update(api_context(principal), name, checked(models_api.PROVIDER_FIELDS, _provider_form(False),
-                                                            partial=True))
+    ctx = api_context(principal)
+    current = models_api.PROVIDERS.one(ctx, name)
+    models_api.update(ctx, name, checked(models_api.UPDATE_FIELDS, _provider_form(current), partial=True))
     return done("saved", "admin.providers_page")
 
 

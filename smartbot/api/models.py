@@ -4,20 +4,31 @@ Add, change, delete and test providers; switch the default provider and its fall
 one call. API keys are never accepted, stored or shown: a provider names the environment
 variable that holds its key (`api_key_env`), and the API says only whether that variable is set.
 Providers from smartbot.toml are read-only here. Every change is audited with before/after.
+
+Holding admin:providers must not mean holding every secret of the server (llm/keys.py has the
+rules): a key variable must be a provider key, never one of SmartBot's own; another provider's
+key is shared only at that provider's origin; a key is sent only to the origin it was confirmed
+for; a refused change is audited. The provider test reflects nothing of the answer but its
+status, follows no redirect, and is audited (at most once per caller, provider and result per
+`[audit] refusal_audit_interval`, so the button cannot flood the log).
 """
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from flask import Blueprint
+from sqlalchemy.engine import Connection
 
+from .. import audit
 from ..audit.redact import SECRET_KEY_PATTERN, redact
 from ..errors import ProviderError
 from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
                            get_setting, set_setting, spec_from_row)
+from ..llm.base import ProviderSpec
+from ..llm.keys import base_url_problem, origin, sharing_problem
 from ..llm.providers import KINDS
 from ..models import ModelRoute, Provider
 from .context import ApiContext, ApiError
@@ -34,9 +45,17 @@ _providers, _routes = Provider.__table__, ModelRoute.__table__
 
 PROVIDER_FIELDS = {
     "kind": Str(required=True, choices=tuple(KINDS)),
-    "base_url": Str(required=True, max_length=500, description="the API's base URL, http(s)"),
+    "base_url": Str(required=True, max_length=500,
+                    description="the API's base URL: http or https, a host, no user@, no ?query, no #fragment, no "
+                                "backslash or spaces. The key is sent only to the origin (scheme, host, port) it "
+                                "was confirmed for: moving base_url to another origin withholds the key until "
+                                "confirmed (confirm_key, or api_key_env given in the same change)"),
     "api_key_env": Str(max_length=100, pattern=ENV_NAME,
-                       description="name of the server's environment variable holding the key (never the key)"),
+                       description="name of the server's environment variable holding the key (never the key): "
+                                   "a provider key variable (*_API_KEY, or what [security] provider_key_envs "
+                                   "lists), never one of SmartBot's own (SMARTBOT_*, DATABASE_URL, the signing key, "
+                                   "a channel's secret); another provider's variable only at that provider's "
+                                   "origin. Giving it confirms the key for base_url's origin"),
     "model": Str(required=True, min_length=1, max_length=200),
     "connect_timeout": Num(minimum=0.1, maximum=600),
     "read_timeout": Num(minimum=0.1, maximum=3600),
@@ -49,7 +68,15 @@ PROVIDER_FIELDS = {
     "completion_price_per_1k": Num(minimum=0),
     "enabled": Bool(),
 }
+UPDATE_FIELDS = {
+    **PROVIDER_FIELDS,
+    "confirm_key": Bool(description="true: send the key to the origin (scheme, host, port) base_url has after "
+                                    "this change. Without it (or api_key_env in the same change) a base_url moved "
+                                    "to another origin gets no key: calls and tests say why (key_withheld)"),
+}
 COLUMNS = ("kind", "base_url", "api_key_env", "model", "enabled")
+# Refusals worth an audit row: what could carry a secret somewhere else.
+AUDITED_FIELDS = ("base_url", "api_key_env")
 
 
 def provider_config(row: Any) -> dict[str, Any]:
@@ -57,22 +84,56 @@ def provider_config(row: Any) -> dict[str, Any]:
     secret masked, the key only by its variable's name."""
     spec = spec_from_row(row)
     out: dict[str, Any] = {"name": row.name, "kind": row.kind, "base_url": row.base_url, "model": row.model,
-                           "api_key_env": row.api_key_env, "enabled": row.enabled, "source": row.source}
+                           "api_key_env": row.api_key_env, "key_origin": row.key_origin or "",
+                           "key_confirmed": not row.api_key_env or origin(row.base_url) == row.key_origin,
+                           "enabled": row.enabled, "source": row.source}
     for key in PROVIDER_PARAMS:
         out[key] = getattr(spec, key)
     out["headers"] = redact(dict(spec.headers))
     return out
 
 
-PROVIDERS = NamedRows(_providers, "provider", "provider", PROVIDERS_VERSION, provider_config)
+def _check_key(ctx: ApiContext, conn: Connection, name: str, values: dict[str, Any], row: Any) -> None:
+    """The key variable a change leaves the provider with must be a provider key of its own, and
+    another provider's only at that provider's origin (llm/keys.py)."""
+    if row is not None and not {"api_key_env", "base_url", "key_origin"} & set(values):
+        return
+    variable = values.get("api_key_env", row.api_key_env if row is not None else "")
+    base_url = values.get("base_url", row.base_url if row is not None else "")
+    if not variable:
+        return
+    field_name = "api_key_env" if "api_key_env" in values or row is None else "base_url"
+    problem = ctx.runtime.models.key_rules.variable_problem(variable)
+    if not problem:
+        others = conn.execute(sa.select(_providers.c.name, _providers.c.api_key_env, _providers.c.base_url)
+                              .where(_providers.c.name != name)).all()
+        problem = sharing_problem(variable, base_url, [tuple(r) for r in others])
+    if problem:
+        raise ApiError(422, problem, field_name)
+
+
+def _confirmed(ctx: ApiContext, conn: Connection, name: str, before: Any, after: Any) -> None:
+    """Audit a key confirmed for an origin it was not confirmed for before."""
+    if not after or not after["api_key_env"] or not after["key_origin"]:
+        return
+    if before and (before["api_key_env"], before["key_origin"]) == (after["api_key_env"], after["key_origin"]):
+        return
+    audit.record(conn, "provider.key_confirmed", ctx.actor, name, "ok",
+                 {"api_key_env": after["api_key_env"], "origin": after["key_origin"]})
+
+
+PROVIDERS = NamedRows(_providers, "provider", "provider", PROVIDERS_VERSION, provider_config, _check_key, _confirmed)
 
 
 def _with_state(ctx: ApiContext, config: dict[str, Any]) -> dict[str, Any]:
-    """The stored config plus what this process knows now: is the key there, is the circuit open."""
+    """The stored config plus what this process knows now: is the key there (and sent), is the circuit open."""
     models = ctx.runtime.models
     state = models.states().get(config["name"])
+    spec = ProviderSpec(name=config["name"], kind=config["kind"], base_url=config["base_url"], model=config["model"],
+                        api_key_env=config["api_key_env"], key_origin=config["key_origin"],
+                        from_file=config["source"] == "config")
     return {**config, "api_key_set": models.key_is_set(config["api_key_env"]),
-            "circuit": state.state if state else "closed", "circuit_reason": state.last_reason if state else ""}
+            "key_withheld": models.key_withheld(spec), "circuit": state.state if state else "closed", "circuit_reason": state.last_reason if state else ""}
 
 
 CREATE_FIELDS = {"name": Str(required=True, pattern=NAME, max_length=100), **PROVIDER_FIELDS}
@@ -83,23 +144,45 @@ def listing(ctx: ApiContext) -> list[dict[str, Any]]:
 
 
 def create(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
-    body = _checked(ctx, body)
-    values = {k: body[k] for k in COLUMNS if k in body}
-    values.setdefault("api_key_env", "")
-    values.setdefault("enabled", True)
-    values["params"] = {k: body[k] for k in PROVIDER_PARAMS if k in body}
-    return _with_state(ctx, PROVIDERS.create(ctx, body["name"], values))
+    with _refusals_audited(ctx, body["name"]):
+        body = _checked(body)
+        values = {k: body[k] for k in COLUMNS if k in body}
+        values.setdefault("api_key_env", "")
+        values.setdefault("enabled", True)
+        values["key_origin"] = origin(values["base_url"]) if values["api_key_env"] else ""
+        values["params"] = {k: body[k] for k in PROVIDER_PARAMS if k in body}
+        return _with_state(ctx, PROVIDERS.create(ctx, body["name"], values))
 
 
 def update(ctx: ApiContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    body = _checked(ctx, body)
+    """Change the fields given. Giving api_key_env, or confirm_key: true, confirms the key for the
+    origin base_url has afterwards; otherwise the key stays confirmed for the origin it had."""
 
     def changes(row: Any) -> dict[str, Any]:
         values = {k: body[k] for k in COLUMNS if k in body}
         values["params"] = {**(row.params or {}), **{k: body[k] for k in PROVIDER_PARAMS if k in body}}
+        if "api_key_env" in body or body.get("confirm_key"):
+            variable = values.get("api_key_env", row.api_key_env)
+            values["key_origin"] = origin(values.get("base_url", row.base_url)) if variable else ""
         return values
 
-    return _with_state(ctx, PROVIDERS.update(ctx, name, changes))
+    with _refusals_audited(ctx, name):
+        body = _checked(body)
+        return _with_state(ctx, PROVIDERS.update(ctx, name, changes))
+
+
+@contextlib.contextmanager
+def _refusals_audited(ctx: ApiContext, name: str) -> Iterator[None]:
+    """A refused key variable or base_url leaves an audit row (written after the refused
+    transaction rolled back) before the 422 goes out."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 422 and exc.field in AUDITED_FIELDS:
+            with ctx.runtime.db.write() as conn:
+                audit.record(conn, "provider.refused", ctx.actor, name, "refused",
+                             {"field": exc.field, "reason": exc.reason})
+        raise
 
 
 @route(bp, "/providers", "GET", summary="All model providers, with their circuit state", permission=PERMISSION,
@@ -120,7 +203,7 @@ def get_provider(ctx: ApiContext, name: str):
 
 
 @route(bp, "/providers/<name>", "PATCH", summary="Change a model provider (the fields given)", permission=PERMISSION,
-       tag="models", body=PROVIDER_FIELDS, partial=True)
+       tag="models", body=UPDATE_FIELDS, partial=True)
 def update_provider(ctx: ApiContext, name: str):
     return update(ctx, name, ctx.body)
 
@@ -132,8 +215,9 @@ def delete_provider(ctx: ApiContext, name: str):
     return {"deleted": name}
 
 
-@route(bp, "/providers/<name>/test", "POST", summary="Test a provider: one real one-token completion, no retries",
-       permission=PERMISSION, tag="models")
+@route(bp, "/providers/<name>/test", "POST",
+       summary="Test a provider: one real one-token completion, no retries, no redirects; answers ok or a status "
+               "and a fixed reason (never the provider's answer); audited", permission=PERMISSION, tag="models")
 def test_provider(ctx: ApiContext, name: str):
     return test(ctx, name)
 
@@ -141,16 +225,38 @@ def test_provider(ctx: ApiContext, name: str):
 def test(ctx: ApiContext, name: str) -> dict[str, Any]:
     """One real one-token completion with no retries: does this provider answer with its key?"""
     spec = spec_from_row(PROVIDERS.one(ctx, name))
+    result = _try(ctx, spec)
+    _audit_test(ctx, spec, result)
+    return result
+
+
+def _try(ctx: ApiContext, spec: ProviderSpec) -> dict[str, Any]:
     models = ctx.runtime.models
+    withheld = models.key_withheld(spec)
+    if withheld:
+        return {"ok": False, "provider": spec.name, "kind": "key_withheld", "reason": withheld}
     if spec.api_key_env and not models.key_is_set(spec.api_key_env):
-        return {"ok": False, "provider": name, "kind": "auth",
+        return {"ok": False, "provider": spec.name, "kind": "auth",
                 "reason": f"environment variable {spec.api_key_env} is not set on the server"}
     try:
         answer = models.try_provider(spec, ctx.actor)
     except ProviderError as exc:
-        return {"ok": False, "provider": name, "kind": exc.kind, "reason": exc.reason}
-    return {"ok": True, "provider": name, "model": answer.model, "latency_ms": round(answer.latency * 1000, 1),
-            "answer": answer.text[:200]}
+        return {"ok": False, "provider": spec.name, "kind": exc.kind, "reason": exc.reason}
+    # The provider's own model name and text stay out: a base_url may point at any service.
+    return {"ok": True, "provider": spec.name, "model": spec.model, "latency_ms": round(answer.latency * 1000, 1)}
+
+
+def _audit_test(ctx: ApiContext, spec: ProviderSpec, result: dict[str, Any]) -> None:
+    """One audit row per caller, provider and result per [audit] refusal_audit_interval (as refused
+    webhooks are), shared through [cache] url when set; never the key."""
+    outcome = "ok" if result["ok"] else result["kind"]
+    interval = max(ctx.runtime.settings.audit.refusal_audit_interval, 0.001)
+    if ctx.runtime.store.incr(f"provider-test:{ctx.actor}:{spec.name}:{outcome}", interval) > 1:
+        return
+    details = {"origin": origin(spec.base_url), "api_key_env": spec.api_key_env,
+               "kind": outcome, "reason": result.get("reason", "")}
+    with ctx.runtime.db.write() as conn:
+        audit.record(conn, "provider.tested", ctx.actor, spec.name, "ok" if result["ok"] else "failed", details)
 
 
 @route(bp, "/models/active", "GET", summary="The default provider, its fallbacks and the chain in effect",
@@ -206,19 +312,13 @@ def _provider_in_use(conn: Any, row: Any) -> str:
     return ""
 
 
-def _checked(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
-    """What the field schema cannot say: a real URL, no credential in the headers, and no key
-    variable that holds one of SmartBot's own secrets (an admin of providers must not be able to
-    send the server's signing key to a URL of their choice)."""
+def _checked(body: dict[str, Any]) -> dict[str, Any]:
+    """What the field schema cannot say: a base_url the HTTP client reads as we do, and no
+    credential in the headers (the key variable is checked against the other rows, _check_key)."""
     if "base_url" in body:
-        parsed = urlparse(body["base_url"])
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ApiError(422, "must be an http(s) URL like https://api.example.com/v1", "base_url")
-    env_name = body.get("api_key_env") or ""
-    reserved = {ctx.runtime.settings.secret_key_env.upper(), "DATABASE_URL"}
-    if env_name.upper().startswith("SMARTBOT_") or env_name.upper() in reserved:
-        raise ApiError(422, "this variable holds SmartBot's own settings or secrets; put the API key in a "
-                            "variable of its own", "api_key_env")
+        problem = base_url_problem(body["base_url"])
+        if problem:
+            raise ApiError(422, problem, "base_url")
     headers = body.get("headers")
     if headers is not None:
         if len(headers) > 30:

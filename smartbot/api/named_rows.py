@@ -16,6 +16,10 @@ from ..live_config import bump
 from .context import ApiContext, ApiError
 
 View = Callable[[Any], dict[str, Any]]
+# check(ctx, conn, name, values, row): refuse (ApiError) values about to be written; row is None on create.
+Check = Callable[[ApiContext, Connection, str, dict[str, Any], Any], None]
+# after(ctx, conn, name, before, after): more audit rows for a change, in its transaction.
+After = Callable[[ApiContext, Connection, str, Any, Any], None]
 
 
 @dataclass
@@ -25,6 +29,8 @@ class NamedRows:
     action_prefix: str          # "provider" -> provider.created / .updated / .deleted
     version_key: str
     view: View
+    check: Check | None = None
+    after: After | None = None
 
     def all(self, ctx: ApiContext) -> list[dict[str, Any]]:
         with ctx.runtime.db.read() as conn:
@@ -47,6 +53,8 @@ class NamedRows:
             exists = conn.execute(sa.select(self.table.c.id).where(self.table.c.name == name)).first()
             if exists is not None:
                 raise ApiError(409, f"a {self.noun} named {name!r} already exists", "name")
+            if self.check is not None:
+                self.check(ctx, conn, name, values, None)
             try:
                 conn.execute(sa.insert(self.table).values(name=name, source="db", created_at=now, updated_at=now,
                                                           **values))
@@ -62,6 +70,8 @@ class NamedRows:
             row = self.editable(conn, name)
             before = self.view(row)
             values = changes(row)
+            if self.check is not None:
+                self.check(ctx, conn, name, values, row)
             conn.execute(sa.update(self.table).where(self.table.c.name == name)
                          .values(updated_at=time.time(), **values))
             after = self.view(self.find(conn, name))
@@ -89,6 +99,8 @@ class NamedRows:
     def _changed(self, ctx: ApiContext, conn: Connection, verb: str, name: str, before: Any, after: Any) -> None:
         bump(conn, ctx.runtime.db, self.version_key)
         ctx.record_change(conn, f"{self.action_prefix}.{verb}", name, before, after)
+        if self.after is not None:
+            self.after(ctx, conn, name, before, after)
 
 
 @contextlib.contextmanager

@@ -24,6 +24,8 @@ class ProviderSpec:
     headers: tuple[tuple[str, str], ...] = ()
     prompt_price_per_1k: float = 0.0        # for cost accounting only; 0 = not priced
     completion_price_per_1k: float = 0.0
+    key_origin: str = ""                    # scheme://host:port the key was confirmed for (see keys.py)
+    from_file: bool = False                 # a [[providers]] entry of smartbot.toml, not made at run time
 
 
 @dataclass(frozen=True)

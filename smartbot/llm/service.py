@@ -23,6 +23,7 @@ from ..ops import metrics
 from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
 from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
 from .cache import ResponseCache, request_key
+from .keys import KeyRules, withheld_reason
 from .providers import KINDS
 from .signals import Signal
 
@@ -62,8 +63,9 @@ class ChainFailed(ProviderError):
 class ModelService:
     def __init__(self, env: Mapping[str, str], pool_size: int = 32,
                  sleep: Callable[[float], None] = time.sleep, breaker: BreakerPolicy | None = None,
-                 cache_entries: int = 1000, cache_store: Any = None) -> None:
+                 cache_entries: int = 1000, cache_store: Any = None, key_rules: KeyRules | None = None) -> None:
         self._env = env
+        self.key_rules = key_rules or KeyRules()
         self._pool_size = pool_size
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -88,10 +90,21 @@ class ModelService:
                 if kind is None:
                     raise ProviderError(f"unknown provider kind {spec.kind!r}", "client", retryable=False,
                                         provider=spec.name)
-                client = kind(spec, self._env.get(spec.api_key_env, "") if spec.api_key_env else "",
-                              self._pool_size)
+                client = kind(spec, self._key(spec), self._pool_size)
                 self._clients[spec] = client
         return client
+
+    def _key(self, spec: ProviderSpec) -> str:
+        """The key `spec`'s calls carry; a ProviderError, before anything is sent, when the rules
+        of keys.py withhold it (a variable not the provider's own, an origin not confirmed)."""
+        reason = self.key_withheld(spec)
+        if reason:
+            raise ProviderError(reason, "key_withheld", retryable=False, provider=spec.name)
+        return self._env.get(spec.api_key_env, "") if spec.api_key_env else ""
+
+    def key_withheld(self, spec: ProviderSpec) -> str:
+        """Why `spec`'s key is not sent ("" when it is): shown beside the provider in the admin page."""
+        return withheld_reason(spec, self.key_rules)
 
     def complete(self, request: ModelRequest, chain: Sequence[ProviderSpec], cache_ttl: float = 0.0) -> ModelResponse:
         """Answer from the cache (when `cache_ttl` > 0) or the first provider in `chain` that can;

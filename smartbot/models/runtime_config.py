@@ -22,13 +22,15 @@ class Rule(Base):
 
 
 class Provider(Base):
-    """A model provider. The API key is never stored: only the name of the env var that holds it."""
+    """A model provider. The API key is never stored: only the name of the env var that holds it,
+    and `key_origin`, the scheme://host:port that key was confirmed for (it is sent nowhere else)."""
     __tablename__ = "providers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
     base_url: Mapped[str] = mapped_column(String(500))
     api_key_env: Mapped[str] = mapped_column(String(100), default="")
+    key_origin: Mapped[str] = mapped_column(String(300), default="")
     model: Mapped[str] = mapped_column(String(200))
     params: Mapped[dict] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -189,3 +189,11 @@ def target(gunicorn_app: Callable[..., GunicornApp], make_config: Callable[..., 
     yield start
     for db in handles:
         db.dispose()
+
+
+@pytest.fixture
+def second_canary() -> Iterator[Canary]:
+    """Another listener, e.g. where the first canary redirects to: it too must receive nothing."""
+    server = Canary().start()
+    yield server
+    server.stop()

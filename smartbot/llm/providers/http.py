@@ -3,9 +3,16 @@ the base of every JSON-over-HTTP API kind.
 
 requests' own retries are off: the model service is the one retry layer. Every requests exception
 and every bad status leaves here as a ProviderError; nothing above llm/ sees a requests exception.
+
+Redirects are never followed (a 3xx is a provider error), so a key never travels to a host its
+provider was not confirmed for. A ProviderError's reason is ours alone (a status code and a fixed
+text), never the answer's body: reasons reach the admin API, the audit log and the circuit state,
+and a base_url pointed at an internal service must not read that service's pages back. The
+provider's own error text goes to the server log only.
 """
 from __future__ import annotations
 
+import logging
 import time
 from abc import abstractmethod
 from typing import Any
@@ -16,6 +23,8 @@ from requests.adapters import HTTPAdapter
 from ...errors import ProviderError
 from ...httputil import EnvironmentOnceSession, retry_after_seconds
 from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec
+
+log = logging.getLogger(__name__)
 
 
 def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
@@ -30,7 +39,7 @@ def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
 def post_json(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
               timeout: tuple[float, float]) -> Any:
     """POST JSON and return the decoded answer; every failure becomes a ProviderError."""
-    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout))
+    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout, allow_redirects=False))
     raise_for_status(resp, provider)
     try:
         return resp.json()
@@ -41,7 +50,7 @@ def post_json(s: requests.Session, provider: str, url: str, payload: dict[str, A
 def probe(s: requests.Session, provider: str, url: str, timeout: tuple[float, float]) -> None:
     """GET `url`: fine when the server answers and accepts the key. 404/405 are fine too: some
     compatible servers lack the listing endpoint, and the answer still proves they are up."""
-    resp = _send(provider, lambda: s.get(url, timeout=timeout))
+    resp = _send(provider, lambda: s.get(url, timeout=timeout, allow_redirects=False))
     if resp.status_code in (404, 405):
         return
     raise_for_status(resp, provider)
@@ -59,21 +68,26 @@ def _send(provider: str, call: Any) -> requests.Response:
 
 def raise_for_status(resp: requests.Response, provider: str) -> None:
     status = resp.status_code
-    if status < 400:
+    if status < 300:
         return
+    if status < 400:
+        raise ProviderError(f"answered {status}, a redirect, which is never followed: check base_url", "client",
+                            retryable=False, provider=provider)
     if status == 429:
         raise ProviderError("rate limited (429)", "rate_limited", retryable=True, provider=provider,
                             retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
     if status >= 500:
         raise ProviderError(f"server error ({status})", "server", retryable=True, provider=provider,
                             retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
+    log.warning("provider %s answered %s: %r", provider, status, _error_text(resp))
     # A refused key is the provider's configuration, not this request: it counts against its health.
-    kind = "auth" if status in (401, 403) else "client"
-    raise ProviderError(f"request refused ({status}): {_error_text(resp)}", kind, retryable=False,
-                        provider=provider)
+    if status in (401, 403):
+        raise ProviderError(f"the key was refused (answered {status})", "auth", retryable=False, provider=provider)
+    raise ProviderError(f"request refused (answered {status})", "client", retryable=False, provider=provider)
 
 
 def _error_text(resp: requests.Response) -> str:
+    """The provider's own words about a refusal, for the server log only."""
     try:
         data = resp.json()
         err = data.get("error") if isinstance(data, dict) else None
