@@ -71,12 +71,12 @@ def test_upgrade_in_a_child_process(tmp_path):
 
 
 def test_providers_made_before_key_origins_keep_their_key_at_their_base_url(database_url):
-    """0010: a provider from before keeps working: its key counts as confirmed for its base_url."""
+    """0009: a provider from before keeps working: its key counts as confirmed for its base_url."""
     from smartbot.db import Database
 
     db = Database(database_url)
     try:
-        db.upgrade("0007")
+        db.upgrade("0008")
         with db.write() as conn:
             for name, url in (("a", "https://api.example.com/v1"), ("b", "http://127.0.0.1:11434")):
                 conn.execute(sa.text("INSERT INTO providers (name, kind, base_url, api_key_env, model, params, enabled, "

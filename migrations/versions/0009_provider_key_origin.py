@@ -2,8 +2,8 @@
 nowhere else. Existing providers keep working: their key counts as confirmed for the origin of
 the base_url they have now.
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-revision = "0010"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
