@@ -6,6 +6,8 @@ from typing import Callable
 
 from .config import Settings
 from .db import Database, head_revision
+from .executor.catalogue import refused_rows
+from .executor.environment import own_variables
 
 
 def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> list[str]:
@@ -23,6 +25,8 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
         head = head_revision()
         report(current == head, f"database schema {current or '(empty)'} (code expects {head})",
                "run `smartbot db upgrade`")
+        if current == head:
+            _check_commands(db, settings, report)
     except Exception as exc:  # a check reports, it never crashes
         report(False, f"database unreachable: {type(exc).__name__}: {exc}", "check database_url")
     for name, config in settings.channels.items():
@@ -40,6 +44,15 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
         if online:
             report(*_reach(p.base_url), "check base_url and the network")
     return problems
+
+
+def _check_commands(db: Database, settings: Settings, report: Callable[..., None]) -> None:
+    """Stored commands that today's checks refuse (saved before a check existed): never run, shown here."""
+    with db.read() as conn:
+        refused = refused_rows(conn, own_variables(settings, conn))
+    for name, why in refused:
+        report(False, f"command {name} is refused when asked to run: {why}",
+               "change or delete it in the admin page (Commands)")
 
 
 def _reach(url: str) -> tuple[bool, str]:

@@ -315,6 +315,8 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
         settings.audit.log_file = str(base_dir / settings.audit.log_file)
     settings.secret_key = _secret_key(settings, env)
     settings.secret_variables = frozenset(named | {settings.secret_key_env})
+    for i, command in enumerate(settings.commands):
+        command.check_variables(f"commands[{i}]", settings.is_server_secret)
     return settings
 
 

@@ -11,7 +11,7 @@ import requests
 import sqlalchemy as sa
 
 from smartbot.admin.accounts import create_admin
-from tests.support.executor import PYTHON, Chat, add_command, bind
+from tests.support.executor import Chat, add_command, bind, script
 
 PASSWORD = "correct horse battery"
 
@@ -56,7 +56,7 @@ def test_every_page_renders_in_both_languages(admin, path, lang):
 
 def test_a_command_made_on_the_page_is_checked_like_the_apis(admin):
     app, browser = admin
-    good = {"name": "hello", "description": "say hello", "argv": [PYTHON, "-I", "-c", "print('hello')"]}
+    good = {"name": "hello", "description": "say hello", "argv": [script("print('hello')")]}
     assert "Saved." in browser.post("/admin/commands", {"definition": json.dumps(good)}).text
     bad = {"name": "shelly", "argv": ["/bin/sh", "-c", "id"]}
     page = browser.post("/admin/commands", {"definition": json.dumps(bad)}).text
@@ -64,13 +64,26 @@ def test_a_command_made_on_the_page_is_checked_like_the_apis(admin):
     assert "not valid JSON" in browser.post("/admin/commands", {"definition": "{oops"}).text
     with app.runtime.db.read() as conn:
         actions = conn.execute(sa.text("SELECT action FROM audit_log WHERE action LIKE 'command.%'")).scalars().all()
-    assert actions == ["command.created"]
+    assert actions == ["command.created", "command.definition_refused"]     # the shell is refused and audited
+
+
+def test_starter_commands_are_shown_read_only_on_the_page(admin):
+    app, browser = admin
+    page = browser.get("/admin/commands").text
+    disk = page[page.index('id="command-disk"'):]
+    disk = disk[:disk.index("</tr>")]
+    assert "starter command (read-only" in disk and "commands_update" not in disk and "<textarea" not in disk
+    resp = browser.post("/admin/commands/disk", {"definition": json.dumps({"argv": ["cat", "/etc/shadow"]})})
+    assert "Saved." not in resp.text and "starter command" in resp.text
+    with app.runtime.db.read() as conn:
+        argv = conn.execute(sa.text("SELECT argv FROM commands WHERE name = 'disk'")).scalar()
+    assert "df" in str(argv) and "shadow" not in str(argv)
 
 
 def test_a_request_is_approved_on_the_page(admin, fake_platform):
     app, browser = admin
     db = app.runtime.db
-    add_command(db, "deploy", [PYTHON, "-I", "-c", "import sys; print('deployed', sys.argv[1])", "{version}"],
+    add_command(db, "deploy", [script("import sys; print('deployed', sys.argv[1])"), "{version}"],
                 [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}"}], needs_approval=True)
     bind(db, "usr", "uma", ["operator"])
     chat = Chat(app, fake_platform)

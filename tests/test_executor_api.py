@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 from smartbot.admin.accounts import create_admin
-from tests.support.executor import PYTHON, Chat, add_command, audit_rows, bind, details
+from tests.support.executor import Chat, add_command, audit_rows, bind, details, script
 
 PASSWORD = "correct horse battery"
 
@@ -61,7 +61,9 @@ def test_unsafe_or_malformed_definitions_get_422_naming_the_field(live_app, make
     for body, field in cases:
         resp = _api(app, "POST", "/commands", token, json=body)
         assert resp.status_code == 422 and resp.json()["field"] == field, (body, resp.json())
-    assert _api(app, "PATCH", "/commands/disk", token, json={"argv": ["bash", "-c", "df"]}).json()["field"] == "argv[0]"
+    assert _api(app, "POST", "/commands", token, json={"name": "usage", "argv": ["df"]}).status_code == 201
+    assert _api(app, "PATCH", "/commands/usage", token, json={"argv": ["bash", "-c", "df"]}).json()["field"] == "argv[0]"
+    assert _api(app, "PATCH", "/commands/disk", token, json={"argv": ["bash", "-c", "df"]}).status_code == 409
     assert _api(app, "POST", "/commands", token, data="not json").status_code == 400
 
 
@@ -92,7 +94,7 @@ def test_approvals_are_listed_approved_over_http_and_run_on_the_workers(live_app
     app = live_app(make_config())
     token = _admin(app)
     db = app.runtime.db
-    add_command(db, "deploy", [PYTHON, "-I", "-c", "print('deployed')"], needs_approval=True)
+    add_command(db, "deploy", [script("print('deployed')")], needs_approval=True)
     bind(db, "op", "olga", ["operator"])
     chat = Chat(app, fake_platform)
     chat.say("/deploy", user="op", chat="dev")

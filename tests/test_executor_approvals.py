@@ -7,14 +7,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.support.executor import PYTHON, Chat, add_command, audit_rows, bind, details
+from tests.support.executor import Chat, add_command, audit_rows, bind, details, script
 
 
 @pytest.fixture
 def desk(live_app, make_config, fake_platform):
     app = live_app(make_config(approvals={"notify": ["generic:ops-room"], "expire_minutes": 30}))
     db = app.runtime.db
-    add_command(db, "deploy", [PYTHON, "-I", "-c", "import sys; print('deployed', sys.argv[1])", "{version}"],
+    add_command(db, "deploy", [script("import sys; print('deployed', sys.argv[1])"), "{version}"],
                 [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}\.[0-9]{1,3}"}], needs_approval=True)
     bind(db, "op", "olga", ["operator"])
     bind(db, "boss", "bob", ["operator"])

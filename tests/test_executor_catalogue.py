@@ -24,10 +24,22 @@ def _spec(argv, params, **extra):
 @pytest.mark.parametrize("argv,field,words", [
     (["sh", "-c", "df"], "argv[0]", "runs its arguments"),
     (["/bin/bash", "-lc", "df"], "argv[0]", "runs its arguments"),
-    (["env", "bash", "-lc", "df"], "argv[0]", "runs its arguments"),
-    (["sudo", "df"], "argv[0]", "runs its arguments"),
-    (["xargs", "rm"], "argv[0]", "runs its arguments"),
+    (["env", "bash", "-lc", "df"], "argv[0]", "runs another program"),
+    (["sudo", "df"], "argv[0]", "runs another program"),
+    (["xargs", "rm"], "argv[0]", "runs another program"),
+    (["timeout", "5", "df"], "argv[0]", "runs another program"),
+    (["/usr/bin/nice", "df"], "argv[0]", "runs another program"),
+    (["find", "/", "-exec", "id", ";"], "argv[0]", "runs another program"),
+    (["python3.11", "-V"], "argv[0]", "runs code"),
+    (["/usr/bin/python3", "/opt/x.py"], "argv[0]", "runs code"),
+    (["awk", "1"], "argv[0]", "runs code"),
+    (["sed", "-n", "p"], "argv[0]", "runs code"),
+    (["perl5.36", "-v"], "argv[0]", "runs code"),
+    (["/proc/self/exe"], "argv[0]", "/proc"),
+    (["/lib64/ld-linux-x86-64.so.2", "/bin/df"], "argv[0]", "runs another program"),
+    (["tar", "-cf", "/tmp/x.tar", "--to-command=id", "/etc"], "argv[3]", "run a command of its own"),
     (["{cmd}"], "argv[0]", "placeholder"),
+    (["/usr/bin/{cmd}"], "argv[0]", "placeholder"),
     (["bin/df"], "argv[0]", "absolute path"),
     (["ping", "-c", "3", "host={host}"], "argv[3]", "whole argv element"),
     (["python3", "-c", "{host}"], "argv[2]", "would be code"),
@@ -61,6 +73,23 @@ def test_dangerous_environment_variables_cannot_be_passed():
     for var in ("LD_PRELOAD", "PATH", "BASH_ENV", "PYTHONPATH"):
         with pytest.raises(DefinitionError, match="cannot be passed"):
             _spec(["df"], [], env=[var])
+
+
+def test_smartbots_own_variables_cannot_be_passed_when_the_caller_knows_them():
+    from smartbot.executor.environment import OwnVariables
+
+    own = OwnVariables(lambda name: name.startswith("SMARTBOT_"), frozenset({"SLACK_SIGNING_SECRET"}))
+    for var in ("SMARTBOT_SECRET_KEY", "SLACK_SIGNING_SECRET"):
+        with pytest.raises(DefinitionError, match="belongs to SmartBot") as err:
+            check_definition({"name": "t", "argv": ["df"], "env": ["TZ", var]}, own)
+        assert err.value.field == "env[1]" and err.value.unsafe
+    assert check_definition({"name": "t", "argv": ["df"], "env": ["TZ"]}, own).env == ("TZ",)
+
+
+def test_ordinary_programs_and_scripts_are_accepted():
+    for argv in (["df", "-h"], ["/usr/bin/uptime"], ["curl", "-sS", "https://example.com"], ["ping6", "-c", "1", "::1"],
+                 ["/opt/ops/bin/rotate-logs", "--dry-run"], ["sha256sum", "/etc/hostname"]):
+        assert check_definition({"name": "t", "argv": argv}).argv == tuple(argv)
 
 
 def test_reserved_names_are_refused():
@@ -170,3 +199,12 @@ def test_values_of_secret_named_parameters_are_masked_for_the_audit_log():
                                                   {"name": "token", "type": "regex", "pattern": "[a-z0-9]+"}])
     argv, values = build_argv(spec, {"user": "bob", "token": "abc123"}, allow)
     assert redacted_argv(spec, argv, values) == ["login", "bob", "***"]
+
+
+def test_values_of_parameters_marked_secret_are_masked_for_the_audit_log():
+    word = {"name": "word", "type": "regex", "pattern": "[a-z0-9]+", "secret": True}
+    spec = _spec(["login", "{user}", "{word}"], [{"name": "user", "type": "regex", "pattern": "[a-z]+"}, word])
+    assert spec.to_dict()["params"][1]["secret"] is True
+    argv, values = build_argv(spec, {"user": "bob", "word": "abc123"}, allow)
+    assert redacted_argv(spec, argv, values) == ["login", "bob", "***"]
+    assert spec.secret_values(values) == ["abc123"]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.executor import PYTHON, Chat, add_command, add_role, audit_rows, bind, details
+from tests.support.executor import Chat, add_command, add_role, audit_rows, bind, details, script
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_hostile_arguments_are_refused_with_a_reason_and_audited(ops, text, word
 
 def test_shell_syntax_in_a_permissive_parameter_is_only_data(ops):
     app, chat = ops
-    add_command(app.runtime.db, "echo_args", [PYTHON, "-I", "-c", "import sys; print(repr(sys.argv[1:]))", "{text}"],
+    add_command(app.runtime.db, "echo_args", [script("import sys; print(repr(sys.argv[1:]))"), "{text}"],
                 [{"name": "text", "type": "regex", "pattern": "[ -~]{1,200}"}])
     reply = chat.say("/echo_args '; rm -rf / #$(id) `id` | cat /etc/shadow > /tmp/x'", user="op")
     assert reply.splitlines()[1] == repr(["; rm -rf / #$(id) `id` | cat /etc/shadow > /tmp/x"])
@@ -160,7 +160,7 @@ def test_a_command_printing_gigabytes_is_cut_and_stopped(ops):
 def test_a_fork_bomb_is_contained_and_the_server_keeps_answering(ops):
     app, chat = ops
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    add_command(app.runtime.db, "bomb", [PYTHON, "-I", "-c", bomb], timeout=2.0)
+    add_command(app.runtime.db, "bomb", [script(bomb)], timeout=2.0)
     slow = chat.send("/bomb", user="op", chat="c-bomb")
     assert chat.say("/whoami", user="usr", chat="c-other") == "uma (user)"
     assert "took too long" in chat.reply_to(slow)

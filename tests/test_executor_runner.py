@@ -11,10 +11,12 @@ import time
 
 import pytest
 
+from smartbot.executor.environment import OwnVariables
 from smartbot.executor.runner import BASE_ENV, OUTPUT_LIMIT, TIMEOUT, CommandRunner, Limits, run
 from tests.support.executor import PYTHON
 
 LIMITS = Limits(cpu_seconds=5, memory_bytes=256 << 20, file_size_bytes=1 << 20, max_processes=8)
+OWN = OwnVariables(lambda name: name.startswith("SMARTBOT_"))
 
 
 def _py(code: str, timeout: float = 5.0, cap: int = 10_000, limits: Limits = LIMITS, env: dict | None = None):
@@ -46,12 +48,21 @@ def test_arguments_reach_the_program_verbatim_with_no_shell():
 
 
 def test_environment_is_scrubbed_to_a_fixed_path_and_allowed_variables():
-    runner = CommandRunner(LIMITS, {"SECRET_TOKEN": "s3cr3t", "GREETING": "hi", "LD_PRELOAD": "/evil.so"})
+    runner = CommandRunner(LIMITS, {"SECRET_TOKEN": "s3cr3t", "GREETING": "hi", "LD_PRELOAD": "/evil.so",
+                                    "SMARTBOT_SECRET_KEY": "k" * 40})
     result = runner.run([PYTHON, "-c", "import os, json; print(json.dumps(dict(os.environ)))"], 5, 10_000,
-                        allowed_env=("GREETING",))
+                        allowed_env=("GREETING", "LD_PRELOAD", "SMARTBOT_SECRET_KEY"), own=OWN)
     env = json.loads(result.stdout)
     assert env["GREETING"] == "hi" and env["PATH"] == BASE_ENV["PATH"]
     assert "SECRET_TOKEN" not in env and "LD_PRELOAD" not in env and "HOME" not in env
+    assert "SMARTBOT_SECRET_KEY" not in env
+
+
+def test_output_is_masked_with_smartbots_secrets_and_the_secret_parameters():
+    runner = CommandRunner(LIMITS, {"SMARTBOT_SECRET_KEY": "k" * 40, "SMARTBOT_LOG_LEVEL": "INFO"})
+    code = "import sys; print('k' * 40, 'INFO', sys.argv[1]); print('password=hunter2', file=sys.stderr)"
+    result = runner.run([PYTHON, "-c", code, "word-s3cr3t"], 5, 10_000, own=OWN, secrets=["word-s3cr3t"])
+    assert result.stdout.strip() == "*** INFO ***" and result.stderr.strip() == "password=***"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root; as non-root commands run as the server's user")
@@ -160,10 +171,10 @@ def test_concurrency_is_bounded_and_the_rest_are_told():
 
     runner = CommandRunner(LIMITS, {}, max_concurrent=1, wait_for_slot=0.2)
     results = []
-    slow = threading.Thread(target=lambda: results.append(runner.run(["sleep", "1"], 5, 100)))
+    slow = threading.Thread(target=lambda: results.append(runner.run(["sleep", "1"], 5, 100, own=OWN)))
     slow.start()
     time.sleep(0.2)
-    busy = runner.run(["true"], 5, 100)
+    busy = runner.run(["true"], 5, 100, own=OWN)
     slow.join()
     assert busy.stopped == "busy" and busy.exit_code is None
     assert results[0].ok

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.admin_api import AdminApi
-from tests.support.executor import PYTHON, Chat, add_command, add_role, audit_rows, bind, details
+from tests.support.executor import Chat, add_command, add_role, audit_rows, bind, details, script
 from tests.support.workflows import REPORT, add_report_command, replies, save, step_rows, steps, wait_run
 
 
@@ -86,7 +86,7 @@ steps:
 
 def test_on_error_continue_goes_on_and_stop_ends_the_run_with_the_reason(bot):
     app, chat, model = bot
-    add_command(app.runtime.db, "broken", [PYTHON, "-c", "import sys; print('oops'); sys.exit(3)"])
+    add_command(app.runtime.db, "broken", [script("import sys; print('oops'); sys.exit(3)")])
     save(app.runtime.db, FLAKY)
     event = chat.send("/workflow flaky", user="op")
     run = wait_run(app.runtime.db)
@@ -123,7 +123,7 @@ steps:
   - {name: probe, kind: http, url: "http://127.0.0.1:%d/v1/models", timeout: 5}
   - {name: sleepy, kind: command, command: sleepy, timeout: 0.5, on_error: continue}
 """ % model.port)
-    add_command(app.runtime.db, "sleepy", [PYTHON, "-c", "import time; time.sleep(5)"])
+    add_command(app.runtime.db, "sleepy", [script("import time; time.sleep(5)")])
     model.script({"status": 400, "body": {"error": {"message": "bad"}}}, {}, {"delay": 2.0})
     chat.send("/workflow patient", user="op")
     run = wait_run(app.runtime.db)

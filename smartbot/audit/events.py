@@ -32,6 +32,8 @@ EVENTS: dict[str, str] = {
     "command.created": "a catalogue command was added through the API (before/after)",
     "command.updated": "a catalogue command was changed through the API (before/after)",
     "command.deleted": "a catalogue command was removed through the API (before/after)",
+    "command.definition_refused": "a catalogue definition was refused for safety: a wrapper, interpreter or "
+                                  "placeholder as the program, or one of SmartBot's own variables in env (field, reason)",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
     "approval.denied": "an approver denied a pending request",

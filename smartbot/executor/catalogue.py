@@ -1,14 +1,15 @@
 """The command catalogue: what a command is, whether its definition is safe, and how a request's
 arguments become an argv list.
 
-A definition is refused when its program is a shell or another program that runs its arguments as
-code (`sh`, `env`, `sudo`, ...), when a placeholder is not a whole argv element, when a
-placeholder follows a code flag (`-c`, `-e`), or when it lets a dangerous environment variable
-through. Never build a command line as a string here: argv is a list from template to exec.
+A definition is refused when its program is a placeholder, a shell, a wrapper that runs another
+program or an interpreter that runs code (see programs.py), when a placeholder is not a whole argv
+element or follows a code flag (`-c`, `-e`), or when it lists an environment variable that changes
+how programs load or that belongs to SmartBot itself (see environment.py). Stored definitions are
+checked again, against the settings of the moment, every time they are read to run. Never build a
+command line as a string here: argv is a list from template to exec.
 """
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from sqlalchemy.engine import Connection
 from ..audit.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
 from ..models import Command
+from .environment import OwnVariables, refusal
 from .params import AllowList, ParamError, ParamSpec, check_value, parse_param
+from .programs import option_refusal, program_refusal
 from .settings import ALLOW_LISTS
 
 _commands = Command.__table__
@@ -28,23 +31,19 @@ NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,47}$")
 PLACEHOLDER = re.compile(r"^\{([a-z][a-z0-9_]{0,31})\}$")
 _EMBEDDED = re.compile(r"\{([a-z][a-z0-9_]{0,31})\}")
 RESERVED = ("run", "approve", "deny", "commands", "help", "whoami", "reset")
-# Programs whose job is to run their arguments as commands or code: a catalogue entry naming one
-# would turn a typed parameter back into a shell command line.
-FORBIDDEN_PROGRAMS = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox",
-                      "env", "sudo", "su", "doas", "runuser", "xargs", "eval", "exec", "nohup", "setsid",
-                      "chroot", "nsenter", "script", "expect", "ssh"}
 CODE_FLAGS = {"-c", "-e", "--command", "--eval", "--exec", "-exec"}
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-FORBIDDEN_ENV = {"PATH", "IFS", "ENV", "BASH_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PERL5LIB",
-                 "PERL5OPT", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "GCONV_PATH", "HOSTALIASES", "SHELLOPTS"}
 MAX_TIMEOUT = 3600.0
 MAX_OUTPUT_CAP = 1_048_576
 
 
 class DefinitionError(ValueError):
-    def __init__(self, field_name: str, reason: str) -> None:
+    """A definition is wrong; `unsafe` when it would run code or hand over a secret (worth auditing)."""
+
+    def __init__(self, field_name: str, reason: str, unsafe: bool = False) -> None:
         self.field = field_name
         self.reason = reason
+        self.unsafe = unsafe
         super().__init__(f"{field_name}: {reason}")
 
 
@@ -74,6 +73,11 @@ class CommandSpec:
             parts.append(f"<{p.name}>" if p.required else f"[{p.name}]")
         return " ".join(parts)
 
+    def secret_values(self, values: Mapping[str, str]) -> list[str]:
+        """The checked values of parameters that are secret (marked so, or named like a secret)."""
+        secret = {p.name for p in self.params if p.secret or SECRET_KEY_PATTERN.search(p.name)}
+        return [v for k, v in values.items() if k in secret]
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "argv": list(self.argv),
                 "params": [p.to_dict() for p in self.params], "permission": self.permission,
@@ -82,8 +86,12 @@ class CommandSpec:
                 "source": self.source}
 
 
-def check_definition(data: Mapping[str, Any]) -> CommandSpec:
-    """A CommandSpec from a definition dict, or DefinitionError naming the field that is wrong."""
+def check_definition(data: Mapping[str, Any], own: OwnVariables | None = None) -> CommandSpec:
+    """A CommandSpec from a definition dict, or DefinitionError naming the field that is wrong.
+
+    `own` (SmartBot's own variables now) refuses an `env` naming one: the API passes it when it
+    stores a definition and the handlers when they run one ([[commands]] are checked when the
+    settings are loaded)."""
     name = data.get("name")
     if not isinstance(name, str) or not NAME.match(name):
         raise DefinitionError("name", "must be 1-48 lower-case letters, digits, _ or -, starting with a letter")
@@ -106,8 +114,9 @@ def check_definition(data: Mapping[str, Any]) -> CommandSpec:
     for i, var in enumerate(env):
         if not isinstance(var, str) or not _ENV_NAME.match(var):
             raise DefinitionError(f"env[{i}]", "must be an upper-case variable name")
-        if var in FORBIDDEN_ENV or var.startswith("LD_"):
-            raise DefinitionError(f"env[{i}]", f"{var} changes how programs load or run; it cannot be passed")
+        why = refusal(var, own)
+        if why:
+            raise DefinitionError(f"env[{i}]", why, unsafe=True)
     for key in ("needs_approval", "enabled"):
         if key in data and not isinstance(data[key], bool):
             raise DefinitionError(key, "must be true or false")
@@ -151,25 +160,27 @@ def _check_argv(argv: Any, names: set[str]) -> list[str]:
     for i, item in enumerate(argv):
         if not isinstance(item, str) or not item or "\x00" in item or len(item) > 1000:
             raise DefinitionError(f"argv[{i}]", "must be non-empty text without NUL, at most 1000 characters")
+        if i == 0 and _EMBEDDED.search(item):
+            raise DefinitionError("argv[0]", "the program must be written out, not a placeholder or part of one",
+                                  unsafe=True)
         whole = PLACEHOLDER.match(item)
         if whole:
-            if i == 0:
-                raise DefinitionError("argv[0]", "the program must be written out, not a placeholder")
             if whole.group(1) not in names:
                 raise DefinitionError(f"argv[{i}]", f"{{{whole.group(1)}}} is not a declared parameter")
             if argv[i - 1] in CODE_FLAGS:
-                raise DefinitionError(f"argv[{i}]", f"a parameter must not follow {argv[i - 1]} (it would be code)")
+                raise DefinitionError(f"argv[{i}]", f"a parameter must not follow {argv[i - 1]} (it would be code)",
+                                      unsafe=True)
             used.add(whole.group(1))
             continue
         embedded = [n for n in _EMBEDDED.findall(item) if n in names]
         if embedded:
             raise DefinitionError(f"argv[{i}]", f"{{{embedded[0]}}} must be a whole argv element, not part of one")
-    program = argv[0]
-    if "/" in program and not program.startswith("/"):
-        raise DefinitionError("argv[0]", "must be a program name or an absolute path")
-    if os.path.basename(program) in FORBIDDEN_PROGRAMS or re.match(r"^(ba|da|z|k)?sh[0-9.]*$", os.path.basename(program)):
-        raise DefinitionError("argv[0]", f"{os.path.basename(program)} runs its arguments as commands; "
-                                         "name the program itself (no shells, env, sudo, xargs, ...)")
+        why = option_refusal(item) if i else ""
+        if why:
+            raise DefinitionError(f"argv[{i}]", why, unsafe=True)
+    why = program_refusal(argv[0])
+    if why:
+        raise DefinitionError("argv[0]", why, unsafe=True)
     unused = names - used
     if unused:
         raise DefinitionError("params", f"{sorted(unused)[0]!r} is declared but not used in argv")
@@ -238,18 +249,19 @@ def build_argv(spec: CommandSpec, values: Mapping[str, Any], allow_list: AllowLi
 
 
 def redacted_argv(spec: CommandSpec, argv: list[str], values: Mapping[str, str]) -> list[str]:
-    """argv for the audit log: values of parameters whose names look secret are masked."""
-    secret = {v for k, v in values.items() if SECRET_KEY_PATTERN.search(k)}
+    """argv for the audit log: values of secret parameters are masked."""
+    secret = set(spec.secret_values(values))
     return [MASK if a in secret else a for a in argv]
 
 
 # -- storage --------------------------------------------------------------------------------
-def spec_from_row(row: Any) -> CommandSpec:
+def spec_from_row(row: Any, own: OwnVariables | None = None) -> CommandSpec:
+    """The stored command, checked again as a new definition would be (DefinitionError if it fails)."""
     data = {"name": row.name, "description": row.description, "argv": row.argv, "params": row.params,
             "permission": row.permission, "timeout": row.timeout, "output_cap": row.output_cap,
             "workdir": row.workdir, "env": row.env, "needs_approval": row.needs_approval,
             "enabled": row.enabled, "source": row.source}
-    return check_definition(data)
+    return check_definition(data, own)
 
 
 def row_values(spec: CommandSpec) -> dict[str, Any]:
@@ -258,19 +270,30 @@ def row_values(spec: CommandSpec) -> dict[str, Any]:
     return data
 
 
-def get(conn: Connection, name: str) -> CommandSpec | None:
+def get(conn: Connection, name: str, own: OwnVariables | None = None) -> CommandSpec | None:
     row = conn.execute(sa.select(_commands).where(_commands.c.name == name)).first()
-    return spec_from_row(row) if row is not None else None
+    return spec_from_row(row, own) if row is not None else None
 
 
-def all_commands(conn: Connection, enabled_only: bool = False) -> list[CommandSpec]:
+def all_commands(conn: Connection, enabled_only: bool = False, own: OwnVariables | None = None) -> list[CommandSpec]:
     query = sa.select(_commands).order_by(_commands.c.name)
     if enabled_only:
         query = query.where(_commands.c.enabled.is_(True))
     specs = []
     for row in conn.execute(query).all():
         try:
-            specs.append(spec_from_row(row))
+            specs.append(spec_from_row(row, own))
         except DefinitionError:
-            continue   # a row edited by hand into something unsafe is never offered or run
+            continue   # a row stored before a check existed (or by hand) is never offered or run
     return specs
+
+
+def refused_rows(conn: Connection, own: OwnVariables) -> list[tuple[str, str]]:
+    """(name, why) of every stored command that fails today's checks: refused when asked to run."""
+    refused = []
+    for row in conn.execute(sa.select(_commands).order_by(_commands.c.name)).all():
+        try:
+            spec_from_row(row, own)
+        except DefinitionError as exc:
+            refused.append((row.name, str(exc)))
+    return refused

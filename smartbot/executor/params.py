@@ -4,8 +4,10 @@ Four types: `enum` (one of a list, or of an operator's allow list), `int` (a ran
 (ASCII-only full match) and `path` (resolves, symlinks followed, to a place under an allowed root).
 Every value is refused when it holds a NUL, a newline or any other control or format character,
 when it is too long, or when it starts with "-" (it could be read as an option) unless the
-parameter says `allow_dash`. A value is never split, joined or re-parsed: it becomes exactly one
-argv element. This module must never consult the user's permissions: that is the caller's job.
+parameter says `allow_dash`. A parameter marked `secret` (or named like one: `token`, `password`)
+is masked in the audit log and wherever the command's output is stored. A value is never split,
+joined or re-parsed: it becomes exactly one argv element. This module must never consult the
+user's permissions: that is the caller's job.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _INT = re.compile(r"^-?[0-9]{1,18}$")
 MAX_LENGTH = 4096
 _KEYS = {"name", "type", "description", "required", "default", "allow_dash", "max_length", "choices",
-         "choices_from", "min", "max", "pattern", "roots", "roots_from", "must_exist"}
+         "choices_from", "min", "max", "pattern", "roots", "roots_from", "must_exist", "secret"}
 
 
 class ParamError(ValueError):
@@ -51,6 +53,7 @@ class ParamSpec:
     roots: tuple[str, ...] = ()
     roots_from: str = ""
     must_exist: bool = True
+    secret: bool = False
     compiled: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +65,8 @@ class ParamSpec:
             out["required"] = False
         if self.allow_dash:
             out["allow_dash"] = True
+        if self.secret:
+            out["secret"] = True
         if self.max_length != 256:
             out["max_length"] = self.max_length
         for key in ("choices", "roots"):
@@ -89,7 +94,7 @@ def parse_param(raw: Any, allow_lists: tuple[str, ...]) -> ParamSpec:
         raise ParamError("type", f"must be one of {', '.join(TYPES)}")
     values: dict[str, Any] = {"name": name, "type": kind}
     for key, typ in (("description", str), ("required", bool), ("allow_dash", bool), ("must_exist", bool),
-                     ("pattern", str), ("choices_from", str), ("roots_from", str)):
+                     ("secret", bool), ("pattern", str), ("choices_from", str), ("roots_from", str)):
         if key in raw:
             if not isinstance(raw[key], typ):
                 raise ParamError(key, f"must be {'true or false' if typ is bool else 'text'}")

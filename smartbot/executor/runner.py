@@ -1,5 +1,6 @@
 """Running one command: no shell, a scrubbed environment, its own process group, resource limits,
-a deadline and an output cap. Plain data in (an argv list), a CommandResult out.
+a deadline and an output cap. Plain data in (an argv list), a CommandResult out, with SmartBot's
+own secrets (and the values of secret parameters) masked in its output before anyone stores it.
 
 Never a shell, never `shell=True`, never a command line built as a string. The program is resolved
 against a fixed PATH, and the child starts through the `limits` exec wrapper (resource limits and
@@ -19,14 +20,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
+from ..audit.redact import mask_text
+from .environment import BASE_ENV, FIXED_PATH, OwnVariables, child_environment
 from .settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
 
-FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-BASE_ENV = {"PATH": FIXED_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+__all__ = ["BASE_ENV", "FIXED_PATH", "CommandResult", "CommandRunner", "Limits", "resolve_program", "run"]
 LIMITS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "limits.py")
 TIMEOUT, OUTPUT_LIMIT, BUSY = "timeout", "output_limit", "busy"
 POLL_SECONDS = 0.05
@@ -75,21 +77,20 @@ class CommandRunner:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._wait_for_slot = wait_for_slot
 
-    def environment(self, allowed: tuple[str, ...]) -> dict[str, str]:
-        env = dict(BASE_ENV)
-        for name in allowed:
-            if name in self._env:
-                env[name] = self._env[name]
-        return env
-
     def run(self, argv: list[str], timeout: float, output_cap: int, workdir: str = "/",
-            allowed_env: tuple[str, ...] = ()) -> CommandResult:
+            allowed_env: tuple[str, ...] = (), *, own: OwnVariables, secrets: Iterable[str] = ()) -> CommandResult:
+        """`own`: SmartBot's own variables as they stand now (never passed, their values masked);
+        `secrets`: more values to mask in the output (secret parameters)."""
         if not self._slots.acquire(timeout=self._wait_for_slot):
             return CommandResult(list(argv), None, stopped=BUSY, error="too many commands are running")
         try:
-            return run(argv, timeout, output_cap, workdir, self.environment(allowed_env), self.limits)
+            result = run(argv, timeout, output_cap, workdir, child_environment(allowed_env, self._env, own),
+                         self.limits)
         finally:
             self._slots.release()
+        hidden = own.secret_values(self._env) + list(secrets)
+        result.stdout, result.stderr = mask_text(result.stdout, hidden), mask_text(result.stderr, hidden)
+        return result
 
 
 def resolve_program(program: str) -> str | None:

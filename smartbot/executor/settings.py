@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..settings_schema import setting
+from .environment import own_reason
 
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$")
 _SERVICE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,99}$")
@@ -96,6 +97,13 @@ class CommandSettings:
             check_definition(self.definition())
         except DefinitionError as exc:
             raise ConfigError(f"{path}.{exc.field}", exc.reason) from None
+
+    def check_variables(self, path: str, is_own: Callable[[str], bool]) -> None:
+        """An `env` entry naming one of SmartBot's own variables stops start-up (which variables
+        those are is known only once every setting is read)."""
+        for i, var in enumerate(self.env):
+            if is_own(var):
+                raise ConfigError(f"{path}.env[{i}]", own_reason(var), "remove it from the command's env")
 
     def definition(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "argv": list(self.argv),

@@ -23,6 +23,7 @@ from ..errors import CommandRejected
 from ..executor import approvals, catalogue
 from ..executor.approvals import Origin
 from ..executor.catalogue import CommandSpec
+from ..executor.environment import OwnVariables, own_variables
 from ..gateway import outbox
 from ..i18n import t
 from ..messages import Reply
@@ -134,13 +135,13 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
     base = {"via": row.via, "chat": f"{row.channel}:{row.chat_id}", "approval": approval_id,
             "approved_by": row.decided_by}
     try:
-        spec, argv, checked = _prepare(ctx, row)
+        spec, argv, checked, own = _prepare(ctx, row)
     except CommandRejected as exc:
         event = AuditEvent("command.denied", row.requester, row.command, "denied", {**base, "reason": exc.reason})
         text = t("approval.not_run", locale, id=approval_id, name=row.command, reason=exc.reason)
         _finish(ctx, row, approvals.FAILED, {"reason": exc.reason}, [event], text)
         return text
-    result = run_spec(ctx, spec, argv)
+    result = run_spec(ctx, spec, argv, checked, own)
     event = ran_event(row.requester, spec, catalogue.redacted_argv(spec, argv, checked), result, base)
     text = t("approval.result", locale, id=approval_id) + "\n" + format_result(locale, spec.name, result)
     summary = {"exit_code": result.exit_code, "duration": round(result.duration, 3),
@@ -150,14 +151,15 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
     return text
 
 
-def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dict[str, str]]:
+def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dict[str, str], OwnVariables]:
     """The command as it stands now, checked again for the requester as they stand now."""
     channel, _, platform_user = row.requester.partition(":")
     with ctx.db.read() as conn:
+        own = own_variables(ctx.settings, conn)
         try:
-            spec = catalogue.get(conn, row.command)
-        except catalogue.DefinitionError:
-            spec = None
+            spec = catalogue.get(conn, row.command, own)
+        except catalogue.DefinitionError as exc:
+            raise CommandRejected(f"its stored definition is refused ({exc}); an admin must change it") from None
         requester = identities.resolve(conn, channel, platform_user, row.requester_name,
                                        ctx.settings.security.default_role)
     if spec is None or not spec.enabled:
@@ -168,7 +170,7 @@ def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dic
     if not decision.allowed:
         raise CommandRejected(decision.reason)
     argv, checked = catalogue.build_argv(spec, row.args or {}, ctx.settings.executor.allow_list)
-    return spec, argv, checked
+    return spec, argv, checked, own
 
 
 def _finish(ctx: HandlerContext, row: Any, status: str, summary: dict[str, Any], events: list[AuditEvent],

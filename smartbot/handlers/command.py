@@ -12,6 +12,7 @@ from ..auth.rbac import Principal
 from ..errors import CommandRejected
 from ..executor import catalogue
 from ..executor.approvals import Origin
+from ..executor.environment import own_variables
 from ..i18n import t
 from ..messages import InboundMessage
 from ..outcome import Outcome
@@ -66,7 +67,7 @@ def _decide(ctx: HandlerContext, msg: InboundMessage, principal: Principal, appr
 
 def _listing(ctx: HandlerContext, principal: Principal, chat_key: str) -> str:
     with ctx.db.read() as conn:
-        specs = catalogue.all_commands(conn, enabled_only=True)
+        specs = catalogue.all_commands(conn, enabled_only=True, own=own_variables(ctx.settings, conn))
     allowed = [s for s in specs if rbac.check(principal, s.required_permission, chat_key).allowed]
     if not allowed:
         return t("command.list_empty", ctx.locale)

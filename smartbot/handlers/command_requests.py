@@ -18,6 +18,7 @@ from ..errors import CommandRejected
 from ..executor import catalogue
 from ..executor.approvals import Origin
 from ..executor.catalogue import CommandSpec
+from ..executor.environment import OwnVariables, own_variables
 from ..executor.runner import BUSY, OUTPUT_LIMIT, TIMEOUT, CommandResult
 from ..i18n import t
 from .base import HandlerContext
@@ -49,13 +50,18 @@ def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, n
     actor = origin.requester
     base = {"via": via, "chat": origin.chat_key}
     with ctx.db.read() as conn:
-        spec = _lookup(conn, name)
+        own = own_variables(ctx.settings, conn)
+        spec, problem = _lookup(conn, name, own)
     permission = spec.required_permission if spec else f"command:run:{name}" if catalogue.NAME.match(name) else ""
     if permission:
         decision = rbac.check(principal, permission, origin.chat_key)
         if not decision.allowed:
             return _refused(ctx, name, decision.reason, "command.denied", actor, {**base, "permission": permission},
                             t("denied", ctx.locale, reason=decision.reason))
+    if problem:
+        reason = f"its stored definition is refused ({problem}); an admin must change it"
+        return _refused(ctx, name, reason, "command.rejected", actor, base,
+                        t("command.rejected", ctx.locale, name=name, reason=reason))
     if spec is None or not spec.enabled:
         reason = "no such command" if spec is None else "the command is disabled"
         return _refused(ctx, name[:48], reason, "command.rejected", actor, base,
@@ -75,19 +81,20 @@ def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, n
         minutes = round(ctx.settings.approvals.expire_minutes)
         return Requested(PENDING, name, t("command.pending", ctx.locale, name=name, id=approval_id, minutes=minutes),
                          approval_id=approval_id)
-    result = run_spec(ctx, spec, argv, max_timeout)
+    result = run_spec(ctx, spec, argv, checked, own, max_timeout)
     ran = ran_event(actor, spec, shown_argv, result, base)
     return Requested(RAN, name, format_result(ctx.locale, name, result), result=result, audit=[asked, ran])
 
 
-def _lookup(conn: Any, name: str) -> CommandSpec | None:
+def _lookup(conn: Any, name: str, own: OwnVariables) -> tuple[CommandSpec | None, str]:
+    """The command, or why its stored definition fails today's checks (it is then refused, never run)."""
     if not catalogue.NAME.match(name):
-        return None
+        return None, ""
     try:
-        return catalogue.get(conn, name)
+        return catalogue.get(conn, name, own), ""
     except catalogue.DefinitionError as exc:
         log.error("command %s has an unsafe stored definition (%s); it is refused", name, exc)
-        return None
+        return None, str(exc)
 
 
 def _refused(ctx: HandlerContext, name: str, reason: str, event: str, actor: str, details: dict[str, Any],
@@ -96,13 +103,16 @@ def _refused(ctx: HandlerContext, name: str, reason: str, event: str, actor: str
                      audit=[AuditEvent(event, actor, name, "denied", {**details, "reason": reason})])
 
 
-def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str],
-             max_timeout: float | None = None) -> CommandResult:
-    """Run with the command's own timeout, or `max_timeout` when that is shorter (a workflow step's)."""
+def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str], checked: Mapping[str, str],
+             own: OwnVariables, max_timeout: float | None = None) -> CommandResult:
+    """Run with the command's own timeout, or `max_timeout` when that is shorter (a workflow step's).
+    The output comes back with SmartBot's secrets and the secret parameters' values masked, so every
+    place that stores or sends it (chat reply, outbox, workflow run, the model) gets it masked."""
     if ctx.commands is None:
         return CommandResult(argv, None, error="this process does not run commands")
     timeout = spec.timeout if max_timeout is None else min(spec.timeout, max_timeout)
-    return ctx.commands.run(argv, timeout, spec.output_cap, spec.workdir, spec.env)
+    return ctx.commands.run(argv, timeout, spec.output_cap, spec.workdir, spec.env, own=own,
+                            secrets=spec.secret_values(checked))
 
 
 def ran_event(actor: str, spec: CommandSpec, shown_argv: list[str], result: CommandResult,

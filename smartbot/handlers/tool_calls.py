@@ -20,6 +20,7 @@ from ..auth.rbac import Principal
 from ..executor import catalogue
 from ..executor.approvals import Origin
 from ..executor.catalogue import CommandSpec
+from ..executor.environment import own_variables
 from ..executor.params import json_schema
 from ..i18n import t
 from ..errors import ProviderError
@@ -61,7 +62,7 @@ class ToolRun:
 
 def offered(ctx: HandlerContext, principal: Principal, chat_key: str) -> list[CommandSpec]:
     with ctx.db.read() as conn:
-        specs = catalogue.all_commands(conn, enabled_only=True)
+        specs = catalogue.all_commands(conn, enabled_only=True, own=own_variables(ctx.settings, conn))
     return [s for s in specs if rbac.check(principal, s.required_permission, chat_key).allowed]
 
 

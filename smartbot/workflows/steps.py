@@ -79,7 +79,10 @@ def _command(env: RunEnv, step: Step, position: int) -> StepResult:
     name = step.params["command"]
     named = {key: env.render(value) for key, value in step.params.get("args", {}).items()}
     with env.ctx.db.read() as conn:
-        spec = catalogue.get(conn, name) if catalogue.NAME.match(name) else None
+        try:
+            spec = catalogue.get(conn, name) if catalogue.NAME.match(name) else None
+        except catalogue.DefinitionError:
+            spec = None                 # refused with its reason by request_command below
     if spec is not None and spec.needs_approval:
         return StepResult(False, error=f"command {name!r} needs an approval, which a workflow cannot wait for",
                           retryable=False)

@@ -2,8 +2,12 @@
 through the generic webhook, tool-call answers for the fake model, and audit rows to assert on."""
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
+import os
 import shutil
+import tempfile
 import time
 from typing import Any
 
@@ -14,6 +18,27 @@ from smartbot.models import Role, Rule, User
 
 # A Python any user can run: the commands run as "nobody" when the tests run as root.
 PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+_SCRIPTS: list[str] = []
+
+
+def script(code: str) -> str:
+    """The path of an executable Python script running `code`, which any user may run.
+
+    The catalogue refuses interpreters as programs (`python3 -c ...`): code that a command runs
+    is a script installed on the server, named by its path, as an operator would install it."""
+    if not _SCRIPTS:
+        folder = tempfile.mkdtemp(prefix="smartbot-scripts-")
+        os.chmod(folder, 0o755)
+        atexit.register(shutil.rmtree, folder, True)
+        _SCRIPTS.append(folder)
+    path = os.path.join(_SCRIPTS[0], "sbtest-" + hashlib.sha256(code.encode()).hexdigest()[:12])
+    if not os.path.exists(path):
+        with open(path + ".tmp", "w") as fh:
+            fh.write(f"#!{PYTHON} -I\n{code}\n")
+        os.chmod(path + ".tmp", 0o755)
+        os.replace(path + ".tmp", path)
+    return path
+
 
 
 def bind(db: Any, user_id: str, name: str, roles: list[str], channel: str = "generic") -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.executor import PYTHON, add_command
+from tests.support.executor import add_command, script
 
 REPORT = """\
 name: disk-report
@@ -26,7 +26,7 @@ steps:
 
 
 def add_report_command(db: Any, text: str = "disk 42% used") -> None:
-    add_command(db, "report", [PYTHON, "-c", f"print({text!r})"])
+    add_command(db, "report", [script(f"print({text!r})")])
 
 
 def save(db: Any, source: str) -> str:
