@@ -7,8 +7,8 @@ every value it has and becomes an ordinary command (source "db"), which its admi
 delete; if today's checks refuse it, it is refused when asked to run and check-config says why.
 Nothing is deleted. Downgrading leaves the rows as they are (an ordinary command stays one).
 
-Revision ID: 0014
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
