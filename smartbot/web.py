@@ -13,7 +13,7 @@ def current_runtime():
 
 
 def login_guard():
-    """The app's failed-login counter per address (names are counted in the audit log)."""
+    """The app's failed-login back-off (per address and per name at an address, in the database)."""
     return current_app.extensions["smartbot_login_guard"]
 
 

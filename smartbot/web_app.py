@@ -46,7 +46,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.extensions["smartbot"] = runtime
-    app.extensions["smartbot_login_guard"] = LoginGuard(runtime.store)
+    app.extensions["smartbot_login_guard"] = LoginGuard()
     from .gateway.wsgi_route import WebhookRoute
 
     app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]

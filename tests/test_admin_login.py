@@ -51,7 +51,7 @@ def test_wrong_password_is_refused_audited_and_backs_off(live_app, make_config):
     for _ in range(5):
         assert _login(app, "root", "wrong password")[1].status_code == 401
     _, locked = _login(app, "root", PASSWORD)
-    assert locked.status_code == 401 and "too many" in locked.text
+    assert locked.status_code == 429 and "too many" in locked.text and int(locked.headers["Retry-After"]) > 0
     with app.runtime.db.read() as conn:
         results = conn.execute(sa.text("SELECT result FROM audit_log WHERE action = 'admin.login'")).scalars().all()
     assert results == ["refused"] * 6

@@ -49,8 +49,9 @@ def test_wrong_password_and_lockout(live_app, make_config):
     for _ in range(5):
         bad = _login(app, password="nope nope nope")
         assert bad.status_code == 401 and "wrong" in bad.json()["error"]
-    locked = _login(app)
-    assert locked.status_code == 401 and "too many" in locked.json()["error"]
+    locked = _login(app)          # this address waits (429), however right the password
+    assert locked.status_code == 429 and "too many" in locked.json()["error"]
+    assert 0 < int(locked.headers["Retry-After"]) <= 900
 
 
 def test_no_token(live_app, make_config):

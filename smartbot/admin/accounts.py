@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,10 +13,9 @@ from ..auth.passwords import hash_password, verify_password, weakness
 from ..db import Database
 from ..errors import PermissionDenied
 from ..models import Role, User, UserRole
+from .login_guard import LoginGuard
 
 _users, _roles, _user_roles = User.__table__, Role.__table__, UserRole.__table__
-MAX_FAILURES = 5
-LOCK_SECONDS = 900
 
 
 class AccountError(Exception):
@@ -57,52 +55,35 @@ class LoginResult:
     ok: bool
     user_id: int | None = None
     reason: str = ""
-
-
-_RECENT_FAILURES = sa.text(
-    "SELECT COUNT(*) FROM audit_log WHERE actor = :name AND action = 'admin.login' AND result = 'refused' "
-    "AND ts > :since AND ts > COALESCE((SELECT MAX(ts) FROM audit_log WHERE actor = :name "
-    "AND action = 'admin.login' AND result = 'ok'), 0)")
-
-
-class LoginGuard:
-    """Locks a name out after MAX_FAILURES failed logins within LOCK_SECONDS (counted from the audit
-    log, so every process and restart sees the same count), and an address after twice that (counted
-    in the shared store: every node when [cache] url is Redis)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def locked(self, conn: Any, name: str, remote: str) -> bool:
-        if self._store.count(f"login-failures:{remote}") >= MAX_FAILURES * 2:
-            return True
-        since = time.time() - LOCK_SECONDS
-        return conn.execute(_RECENT_FAILURES, {"name": name[:100] or "(empty)", "since": since}).scalar() >= MAX_FAILURES
-
-    def record(self, ok: bool, remote: str) -> None:
-        if ok:
-            self._store.delete(f"login-failures:{remote}")
-        else:
-            self._store.incr(f"login-failures:{remote}", LOCK_SECONDS)
+    generation: int = 0           # the user's token generation, for the tokens of this login
+    retry_after: int = 0          # > 0: refused without a look at the password (answer 429)
 
 
 def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard) -> LoginResult:
-    """Check a login; every attempt is audited, and the audit trail is what the lockout counts."""
+    """Check a login; every attempt is audited. An address that failed too often waits (see
+    login_guard.py). An unknown name, a user without a password and a disabled one cost the same
+    password hash as a real one, so the time a login takes does not tell which names exist."""
+    name = name[:100]
     with db.read() as conn:
-        if guard.locked(conn, name, remote):
-            result = LoginResult(False, reason="too many failed attempts; try again later")
+        wait = guard.wait(conn, name, remote)
+        if wait:
+            result = LoginResult(False, reason=f"too many failed attempts from this address; try again in {wait} s",
+                                 retry_after=wait)
         else:
-            row = conn.execute(sa.select(_users.c.id, _users.c.password_hash, _users.c.is_active)
-                               .where(_users.c.name == name)).first()
-            ok = bool(row) and row.is_active and verify_password(row.password_hash, password)
+            row = conn.execute(sa.select(_users.c.id, _users.c.password_hash, _users.c.is_active,
+                                         _users.c.token_generation).where(_users.c.name == name)).first()
+            usable = row is not None and row.is_active
+            ok = verify_password(row.password_hash if usable else None, password)
             if ok:
                 try:
                     rbac.require(principal_for_user(conn, row.id, name), "admin:login")
                 except PermissionDenied:
                     ok = False
-            result = LoginResult(True, row.id) if ok else LoginResult(False, reason="wrong name or password")
-    guard.record(result.ok, remote)
+            result = LoginResult(True, row.id, generation=row.token_generation) if ok else \
+                LoginResult(False, reason="wrong name or password")
     with db.write() as conn:
-        audit.record(conn, "admin.login", name[:100] or "(empty)", f"addr:{remote}",
+        if not result.retry_after:
+            guard.record(conn, db, name, remote, result.ok)
+        audit.record(conn, "admin.login", name or "(empty)", f"addr:{remote}",
                      "ok" if result.ok else "refused", {"reason": result.reason} if not result.ok else {})
     return result

@@ -1,11 +1,11 @@
-"""Logging in and out of the admin page, and the dashboard."""
+"""Logging in and out of the admin page (logging out ends the session: its token is refused
+afterwards, wherever a copy of the cookie went), and the dashboard."""
 from __future__ import annotations
 
 import secrets
 
 from flask import redirect, request, session, url_for
-from flask_jwt_extended import create_access_token, get_jwt, set_access_cookies, unset_jwt_cookies, \
-    verify_jwt_in_request
+from flask_jwt_extended import get_jwt, set_access_cookies, unset_jwt_cookies, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
@@ -36,14 +36,19 @@ def login():
         return render("admin/login.html", status=400, login_csrf=_login_csrf(), error="CSRF", next="")
     name = request.form.get("name", "").strip()
     result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "", login_guard())
+    if result.retry_after:
+        refused = render("admin/login.html", status=429, login_csrf=_login_csrf(), error=result.reason, next="")
+        refused.headers["Retry-After"] = str(result.retry_after)
+        return refused
     if not result.ok:
-        error = t("admin.bad_login", locale()) if "wrong" in result.reason else result.reason
-        return render("admin/login.html", status=401, login_csrf=_login_csrf(), error=error, next="")
+        return render("admin/login.html", status=401, login_csrf=_login_csrf(), error=t("admin.bad_login", locale()),
+                      next="")
     target = request.form.get("next") or ""
     if not target.startswith("/admin/") or target.startswith("//"):
         target = url_for("admin.dashboard")
     response = redirect(target)
-    set_access_cookies(response, create_access_token(identity=str(result.user_id), additional_claims={"name": name}))
+    set_access_cookies(response, auth.issue_tokens(result.user_id, name, result.generation,
+                                                   with_refresh=False)["access_token"])
     session.pop("login_csrf", None)
     return response
 

@@ -1,8 +1,7 @@
-"""Log in, refresh, log out (revoking the tokens), and who am I."""
+"""Log in, refresh, log out (ending the session: every token of that login), and who am I."""
 from __future__ import annotations
 
-from flask import Blueprint, request
-from flask_jwt_extended import get_jwt
+from flask import Blueprint, jsonify, request
 
 from .. import audit
 from ..admin.accounts import check_login
@@ -20,27 +19,29 @@ bp = Blueprint("api_session", __name__)
 def login(ctx: ApiContext):
     result = check_login(ctx.runtime.db, ctx.body["name"], ctx.body["password"], request.remote_addr or "",
                          login_guard())
+    if result.retry_after:
+        refused = jsonify(error=result.reason)
+        refused.status_code = 429
+        refused.headers["Retry-After"] = str(result.retry_after)
+        return refused
     if not result.ok:
         raise ApiError(401, result.reason)
-    return auth.issue_tokens(result.user_id, ctx.body["name"])
+    return auth.issue_tokens(result.user_id, ctx.body["name"], result.generation)
 
 
 @route(bp, "/auth/refresh", "POST", summary="A new access token for a refresh token", permission="admin:login",
        tag="auth", refresh=True)
 def refresh(ctx: ApiContext):
-    from flask_jwt_extended import create_access_token
-
-    return {"access_token": create_access_token(identity=ctx.claims["sub"],
-                                                additional_claims={"name": ctx.principal.name}),
-            "token_type": "Bearer"}
+    return {"access_token": auth.refreshed_access_token(ctx.claims), "token_type": "Bearer"}
 
 
-@route(bp, "/auth/logout", "POST", summary="Revoke this access token (and the refresh token, if given)",
+@route(bp, "/auth/logout", "POST", summary="End this session: every token of this login, the refresh token "
+       "included (and the session of another refresh token, if given)",
        permission="admin:login", tag="auth", body={"refresh_token": Str(max_length=4000)})
 def logout(ctx: ApiContext):
     db = ctx.runtime.db
     with db.write() as conn:
-        auth.revoke(conn, db, get_jwt())
+        auth.revoke(conn, db, ctx.claims)
         if ctx.body.get("refresh_token"):
             try:
                 auth.revoke(conn, db, ctx.body["refresh_token"])

@@ -11,8 +11,10 @@ EVENTS: dict[str, str] = {
     "conversation.reset": "a user cleared their conversation memory",
     "admin.created": "an admin account was created from the command line",
     "admin.login": "an admin logged in (or failed to)",
-    "admin.logout": "an admin logged out (their tokens are revoked)",
+    "admin.logout": "an admin logged out (every token of that session is revoked)",
     "api.denied": "an API call was refused by the permission check",
+    "api.unauthorized": "an API or admin page request had no valid token: missing, forged, expired, logged out "
+                        "or older than its account's last change (rate-limited per address and reason)",
     "user.create": "an admin created a user",
     "user.update": "an admin changed a user (roles, password, active flag)",
     "user.delete": "an admin deleted a user",

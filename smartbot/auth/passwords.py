@@ -1,17 +1,35 @@
-"""Password hashing (Werkzeug's scrypt) and the minimum a password must meet."""
+"""Password hashing (Werkzeug's scrypt) and the minimum a password must meet.
+
+Checking a password always costs one hash, whether or not there is a stored hash to check it
+against: a login for an unknown name must take as long as a wrong password for a real one, or the
+time tells which names exist. Never logs or returns a password.
+"""
 from __future__ import annotations
+
+import functools
+import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_LENGTH = 10
+METHOD = "scrypt"
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=METHOD)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password nobody knows, made with today's method and cost (made once per
+    process, on the first login that needs it)."""
+    return hash_password(secrets.token_urlsafe(24))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether `password` matches; with no stored hash, False after the same work as a check."""
     if not stored_hash:
+        check_password_hash(_dummy_hash(), password)
         return False
     return check_password_hash(stored_hash, password)
 

@@ -26,7 +26,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from .. import audit, request_ids
+from .. import request_ids
+from ..audit.refusals import record_refusal
 from ..channels.base import WebRequest, WebResponse
 from ..db import Database, storage_problem
 from ..jobs.liveness import owner_is_dead
@@ -181,16 +182,11 @@ class Ingest:
     def _record_refusal(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> None:
         known = channel_name if channel_name in self.channels else "(unknown)"
         metrics.count("webhook_refused_total", channel=known, reason=exc.metric_reason)
-        key = f"refused:{known}:{exc.metric_reason}:{req.remote_addr}"
-        if self._store.incr(key, self._refusal_interval) > 1:
-            return
-        log.warning("refused webhook for %s from %s: %s", known, req.remote_addr, exc.reason)
-        try:
-            with self.db.write() as conn:
-                audit.record(conn, "webhook.refused", req.remote_addr or "unknown", f"channel:{known}",
-                             "refused", {"status": exc.status, "reason": exc.reason})
-        except Exception:
-            log.exception("could not audit a refused webhook")
+        if record_refusal(self.db, self._store, self._refusal_interval,
+                          f"refused:{known}:{exc.metric_reason}:{req.remote_addr}", "webhook.refused",
+                          req.remote_addr or "unknown", f"channel:{known}",
+                          {"status": exc.status, "reason": exc.reason}):
+            log.warning("refused webhook for %s from %s: %s", known, req.remote_addr, exc.reason)
 
 
 def _spool_payload(owner: str | None, record: str) -> bytes:

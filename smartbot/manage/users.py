@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..auth import tokens
 from ..auth.passwords import hash_password, weakness
 from ..auth.rbac import pattern_matches
 from ..db import Database
@@ -98,6 +99,7 @@ def update_user(db: Database, actor: str, user_id: int, data: dict[str, Any]) ->
             _set_roles(conn, user_id, data["roles"])
         _keep_an_admin(conn)
         after = _view(conn, _row(conn, user_id))
+        tokens.after_user_change(conn, user_id, before, after, bool(data.get("password")))
         changes.record(conn, actor, "user.update", f"user:{row.name}", before,
                        {**after, "password_changed": "password" in values or bool(data.get("password"))})
     return after

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .base import Base, now
-from .identity import Identity, RevokedToken, Role, User, UserRole
+from .identity import Identity, LoginFailure, RevokedToken, Role, User, UserRole
 from .queues import Inbox, Outbox
 from .conversation import Conversation, ConversationMessage
 from .audit import AuditHead, AuditLog
@@ -14,7 +14,7 @@ from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 
 __all__ = [
-    "Base", "now", "Identity", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
+    "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
     "SeenSignature",

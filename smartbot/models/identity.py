@@ -13,6 +13,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(300), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # In every token's claims; raised when the password, roles or active flag change, which
+    # refuses every token issued before (see auth/tokens.py).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locale: Mapped[str] = mapped_column(String(20), default="")
     created_at: Mapped[float] = mapped_column(Double, default=now)
     updated_at: Mapped[float] = mapped_column(Double, default=now, onupdate=now)
@@ -50,7 +53,18 @@ class Identity(Base):
 
 
 class RevokedToken(Base):
-    """JWTs revoked by logout, kept until they would have expired anyway."""
+    """Sessions (`session:<sid>`, every token of one login) ended by logout, and JWTs revoked
+    before sessions existed; kept until they would have expired anyway."""
     __tablename__ = "revoked_tokens"
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class LoginFailure(Base):
+    """Failed logins counted per address and per name at an address (`key`), shared by every
+    process and node; `locked_until` is when the key may try again (see admin/login_guard.py)."""
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[float] = mapped_column(Double, index=True)
+    locked_until: Mapped[float] = mapped_column(Double, default=0.0)
