@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
-from .ops.settings import AlertsSettings
+from .ops.settings import AlertsSettings, OpsSettings
 from .settings_schema import _suggest, build, require_unique_names, setting
 from .workflows.settings import WorkflowSettings
 
@@ -199,6 +199,8 @@ class WebchatSettings:
 class SecuritySettings:
     default_role: str = setting("guest", help="role of senders not bound to a user; '' refuses them")
     trusted_proxies: int = setting(0, minimum=0)
+    secure_cookies: bool = setting(False, help="mark every cookie Secure even when the request came over plain "
+                                               "HTTP (a TLS proxy SmartBot is not told about); else only over HTTPS")
 
 
 @dataclass
@@ -230,6 +232,7 @@ class Settings:
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
