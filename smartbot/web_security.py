@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Response, g, request
+from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 from .web import current_runtime
@@ -51,10 +51,9 @@ def finish(response: Response) -> Response:
     if nonce is not None:
         headers["Content-Security-Policy"] = f"{POLICY}; script-src 'self' 'nonce-{nonce}'; " \
                                              f"style-src 'self' 'nonce-{nonce}'"
-    if cookies_secure():
-        cookies = headers.getlist("Set-Cookie")
-        if cookies:
-            headers.setlist("Set-Cookie", [c if _is_secure(c) else f"{c}; Secure" for c in cookies])
+    cookies = headers.getlist("Set-Cookie")
+    if cookies and cookies_secure():
+        headers.setlist("Set-Cookie", [c if _is_secure(c) else f"{c}; Secure" for c in cookies])
     return response
 
 
@@ -62,7 +61,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, Secure per request. Flask saves it after every after_request
     function has run, so it asks the same decision itself."""
 
-    def get_cookie_secure(self, app) -> bool:  # noqa: ANN001 -- Flask's signature
+    def get_cookie_secure(self, app: Flask) -> bool:
         return cookies_secure()
 
 

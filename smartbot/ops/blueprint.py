@@ -3,6 +3,8 @@ not, only those ops/access.py lets in learn the details), /metrics (Prometheus t
 and what counts every HTTP request by route and gives it a request id."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import request_ids
@@ -59,12 +61,12 @@ def metrics_text():
     return Response(metrics.render(cluster.gauges(view)), content_type=metrics.CONTENT_TYPE)
 
 
-def _verdict(runtime) -> Verdict:  # noqa: ANN001 -- the Runtime
+def _verdict(runtime: Any) -> Verdict:
     return current_app.extensions["smartbot_ops_access"].decide(
         request.remote_addr, request.headers.get("Authorization", ""), lambda: _admin_token(runtime))
 
 
-def _admin_token(runtime) -> Verdict | None:  # noqa: ANN001
+def _admin_token(runtime: Any) -> Verdict | None:
     """The bearer token as an admin API token: ALLOWED with admin:metrics, refused (403, audited
     by the API's check) without it, None when it is not a valid admin token at all."""
     try:

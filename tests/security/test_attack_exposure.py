@@ -222,8 +222,8 @@ def test_readyz_details_for_an_admin_token_with_admin_metrics_only(target):
 
 
 def test_readyz_hides_probe_errors_from_an_outsider_when_not_ready(target):
-    app = target(**TRUSTING_NGINX, providers=[{"name": "deadhost", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
-                                                "model": "m"}])
+    dead = {"name": "deadhost", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    app = target(**TRUSTING_NGINX, providers=[dead])
     outside = requests.get(app.url + "/readyz", headers=OUTSIDER, timeout=10)
     assert outside.status_code == 503 and outside.json() == {"status": "not ready"}
     assert "deadhost" not in outside.text and "connect" not in outside.text
