@@ -4,8 +4,10 @@ platform. Restart during a burst, install twice, upgrade."""
 from __future__ import annotations
 
 import collections
+import http.client
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -23,6 +25,7 @@ from tests.support.waiting import wait_until as _wait
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_requirements()), reason=missing_requirements())]
 ADMIN_HOST = "127.0.0.2"          # the allowlisted address; the tests' usual 127.0.0.1 is not on the list
 METRICS_HOST = "127.0.0.3"        # --metrics-allow: may read /metrics besides this host (127.0.0.1, ::1)
+METRICS_TOKEN = "deploy-metrics-token-0d9c1e2b7a"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,8 @@ def deployed(platform, model):
             f'model = "fake-1"\nread_timeout = 10.0\n'
             f'\n[jobs]\nlease_seconds = 5.0\nsweep_seconds = 0.5\n'
             f'\n[quotas]\nmessages_per_minute_per_role = {{}}\n'))     # the bursts come from one sender
+        with open(deployment.etc / "env", "a") as env:           # a metrics token, kept with the secrets
+            env.write(f"SMARTBOT_OPS__METRICS_TOKEN='{METRICS_TOKEN}'\n")
         deployment.start()
         yield deployment
     finally:
@@ -137,9 +142,27 @@ def test_readyz_details_only_for_this_host_and_the_metrics_allowlist(deployed):
     status, text = deployed.request_from(METRICS_HOST, "GET", "/readyz")
     assert status == 200 and "checks" in json.loads(text)
     # elsewhere: ready or not, whatever it sends (nginx passes no credentials on, the app checks the address)
-    for headers in ({}, {"Authorization": "Bearer a.b.c"}, {"X-Forwarded-For": "127.0.0.1"}):
+    for headers in ({}, {"Authorization": f"Bearer {METRICS_TOKEN}"}, {"X-Forwarded-For": "127.0.0.1"}):
         status, text = deployed.request_from(ADMIN_HOST, "GET", "/readyz", headers=headers)
         assert status == 200 and json.loads(text) == {"status": "ready"}, (headers, text)
+    # the token itself is good: straight to the app's socket, as nginx would pass it for an outsider
+    direct = _from_the_socket(deployed, "/readyz", {"X-Forwarded-For": "203.0.113.7",
+                                                    "Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert "checks" in direct
+    assert _from_the_socket(deployed, "/readyz", {"X-Forwarded-For": "203.0.113.7"}) == {"status": "ready"}
+
+
+def _from_the_socket(deployed, path: str, headers: dict[str, str]) -> dict:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(deployed.prefix / "var/lib/smartbot/run/gunicorn.sock"))
+    conn = http.client.HTTPConnection("localhost")
+    conn.sock = sock
+    try:
+        conn.request("GET", path, headers=headers)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
 
 
 def test_cookies_are_secure_and_headers_arrive_once_behind_nginx(deployed):
