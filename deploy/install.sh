@@ -19,7 +19,9 @@
 #   --https-port N          HTTPS port (default 443)
 #   --no-ipv6               listen on IPv4 only
 #   --cert FILE --key FILE  use this certificate; default: a self-signed one, made once
-#   --admin-allow LIST      comma-separated addresses/CIDRs that may reach /admin, /api and /metrics
+#   --admin-allow LIST      comma-separated addresses/CIDRs that may reach /admin and /api
+#   --metrics-allow LIST    addresses/CIDRs besides this host that may read /metrics and /readyz's
+#                           details (nginx, and [ops] metrics_allow of a new config)
 #   --generic-callback URL  switch on the generic webhook, replies POSTed to URL (new config only)
 #   --workers N             gunicorn worker processes (default 2; new config only)
 #   --supervisorctl CMD     how to reach supervisord (default: supervisorctl)
@@ -40,6 +42,7 @@ IPV6="${IPV6:-auto}"
 CERT="${CERT:-}"
 KEY="${KEY:-}"
 ADMIN_ALLOW="${ADMIN_ALLOW:-}"
+METRICS_ALLOW="${METRICS_ALLOW:-}"
 GENERIC_CALLBACK="${GENERIC_CALLBACK:-}"
 WORKERS="${WORKERS:-2}"
 SUPERVISORCTL="${SUPERVISORCTL-supervisorctl}"
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
     --cert) CERT="$2"; shift ;;
     --key) KEY="$2"; shift ;;
     --admin-allow) ADMIN_ALLOW="$2"; shift ;;
+    --metrics-allow) METRICS_ALLOW="$2"; shift ;;
     --generic-callback) GENERIC_CALLBACK="$2"; shift ;;
     --workers) WORKERS="$2"; shift ;;
     --supervisorctl) SUPERVISORCTL="$2"; SERVICES=yes; shift ;;
@@ -82,6 +86,8 @@ done
 [[ "$SVC_USER" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user must be a Unix user name, got '$SVC_USER'"
 [[ -z "$ADMIN_ALLOW" || "$ADMIN_ALLOW" =~ ^[0-9A-Fa-f:./,]+$ ]] ||
   die "--admin-allow takes addresses or CIDRs separated by commas, got '$ADMIN_ALLOW'"
+[[ -z "$METRICS_ALLOW" || "$METRICS_ALLOW" =~ ^[0-9A-Fa-f:./,]+$ ]] ||
+  die "--metrics-allow takes addresses or CIDRs separated by commas, got '$METRICS_ALLOW'"
 [[ -z "$GENERIC_CALLBACK" || "$GENERIC_CALLBACK" =~ ^https?://[^[:space:]\"]+$ ]] ||
   die "--generic-callback must be an http(s) URL, got '$GENERIC_CALLBACK'"
 [[ -n "$CERT" && -z "$KEY" || -z "$CERT" && -n "$KEY" ]] && die "give --cert and --key together"
@@ -153,6 +159,16 @@ run_as_service() {
   else
     (cd "$HOME_DIR" && "$@")
   fi
+}
+
+# A comma-separated list as more TOML array items: , "a", "b" (the checks above allow no quotes in it).
+toml_items() {
+  local entry out=""
+  IFS=',' read -ra entries <<<"$1"
+  for entry in "${entries[@]}"; do
+    [ -n "$entry" ] && out="$out, \"$entry\""
+  done
+  printf '%s' "$out"
 }
 
 random_secret() { "$PYTHON_BIN" -c 'import secrets; print(secrets.token_urlsafe(48))'; }
@@ -282,7 +298,10 @@ threads = 8
 metrics_dir = "$RUN/metrics"
 
 [security]
-trusted_proxies = 1                         # nginx in front: the client address is in X-Forwarded-For
+trusted_proxies = 1                         # nginx in front: client address and https from X-Forwarded-*
+
+[ops]
+metrics_allow = ["127.0.0.1", "::1"$(toml_items "$METRICS_ALLOW")]   # may read /metrics and /readyz's details
 
 [alerts]
 chats = []                                  # admins' chats for alerts, e.g. ["telegram:123456"]
@@ -314,9 +333,9 @@ elif [ ! -f "$ETC/tls/cert.pem" ] || [ ! -f "$ETC/tls/key.pem" ]; then
 fi
 
 # -- nginx and supervisor configs, from the shipped ones ------------------------------------------
-allow_lines() {
+allow_lines() { # comma-separated list -> geo lines that allow each entry
   local entry
-  IFS=',' read -ra entries <<<"$ADMIN_ALLOW"
+  IFS=',' read -ra entries <<<"$1"
   for entry in "${entries[@]}"; do
     [ -n "$entry" ] && printf '    %s 0;\n' "$entry"
   done
@@ -332,10 +351,13 @@ render_nginx() {
       -e "s|^\( *\)server_name _;|\1server_name $SERVER_NAME;|" |
     if [ "$IPV6" = yes ]; then cat; else grep -v 'listen \[::\]'; fi |
     if [ -n "$ADMIN_ALLOW" ]; then
-      awk -v lines="$(allow_lines)" '
+      awk -v lines="$(allow_lines "$ADMIN_ALLOW")" '
         /^ *default 0;$/ && !done { sub(/0;/, "1;"); print; next }
         /# admin allowlist/ && !done { print; print lines; done = 1; next }
         { print }'
+    else cat; fi |
+    if [ -n "$METRICS_ALLOW" ]; then
+      awk -v lines="$(allow_lines "$METRICS_ALLOW")" '/# metrics allowlist/ { print; print lines; next } { print }'
     else cat; fi
 }
 render_nginx | put_file "$NGINX_CONF" 644 "$OWN_ROOT"

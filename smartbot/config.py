@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from .llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
-from .ops.settings import AlertsSettings
+from .ops.settings import AlertsSettings, OpsSettings
 from .settings_schema import _suggest, build, require_unique_names, setting
 from .workflows.settings import WorkflowSettings
 
@@ -210,6 +210,8 @@ class SecuritySettings:
     provider_key_envs: list[str] = setting(list(DEFAULT_KEY_PATTERNS),
                                            help="names (or * ? patterns) of the variables a provider made in "
                                                 "the admin page or API may take its key from")
+    secure_cookies: bool = setting(False, help="mark every cookie Secure even when the request came over plain "
+                                               "HTTP (a TLS proxy SmartBot is not told about); else only over HTTPS")
 
     def validate(self, path: str) -> None:
         for i, pattern in enumerate(self.provider_key_envs):
@@ -249,6 +251,7 @@ class Settings:
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""

@@ -45,6 +45,11 @@ errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "smartbot"
 control_socket_disable = True      # gunicorn 24+ would open a control socket in $HOME
+# The scheme and client address come from a proxy only through [security] trusted_proxies (ProxyFix
+# in web_app.py). gunicorn would otherwise believe X-Forwarded-Proto from any loopback or unix-socket
+# peer, and a client could have its cookies judged as sent over HTTPS.
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = ""
 
 
 def on_starting(server):  # noqa: ANN001

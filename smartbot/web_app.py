@@ -5,17 +5,18 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from . import web_security
 from .admin.accounts import LoginGuard
+from .ops.access import OpsAccess
 from .runtime import Runtime
 from .web import json_error
 
 log = logging.getLogger(__name__)
 
 
-class _NoSessionOnWebhooks(SecureCookieSessionInterface):
+class _NoSessionOnWebhooks(web_security.SessionInterface):
     """Webhooks never read the cookie session: skip deriving its signer on every platform request."""
 
     def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201 -- Flask's signature
@@ -28,7 +29,8 @@ def build_flask_app(runtime: Runtime) -> Flask:
     settings = runtime.settings
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.session_interface = _NoSessionOnWebhooks()
-    secure = not settings.server.bind.startswith(("127.0.0.1", "localhost", "unix:", "[::1]"))
+    # Secure is decided per request (HTTPS, or [security] secure_cookies): web_security.py.
+    secure = settings.security.secure_cookies
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -47,6 +49,10 @@ def build_flask_app(runtime: Runtime) -> Flask:
     )
     app.extensions["smartbot"] = runtime
     app.extensions["smartbot_login_guard"] = LoginGuard()
+    app.extensions["smartbot_ops_access"] = OpsAccess(settings.ops)
+    app.extensions["smartbot_refusals"] = runtime.ingest.refusals
+    app.after_request(web_security.finish)      # registered first, so it runs after every other one
+    app.jinja_env.globals["csp_nonce"] = web_security.csp_nonce
     from .gateway.wsgi_route import WebhookRoute
 
     app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]

@@ -6,26 +6,22 @@ from __future__ import annotations
 import pytest
 
 from smartbot.admin.accounts import create_admin
-from tests.support.browser import CHROMIUM_ARGS, chromium_path, screenshot
+from tests.support.browser import csp_violations, launched, screenshot, watch_console
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 def test_admin_journey(browser, live_app, make_config, fake_model):
     app = live_app(make_config(model=fake_model))
     create_admin(app.runtime.db, "root", PASSWORD)
     page = browser.new_page(locale="en-US")
+    console = watch_console(page)
     page.goto(app.url + "/admin/")
     assert "/admin/login" in page.url
     page.fill("input[name=name]", "root")
@@ -90,6 +86,9 @@ def test_admin_journey(browser, live_app, make_config, fake_model):
         assert action in events
     page.click("#verify")
     assert "intact" in page.locator("#chain").inner_text()
+    first_time = page.locator("td.ts").first
+    assert first_time.inner_text() != first_time.get_attribute("data-ts").split(".")[0], "the page's script did not run"
+    assert page.locator("header").evaluate("e => getComputedStyle(e).display") == "flex", "the page's style is off"
     screenshot(page, "05-audit")
 
     page.goto(app.url + "/admin/roles?lang=zh-CN")
@@ -100,6 +99,7 @@ def test_admin_journey(browser, live_app, make_config, fake_model):
     page.wait_for_selector("#login")
     page.goto(app.url + "/admin/users")
     assert "/admin/login" in page.url
+    assert csp_violations(console) == [] and not [p for p in console if p.startswith("uncaught")], console
 
 
 def test_form_without_csrf_token_is_refused(browser, live_app, make_config):

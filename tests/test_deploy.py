@@ -4,7 +4,10 @@ platform. Restart during a burst, install twice, upgrade."""
 from __future__ import annotations
 
 import collections
+import http.client
+import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -21,6 +24,8 @@ from tests.support.waiting import wait_until as _wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_requirements()), reason=missing_requirements())]
 ADMIN_HOST = "127.0.0.2"          # the allowlisted address; the tests' usual 127.0.0.1 is not on the list
+METRICS_HOST = "127.0.0.3"        # --metrics-allow: may read /metrics besides this host (127.0.0.1, ::1)
+METRICS_TOKEN = "deploy-metrics-token-0d9c1e2b7a"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def deployed(platform, model):
-    deployment = Deployment(platform.hook_url, admin_allow=f"{ADMIN_HOST}/32")
+    deployment = Deployment(platform.hook_url, admin_allow=f"{ADMIN_HOST}/32", metrics_allow=METRICS_HOST)
     try:
         deployment.install()
         config = deployment.etc / "smartbot.toml"           # what an operator adds after installing
@@ -48,6 +53,8 @@ def deployed(platform, model):
             f'model = "fake-1"\nread_timeout = 10.0\n'
             f'\n[jobs]\nlease_seconds = 5.0\nsweep_seconds = 0.5\n'
             f'\n[quotas]\nmessages_per_minute_per_role = {{}}\n'))     # the bursts come from one sender
+        with open(deployment.etc / "env", "a") as env:           # a metrics token, kept with the secrets
+            env.write(f"SMARTBOT_OPS__METRICS_TOKEN='{METRICS_TOKEN}'\n")
         deployment.start()
         yield deployment
     finally:
@@ -111,16 +118,68 @@ def test_plain_http_redirects_to_https(deployed):
     assert resp.headers["Location"] == f"https://127.0.0.1:{deployed.https_port}/webhooks/generic"
 
 
-def test_admin_page_and_metrics_only_from_the_allowlist(deployed):
+def test_admin_page_only_from_the_admin_allowlist(deployed):
     assert deployed.get("/admin/login").status_code == 403
-    assert deployed.get("/metrics").status_code == 403
     status, _ = deployed.request_from(ADMIN_HOST, "GET", "/admin/login")
     assert status == 200
-    status, text = deployed.request_from(ADMIN_HOST, "GET", "/metrics")
-    assert status == 200
-    names = {f.name for f in text_string_to_metric_families(text)}
-    assert {"smartbot_webhook_requests", "smartbot_http_requests", "smartbot_inbox_depth",
-            "smartbot_process_resident_memory_bytes"} <= names
+
+
+def test_metrics_only_from_this_host_and_the_metrics_allowlist(deployed):
+    for source in ("127.0.0.1", METRICS_HOST):
+        status, text = deployed.request_from(source, "GET", "/metrics")
+        assert status == 200, (source, text)
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert {"smartbot_webhook_requests", "smartbot_http_requests", "smartbot_inbox_depth",
+                "smartbot_process_resident_memory_bytes"} <= names
+    # on the admin list but not the metrics list; a forged X-Forwarded-For changes nothing
+    for headers in ({}, {"X-Forwarded-For": "127.0.0.1"}):
+        status, text = deployed.request_from(ADMIN_HOST, "GET", "/metrics", headers=headers)
+        assert status == 403 and "smartbot_" not in text
+
+
+def test_readyz_details_only_for_this_host_and_the_metrics_allowlist(deployed):
+    assert deployed.get("/readyz").json()["checks"]["database"]["ok"] is True
+    status, text = deployed.request_from(METRICS_HOST, "GET", "/readyz")
+    assert status == 200 and "checks" in json.loads(text)
+    # elsewhere: ready or not, whatever it sends (nginx passes no credentials on, the app checks the address)
+    for headers in ({}, {"Authorization": f"Bearer {METRICS_TOKEN}"}, {"X-Forwarded-For": "127.0.0.1"}):
+        status, text = deployed.request_from(ADMIN_HOST, "GET", "/readyz", headers=headers)
+        assert status == 200 and json.loads(text) == {"status": "ready"}, (headers, text)
+    # the token itself is good: straight to the app's socket, as nginx would pass it for an outsider
+    direct = _from_the_socket(deployed, "/readyz", {"X-Forwarded-For": "203.0.113.7",
+                                                    "Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert "checks" in direct
+    assert _from_the_socket(deployed, "/readyz", {"X-Forwarded-For": "203.0.113.7"}) == {"status": "ready"}
+
+
+def _from_the_socket(deployed, path: str, headers: dict[str, str]) -> dict:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(deployed.prefix / "var/lib/smartbot/run/gunicorn.sock"))
+    conn = http.client.HTTPConnection("localhost")
+    conn.sock = sock
+    try:
+        conn.request("GET", path, headers=headers)
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def test_cookies_are_secure_and_headers_arrive_once_behind_nginx(deployed):
+    for path in ("/admin/login", "/admin/login?lang=zh-CN"):
+        status, headers, _ = deployed.exchange_from(ADMIN_HOST, "GET", path)
+        assert status == 200
+        cookies = headers.get_all("Set-Cookie") or []
+        assert cookies and all("; Secure" in c for c in cookies), cookies
+        assert headers.get_all("X-Frame-Options") == ["DENY"]
+        assert headers.get_all("X-Content-Type-Options") == ["nosniff"]
+        assert headers.get_all("Referrer-Policy") == ["same-origin"]
+        assert len(headers.get_all("Content-Security-Policy")) == 1
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    chat = deployed.get("/chat")
+    assert chat.status_code == 200
+    assert chat.raw.headers.getlist("Set-Cookie") and \
+        all("; Secure" in c for c in chat.raw.headers.getlist("Set-Cookie"))
 
 
 def test_login_is_rate_limited_per_address(deployed):

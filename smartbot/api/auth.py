@@ -26,7 +26,6 @@ from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationE
 from jwt.exceptions import PyJWTError
 
 from .. import audit
-from ..audit.refusals import record_refusal
 from ..auth import rbac
 from ..auth.identities import principal_for_user
 from ..auth.rbac import Principal
@@ -144,9 +143,9 @@ def _unauthorized(runtime: Any, reason: str, audited: bool = True) -> ApiError:
     """The 401 to raise, audited first (rate-limited like refused webhooks)."""
     if audited:
         address = request.remote_addr or "unknown"
-        record_refusal(runtime.db, runtime.store, runtime.settings.audit.refusal_audit_interval,
-                       f"unauthorized:{reason}:{address}", "api.unauthorized", address,
-                       "api" if request.path.startswith("/api/") else "admin", {"reason": reason, "path": request.path})
+        current_app.extensions["smartbot_refusals"].record(
+            "api.unauthorized", address, "api" if request.path.startswith("/api/") else "admin", reason,
+            {"reason": reason, "path": request.path})
     return ApiError(401, reason)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 EVENTS: dict[str, str] = {
     "webhook.refused": "an inbound request failed verification or validation (rate-limited per source)",
+    "metrics.refused": "/metrics was refused (wrong token, or no token from an address not allowed), or /readyz "
+                       "got a wrong token (rate-limited per source)",
     "message.handled": "a message was routed and answered (action, rule, provider, result)",
     "message.failed": "a message could not be handled after its retries; the user was told",
     "message.denied": "a sender or an action was refused by the permission check",

@@ -1,12 +1,10 @@
-"""Auditing refused requests without letting a flood of them flood the audit log.
+"""Refused requests from outside (a forged webhook, a scrape without the metrics token) written to the
+audit log at most once per source, target, reason and interval.
 
-A refusal (a forged webhook, an API call with a bad token) is written at most once per `key` (the
-caller builds it from the source address and the reason) and `[audit] refusal_audit_interval`,
-counted in the shared store (every process and node when `[cache] url` is Redis; this process
-otherwise). The rest are only counted by the caller's metrics.
-
-Never raises: a refusal is answered whether or not its audit row could be written. The caller
-passes only what may be stored: a reason and an address, never the credential that was refused.
+A flood of refused requests must not flood the audit log, nor make each refusal cost a write: the
+count per key lives in the shared store (Redis when [cache] url is set, so every node counts
+together). This module never raises: a refusal that cannot be audited is logged and the request is
+still refused.
 """
 from __future__ import annotations
 
@@ -18,14 +16,22 @@ from . import record
 log = logging.getLogger(__name__)
 
 
-def record_refusal(db: Any, store: Any, interval: float, key: str, action: str, actor: str, target: str,
-                   details: dict[str, Any]) -> bool:
-    """Audit one refusal unless `key` was audited within `interval` seconds; True when written."""
-    if store.incr(key, max(interval, 0.001)) > 1:
-        return False
-    try:
-        with db.write() as conn:
-            record(conn, action, actor, target, "refused", details)
-    except Exception:
-        log.exception("could not audit a refused request (%s)", action)
-    return True
+class RefusalLog:
+    def __init__(self, db: Any, store: Any, interval: float) -> None:
+        self._db = db
+        self._store = store
+        self._interval = max(interval, 0.001)
+
+    def record(self, action: str, source: str, target: str, reason_key: str, details: dict[str, Any]) -> bool:
+        """Audit `action` by `source` against `target` unless the same (target, reason, source) was
+        audited within the interval. Returns whether a row was written."""
+        if self._store.incr(f"refused:{target}:{reason_key}:{source}", self._interval) > 1:
+            return False
+        log.warning("refused %s from %s: %s", target, source or "unknown", details.get("reason", reason_key))
+        try:
+            with self._db.write() as conn:
+                record(conn, action, source or "unknown", target, "refused", details)
+        except Exception:
+            log.exception("could not audit a refused request (%s)", action)
+            return False
+        return True

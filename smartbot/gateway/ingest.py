@@ -27,7 +27,7 @@ import time
 from typing import Any, Callable
 
 from .. import request_ids
-from ..audit.refusals import record_refusal
+from ..audit.refusals import RefusalLog
 from ..channels.base import WebRequest, WebResponse
 from ..db import Database, storage_problem
 from ..jobs.liveness import owner_is_dead
@@ -57,8 +57,7 @@ class Ingest:
         self._process_owner = process_owner if process_owner is not None else owner()
         self.lease_seconds = lease_seconds
         self._on_accepted = on_accepted
-        self._refusal_interval = max(refusal_interval, 0.001)
-        self._store = store if store is not None else LocalStore()
+        self.refusals = RefusalLog(db, store if store is not None else LocalStore(), refusal_interval)
         self.spool = (Spool(spool_dir, self._move_spooled, _decode_spooled, storage_problem, claim=self._claim_spooled)
                       if spool_dir else None)
 
@@ -182,11 +181,8 @@ class Ingest:
     def _record_refusal(self, channel_name: str, req: WebRequest, exc: RequestRefused) -> None:
         known = channel_name if channel_name in self.channels else "(unknown)"
         metrics.count("webhook_refused_total", channel=known, reason=exc.metric_reason)
-        if record_refusal(self.db, self._store, self._refusal_interval,
-                          f"refused:{known}:{exc.metric_reason}:{req.remote_addr}", "webhook.refused",
-                          req.remote_addr or "unknown", f"channel:{known}",
-                          {"status": exc.status, "reason": exc.reason}):
-            log.warning("refused webhook for %s from %s: %s", known, req.remote_addr, exc.reason)
+        self.refusals.record("webhook.refused", req.remote_addr, f"channel:{known}", exc.metric_reason,
+                             {"status": exc.status, "reason": exc.reason})
 
 
 def _spool_payload(owner: str | None, record: str) -> bytes:

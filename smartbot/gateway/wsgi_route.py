@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from .. import request_ids
+from ..web_security import HEADERS
 from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
 from ..ops import request_tracking
@@ -78,7 +79,7 @@ class WebhookRoute:
             log.exception("unhandled error on POST %s", path)
             res = WebResponse(500, {"error": "internal error; the details are in the server log"})
         body, content_type = res.encoded()
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *res.headers.items()]
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *res.headers.items(), *HEADERS]
         request_id = request_tracking.finish(environ, ROUTE, "POST", res.status)
         if request_id:
             headers.append((request_ids.HEADER, request_id))

@@ -1,12 +1,18 @@
-"""/healthz (the process answers), /readyz (it can do work), /metrics (Prometheus text), and what
-counts every HTTP request by route and gives it a request id."""
+"""/healthz (the process answers, for everyone), /readyz (it can do work: everyone learns ready or
+not, only those ops/access.py lets in learn the details), /metrics (Prometheus text, only for those),
+and what counts every HTTP request by route and gives it a request id."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import request_ids
-from ..web import current_runtime
+from ..api.auth import require
+from ..api.context import ApiError
+from ..web import current_runtime, json_error
 from . import cluster, metrics, request_tracking
+from .access import ALLOWED, Verdict
 from .health import readiness
 
 bp = Blueprint("ops", __name__)
@@ -29,13 +35,48 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    ready, checks = readiness(current_runtime())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), (200 if ready else 503)
+    runtime = current_runtime()
+    ready, checks = readiness(runtime)
+    status, code = ("ready", 200) if ready else ("not ready", 503)
+    verdict = _verdict(runtime)
+    if not verdict.allowed:
+        if verdict.status == 401:           # a wrong token is an attempt; no token is a health check
+            _audit(verdict)
+        return jsonify(status=status), code
+    return jsonify(status=status, checks=checks), code
 
 
 @bp.get("/metrics")
 def metrics_text():
     runtime = current_runtime()
+    verdict = _verdict(runtime)
+    if not verdict.allowed:
+        _audit(verdict)
+        refused = json_error(verdict.status, verdict.reason)
+        if verdict.status == 401:
+            refused.headers["WWW-Authenticate"] = 'Bearer realm="smartbot-metrics"'
+        return refused
     runtime.ops.sample()
     view = cluster.read(runtime.db, list(runtime.channels))
     return Response(metrics.render(cluster.gauges(view)), content_type=metrics.CONTENT_TYPE)
+
+
+def _verdict(runtime: Any) -> Verdict:
+    return current_app.extensions["smartbot_ops_access"].decide(
+        request.remote_addr, request.headers.get("Authorization", ""), lambda: _admin_token(runtime))
+
+
+def _admin_token(runtime: Any) -> Verdict | None:
+    """The bearer token as an admin API token: ALLOWED with admin:metrics, refused (403, audited
+    by the API's check) without it, None when it is not a valid admin token at all."""
+    try:
+        require(runtime, "admin:metrics", locations=["headers"])
+    except ApiError as exc:
+        return Verdict(False, 403, exc.reason, "permission") if exc.status == 403 else None
+    return ALLOWED
+
+
+def _audit(verdict: Verdict) -> None:
+    current_app.extensions["smartbot_refusals"].record(
+        "metrics.refused", request.remote_addr or "", request.path, verdict.reason_key,
+        {"status": verdict.status, "reason": verdict.reason})

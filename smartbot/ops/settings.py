@@ -1,13 +1,18 @@
-"""The [alerts] section of smartbot.toml: who is told, and the thresholds the monitors watch.
+"""The [alerts] section of smartbot.toml (who is told, and the thresholds the monitors watch) and the
+[ops] section (who may read /metrics and /readyz's details).
 
-Only data and its validation; the monitors live in ops/monitors.py, the sender in ops/alerts.py.
+Only data and its validation; the monitors live in ops/monitors.py, the sender in ops/alerts.py, the
+access check in ops/access.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_network
 
 from ..errors import ConfigError
 from ..settings_schema import setting
+
+MIN_TOKEN_LENGTH = 24
 
 
 @dataclass
@@ -38,3 +43,24 @@ class AlertsSettings:
             if getattr(self, key) > 1:
                 raise ConfigError(f"{path}.{key}", f"is a share between 0 and 1, got {getattr(self, key)}",
                                   "e.g. 0.9 for 90 %")
+
+
+@dataclass
+class OpsSettings:
+    """Who may read /metrics and the details of /readyz (ops/access.py); /healthz is for everyone."""
+
+    metrics_token: str = setting("", secret=True, help="bearer token that may read /metrics from anywhere; "
+                                                       "give it as metrics_token_env (at least 24 characters)")
+    metrics_allow: list[str] = setting(["127.0.0.1", "::1"], help="addresses or CIDRs that need no token "
+                                                                 "(behind nginx: the client's, via trusted_proxies)")
+
+    def validate(self, path: str) -> None:
+        if self.metrics_token and len(self.metrics_token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"{path}.metrics_token", f"is shorter than {MIN_TOKEN_LENGTH} characters",
+                              "use a random value, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        for i, entry in enumerate(self.metrics_allow):
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"{path}.metrics_allow[{i}]", f"{entry!r} is not an address or CIDR",
+                                  'write it like "127.0.0.1", "10.0.0.0/8" or "::1"') from None

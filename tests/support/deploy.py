@@ -42,7 +42,7 @@ def missing_requirements() -> str:
 
 
 class Deployment:
-    def __init__(self, callback_url: str, admin_allow: str) -> None:
+    def __init__(self, callback_url: str, admin_allow: str, metrics_allow: str = "") -> None:
         self.root = Path(tempfile.mkdtemp(prefix="smartbot-deploy-", dir="/tmp"))
         self.root.chmod(0o755)              # nginx's and the service user's way to the socket
         self.prefix = self.root / "prefix"
@@ -51,6 +51,7 @@ class Deployment:
         self.https_port, self.http_port = free_port(), free_port()
         self.callback_url = callback_url
         self.admin_allow = admin_allow
+        self.metrics_allow = metrics_allow
         self.supervisord: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
         self.install_runs: list[str] = []
@@ -60,6 +61,8 @@ class Deployment:
         args = ["--prefix", str(self.prefix), "--user", SERVICE_USER, "--server-name", "localhost",
                 "--https-port", str(self.https_port), "--http-port", str(self.http_port),
                 "--generic-callback", self.callback_url, "--admin-allow", self.admin_allow]
+        if self.metrics_allow:
+            args += ["--metrics-allow", self.metrics_allow]
         if services:
             args += ["--supervisorctl", f"supervisorctl -c {self.supervisor_conf}",
                      "--nginx", f"nginx -c {self.nginx_conf}"]
@@ -208,14 +211,20 @@ class Deployment:
 
     def request_from(self, source_ip: str, method: str, path: str, body: bytes | None = None,
                      headers: dict[str, str] | None = None) -> tuple[int, str]:
-        """A request over HTTPS from another loopback address (for the admin allowlist)."""
+        """A request over HTTPS from another loopback address (for the allowlists)."""
+        status, _, text = self.exchange_from(source_ip, method, path, body, headers)
+        return status, text
+
+    def exchange_from(self, source_ip: str, method: str, path: str, body: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, str]:
+        """As request_from, with the response's headers (every Set-Cookie: `.get_all(name)`)."""
         context = ssl.create_default_context(cafile=self.cert)
         conn = http.client.HTTPSConnection("localhost", self.https_port, context=context, timeout=10,
                                            source_address=(source_ip, 0))
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
-            return resp.status, resp.read().decode("utf-8", "replace")
+            return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
         finally:
             conn.close()
 
