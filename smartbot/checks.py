@@ -23,6 +23,8 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
         head = head_revision()
         report(current == head, f"database schema {current or '(empty)'} (code expects {head})",
                "run `smartbot db upgrade`")
+        if current == head:
+            report(*_audit_key(settings, db))
     except Exception as exc:  # a check reports, it never crashes
         report(False, f"database unreachable: {type(exc).__name__}: {exc}", "check database_url")
     for name, config in settings.channels.items():
@@ -40,6 +42,22 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
         if online:
             report(*_reach(p.base_url), "check base_url and the network")
     return problems
+
+
+def _audit_key(settings: Settings, db: Database) -> tuple[bool, str]:
+    """Whether these settings give the key the audit chain is under (else start-up refuses)."""
+    from . import audit
+    from .errors import ConfigError
+
+    try:
+        keyring = audit.keys.load(settings.secret_key, settings.audit.key_file)
+        with db.read() as conn:
+            current = audit.chain.head_key(conn)
+        if current and keyring.get(current) is None:
+            raise audit.chain.unavailable(current, keyring)
+    except ConfigError as exc:
+        return False, f"audit key: {exc}"
+    return True, f"audit key {keyring.current.id} ({keyring.source})"
 
 
 def _reach(url: str) -> tuple[bool, str]:

@@ -104,6 +104,11 @@ def rotate(conn: Connection, key: AuditKey, previous_key_lost: bool = False) -> 
     return _move_to(conn, key, head_key, prev, previous_key_lost)
 
 
+def head_key(conn: Connection) -> str:
+    """The id of the key the chain is under ("" while it is legacy or empty), read only."""
+    return conn.execute(sa.select(_head.c.key_id).where(_head.c.id == 1)).scalar() or ""
+
+
 def lock_head(conn: Connection) -> str:
     """Take the head lock (inside a write transaction); the id of the key the chain is under."""
     return conn.execute(_LOCK_HEAD).one()[2] or ""
@@ -154,7 +159,7 @@ def unavailable(key_id: str, keyring: Keyring) -> AuditKeyError:
         return AuditKeyError("audit.key_file", f"{keyring.key_file} does not hold audit key {key_id}, which signs "
                              "the newest rows of the audit log", f"restore the file from a backup; {lost}")
     return AuditKeyError("secret_key_env", f"the audit log is signed with audit key {key_id}, which this signing "
-                         "key does not give (was the signing key changed?)",
+                         "key does not give (was the signing key changed, or [audit] key_file left out?)",
                          "start with the previous signing key, set [audit] key_file and run `smartbot audit "
                          "rotate-key` (the file keeps the audit key), then change the signing key; " + lost)
 

@@ -19,7 +19,7 @@ def verified(result: VerifyResult) -> str:
 
 
 def _stretch(stretch: Stretch) -> str:
-    where = f"rows {stretch.first}-{stretch.last}"
+    where = f"row {stretch.first}" if stretch.first == stretch.last else f"rows {stretch.first}-{stretch.last}"
     if stretch.key_id == LEGACY:
         return f"{where}: legacy (plain SHA-256)"
     if stretch.lost:
@@ -28,7 +28,11 @@ def _stretch(stretch: Stretch) -> str:
 
 
 def rotation(done: Rotation) -> str:
-    lines = [f"audit key rotated: row {done.seq} moves the chain from {done.previous_key_id} to {done.key_id}"]
+    if done.seq:
+        lines = [f"audit key rotated: row {done.seq} moves the chain from {done.previous_key_id} to {done.key_id}"]
+    else:
+        lines = [f"audit key {done.key_id} added: the chain moves to it from {done.previous_key_id} (the key derived "
+                 "from the signing key) when SmartBot next starts with [audit] key_file set; restart it now"]
     if done.key_file:
         lines.append(f"{done.keys_kept} keys kept in {done.key_file}: keep the file (and back it up); every row is "
                      "verified with the key that signed it")

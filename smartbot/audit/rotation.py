@@ -1,5 +1,6 @@
 """`smartbot audit rotate-key`: a new audit key in the key file, and the marker row that moves the
-chain to it, in one write transaction under the chain's head lock.
+chain to it, in one write transaction under the chain's head lock (when the chain was under the key
+derived from the signing key, the marker waits for the first start with [audit] key_file set).
 
 Built so that an operator cannot lose verifiability by accident: every key stays in the file (the
 file is rewritten whole, atomically, mode 600); when the chain is under the key derived from the
@@ -19,7 +20,7 @@ from .keys import AuditKeyError
 
 @dataclass
 class Rotation:
-    seq: int                    # the marker row
+    seq: int                    # the marker row (0: written by the next start, see rotate)
     key_id: str                 # the key new rows are signed with
     previous_key_id: str
     key_file: str = ""
@@ -47,7 +48,9 @@ def rotate(db: Any, signing_key: str, key_file: str, previous_key_lost: bool = F
                 raise chain.unavailable(head_key, keys.Keyring([derived]))
             ring, saved = keys.Keyring([derived]), False
         keys.install(ring)
-        seq = chain.rotate(conn, ring.current, previous_key_lost)
+        # Moving from the derived key to the file: processes still running without the file keep
+        # signing with the derived key; the first start with [audit] key_file writes the marker.
+        seq = 0 if saved else chain.rotate(conn, ring.current, previous_key_lost)
     return Rotation(seq, ring.current.id, head_key or chain.LEGACY, key_file, len(ring.keys), saved)
 
 
