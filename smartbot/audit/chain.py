@@ -77,7 +77,7 @@ def append(conn: Connection, actor: str, action: str, target: str, result: str,
     key = keys.active().current
     if head_key != key.id:
         key = _signing_key(head_key)
-        if head_key != key.id and (head_key or seq > 1):
+        if _moves(head_key, key, rows_before=seq - 1):
             prev = _write_marker(conn, seq, prev, ts, key, head_key)
             seq = int(conn.execute(_BUMP_HEAD).one()[0])
     digest = _write(conn, key, seq, prev, ts, actor, action, target, result, detail_text)
@@ -94,8 +94,14 @@ def open_chain(conn: Connection) -> None:
     if head_key == current.id:
         return
     key = _signing_key(head_key)
-    if head_key != key.id and (head_key or int(seq) > 0):
+    if _moves(head_key, key, rows_before=int(seq)):
         _move_to(conn, key, head_key, prev)
+
+
+def _moves(head_key: str, key: AuditKey, rows_before: int) -> bool:
+    """Whether signing with `key` needs a marker first: the chain is under another key, or has
+    legacy rows. An empty chain starts under the key without one."""
+    return head_key != key.id and bool(head_key or rows_before > 0)
 
 
 def rotate(conn: Connection, key: AuditKey, previous_key_lost: bool = False) -> int:
