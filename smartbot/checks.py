@@ -27,6 +27,7 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
                "run `smartbot db upgrade`")
         if current == head:
             _check_commands(db, settings, report)
+            report(*_audit_key(settings, db))
     except Exception as exc:  # a check reports, it never crashes
         report(False, f"database unreachable: {type(exc).__name__}: {exc}", "check database_url")
     for name, config in settings.channels.items():
@@ -53,6 +54,22 @@ def _check_commands(db: Database, settings: Settings, report: Callable[..., None
     for name, why in refused:
         report(False, f"command {name} is refused when asked to run: {why}",
                "change or delete it in the admin page (Commands)")
+
+
+def _audit_key(settings: Settings, db: Database) -> tuple[bool, str]:
+    """Whether these settings give the key the audit chain is under (else start-up refuses)."""
+    from . import audit
+    from .errors import ConfigError
+
+    try:
+        keyring = audit.keys.load(settings.secret_key, settings.audit.key_file)
+        with db.read() as conn:
+            current = audit.chain.head_key(conn)
+        if current and keyring.get(current) is None:
+            raise audit.chain.unavailable(current, keyring)
+    except ConfigError as exc:
+        return False, f"audit key: {exc}"
+    return True, f"audit key {keyring.current.id} ({keyring.source})"
 
 
 def _reach(url: str) -> tuple[bool, str]:

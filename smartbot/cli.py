@@ -31,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="check the configuration and what it points at")
     check.add_argument("--online", action="store_true", help="also try to reach the providers' APIs")
     aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
-    aud.add_parser("verify", help="verify the hash chain")
+    aud.add_parser("verify", help="verify the hash chain (with the audit keys the configuration names)")
+    rot = aud.add_parser("rotate-key", help="sign new audit rows with a new key, kept in [audit] key_file "
+                                            "with every older one")
+    rot.add_argument("--previous-key-lost", action="store_true",
+                     help="the key the chain is under is gone for good: move on, and let verify report its rows "
+                          "as unverifiable")
     args = parser.parse_args(argv)
     if args.config:
         os.environ["SMARTBOT_CONFIG"] = args.config
@@ -83,7 +88,10 @@ def _db(args: argparse.Namespace) -> int:
 def _create_admin(args: argparse.Namespace) -> int:
     from .admin.accounts import AccountError, create_admin
 
-    _, db = _database(migrate=True)
+    from . import audit
+
+    settings, db = _database(migrate=True)
+    audit.open_log(db, settings.secret_key, settings.audit.key_file)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -182,12 +190,18 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from . import audit
+    from .audit import report, rotation
 
-    _, db = _database()
+    settings, db = _database(migrate=args.audit_command == "rotate-key")
+    if args.audit_command == "rotate-key":
+        done = rotation.rotate(db, settings.secret_key, settings.audit.key_file, args.previous_key_lost)
+        print(report.rotation(done))
+        return 0
+    keyring = audit.keys.load(settings.secret_key, settings.audit.key_file)
     with db.read() as conn:
-        result = audit.verify(conn)
+        result = audit.verify(conn, keyring)
     if result.ok:
-        print(f"audit chain OK: {result.rows} rows")
+        print(report.verified(result))
         return 0
     print(f"audit chain BROKEN: {result.problem}", file=sys.stderr)
     return 1

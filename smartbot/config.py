@@ -196,6 +196,8 @@ class MemorySettings:
 class AuditSettings:
     log_file: str = setting("", help="a file the audit events are also appended to (JSON lines)")
     refusal_audit_interval: float = setting(60.0, minimum=0)
+    key_file: str = setting("", help="a file (mode 600) holding the audit chain's keys, written by `smartbot audit "
+                                     "rotate-key`; empty: the key is derived from the signing key")
 
 
 @dataclass
@@ -314,8 +316,10 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     settings.channels = _build_channels(channels_raw, env)
     settings.config_path = path_text
     settings.database_url = _resolve_sqlite_path(settings.database_url, base_dir)
-    if settings.audit.log_file and not os.path.isabs(settings.audit.log_file):
-        settings.audit.log_file = str(base_dir / settings.audit.log_file)
+    for name in ("log_file", "key_file"):
+        value = getattr(settings.audit, name)
+        if value and not os.path.isabs(value):
+            setattr(settings.audit, name, str(base_dir / value))
     settings.secret_key = _secret_key(settings, env)
     settings.secret_variables = frozenset(named | {settings.secret_key_env})
     for i, command in enumerate(settings.commands):

@@ -64,12 +64,13 @@ def on_starting(server):  # noqa: ANN001
     handlers as it did from a worker; the workers inherit them.
     """
     _import_jwt_without_cryptography()
-    from smartbot import logging_setup, provisioning
+    from smartbot import audit, logging_setup, provisioning
     from smartbot.db import Database
 
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
     logging_setup.configure(_settings)
+    audit.open_log(db, _settings.secret_key, _settings.audit.key_file)
     provisioning.provision(db, _settings)
     db.dispose()
     from smartbot.ops import metrics

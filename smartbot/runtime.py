@@ -9,7 +9,7 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from . import model_hooks, provisioning
+from . import audit, model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
@@ -55,6 +55,7 @@ class Runtime:
         threads = settings.jobs.threads
         self.db = Database(settings.database_url, pool_size=10, max_overflow=threads + 2 * settings.server.threads)
         self.db.ensure_schema(settings.auto_migrate)
+        audit.open_log(self.db, settings.secret_key, settings.audit.key_file)
         provisioning.provision(self.db, settings)
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:

@@ -77,3 +77,15 @@ def test_check_config_flags_weak_or_mistyped_channel_secrets(tmp_path):
     assert "[FAIL] channel slack: signing_secret is not the 32 hex characters" in res.stdout
     assert "[ok] channel discord configured" in res.stdout
     assert "not-what-slack-shows" not in res.stdout + res.stderr
+
+
+def test_check_config_names_the_audit_key_and_flags_a_signing_key_that_cannot_continue_the_log(tmp_path):
+    conf = _conf(tmp_path)
+    _run(["db", "upgrade"], conf)
+    made = _run(["create-admin", "--name", "ops", "--password-stdin"], conf, stdin="a long enough password\n")
+    assert made.returncode == 0, made.stderr
+    check = _run(["check-config"], conf)
+    assert check.returncode == 0 and "[ok] audit key ak-" in check.stdout and "derived from the signing key" in check.stdout
+    other_key = subprocess.run([SMARTBOT, "check-config"], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "SMARTBOT_CONFIG": str(conf), "SMARTBOT_SECRET_KEY": "x" * 40})
+    assert other_key.returncode == 1 and "[FAIL] audit key" in other_key.stdout and "rotate-key" in other_key.stdout

@@ -1,26 +1,23 @@
-"""The audit log: `record()` who did what to what, with what result, into the hash chain.
+"""The audit log: `record()` who did what to what, with what result, into the keyed hash chain.
 
 Imported by every layer and importing none of them. Details are redacted before they are stored
 or logged, so a secret passed by mistake never lands in the log. Each event is also written as a
-JSON line to the `smartbot.audit` logger (and to `[audit] log_file` when set).
+JSON line to the `smartbot.audit` logger (and to `[audit] log_file` when set). The chain's keys
+live outside the database (keys.py); chain.py says how rows are hashed and verified.
 """
 from __future__ import annotations
 
-import json
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from . import chain
+from . import chain, keys
 from .events import EVENTS, is_known
 from .redact import redact
 
-log = logging.getLogger("smartbot.audit")
-
-__all__ = ["AuditEvent", "record", "record_all", "verify", "EVENTS", "redact"]
+__all__ = ["AuditEvent", "record", "record_all", "verify", "EVENTS", "redact", "keys"]
 
 
 @dataclass
@@ -46,11 +43,21 @@ def record_all(conn: Connection, events: list[AuditEvent]) -> list[int]:
             raise ValueError(f"unregistered audit event {ev.action!r}; add it to audit/events.py")
         details = redact(ev.details)
         seqs.append(chain.append(conn, ev.actor, ev.action, ev.target, ev.result, details, ev.ts))
-        log.info("%s", json.dumps({"ts": ev.ts, "actor": ev.actor, "action": ev.action, "target": ev.target,
-                                   "result": ev.result, "details": details}, ensure_ascii=False, default=str))
+        chain.log_event(ev.ts, ev.actor, ev.action, ev.target, ev.result, details)
     return seqs
 
 
-def verify(conn: Connection) -> chain.VerifyResult:
-    return chain.verify(conn)
+def open_log(db: Any, signing_key: str, key_file: str = "") -> keys.Keyring:
+    """At start: load this process's audit keys (once), refuse to go on when the chain is under
+    a key they do not include (ConfigError with the fix), and move a legacy chain, or one under
+    an older key, to the current key with a marker row. `db` is a smartbot.db.Database."""
+    keyring = keys.load(signing_key, key_file)
+    keys.install(keyring)
+    with db.write() as conn:
+        chain.open_chain(conn)
+    return keyring
+
+
+def verify(conn: Connection, keyring: keys.Keyring | None = None) -> chain.VerifyResult:
+    return chain.verify(conn, keyring)
 

@@ -69,6 +69,8 @@ EVENTS: dict[str, str] = {
     "schedule.updated": "a workflow schedule was changed (before/after)",
     "schedule.deleted": "a workflow schedule was removed (before/after)",
     "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",
+    "audit.key_rotated": "the audit chain moved to another key (its id and the previous one's, never a key); "
+                         "rows before the first one are legacy (plain SHA-256)",
 }
 
 

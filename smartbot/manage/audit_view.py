@@ -14,6 +14,8 @@ from ..models import AuditLog
 
 _log = AuditLog.__table__
 CSV_COLUMNS = ("seq", "ts", "actor", "action", "target", "result", "details", "hash")
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(...), +cmd|...).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _query(actor: str | None, action: str | None, since: float | None, until: float | None,
@@ -54,12 +56,24 @@ def export_csv(db: Database, **filters: Any) -> Iterator[str]:
     for row in reversed(rows):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([row["seq"], row["ts"], row["actor"], row["action"], row["target"], row["result"],
-                         json.dumps(row["details"], ensure_ascii=False, sort_keys=True), row["hash"]])
+        writer.writerow([csv_cell(value) for value in (
+            row["seq"], row["ts"], row["actor"], row["action"], row["target"], row["result"],
+            json.dumps(row["details"], ensure_ascii=False, sort_keys=True), row["hash"])])
         yield buffer.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """The cell as a spreadsheet will show it: text. Anything starting like a formula gets a
+    leading quote; actors, targets and details hold what callers chose (login names, chat ids)."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def verify(db: Database) -> dict[str, Any]:
     with db.read() as conn:
         result = audit.verify(conn)
-    return {"ok": result.ok, "rows": result.rows, "problem": result.problem, "bad_seq": result.bad_seq}
+    return {"ok": result.ok, "rows": result.rows, "problem": result.problem, "bad_seq": result.bad_seq,
+            "legacy_rows": result.legacy_rows, "unverifiable_rows": result.unverifiable_rows,
+            "key_id": result.current_key,
+            "stretches": [{"first": s.first, "last": s.last, "key_id": s.key_id, "lost": s.lost}
+                          for s in result.stretches]}

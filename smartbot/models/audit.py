@@ -1,5 +1,6 @@
 """The append-only audit log. Each row's hash covers its content and the previous row's hash;
-`audit_head` holds the last sequence number and hash, so truncating the tail is detected too."""
+`audit_head` holds the last sequence number and hash, the id of the key the chain is under and
+an HMAC over them, so truncating the tail is detected too (audit/chain.py)."""
 from __future__ import annotations
 
 from sqlalchemy import Double, Index, Integer, String, Text
@@ -27,3 +28,5 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(40), default="", server_default="")     # "" = legacy
+    mac: Mapped[str] = mapped_column(String(64), default="", server_default="")
