@@ -7,9 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# The largest integer every database column takes (PostgreSQL's `integer`): larger ones are refused
-# here rather than failing in the database.
-DATABASE_INT_MAX = 2**31 - 1
+from ..db import MAX_INTEGER
 
 
 class ValidationError(Exception):
@@ -71,8 +69,8 @@ class Int(Field):
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(name, "must be an integer")
-        minimum = -DATABASE_INT_MAX - 1 if self.minimum is None else self.minimum
-        maximum = DATABASE_INT_MAX if self.maximum is None else self.maximum
+        minimum = -MAX_INTEGER - 1 if self.minimum is None else self.minimum
+        maximum = MAX_INTEGER if self.maximum is None else self.maximum
         if value < minimum:
             raise ValidationError(name, f"must be at least {minimum}")
         if value > maximum:

@@ -15,6 +15,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
+from ..db import MAX_INTEGER
 from ..errors import PayloadError, RequestRefused
 from ..gateway import outbox
 from ..i18n import normalize, t
@@ -29,7 +30,6 @@ bp = Blueprint("webchat", __name__)
 MAX_TEXT = 4000
 MAX_BODY = 65536
 MAX_WAIT = 10.0
-MAX_AFTER = 2**63 - 1         # reply ids are compared in the database: a 64-bit integer
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}\Z")
 
 
@@ -137,8 +137,8 @@ def receive():
 def _after() -> int:
     """The last reply id the page has: a whole number the database can compare."""
     raw = request.args.get("after", "0")
-    if not _WHOLE_NUMBER.match(raw) or int(raw) > MAX_AFTER:
-        raise PayloadError(f"after must be a whole number from 0 to {MAX_AFTER}")
+    if not _WHOLE_NUMBER.match(raw) or int(raw) > MAX_INTEGER:
+        raise PayloadError(f"after must be a whole number from 0 to {MAX_INTEGER}")
     return int(raw)
 
 

@@ -36,7 +36,8 @@ def _away_from_window_end(seconds: int, margin: float) -> None:
 
 
 @pytest.mark.parametrize("query", ["wait=nan", "wait=inf", "wait=-inf", "wait=1e308", "wait=-1", "wait=NaN",
-                                   f"after={10**23}", "after=-1", "after=abc", "after=1.5", "after=nan"])
+                                   f"after={10**23}", "after=2147483648", "after=-1", "after=abc", "after=1.5",
+                                   "after=nan"])
 def test_web_chat_refuses_numbers_that_are_not_finite_or_out_of_range(target, query):
     app = target()
     started = time.monotonic()
@@ -46,6 +47,12 @@ def test_web_chat_refuses_numbers_that_are_not_finite_or_out_of_range(target, qu
     assert resp.status_code == 400, resp.text
     name = query.split("=")[0]
     assert name in resp.json()["error"] and "from 0 to" in resp.json()["error"]
+
+
+def test_the_largest_values_in_range_are_answered(target):
+    app = target()
+    resp = requests.get(app.url + "/chat/api/messages?after=2147483647&wait=0.1", timeout=5)
+    assert resp.status_code == 200 and resp.json() == {"messages": [], "last": 2147483647}
 
 
 def test_nan_waits_do_not_spin_the_workers_threads(target):
