@@ -93,7 +93,7 @@ def _definition() -> dict[str, Any]:
     try:
         data = load_json(request.form.get("definition", "") or "{}")
     except PayloadError as exc:
-        raise ApiError(422, exc.reason, "definition") from None
+        raise ApiError(422, f"not valid JSON ({exc.reason})", "definition") from None
     return data if isinstance(data, dict) else {"argv": data}
 
 

@@ -19,7 +19,7 @@ def _json_field(name: str) -> dict:
     try:
         value = load_json(text)
     except PayloadError as exc:
-        raise Invalid(exc.reason, name) from None
+        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object", name)
     return value
