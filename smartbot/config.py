@@ -202,7 +202,17 @@ class AuditSettings:
 
 @dataclass
 class WebchatSettings:
+    """Every web chat visitor is anonymous: messages are bounded per chat (its cookie), per client
+    address and for all visitors together, counted alike by every worker and node."""
+
     enabled: bool = setting(True)
+    messages_per_minute_per_chat: int = setting(30, minimum=1, help="messages one visitor's chat may send a minute")
+    messages_per_minute_per_address: int = setting(10, minimum=1, help="messages one client address may send a "
+                                                                       "minute, cookie or not")
+    guest_messages_per_hour: int = setting(600, minimum=1, help="messages all web chat visitors together may send "
+                                                                "an hour: the model's anonymous budget")
+    session_idle_days: float = setting(7.0, minimum=0.01, help="a chat's cookie is re-issued while in use and "
+                                                               "expires after this many days unused")
 
 
 @dataclass

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 WAL_BACKSTOP_PAGES = 10_000     # about 40 MB of WAL before a commit checkpoints by itself
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The largest integer every integer column holds, ids included (PostgreSQL's `integer`): a number
+# from a request is checked against it, or the database refuses it with an error.
+MAX_INTEGER = 2**31 - 1
 
 
 class Database:

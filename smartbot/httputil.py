@@ -1,12 +1,113 @@
-"""Small HTTP helpers shared by channels and model providers (neither may import the other)."""
+"""Small HTTP helpers shared by channels, model providers and the blueprints (neither of the first
+two may import the other): Retry-After, the one parser for request bodies in JSON, a requests
+Session that reads the environment once.
+
+`load_json` is the only way a request body becomes JSON: it never lets the parser recurse past
+MAX_JSON_DEPTH (Python's parser recurses once per level and raised RecursionError, a 500, at about a
+thousand) and never returns a number that is not finite.
+"""
 from __future__ import annotations
 
 import email.utils
+import itertools
+import json
+import math
+import operator
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from .errors import PayloadError
+
+MAX_JSON_DEPTH = 64
+TOO_DEEP = "the request is nested too deeply to handle"     # the answer if a RecursionError ever gets out
+_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def load_json(raw: bytes | str, what: str = "JSON", *, max_depth: int = MAX_JSON_DEPTH,
+              max_bytes: int | None = None) -> Any:
+    """Parse a request body (or a part of one) as JSON, or raise PayloadError with the reason.
+
+    Checked before parsing: the size (413 past `max_bytes`) and the nesting depth (a scan of the
+    raw bytes outside strings). Refused while parsing: NaN, Infinity and numbers too large for a
+    float, and unpaired UTF-16 surrogates (`"\\ud800"`), which JSON allows but UTF-8 cannot store.
+    """
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise PayloadError(f"{what} larger than {max_bytes} bytes", status=413)
+    try:
+        text, encoded = _text_and_utf8(raw)
+        if nested_deeper_than(encoded, max_depth):
+            raise PayloadError(f"{what} nested deeper than {max_depth} levels")
+        data = _DECODER.decode(text)
+    except (ValueError, UnicodeError) as exc:
+        raise PayloadError(f"malformed {what}: {exc}") from None
+    except RecursionError:       # the scan above makes this unreachable; never a 500 if it is not
+        raise PayloadError(f"{what} nested deeper than {max_depth} levels") from None
+    if _SURROGATE_ESCAPE.search(encoded) and _has_lone_surrogate(data):
+        raise PayloadError(f"{what} holds an unpaired UTF-16 surrogate escape")
+    return data
+
+
+def _text_and_utf8(raw: bytes | str) -> tuple[str, bytes]:
+    """The text to parse, and its UTF-8 bytes for the depth scan (JSON may come as UTF-16 or -32)."""
+    if isinstance(raw, str):
+        return raw, raw.encode("utf-8", "surrogatepass")
+    encoding = json.detect_encoding(raw)
+    text = raw.decode(encoding, "surrogatepass")
+    return text, raw if encoding == "utf-8" else text.encode("utf-8", "surrogatepass")
+
+
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether JSON text opens more than `limit` arrays or objects inside each other, counting only
+    brackets outside strings. Exact for the part a parser reads before its first error, and linear
+    with no Python step per byte: string operations, then the depth as a running sum (2 per opening
+    bracket, 0 per closing one, less 1 per bracket)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False                 # the common case: too few brackets to be that deep
+    if b"\\" in raw:                # escapes: drop escaped backslashes first, then escaped quotes
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(raw.split(b'"')[::2])       # every other piece between quotes is a string
+    steps = outside.translate(_STEPS, _NOT_BRACKETS)
+    depth = 0
+    for at in range(0, len(steps), 4096):      # in slices, so an attack stops at its first one
+        chunk = steps[at:at + 4096]
+        if depth + max(map(operator.sub, itertools.accumulate(chunk), range(1, len(chunk) + 1))) > limit:
+            return True
+        depth += 2 * chunk.count(2) - len(chunk)
+    return False
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def retry_after_seconds(value: str | None) -> float | None:

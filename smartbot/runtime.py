@@ -34,7 +34,7 @@ from .ops import worker_scaling
 from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
-from .shared_state import open_store
+from .shared_state import LocalStore, open_store
 from .worker import INBOX, OUTBOX, MessageWorker
 from .workflows.jobs import WORKFLOW, WorkflowJobs
 
@@ -60,7 +60,7 @@ class Runtime:
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:
             self.channels["webchat"] = WebChatChannel(WebChatConfig())
-        self.store = open_store(settings.cache.url)
+        self.store = open_store(settings.cache.url, self.db)
         self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads, self.store)
         self.providers = ProviderStore(self.db)
         self.model_health = model_hooks.connect(self.models, self.db, self.providers, settings)
@@ -106,8 +106,11 @@ class Runtime:
                                       lambda ids: self.runner.dispatch(OUTBOX, ids))
         self._wake = WakeSender(self.celery) if self.celery is not None else None
         spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
+        # Refused webhooks are counted (for their audit rows) in Redis or in this process's memory, never
+        # in the database: a flood of forged requests must not become a flood of database writes.
+        refusals = self.store if self.settings.cache.url else LocalStore()
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
-                             self.settings.audit.refusal_audit_interval, pressure, self.store,
+                             self.settings.audit.refusal_audit_interval, pressure, refusals,
                              spool_dir(sqlite_file(self.settings.database_url)) if spooling else None,
                              self.owner)
         if self.celery is not None and self.role == "worker":

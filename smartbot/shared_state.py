@@ -1,17 +1,21 @@
 """Short-lived state that every node should see alike: cached model answers, rate-limit counters.
 
-Without `[cache] url` it lives in this process (bounded, expiring). With a Redis URL it lives in
-Redis, so a cached FAQ answer, a webchat rate limit or a login back-off counts across every
-process and node. Redis being down never stops a message: the store falls back to this process's
-memory and says so in the log once.
+With a Redis URL (`[cache] url`) both live in Redis, so a cached FAQ answer, a web chat limit or a
+login back-off counts across every process and node. Without one, counters live in the database
+(`DatabaseStore`: one UPSERT per count), so they still hold across the gunicorn workers of a node,
+and cached answers stay in each process's memory (bounded, expiring). Neither Redis nor the
+database being unable to count ever stops a message: the store falls back to this process's memory
+for that call and says so in the log once.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from typing import Any
 
+import sqlalchemy as sa
 from cachetools import TLRUCache
 
 log = logging.getLogger(__name__)
@@ -107,9 +111,100 @@ class RedisStore:
             self._fallback.delete(key)
 
 
-def open_store(url: str) -> Any:
+class DatabaseStore:
+    """Counters in the database's `shared_counters` table, seen alike by every process on it; values
+    (cached answers) in this process's memory. Expired counters are purged once a minute per process."""
+
+    PURGE_SECONDS = 60.0
+
+    def __init__(self, db: Any, max_entries: int = 20000) -> None:
+        from .models import SharedCounter
+
+        self._db = db
+        self._table = SharedCounter.__table__
+        self._memory = LocalStore(max_entries)
+        self._count_up = _count_up_statement(db, self._table)
+        self._relaxed_commit = db.dialect == "postgresql"
+        self._next_purge = 0.0
+        self._warned = False
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._warned:
+            log.warning("the database could not count (%s); counting in this process's memory meanwhile",
+                        type(exc).__name__)
+            self._warned = True
+
+    def get(self, key: str) -> bytes | None:
+        return self._memory.get(key)
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._memory.set(key, value, ttl)
+
+    def count(self, key: str) -> int:
+        table = self._table
+        try:
+            with self._db.read() as conn:
+                hits = conn.execute(sa.select(table.c.hits).where(table.c.key == _row_key(key),
+                                                                  table.c.expires_at > time.time())).scalar()
+        except Exception as exc:  # the database being busy or full never stops a request
+            self._failed(exc)
+            return self._memory.count(key)
+        return int(hits or 0)
+
+    def incr(self, key: str, ttl: float) -> int:
+        now = time.time()
+        purge = now >= self._next_purge
+        if purge:
+            self._next_purge = now + self.PURGE_SECONDS
+        params = {"counter": _row_key(key), "now": now, "until": now + ttl}
+
+        def count_up(conn: Any) -> int:
+            if self._relaxed_commit:     # a count lost in a crash costs nothing; waiting for the disk does
+                conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+            if purge:
+                conn.execute(sa.delete(self._table).where(self._table.c.expires_at <= now))
+            return int(conn.execute(self._count_up, params).scalar_one())
+        try:
+            return self._db.run_write(count_up)
+        except Exception as exc:
+            self._failed(exc)
+            return self._memory.incr(key, ttl)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._db.run_write(lambda conn: conn.execute(sa.delete(self._table)
+                                                         .where(self._table.c.key == _row_key(key))))
+        except Exception as exc:
+            self._failed(exc)
+            self._memory.delete(key)
+
+
+def _count_up_statement(db: Any, table: sa.Table) -> Any:
+    """INSERT a counter at 1, or add one to it; a counter whose window ended starts again at 1.
+    Both databases evaluate every SET expression on the row as it was, and return the new count."""
+    if db.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(key=sa.bindparam("counter"), hits=1, expires_at=sa.bindparam("until"))
+    ended = table.c.expires_at <= sa.bindparam("now")
+    return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
+        "hits": sa.case((ended, 1), else_=table.c.hits + 1),
+        "expires_at": sa.case((ended, stmt.excluded.expires_at), else_=table.c.expires_at),
+    }).returning(table.c.hits)
+
+
+def _row_key(key: str) -> str:
+    """Keys fit the column: a long one (a platform's long user id) keeps its start and a digest."""
+    if len(key) <= 200:
+        return key
+    return key[:135] + ":" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def open_store(url: str, db: Any = None) -> Any:
+    """Redis when `[cache] url` is set; else counters in `db` (memory alone when there is none)."""
     if not url:
-        return LocalStore()
+        return DatabaseStore(db) if db is not None else LocalStore()
     try:
         return RedisStore(url)
     except ImportError:

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import web_security
 from .admin.accounts import LoginGuard
+from .httputil import TOO_DEEP
 from .ops.access import OpsAccess
 from .runtime import Runtime
 from .web import json_error
@@ -91,6 +92,12 @@ def build_flask_app(runtime: Runtime) -> Flask:
         if _wants_html():
             return exc
         return json_error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):
+        # The last line of defence: request bodies are depth-checked before parsing (httputil.load_json).
+        log.warning("refused %s %s: nested too deeply to handle", request.method, request.path)
+        return json_error(400, TOO_DEEP)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -1,5 +1,5 @@
-"""Short-lived shared state: the local store, the Redis store (when the tests have a Redis), and
-two nodes sharing cached answers and rate limits through Redis."""
+"""Short-lived shared state: the local store, the Redis store (when the tests have a Redis), the
+database's counters (without Redis), and two nodes sharing cached answers and rate limits."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from smartbot.shared_state import LocalStore, RedisStore, open_store
+import sqlalchemy as sa
+
+from smartbot.shared_state import DatabaseStore, LocalStore, RedisStore, open_store
 
 REDIS_URL = os.environ.get("SMARTBOT_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets it")
@@ -44,6 +46,56 @@ def test_redis_down_falls_back_to_memory_without_failing():
 
 def test_no_url_means_memory():
     assert isinstance(open_store(""), LocalStore)
+
+
+def test_without_redis_every_process_counts_in_the_database(db):
+    from smartbot.db import Database
+
+    other_process = Database(db.url)          # its own engine and pool, as another gunicorn worker has
+    try:
+        one, two = open_store("", db), DatabaseStore(other_process)
+        assert isinstance(one, DatabaseStore)
+        key = f"test:{uuid.uuid4().hex}"
+        assert [one.incr(key, 0.5), two.incr(key, 0.5), one.incr(key, 0.5)] == [1, 2, 3]
+        assert one.count(key) == two.count(key) == 3
+        long_key = "chat-rate:generic:" + "u" * 400       # a platform's long user id
+        assert [one.incr(long_key, 5), two.incr(long_key, 5)] == [1, 2]
+        one.set("v", b"cached answer", 5)                   # values stay in each process's memory
+        assert one.get("v") == b"cached answer" and two.get("v") is None
+        time.sleep(0.7)
+        assert one.count(key) == 0 and two.incr(key, 0.5) == 1      # a new window
+        two.delete(key)
+        assert one.count(key) == 0
+    finally:
+        other_process.dispose()
+
+
+def test_expired_counters_are_purged(db):
+    from smartbot.models import SharedCounter
+
+    store = DatabaseStore(db)
+    for i in range(5):
+        store.incr(f"short:{i}", 0.1)
+    time.sleep(0.3)
+    store._next_purge = 0.0                   # the once-a-minute purge is due
+    store.incr("long", 60)
+    with db.read() as conn:
+        keys = conn.execute(sa.select(SharedCounter.__table__.c.key)).scalars().all()
+    assert keys == ["long"]
+
+
+def test_a_database_that_cannot_count_falls_back_to_memory(tmp_path):
+    from smartbot.db import Database
+
+    unmigrated = Database(f"sqlite:///{tmp_path / 'empty.db'}")      # no shared_counters table
+    try:
+        store = DatabaseStore(unmigrated)
+        assert [store.incr("k", 5), store.incr("k", 5)] == [1, 2]
+        assert store.count("k") == 2
+        store.delete("k")
+        assert store.count("k") == 0
+    finally:
+        unmigrated.dispose()
 
 
 @needs_redis

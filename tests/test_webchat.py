@@ -62,3 +62,49 @@ def test_bad_requests_are_refused(live_app, make_config):
     assert _post(s, app, "x" * 5000).status_code == 400
     assert _post(s, app, "hi", client_id="../../etc").status_code == 400
     assert s.get(app.url + "/chat/api/messages?after=abc", timeout=5).status_code == 400
+
+
+def test_a_chat_cookie_is_refused_after_the_idle_time_or_from_the_future():
+    from smartbot.webchat.cookie import ChatCookie
+
+    cookies = ChatCookie("k" * 32, idle_seconds=3600)
+    value = cookies.issue("chat-id-0001", now=1_000_000)
+    assert cookies.read(value, now=1_000_000 + 3599) == "chat-id-0001"
+    assert cookies.read(value, now=1_000_000 + 3601) is None             # idle too long: a new chat
+    assert cookies.read(value, now=1_000_000 - 3600) is None             # issued "later" than now
+    assert ChatCookie("another key 0123456789abcdef", 3600).read(value, now=1_000_000) is None
+    assert cookies.read("not-a-cookie", now=1_000_000) is None and cookies.read(None, now=1) is None
+
+
+def test_guest_limits_count_each_bound_in_turn_and_say_when_to_retry():
+    from smartbot.config import WebchatSettings
+    from smartbot.shared_state import LocalStore
+    from smartbot.webchat.limits import GuestLimits
+
+    settings = WebchatSettings(messages_per_minute_per_chat=2, messages_per_minute_per_address=4,
+                               guest_messages_per_hour=4)
+    limits = GuestLimits(LocalStore(), db=None, settings=settings)
+    limits._audit_first = lambda *args: None           # audited in tests/security/test_attack_webchat.py
+    now = 7200.0 + 50                                  # 10 s before a minute ends, in an hour's first minute
+    assert limits.admit("chat-a", "10.0.0.1", now) is None
+    assert limits.admit("chat-a", "10.0.0.1", now) is None
+    refused = limits.admit("chat-a", "10.0.0.1", now)
+    assert refused.limit == "chat" and refused.retry_after == 10
+    assert limits.admit("chat-b", "10.0.0.1", now) is None             # the address counts every message
+    assert limits.admit("chat-c", "10.0.0.1", now).limit == "address"
+    assert limits.admit("chat-d", "10.0.0.2", now) is None             # the fourth guest message this hour
+    over = limits.admit("chat-e", "10.0.0.3", now)
+    assert over.limit == "guests" and over.retry_after == 3600 - 50
+    assert limits.admit("chat-e", "10.0.0.3", now + 3600) is None      # the next hour
+
+
+def test_a_chat_begun_in_the_old_session_cookie_is_carried_over(live_app, make_config, fake_model):
+    app = live_app(make_config(model=fake_model))
+    flask_app = app.app
+    old = flask_app.session_interface.get_signing_serializer(flask_app).dumps({"chat_id": "old-chat-0001"})
+    s = requests.Session()
+    s.cookies.set("session", old)
+    assert _post(s, app, "still me?", client_id="abcdefgh09").json()["event_id"].startswith("old-chat-0001:")
+    assert s.cookies.get("smartbot_chat")
+    assert s.get(app.url + "/chat/api/messages?after=0&wait=5", timeout=10).json()["messages"][0]["text"] == \
+        "echo: still me?"

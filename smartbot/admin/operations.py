@@ -11,7 +11,9 @@ from flask import flash, redirect, request, url_for
 from ..api import commands as commands_api
 from ..api import models as models_api
 from ..api.context import ApiError
+from ..errors import PayloadError
 from ..executor import approvals
+from ..httputil import load_json
 from ..web import current_runtime
 from .base import api_context, bp, checked, done, page, render
 
@@ -96,9 +98,9 @@ def providers_test(principal, name: str):
 
 def _definition() -> dict[str, Any]:
     try:
-        data = json.loads(request.form.get("definition", "") or "{}")
-    except ValueError as exc:
-        raise ApiError(422, f"not valid JSON ({exc})", "definition") from None
+        data = load_json(request.form.get("definition", "") or "{}")
+    except PayloadError as exc:
+        raise ApiError(422, f"not valid JSON ({exc.reason})", "definition") from None
     return data if isinstance(data, dict) else {"argv": data}
 
 

@@ -5,6 +5,8 @@ import json
 
 from flask import request
 
+from ..errors import PayloadError
+from ..httputil import load_json
 from ..manage import rules
 from ..manage.errors import Invalid
 from ..router.engine import ACTIONS
@@ -15,9 +17,9 @@ from .base import actor, bp, done, page, render
 def _json_field(name: str) -> dict:
     text = request.form.get(name, "").strip() or "{}"
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise Invalid(f"not valid JSON ({exc})", name) from None
+        value = load_json(text)
+    except PayloadError as exc:
+        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
     if not isinstance(value, dict):
         raise Invalid("must be a JSON object", name)
     return value

@@ -1,6 +1,8 @@
 """Reading query-string parameters with a clear 400 naming the parameter when one is malformed."""
 from __future__ import annotations
 
+import math
+
 from flask import request
 
 from .context import ApiError
@@ -11,9 +13,12 @@ def number(name: str, default: float | None = None) -> float | None:
     if raw in (None, ""):
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ApiError(400, f"query parameter {name} must be a number", name) from None
+        value = math.nan
+    if not math.isfinite(value):        # nan passes every comparison; inf fails int()
+        raise ApiError(400, f"query parameter {name} must be a finite number", name)
+    return value
 
 
 def integer(name: str, default: int | None = None, minimum: int = 0, maximum: int = 10**9) -> int | None:

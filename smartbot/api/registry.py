@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from .. import __version__
+from ..errors import PayloadError
 from ..manage.errors import ManageError
+from ..web import request_json
 from . import auth
 from .context import ApiContext, ApiError
 from .schema import Field, ValidationError, object_schema, validate
@@ -47,11 +49,10 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
             if permission is not None:
                 ctx.principal, ctx.claims = auth.require(ctx.runtime, permission, refresh=refresh)
             if body is not None:
-                data = request.get_json(silent=True)
-                if data is None:
-                    raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
                 try:
-                    ctx.body = validate(body, data, partial=partial)
+                    ctx.body = validate(body, request_json(), partial=partial)
+                except PayloadError as exc:
+                    raise ApiError(exc.status, exc.reason) from None
                 except ValidationError as exc:
                     raise ApiError(422, exc.reason, exc.field) from None
             try:

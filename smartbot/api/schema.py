@@ -2,9 +2,12 @@
 describe themselves as JSON Schema for the OpenAPI document."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..db import MAX_INTEGER
 
 
 class ValidationError(Exception):
@@ -66,10 +69,12 @@ class Int(Field):
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(name, "must be an integer")
-        if self.minimum is not None and value < self.minimum:
-            raise ValidationError(name, f"must be at least {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValidationError(name, f"must be at most {self.maximum}")
+        minimum = -MAX_INTEGER - 1 if self.minimum is None else self.minimum
+        maximum = MAX_INTEGER if self.maximum is None else self.maximum
+        if value < minimum:
+            raise ValidationError(name, f"must be at least {minimum}")
+        if value > maximum:
+            raise ValidationError(name, f"must be at most {maximum}")
         return value
 
     def json_schema(self) -> dict[str, Any]:
@@ -89,11 +94,17 @@ class Num(Field):
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError(name, "must be a number")
-        if self.minimum is not None and value < self.minimum:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValidationError(name, "must be a finite number")
+        if self.minimum is not None and number < self.minimum:
             raise ValidationError(name, f"must be at least {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
+        if self.maximum is not None and number > self.maximum:
             raise ValidationError(name, f"must be at most {self.maximum}")
-        return float(value)
+        return number
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "number"}

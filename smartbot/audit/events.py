@@ -57,6 +57,8 @@ EVENTS: dict[str, str] = {
     "model_route.deleted": "a model route was removed in the admin API (before/after)",
     "model.rate_limited": "a user sent more chat messages a minute than their limit (first one per minute)",
     "model.quota_exceeded": "a user at their daily token quota was answered without a model call",
+    "webchat.refused": "a web chat message was over a guest limit (per chat, per address or all guests; "
+                       "first one per address and minute)",
     "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
     "workflow.created": "a workflow was added through the API or admin page (before/after)",
     "workflow.updated": "a workflow's YAML or enabled flag was changed (before/after)",

@@ -10,44 +10,16 @@ plain `WebRequest` values.
 from __future__ import annotations
 
 import json
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import PayloadError
+from ..httputil import load_json
 from ..messages import InboundMessage, Reply, split_text
 
 
 _UNPARSED = object()
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
-
-
-def load_json(raw: bytes | str, what: str = "JSON") -> Any:
-    """Parse JSON, or PayloadError. Unpaired UTF-16 surrogates (`"\\ud800"`), which JSON allows but
-    UTF-8 cannot store, are refused here rather than failing later in the database."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"malformed {what}: {exc}") from None
-    encoded = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if _SURROGATE_ESCAPE.search(encoded) and _has_lone_surrogate(data):
-        raise PayloadError(f"{what} holds an unpaired UTF-16 surrogate escape")
-    return data
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
 
 
 class Headers(dict):

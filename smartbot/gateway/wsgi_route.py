@@ -23,6 +23,7 @@ from .. import request_ids
 from ..web_security import HEADERS
 from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
+from ..httputil import TOO_DEEP
 from ..ops import request_tracking
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class WebhookRoute:
             return self.wsgi_app(environ, start_response)
         try:
             res = answer(self.runtime, path[len(_PREFIX):], environ)
+        except RecursionError:       # bodies are depth-checked before parsing; never a 500 if one slips by
+            log.warning("refused POST %s: nested too deeply to handle", path)
+            res = WebResponse(400, {"error": TOO_DEEP})
         except Exception:
             log.exception("unhandled error on POST %s", path)
             res = WebResponse(500, {"error": "internal error; the details are in the server log"})
