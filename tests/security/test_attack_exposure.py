@@ -57,7 +57,7 @@ def every_cookie(url: str, headers: dict[str, str]) -> dict[str, set[str]]:
     for where, resp in (("form", form), ("login", done), ("chat", chat), ("lang", lang)):
         for name, (_, attrs) in set_cookies(resp).items():
             cookies[f"{where}:{name}"] = attrs
-    assert {"form:session", "login:access_token_cookie", "login:csrf_access_token", "chat:session",
+    assert {"form:session", "login:access_token_cookie", "login:csrf_access_token", "chat:smartbot_chat",
             "lang:smartbot_lang"} <= set(cookies), cookies
     return cookies
 
