@@ -13,6 +13,8 @@ EVENTS: dict[str, str] = {
     "admin.login": "an admin logged in (or failed to)",
     "admin.logout": "an admin logged out (their tokens are revoked)",
     "api.denied": "an API call was refused by the permission check",
+    "delegation.denied": "a change was refused because it would grant, or touch, rights the caller does not hold "
+                         "(caller, target, the permission lacked)",
     "user.create": "an admin created a user",
     "user.update": "an admin changed a user (roles, password, active flag)",
     "user.delete": "an admin deleted a user",
