@@ -13,6 +13,8 @@ from ..api.context import ApiContext, ApiError
 from ..api.schema import ValidationError, validate
 from ..auth import rbac
 from ..i18n import available, normalize, t
+from ..errors import PermissionDenied
+from ..manage import changes
 from ..manage.errors import ManageError
 from ..web import current_runtime
 
@@ -67,15 +69,16 @@ def page(permission: str) -> Callable:
                 return render("admin/error.html", status=403, message=exc.reason)
             try:
                 return fn(principal, **kwargs)
-            except (ManageError, ApiError) as exc:
-                flash(f"{exc.field + ': ' if exc.field else ''}{exc.reason}", "error")
+            except (ManageError, ApiError, PermissionDenied) as exc:   # a refusal is audited where raised
+                field = getattr(exc, "field", None)
+                flash(f"{field + ': ' if field else ''}{exc.reason}", "error")
                 return redirect(request.referrer or url_for("admin.dashboard"))
         return view
     return decorate
 
 
 def actor(principal: rbac.Principal) -> str:
-    return f"admin:{principal.name}"
+    return changes.actor_of(principal)
 
 
 def api_context(principal: rbac.Principal) -> ApiContext:

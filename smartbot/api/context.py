@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import audit
 from ..auth.rbac import Principal
+from ..manage import changes
 from ..web import current_runtime
 
 
@@ -37,7 +38,7 @@ class ApiContext:
 
     @property
     def actor(self) -> str:
-        return f"admin:{self.principal.name}" if self.principal else "anonymous"
+        return changes.actor_of(self.principal) if self.principal else "anonymous"
 
     def record_change(self, conn: Any, action: str, target: str, before: Any, after: Any) -> None:
         """Audit a configuration change inside the transaction that made it."""

@@ -27,7 +27,7 @@ def list_users(ctx: ApiContext):
 @route(bp, "/users", "POST", summary="Create a user", permission="admin:users", tag=TAG,
        body={"name": Str(required=True, min_length=1, max_length=100), **USER_FIELDS})
 def create_user(ctx: ApiContext):
-    return users.create_user(ctx.runtime.db, ctx.actor, ctx.body), 201
+    return users.create_user(ctx.runtime.db, ctx.principal, ctx.body), 201
 
 
 @route(bp, "/users/<int:user_id>", "GET", summary="One user", permission="admin:users", tag=TAG)
@@ -38,13 +38,13 @@ def get_user(ctx: ApiContext, user_id: int):
 @route(bp, "/users/<int:user_id>", "PATCH", summary="Change a user (roles, password, active, ...)",
        permission="admin:users", tag=TAG, body=USER_FIELDS, partial=True)
 def update_user(ctx: ApiContext, user_id: int):
-    return users.update_user(ctx.runtime.db, ctx.actor, user_id, ctx.body)
+    return users.update_user(ctx.runtime.db, ctx.principal, user_id, ctx.body)
 
 
 @route(bp, "/users/<int:user_id>", "DELETE", summary="Delete a user (their identities become unbound)",
        permission="admin:users", tag=TAG)
 def delete_user(ctx: ApiContext, user_id: int):
-    users.delete_user(ctx.runtime.db, ctx.actor, user_id, ctx.principal.user_id)
+    users.delete_user(ctx.runtime.db, ctx.principal, user_id)
     return {"status": "deleted"}
 
 
@@ -62,18 +62,18 @@ def list_identities(ctx: ApiContext):
              "user_id": Int(required=True, nullable=True, minimum=1), "display_name": Str(max_length=200)})
 def bind_identity(ctx: ApiContext):
     b = ctx.body
-    return identities.bind(ctx.runtime.db, ctx.actor, b["channel"], b["platform_user_id"], b["user_id"],
+    return identities.bind(ctx.runtime.db, ctx.principal, b["channel"], b["platform_user_id"], b["user_id"],
                            b.get("display_name", "")), 201
 
 
 @route(bp, "/identities/<int:identity_id>", "PATCH", summary="Bind or unbind (user_id null) an identity",
        permission="admin:users", tag=TAG, body={"user_id": Int(required=True, nullable=True, minimum=1)})
 def update_identity(ctx: ApiContext, identity_id: int):
-    return identities.update(ctx.runtime.db, ctx.actor, identity_id, ctx.body["user_id"])
+    return identities.update(ctx.runtime.db, ctx.principal, identity_id, ctx.body["user_id"])
 
 
 @route(bp, "/identities/<int:identity_id>", "DELETE", summary="Forget a platform identity",
        permission="admin:users", tag=TAG)
 def delete_identity(ctx: ApiContext, identity_id: int):
-    identities.delete(ctx.runtime.db, ctx.actor, identity_id)
+    identities.delete(ctx.runtime.db, ctx.principal, identity_id)
     return {"status": "deleted"}

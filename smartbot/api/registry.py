@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
 from .. import __version__
-from ..errors import PayloadError
+from ..errors import PayloadError, PermissionDenied
 from ..manage.errors import ManageError
 from ..web import request_json
 from . import auth
@@ -59,6 +59,8 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
                 result = fn(ctx, **kwargs)
             except ManageError as exc:
                 raise ApiError(exc.status, exc.reason, exc.field) from None
+            except PermissionDenied as exc:         # audited where it was raised (e.g. delegation.denied)
+                raise ApiError(403, exc.reason) from None
             except sa.exc.IntegrityError:
                 raise ApiError(409, "that conflicts with an existing record (it was probably just created)") from None
             if isinstance(result, Response):

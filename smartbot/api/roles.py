@@ -34,7 +34,7 @@ def list_roles(ctx: ApiContext):
 @route(bp, "/roles", "POST", summary="Create a role", permission="admin:roles", tag=TAG,
        body={"name": NAME, **ROLE_FIELDS})
 def create_role(ctx: ApiContext):
-    return roles.create_role(ctx.runtime.db, ctx.actor, ctx.body), 201
+    return roles.create_role(ctx.runtime.db, ctx.principal, ctx.body), 201
 
 
 @route(bp, "/roles/<name>", "GET", summary="One role", permission="admin:roles", tag=TAG)
@@ -45,16 +45,16 @@ def get_role(ctx: ApiContext, name: str):
 @route(bp, "/roles/<name>", "PATCH", summary="Change a role's permissions, scope or description",
        permission="admin:roles", tag=TAG, body=ROLE_FIELDS, partial=True)
 def update_role(ctx: ApiContext, name: str):
-    return roles.update_role(ctx.runtime.db, ctx.actor, name, ctx.body)
+    return roles.update_role(ctx.runtime.db, ctx.principal, name, ctx.body)
 
 
 @route(bp, "/roles/<name>/copy", "POST", summary="Copy a role (e.g. a template) under a new name",
        permission="admin:roles", tag=TAG, body={"name": NAME})
 def copy_role(ctx: ApiContext, name: str):
-    return roles.copy_role(ctx.runtime.db, ctx.actor, name, ctx.body["name"]), 201
+    return roles.copy_role(ctx.runtime.db, ctx.principal, name, ctx.body["name"]), 201
 
 
 @route(bp, "/roles/<name>", "DELETE", summary="Delete a role", permission="admin:roles", tag=TAG)
 def delete_role(ctx: ApiContext, name: str):
-    roles.delete_role(ctx.runtime.db, ctx.actor, name, ctx.runtime.settings.security.default_role)
+    roles.delete_role(ctx.runtime.db, ctx.principal, name, ctx.runtime.settings.security.default_role)
     return {"status": "deleted"}

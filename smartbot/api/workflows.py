@@ -4,6 +4,10 @@
 A definition is checked by the same code that checks it again before every run
 (workflows.definition), so the API cannot store a workflow the engine would refuse; errors name the
 field (`steps[2].kind`). Starting a run only stores it: it runs on the worker pool.
+
+`admin:workflows` never widens its holder (workflows/rights.py): a workflow may hold only commands
+its author may run, and a schedule runs as its creator or as an owner the creator covers, who must
+be allowed to run the workflow; refusals are audited as `delegation.denied`.
 """
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, request
 
+from ..manage import changes
 from ..models import Schedule, User
-from ..workflows import cron, schedules, store
+from ..workflows import cron, rights, schedules, store
 from ..workflows.definition import NAME, DefinitionError, load
 from ..workflows.runs import StartRefused, Trigger, start_now
 from .context import ApiContext, ApiError
@@ -83,9 +88,10 @@ def create_workflow(ctx: ApiContext):
 
 def create(ctx: ApiContext, source: str, enabled: bool = True) -> dict[str, Any]:
     definition = _definition(ctx, source)
-    with ctx.runtime.db.write() as conn:
+    with changes.delegated(ctx.runtime.db, ctx.principal) as (conn, me):
         if store.get_workflow(conn, definition.name) is not None:
             raise ApiError(409, f"a workflow named {definition.name!r} exists", "name")
+        rights.require_steps_held(conn, me, definition)
         store.save_workflow(conn, definition.name, definition.description, source, enabled)
         after = store.workflow_dict(store.get_workflow(conn, definition.name))
         ctx.record_change(conn, "workflow.created", f"workflow:{definition.name}", None, after)
@@ -99,11 +105,12 @@ def update_workflow(ctx: ApiContext, name: str):
 
 
 def update(ctx: ApiContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    with ctx.runtime.db.write() as conn:
+    with changes.delegated(ctx.runtime.db, ctx.principal) as (conn, me):
         row = _stored(conn, name)
         before = store.workflow_dict(row)
         source = body.get("yaml", row.source)
         definition = _definition(ctx, source, name)
+        rights.require_steps_held(conn, me, definition)
         store.save_workflow(conn, name, definition.description, source, body.get("enabled", bool(row.enabled)))
         after = store.workflow_dict(store.get_workflow(conn, name))
         ctx.record_change(conn, "workflow.updated", f"workflow:{name}", before, after)
@@ -145,7 +152,8 @@ def import_workflow(ctx: ApiContext):
 
 def import_yaml(ctx: ApiContext, source: str) -> dict[str, Any]:
     definition = _definition(ctx, source)
-    with ctx.runtime.db.write() as conn:
+    with changes.delegated(ctx.runtime.db, ctx.principal) as (conn, me):
+        rights.require_steps_held(conn, me, definition)
         row = store.get_workflow(conn, definition.name)
         before = store.workflow_dict(row) if row is not None else None
         store.save_workflow(conn, definition.name, definition.description, source,
@@ -259,11 +267,17 @@ def create_schedule(ctx: ApiContext):
     return create_schedule_row(ctx, ctx.body), 201
 
 
+def _chat_key(body: dict[str, Any]) -> str:
+    return f"{body['channel']}:{body.get('chat_id', '')}" if body.get("channel") else ""
+
+
 def create_schedule_row(ctx: ApiContext, body: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
-    with ctx.runtime.db.write() as conn:
+    with changes.delegated(ctx.runtime.db, ctx.principal) as (conn, me):
         following = _checked_schedule(conn, body)
         owner = _owner_id(conn, ctx, body.get("owner"))
+        rights.require_run_as(conn, me, owner, body["workflow"], _chat_key(body), "schedule:new",
+                              body.get("enabled", True))
         new_id = conn.execute(sa.insert(_schedules).values(
             workflow=body["workflow"], cron=body["cron"], owner_user_id=owner,
             args={str(k): str(v) for k, v in (body.get("args") or {}).items()}, channel=body.get("channel", ""),
@@ -288,15 +302,20 @@ def update_schedule(ctx: ApiContext, schedule_id: int):
 
 
 def update_schedule_row(ctx: ApiContext, schedule_id: int, body: dict[str, Any]) -> dict[str, Any]:
-    with ctx.runtime.db.write() as conn:
+    """Whoever changes a schedule must hold every right of the user it runs as (what it runs, with
+    whose rights, and where the output goes are all theirs to decide), and of the new owner."""
+    target = f"schedule:{schedule_id}"
+    with changes.delegated(ctx.runtime.db, ctx.principal) as (conn, me):
         row = _schedule(conn, schedule_id)
+        rights.require_change(conn, me, row.owner_user_id, target)
         before = schedules.as_dict(row)
         merged = {**before, **body}
         following = _checked_schedule(conn, merged)
         values = {k: merged[k] for k in ("workflow", "cron", "channel", "chat_id", "enabled")}
         values["args"] = {str(k): str(v) for k, v in (merged.get("args") or {}).items()}
-        if "owner" in body:
-            values["owner_user_id"] = _owner_id(conn, ctx, body["owner"])
+        values["owner_user_id"] = _owner_id(conn, ctx, body["owner"]) if "owner" in body else row.owner_user_id
+        rights.require_run_as(conn, me, values["owner_user_id"], values["workflow"], _chat_key(values), target,
+                              bool(values["enabled"]))
         if "cron" in body or ("enabled" in body and body["enabled"] and not row.enabled):
             values["next_run_at"] = following
         conn.execute(sa.update(_schedules).where(_schedules.c.id == schedule_id)

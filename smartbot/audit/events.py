@@ -17,6 +17,8 @@ EVENTS: dict[str, str] = {
     "api.denied": "an API call was refused by the permission check",
     "api.unauthorized": "an API or admin page request had no valid token: missing, forged, expired, logged out "
                         "or older than its account's last change (rate-limited per address and reason)",
+    "delegation.denied": "a change was refused because it would grant, or touch, rights the caller does not hold "
+                         "(caller, target, the permission lacked)",
     "user.create": "an admin created a user",
     "user.update": "an admin changed a user (roles, password, active flag)",
     "user.delete": "an admin deleted a user",

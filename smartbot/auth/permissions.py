@@ -1,11 +1,40 @@
 """Every permission string SmartBot checks, declared once with what it allows.
 
 Roles hold patterns over these (`command:*`, `*`); a check for a name that is not declared here is
-a programming error and fails loudly rather than silently allowing or denying.
+a programming error and fails loudly rather than silently allowing or denying. Each admin area says
+what its holder can and cannot do (shown by GET /api/v1/permissions).
 """
 from __future__ import annotations
 
 import re
+
+# What each area of the admin page and API allows, and where it stops. Every area is bounded by
+# delegation (auth/delegation.py): whoever holds `admin:<area>` can do <area>, never become more.
+ADMIN_AREA_RIGHTS: dict[str, str] = {
+    "users": "create, change, disable and delete users and bind chat identities to them; only with roles "
+             "whose permissions it holds itself, and only for users (and identities bound to users) who hold "
+             "nothing it lacks: it cannot make an admin, reset or disable the admin, or take over an identity",
+    "roles": "create, change, copy and delete roles; only with permissions (in the chats) it holds itself, and "
+             "only roles that give nothing it lacks: it cannot widen its own role or strip the admin role",
+    "rules": "add, change and delete routing rules (which action answers which message); a rule never widens "
+             "what a sender may do: commands and workflows are still checked against the sender's own rights",
+    "providers": "add, change, test and switch model providers and model routes (where chat text is sent "
+                 "and with which key variable)",
+    "usage": "read token and cost usage per user, provider and day",
+    "commands": "define the catalogue of commands, i.e. what runs on this server (argv, parameters, "
+                "environment, timeouts); running one still needs command:run:<name>",
+    "approvals": "reserved for approval settings; deciding pending requests is approval:decide",
+    "workflows": "define, change and start workflows and their schedules; a workflow may hold only commands "
+                 "it may run itself, a run started from the API runs as the caller, and a schedule runs as its "
+                 "creator or as a named owner whose every right it holds, who must hold workflow:run:<name>",
+    "audit": "read, search, export and verify the audit log",
+    "queues": "read the inbox and outbox queues (depth, age, rows)",
+    "conversations": "read stored conversations (what users said to the model and its answers)",
+    "metrics": "read the operational summary (messages per minute, errors, latency)",
+}
+
+# The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
+ADMIN_AREAS: tuple[str, ...] = tuple(ADMIN_AREA_RIGHTS)
 
 PERMISSIONS: dict[str, str] = {
     "chat": "talk to the model",
@@ -13,14 +42,10 @@ PERMISSIONS: dict[str, str] = {
     "workflow:run:<name>": "run the workflow <name>",
     "approval:decide": "approve or deny pending command requests",
     "admin:login": "log in to the admin page and API",
-    "admin:providers": "add, change, test and switch model providers and model routes",
-    "admin:usage": "read token and cost usage per user, provider and day",
-    "admin:<area>": "change <area> in the admin page or API (users, roles, rules, providers, commands, ...)",
+    **{f"admin:{area}": text for area, text in ADMIN_AREA_RIGHTS.items()},
+    "admin:<area>": "change <area> in the admin page or API (see each admin:<area> above); no admin area lets "
+                    "its holder grant, set or bind a permission it does not hold itself",
 }
-
-# The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
-ADMIN_AREAS: tuple[str, ...] = ("users", "roles", "rules", "providers", "usage", "commands", "approvals", "workflows",
-                                "audit", "queues", "conversations", "metrics")
 
 _DECLARED = [re.compile("^" + re.sub(r"<[a-z]+>", "[^:]+", re.escape(p).replace(r"\<", "<").replace(r"\>", ">"))
                         + "$") for p in PERMISSIONS]

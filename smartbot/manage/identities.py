@@ -1,4 +1,8 @@
-"""Platform identities (channel + platform user id) and the users they are bound to."""
+"""Platform identities (channel + platform user id) and the users they are bound to.
+
+Binding an identity gives whoever writes from it the user's rights, so a caller may bind an
+identity only to a user whose every right it holds, and may unbind, move or forget an identity
+only when it holds every right of the user it is bound to (auth.delegation decides)."""
 from __future__ import annotations
 
 import time
@@ -6,6 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..auth import delegation
+from ..auth.rbac import Principal
 from ..db import Database
 from ..models import Identity, User
 from . import changes
@@ -30,18 +36,36 @@ def list_identities(db: Database, channel: str | None = None, unbound: bool = Fa
         return [_view(r) for r in conn.execute(query).all()]
 
 
-def _require_user(conn: Any, user_id: int | None) -> None:
-    if user_id is not None and conn.execute(sa.select(_users.c.id).where(_users.c.id == user_id)).first() is None:
+def _user_name(conn: Any, user_id: int) -> str:
+    name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
+    if name is None:
         raise Invalid(f"no user with id {user_id}", "user_id")
+    return str(name)
 
 
-def bind(db: Database, actor: str, channel: str, platform_user_id: str, user_id: int | None,
+def _require_cover(conn: Any, caller: Principal, user_id: int, doing: str, target: str) -> None:
+    """The caller must hold every right of the user the identity is (or would be) bound to; a
+    user that no longer exists holds nothing."""
+    name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
+    if name is None:
+        return
+    delegation.require_cover(caller, delegation.grants_of_user(conn, user_id), doing.format(user=repr(name)),
+                             target)
+
+
+def bind(db: Database, caller: Principal, channel: str, platform_user_id: str, user_id: int | None,
          display_name: str = "") -> dict[str, Any]:
     """Bind (or create and bind) the identity to a user; user_id None unbinds it."""
-    with db.write() as conn:
-        _require_user(conn, user_id)
+    target = f"{channel}:{platform_user_id}"
+    with changes.delegated(db, caller) as (conn, me):
+        if user_id is not None:
+            _user_name(conn, user_id)
         row = conn.execute(sa.select(_ident).where(_ident.c.channel == channel,
                                                    _ident.c.platform_user_id == platform_user_id)).first()
+        if row is not None and row.user_id is not None and row.user_id != user_id:
+            _require_cover(conn, me, row.user_id, f"move the identity {target} away from the user {{user}}", target)
+        if user_id is not None:
+            _require_cover(conn, me, user_id, f"bind the identity {target} to the user {{user}}", target)
         before = _view(row) if row else None
         if row is None:
             conn.execute(sa.insert(_ident).values(channel=channel, platform_user_id=platform_user_id,
@@ -54,22 +78,25 @@ def bind(db: Database, actor: str, channel: str, platform_user_id: str, user_id:
             conn.execute(sa.update(_ident).where(_ident.c.id == row.id).values(**values))
         after = _view(conn.execute(sa.select(_ident).where(_ident.c.channel == channel,
                                                            _ident.c.platform_user_id == platform_user_id)).one())
-        changes.record(conn, actor, "identity.bind", f"{channel}:{platform_user_id}", before, after)
+        changes.record(conn, changes.actor_of(caller), "identity.bind", target, before, after)
     return after
 
 
-def update(db: Database, actor: str, identity_id: int, user_id: int | None) -> dict[str, Any]:
+def update(db: Database, caller: Principal, identity_id: int, user_id: int | None) -> dict[str, Any]:
     with db.read() as conn:
         row = conn.execute(sa.select(_ident).where(_ident.c.id == identity_id)).first()
     if row is None:
         raise NotFound(f"no identity with id {identity_id}")
-    return bind(db, actor, row.channel, row.platform_user_id, user_id)
+    return bind(db, caller, row.channel, row.platform_user_id, user_id)
 
 
-def delete(db: Database, actor: str, identity_id: int) -> None:
-    with db.write() as conn:
+def delete(db: Database, caller: Principal, identity_id: int) -> None:
+    with changes.delegated(db, caller) as (conn, me):
         row = conn.execute(sa.select(_ident).where(_ident.c.id == identity_id)).first()
         if row is None:
             raise NotFound(f"no identity with id {identity_id}")
+        target = f"{row.channel}:{row.platform_user_id}"
+        if row.user_id is not None:
+            _require_cover(conn, me, row.user_id, f"forget the identity {target} of the user {{user}}", target)
         conn.execute(sa.delete(_ident).where(_ident.c.id == identity_id))
-        changes.record(conn, actor, "identity.delete", f"{row.channel}:{row.platform_user_id}", _view(row), None)
+        changes.record(conn, changes.actor_of(caller), "identity.delete", target, _view(row), None)

@@ -1,5 +1,9 @@
 """Users: accounts with roles; admins log in with a password, everyone else through a platform
-identity bound to their user."""
+identity bound to their user.
+
+Every change is made by a caller (a Principal) and checked by auth.delegation inside its
+transaction: roles handed out must give only what the caller holds, and a user who holds more than
+the caller (the admin, say) cannot be changed, disabled or deleted by it."""
 from __future__ import annotations
 
 import time
@@ -7,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..auth import tokens
+from ..auth import delegation, tokens
 from ..auth.passwords import hash_password, weakness
-from ..auth.rbac import pattern_matches
+from ..auth.rbac import Grant, Principal, pattern_matches
 from ..db import Database
 from ..models import Identity, Role, User, UserRole
 from . import changes
@@ -48,11 +52,29 @@ def _row(conn: Any, user_id: int) -> Any:
     return row
 
 
-def _set_roles(conn: Any, user_id: int, roles: list[str]) -> None:
-    found = dict(conn.execute(sa.select(_roles.c.name, _roles.c.id).where(_roles.c.name.in_(roles))).all())
-    missing = sorted(set(roles) - set(found))
+def _role_grants(conn: Any, roles: list[str]) -> dict[str, tuple[Grant, ...]]:
+    """The rights each named role gives; Invalid when one does not exist."""
+    rows = {r.name: r for r in conn.execute(sa.select(_roles).where(_roles.c.name.in_(roles))).all()}
+    missing = sorted(set(roles) - set(rows))
     if missing:
         raise Invalid(f"unknown role(s): {', '.join(missing)}", "roles")
+    return {name: delegation.grants_of_role(row) for name, row in rows.items()}
+
+
+def _grantable(conn: Any, caller: Principal, roles: list[str], target: str) -> None:
+    """Every role handed out must give only what the caller holds itself."""
+    for name, grants in sorted(_role_grants(conn, roles).items()):
+        delegation.require_cover(caller, grants, f"grant the role {name!r}", target)
+
+
+def _changeable(conn: Any, caller: Principal, row: Any, doing: str) -> None:
+    """A user may be changed only by a caller who holds every right the user holds (the admin too)."""
+    delegation.require_cover(caller, delegation.grants_of_user(conn, row.id), f"{doing} the user {row.name!r}",
+                             f"user:{row.name}")
+
+
+def _set_roles(conn: Any, user_id: int, roles: list[str]) -> None:
+    found = dict(conn.execute(sa.select(_roles.c.name, _roles.c.id).where(_roles.c.name.in_(roles))).all())
     conn.execute(sa.delete(_user_roles).where(_user_roles.c.user_id == user_id))
     if roles:
         conn.execute(sa.insert(_user_roles), [{"user_id": user_id, "role_id": found[r]} for r in sorted(set(roles))])
@@ -65,13 +87,15 @@ def _check_password(password: str, name: str) -> str:
     return hash_password(password)
 
 
-def create_user(db: Database, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+def create_user(db: Database, caller: Principal, data: dict[str, Any]) -> dict[str, Any]:
     name = data["name"].strip()
     if not name:
         raise Invalid("must not be empty", "name")
-    with db.write() as conn:
+    roles = data.get("roles") or []
+    with changes.delegated(db, caller) as (conn, me):
         if conn.execute(sa.select(_users.c.id).where(_users.c.name == name)).first():
             raise Conflict(f"a user named {name!r} already exists", "name")
+        _grantable(conn, me, roles, f"user:{name}")
         now = time.time()
         password = data.get("password")
         user_id = conn.execute(sa.insert(_users).values(
@@ -79,15 +103,18 @@ def create_user(db: Database, actor: str, data: dict[str, Any]) -> dict[str, Any
             password_hash=_check_password(password, name) if password else None,
             is_active=data.get("is_active", True), locale=data.get("locale") or "", created_at=now, updated_at=now,
         ).returning(_users.c.id)).scalar_one()
-        _set_roles(conn, user_id, data.get("roles") or [])
+        _set_roles(conn, user_id, roles)
         after = _view(conn, _row(conn, user_id))
-        changes.record(conn, actor, "user.create", f"user:{name}", None, after)
+        changes.record(conn, changes.actor_of(caller), "user.create", f"user:{name}", None, after)
     return after
 
 
-def update_user(db: Database, actor: str, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    with db.write() as conn:
+def update_user(db: Database, caller: Principal, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    with changes.delegated(db, caller) as (conn, me):
         row = _row(conn, user_id)
+        _changeable(conn, me, row, "change")
+        if "roles" in data:
+            _grantable(conn, me, data["roles"], f"user:{row.name}")
         before = _view(conn, row)
         values: dict[str, Any] = {k: data[k] for k in ("display_name", "is_active", "locale") if k in data}
         if data.get("password"):
@@ -100,22 +127,23 @@ def update_user(db: Database, actor: str, user_id: int, data: dict[str, Any]) ->
         _keep_an_admin(conn)
         after = _view(conn, _row(conn, user_id))
         tokens.after_user_change(conn, user_id, before, after, bool(data.get("password")))
-        changes.record(conn, actor, "user.update", f"user:{row.name}", before,
+        changes.record(conn, changes.actor_of(caller), "user.update", f"user:{row.name}", before,
                        {**after, "password_changed": "password" in values or bool(data.get("password"))})
     return after
 
 
-def delete_user(db: Database, actor: str, user_id: int, acting_user_id: int | None) -> None:
-    if acting_user_id == user_id:
+def delete_user(db: Database, caller: Principal, user_id: int) -> None:
+    if caller.user_id == user_id:
         raise Conflict("you cannot delete your own account")
-    with db.write() as conn:
+    with changes.delegated(db, caller) as (conn, me):
         row = _row(conn, user_id)
+        _changeable(conn, me, row, "delete")
         before = _view(conn, row)
         conn.execute(sa.update(_ident).where(_ident.c.user_id == user_id).values(user_id=None))
         conn.execute(sa.delete(_user_roles).where(_user_roles.c.user_id == user_id))
         conn.execute(sa.delete(_users).where(_users.c.id == user_id))
         _keep_an_admin(conn)
-        changes.record(conn, actor, "user.delete", f"user:{row.name}", before, None)
+        changes.record(conn, changes.actor_of(caller), "user.delete", f"user:{row.name}", before, None)
 
 
 def _keep_an_admin(conn: Any) -> None:

@@ -60,10 +60,13 @@ def start(conn: Connection, settings: WorkflowSettings, name: str, principal: Pr
     """Store a queued run (inside the caller's write transaction); (run id, newly created). A caller
     that catches StartRefused inside the transaction keeps the refusal's audit row."""
     definition = definition_of(conn, name, settings)
+    # A schedule's actor is the schedule; the audit also names the user whose rights the run has.
+    run_as = {"as": principal.identity or f"user:{principal.name}"} if trigger.kind == "schedule" else {}
     decision = rbac.check(principal, f"workflow:run:{name}", trigger.chat_key)
     if not decision.allowed:
         audit.record(conn, "workflow.denied", trigger.actor, f"workflow:{name}", "denied",
-                     {"reason": decision.reason, "trigger": trigger.kind, "permission": f"workflow:run:{name}"})
+                     {"reason": decision.reason, "trigger": trigger.kind, "permission": f"workflow:run:{name}",
+                      **run_as})
         raise StartRefused(403, decision.reason)
     run_id, created = create_run(
         conn, workflow=name, source=definition.source, step_names=[(s.name, s.kind) for s in definition.steps],
@@ -72,7 +75,7 @@ def start(conn: Connection, settings: WorkflowSettings, name: str, principal: Pr
         reply_context=trigger.reply_context, reply_to=trigger.reply_to, args=args)
     if created:
         audit.record(conn, "workflow_run.started", trigger.actor, f"workflow_run:{run_id}", "ok",
-                     {"workflow": name, "trigger": trigger.kind, "args": args})
+                     {"workflow": name, "trigger": trigger.kind, "args": args, **run_as})
     return run_id, created
 
 

@@ -3,8 +3,11 @@ worker process. Firing is claimed with a conditional UPDATE (`WHERE id = ? AND n
 <the time read>`), so however many nodes and workers tick at once, each firing happens once per
 cluster; the run it starts has the request key `schedule:<id>:<time>` as a second guard.
 
-A schedule runs its workflow with its owner's rights as they are at firing time. A schedule that
-missed firings (everything was down) fires once on the next tick, not once per missed minute.
+A schedule runs its workflow as its owner: its creator, or a user whose every right the creator
+held when saving it (workflows/rights.py). Each firing checks that owner's `workflow:run:<name>`
+with their rights as they are then, and audits a refusal (the run does not happen); the run's
+command steps are checked against the same user. A schedule that missed firings (everything was
+down) fires once on the next tick, not once per missed minute.
 """
 from __future__ import annotations
 

@@ -139,6 +139,18 @@ def test_tokens_issued_before_an_account_change_are_refused(people, change):
     assert admin.get("/auth/me").status_code == 200           # the admin's own tokens are untouched
 
 
+def test_deleting_a_role_ends_its_members_tokens(target):
+    app = target()
+    app.add_user("root", ["admin"])
+    app.add_user("helper", [], permissions=["chat"])           # makes the role "helper-role"
+    app.add_user("carol", ["helper-role"], permissions=["admin:login"])
+    admin, old = app.login("root"), app.login("carol")
+    assert admin.delete("/roles/helper-role").status_code == 200
+    resp = old.get("/auth/me")
+    assert resp.status_code == 401 and "log in again" in resp.json()["error"], resp.text
+    assert app.login("carol").get("/auth/me").status_code == 200
+
+
 def test_a_change_that_does_not_touch_access_keeps_the_tokens(people):
     app, alice_id = people
     admin = app.login("root")
