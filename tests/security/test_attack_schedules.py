@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from smartbot.models import Role
 from tests.security.conftest import PASSWORD
 from tests.support.admin_page import AdminPage
-from tests.support.executor import PYTHON, add_command
+from tests.support.executor import add_command, script
 from tests.support.waiting import wait_until
 from tests.support.workflows import save, wait_run
 
@@ -39,7 +39,7 @@ def site(target, fake_platform):
     t.platform = fake_platform
     t.root_id = t.add_user("root", ["admin"])
     t.add_user("wendy", [], permissions=MANAGER)
-    add_command(t.db, "keyprint", [PYTHON, "-c", f"print({SECRET!r})"])
+    add_command(t.db, "keyprint", [script(f"print({SECRET!r})")])
     save(t.db, DIAG)
     save(t.db, HELLO)
     return t
