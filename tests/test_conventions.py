@@ -7,7 +7,7 @@ from pathlib import Path
 
 from smartbot import i18n
 from smartbot.audit.events import EVENTS
-from smartbot.auth.permissions import is_declared
+from smartbot.auth.permissions import ADMIN_AREAS, is_declared
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smartbot"
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
@@ -79,6 +79,12 @@ def test_every_permission_checked_is_declared():
         checked.update(re.findall(r'rbac\.(?:check|require)\([^,]+,\s*"([^"]+)"', path.read_text()))
     assert checked, "the scan found no permission checks; the pattern is broken"
     assert [p for p in sorted(checked) if not is_declared(p)] == []
+
+
+def test_every_admin_area_is_documented_in_the_security_model():
+    security = (PACKAGE.parent / "docs" / "security.md").read_text()
+    documented = set(re.findall(r"^\| `admin:([a-z_]+)` \|", security, re.M))
+    assert documented == set(ADMIN_AREAS)
 
 
 def test_every_catalogue_has_every_key():

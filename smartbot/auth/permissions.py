@@ -18,11 +18,14 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
              "only roles that give nothing it lacks: it cannot widen its own role or strip the admin role",
     "rules": "add, change and delete routing rules (which action answers which message); a rule never widens "
              "what a sender may do: commands and workflows are still checked against the sender's own rights",
-    "providers": "add, change, test and switch model providers and model routes (where chat text is sent "
-                 "and with which key variable)",
+    "providers": "add, change, test and switch model providers and model routes (where chat text is sent); "
+                 "a provider's key comes only from a key variable (never one of SmartBot's own) and goes only to "
+                 "the origin it was confirmed for; the test reflects no answer and follows no redirect",
     "usage": "read token and cost usage per user, provider and day",
     "commands": "define the catalogue of commands, i.e. what runs on this server (argv, parameters, "
-                "environment, timeouts); running one still needs command:run:<name>",
+                "environment, timeouts); never a shell, wrapper or interpreter, never a parameter as the program, "
+                "never SmartBot's own variables, never the starter or file commands; running one still needs "
+                "command:run:<name>",
     "approvals": "reserved for approval settings; deciding pending requests is approval:decide",
     "workflows": "define, change and start workflows and their schedules; a workflow may hold only commands "
                  "it may run itself, a run started from the API runs as the caller, and a schedule runs as its "

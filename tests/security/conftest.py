@@ -17,6 +17,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from tests.support.api_client import Api
 from tests.support.apps import GunicornApp
 from tests.support.httpserver import LoopbackServer, QuietHandler
 
@@ -143,31 +144,17 @@ class Target:
             return list(conn.execute(sa.select(role_t.c.permissions).where(role_t.c.name == role)).scalar_one() or [])
 
 
-class Session:
-    """A logged-in API caller (the tokens the login returned)."""
+class Session(Api):
+    """A logged-in API caller (the tokens the login returned); `token=` on a call sends another one."""
 
     def __init__(self, base_url: str, tokens: dict[str, str]) -> None:
-        self.base = base_url + "/api/v1"
+        super().__init__(base_url, tokens["access_token"])
         self.tokens = tokens
 
     def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token or self.tokens['access_token']}", **kw.pop("headers", {})}
-        return requests.request(method, self.base + path, headers=headers, timeout=15, **kw)
-
-    def get(self, path: str, **kw: Any) -> requests.Response:
-        return self.call("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
-        return self.call("POST", path, json=body if body is not None else {}, **kw)
-
-    def patch(self, path: str, body: Any, **kw: Any) -> requests.Response:
-        return self.call("PATCH", path, json=body, **kw)
-
-    def put(self, path: str, body: Any, **kw: Any) -> requests.Response:
-        return self.call("PUT", path, json=body, **kw)
-
-    def delete(self, path: str, **kw: Any) -> requests.Response:
-        return self.call("DELETE", path, **kw)
+        if token is not None:
+            kw["headers"] = {**kw.get("headers", {}), "Authorization": f"Bearer {token}"}
+        return super().call(method, path, **kw)
 
 
 @pytest.fixture

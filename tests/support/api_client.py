@@ -18,7 +18,7 @@ class Api:
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = kw.pop("headers", {})
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            headers.setdefault("Authorization", f"Bearer {self.token}")
         return requests.request(method, self.base + path, headers=headers, timeout=15, **kw)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
