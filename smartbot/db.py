@@ -31,7 +31,7 @@ from .group_commit import GroupCommitter
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-WAL_BACKSTOP_PAGES = 10_000     # about 40 MB of WAL before a commit checkpoints by itself
+WAL_BACKSTOP_PAGES = 10_000     # WAL pages before a commit checkpoints by itself (the upkeep's backstop)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The largest integer every integer column holds, ids included (PostgreSQL's `integer`): a number
 # from a request is checked against it, or the database refuses it with an error.
@@ -62,7 +62,7 @@ class Database:
             raise ConfigError("database_url", f"the driver for {self.dialect} is not installed ({exc})",
                               "pip install 'smartbot[postgres]' for PostgreSQL") from None
         # SQLite writers queue on a thread lock and a file lock instead of in SQLite's busy handler,
-        # which sleeps up to 100 ms at a time and so wastes most of the time the lock is free.
+        # which sleeps in growing steps and so wastes most of the time the lock is free.
         self._writer_lock = _WriterLock(sqlite_file(url)) if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -109,7 +109,7 @@ class Database:
         """INSERT ... ON CONFLICT DO NOTHING for the dialect in use.
 
         SQLAlchemy's PostgreSQL dialect is imported here, when in use: imported with this module it
-        took ~2.3 MB in every process of a SQLite deployment (the dialect and its driver variants).
+        would sit in every process of a SQLite deployment (the dialect and its driver variants).
         """
         if self.dialect == "postgresql":
             from sqlalchemy.dialects import postgresql
@@ -136,8 +136,7 @@ class Database:
 
         Left to SQLite, the commit that takes the WAL past 1,000 pages runs the checkpoint itself,
         fsync included, while it holds the write lock: every writer waits, and under load that
-        was most of the reply-time tail (end to end at 100 messages/s, p99 36-49 ms with those
-        checkpoints, 11-28 ms without, three alternating runs). The upkeep thread calls this
+        was most of the reply-time tail (docs/performance.md). The upkeep thread calls this
         every sweep instead; another process's checkpoint running at the same time is no error.
         """
         if not self.is_sqlite:
@@ -173,7 +172,7 @@ class Database:
     def upgrade_in_child(self, revision: str = "head") -> None:
         """`upgrade` in a forked child process, for a parent that forks long-lived workers.
 
-        Alembic with Mako, Pygments and argparse, plus the migration scripts, take ~10 MB of Python
+        Alembic with Mako, Pygments and argparse, plus the migration scripts, are many Python
         objects; loaded in the gunicorn master they stayed in it (and in every worker's share) for
         the life of the deployment, though nothing after start-up needs them. A failure is logged
         by the child and raised here as a StartupError.
@@ -341,7 +340,7 @@ def _configure_sqlite(engine: Engine) -> None:
         _set_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints belong to the upkeep thread (Database.checkpoint); this is only the backstop
-        # should it stall, and the WAL file is cut back to 64 MB after a checkpoint.
+        # should it stall, and the WAL file is cut back to journal_size_limit after a checkpoint.
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
         cur.execute("PRAGMA journal_size_limit=67108864")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -386,9 +385,9 @@ def head_revision() -> str:
 
     Read from the scripts' `revision =` and `down_revision =` lines, without Alembic: every process
     asks at start (and /readyz on every call), and Alembic's answer (importing Alembic and Mako,
-    loading each migration script) cost every gunicorn worker ~6 MB of private memory. With the
-    master's upgrade in a child (Database.upgrade_in_child), idle PSS of the default deployment
-    went from 128 MB to 110 MB. Alembic still answers anything that is not a plain set of
+    loading each migration script) would cost every gunicorn worker private memory for the whole
+    of its life; with the master's upgrade in a child (Database.upgrade_in_child) no long-lived
+    process loads Alembic at all. Alembic still answers anything that is not a plain set of
     revisions with one head (its error then names the problem).
     """
     versions = MIGRATIONS_DIR / "versions"

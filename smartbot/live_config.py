@@ -30,7 +30,7 @@ PROVIDER_PARAMS = ("connect_timeout", "read_timeout", "total_timeout", "max_retr
                    "temperature", "headers", "prompt_price_per_1k", "completion_price_per_1k")
 
 
-# Built once: building a statement per call (and its cache key) cost ~150 us, more than running it.
+# Built once: building a statement per call (and its cache key) costs more than running it.
 _GET_SETTING = sa.select(_settings.c.value).where(_settings.c.key == sa.bindparam("key"))
 
 

@@ -19,8 +19,7 @@ _current: contextvars.ContextVar[str] = contextvars.ContextVar("smartbot_request
 def new_id() -> str:
     """32 random hex characters (uuid4's length). An id only tells requests apart, it guards
     nothing, so Python's own generator serves (reseeded in every forked worker): os.urandom is a
-    system call that lets go of the GIL, and under load each webhook then waited to take it back
-    (2% of the workers' GIL time in py-spy)."""
+    system call that lets go of the GIL, and under load each webhook then waited to take it back."""
     return "%032x" % _bits(128)
 
 

@@ -77,8 +77,8 @@ def build(cls: type, data: Any, path: str, env: typing.Mapping[str, str] | None 
 @functools.lru_cache(maxsize=None)
 def _type_hints(cls: type) -> dict[str, Any]:
     """The evaluated annotations of a settings class, worked out once per process (and under gunicorn
-    once in the master, for every worker: evaluating them again in each worker, typing's caches
-    included, took ~1 MB of its private memory)."""
+    once in the master, for every worker: evaluating them again in each worker would fill typing's
+    caches in its private memory)."""
     return typing.get_type_hints(cls)
 
 

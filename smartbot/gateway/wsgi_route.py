@@ -1,12 +1,11 @@
 """`POST /webhooks/<channel>` answered at the WSGI layer, before Flask builds a request context.
 
 Webhooks are the one route every platform event takes, and they need nothing Flask gives a page:
-no session, no URL building, no templates. Flask's request context, URL matching and response
-finalisation cost about a third of a webhook's CPU (in process: plain Flask's whole trivial JSON
-route is ~200 us, the webhook ~600 us; see bench/webhook_cpu.py). This layer answers the common
-case itself with the same code the gateway blueprint runs (`answer`), the same metrics and the same
-request-id header; anything else (another method, a channel name outside [A-Za-z0-9_-], a body
-without Content-Length) goes on to Flask and the blueprint, which give the same answers.
+no session, no URL building, no templates, yet Flask's request context, URL matching and response
+finalisation were a large share of a webhook's CPU (docs/performance.md). This layer answers the
+common case itself with the same code the gateway blueprint runs (`answer`), the same metrics and
+the same request-id header; anything else (another method, a channel name outside [A-Za-z0-9_-],
+a body without Content-Length) goes on to Flask and the blueprint, which give the same answers.
 """
 from __future__ import annotations
 

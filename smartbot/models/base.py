@@ -5,8 +5,9 @@ but nothing maps rows to objects: the code queries `Model.__table__` with SQLAlc
 module builds those Tables itself, by the ORM's rules (a column is nullable when its annotation
 allows None, unless `nullable` is given; a primary key never is; a column without a type takes it
 from its foreign key; the class's own columns come before those of a mixin), without importing
-`sqlalchemy.orm`: that import alone took ~6 MB of Python objects in every process, the gunicorn
-master included. tests/test_migrations.py checks that the tables still agree with the migrations.
+`sqlalchemy.orm`: that import alone is a large share of every process's memory, the gunicorn
+master included, for nothing the code uses. tests/test_migrations.py checks that the tables still
+agree with the migrations.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 The monitors (queue age, error rate, provider probes, host CPU, memory and disk, silent channels)
 read what all workers share: the database, the machine. Run by every gunicorn worker they did the
-same queries and probes once per worker, and running that code cost each worker about 3.5 MB of
-idle memory (master pages it copied by touching them). The process holding an exclusive flock(2)
+same queries and probes once per worker, and running that code cost every worker idle memory of
+its own (master pages it copied by touching them). The process holding an exclusive flock(2)
 on a lock file runs them; when it exits or dies the kernel releases the lock, and another worker
 takes it at its next check.
 

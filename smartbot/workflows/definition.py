@@ -64,8 +64,8 @@ class Definition:
 def load(source: str, settings: WorkflowSettings, name: str | None = None) -> Definition:
     """Parse and check YAML text; `name` (from the URL) must agree with the YAML's name if both are given.
 
-    PyYAML is imported here, on the first workflow a process reads: at start it took ~0.8 MB in every
-    process of a deployment that may have no workflows.
+    PyYAML is imported here, on the first workflow a process reads: imported at start it would take
+    memory in every process of a deployment that may have no workflows.
     """
     import yaml
 
