@@ -128,7 +128,7 @@ class ModelRouteSettings:
         problems = match_problems(self.match)
         if problems:
             raise ConfigError(f"{path}.match", "; ".join(problems),
-                              "see README, \"Model routing\", for the match keys")
+                              "see docs/routing.md for the match keys")
 
 
 @dataclass
@@ -147,7 +147,7 @@ class RuleSettings:
 
         problems = validate_rule(self.match, self.action)
         if problems:
-            raise ConfigError(path, "; ".join(problems), "see README, \"Routing rules\"")
+            raise ConfigError(path, "; ".join(problems), "see docs/routing.md for match keys and actions")
 
 
 @dataclass
