@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
 from smartbot import i18n
 from smartbot.audit.events import EVENTS
 from smartbot.auth.permissions import ADMIN_AREAS, is_declared
+from smartbot.channels import registry
+from smartbot.config import Settings
+from tests.support import markdown
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smartbot"
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
@@ -98,3 +102,68 @@ def test_no_secrets_or_stubs_in_the_package():
         text = path.read_text()
         assert "NotImplementedError" not in text, path
         assert not re.search(r"(api_key|secret|password|token)\s*=\s*[\"'][A-Za-z0-9_\-]{12,}[\"']", text), path
+
+
+ROOT = PACKAGE.parent
+PAGES = sorted([*ROOT.glob("*.md"), *(ROOT / "docs").rglob("*.md")])
+
+
+def test_every_markdown_page_closes_its_code_fences():
+    assert PAGES, "no markdown pages found; the glob is broken"
+    unclosed = {str(p.relative_to(ROOT)): markdown.unclosed_fence(p.read_text()) for p in PAGES}
+    assert {page: line for page, line in unclosed.items() if line} == {}
+
+
+def test_every_link_in_the_docs_stays_in_the_repository_and_finds_its_file():
+    bad, seen = [], 0
+    for page in PAGES:
+        for line, target in markdown.links(page.read_text()):
+            seen += 1
+            problem = markdown.link_problem(page, target, ROOT)
+            if problem:
+                bad.append(f"{page.relative_to(ROOT)}:{line}: {target} {problem}")
+    assert seen, "the scan found no links at all; the pattern is broken"
+    assert bad == []
+
+
+def test_every_setting_is_in_the_configuration_page_with_its_default():
+    page = markdown.sections((ROOT / "docs" / "configuration.md").read_text())
+    problems = []
+
+    def check(title: str, cls: type) -> None:
+        if title not in page:
+            problems.append(f"no section {title!r}")
+            return
+        rows = markdown.table_rows(page[title])
+        keys, _ = markdown.settings_fields(cls)
+        for field in keys:
+            if field.name not in rows:
+                problems.append(f"{title}: {field.name} is not documented")
+                continue
+            shown = markdown.shown_default(field)
+            written = rows[field.name][0].replace("`", "").split(" (")[0]
+            retired = "retired" in " ".join(rows[field.name])
+            if shown is not None and written != shown and not retired:
+                problems.append(f"{title}: {field.name} defaults to {shown}, the page says {written}")
+        names = {field.name for field in keys}
+        problems.extend(f"{title}: {key} is documented but is no setting" for key, cells in rows.items()
+                        if key not in names and "retired" not in " ".join(cells))
+
+    top_keys, sections = markdown.settings_fields(Settings)
+    assert len(top_keys) > 5 and len(sections) > 10, "the settings walk found too little; it is broken"
+    check("Top-level keys", Settings)
+    for heading, cls in sections.values():
+        check(heading, cls)
+    assert problems == []
+
+
+def test_every_channel_setting_is_in_the_channels_page():
+    page = markdown.sections((ROOT / "docs" / "channels.md").read_text())
+    by_name = {re.sub(r"\W", "", title.lower()): text for title, text in page.items()}
+    missing = []
+    for name in registry.names():
+        text = next((t for title, t in by_name.items() if title.startswith(name)), None)
+        fields = dataclasses.fields(registry.spec(name).config_class)
+        missing += [f"{name}: no section"] if text is None else \
+            [f"{name}: {f.name}" for f in fields if f"`{f.name}`" not in text]
+    assert missing == []
