@@ -22,9 +22,8 @@ from ..audit.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
 from ..models import Command
 from .environment import OwnVariables, refusal
-from .params import AllowList, ParamError, ParamSpec, check_value, parse_param
+from .params import ALLOW_LISTS, AllowList, ParamError, ParamSpec, check_value, parse_param
 from .programs import option_refusal, program_refusal
-from .settings import ALLOW_LISTS
 
 _commands = Command.__table__
 NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,47}$")

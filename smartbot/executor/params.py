@@ -23,6 +23,8 @@ TYPES = ("enum", "int", "regex", "path")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _INT = re.compile(r"^-?[0-9]{1,18}$")
 MAX_LENGTH = 4096
+# The operator's [executor] lists a parameter may draw its choices or roots from (`choices_from`, `roots_from`).
+ALLOW_LISTS = ("allowed_hosts", "log_files", "path_roots", "services")
 _KEYS = {"name", "type", "description", "required", "default", "allow_dash", "max_length", "choices",
          "choices_from", "min", "max", "pattern", "roots", "roots_from", "must_exist", "secret"}
 

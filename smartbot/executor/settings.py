@@ -12,7 +12,9 @@ from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..settings_schema import setting
+from .catalogue import DefinitionError, check_definition
 from .environment import own_reason
+from .params import ALLOW_LISTS
 
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$")
 _SERVICE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,99}$")
@@ -55,9 +57,6 @@ class ExecutorSettings:
         return list(getattr(self, name)) if name in ALLOW_LISTS else []
 
 
-ALLOW_LISTS = ("allowed_hosts", "log_files", "path_roots", "services")
-
-
 @dataclass
 class ApprovalsSettings:
     notify: list[str] = setting([], help="chats told about new requests, as \"<channel>:<chat_id>\"")
@@ -91,8 +90,6 @@ class CommandSettings:
     enabled: bool = setting(True)
 
     def validate(self, path: str) -> None:
-        from .catalogue import DefinitionError, check_definition
-
         try:
             check_definition(self.definition())
         except DefinitionError as exc:
