@@ -29,7 +29,7 @@ from ..i18n import t
 from ..messages import Reply
 from ..models import Identity
 from .base import HandlerContext
-from .command_requests import format_result, ran_event, run_spec
+from .command_runs import format_result, ran_event, run_spec
 
 log = logging.getLogger(__name__)
 NOTICE_LIMIT = 3500

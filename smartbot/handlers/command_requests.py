@@ -19,9 +19,11 @@ from ..executor import catalogue
 from ..executor.approvals import Origin
 from ..executor.catalogue import CommandSpec
 from ..executor.environment import OwnVariables, own_variables
-from ..executor.runner import BUSY, OUTPUT_LIMIT, TIMEOUT, CommandResult
+from ..executor.runner import CommandResult
 from ..i18n import t
+from .approval_flow import ask
 from .base import HandlerContext
+from .command_runs import format_result, ran_event, run_spec
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, n
     shown_argv = catalogue.redacted_argv(spec, argv, checked)
     asked = AuditEvent("command.requested", actor, name, "ok", {**base, "argv": shown_argv})
     if spec.needs_approval:
-        from .approval_flow import ask
-
         approval_id = ask(ctx, spec, checked, origin, via, request_key, asked)
         minutes = round(ctx.settings.approvals.expire_minutes)
         return Requested(PENDING, name, t("command.pending", ctx.locale, name=name, id=approval_id, minutes=minutes),
@@ -101,41 +101,3 @@ def _refused(ctx: HandlerContext, name: str, reason: str, event: str, actor: str
              text: str) -> Requested:
     return Requested(REFUSED, name, text, reason=reason,
                      audit=[AuditEvent(event, actor, name, "denied", {**details, "reason": reason})])
-
-
-def run_spec(ctx: HandlerContext, spec: CommandSpec, argv: list[str], checked: Mapping[str, str],
-             own: OwnVariables, max_timeout: float | None = None) -> CommandResult:
-    """Run with the command's own timeout, or `max_timeout` when that is shorter (a workflow step's).
-    The output comes back with SmartBot's secrets and the secret parameters' values masked, so every
-    place that stores or sends it (chat reply, outbox, workflow run, the model) gets it masked."""
-    if ctx.commands is None:
-        return CommandResult(argv, None, error="this process does not run commands")
-    timeout = spec.timeout if max_timeout is None else min(spec.timeout, max_timeout)
-    return ctx.commands.run(argv, timeout, spec.output_cap, spec.workdir, spec.env, own=own,
-                            secrets=spec.secret_values(checked))
-
-
-def ran_event(actor: str, spec: CommandSpec, shown_argv: list[str], result: CommandResult,
-              details: dict[str, Any]) -> AuditEvent:
-    outcome = "ok" if result.ok else "error"
-    return AuditEvent("command.ran", actor, spec.name, outcome, {
-        **details, "argv": shown_argv, "exit_code": result.exit_code, "duration": round(result.duration, 3),
-        "output_bytes": result.output_bytes, "truncated": result.truncated, "stopped": result.stopped,
-        "error": result.error})
-
-
-def format_result(locale: str, name: str, result: CommandResult) -> str:
-    """The chat reply for a finished run: a status line, the output, and why it stopped early."""
-    if result.error:
-        key = "command.busy" if result.stopped == BUSY else "command.not_started"
-        return t(key, locale, name=name, error=result.error)
-    lines = [t("command.status", locale, name=name, code=result.exit_code, seconds=f"{result.duration:.2f}")]
-    output = result.stdout.rstrip()
-    if result.stderr.strip():
-        output = (output + "\n" if output else "") + "stderr:\n" + result.stderr.rstrip()
-    lines.append(output or t("command.no_output", locale))
-    if result.stopped == TIMEOUT:
-        lines.append(t("command.timed_out", locale, seconds=f"{result.duration:.1f}"))
-    elif result.stopped == OUTPUT_LIMIT:
-        lines.append(t("command.truncated", locale, shown=len(result.stdout.encode()) + len(result.stderr.encode())))
-    return "\n".join(lines)
