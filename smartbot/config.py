@@ -160,7 +160,7 @@ class RoleSettings:
     chat_scope: list[str] | None = setting(None, help="chat keys (channel:chat_id); leave out for everywhere")
 
     def validate(self, path: str) -> None:
-        from .manage.roles import valid_pattern
+        from .auth.permissions import valid_pattern
 
         for i, pattern in enumerate(self.permissions):
             if not valid_pattern(pattern):

@@ -56,3 +56,26 @@ _DECLARED = [re.compile("^" + re.sub(r"<[a-z]+>", "[^:]+", re.escape(p).replace(
 
 def is_declared(permission: str) -> bool:
     return any(p.match(permission) for p in _DECLARED)
+
+
+_PART = re.compile(r"^[A-Za-z0-9_\-.*]+$")
+
+
+def valid_pattern(pattern: str) -> bool:
+    """A pattern is valid when it could grant at least one declared permission."""
+    if pattern == "*":
+        return True
+    parts = pattern.split(":")
+    if not all(_PART.match(p) for p in parts):
+        return False
+    for declared in PERMISSIONS:
+        shape = declared.split(":")
+        if parts[-1] == "*" and len(parts) - 1 <= len(shape):
+            head = parts[:-1]
+        elif len(parts) == len(shape):
+            head = parts
+        else:
+            continue
+        if all(p == "*" or s.startswith("<") or p == s for p, s in zip(head, shape)):
+            return True
+    return False

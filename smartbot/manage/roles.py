@@ -6,14 +6,13 @@ A caller may create, change, copy or delete only roles whose permissions (in the
 itself, before and after the change; auth.delegation decides, inside the change's transaction."""
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..auth import delegation, tokens
-from ..auth.permissions import PERMISSIONS
+from ..auth.permissions import valid_pattern
 from ..auth.rbac import Grant, Principal
 from ..db import Database
 from ..models import Role, UserRole
@@ -22,27 +21,6 @@ from .errors import Conflict, Invalid, NotFound
 
 _roles, _user_roles = Role.__table__, UserRole.__table__
 PROTECTED = ("admin",)
-_PART = re.compile(r"^[A-Za-z0-9_\-.*]+$")
-
-
-def valid_pattern(pattern: str) -> bool:
-    """A pattern is valid when it could grant at least one declared permission."""
-    if pattern == "*":
-        return True
-    parts = pattern.split(":")
-    if not all(_PART.match(p) for p in parts):
-        return False
-    for declared in PERMISSIONS:
-        shape = declared.split(":")
-        if parts[-1] == "*" and len(parts) - 1 <= len(shape):
-            head = parts[:-1]
-        elif len(parts) == len(shape):
-            head = parts
-        else:
-            continue
-        if all(p == "*" or s.startswith("<") or p == s for p, s in zip(head, shape)):
-            return True
-    return False
 
 
 def _check(data: dict[str, Any]) -> None:
