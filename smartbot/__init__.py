@@ -5,7 +5,9 @@ from typing import Any
 
 from flask import Flask
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "create_app"]
 
 
 def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:

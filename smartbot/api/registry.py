@@ -10,9 +10,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify
 
-from .. import __version__
 from ..errors import PayloadError, PermissionDenied
 from ..manage.errors import ManageError
+from ..version import __version__
 from ..web import request_json
 from . import auth
 from .context import ApiContext, ApiError
