@@ -11,7 +11,7 @@ from smartbot.audit.events import EVENTS
 from smartbot.auth.permissions import ADMIN_AREAS, is_declared
 from smartbot.channels import registry
 from smartbot.config import Settings
-from tests.support import markdown
+from tests.support import import_graph, markdown
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smartbot"
 SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
@@ -65,6 +65,16 @@ def test_flask_request_appears_only_in_the_web_layer():
     users = [str(p.relative_to(PACKAGE)) for p in SOURCES
              if re.search(r"from flask import .*\b(request|session|g)\b", p.read_text())]
     assert [u for u in users if not u.startswith(WEB_LAYER)] == []
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    """No import cycles among smartbot's modules, counting imports inside functions too: a cycle
+    hidden in a function still ties the two modules together, and breaks the day it runs first at
+    import time. Break one by moving the piece both need to where it belongs."""
+    edges = import_graph.graph(PACKAGE)
+    assert len(edges) > 100 and sum(map(len, edges.values())) > 300, "the import scan found too little; it is broken"
+    cycles = import_graph.cycles(edges)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
 def test_every_audit_event_used_is_registered():
