@@ -24,7 +24,7 @@ fi
 
 "$VENV/bin/smartbot" db upgrade
 if ! "$VENV/bin/python" -c 'from smartbot.config import load; from smartbot.db import Database
-from smartbot.admin.accounts import has_admin; import sys
+from smartbot.auth.accounts import has_admin; import sys
 sys.exit(0 if has_admin(Database(load().database_url)) else 1)'; then
   if [ -n "${SMARTBOT_ADMIN_PASSWORD:-}" ]; then
     printf '%s\n' "$SMARTBOT_ADMIN_PASSWORD" | "$VENV/bin/smartbot" create-admin --name "${SMARTBOT_ADMIN_NAME:-admin}" --password-stdin

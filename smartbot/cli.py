@@ -86,7 +86,7 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _create_admin(args: argparse.Namespace) -> int:
-    from .admin.accounts import AccountError, create_admin
+    from .auth.accounts import AccountError, create_admin
 
     from . import audit
 

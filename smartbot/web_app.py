@@ -8,7 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from . import web_security
-from .admin.accounts import LoginGuard
+from .auth.login_guard import LoginGuard
 from .httputil import TOO_DEEP
 from .ops.access import OpsAccess
 from .runtime import Runtime

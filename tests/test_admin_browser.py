@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 from tests.support.browser import csp_violations, launched, screenshot, watch_console
 
 PASSWORD = "correct horse battery"

@@ -7,7 +7,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from smartbot.admin.accounts import AccountError, create_admin
+from smartbot.auth.accounts import AccountError, create_admin
 
 PASSWORD = "correct horse battery"
 

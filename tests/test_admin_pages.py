@@ -10,7 +10,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 from tests.support.executor import Chat, add_command, bind, script
 
 PASSWORD = "correct horse battery"

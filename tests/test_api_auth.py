@@ -9,7 +9,7 @@ from datetime import timedelta
 import requests
 import sqlalchemy as sa
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 
 PASSWORD = "correct horse battery"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 from tests.support.executor import Chat, add_command, audit_rows, bind, details, script
 
 PASSWORD = "correct horse battery"

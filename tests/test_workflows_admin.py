@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 from tests.support.executor import audit_rows
 from tests.support.workflows import wait_run
 from tests.test_admin_pages import PASSWORD, Browser

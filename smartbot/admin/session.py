@@ -11,12 +11,12 @@ from jwt.exceptions import PyJWTError
 
 from .. import audit
 from ..api import auth
+from ..auth.accounts import check_login
+from ..i18n import t
 from ..manage import audit_view, state
 from ..ops.health import readiness
 from ..web import current_runtime, login_guard
-from .accounts import check_login
 from .base import bp, locale, page, render
-from ..i18n import t
 
 
 def _login_csrf() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from .. import audit
-from ..admin.accounts import check_login
+from ..auth.accounts import check_login
 from ..web import login_guard
 from . import auth
 from .context import ApiContext, ApiError

@@ -62,7 +62,7 @@ class RevokedToken(Base):
 
 class LoginFailure(Base):
     """Failed logins counted per address and per name at an address (`key`), shared by every
-    process and node; `locked_until` is when the key may try again (see admin/login_guard.py)."""
+    process and node; `locked_until` is when the key may try again (see auth/login_guard.py)."""
     __tablename__ = "login_failures"
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)

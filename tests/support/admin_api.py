@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 
 PASSWORD = "correct horse battery"
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import requests
 
-from smartbot.admin.accounts import create_admin
+from smartbot.auth.accounts import create_admin
 
 ADMIN_PASSWORD = "correct horse battery"
 

@@ -1,4 +1,6 @@
-"""Admin accounts: creating one (from the command line) and checking a login, with back-off."""
+"""Admin accounts: creating one (from the command line) and checking a login, with back-off.
+
+Shared by the admin API's login and the admin page's; plain data in and out, never Flask here."""
 from __future__ import annotations
 
 import time
@@ -7,13 +9,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import audit
-from ..auth import rbac
-from ..auth.identities import principal_for_user
-from ..auth.passwords import hash_password, verify_password, weakness
 from ..db import Database
 from ..errors import PermissionDenied
 from ..models import Role, User, UserRole
+from . import rbac
+from .identities import principal_for_user
 from .login_guard import LoginGuard
+from .passwords import hash_password, verify_password, weakness
 
 _users, _roles, _user_roles = User.__table__, Role.__table__, UserRole.__table__
 
