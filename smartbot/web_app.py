@@ -65,7 +65,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
-    from .api.auth import init_jwt
+    from .web_session import init_jwt
 
     init_jwt(app, runtime)
 

@@ -58,7 +58,7 @@ def test_audit_imports_no_other_layer():
 
 
 WEB_LAYER = ("api/", "admin/", "webchat/", "gateway/blueprint.py", "ops/blueprint.py", "web_app.py", "web.py",
-             "web_security.py")
+             "web_security.py", "web_session.py")
 
 
 def test_flask_request_appears_only_in_the_web_layer():

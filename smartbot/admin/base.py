@@ -8,7 +8,6 @@ from typing import Any, Callable
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_jwt_extended import get_csrf_token
 
-from ..api.auth import require
 from ..api.context import ApiContext, ApiError
 from ..api.schema import ValidationError, validate
 from ..auth import rbac
@@ -17,6 +16,7 @@ from ..errors import PermissionDenied
 from ..manage import changes
 from ..manage.errors import ManageError
 from ..web import current_runtime
+from ..web_session import AccessRefused, require
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 LANG_COOKIE = "smartbot_lang"
@@ -61,7 +61,7 @@ def page(permission: str) -> Callable:
             runtime = current_runtime()
             try:
                 principal, claims = require(runtime, permission, locations=["cookies"])
-            except ApiError as exc:
+            except AccessRefused as exc:
                 if exc.status == 401:
                     if request.method == "POST" and "CSRF" in exc.reason:
                         return render("admin/error.html", status=400, message=exc.reason)

@@ -9,8 +9,7 @@ from flask_jwt_extended import get_jwt, set_access_cookies, unset_jwt_cookies, v
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from .. import audit
-from ..api import auth
+from .. import audit, web_session
 from ..auth.accounts import check_login
 from ..i18n import t
 from ..manage import audit_view, state
@@ -47,8 +46,8 @@ def login():
     if not target.startswith("/admin/") or target.startswith("//"):
         target = url_for("admin.dashboard")
     response = redirect(target)
-    set_access_cookies(response, auth.issue_tokens(result.user_id, name, result.generation,
-                                                   with_refresh=False)["access_token"])
+    set_access_cookies(response, web_session.issue_tokens(result.user_id, name, result.generation,
+                                                          with_refresh=False)["access_token"])
     session.pop("login_csrf", None)
     return response
 
@@ -64,7 +63,7 @@ def logout():
         return response
     claims = get_jwt()
     with runtime.db.write() as conn:
-        auth.revoke(conn, runtime.db, claims)
+        web_session.revoke(conn, runtime.db, claims)
         audit.record(conn, "admin.logout", f"admin:{claims.get('name', '?')}", "admin", "ok")
     return response
 

@@ -14,7 +14,7 @@ from ..errors import PayloadError, PermissionDenied
 from ..manage.errors import ManageError
 from ..version import __version__
 from ..web import request_json
-from . import auth
+from ..web_session import AccessRefused, require
 from .context import ApiContext, ApiError
 from .schema import Field, ValidationError, object_schema, validate
 
@@ -47,7 +47,10 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
         def view(**kwargs: Any):
             ctx = ApiContext.build()
             if permission is not None:
-                ctx.principal, ctx.claims = auth.require(ctx.runtime, permission, refresh=refresh)
+                try:
+                    ctx.principal, ctx.claims = require(ctx.runtime, permission, refresh=refresh)
+                except AccessRefused as exc:
+                    raise ApiError(exc.status, exc.reason) from None
             if body is not None:
                 try:
                     ctx.body = validate(body, request_json(), partial=partial)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import audit
+from .. import audit, web_session
 from ..auth.accounts import check_login
 from ..web import login_guard
-from . import auth
 from .context import ApiContext, ApiError
 from .registry import route
 from .schema import Str
@@ -26,13 +25,13 @@ def login(ctx: ApiContext):
         return refused
     if not result.ok:
         raise ApiError(401, result.reason)
-    return auth.issue_tokens(result.user_id, ctx.body["name"], result.generation)
+    return web_session.issue_tokens(result.user_id, ctx.body["name"], result.generation)
 
 
 @route(bp, "/auth/refresh", "POST", summary="A new access token for a refresh token", permission="admin:login",
        tag="auth", refresh=True)
 def refresh(ctx: ApiContext):
-    return {"access_token": auth.refreshed_access_token(ctx.claims), "token_type": "Bearer"}
+    return {"access_token": web_session.refreshed_access_token(ctx.claims), "token_type": "Bearer"}
 
 
 @route(bp, "/auth/logout", "POST", summary="End this session: every token of this login, the refresh token "
@@ -41,10 +40,10 @@ def refresh(ctx: ApiContext):
 def logout(ctx: ApiContext):
     db = ctx.runtime.db
     with db.write() as conn:
-        auth.revoke(conn, db, ctx.claims)
+        web_session.revoke(conn, db, ctx.claims)
         if ctx.body.get("refresh_token"):
             try:
-                auth.revoke(conn, db, ctx.body["refresh_token"])
+                web_session.revoke(conn, db, ctx.body["refresh_token"])
             except Exception:
                 raise ApiError(422, "not a refresh token issued here", "refresh_token") from None
         audit.record(conn, "admin.logout", ctx.actor, "api", "ok")

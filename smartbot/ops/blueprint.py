@@ -8,9 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import request_ids
-from ..api.auth import require
-from ..api.context import ApiError
 from ..web import current_runtime, json_error
+from ..web_session import AccessRefused, require
 from . import cluster, metrics, request_tracking
 from .access import ALLOWED, Verdict
 from .health import readiness
@@ -68,10 +67,10 @@ def _verdict(runtime: Any) -> Verdict:
 
 def _admin_token(runtime: Any) -> Verdict | None:
     """The bearer token as an admin API token: ALLOWED with admin:metrics, refused (403, audited
-    by the API's check) without it, None when it is not a valid admin token at all."""
+    by the token check) without it, None when it is not a valid admin token at all."""
     try:
         require(runtime, "admin:metrics", locations=["headers"])
-    except ApiError as exc:
+    except AccessRefused as exc:
         return Verdict(False, 403, exc.reason, "permission") if exc.status == 403 else None
     return ALLOWED
 

@@ -1,11 +1,16 @@
-"""Who is calling the API (and the admin page): JWT checks (signature, expiry, kind, the session
-and the user's token generation), the caller's roles, and the permission check that fails closed.
+"""Who is calling the admin API, the admin page or /readyz and /metrics: JWT checks (signature,
+expiry, kind, the session and the user's token generation), the caller's roles, and the permission
+check that fails closed.
 
 Sessions: the access and refresh tokens of one login share a session id (`sid`); logging out
 revokes the session, so every token of that login is refused afterwards, the refresh token too
 even when it was not passed to logout. Refreshing keeps the session id.
 Generations: every token carries its user's token generation (`gen`, see auth/tokens.py), checked
 against the user row this module reads on every request anyway (no extra query).
+
+One module for every face that takes an admin's token (api/, admin/, ops/ import it; it imports
+none of them). A refusal is an AccessRefused with the status and the reason; each face shows it
+its own way (the API as JSON, the page as a login form or an error page).
 
 Every refusal is audited: a 403 always (`api.denied`), a 401 (`api.unauthorized`) at most once
 per address, reason and `[audit] refusal_audit_interval`, with the reason and the path, never the
@@ -25,12 +30,11 @@ from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_
 from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationError
 from jwt.exceptions import PyJWTError
 
-from .. import audit
-from ..auth import rbac
-from ..auth.identities import principal_for_user
-from ..auth.rbac import Principal
-from ..models import RevokedToken, User
-from .context import ApiError
+from . import audit
+from .auth import rbac
+from .auth.identities import principal_for_user
+from .auth.rbac import Principal
+from .models import RevokedToken, User
 
 _revoked, _users = RevokedToken.__table__, User.__table__
 _revoked_cache: TTLCache = TTLCache(maxsize=10000, ttl=5)
@@ -41,6 +45,15 @@ CREATED_SLACK_SECONDS = 5
 GONE = "the account no longer exists or is disabled"
 CHANGED = "the account's password, roles or active flag changed since this token was issued; log in again"
 OLD_TOKEN = "the token was issued by an older version without sessions; log in again"
+
+
+class AccessRefused(Exception):
+    """The caller may not go on: 401 (no valid token, session or account) or 403 (not allowed)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
 
 
 def init_jwt(app: Flask, runtime: Any) -> JWTManager:
@@ -100,7 +113,7 @@ def refreshed_access_token(refresh_claims: dict[str, Any]) -> str:
 
 def require(runtime: Any, permission: str, refresh: bool = False,
             locations: list[str] | None = None) -> tuple[Principal, dict[str, Any]]:
-    """The caller's principal, or ApiError 401 (no valid token) / 403 (not allowed); both audited.
+    """The caller's principal, or AccessRefused 401 (no valid token) / 403 (not allowed); both audited.
     The admin page passes locations=["cookies"], which also enforces the CSRF token on writes."""
     try:
         verify_jwt_in_request(refresh=refresh, locations=locations)
@@ -123,7 +136,7 @@ def require(runtime: Any, permission: str, refresh: bool = False,
         with runtime.db.write() as conn:
             audit.record(conn, "api.denied", f"admin:{principal.name}", permission, "denied",
                          {"reason": decision.reason})
-        raise ApiError(403, decision.reason)
+        raise AccessRefused(403, decision.reason)
     return principal, claims
 
 
@@ -139,14 +152,14 @@ def _account_problem(row: Any, claims: dict[str, Any]) -> str:
     return ""
 
 
-def _unauthorized(runtime: Any, reason: str, audited: bool = True) -> ApiError:
+def _unauthorized(runtime: Any, reason: str, audited: bool = True) -> AccessRefused:
     """The 401 to raise, audited first (rate-limited like refused webhooks)."""
     if audited:
         address = request.remote_addr or "unknown"
         current_app.extensions["smartbot_refusals"].record(
             "api.unauthorized", address, "api" if request.path.startswith("/api/") else "admin", reason,
             {"reason": reason, "path": request.path})
-    return ApiError(401, reason)
+    return AccessRefused(401, reason)
 
 
 def _token_problem(exc: Exception) -> str:
