@@ -57,6 +57,19 @@ def test_audit_imports_no_other_layer():
     assert _offending("audit", [r"gateway", r"channels", r"router", r"llm", r"pipeline", r"auth", r"^flask"]) == []
 
 
+def test_the_admin_page_and_the_api_share_services_not_each_other():
+    """api/ and admin/ are two faces over manage/ (and auth/, web_session.py): neither imports the other."""
+    assert _offending("admin", [r"^\.\.api(\.|$)"]) == []
+    assert _offending("api", [r"^\.\.admin(\.|$)"]) == []
+    assert _offending("ops", [r"^\.\.(api|admin)(\.|$)"]) == []
+
+
+def test_management_and_auth_know_nothing_of_flask_or_the_faces():
+    faces = r"^\.\.(api|admin|ops|webchat|web|web_app|web_session)(\.|$)"
+    assert _offending("manage", [r"^flask", faces]) == []
+    assert _offending("auth", [r"^flask", faces]) == []
+
+
 WEB_LAYER = ("api/", "admin/", "webchat/", "gateway/blueprint.py", "ops/blueprint.py", "web_app.py", "web.py",
              "web_security.py", "web_session.py")
 

@@ -8,11 +8,9 @@ from typing import Any, Callable
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_jwt_extended import get_csrf_token
 
-from ..api.context import ApiContext, ApiError
-from ..api.schema import ValidationError, validate
 from ..auth import rbac
-from ..i18n import available, normalize, t
 from ..errors import PermissionDenied
+from ..i18n import available, normalize, t
 from ..manage import changes
 from ..manage.errors import ManageError
 from ..web import current_runtime
@@ -69,7 +67,7 @@ def page(permission: str) -> Callable:
                 return render("admin/error.html", status=403, message=exc.reason)
             try:
                 return fn(principal, **kwargs)
-            except (ManageError, ApiError, PermissionDenied) as exc:   # a refusal is audited where raised
+            except (ManageError, PermissionDenied) as exc:   # a refusal is audited where raised
                 field = getattr(exc, "field", None)
                 flash(f"{field + ': ' if field else ''}{exc.reason}", "error")
                 return redirect(request.referrer or url_for("admin.dashboard"))
@@ -79,19 +77,6 @@ def page(permission: str) -> Callable:
 
 def actor(principal: rbac.Principal) -> str:
     return changes.actor_of(principal)
-
-
-def api_context(principal: rbac.Principal) -> ApiContext:
-    """The API's context for a page action, so the page changes things through the API's own code."""
-    return ApiContext(runtime=current_runtime(), principal=principal)
-
-
-def checked(fields: dict, data: dict, partial: bool = False) -> dict:
-    """A form's values through the API's own field checks (same rules, same messages)."""
-    try:
-        return validate(fields, data, partial=partial)
-    except ValidationError as exc:
-        raise ApiError(422, exc.reason, exc.field) from None
 
 
 def done(message: str, endpoint: str, **values: Any):

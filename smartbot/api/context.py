@@ -1,11 +1,10 @@
-"""What an API view works with: the runtime, who is calling, the validated body, and one helper
-that writes a change and its audit row (with before/after, secrets redacted) in one transaction."""
+"""What an API view works with: the runtime, who is calling, and the validated body; and the
+API's own error, which its blueprint answers as JSON with a status and a reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import audit
 from ..auth.rbac import Principal
 from ..manage import changes
 from ..web import current_runtime
@@ -39,7 +38,3 @@ class ApiContext:
     @property
     def actor(self) -> str:
         return changes.actor_of(self.principal) if self.principal else "anonymous"
-
-    def record_change(self, conn: Any, action: str, target: str, before: Any, after: Any) -> None:
-        """Audit a configuration change inside the transaction that made it."""
-        audit.record(conn, action, self.actor, target, "ok", {"before": before, "after": after})

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..manage import identities, users
+from ..manage.fields import Bool, Int, List, Str
 from .context import ApiContext
 from .registry import route
-from .schema import Bool, Int, List, Str
 
 bp = Blueprint("api_people", __name__)
 TAG = "users"

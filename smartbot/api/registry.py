@@ -12,11 +12,12 @@ from flask import Blueprint, Response, jsonify
 
 from ..errors import PayloadError, PermissionDenied
 from ..manage.errors import ManageError
+from ..manage.fields import Field, validate
 from ..version import __version__
 from ..web import request_json
 from ..web_session import AccessRefused, require
 from .context import ApiContext, ApiError
-from .schema import Field, ValidationError, object_schema, validate
+from .schema import object_schema
 
 
 @dataclass
@@ -51,15 +52,12 @@ def route(bp: Blueprint, rule: str, method: str, *, summary: str, permission: st
                     ctx.principal, ctx.claims = require(ctx.runtime, permission, refresh=refresh)
                 except AccessRefused as exc:
                     raise ApiError(exc.status, exc.reason) from None
-            if body is not None:
-                try:
-                    ctx.body = validate(body, request_json(), partial=partial)
-                except PayloadError as exc:
-                    raise ApiError(exc.status, exc.reason) from None
-                except ValidationError as exc:
-                    raise ApiError(422, exc.reason, exc.field) from None
             try:
+                if body is not None:
+                    ctx.body = validate(body, request_json(), partial=partial)
                 result = fn(ctx, **kwargs)
+            except PayloadError as exc:
+                raise ApiError(exc.status, exc.reason) from None
             except ManageError as exc:
                 raise ApiError(exc.status, exc.reason, exc.field) from None
             except PermissionDenied as exc:         # audited where it was raised (e.g. delegation.denied)

@@ -5,9 +5,9 @@ from flask import Blueprint
 
 from ..auth.permissions import PERMISSIONS
 from ..manage import roles
+from ..manage.fields import List, Str
 from .context import ApiContext
 from .registry import route
-from .schema import List, Str
 
 bp = Blueprint("api_roles", __name__)
 TAG = "roles"

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..manage import rules
+from ..manage.fields import Bool, Int, Obj, Str
 from ..router.engine import ACTIONS
 from .context import ApiContext
 from .registry import route
-from .schema import Bool, Int, Obj, Str
 
 bp = Blueprint("api_rules", __name__)
 TAG = "rules"

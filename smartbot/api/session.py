@@ -5,10 +5,10 @@ from flask import Blueprint, jsonify, request
 
 from .. import audit, web_session
 from ..auth.accounts import check_login
+from ..manage.fields import Str
 from ..web import login_guard
 from .context import ApiContext, ApiError
 from .registry import route
-from .schema import Str
 
 bp = Blueprint("api_session", __name__)
 

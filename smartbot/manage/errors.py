@@ -1,4 +1,4 @@
-"""What a management call can refuse; the API and the page turn these into 404 / 409 / 422."""
+"""What a management call can refuse; the API and the page turn these into 403 / 404 / 409 / 422."""
 from __future__ import annotations
 
 
@@ -11,6 +11,12 @@ class ManageError(Exception):
         super().__init__(reason)
 
 
+class Forbidden(ManageError):
+    """The caller may not do this (beyond the permission the face already checked)."""
+
+    status = 403
+
+
 class NotFound(ManageError):
     status = 404
 
@@ -21,3 +27,13 @@ class Conflict(ManageError):
 
 class Invalid(ManageError):
     status = 422
+
+
+def with_status(status: int, reason: str, field: str | None = None) -> ManageError:
+    """The refusal for a status another layer decided (a workflow run that could not start)."""
+    for kind in (Forbidden, NotFound, Conflict, Invalid):
+        if kind.status == status:
+            return kind(reason, field)
+    refusal = ManageError(reason, field)
+    refusal.status = status
+    return refusal

@@ -1,0 +1,139 @@
+"""Declared input fields: what a body sent to the admin API, or a form sent from the admin page, may
+hold. Small declarative fields that name the offending field on failure (Invalid, 422), so both
+faces check the same values with the same messages; api/schema.py describes them as JSON Schema
+for the OpenAPI document. Plain data in, plain data out: never Flask here."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db import MAX_INTEGER
+from .errors import Invalid
+
+
+@dataclass
+class Field:
+    required: bool = False
+    nullable: bool = False
+    description: str = ""
+
+    def check(self, name: str, value: Any) -> Any:
+        return value
+
+
+@dataclass
+class Str(Field):
+    min_length: int = 0
+    max_length: int = 1000
+    pattern: str = ""
+    choices: tuple[str, ...] = ()
+
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise Invalid("must be a string", name)
+        if len(value) < self.min_length:
+            raise Invalid(f"must be at least {self.min_length} characters", name)
+        if len(value) > self.max_length:
+            raise Invalid(f"must be at most {self.max_length} characters", name)
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            raise Invalid(f"must match {self.pattern}", name)
+        if self.choices and value not in self.choices:
+            raise Invalid(f"must be one of {', '.join(self.choices)}", name)
+        return value
+
+
+@dataclass
+class Int(Field):
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid("must be an integer", name)
+        minimum = -MAX_INTEGER - 1 if self.minimum is None else self.minimum
+        maximum = MAX_INTEGER if self.maximum is None else self.maximum
+        if value < minimum:
+            raise Invalid(f"must be at least {minimum}", name)
+        if value > maximum:
+            raise Invalid(f"must be at most {maximum}", name)
+        return value
+
+
+@dataclass
+class Num(Field):
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Invalid("must be a number", name)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise Invalid("must be a finite number", name)
+        if self.minimum is not None and number < self.minimum:
+            raise Invalid(f"must be at least {self.minimum}", name)
+        if self.maximum is not None and number > self.maximum:
+            raise Invalid(f"must be at most {self.maximum}", name)
+        return number
+
+
+@dataclass
+class Bool(Field):
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise Invalid("must be true or false", name)
+        return value
+
+
+@dataclass
+class List(Field):
+    item: Field = field(default_factory=Field)
+    max_items: int = 1000
+
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise Invalid("must be a list", name)
+        if len(value) > self.max_items:
+            raise Invalid(f"must have at most {self.max_items} items", name)
+        return [self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+@dataclass
+class Obj(Field):
+    """A free-form JSON object (validated further by the caller), or a nested schema."""
+    fields: dict[str, Field] | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise Invalid("must be an object", name)
+        if self.fields is None:
+            return value
+        return validate(self.fields, value, prefix=f"{name}.")
+
+
+def validate(fields: dict[str, Field], data: Any, partial: bool = False, prefix: str = "") -> dict[str, Any]:
+    """The validated subset of `data`; unknown fields and wrong types are errors naming the field."""
+    if not isinstance(data, dict):
+        raise Invalid("must be a JSON object", prefix.rstrip(".") or "body")
+    for key in data:
+        if key not in fields:
+            raise Invalid("is not a known field", prefix + key)
+    out: dict[str, Any] = {}
+    for key, spec in fields.items():
+        if key not in data:
+            if spec.required and not partial:
+                raise Invalid("is required", prefix + key)
+            continue
+        value = data[key]
+        if value is None:
+            if not spec.nullable:
+                raise Invalid("must not be null", prefix + key)
+            out[key] = None
+            continue
+        out[key] = spec.check(prefix + key, value)
+    return out
