@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from . import audit
 from .config import Settings
 from .db import Database, head_revision
+from .errors import ConfigError
 from .executor.catalogue import refused_rows
 from .executor.environment import own_variables
 
@@ -58,9 +60,6 @@ def _check_commands(db: Database, settings: Settings, report: Callable[..., None
 
 def _audit_key(settings: Settings, db: Database) -> tuple[bool, str]:
     """Whether these settings give the key the audit chain is under (else start-up refuses)."""
-    from . import audit
-    from .errors import ConfigError
-
     try:
         keyring = audit.keys.load(settings.secret_key, settings.audit.key_file)
         with db.read() as conn:
