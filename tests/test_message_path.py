@@ -207,7 +207,7 @@ def test_a_due_retry_runs_on_its_own_timer(live_app, make_config, fake_model, fa
 
 
 def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make_config, fake_model, fake_platform):
-    """The webhook and `complete` hand the rows they leased to the jobs that work them (the
+    """The webhook and storing the outcome hand the rows they leased to the jobs that work them (the
     handoff); the turn's usage is written by the message's own transaction, not one of its own."""
     from sqlalchemy import event
 
@@ -224,7 +224,7 @@ def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make
         time.sleep(0.2)             # mark_sent follows the delivery the platform just saw
     finally:
         event.remove(app.runtime.db.engine, "before_cursor_execute", record)
-    assert not [s for s in seen if s.startswith(("SELECT * FROM inbox", "SELECT * FROM outbox"))], seen
+    assert not [s for s in seen if s.startswith("SELECT") and ("FROM inbox WHERE id" in s or "FROM outbox WHERE id" in s)], seen
     # one usage row write, and in the same transaction as the message's reply
     usage_at = [i for i, s in enumerate(seen) if s.startswith("INSERT INTO model_usage")]
     assert len(usage_at) == 1

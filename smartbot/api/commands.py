@@ -18,7 +18,7 @@ from .. import audit
 from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
 from ..executor.environment import OwnVariables, own_variables
-from ..handlers.approval_flow import settle
+from ..handlers.approval_flow import APPROVAL, settle
 from ..models import Command
 from .context import ApiContext, ApiError
 from .registry import route
@@ -175,7 +175,7 @@ def decide(ctx: ApiContext, approval_id: int, approve: bool) -> dict[str, Any]:
     if settled.outcome == "already":
         raise ApiError(409, f"request #{approval_id} is already {settled.status}")
     if approve:
-        runtime.run_approval_soon(approval_id)
+        runtime.dispatch.soon(APPROVAL, approval_id)     # never run inside the request
     with runtime.db.read() as conn:
         return approvals.as_dict(approvals.get(conn, approval_id))
 

@@ -21,7 +21,7 @@ from ..manage import changes
 from ..models import Schedule, User
 from ..workflows import cron, rights, schedules, store
 from ..workflows.definition import NAME, DefinitionError, load
-from ..workflows.runs import StartRefused, Trigger, start_now
+from ..workflows.runs import WORKFLOW, StartRefused, Trigger, start_now
 from .context import ApiContext, ApiError
 from .registry import route
 from .schema import Bool, Obj, Str
@@ -183,7 +183,7 @@ def start(ctx: ApiContext, name: str, args: dict[str, Any], channel: str = "", c
                               {str(k): str(v) for k, v in args.items()})
     except StartRefused as exc:
         raise ApiError(exc.status, exc.reason) from None
-    runtime.run_workflow_soon(run_id)
+    runtime.dispatch.soon(WORKFLOW, run_id)     # never run inside the request
     with runtime.db.read() as conn:
         return store.run_dict(store.get_run(conn, run_id), store.steps_of(conn, run_id))
 

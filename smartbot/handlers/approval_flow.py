@@ -26,6 +26,7 @@ from ..executor.catalogue import CommandSpec
 from ..executor.environment import OwnVariables, own_variables
 from ..gateway import outbox
 from ..i18n import t
+from ..jobs.local import Dispatch
 from ..messages import Reply
 from ..models import Identity
 from .base import HandlerContext
@@ -208,17 +209,22 @@ APPROVAL = "approval"       # the job kind that runs an approved request on the 
 
 
 class ApprovalJobs:
-    """The worker pool's side of approvals: expire overdue requests, run approved ones."""
+    """The worker pool's side of approvals: expire overdue requests, run approved ones.
+    `dispatch(kind, ids, delay)` hands approved requests to whichever backend runs the pool."""
 
-    def __init__(self, ctx: HandlerContext) -> None:
+    def __init__(self, ctx: HandlerContext, dispatch: Dispatch) -> None:
         self.ctx = ctx
+        self.dispatch = dispatch
 
-    def sweep(self) -> list[int]:
-        """Expire what is overdue; returns approved requests waiting for a worker (to dispatch)."""
+    def recover(self) -> list[int]:
+        """Expire what is overdue, and hand out approved requests waiting for a worker (one that was
+        handed out before and is still waiting is claimed once, whoever runs it)."""
         expire_due(self.ctx)
         with self.ctx.db.read() as conn:
-            return approvals.approved_waiting(conn)
+            waiting = approvals.approved_waiting(conn)
+        if waiting:
+            self.dispatch(APPROVAL, waiting, 0.0)
+        return waiting
 
     def run(self, approval_id: int) -> None:
         run_approved(self.ctx, approval_id)
-

@@ -18,8 +18,10 @@ from .. import audit
 from ..auth import identities
 from ..auth.rbac import Principal
 from ..executor.approvals import Origin
+from ..gateway import outbox
 from ..handlers.base import HandlerContext
 from ..i18n import t
+from ..jobs.local import Dispatch
 from ..messages import Reply
 from ..models import User
 from . import store
@@ -47,12 +49,12 @@ def _control_of(step: Any, state: Any) -> str:
 
 class WorkflowEngine:
     def __init__(self, ctx: HandlerContext, channels: dict[str, Any], owner: str, lease_seconds: float,
-                 deliver: Callable[[list[int]], None]) -> None:
+                 dispatch: Dispatch) -> None:
         self.ctx = ctx
         self.channels = channels
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.deliver = deliver
+        self.dispatch = dispatch      # hands the replies a run leased to this process to its job pool
         self.active: set[int] = set()          # runs this process is working now (their leases are renewed)
         self._lock = threading.Lock()
 
@@ -115,7 +117,7 @@ class WorkflowEngine:
             result = self._attempt(env, step, position)
             env.context["steps"][step.name] = {"output": result.output, "status": SUCCEEDED if result.ok else FAILED}
             if result.outbox_ids:
-                self.deliver(result.outbox_ids)
+                self.dispatch(outbox.KIND, result.outbox_ids, 0.0)
             if not result.ok and step.on_error == "stop":
                 return self._finish(row, FAILED, f"step {step.name} failed: {result.error}", position)
             if result.control == "stop":
@@ -190,4 +192,4 @@ class WorkflowEngine:
                 ids = post_replies(conn, [reply], f"workflow:{row.id}:result", self.owner, self.lease_seconds)
         log.info("workflow run %s (%s) %s%s", row.id, row.workflow, status, f": {error}" if error else "")
         if ids:
-            self.deliver(ids)
+            self.dispatch(outbox.KIND, ids, 0.0)
