@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from . import conversations, request_ids, usage
+from . import conversations, request_ids
 from .audit import AuditEvent
 from .channels.base import Channel
 from .config import Settings
@@ -60,13 +60,9 @@ class MessageWorker:
     def _handle(self, row: QueueRow, msg: InboundMessage) -> None:
         started = time.perf_counter()
         status = "done"
-        spent: list[usage.Spent] = []
         try:
-            with usage.deferred(spent):
-                outcome = self.pipeline.handle(msg)
-            outcome.usage = spent
+            outcome = self.pipeline.handle(msg)
         except Exception as exc:  # a bug or the database: retry, then tell the user
-            self._record_usage(spent)
             log.exception("handling message %s failed (attempt %d)", msg.event_id, row.attempts)
             if row.attempts < MAX_HANDLE_ATTEMPTS:
                 delay = 2.0 ** row.attempts
@@ -90,15 +86,6 @@ class MessageWorker:
             self.dispatch(kind, [row_id], 0.0)
         if stored.next_inbox_ids:
             self.dispatch(INBOX, stored.next_inbox_ids, 0.0)
-
-    def _record_usage(self, spent: list[usage.Spent]) -> None:
-        """Usage the message's own transaction did not store. Accounting never fails the message."""
-        if not spent:
-            return
-        try:
-            self.db.run_write(lambda conn: usage.record_all(conn, spent))
-        except Exception:
-            log.exception("could not record the usage of %d model calls", len(spent))
 
     def _failed(self, msg: InboundMessage, exc: Exception, attempts: int) -> Outcome:
         """What the user is told when their message failed every attempt."""

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 from sqlalchemy.engine import Connection
 
-from .. import audit
+from .. import audit, usage
 from ..audit.redact import SECRET_KEY_PATTERN, redact
 from ..errors import ProviderError
 from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
@@ -242,6 +242,8 @@ def _try(ctx: ApiContext, spec: ProviderSpec) -> dict[str, Any]:
         answer = models.try_provider(spec, ctx.actor)
     except ProviderError as exc:
         return {"ok": False, "provider": spec.name, "kind": exc.kind, "reason": exc.reason}
+    with ctx.runtime.db.write() as conn:        # the test's token is the tester's
+        usage.record_all(conn, usage.spent(ctx.actor, [answer]))
     # The provider's own model name and text stay out: a base_url may point at any service.
     return {"ok": True, "provider": spec.name, "model": spec.model, "latency_ms": round(answer.latency * 1000, 1)}
 
