@@ -7,7 +7,10 @@ its Outcome and are written by the transaction that finishes the message, which 
 message: a message handled again (after a crash, or when its lease ran out mid-answer) counts the
 calls of the handling that was stored, once. Quotas are checked before a call: a user at or over
 their limit gets no model call at all; the call that crosses the limit is allowed to finish, since
-its size is only known afterwards. Never stores message text.
+its size is only known afterwards.
+
+The per-minute message rate is counted once per message too (`over_rate`). Never stores message
+text.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ _UPSERT = sa.text(
 _TOKENS_ON = sa.text("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM model_usage "
                      "WHERE user_key = :user_key AND day = :day")
 UNKNOWN_USER = "(unknown)"
+# How long a minute's places are kept: longer than any handling of a message arrived in it takes,
+# lease expiry and takeover included, so a message handled again finds its place.
+RATE_MEMORY_SECONDS = 600.0
 
 
 def day_of(ts: float | None = None) -> str:
@@ -92,15 +98,19 @@ def _limit(per_user: dict[str, int], per_role: dict[str, int], user: str, roles:
     return max(per_role[role] for role in roles)
 
 
-def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, now: float) -> tuple[int, int] | None:
-    """(limit, count) when this message is past the user's messages-per-minute limit, else None.
+def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, message_key: str,
+              sent_at: float) -> tuple[int, int] | None:
+    """(limit, place) when this message is past the user's messages-per-minute limit, else None.
+
+    Each message takes its place in its sender's minute (the minute it arrived in) once: handling
+    it again (after a crash, or when its lease ran out) finds the same place, so the same answer.
     Counted in the shared store, so the limit holds across processes and, with Redis, nodes."""
     key = user_key(principal)
     limit = _limit(quotas.messages_per_minute_per_user, quotas.messages_per_minute_per_role, key, principal.roles)
     if limit is None:
         return None
-    count = store.incr(f"chat-rate:{key}:{int(now // 60)}", 60)
-    return (limit, count) if count > limit else None
+    place = store.place(f"chat-rate:{key}:{int(sent_at // 60)}", message_key, RATE_MEMORY_SECONDS)
+    return (limit, place) if place > limit else None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ message never reaches a model."""
 from __future__ import annotations
 
 import logging
-import time
 
 from .. import conversations, usage
 from ..audit import AuditEvent
@@ -47,10 +46,11 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
                                          "denied", {"used": quota.used, "limit": quota.limit,
                                                     "event_id": msg.event_id})])
-    over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, time.time())
+    over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, f"{msg.channel}:{msg.event_id}",
+                           msg.received_at)
     if over is not None:
-        limit, count = over
-        events = [] if count > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
+        limit, place = over
+        events = [] if place > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
             "model.rate_limited", principal.identity, usage.user_key(principal), "denied",
             {"limit_per_minute": limit, "event_id": msg.event_id})]
         return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
