@@ -1,6 +1,7 @@
-"""Steps 7-9 of the message path, run by the job runner for each inbox row: handle the message
-(the Pipeline decides an Outcome), store the outcome with the message's own transaction, and
-deliver the replies that leased. Failures are retried with backoff, then told to the user.
+"""Steps 7-9 of the message path, run by the job runner for each inbox row: let the channel settle
+what its webhook left open, handle the message (the Pipeline decides an Outcome), store the
+outcome with the message's own transaction, and deliver the replies that leased. Failures are
+retried with backoff, then told to the user.
 
 `dispatch(kind, ids, delay)` hands follow-up work (the conversation's next message, a retry, a
 workflow run) back to whichever backend runs this worker. Never answers a message twice: storing
@@ -60,8 +61,10 @@ class MessageWorker:
     def _handle(self, row: QueueRow, msg: InboundMessage) -> None:
         started = time.perf_counter()
         status = "done"
+        channel = self.channels.get(msg.channel)
         try:
-            outcome = self.pipeline.handle(msg)
+            settled = channel.settle(msg) if channel is not None else msg
+            outcome = self.pipeline.handle(settled) if settled is not None else Outcome(result="ignored")
         except Exception as exc:  # a bug or the database: retry, then tell the user
             log.exception("handling message %s failed (attempt %d)", msg.event_id, row.attempts)
             if row.attempts < MAX_HANDLE_ATTEMPTS:
@@ -71,8 +74,7 @@ class MessageWorker:
                 return
             status = FAILED
             outcome = self._failed(msg, exc, row.attempts)
-        stored = store(self.db, row, msg, outcome, self.owner, self.claims.lease_seconds,
-                       self.channels.get(msg.channel), status)
+        stored = store(self.db, row, msg, outcome, self.owner, self.claims.lease_seconds, channel, status)
         if stored is None:
             log.info("message %s was finished by another worker", msg.event_id)
             return
