@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 from flask import Blueprint, request
 
 from .. import audit
@@ -55,14 +56,14 @@ def _refused(ctx: ApiContext, name: Any, exc: DefinitionError) -> ApiError:
     return ApiError(422, exc.reason, exc.field)
 
 
-def _stored(conn: Any, name: str) -> Any:
+def _stored(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(sa.select(_commands).where(_commands.c.name == name)).first()
     if row is None:
         raise ApiError(404, f"there is no command {name!r}")
     return row
 
 
-def _writable(row: Any) -> None:
+def _writable(row: Row[Any]) -> None:
     if row.source == "config":
         raise ApiError(409, f"command {row.name!r} comes from smartbot.toml; change it there")
     if row.source == "default":
@@ -70,7 +71,7 @@ def _writable(row: Any) -> None:
                             "read-only; create a command under another name to run something else")
 
 
-def _as_dict(row: Any, own: OwnVariables) -> dict[str, Any]:
+def _as_dict(row: Row[Any], own: OwnVariables) -> dict[str, Any]:
     try:
         return catalogue.spec_from_row(row, own).to_dict()
     except DefinitionError as exc:   # stored before a check existed (or by hand): shown, never run

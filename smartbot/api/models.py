@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 from flask import Blueprint
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from .. import audit, usage
 from ..audit.redact import SECRET_KEY_PATTERN, redact
@@ -79,7 +79,7 @@ COLUMNS = ("kind", "base_url", "api_key_env", "model", "enabled")
 AUDITED_FIELDS = ("base_url", "api_key_env")
 
 
-def provider_config(row: Any) -> dict[str, Any]:
+def provider_config(row: Row[Any]) -> dict[str, Any]:
     """A provider as the API shows and audits it: effective settings, header values that look
     secret masked, the key only by its variable's name."""
     spec = spec_from_row(row)
@@ -93,7 +93,7 @@ def provider_config(row: Any) -> dict[str, Any]:
     return out
 
 
-def _check_key(ctx: ApiContext, conn: Connection, name: str, values: dict[str, Any], row: Any) -> None:
+def _check_key(ctx: ApiContext, conn: Connection, name: str, values: dict[str, Any], row: Row[Any]) -> None:
     """The key variable a change leaves the provider with must be a provider key of its own, and
     another provider's only at that provider's origin (llm/keys.py)."""
     if row is not None and not {"api_key_env", "base_url", "key_origin"} & set(values):
@@ -158,7 +158,7 @@ def update(ctx: ApiContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Change the fields given. Giving api_key_env, or confirm_key: true, confirms the key for the
     origin base_url has afterwards; otherwise the key stays confirmed for the origin it had."""
 
-    def changes(row: Any) -> dict[str, Any]:
+    def changes(row: Row[Any]) -> dict[str, Any]:
         values = {k: body[k] for k in COLUMNS if k in body}
         values["params"] = {**(row.params or {}), **{k: body[k] for k in PROVIDER_PARAMS if k in body}}
         if "api_key_env" in body or body.get("confirm_key"):
@@ -298,12 +298,12 @@ def switch(ctx: ApiContext, default: str, fallback: list[str]) -> dict[str, Any]
     return {**after, "chain": [spec.name for spec in ctx.runtime.providers.chain()]}
 
 
-def _active(conn: Any) -> dict[str, Any]:
+def _active(conn: Connection) -> dict[str, Any]:
     return {"default": get_setting(conn, MODELS_DEFAULT, "") or "",
             "fallback": list(get_setting(conn, MODELS_FALLBACK, []) or [])}
 
 
-def _provider_in_use(conn: Any, row: Any) -> str:
+def _provider_in_use(conn: Connection, row: Row[Any]) -> str:
     active = _active(conn)
     if row.name == active["default"] or row.name in active["fallback"]:
         return f"provider {row.name!r} is in the active chain; switch it out first (PUT /models/active)"

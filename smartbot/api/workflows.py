@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 from flask import Blueprint, Response, request
 
 from ..manage import changes
@@ -56,7 +57,7 @@ def _definition(ctx: ApiContext, source: str, name: str | None = None) -> Any:
         raise ApiError(422, exc.reason, exc.field) from None
 
 
-def _stored(conn: Any, name: str) -> Any:
+def _stored(conn: Connection, name: str) -> Row[Any]:
     row = store.get_workflow(conn, name)
     if row is None:
         raise ApiError(404, f"there is no workflow {name!r}")
@@ -213,7 +214,7 @@ def get_run(ctx: ApiContext, run_id: int):
 
 
 # -- schedules ------------------------------------------------------------------------------------
-def _owner_id(conn: Any, ctx: ApiContext, name: str | None) -> int:
+def _owner_id(conn: Connection, ctx: ApiContext, name: str | None) -> int:
     if not name:
         if ctx.principal is None or ctx.principal.user_id is None:
             raise ApiError(422, "name the user whose rights the runs have", "owner")
@@ -224,14 +225,14 @@ def _owner_id(conn: Any, ctx: ApiContext, name: str | None) -> int:
     return int(uid)
 
 
-def _schedule(conn: Any, schedule_id: int) -> Any:
+def _schedule(conn: Connection, schedule_id: int) -> Row[Any]:
     row = schedules.get(conn, schedule_id)
     if row is None:
         raise ApiError(404, f"there is no schedule #{schedule_id}")
     return row
 
 
-def _checked_schedule(conn: Any, body: dict[str, Any]) -> float:
+def _checked_schedule(conn: Connection, body: dict[str, Any]) -> float:
     """Check the cross-field rules; the next firing time of the cron expression."""
     try:
         following = schedules.next_time(body["cron"], time.time())

@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..auth import identities
@@ -25,7 +26,7 @@ from ..jobs.local import Dispatch
 from ..messages import Reply
 from ..models import User
 from . import store
-from .definition import Definition, DefinitionError, load
+from .definition import Definition, DefinitionError, Step, load
 from .steps import RunEnv, StepResult, post_replies, run_step
 from .store import FAILED, PENDING, RUNNING, SKIPPED, STOPPED, SUCCEEDED
 
@@ -40,7 +41,7 @@ class _LeaseLost(Exception):
     """Another worker took the run over (this one was presumed dead); stop without writing more."""
 
 
-def _control_of(step: Any, state: Any) -> str:
+def _control_of(step: Step, state: Row[Any]) -> str:
     """What a condition step that finished before a restart decided."""
     if step.kind == "condition" and state.status == SUCCEEDED and state.output == "true":
         return str(step.params["then"])
@@ -86,7 +87,7 @@ class WorkflowEngine:
         with self._lock:
             return set(self.active)
 
-    def _work(self, row: Any, states: list[Any], principal: Principal | None) -> None:
+    def _work(self, row: Row[Any], states: list[Row[Any]], principal: Principal | None) -> None:
         try:
             definition = load(row.source, self.ctx.settings.workflows, row.workflow)
         except DefinitionError as exc:
@@ -125,7 +126,7 @@ class WorkflowEngine:
             skip_next = result.control == "skip_next"
         self._finish(row, SUCCEEDED, "")
 
-    def _attempt(self, env: RunEnv, step: Any, position: int) -> StepResult:
+    def _attempt(self, env: RunEnv, step: Step, position: int) -> StepResult:
         """Run a step up to 1 + retries times; its state is written before and after every attempt."""
         cap = self.ctx.settings.workflows.output_cap
         result = StepResult(False, error="not run")
@@ -148,7 +149,7 @@ class WorkflowEngine:
                 raise _LeaseLost()
             fn(conn)
 
-    def _env(self, row: Any, principal: Principal, definition: Definition, states: list[Any]) -> RunEnv:
+    def _env(self, row: Row[Any], principal: Principal, definition: Definition, states: list[Row[Any]]) -> RunEnv:
         steps = {s.name: {"output": "", "status": PENDING} for s in definition.steps}
         for state in states:
             if state.name in steps and state.status != RUNNING:
@@ -160,7 +161,7 @@ class WorkflowEngine:
                         dict(row.reply_context or {}))
         return RunEnv(self.ctx, principal, origin, row, self.channels, context, self.owner, self.lease_seconds)
 
-    def _principal(self, conn: Any, row: Any) -> Principal | None:
+    def _principal(self, conn: Connection, row: Row[Any]) -> Principal | None:
         """Who the run's steps run as, with their rights as they are now."""
         security = self.ctx.settings.security
         if row.trigger == "chat":
@@ -173,7 +174,7 @@ class WorkflowEngine:
             return None
         return identities.principal_for_user(conn, row.user_id, user.name)
 
-    def _finish(self, row: Any, status: str, error: str, position: int = -1) -> None:
+    def _finish(self, row: Row[Any], status: str, error: str, position: int = -1) -> None:
         """Record the outcome, skip the steps never reached, audit it and tell the chat, in one transaction."""
         locale = self.ctx.settings.default_locale
         text = t(f"workflow.{status}", locale, name=row.workflow, id=row.id, reason=error)
