@@ -20,8 +20,9 @@ from .config import Settings
 from .db import Database
 from .errors import DeliveryError
 from .gateway import outbox
-from .gateway.handoff import Claims, QueueRow
+from .gateway.handoff import Claims
 from .jobs.local import Dispatch
+from .jobs.queue import QueueRow
 from .messages import Reply
 from .ops import metrics
 

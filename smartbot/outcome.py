@@ -18,7 +18,7 @@ from .auth import identities
 from .channels.base import Channel
 from .db import Database
 from .gateway import inbox, outbox
-from .gateway.handoff import QueueRow
+from .jobs.queue import QueueRow
 from .messages import InboundMessage, Reply
 from .models.queues import FAILED
 from .usage import Spent

@@ -19,9 +19,10 @@ from .config import Settings
 from .db import Database
 from .delivery import Delivery
 from .gateway import inbox
-from .gateway.handoff import Claims, QueueRow
+from .gateway.handoff import Claims
 from .i18n import normalize, t
 from .jobs.local import Dispatch
+from .jobs.queue import QueueRow
 from .messages import InboundMessage
 from .models.queues import FAILED
 from .ops import metrics

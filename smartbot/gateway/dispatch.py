@@ -15,9 +15,10 @@ import logging
 
 from ..jobs.celery_backend import WakeSender
 from ..jobs.local import LocalRunner
+from ..jobs.queue import QueueRow
 from ..messages import InboundMessage
 from . import inbox
-from .handoff import Handoff, QueueRow
+from .handoff import Handoff
 
 log = logging.getLogger(__name__)
 

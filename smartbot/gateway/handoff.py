@@ -27,8 +27,6 @@ from ..jobs.liveness import owner_is_dead
 from ..jobs.queue import QueueRow
 from . import inbox, outbox
 
-__all__ = ["Claims", "Handoff", "QueueRow"]
-
 log = logging.getLogger(__name__)
 
 _TABLES = {inbox.KIND: inbox, outbox.KIND: outbox}
