@@ -1,7 +1,7 @@
-"""Steps 7-9 of the message path, run by the job runner for each inbox row: let the channel settle
+"""The job runner's work for each inbox row, steps 7-10 of the message path: let the channel settle
 what its webhook left open, handle the message (the Pipeline decides an Outcome), store the
-outcome with the message's own transaction, and deliver the replies that leased. Failures are
-retried with backoff, then told to the user.
+outcome with the message's own transaction, and send the replies that leased at once (delivery.py).
+Failures are retried with backoff, then told to the user.
 
 `dispatch(kind, ids, delay)` hands follow-up work (the conversation's next message, a retry, a
 workflow run) back to whichever backend runs this worker. Never answers a message twice: storing
