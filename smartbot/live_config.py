@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from .db import Database
 from .auth.rbac import Principal
@@ -71,7 +71,7 @@ def version_reader(db: Database, key: str):
     return read
 
 
-def spec_from_row(row: Any) -> ProviderSpec:
+def spec_from_row(row: Row[Any]) -> ProviderSpec:
     params = dict(row.params or {})
     headers = params.pop("headers", {}) or {}
     known = {k: params[k] for k in PROVIDER_PARAMS if k in params and k != "headers"}
@@ -80,7 +80,7 @@ def spec_from_row(row: Any) -> ProviderSpec:
                         key_origin=row.key_origin or "", from_file=row.source == "config", **known)
 
 
-def route_from_row(row: Any) -> RouteSpec:
+def route_from_row(row: Row[Any]) -> RouteSpec:
     return RouteSpec.build(row.name, row.provider, row.match, row.fallback or (), row.position, row.cache_ttl,
                            row.system_prompt)
 

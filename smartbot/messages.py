@@ -49,6 +49,9 @@ class InboundMessage:
     received_at: float = field(default_factory=time.time)
     raw: Any = None
     request_id: str = ""        # follows the message into the worker's logs and its replies
+    # What the channel could not decide at the webhook without calling its platform (which it never
+    # does while the platform waits for the ack); the worker has the channel settle it (Channel.settle).
+    unsettled: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conversation_key(self) -> str:
@@ -62,11 +65,14 @@ class InboundMessage:
 
     def to_record(self) -> dict[str, Any]:
         """What is stored in the inbox: everything but the raw platform payload."""
-        return {"channel": self.channel, "event_id": self.event_id, "chat_id": self.chat_id,
-                "user_id": self.user_id, "text": self.text, "message_id": self.message_id,
-                "chat_type": self.chat_type, "user_name": self.user_name, "mentioned": self.mentioned,
-                "attachments": [asdict(a) for a in self.attachments], "reply_context": self.reply_context,
-                "locale": self.locale, "received_at": self.received_at, "request_id": self.request_id}
+        record = {"channel": self.channel, "event_id": self.event_id, "chat_id": self.chat_id,
+                  "user_id": self.user_id, "text": self.text, "message_id": self.message_id,
+                  "chat_type": self.chat_type, "user_name": self.user_name, "mentioned": self.mentioned,
+                  "attachments": [asdict(a) for a in self.attachments], "reply_context": self.reply_context,
+                  "locale": self.locale, "received_at": self.received_at, "request_id": self.request_id}
+        if self.unsettled:
+            record["unsettled"] = self.unsettled
+        return record
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> InboundMessage:

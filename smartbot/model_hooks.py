@@ -1,21 +1,19 @@
 """What ties the model service to the rest of one process: it is built from the settings, its
-answered calls become usage rows, its provider state changes become audit events, and a health
-thread probes the providers. llm/ knows no database; this module does the writing for it.
+provider state changes become audit events, and a health thread probes the providers. llm/ knows
+no database; this module does the writing for it. (Usage is not written here: each answer carries
+its own, and whoever asked records it with what it stores; see usage.py.)
 
-Never blocks a model call on anything but one small write; never lets a failed write fail a call
-(the service's signals log a receiver that raises and carry on).
+Never lets a failed write fail a call (the service's signals log a receiver that raises and carry on).
 """
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Mapping
 
-from . import audit, usage
+from . import audit
 from .config import Settings
 from .db import Database
 from .live_config import ProviderStore
-from .llm.base import ModelRequest, ModelResponse, ProviderSpec
 from .llm.breaker import BreakerPolicy
 from .llm.health import HealthMonitor
 from .llm.keys import KeyRules
@@ -40,11 +38,6 @@ def key_rules(settings: Settings) -> KeyRules:
 def connect(service: ModelService, db: Database, providers: ProviderStore, settings: Settings) -> HealthMonitor:
     """Wire the service's signals to the database; returns the (not yet started) health thread."""
 
-    def record_usage(spec: ProviderSpec, request: ModelRequest, response: ModelResponse) -> None:
-        spent = usage.Spent(request.user, spec, response.usage, time.time())
-        if not usage.defer(spent):
-            db.run_write(lambda conn: usage.record_all(conn, [spent]))
-
     def provider_down(name: str, reason: str) -> None:
         with db.write() as conn:
             audit.record(conn, "provider.down", "system", name, "error", {"reason": reason})
@@ -53,7 +46,6 @@ def connect(service: ModelService, db: Database, providers: ProviderStore, setti
         with db.write() as conn:
             audit.record(conn, "provider.up", "system", name, "ok")
 
-    service.on_usage.connect(record_usage)
     service.on_provider_down.connect(provider_down)
     service.on_provider_up.connect(provider_up)
     return HealthMonitor(service, providers.all_specs, settings.models.health_interval)

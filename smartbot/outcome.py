@@ -1,14 +1,27 @@
-"""What handling one message decided: the replies, memory changes and audit events.
+"""What handling one message decided, and storing it: the replies, memory changes, audit events
+and model usage, written in one transaction together with finishing the message.
 
-Handlers only decide; `gateway.inbox.complete` writes an Outcome in one transaction together with
-marking the message done, so a crash can never leave a reply without its record or the reverse.
+Handlers only decide; `store` writes an Outcome in the same transaction that marks the message
+done, so a crash can never leave a reply without its record or the reverse, and a message handled
+twice (its lease ran out while a first worker still held it) is stored, counted and answered once.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from sqlalchemy.engine import Connection
+
+from . import audit, conversations, usage
 from .audit import AuditEvent
+from .auth import identities
+from .channels.base import Channel
+from .db import Database
+from .gateway import inbox, outbox
+from .jobs.queue import QueueRow
+from .messages import InboundMessage, Reply
+from .models.queues import FAILED
+from .usage import Spent
 
 
 @dataclass
@@ -23,4 +36,39 @@ class Outcome:
     tokens: int = 0
     result: str = "ok"          # ok | denied | error, for the message.handled audit row
     follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored
-    usage: list[Any] = field(default_factory=list)     # usage.Spent of the model calls made for it
+    usage: list[Spent] = field(default_factory=list)     # the answered model calls made for it
+
+
+@dataclass
+class Stored:
+    """What storing an outcome leased to the worker that stored it, to work next."""
+
+    replies: dict[int, Reply]       # the message's replies, by outbox row id, to deliver now
+    next_inbox_ids: list[int]       # the conversation's next message
+
+
+def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, owner: str, lease_seconds: float,
+          channel: Channel | None, status: str = "done") -> Stored | None:
+    """Finish the message and write its outcome; None when the lease was lost (another worker
+    finished the message or holds it): then nothing of this outcome is written."""
+    until = time.time() + lease_seconds
+
+    def write(conn: Connection) -> Stored | None:
+        if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
+            return None
+        queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel))
+        _write_records(conn, msg, outcome)
+        leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)
+        return Stored({reply_id: queued[reply_id] for reply_id in leased}, inbox.lease_next(conn, row, owner, until))
+
+    return db.run_write(write)
+
+
+def _write_records(conn: Connection, msg: InboundMessage, outcome: Outcome) -> None:
+    if outcome.reset_memory:
+        conversations.reset(conn, msg.conversation_key)
+    conversations.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
+                         outcome.provider, outcome.model)
+    identities.remember_sender(conn, msg.channel, msg.user_id, msg.user_name)
+    audit.record_all(conn, outcome.audit)
+    usage.record_all(conn, outcome.usage)

@@ -1,7 +1,7 @@
 """The worker's one job: identity -> router -> permission -> handler, giving an Outcome.
 
 Only this module (and workflows) composes the router, auth, the model service and the executor.
-It decides and reads; it writes nothing. `gateway.inbox.complete` stores the Outcome.
+It decides and reads; it writes nothing. `outcome.store` stores the Outcome.
 """
 from __future__ import annotations
 

@@ -14,18 +14,20 @@ from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings
 from .db import Database, sqlite_file
+from .delivery import Delivery
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
+from .gateway.dispatch import Dispatcher
+from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
 from .gateway.spool import spool_dir
 from .handlers import HandlerContext
 from .handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
-from .jobs.local import LocalRunner
+from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure
 from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
-from .messages import InboundMessage
 from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
@@ -35,7 +37,7 @@ from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
 from .shared_state import LocalStore, open_store
-from .worker import INBOX, OUTBOX, MessageWorker
+from .worker import MessageWorker
 from .workflows.jobs import WORKFLOW, WorkflowJobs
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,6 @@ class Runtime:
                                       settings.executor.max_concurrent)
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
                                  self.store)
-        self.approvals = ApprovalJobs(HandlerContext(settings, self.db, self.models, self.providers,
-                                                     settings.default_locale, self.commands))
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)
@@ -89,95 +89,48 @@ class Runtime:
         os.register_at_fork(after_in_child=lambda: (hook() or (lambda: None))())
 
     def _build_workers(self) -> None:
+        """The job pool and the objects doing its work, wired to each other once: the runner calls
+        them, they hand follow-ups back to the runner."""
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
         if self.scaling is not None:
             pressure.on_load = self.scaling.load_seen
-        self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval,
-                                   WORKFLOW: self._run_workflow},
-                                  jobs.threads,
-                                  self._upkeep, jobs.sweep_seconds, jobs.lease_seconds, pressure)
-        self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, self.owner,
-                                    self.runner.dispatch)
+        self.runner = LocalRunner(jobs.threads, jobs.max_backlog, jobs.sweep_seconds, jobs.lease_seconds, pressure)
+        dispatch = self.runner.dispatch
+        handoff = Handoff(jobs.max_backlog, jobs.lease_seconds)
+        claims = Claims(self.db, self.owner, jobs.lease_seconds, handoff)
+        self.delivery = Delivery(self.settings, self.db, self.channels, claims, dispatch)
+        self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, claims, self.delivery,
+                                    dispatch)
+        self.approvals = ApprovalJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
+                                                     self.settings.default_locale, self.commands), dispatch)
         self.workflows = WorkflowJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
                                                      self.settings.default_locale, self.commands, self.store),
-                                      self.channels, self.owner, jobs.lease_seconds,
-                                      lambda ids: self.runner.dispatch(OUTBOX, ids))
-        self._wake = WakeSender(self.celery) if self.celery is not None else None
-        spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
+                                      self.channels, self.owner, jobs.lease_seconds, dispatch)
+        wake = WakeSender(self.celery) if self.celery is not None else None
+        self.dispatch = Dispatcher(self.runner, self.role != "web", self.owner, handoff, wake)
         # Refused webhooks are counted (for their audit rows) in Redis or in this process's memory, never
         # in the database: a flood of forged requests must not become a flood of database writes.
         refusals = self.store if self.settings.cache.url else LocalStore()
-        self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
-                             self.settings.audit.refusal_audit_interval, pressure, refusals,
+        spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
+        self.ingest = Ingest(self.db, self.channels, self.dispatch.lease_owner, jobs.lease_seconds,
+                             self.dispatch.accepted, self.settings.audit.refusal_audit_interval, pressure, refusals,
                              spool_dir(sqlite_file(self.settings.database_url)) if spooling else None,
                              self.owner)
+        recover_spool = (self.ingest.spool.recover,) if self.ingest.spool is not None else ()
+        self.runner.serve({inbox.KIND: self.worker.handle_message, outbox.KIND: self.delivery.deliver,
+                           APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run},
+                          Upkeep(recover=(*recover_spool, self.worker.recover, self.delivery.recover,
+                                          self.approvals.recover, self.workflows.recover, self.db.checkpoint),
+                                 renew=(self.worker.renew, self.delivery.renew, self.workflows.renew),
+                                 purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":
-            register_wake_task(self.celery, self._woken)
+            register_wake_task(self.celery, self.runner.offer)
 
     def _check_scaling(self) -> None:
         if self.scaling is not None:
             self.scaling.check(self.runner.backlog() if self.role != "web" else 0, self.settings.jobs.threads)
-
-    def _ingest_owner(self) -> str | None:
-        """Lease new messages to this process while its in-memory backlog is bounded; past that
-        (or on a web node of a cluster), they wait in the inbox for whichever worker is free."""
-        if self.role == "web":
-            return None
-        return self.owner if self.runner.backlog() < self.settings.jobs.max_backlog else None
-
-    def _accepted(self, row_id: int, leased: bool, msg: InboundMessage) -> None:
-        if leased:
-            self.worker.hand_over(row_id, msg)
-            self.runner.submit(INBOX, row_id)
-        elif self._wake is not None:
-            self._wake(INBOX, row_id)
-
-    def _woken(self, kind: str, row_id: int) -> None:
-        """A wake-up from the broker: take the row into this worker's pool, unless it is full."""
-        if self.runner.backlog() < self.settings.jobs.max_backlog:
-            self.runner.submit(kind, row_id)
-
-    def _handle_message(self, row_id: int) -> None:
-        self.worker.handle_message(row_id)
-
-    def _deliver(self, row_id: int) -> None:
-        self.worker.deliver(row_id)
-
-    def _run_approval(self, approval_id: int) -> None:
-        self.approvals.run(approval_id)
-
-    def run_approval_soon(self, approval_id: int) -> None:
-        """Hand an approved request to the workers (never run in a web request): this process's pool,
-        or on a web node of a cluster a wake-up for a worker (whose sweep also finds it)."""
-        if self.role != "web":
-            self.runner.dispatch(APPROVAL, [approval_id])
-        elif self._wake is not None:
-            self._wake(APPROVAL, approval_id)
-
-    def _run_workflow(self, run_id: int) -> None:
-        self.workflows.run(run_id)
-
-    def run_workflow_soon(self, run_id: int) -> None:
-        """Hand a stored run to the workers, like an approved request (never run in a web request)."""
-        if self.role != "web":
-            self.runner.dispatch(WORKFLOW, [run_id])
-        elif self._wake is not None:
-            self._wake(WORKFLOW, run_id)
-
-    def _upkeep(self, what: str) -> None:
-        if what == "recover" and self.ingest.spool is not None:
-            self.ingest.spool.recover()      # a dead process's spooled messages, into the inbox first
-        getattr(self.worker, what)()
-        if what == "recover":
-            self.runner.dispatch(APPROVAL, self.approvals.sweep())
-            self.runner.dispatch(WORKFLOW, self.workflows.sweep())
-            self.db.checkpoint()
-        elif what == "renew":
-            self.workflows.renew()
-        elif what == "purge":
-            self.workflows.purge()
 
     def start(self) -> None:
         if self._started:
@@ -204,8 +157,8 @@ class Runtime:
             log.warning("some spooled messages were not stored yet; another process or the next start stores them")
         unstarted = self.runner.stop(timeout)
         try:
-            for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
-                ids = [row_id for k, row_id in unstarted if k == kind]
+            for module in (inbox, outbox):
+                ids = [row_id for kind, row_id in unstarted if kind == module.KIND]
                 if ids:
                     module.requeue_unstarted(self.db, self.owner, ids)
         except Exception:

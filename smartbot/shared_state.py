@@ -1,7 +1,9 @@
 """Short-lived state that every node should see alike: cached model answers, rate-limit counters.
 
 With a Redis URL (`[cache] url`) both live in Redis, so a cached FAQ answer, a web chat limit or a
-login back-off counts across every process and node. Without one, counters live in the database
+login back-off counts across every process and node. Besides plain counters (`incr`), a window can
+count each of its members once (`place`): a chat message handled twice takes its sender's minute
+once, and finds the same place the second time. Without one, counters live in the database
 (`DatabaseStore`: one UPSERT per count), so they still hold across the gunicorn workers of a node,
 and cached answers stay in each process's memory (bounded, expiring). Neither Redis nor the
 database being unable to count ever stops a message: the store falls back to this process's memory
@@ -17,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from cachetools import TLRUCache
+from sqlalchemy.dialects import postgresql, sqlite
 
 log = logging.getLogger(__name__)
 PREFIX = "smartbot:"
@@ -51,9 +54,31 @@ class LocalStore:
             self._data[key] = (expires, count + 1)
             return count + 1
 
+    def place(self, key: str, member: str, ttl: float) -> int:
+        """The member's place among the members counted in the window that started with the key's
+        first member (1 for the first); the same place on every call for the same member."""
+        with self._lock:
+            expires, places = self._data.get(key) or (time.monotonic() + ttl, {})
+            if member not in places:
+                places[member] = len(places) + 1
+                self._data[key] = (expires, places)
+            return places[member]
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+
+# A member's place in a window: looked up, else the next one taken; one script, so two nodes asking
+# for the same member at once get the same place.
+_PLACE_SCRIPT = """
+local place = redis.call('HGET', KEYS[1], ARGV[1])
+if place then return tonumber(place) end
+place = redis.call('HLEN', KEYS[1]) + 1
+redis.call('HSET', KEYS[1], ARGV[1], place)
+if place == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return place
+"""
 
 
 class RedisStore:
@@ -63,6 +88,7 @@ class RedisStore:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._place = self._redis.register_script(_PLACE_SCRIPT)
         self._fallback = LocalStore()
         self._warned = False
 
@@ -103,6 +129,13 @@ class RedisStore:
             self._failed(exc)
             return self._fallback.incr(key, ttl)
 
+    def place(self, key: str, member: str, ttl: float) -> int:
+        try:
+            return int(self._place(keys=[PREFIX + key], args=[member, max(1, int(ttl * 1000))]))
+        except Exception as exc:
+            self._failed(exc)
+            return self._fallback.place(key, member, ttl)
+
     def delete(self, key: str) -> None:
         try:
             self._redis.delete(PREFIX + key)
@@ -124,6 +157,9 @@ class DatabaseStore:
         self._table = SharedCounter.__table__
         self._memory = LocalStore(max_entries)
         self._count_up = _count_up_statement(db, self._table)
+        self._claim = _claim_statement(db, self._table)
+        self._set_place = (sa.update(self._table).where(self._table.c.key == sa.bindparam("member"))
+                           .values(hits=sa.bindparam("place")))
         self._relaxed_commit = db.dialect == "postgresql"
         self._next_purge = 0.0
         self._warned = False
@@ -153,22 +189,45 @@ class DatabaseStore:
 
     def incr(self, key: str, ttl: float) -> int:
         now = time.time()
-        purge = now >= self._next_purge
-        if purge:
-            self._next_purge = now + self.PURGE_SECONDS
         params = {"counter": _row_key(key), "now": now, "until": now + ttl}
 
         def count_up(conn: Any) -> int:
-            if self._relaxed_commit:     # a count lost in a crash costs nothing; waiting for the disk does
-                conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-            if purge:
-                conn.execute(sa.delete(self._table).where(self._table.c.expires_at <= now))
+            self._prepare(conn, now)
             return int(conn.execute(self._count_up, params).scalar_one())
         try:
             return self._db.run_write(count_up)
         except Exception as exc:
             self._failed(exc)
             return self._memory.incr(key, ttl)
+
+    def place(self, key: str, member: str, ttl: float) -> int:
+        """A member is a row of its own (`<key>#<member>`) holding its place: the first to claim it
+        counts the window up; whoever claims it again (another process waits for the first one's
+        transaction on PostgreSQL) reads the place back."""
+        now = time.time()
+        window = {"counter": _row_key(key), "now": now, "until": now + ttl}
+        claim = {"member": _row_key(f"{key}#{member}"), "now": now, "until": now + ttl}
+
+        def take_place(conn: Any) -> int:
+            self._prepare(conn, now)
+            held = int(conn.execute(self._claim, claim).scalar_one())
+            if held:
+                return held
+            place = int(conn.execute(self._count_up, window).scalar_one())
+            conn.execute(self._set_place, {"member": claim["member"], "place": place})
+            return place
+        try:
+            return self._db.run_write(take_place)
+        except Exception as exc:
+            self._failed(exc)
+            return self._memory.place(key, member, ttl)
+
+    def _prepare(self, conn: Any, now: float) -> None:
+        if self._relaxed_commit:     # a count lost in a crash costs nothing; waiting for the disk does
+            conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        if now >= self._next_purge:
+            self._next_purge = now + self.PURGE_SECONDS
+            conn.execute(sa.delete(self._table).where(self._table.c.expires_at <= now))
 
     def delete(self, key: str) -> None:
         try:
@@ -182,16 +241,27 @@ class DatabaseStore:
 def _count_up_statement(db: Any, table: sa.Table) -> Any:
     """INSERT a counter at 1, or add one to it; a counter whose window ended starts again at 1.
     Both databases evaluate every SET expression on the row as it was, and return the new count."""
-    if db.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(key=sa.bindparam("counter"), hits=1, expires_at=sa.bindparam("until"))
+    stmt = _dialect_insert(db)(table).values(key=sa.bindparam("counter"), hits=1, expires_at=sa.bindparam("until"))
     ended = table.c.expires_at <= sa.bindparam("now")
     return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
         "hits": sa.case((ended, 1), else_=table.c.hits + 1),
         "expires_at": sa.case((ended, stmt.excluded.expires_at), else_=table.c.expires_at),
     }).returning(table.c.hits)
+
+
+def _claim_statement(db: Any, table: sa.Table) -> Any:
+    """INSERT a member's row at 0 (not placed yet), or return the place it holds; a row whose window
+    ended is claimed again at 0. Returns the place (0: the caller takes the next one)."""
+    stmt = _dialect_insert(db)(table).values(key=sa.bindparam("member"), hits=0, expires_at=sa.bindparam("until"))
+    ended = table.c.expires_at <= sa.bindparam("now")
+    return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
+        "hits": sa.case((ended, 0), else_=table.c.hits),
+        "expires_at": sa.case((ended, stmt.excluded.expires_at), else_=table.c.expires_at),
+    }).returning(table.c.hits)
+
+
+def _dialect_insert(db: Any) -> Any:
+    return postgresql.insert if db.dialect == "postgresql" else sqlite.insert
 
 
 def _row_key(key: str) -> str:

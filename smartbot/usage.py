@@ -1,27 +1,29 @@
 """Token and cost accounting per user, provider and UTC day, and the daily token quotas.
 
 Every answered model call adds one upsert to `model_usage` (calls, prompt and completion tokens,
-cost from the provider's optional prices per 1,000 tokens). For a chat message it is written by the
-message's own transaction (see `deferred`); a process killed between the model's answer and that
-write leaves that one call uncounted (the message is handled again, and that call is counted).
-Quotas are checked before a call: a user at or over their limit gets no model call at all; the
-call that crosses the limit is allowed to finish, since its size is only known afterwards. Never
-stores message text.
+cost from the provider's optional prices per 1,000 tokens). The model's answer carries its usage
+(`ModelResponse`); whoever asked records it with what it stores. A chat message's calls go into
+its Outcome and are written by the transaction that finishes the message, which happens once per
+message: a message handled again (after a crash, or when its lease ran out mid-answer) counts the
+calls of the handling that was stored, once. Quotas are checked before a call: a user at or over
+their limit gets no model call at all; the call that crosses the limit is allowed to finish, since
+its size is only known afterwards.
+
+The per-minute message rate is counted once per message too (`over_rate`). Never stores message
+text.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .auth.rbac import Principal
 from .config import QuotaSettings
-from .llm.base import ProviderSpec, Usage
+from .llm.base import ModelResponse, Usage
 from .models import ModelUsage
 
 _usage = ModelUsage.__table__
@@ -35,6 +37,9 @@ _UPSERT = sa.text(
 _TOKENS_ON = sa.text("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM model_usage "
                      "WHERE user_key = :user_key AND day = :day")
 UNKNOWN_USER = "(unknown)"
+# How long a minute's places are kept: longer than any handling of a message arrived in it takes,
+# lease expiry and takeover included, so a message handled again finds its place.
+RATE_MEMORY_SECONDS = 600.0
 
 
 def day_of(ts: float | None = None) -> str:
@@ -47,55 +52,32 @@ def user_key(principal: Principal) -> str:
     return principal.name if principal.user_id is not None else principal.identity
 
 
-def cost_of(spec: ProviderSpec, usage: Usage) -> float:
-    return (usage.prompt_tokens * spec.prompt_price_per_1k + usage.completion_tokens * spec.completion_price_per_1k) \
-        / 1000.0
-
-
-def record(conn: Connection, user: str, spec: ProviderSpec, usage: Usage, now: float | None = None) -> None:
-    now = time.time() if now is None else now
-    conn.execute(_UPSERT, {"day": day_of(now), "user_key": (user or UNKNOWN_USER)[:200], "provider": spec.name,
-                           "prompt": usage.prompt_tokens, "completion": usage.completion_tokens,
-                           "cost": cost_of(spec, usage), "now": now})
-
-
-@dataclass
+@dataclass(frozen=True)
 class Spent:
-    """One answered model call's usage, not yet written."""
+    """One answered model call's usage, to be written."""
 
     user: str
-    spec: ProviderSpec
+    provider: str
     usage: Usage
+    cost: float
     at: float
 
 
-_deferral = threading.local()
+def spent(user: str, responses: Iterable[ModelResponse], at: float | None = None) -> list[Spent]:
+    """What answering `user` spent: one entry per answered call (a cached answer spent nothing)."""
+    at = time.time() if at is None else at
+    return [Spent(user, r.provider, r.usage, r.cost, at) for r in responses if not r.cached]
 
 
-@contextlib.contextmanager
-def deferred(into: list[Spent]) -> Iterator[None]:
-    """While handling one message: this thread's model calls add their usage to `into` instead of
-    writing it, and the message's own transaction stores it (one write per chat turn, not two).
-    The caller writes `into` itself when that transaction does not happen."""
-    _deferral.rows = into
-    try:
-        yield
-    finally:
-        _deferral.rows = None
+def record(conn: Connection, item: Spent) -> None:
+    conn.execute(_UPSERT, {"day": day_of(item.at), "user_key": (item.user or UNKNOWN_USER)[:200],
+                           "provider": item.provider, "prompt": item.usage.prompt_tokens,
+                           "completion": item.usage.completion_tokens, "cost": item.cost, "now": item.at})
 
 
-def defer(spent: Spent) -> bool:
-    """Keep `spent` for the message being handled on this thread; False when none is."""
-    rows = getattr(_deferral, "rows", None)
-    if rows is None:
-        return False
-    rows.append(spent)
-    return True
-
-
-def record_all(conn: Connection, rows: list[Spent]) -> None:
-    for row in rows:
-        record(conn, row.user, row.spec, row.usage, row.at)
+def record_all(conn: Connection, items: Iterable[Spent]) -> None:
+    for item in items:
+        record(conn, item)
 
 
 def tokens_on(conn: Connection, user: str, day: str | None = None) -> int:
@@ -116,15 +98,19 @@ def _limit(per_user: dict[str, int], per_role: dict[str, int], user: str, roles:
     return max(per_role[role] for role in roles)
 
 
-def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, now: float) -> tuple[int, int] | None:
-    """(limit, count) when this message is past the user's messages-per-minute limit, else None.
+def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, message_key: str,
+              sent_at: float) -> tuple[int, int] | None:
+    """(limit, place) when this message is past the user's messages-per-minute limit, else None.
+
+    Each message takes its place in its sender's minute (the minute it arrived in) once: handling
+    it again (after a crash, or when its lease ran out) finds the same place, so the same answer.
     Counted in the shared store, so the limit holds across processes and, with Redis, nodes."""
     key = user_key(principal)
     limit = _limit(quotas.messages_per_minute_per_user, quotas.messages_per_minute_per_role, key, principal.roles)
     if limit is None:
         return None
-    count = store.incr(f"chat-rate:{key}:{int(now // 60)}", 60)
-    return (limit, count) if count > limit else None
+    place = store.place(f"chat-rate:{key}:{int(sent_at // 60)}", message_key, RATE_MEMORY_SECONDS)
+    return (limit, place) if place > limit else None
 
 
 @dataclass(frozen=True)

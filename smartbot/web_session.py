@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 from cachetools import TTLCache
 from flask import Flask, current_app, request
 from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_token, decode_token, get_jwt,
@@ -83,7 +84,7 @@ def is_revoked(db: Any, key: str) -> bool:
     return revoked
 
 
-def revoke(conn: Any, db: Any, encoded_or_claims: str | dict) -> None:
+def revoke(conn: Connection, db: Any, encoded_or_claims: str | dict) -> None:
     """End the session a token (encoded, or its claims) belongs to: all of its tokens are refused
     from now on, until the longest-lived of them would have expired anyway."""
     claims = decode_token(encoded_or_claims, allow_expired=True) if isinstance(encoded_or_claims, str) \
@@ -140,7 +141,7 @@ def require(runtime: Any, permission: str, refresh: bool = False,
     return principal, claims
 
 
-def _account_problem(row: Any, claims: dict[str, Any]) -> str:
+def _account_problem(row: Row[Any], claims: dict[str, Any]) -> str:
     """Why a validly signed token no longer stands for its user ('' when it does)."""
     if row is None or not row.is_active or row.name != claims.get("name") \
             or float(claims.get("iat", 0)) < (row.created_at or 0) - CREATED_SLACK_SECONDS:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -84,6 +85,27 @@ def test_group_mention_is_recognised_with_the_username_learned_from_getme(telegr
         [f"/bot{TELEGRAM_TOKEN}/getMe"]
 
 
+def test_a_webhook_request_makes_no_call_to_telegram(telegram, fake_chat_apis, monkeypatch):
+    """getMe is the worker's to ask, never the webhook's while Telegram waits for its answer; the
+    first mention is recognised all the same."""
+    app, tg = telegram()                     # no bot_username: it is learned with getMe
+    channel = app.runtime.channels["telegram"]
+    real_settle, release = channel.settle, threading.Event()
+
+    def settle_when_released(msg):
+        release.wait(10)
+        return real_settle(msg)
+
+    monkeypatch.setattr(channel, "settle", settle_when_released)     # the worker waits: only the webhook runs
+    resp = tg.post(_group(f"@{TELEGRAM_USERNAME} what is the load?", [_mention()]))
+    assert resp.status_code == 200 and resp.json()["status"] == "accepted"
+    assert fake_chat_apis.requests == [], "the webhook called Telegram before its ack"
+    release.set()
+    assert fake_chat_apis.wait_for("telegram", 1)[0]["json"]["text"] == "echo: what is the load?"
+    assert [r["path"] for r in fake_chat_apis.requests] == [f"/bot{TELEGRAM_TOKEN}/getMe",
+                                                           f"/bot{TELEGRAM_TOKEN}/sendMessage"]
+
+
 def test_mention_offsets_count_utf16_units(telegram, fake_chat_apis):
     app, tg = telegram(bot_username=TELEGRAM_USERNAME)
     text = f"😀 @{TELEGRAM_USERNAME} status"      # the emoji is two UTF-16 units
@@ -91,8 +113,9 @@ def test_mention_offsets_count_utf16_units(telegram, fake_chat_apis):
     assert fake_chat_apis.wait_for("telegram", 1)[0]["json"]["text"] == "echo: 😀 status"
 
 
-def test_commands_for_this_bot_are_answered_and_for_other_bots_ignored(telegram, fake_chat_apis):
-    app, tg = telegram(bot_username=TELEGRAM_USERNAME)
+@pytest.mark.parametrize("configured", [TELEGRAM_USERNAME, ""], ids=["configured", "learned"])
+def test_commands_for_this_bot_are_answered_and_for_other_bots_ignored(telegram, fake_chat_apis, configured):
+    app, tg = telegram(bot_username=configured)
     command = f"/whoami@{TELEGRAM_USERNAME}"
     tg.post(_group("/whoami@other_bot", [{"type": "bot_command", "offset": 0, "length": 17}], message_id=60))
     tg.post(_group(command, [{"type": "bot_command", "offset": 0, "length": len(command)}], message_id=61))

@@ -207,7 +207,7 @@ def test_a_due_retry_runs_on_its_own_timer(live_app, make_config, fake_model, fa
 
 
 def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make_config, fake_model, fake_platform):
-    """The webhook and `complete` hand the rows they leased to the jobs that work them (the
+    """The webhook and storing the outcome hand the rows they leased to the jobs that work them (the
     handoff); the turn's usage is written by the message's own transaction, not one of its own."""
     from sqlalchemy import event
 
@@ -224,7 +224,7 @@ def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make
         time.sleep(0.2)             # mark_sent follows the delivery the platform just saw
     finally:
         event.remove(app.runtime.db.engine, "before_cursor_execute", record)
-    assert not [s for s in seen if s.startswith(("SELECT * FROM inbox", "SELECT * FROM outbox"))], seen
+    assert not [s for s in seen if s.startswith("SELECT") and ("FROM inbox WHERE id" in s or "FROM outbox WHERE id" in s)], seen
     # one usage row write, and in the same transaction as the message's reply
     usage_at = [i for i, s in enumerate(seen) if s.startswith("INSERT INTO model_usage")]
     assert len(usage_at) == 1
@@ -235,23 +235,26 @@ def test_a_chat_turn_reads_back_neither_its_message_nor_its_reply(live_app, make
     assert calls == 2
 
 
-def test_usage_of_a_turn_that_fails_is_still_counted(live_app, make_config, fake_model, fake_platform,
-                                                      monkeypatch):
-    """The model answered, then storing the outcome failed: the tokens were spent all the same."""
+def test_a_turn_handled_again_after_a_failure_counts_its_usage_once(live_app, make_config, fake_model,
+                                                                     fake_platform, monkeypatch):
+    """The model answered, then handling failed and the message was handled again: its usage counts
+    once, that of the handling whose outcome was stored."""
     app = live_app(make_config(model=fake_model))
     worker = app.runtime.worker
     real = worker.pipeline.handle
+    failed: list[str] = []
 
-    def answer_then_fail(msg):
-        real(msg)
-        raise RuntimeError("failed after the model call")
+    def answer_then_fail_once(msg):
+        outcome = real(msg)
+        if not failed:
+            failed.append(msg.event_id)
+            raise RuntimeError("failed after the model call")
+        return outcome
 
-    monkeypatch.setattr(worker.pipeline, "handle", answer_then_fail)
-    assert app.post_generic(_msg("e1", "hello")).status_code == 200
-    deadline = time.time() + 10
-    calls = 0
-    while time.time() < deadline and not calls:
-        with app.runtime.db.read() as conn:
-            calls = conn.execute(sa.text("SELECT COALESCE(SUM(calls), 0) FROM model_usage")).scalar()
-        time.sleep(0.05)
-    assert calls >= 1
+    monkeypatch.setattr(worker.pipeline, "handle", answer_then_fail_once)
+    assert _say(app, fake_platform, "hello", "e1", timeout=15) == "echo: hello"
+    assert failed == ["e1"] and fake_model.calls() == 2
+    with app.runtime.db.read() as conn:
+        calls, tokens = conn.execute(sa.text("SELECT SUM(calls), SUM(prompt_tokens + completion_tokens) "
+                                             "FROM model_usage")).one()
+    assert (calls, tokens) == (1, 15)

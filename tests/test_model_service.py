@@ -184,17 +184,25 @@ def test_answers_that_call_tools_are_not_cached_and_entries_expire(fake_model):
     assert not service.complete(_ask("hi"), chain, cache_ttl=0.2).cached
 
 
-def test_usage_is_announced_once_per_answered_call_and_calls_are_counted(fake_model, backup):
+def test_the_answer_carries_its_usage_and_cost_and_calls_are_counted(fake_model, backup):
     service = _service()
     metrics.reset()
-    seen = []
-    service.on_usage.connect(lambda spec, request, response: seen.append((spec.name, request.user,
-                                                                         response.usage.total)))
     fake_model.script({"status": 503, "body": {}})
-    service.complete(_ask(user="carol"), [_spec(fake_model, max_retries=0), _spec(backup, "claude", "anthropic")])
-    assert seen == [("claude", "carol", 18)]
+    priced = _spec(backup, "claude", "anthropic", prompt_price_per_1k=1.0, completion_price_per_1k=2.0)
+    answer = service.complete(_ask(user="carol"), [_spec(fake_model, max_retries=0), priced])
+    assert (answer.provider, answer.usage.total, answer.cached) == ("claude", 18, False)
+    assert answer.cost == pytest.approx((answer.usage.prompt_tokens + 2 * answer.usage.completion_tokens) / 1000)
     assert metrics.value("model_calls_total", provider="main", result="server") == 1
     assert metrics.value("model_calls_total", provider="claude", result="ok") == 1
+
+
+def test_a_cached_answer_spent_nothing(fake_model):
+    service = _service()
+    chain = [_spec(fake_model, prompt_price_per_1k=1.0)]
+    first = service.complete(_ask("opening hours?"), chain, cache_ttl=60)
+    again = service.complete(_ask("opening hours?"), chain, cache_ttl=60)
+    assert first.cost > 0 and not first.cached
+    assert again.cached and (again.usage.total, again.cost) == (0, 0.0)
 
 
 def _wait(condition, timeout: float = 5.0) -> None:

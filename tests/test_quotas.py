@@ -68,3 +68,31 @@ def test_a_guest_is_held_to_the_chat_rate_limit(live_app, make_config, fake_mode
     assert fake_model.calls() == 3
     assert len(audit_rows(app, "model.rate_limited")) == 1             # one audit row per user and minute
     assert say(app, fake_platform, "hi", "other", user="u-2") == "echo: hi", "the limit is per user"
+
+
+def test_a_message_handled_again_after_its_lease_ran_out_counts_once(live_app, make_config, fake_model,
+                                                                     fake_platform, monkeypatch):
+    """A worker stalls (or dies) after the model answered; its lease runs out, another worker takes
+    the message and handles it again. The message takes its sender's place in the minute once and
+    spends its tokens against the daily quota once: it is answered, not refused as too fast."""
+    quotas = {"messages_per_minute_per_role": {"guest": 1}, "per_role": {"guest": 1000}}
+    app = live_app(make_config(model=fake_model, quotas=quotas, jobs={"sweep_seconds": 0.2}))
+    pipeline = app.runtime.worker.pipeline
+    real = pipeline.handle
+    handled: list[str] = []
+
+    def answer_while_the_lease_runs_out(msg):
+        outcome = real(msg)                  # the rate counted, the model called
+        handled.append(msg.event_id)
+        if len(handled) == 1:                # meanwhile the lease expired and another host took the message
+            with app.runtime.db.write() as conn:
+                conn.execute(sa.text("UPDATE inbox SET owner = 'another-host:1:1', lease_until = 0"))
+        return outcome
+
+    monkeypatch.setattr(pipeline, "handle", answer_while_the_lease_runs_out)
+    assert say(app, fake_platform, "one", "e1") == "echo: one"
+    assert handled == ["e1", "e1"] and fake_model.calls() == 2, "the message was handled twice"
+    rows = _usage_rows(app)
+    assert [(r.calls, r.prompt_tokens + r.completion_tokens) for r in rows] == [(1, 15)]
+    with app.runtime.db.read() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM outbox")).scalar() == 1, "answered once"

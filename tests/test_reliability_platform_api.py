@@ -66,7 +66,7 @@ def test_two_jobs_for_one_reply_in_one_process_send_it_once(live_app, make_confi
     fake_platform.outage(200, stall=0.5)     # the next attempt is slow, so two jobs overlap
     with app.runtime.db.write() as conn:
         conn.execute(sa.text("UPDATE outbox SET next_attempt_at = 0"))
-    jobs = [threading.Thread(target=app.runtime.worker.deliver, args=(1,)) for _ in range(2)]
+    jobs = [threading.Thread(target=app.runtime.delivery.deliver, args=(1,)) for _ in range(2)]
     for job in jobs:
         job.start()
     for job in jobs:

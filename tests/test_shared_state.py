@@ -37,6 +37,15 @@ def test_counts_and_values_expire(make):
     assert store.count(key) == 0
 
 
+@pytest.mark.parametrize("make", _stores())
+def test_a_member_takes_its_place_in_a_window_once(make):
+    store = make()
+    key = f"test:{uuid.uuid4().hex}"
+    assert [store.place(key, m, 0.5) for m in ("a", "b", "a", "c", "b")] == [1, 2, 1, 3, 2]
+    time.sleep(0.7)
+    assert store.place(key, "c", 0.5) == 1, "a window that ended starts again"
+
+
 def test_redis_down_falls_back_to_memory_without_failing():
     store = RedisStore("redis://127.0.0.1:1/0")          # nothing listens on port 1
     assert store.incr("k", 5) == 1 and store.incr("k", 5) == 2
@@ -60,10 +69,16 @@ def test_without_redis_every_process_counts_in_the_database(db):
         assert one.count(key) == two.count(key) == 3
         long_key = "chat-rate:generic:" + "u" * 400       # a platform's long user id
         assert [one.incr(long_key, 5), two.incr(long_key, 5)] == [1, 2]
+        window = f"test:{uuid.uuid4().hex}"
+        assert [one.place(window, "m1", 5), two.place(window, "m2", 5), two.place(window, "m1", 5),
+                one.place(window, "m" * 300, 5), two.place(window, "m" * 300, 5)] == [1, 2, 1, 3, 3]
+        short = f"test:{uuid.uuid4().hex}"
+        assert [one.place(short, "a", 0.5), two.place(short, "b", 0.5)] == [1, 2]
         one.set("v", b"cached answer", 5)                   # values stay in each process's memory
         assert one.get("v") == b"cached answer" and two.get("v") is None
         time.sleep(0.7)
         assert one.count(key) == 0 and two.incr(key, 0.5) == 1      # a new window
+        assert two.place(short, "b", 0.5) == 1, "a window that ended starts again"
         two.delete(key)
         assert one.count(key) == 0
     finally:
@@ -92,6 +107,7 @@ def test_a_database_that_cannot_count_falls_back_to_memory(tmp_path):
         store = DatabaseStore(unmigrated)
         assert [store.incr("k", 5), store.incr("k", 5)] == [1, 2]
         assert store.count("k") == 2
+        assert [store.place("w", "a", 5), store.place("w", "b", 5), store.place("w", "a", 5)] == [1, 2, 1]
         store.delete("k")
         assert store.count("k") == 0
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..models import AuditHead, AuditLog
 from . import keys
@@ -224,7 +224,7 @@ class _Walk:
         self.lost_keys = {m.previous_key_id for m in markers.values() if m is not None and m.lost}
         self.stretches: list[Stretch] = []
 
-    def check(self, row: Any) -> str:
+    def check(self, row: Row[Any]) -> str:
         """'' when the row is what was written under the key its stretch names; else the problem."""
         body = row_body(row.seq, row.ts, row.actor, row.action, row.target, row.result, row.details)
         if row.seq in self.markers:
@@ -252,7 +252,7 @@ class _Walk:
             return f"row {row.seq} was rewritten in the database: its hash is plain SHA-256, not keyed"
         return f"row {row.seq} was changed after it was written"
 
-    def _marker(self, row: Any, body: str) -> str:
+    def _marker(self, row: Row[Any], body: str) -> str:
         marker = self.markers[row.seq]
         if marker is None:
             return f"row {row.seq} (a key rotation marker) was changed after it was written"
@@ -268,7 +268,7 @@ class _Walk:
         return "" if keyed_hash(key, row.prev_hash, body) == row.hash else \
             f"row {row.seq} was changed after it was written"
 
-    def _first_key(self, row: Any, body: str) -> str | None:
+    def _first_key(self, row: Row[Any], body: str) -> str | None:
         """No marker names the first rows' key: they are legacy, or under one of the keyring's keys."""
         if plain_hash(row.prev_hash, body) == row.hash:
             return LEGACY

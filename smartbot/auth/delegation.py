@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..errors import PermissionDenied
 from ..models import Role, User, UserRole
@@ -88,7 +88,7 @@ def covers(caller: Principal, wanted: Iterable[Grant]) -> bool:
     return all(uncovered(caller.grants, g.pattern, g.chat_scope) is None for g in wanted)
 
 
-def grants_of_role(row: Any) -> tuple[Grant, ...]:
+def grants_of_role(row: Row[Any]) -> tuple[Grant, ...]:
     scope = tuple(row.chat_scope) if row.chat_scope is not None else None
     return tuple(Grant(p, row.name, scope) for p in row.permissions or ())
 

@@ -1,7 +1,12 @@
-"""Resolve a platform sender to a Principal: bound user with their roles, or the default role."""
+"""Platform senders: resolve one to a Principal (a bound user with their roles, or the default
+role), and remember a sender the first time they write, so an admin can find and bind them."""
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..models import Identity, Role, User, UserRole
@@ -19,6 +24,17 @@ _ROLE = (sa.select(_roles.c.name, _roles.c.permissions, _roles.c.chat_scope)
 _ROLES_OF_USER = (sa.select(_roles.c.name, _roles.c.permissions, _roles.c.chat_scope)
                   .select_from(_user_roles.join(_roles, _user_roles.c.role_id == _roles.c.id))
                   .where(_user_roles.c.user_id == sa.bindparam("user_id")).order_by(_roles.c.name))
+
+
+def _remember_statement(insert: Any) -> Any:
+    return insert(_ident).values(channel=sa.bindparam("channel"), platform_user_id=sa.bindparam("platform_user_id"),
+                                 display_name=sa.bindparam("display_name"),
+                                 created_at=sa.bindparam("now")).on_conflict_do_nothing()
+
+
+# Written with every handled message: an INSERT that leaves a known sender's row as it is.
+_REMEMBER = {"postgresql": _remember_statement(postgresql.insert), "sqlite": _remember_statement(sqlite.insert)}
+NAME_LENGTH = 200
 
 
 def resolve(conn: Connection, channel: str, platform_user_id: str, display_name: str,
@@ -45,3 +61,12 @@ def principal_for_user(conn: Connection, user_id: int, name: str, identity: str 
 def _grants(rows: list) -> tuple[Grant, ...]:
     return tuple(Grant(pattern, r.name, tuple(r.chat_scope) if r.chat_scope is not None else None)
                  for r in rows for pattern in (r.permissions or ()))
+
+
+def remember_sender(conn: Connection, channel: str, platform_user_id: str, display_name: str,
+                    now: float | None = None) -> None:
+    """Keep an identity row for a sender seen for the first time (unbound: the default role);
+    a sender already known is left as they are."""
+    conn.execute(_REMEMBER[conn.dialect.name], {
+        "channel": channel, "platform_user_id": platform_user_id, "display_name": display_name[:NAME_LENGTH],
+        "now": time.time() if now is None else now})

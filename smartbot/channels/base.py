@@ -4,8 +4,9 @@ A channel never imports the router, llm/, executor/ or auth/. The webhook path c
 `verify` (raise SignatureError), `single_use` (what of a signature that does not cover the body
 the gateway must accept only once), `handshake` (a response for url-verification style requests,
 else None), `parse` (InboundMessages; [] for events that are not messages), then `acknowledge`.
-The worker calls `split` and `send` for replies. Flask never reaches a channel: requests arrive as
-plain `WebRequest` values.
+None of them calls the platform: the platform is waiting for the ack. The worker calls `settle`
+(what parse could not decide without such a call) before routing a message, and `split` and `send`
+for replies. Flask never reaches a channel: requests arrive as plain `WebRequest` values.
 """
 from __future__ import annotations
 
@@ -132,6 +133,11 @@ class Channel(ABC):
     @abstractmethod
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         """The messages in a verified request; [] for events that are not messages."""
+
+    def settle(self, msg: InboundMessage) -> InboundMessage | None:
+        """In the worker, before the message is routed: decide what `parse` left in `msg.unsettled`
+        (deciding it needed a call to the platform). None: the message is not for this bot after all."""
+        return msg
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         status = "accepted" if accepted else ("duplicate" if duplicates else "ignored")

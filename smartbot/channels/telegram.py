@@ -5,9 +5,15 @@ compared in constant time. Only `message` updates from people are messages; edit
 callback queries, member changes and bots' messages are acknowledged and ignored. The dedup key is
 `<chat id>:<message id>`, which stays the same when Telegram replays an update under a new update_id.
 The bot token is part of every API URL, so it must never reach a log line or an error reason.
+
+Whether a group message mentions this bot, or a `/command@name` is for it, depends on the bot's
+username: `bot_username` when configured, else learned with getMe. getMe is never called while
+Telegram waits for the webhook's answer: until the name is known, `parse` leaves that decision to
+the worker, whose `settle` asks getMe (once per process; again a minute after a failure).
 """
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import re
@@ -36,7 +42,7 @@ _CHAT_TYPES = {"private": DIRECT, "group": GROUP, "supergroup": GROUP}
 _MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "audio"),
           ("video", "video"), ("video_note", "video"), ("animation", "video"))
 _USERNAME_RETRY_SECONDS = 60.0
-_GETME_READ_TIMEOUT = 3.0
+_ADDRESSING_ENTITIES = ("mention", "text_mention", "bot_command")
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -116,7 +122,14 @@ class TelegramChannel(PlatformChannel):
         attachments = _attachments(message)
         if not text and not attachments:
             return []       # service messages: joins, pins, title changes, ...
-        addressed = self._addressing(message, text, entities)
+        replied = str(optional_object(optional_object(message, "reply_to_message"), "from").get("id")) \
+            == self.config.bot_id
+        unsettled: dict[str, Any] = {}
+        try:
+            addressed = _addressing(text, entities, replied, self._username or None, self.config.bot_id)
+        except _NameNeeded:     # only getMe can tell whom the mention or command names: the worker asks
+            addressed = (replied, text)
+            unsettled = {"text": text, "entities": _addressing_entities(entities), "replied": replied}
         if addressed is None:
             return []       # a command for another bot in the same group
         mentioned, text = addressed
@@ -130,56 +143,36 @@ class TelegramChannel(PlatformChannel):
             chat_type=chat_type, user_id=need_id(sender, "id", "message.from"),
             user_name=display_name(sender.get("username"), _full_name(sender)),
             text=text, mentioned=mentioned, attachments=attachments, reply_context=reply_context,
-            locale=optional_text(sender, "language_code", 20), raw=update)]
+            locale=optional_text(sender, "language_code", 20), raw=update, unsettled=unsettled)]
+
+    def settle(self, msg: InboundMessage) -> InboundMessage | None:
+        """Decide, now that the worker may ask getMe, whether a mention or command that `parse` could
+        not place names this bot (None: a command for another bot)."""
+        pending = msg.unsettled
+        if not pending:
+            return msg
+        addressed = _addressing(str(pending.get("text") or ""), list(pending.get("entities") or []),
+                                bool(pending.get("replied")), self._bot_username(), self.config.bot_id)
+        if addressed is None:
+            return None
+        mentioned, text = addressed
+        if msg.chat_type == DIRECT or self.config.group_trigger == "always":
+            mentioned = True
+        return dataclasses.replace(msg, text=text, mentioned=mentioned, unsettled={})
 
     def _too_old(self, date: Any) -> bool:
         return isinstance(date, (int, float)) and time.time() - date > self.config.max_message_age
 
-    def _addressing(self, message: dict[str, Any], text: str,
-                    entities: list[Any]) -> tuple[bool, str] | None:
-        """(addressed to this bot?, text without the bot's mention); None for another bot's command."""
-        units = _Utf16(text)
-        cuts: list[tuple[int, int, str]] = []
-        mentioned = False
-        for entity in entities:
-            if not isinstance(entity, dict):
-                continue
-            kind, offset, length = entity.get("type"), entity.get("offset"), entity.get("length")
-            if not isinstance(offset, int) or not isinstance(length, int):
-                continue
-            piece = units.slice(offset, length)
-            if kind == "mention" and self._is_me(piece[1:]):
-                mentioned = True
-                cuts.append((offset, length, ""))
-            elif kind == "text_mention" and str(optional_object(entity, "user").get("id")) == self.config.bot_id:
-                mentioned = True
-                cuts.append((offset, length, ""))
-            elif kind == "bot_command" and offset == 0 and "@" in piece:
-                command, _, target = piece.partition("@")
-                if not self._is_me(target):
-                    return None
-                mentioned = True
-                cuts.append((offset, length, command))
-        replied = optional_object(message, "reply_to_message")
-        if str(optional_object(replied, "from").get("id")) == self.config.bot_id:
-            mentioned = True
-        return mentioned, (_SPACES.sub(" ", units.replace(cuts)) if cuts else text).strip()
-
-    def _is_me(self, username: str) -> bool:
-        mine = self._bot_username()
-        return bool(mine) and username.lower() == mine.lower()
-
     def _bot_username(self) -> str:
-        """The configured username, or the one getMe reports (asked once, retried after a minute)."""
+        """The configured username, or the one getMe reports (asked once, retried after a minute).
+        Called by the worker only: never while Telegram waits for a webhook's answer."""
         if self._username:
             return self._username
         with self._username_lock:
             if self._username or time.monotonic() - self._username_failed_at < _USERNAME_RETRY_SECONDS:
                 return self._username
             try:
-                # Asked while Telegram waits for the webhook's answer: keep it short.
-                resp = http.exchange(self._http, "GET", self._url("getMe"),
-                                     timeout=(self.config.connect_timeout, _GETME_READ_TIMEOUT))
+                resp = http.exchange(self._http, "GET", self._url("getMe"), timeout=self.config.timeout)
                 self._username = str(optional_object(http.json_body(resp), "result").get("username") or "")
             except DeliveryError as exc:
                 log.warning("could not learn the telegram bot's username (%s)", exc.reason)
@@ -231,6 +224,57 @@ def _full_name(person: dict[str, Any]) -> str:
 def _error_code(data: dict[str, Any]) -> int:
     code = data.get("error_code")
     return code if isinstance(code, int) and code >= 400 else 400
+
+
+class _NameNeeded(Exception):
+    """Deciding whom a message addresses needs this bot's username, which is not known yet."""
+
+
+def _addressing(text: str, entities: list[Any], replied_to_me: bool, username: str | None,
+                bot_id: str) -> tuple[bool, str] | None:
+    """(addressed to this bot?, text without the bot's mention); None for another bot's command.
+    `username` None: not known yet; _NameNeeded when the answer depends on it."""
+    units = _Utf16(text)
+    cuts: list[tuple[int, int, str]] = []
+    mentioned = replied_to_me
+    for entity in entities:
+        if not isinstance(entity, dict):
+            continue
+        kind, offset, length = entity.get("type"), entity.get("offset"), entity.get("length")
+        if not isinstance(offset, int) or not isinstance(length, int):
+            continue
+        piece = units.slice(offset, length)
+        if kind == "mention" and _is(piece[1:], username):
+            mentioned = True
+            cuts.append((offset, length, ""))
+        elif kind == "text_mention" and str(optional_object(entity, "user").get("id")) == bot_id:
+            mentioned = True
+            cuts.append((offset, length, ""))
+        elif kind == "bot_command" and offset == 0 and "@" in piece:
+            command, _, target = piece.partition("@")
+            if not _is(target, username):
+                return None
+            mentioned = True
+            cuts.append((offset, length, command))
+    return mentioned, (_SPACES.sub(" ", units.replace(cuts)) if cuts else text).strip()
+
+
+def _is(name: str, username: str | None) -> bool:
+    if username is None:
+        raise _NameNeeded()
+    return bool(username) and name.lower() == username.lower()
+
+
+def _addressing_entities(entities: list[Any]) -> list[dict[str, Any]]:
+    """The entities `_addressing` reads, as the worker needs them stored (the update itself is not)."""
+    kept = []
+    for entity in entities:
+        if isinstance(entity, dict) and entity.get("type") in _ADDRESSING_ENTITIES:
+            item = {k: entity.get(k) for k in ("type", "offset", "length")}
+            if entity.get("type") == "text_mention":
+                item["user"] = {"id": optional_object(entity, "user").get("id")}
+            kept.append(item)
+    return kept
 
 
 class _EntitiesRejected(Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..audit.redact import redact
 from ..models import Approval
@@ -52,7 +52,7 @@ def create(conn: Connection, db: Any, request_key: str, command: str, args: dict
     return row, inserted
 
 
-def get(conn: Connection, approval_id: int) -> Any:
+def get(conn: Connection, approval_id: int) -> Row[Any] | None:
     return conn.execute(sa.select(_approvals).where(_approvals.c.id == approval_id)).first()
 
 
@@ -90,7 +90,7 @@ def listing(conn: Connection, status: str | None = None, limit: int = 100) -> li
     return [as_dict(row) for row in conn.execute(query).all()]
 
 
-def as_dict(row: Any) -> dict[str, Any]:
+def as_dict(row: Row[Any]) -> dict[str, Any]:
     return {"id": row.id, "command": row.command, "args": redact(row.args or {}), "requester": row.requester,
             "requester_name": row.requester_name, "chat": f"{row.channel}:{row.chat_id}", "via": row.via,
             "status": row.status, "created_at": row.created_at, "expires_at": row.expires_at,

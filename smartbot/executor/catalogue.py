@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..audit.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
@@ -254,7 +254,7 @@ def redacted_argv(spec: CommandSpec, argv: list[str], values: Mapping[str, str])
 
 
 # -- storage --------------------------------------------------------------------------------
-def spec_from_row(row: Any, own: OwnVariables | None = None) -> CommandSpec:
+def spec_from_row(row: Row[Any], own: OwnVariables | None = None) -> CommandSpec:
     """The stored command, checked again as a new definition would be (DefinitionError if it fails)."""
     data = {"name": row.name, "description": row.description, "argv": row.argv, "params": row.params,
             "permission": row.permission, "timeout": row.timeout, "output_cap": row.output_cap,

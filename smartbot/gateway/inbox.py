@@ -1,28 +1,26 @@
-"""The durable inbox: accept a message once, and store what handling it decided, atomically.
+"""The durable inbox: accept a message once, and finish it once.
 
 `accept` is the one INSERT of the webhook path; the unique (channel, event_id) key makes a
-platform's retry a no-op. `complete` marks the message done and writes its replies, memory and
-audit rows in the same transaction, then leases the next message of the same conversation.
+platform's retry a no-op. `finish` marks a message done inside the transaction that stores what
+handling it decided (see outcome.py), and leases the next message of the same conversation.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import audit, conversations, usage
 from ..db import Database
-from ..jobs.queue import OrderedQueue
-from ..messages import InboundMessage, Reply
+from ..jobs.queue import OrderedQueue, QueueRow
+from ..messages import InboundMessage
 from ..models import Inbox
-from ..models.queues import FAILED, LEASED
-from ..outcome import Outcome
-from . import outbox
+from ..models.queues import LEASED
 
+KIND = "inbox"                  # the job kind that handles an inbox row
 _inbox = Inbox.__table__
 queue = OrderedQueue(_inbox)
 # One statement per accepted message: insert, and lease it to the accepting owner at once when no
@@ -37,9 +35,6 @@ _ACCEPT = (
     "FROM (SELECT (:lease AND NOT EXISTS (SELECT 1 FROM inbox o WHERE o.order_key = :order_key "
     "AND o.status IN ('queued', 'leased'))) AS free) h WHERE 1 = 1 "
     "ON CONFLICT DO NOTHING RETURNING id, status")
-_REGISTER_SENDER = sa.text(
-    "INSERT INTO identities (channel, platform_user_id, display_name, created_at) "
-    "VALUES (:channel, :user_id, :name, :now) ON CONFLICT DO NOTHING")
 
 
 @dataclass
@@ -98,44 +93,23 @@ def leased_to(db: Database, owner: str, keys: list[tuple[str, str]]) -> list[tup
     return sorted(found)
 
 
-def load(db: Database, row_id: int) -> tuple[Any, InboundMessage] | None:
+def load(db: Database, row_id: int) -> tuple[QueueRow, InboundMessage] | None:
     with db.read() as conn:
-        row = queue.load_one(conn, row_id)
-    if row is None:
+        loaded = queue.load_one(conn, row_id)
+    if loaded is None:
         return None
-    return row, InboundMessage.from_record(json.loads(row.payload))
+    row, payload = loaded
+    return row, InboundMessage.from_record(json.loads(payload))
 
 
-@dataclass
-class Completed:
-    outbox_ids: list[int]       # replies leased to the owner for immediate delivery
-    next_inbox_ids: list[int]   # the conversation's next message, leased to the owner
-    replies: dict[int, Reply] = field(default_factory=dict)    # the leased replies, by row id
+def finish(conn: Connection, row: QueueRow, owner: str, status: str, error: str = "") -> bool:
+    """Mark the message finished; False when the lease was lost (another owner finished or holds it)."""
+    return queue.finish(conn, row.id, owner, status=status, error=error)
 
 
-def complete(db: Database, row: Any, msg: InboundMessage, outcome: Outcome, owner: str, lease_seconds: float,
-             channel: Any, status: str = "done") -> Completed | None:
-    """Store the outcome; None when the lease was lost (another owner finished or holds it)."""
-    until = time.time() + lease_seconds
-
-    def write(conn: Connection) -> Completed | None:
-        if not queue.finish(conn, row.id, owner, status=status, error="" if status != FAILED else outcome.result):
-            return None
-        queued = outbox.enqueue(conn, msg, outcome, row.id, channel)
-        if outcome.reset_memory:
-            conversations.reset(conn, msg.conversation_key)
-        conversations.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
-                             outcome.provider, outcome.model)
-        conn.execute(_REGISTER_SENDER, {"channel": msg.channel, "user_id": msg.user_id, "name": msg.user_name[:200],
-                                        "now": time.time()})
-        audit.record_all(conn, outcome.audit)
-        usage.record_all(conn, outcome.usage)
-        leased_out = outbox.queue.lease_if_head(conn, [row_id for row_id, _ in queued], owner, until)
-        next_in = queue.lease_next(conn, row.order_key, owner, until)
-        replies = dict(queued)
-        return Completed(leased_out, next_in, {row_id: replies[row_id] for row_id in leased_out})
-
-    return db.run_write(write)
+def lease_next(conn: Connection, row: QueueRow, owner: str, until: float) -> list[int]:
+    """After finishing `row`: lease its conversation's next message to `owner`, when one is due."""
+    return queue.lease_next(conn, row.order_key, owner, until)
 
 
 def retry_later(db: Database, row_id: int, owner: str, delay: float, error: str) -> bool:

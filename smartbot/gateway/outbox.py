@@ -15,13 +15,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import audit
+from ..audit import AuditEvent
+from ..channels.base import Channel
 from ..db import Database
-from ..jobs.queue import OrderedQueue
+from ..jobs.queue import OrderedQueue, QueueRow
 from ..messages import InboundMessage, Reply
 from ..models import Outbox
 from ..models.queues import DONE, FAILED
-from ..outcome import Outcome
 
+KIND = "outbox"                 # the job kind that delivers an outbox row
 _outbox = Outbox.__table__
 queue = OrderedQueue(_outbox)
 _INSERT = sa.text(
@@ -35,13 +37,14 @@ def delivery_id(channel: str, dedup_key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{channel}:{dedup_key}"))
 
 
-def enqueue(conn: Connection, msg: InboundMessage, outcome: Outcome, inbox_id: int,
-            channel: Any) -> list[tuple[int, Reply]]:
-    """Queue the outcome's replies to the sender's chat; returns the new rows' ids and replies."""
+def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format: str, inbox_id: int,
+            channel: Channel | None) -> list[tuple[int, Reply]]:
+    """Queue replies to the sender's chat, split to the channel's limit; returns the new rows' ids
+    and replies."""
     parts: list[Reply] = []
-    for text in outcome.texts:
+    for text in texts:
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
-                      format=outcome.format, reply_to=msg.event_id)
+                      format=text_format, reply_to=msg.event_id)
         parts.extend(channel.split(reply) if channel is not None else [reply])
     for part in parts:
         part.request_id = msg.request_id
@@ -70,15 +73,16 @@ def _insert(conn: Connection, replies: list[Reply], key: str, chat_key: str,
     return added
 
 
-def load(db: Database, row_id: int) -> tuple[Any, Reply] | None:
+def load(db: Database, row_id: int) -> tuple[QueueRow, Reply] | None:
     with db.read() as conn:
-        row = queue.load_one(conn, row_id)
-    if row is None:
+        loaded = queue.load_one(conn, row_id)
+    if loaded is None:
         return None
-    return row, Reply.from_record(json.loads(row.payload))
+    row, payload = loaded
+    return row, Reply.from_record(json.loads(payload))
 
 
-def mark_sent(db: Database, row: Any, owner: str, lease_seconds: float) -> list[int] | None:
+def mark_sent(db: Database, row: QueueRow, owner: str, lease_seconds: float) -> list[int] | None:
     """Record the delivery and lease the chat's next reply; None when the lease was lost."""
     def write(conn: Connection) -> list[int] | None:
         if not queue.finish(conn, row.id, owner, DONE):
@@ -88,8 +92,8 @@ def mark_sent(db: Database, row: Any, owner: str, lease_seconds: float) -> list[
     return db.run_write(write)
 
 
-def mark_failed(db: Database, row: Any, owner: str, error: str, lease_seconds: float,
-                audit_event: Any) -> list[int]:
+def mark_failed(db: Database, row: QueueRow, owner: str, error: str, lease_seconds: float,
+                audit_event: AuditEvent) -> list[int]:
     """Give up on a reply (recorded and audited) and let the chat's next reply go."""
     def write(conn: Connection) -> list[int]:
         if not queue.finish(conn, row.id, owner, FAILED, error):

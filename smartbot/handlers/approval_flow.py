@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..audit import AuditEvent, redact
@@ -26,6 +27,7 @@ from ..executor.catalogue import CommandSpec
 from ..executor.environment import OwnVariables, own_variables
 from ..gateway import outbox
 from ..i18n import t
+from ..jobs.local import Dispatch
 from ..messages import Reply
 from ..models import Identity
 from .base import HandlerContext
@@ -59,7 +61,7 @@ class Settled:
     """What an attempt to decide a request came to."""
 
     outcome: str                # decided | not_found | own | already
-    row: Any = None
+    row: Row[Any] | None = None
     status: str = ""            # the request's status after the attempt
 
 
@@ -113,7 +115,7 @@ def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve:
     return Settled("decided", row, new_status)
 
 
-def _is_own(conn: Any, row: Any, principal: Principal) -> bool:
+def _is_own(conn: Connection, row: Row[Any], principal: Principal) -> bool:
     """The request was made by this principal, through this identity or another bound to the same user."""
     if principal.identity and row.requester == principal.identity:
         return True
@@ -151,7 +153,7 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
     return text
 
 
-def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dict[str, str], OwnVariables]:
+def _prepare(ctx: HandlerContext, row: Row[Any]) -> tuple[CommandSpec, list[str], dict[str, str], OwnVariables]:
     """The command as it stands now, checked again for the requester as they stand now."""
     channel, _, platform_user = row.requester.partition(":")
     with ctx.db.read() as conn:
@@ -173,7 +175,7 @@ def _prepare(ctx: HandlerContext, row: Any) -> tuple[CommandSpec, list[str], dic
     return spec, argv, checked, own
 
 
-def _finish(ctx: HandlerContext, row: Any, status: str, summary: dict[str, Any], events: list[AuditEvent],
+def _finish(ctx: HandlerContext, row: Row[Any], status: str, summary: dict[str, Any], events: list[AuditEvent],
             text: str) -> None:
     with ctx.db.write() as conn:
         approvals.transition(conn, row.id, approvals.RUNNING, status, result=summary)
@@ -181,7 +183,7 @@ def _finish(ctx: HandlerContext, row: Any, status: str, summary: dict[str, Any],
         _tell_requester(conn, ctx, row, "outcome", text)
 
 
-def _tell_requester(conn: Any, ctx: HandlerContext, row: Any, what: str, text: str) -> None:
+def _tell_requester(conn: Connection, ctx: HandlerContext, row: Row[Any], what: str, text: str) -> None:
     if len(text) > NOTICE_LIMIT:
         text = text[:NOTICE_LIMIT] + "\n[...]"
     reply = Reply(row.channel, row.chat_id, text, reply_context=row.reply_context or {})
@@ -208,17 +210,22 @@ APPROVAL = "approval"       # the job kind that runs an approved request on the 
 
 
 class ApprovalJobs:
-    """The worker pool's side of approvals: expire overdue requests, run approved ones."""
+    """The worker pool's side of approvals: expire overdue requests, run approved ones.
+    `dispatch(kind, ids, delay)` hands approved requests to whichever backend runs the pool."""
 
-    def __init__(self, ctx: HandlerContext) -> None:
+    def __init__(self, ctx: HandlerContext, dispatch: Dispatch) -> None:
         self.ctx = ctx
+        self.dispatch = dispatch
 
-    def sweep(self) -> list[int]:
-        """Expire what is overdue; returns approved requests waiting for a worker (to dispatch)."""
+    def recover(self) -> list[int]:
+        """Expire what is overdue, and hand out approved requests waiting for a worker (one that was
+        handed out before and is still waiting is claimed once, whoever runs it)."""
         expire_due(self.ctx)
         with self.ctx.db.read() as conn:
-            return approvals.approved_waiting(conn)
+            waiting = approvals.approved_waiting(conn)
+        if waiting:
+            self.dispatch(APPROVAL, waiting, 0.0)
+        return waiting
 
     def run(self, approval_id: int) -> None:
         run_approved(self.ctx, approval_id)
-

@@ -5,7 +5,6 @@ message never reaches a model."""
 from __future__ import annotations
 
 import logging
-import time
 
 from .. import conversations, usage
 from ..audit import AuditEvent
@@ -47,10 +46,11 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("model.quota_exceeded", principal.identity, usage.user_key(principal),
                                          "denied", {"used": quota.used, "limit": quota.limit,
                                                     "event_id": msg.event_id})])
-    over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, time.time())
+    over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, f"{msg.channel}:{msg.event_id}",
+                           msg.received_at)
     if over is not None:
-        limit, count = over
-        events = [] if count > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
+        limit, place = over
+        events = [] if place > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
             "model.rate_limited", principal.identity, usage.user_key(principal), "denied",
             {"limit_per_minute": limit, "event_id": msg.event_id})]
         return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
@@ -64,17 +64,20 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         if route.params.get("tools"):
             tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages,
                                            choice.chain)
-            answer = tool_run.answer
+            answer, answers = tool_run.answer, tool_run.answers
         else:
             request = ModelRequest(messages=messages, user=usage.user_key(principal))
             answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl)
+            answers = [answer]
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
         return _failed(ctx, msg, principal, exc, choice.route)
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
+    # The calls' usage is written with the outcome, by the transaction that finishes the message.
     outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
-                      model=answer.model, tokens=answer.usage.total, format="markdown")
+                      model=answer.model, tokens=answer.usage.total, format="markdown",
+                      usage=usage.spent(usage.user_key(principal), answers))
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
 
 

@@ -43,7 +43,7 @@ class ToolRun:
     answer: ModelResponse
     notes: list[str] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
-    tokens: int = 0
+    answers: list[ModelResponse] = field(default_factory=list)     # every answered call, for its usage
     error: ProviderError | None = None      # the model failed after tools had run
 
     def finish(self, outcome: Outcome, actor: str, event_id: str) -> Outcome:
@@ -51,7 +51,7 @@ class ToolRun:
         if self.notes and outcome.texts:
             outcome.texts[-1] = outcome.texts[-1] + "\n\n" + "\n".join(self.notes)
         outcome.audit = self.audit + outcome.audit
-        outcome.tokens = self.tokens
+        outcome.tokens = sum(answer.usage.total for answer in self.answers)
         if self.error is not None:
             outcome.result = "error"
             outcome.audit.append(AuditEvent("model.error", actor, self.error.provider or "model", "error",
@@ -92,7 +92,8 @@ def complete_with_tools(ctx: HandlerContext, principal: Principal, origin: Origi
             run.error = exc
             run.answer = ModelResponse(t("model.unavailable", ctx.locale), exc.provider, "")
             break
-        run.answer, run.tokens = answer, run.tokens + answer.usage.total
+        run.answer = answer
+        run.answers.append(answer)
         if not answer.tool_calls:
             break
         if round_no == limits.tool_rounds:

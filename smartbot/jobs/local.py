@@ -1,10 +1,10 @@
 """The embedded job backend: a thread pool inside each app process, fed straight from the webhook.
 
 A message accepted by this process is leased to it in the same INSERT transaction and handed to
-the pool in memory, so work starts at once with no polling. A maintenance thread renews the
-leases of this process's work, takes over work whose owner died (at start, then every
-`sweep_seconds`), fires delayed retries, and purges old rows. Threads are started lazily up to
-`[jobs] threads`; model calls spend their time waiting on the network, not on the CPU.
+the pool in memory, so work starts at once with no polling. Each job kind is served by the object
+that does the work (`serve`); the runner knows nothing of messages. A maintenance thread fires
+delayed retries and runs the three upkeep steps (`Upkeep`) on their schedule. Threads are started
+lazily up to `[jobs] threads`; model calls spend their time waiting on the network, not on the CPU.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 from .pressure import IngestPressure
 
@@ -22,16 +23,30 @@ log = logging.getLogger(__name__)
 
 Job = tuple[str, int]           # (kind, row id)
 MAX_RETRY_DELAY = 60.0          # seconds between tries of a job that keeps failing
+PURGE_SECONDS = 3600.0          # between purges (the first one a minute after start)
+Step = Callable[[], object]
+Dispatch = Callable[[str, list[int], float], None]   # how work hands follow-ups back: kind, row ids, delay
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """The runner's three upkeep steps, each a list of calls made in order; one that raises is
+    logged and does not keep the others from running."""
+
+    recover: Sequence[Step] = ()    # at start, then every sweep: take over work whose owner died or
+    #                                 whose lease ran out, and queued work that is due
+    renew: Sequence[Step] = ()      # while this process holds work: extend its leases
+    purge: Sequence[Step] = ()      # hourly: drop finished rows past their keeping time
 
 
 class LocalRunner:
-    def __init__(self, handlers: dict[str, Callable[[int], None]], max_threads: int,
-                 upkeep: Callable[[str], None], sweep_seconds: float, lease_seconds: float,
+    def __init__(self, max_threads: int, max_backlog: int, sweep_seconds: float, lease_seconds: float,
                  pressure: IngestPressure | None = None, idle_seconds: float = 60.0) -> None:
-        self._handlers = handlers
+        self._handlers: Mapping[str, Callable[[int], None]] = {}
+        self._upkeep = Upkeep()
         self.pressure = pressure or IngestPressure()
         self._max_threads = max_threads
-        self._upkeep = upkeep
+        self._max_backlog = max_backlog
         self._sweep_seconds = sweep_seconds
         self._renew_seconds = max(0.5, lease_seconds / 3)
         self._idle_seconds = idle_seconds
@@ -47,6 +62,12 @@ class LocalRunner:
         self._maintenance: threading.Thread | None = None
         self._failures: dict[Job, int] = {}      # jobs that raised, and how many times in a row
 
+    def serve(self, handlers: Mapping[str, Callable[[int], None]], upkeep: Upkeep) -> None:
+        """Who works each job kind (called with the row id), and the upkeep steps; set before
+        `start`, once the objects doing the work exist (they hand follow-ups back to `dispatch`)."""
+        self._handlers = dict(handlers)
+        self._upkeep = upkeep
+
     # -- feeding ------------------------------------------------------------------------------
     def submit(self, kind: str, row_id: int) -> None:
         with self._cv:
@@ -54,6 +75,12 @@ class LocalRunner:
             if self._idle == 0 and self._threads < self._max_threads and not self._stopping:
                 self._spawn()
             self._cv.notify()
+
+    def offer(self, kind: str, row_id: int) -> None:
+        """Take a row whose table says it is ready (a broker's wake-up), unless the backlog is
+        full: then it waits in its table for whichever worker's sweep is free first."""
+        if self.has_room():
+            self.submit(kind, row_id)
 
     def dispatch(self, kind: str, ids: list[int], delay: float = 0.0) -> None:
         if delay <= 0:
@@ -97,6 +124,10 @@ class LocalRunner:
 
     def backlog(self) -> int:
         return len(self._queue)
+
+    def has_room(self) -> bool:
+        """Whether the in-memory backlog is below `[jobs] max_backlog`."""
+        return len(self._queue) < self._max_backlog
 
     def alive(self) -> bool:
         return self._maintenance is not None and self._maintenance.is_alive()
@@ -153,7 +184,7 @@ class LocalRunner:
         self.dispatch(job[0], [job[1]], delay)
 
     def _maintain(self) -> None:
-        self._safe_upkeep("recover")
+        self._run_step("recover", self._upkeep.recover)
         now = time.monotonic()
         next_sweep, next_renew, next_purge = now + self._sweep_seconds, now + self._renew_seconds, now + 60
         while True:
@@ -175,16 +206,19 @@ class LocalRunner:
             if now >= next_renew:
                 next_renew = now + self._renew_seconds
                 if self.has_work():
-                    self._safe_upkeep("renew")
+                    self._run_step("renew", self._upkeep.renew)
             if now >= next_sweep:
                 next_sweep = now + self._sweep_seconds
-                self._safe_upkeep("recover")
+                self._run_step("recover", self._upkeep.recover)
             if now >= next_purge:
-                next_purge = now + 3600
-                self._safe_upkeep("purge")
+                next_purge = now + PURGE_SECONDS
+                self._run_step("purge", self._upkeep.purge)
 
-    def _safe_upkeep(self, what: str) -> None:
-        try:
-            self._upkeep(what)
-        except Exception:
-            log.exception("upkeep %s failed; will try again", what)
+    @staticmethod
+    def _run_step(name: str, calls: Sequence[Step]) -> None:
+        for call in calls:
+            try:
+                call()
+            except Exception:
+                log.exception("upkeep step %s (%s) failed; it runs again on schedule", name,
+                              getattr(call, "__qualname__", call))

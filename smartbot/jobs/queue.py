@@ -12,7 +12,8 @@ message path, building SQLAlchemy expressions cost three times what running them
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +22,20 @@ from ..models.queues import DONE, FAILED, LEASED, QUEUED
 from .liveness import owner_is_dead
 
 UNFINISHED = (QUEUED, LEASED)
+
+
+@dataclass
+class QueueRow:
+    """What a worker reads of an inbox or outbox row (its payload aside): enough to work it and to
+    finish it. A row the worker just wrote and leased to itself is on its first attempt."""
+
+    id: int
+    owner: str | None
+    order_key: str
+    channel: str
+    attempts: int = 1
+    status: str = LEASED
+    created_at: float = field(default_factory=time.time)
 
 
 class OrderedQueue:
@@ -59,7 +74,8 @@ class OrderedQueue:
         self._due = sa.text(
             f"SELECT id FROM {n} WHERE status = 'queued' AND next_attempt_at <= :now AND created_at <= :born "
             f"AND {head} ORDER BY id LIMIT :limit")
-        self._load = sa.text(f"SELECT * FROM {n} WHERE id = :id")
+        self._load = sa.text(f"SELECT id, owner, order_key, channel, attempts, status, created_at, payload "
+                             f"FROM {n} WHERE id = :id")
 
     def lease_if_head(self, conn: Connection, ids: Sequence[int], owner: str, until: float,
                       now: float | None = None) -> list[int]:
@@ -115,8 +131,13 @@ class OrderedQueue:
         """Queued rows that are due and first in line for their key, oldest first."""
         return [r[0] for r in conn.execute(self._due, {"now": now, "born": now - min_age, "limit": limit}).all()]
 
-    def load_one(self, conn: Connection, row_id: int) -> Any:
-        return conn.execute(self._load, {"id": row_id}).first()
+    def load_one(self, conn: Connection, row_id: int) -> tuple[QueueRow, str] | None:
+        """The row and its payload (JSON text), or None when there is no such row."""
+        row = conn.execute(self._load, {"id": row_id}).first()
+        if row is None:
+            return None
+        return QueueRow(row.id, row.owner, row.order_key, row.channel, row.attempts, row.status,
+                        row.created_at), row.payload
 
     # -- reporting and retention (off the message path) ---------------------------------------
     def depth(self, conn: Connection) -> dict[str, int]:

@@ -27,6 +27,11 @@ class ProviderSpec:
     key_origin: str = ""                    # scheme://host:port the key was confirmed for (see keys.py)
     from_file: bool = False                 # a [[providers]] entry of smartbot.toml, not made at run time
 
+    def cost_of(self, usage: Usage) -> float:
+        """What `usage` cost at this provider's prices (0 when it is not priced)."""
+        return (usage.prompt_tokens * self.prompt_price_per_1k
+                + usage.completion_tokens * self.completion_price_per_1k) / 1000.0
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -75,10 +80,13 @@ class Usage:
 
 @dataclass
 class ModelResponse:
+    """One answer, with what it spent: the caller records the usage (this package stores nothing)."""
+
     text: str
     provider: str
     model: str
     usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0                       # at the provider's prices; 0 when not priced or cached
     finish_reason: str = ""
     latency: float = 0.0
     attempts: int = 1

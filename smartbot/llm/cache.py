@@ -48,7 +48,7 @@ class ResponseCache:
             found = self.get(request_key(spec, request), ttl)
             if found is not None:
                 self._count("hit")
-                return dataclasses.replace(found, cached=True, usage=Usage(), latency=0.0, attempts=0)
+                return dataclasses.replace(found, cached=True, usage=Usage(), cost=0.0, latency=0.0, attempts=0)
         self._count("miss")
         return None
 

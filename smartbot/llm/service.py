@@ -6,9 +6,10 @@ jitter, honouring Retry-After, as long as the provider's total deadline allows a
 stays closed; then the next provider in the chain is tried, whatever the failure was. A provider
 whose circuit is open is skipped without a call. 4xx client errors are never retried.
 
-Announcements for the rest of SmartBot (this package has no database and no alerting):
-`on_provider_down(name, reason)`, `on_provider_up(name)` when a circuit opens or closes, and
-`on_usage(spec, request, response)` after every answered call (for token and cost accounting).
+Every answer carries what it spent (`ModelResponse.usage` and `cost`); the caller records it
+with whatever it stores (this package has no database). Announcements for the rest of SmartBot
+(no alerting here either): `on_provider_down(name, reason)`, `on_provider_up(name)` when a
+circuit opens or closes.
 """
 from __future__ import annotations
 
@@ -74,7 +75,6 @@ class ModelService:
         self.cache = ResponseCache(cache_entries, cache_store)
         self.on_provider_down: Signal = self.breakers.on_down
         self.on_provider_up: Signal = self.breakers.on_up
-        self.on_usage = Signal("model usage")
 
     def client(self, spec: ProviderSpec) -> Provider:
         """One pooled client per provider spec; a changed spec gets a fresh client."""
@@ -128,7 +128,6 @@ class ModelService:
                 log.warning("provider %s failed (%s: %s); %s", spec.name, exc.kind, exc.reason,
                             "trying the next one" if spec is not chain[-1] else "no more providers")
                 continue
-            self.on_usage(spec, request, response)
             if cache_ttl > 0:
                 self.cache.put(request_key(spec, request), cache_ttl, response)
             return response
@@ -159,11 +158,13 @@ class ModelService:
                 log.info("provider %s: %s, retry %d in %.2fs", spec.name, exc.reason, attempt, delay)
                 self._sleep(delay)
                 continue
-            self._answered(spec.name, time.monotonic() - started, response)
+            self._answered(spec, time.monotonic() - started, response)
             response.attempts = attempt
             return response
 
-    def _answered(self, name: str, seconds: float, response: ModelResponse) -> None:
+    def _answered(self, spec: ProviderSpec, seconds: float, response: ModelResponse) -> None:
+        name = spec.name
+        response.cost = spec.cost_of(response.usage)
         metrics.count("model_calls_total", provider=name, result="ok")
         metrics.observe("model_call_seconds", seconds, provider=name)
         metrics.count("model_tokens_total", response.usage.prompt_tokens, provider=name, kind="prompt")
@@ -203,7 +204,7 @@ class ModelService:
         request = ModelRequest([{"role": "user", "content": "ping"}], max_tokens=1, user=user)
         timeout = (spec.connect_timeout, min(spec.read_timeout, spec.total_timeout))
         response = self.client(spec).complete(request, timeout)
-        self.on_usage(spec, request, response)
+        response.cost = spec.cost_of(response.usage)
         return response
 
     def key_is_set(self, env_name: str) -> bool:

@@ -7,6 +7,7 @@ import json
 from typing import Any, Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 
 from .. import audit
 from ..db import Database
@@ -34,7 +35,7 @@ def _query(actor: str | None, action: str | None, since: float | None, until: fl
     return query
 
 
-def _view(row: Any) -> dict[str, Any]:
+def _view(row: Row[Any]) -> dict[str, Any]:
     return {"seq": row.seq, "ts": row.ts, "actor": row.actor, "action": row.action, "target": row.target,
             "result": row.result, "details": json.loads(row.details or "{}"), "hash": row.hash}
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..auth.rbac import Principal
 from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
 from ..executor.environment import OwnVariables, own_variables
-from ..handlers.approval_flow import settle
+from ..handlers.approval_flow import APPROVAL, settle
 from ..models import Command
 from . import changes
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -54,14 +55,14 @@ def _refused(db: Any, caller: Principal, name: Any, exc: DefinitionError) -> Inv
     return Invalid(exc.reason, exc.field)
 
 
-def _stored(conn: Any, name: str) -> Any:
+def _stored(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(sa.select(_commands).where(_commands.c.name == name)).first()
     if row is None:
         raise NotFound(f"there is no command {name!r}")
     return row
 
 
-def _writable(row: Any) -> None:
+def _writable(row: Row[Any]) -> None:
     if row.source == "config":
         raise Conflict(f"command {row.name!r} comes from smartbot.toml; change it there")
     if row.source == "default":
@@ -69,7 +70,7 @@ def _writable(row: Any) -> None:
                        "read-only; create a command under another name to run something else")
 
 
-def _as_dict(row: Any, own: OwnVariables) -> dict[str, Any]:
+def _as_dict(row: Row[Any], own: OwnVariables) -> dict[str, Any]:
     try:
         return catalogue.spec_from_row(row, own).to_dict()
     except DefinitionError as exc:   # stored before a check existed (or by hand): shown, never run
@@ -150,6 +151,6 @@ def decide(runtime: Any, caller: Principal, approval_id: int, approve: bool) -> 
     if settled.outcome == "already":
         raise Conflict(f"request #{approval_id} is already {settled.status}")
     if approve:
-        runtime.run_approval_soon(approval_id)
+        runtime.dispatch.soon(APPROVAL, approval_id)     # never run inside the request
     with runtime.db.read() as conn:
         return approvals.as_dict(approvals.get(conn, approval_id))

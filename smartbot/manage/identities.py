@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..auth import delegation
 from ..auth.rbac import Principal
@@ -20,7 +21,7 @@ from .errors import Invalid, NotFound
 _ident, _users = Identity.__table__, User.__table__
 
 
-def _view(row: Any) -> dict[str, Any]:
+def _view(row: Row[Any]) -> dict[str, Any]:
     return {"id": row.id, "channel": row.channel, "platform_user_id": row.platform_user_id,
             "display_name": row.display_name, "user_id": row.user_id, "created_at": row.created_at}
 
@@ -36,14 +37,14 @@ def list_identities(db: Database, channel: str | None = None, unbound: bool = Fa
         return [_view(r) for r in conn.execute(query).all()]
 
 
-def _user_name(conn: Any, user_id: int) -> str:
+def _user_name(conn: Connection, user_id: int) -> str:
     name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
     if name is None:
         raise Invalid(f"no user with id {user_id}", "user_id")
     return str(name)
 
 
-def _require_cover(conn: Any, caller: Principal, user_id: int, doing: str, target: str) -> None:
+def _require_cover(conn: Connection, caller: Principal, user_id: int, doing: str, target: str) -> None:
     """The caller must hold every right of the user the identity is (or would be) bound to; a
     user that no longer exists holds nothing."""
     name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
 from ..live_config import PROVIDERS_VERSION
@@ -37,7 +38,7 @@ CREATE_FIELDS = {"name": Str(required=True, pattern=NAME, max_length=100), **ROU
 COLUMNS = tuple(ROUTE_FIELDS)
 
 
-def route_config(row: Any) -> dict[str, Any]:
+def route_config(row: Row[Any]) -> dict[str, Any]:
     return {"name": row.name, "provider": row.provider, "match": row.match or {}, "fallback": list(row.fallback or []),
             "position": row.position, "cache_ttl": row.cache_ttl, "system_prompt": row.system_prompt,
             "enabled": row.enabled, "source": row.source}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
 from ..live_config import bump
@@ -39,11 +39,11 @@ class NamedRows:
             rows = conn.execute(sa.select(self.table).order_by(self.table.c.name)).all()
         return [self.view(r) for r in rows]
 
-    def one(self, db: Any, name: str) -> Any:
+    def one(self, db: Any, name: str) -> Row[Any]:
         with db.read() as conn:
             return self.find(conn, name)
 
-    def find(self, conn: Connection, name: str) -> Any:
+    def find(self, conn: Connection, name: str) -> Row[Any]:
         row = conn.execute(sa.select(self.table).where(self.table.c.name == name)).first()
         if row is None:
             raise NotFound(f"no {self.noun} named {name!r}")
@@ -93,7 +93,7 @@ class NamedRows:
             conn.execute(sa.delete(self.table).where(self.table.c.name == name))
             self._changed(runtime, conn, caller, "deleted", name, before, None)
 
-    def editable(self, conn: Connection, name: str) -> Any:
+    def editable(self, conn: Connection, name: str) -> Row[Any]:
         row = self.find(conn, name)
         if row.source == "config":
             raise Conflict(f"{self.noun} {name!r} is defined in smartbot.toml; change it there "

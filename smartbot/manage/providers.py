@@ -19,9 +19,9 @@ import re
 from typing import Any, Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from .. import audit
+from .. import audit, usage
 from ..audit.redact import SECRET_KEY_PATTERN, redact
 from ..auth.rbac import Principal
 from ..errors import ProviderError
@@ -80,7 +80,7 @@ COLUMNS = ("kind", "base_url", "api_key_env", "model", "enabled")
 AUDITED_FIELDS = ("base_url", "api_key_env")
 
 
-def provider_config(row: Any) -> dict[str, Any]:
+def provider_config(row: Row[Any]) -> dict[str, Any]:
     """A provider as admins see it and the audit log records it: effective settings, header
     values that look secret masked, the key only by its variable's name."""
     spec = spec_from_row(row)
@@ -94,7 +94,7 @@ def provider_config(row: Any) -> dict[str, Any]:
     return out
 
 
-def _check_key(runtime: Any, conn: Connection, name: str, values: dict[str, Any], row: Any) -> None:
+def _check_key(runtime: Any, conn: Connection, name: str, values: dict[str, Any], row: Row[Any]) -> None:
     """The key variable a change leaves the provider with must be a provider key of its own, and
     another provider's only at that provider's origin (llm/keys.py)."""
     if row is not None and not {"api_key_env", "base_url", "key_origin"} & set(values):
@@ -142,7 +142,7 @@ def listing(runtime: Any) -> list[dict[str, Any]]:
     return [_with_state(runtime, p) for p in PROVIDERS.all(runtime.db)]
 
 
-def stored(db: Any, name: str) -> Any:
+def stored(db: Any, name: str) -> Row[Any]:
     """The provider's row (NotFound when there is none)."""
     return PROVIDERS.one(db, name)
 
@@ -166,7 +166,7 @@ def update(runtime: Any, caller: Principal, name: str, body: dict[str, Any]) -> 
     """Change the fields given. Giving api_key_env, or confirm_key: true, confirms the key for the
     origin base_url has afterwards; otherwise the key stays confirmed for the origin it had."""
 
-    def values_for(row: Any) -> dict[str, Any]:
+    def values_for(row: Row[Any]) -> dict[str, Any]:
         values = {k: body[k] for k in COLUMNS if k in body}
         values["params"] = {**(row.params or {}), **{k: body[k] for k in PROVIDER_PARAMS if k in body}}
         if "api_key_env" in body or body.get("confirm_key"):
@@ -219,6 +219,8 @@ def _try(runtime: Any, spec: ProviderSpec, actor: str) -> dict[str, Any]:
         answer = models.try_provider(spec, actor)
     except ProviderError as exc:
         return {"ok": False, "provider": spec.name, "kind": exc.kind, "reason": exc.reason}
+    with runtime.db.write() as conn:        # the test's tokens are the tester's
+        usage.record_all(conn, usage.spent(actor, [answer]))
     # The provider's own model name and text stay out: a base_url may point at any service.
     return {"ok": True, "provider": spec.name, "model": spec.model, "latency_ms": round(answer.latency * 1000, 1)}
 
@@ -268,12 +270,12 @@ def switch(runtime: Any, caller: Principal, default: str, fallback: list[str]) -
     return {**after, "chain": chain(runtime)}
 
 
-def _active(conn: Any) -> dict[str, Any]:
+def _active(conn: Connection) -> dict[str, Any]:
     return {"default": get_setting(conn, MODELS_DEFAULT, "") or "",
             "fallback": list(get_setting(conn, MODELS_FALLBACK, []) or [])}
 
 
-def _provider_in_use(conn: Any, row: Any) -> str:
+def _provider_in_use(conn: Connection, row: Row[Any]) -> str:
     current = _active(conn)
     if row.name == current["default"] or row.name in current["fallback"]:
         return f"provider {row.name!r} is in the active chain; switch it out first (PUT /models/active)"

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..auth import delegation, tokens
 from ..auth.permissions import valid_pattern
@@ -29,21 +30,21 @@ def _check(data: dict[str, Any]) -> None:
             raise Invalid(f"{pattern!r} grants no known permission (see GET /permissions)", f"permissions[{i}]")
 
 
-def _view(conn: Any, row: Any) -> dict[str, Any]:
+def _view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     members = conn.execute(sa.select(sa.func.count()).select_from(_user_roles)
                            .where(_user_roles.c.role_id == row.id)).scalar()
     return {"id": row.id, "name": row.name, "description": row.description, "permissions": list(row.permissions or []),
             "chat_scope": row.chat_scope, "is_template": row.is_template, "source": row.source, "members": members}
 
 
-def _row(conn: Any, name: str) -> Any:
+def _row(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(sa.select(_roles).where(_roles.c.name == name)).first()
     if row is None:
         raise NotFound(f"no role named {name!r}")
     return row
 
 
-def _editable(row: Any) -> None:
+def _editable(row: Row[Any]) -> None:
     if row.source == "config":
         raise Conflict(f"the role {row.name!r} comes from smartbot.toml; change it there")
 
@@ -58,14 +59,14 @@ def get_role(db: Database, name: str) -> dict[str, Any]:
         return _view(conn, _row(conn, name))
 
 
-def _wanted(name: str, data: dict[str, Any], row: Any = None) -> tuple[Grant, ...]:
+def _wanted(name: str, data: dict[str, Any], row: Row[Any] | None = None) -> tuple[Grant, ...]:
     """The grants the role will give after the change (its stored ones for what the change leaves)."""
     permissions = data["permissions"] if "permissions" in data else list(row.permissions or []) if row else []
     scope = data["chat_scope"] if "chat_scope" in data else row.chat_scope if row else None
     return tuple(Grant(p, name, tuple(scope) if scope is not None else None) for p in permissions or [])
 
 
-def _require_cover(caller: Principal, row: Any, doing: str) -> None:
+def _require_cover(caller: Principal, row: Row[Any], doing: str) -> None:
     """A role may be changed only by a caller who holds everything it gives (the admin role too)."""
     delegation.require_cover(caller, delegation.grants_of_role(row), f"{doing} the role {row.name!r}",
                              f"role:{row.name}")

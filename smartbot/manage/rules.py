@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..db import Database
 from ..live_config import RULES_VERSION, bump
@@ -18,11 +19,11 @@ _rules = Rule.__table__
 FIELDS = ("name", "position", "enabled", "match", "action", "params")
 
 
-def _view(row: Any) -> dict[str, Any]:
+def _view(row: Row[Any]) -> dict[str, Any]:
     return {"id": row.id, **{k: getattr(row, k) for k in FIELDS}, "source": row.source}
 
 
-def _row(conn: Any, rule_id: int) -> Any:
+def _row(conn: Connection, rule_id: int) -> Row[Any]:
     row = conn.execute(sa.select(_rules).where(_rules.c.id == rule_id)).first()
     if row is None:
         raise NotFound(f"no rule with id {rule_id}")

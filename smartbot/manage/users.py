@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..auth import delegation, tokens
 from ..auth.passwords import hash_password, weakness
@@ -22,12 +23,12 @@ from .errors import Conflict, Invalid, NotFound
 _users, _roles, _user_roles, _ident = User.__table__, Role.__table__, UserRole.__table__, Identity.__table__
 
 
-def _roles_of(conn: Any, user_id: int) -> list[str]:
+def _roles_of(conn: Connection, user_id: int) -> list[str]:
     return list(conn.execute(sa.select(_roles.c.name).select_from(_user_roles.join(_roles))
                              .where(_user_roles.c.user_id == user_id).order_by(_roles.c.name)).scalars())
 
 
-def _view(conn: Any, row: Any) -> dict[str, Any]:
+def _view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     idents = conn.execute(sa.select(_ident.c.id, _ident.c.channel, _ident.c.platform_user_id)
                           .where(_ident.c.user_id == row.id).order_by(_ident.c.id)).all()
     return {"id": row.id, "name": row.name, "display_name": row.display_name, "is_active": row.is_active,
@@ -45,14 +46,14 @@ def get_user(db: Database, user_id: int) -> dict[str, Any]:
         return _view(conn, _row(conn, user_id))
 
 
-def _row(conn: Any, user_id: int) -> Any:
+def _row(conn: Connection, user_id: int) -> Row[Any]:
     row = conn.execute(sa.select(_users).where(_users.c.id == user_id)).first()
     if row is None:
         raise NotFound(f"no user with id {user_id}")
     return row
 
 
-def _role_grants(conn: Any, roles: list[str]) -> dict[str, tuple[Grant, ...]]:
+def _role_grants(conn: Connection, roles: list[str]) -> dict[str, tuple[Grant, ...]]:
     """The rights each named role gives; Invalid when one does not exist."""
     rows = {r.name: r for r in conn.execute(sa.select(_roles).where(_roles.c.name.in_(roles))).all()}
     missing = sorted(set(roles) - set(rows))
@@ -61,19 +62,19 @@ def _role_grants(conn: Any, roles: list[str]) -> dict[str, tuple[Grant, ...]]:
     return {name: delegation.grants_of_role(row) for name, row in rows.items()}
 
 
-def _grantable(conn: Any, caller: Principal, roles: list[str], target: str) -> None:
+def _grantable(conn: Connection, caller: Principal, roles: list[str], target: str) -> None:
     """Every role handed out must give only what the caller holds itself."""
     for name, grants in sorted(_role_grants(conn, roles).items()):
         delegation.require_cover(caller, grants, f"grant the role {name!r}", target)
 
 
-def _changeable(conn: Any, caller: Principal, row: Any, doing: str) -> None:
+def _changeable(conn: Connection, caller: Principal, row: Row[Any], doing: str) -> None:
     """A user may be changed only by a caller who holds every right the user holds (the admin too)."""
     delegation.require_cover(caller, delegation.grants_of_user(conn, row.id), f"{doing} the user {row.name!r}",
                              f"user:{row.name}")
 
 
-def _set_roles(conn: Any, user_id: int, roles: list[str]) -> None:
+def _set_roles(conn: Connection, user_id: int, roles: list[str]) -> None:
     found = dict(conn.execute(sa.select(_roles.c.name, _roles.c.id).where(_roles.c.name.in_(roles))).all())
     conn.execute(sa.delete(_user_roles).where(_user_roles.c.user_id == user_id))
     if roles:
@@ -146,7 +147,7 @@ def delete_user(db: Database, caller: Principal, user_id: int) -> None:
         changes.record(conn, changes.actor_of(caller), "user.delete", f"user:{row.name}", before, None)
 
 
-def _keep_an_admin(conn: Any) -> None:
+def _keep_an_admin(conn: Connection) -> None:
     """Refuse a change that would leave nobody able to administer SmartBot."""
     rows = conn.execute(sa.select(_roles.c.permissions).select_from(_user_roles.join(_roles).join(_users))
                         .where(_users.c.is_active.is_(True), _users.c.password_hash.is_not(None))).all()

@@ -15,12 +15,13 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
 from ..models import Schedule, User
 from ..workflows import cron, rights, schedules, store
 from ..workflows.definition import NAME, DefinitionError, load
-from ..workflows.runs import StartRefused, Trigger, start_now
+from ..workflows.runs import WORKFLOW, StartRefused, Trigger, start_now
 from . import changes
 from .errors import Conflict, Invalid, NotFound, with_status
 from .fields import Bool, Obj, Str
@@ -54,7 +55,7 @@ def _definition(runtime: Any, source: str, name: str | None = None) -> Any:
         raise Invalid(exc.reason, exc.field) from None
 
 
-def _stored(conn: Any, name: str) -> Any:
+def _stored(conn: Connection, name: str) -> Row[Any]:
     row = store.get_workflow(conn, name)
     if row is None:
         raise NotFound(f"there is no workflow {name!r}")
@@ -142,7 +143,7 @@ def start(runtime: Any, caller: Principal, name: str, args: dict[str, Any], chan
                               {str(k): str(v) for k, v in args.items()})
     except StartRefused as exc:
         raise with_status(exc.status, exc.reason) from None
-    runtime.run_workflow_soon(run_id)
+    runtime.dispatch.soon(WORKFLOW, run_id)     # never run inside the request
     with runtime.db.read() as conn:
         return store.run_dict(store.get_run(conn, run_id), store.steps_of(conn, run_id))
 
@@ -164,7 +165,7 @@ def run(db: Any, run_id: int) -> dict[str, Any]:
 
 
 # -- schedules ------------------------------------------------------------------------------------
-def _owner_id(conn: Any, caller: Principal, name: str | None) -> int:
+def _owner_id(conn: Connection, caller: Principal, name: str | None) -> int:
     if not name:
         if caller.user_id is None:
             raise Invalid("name the user whose rights the runs have", "owner")
@@ -175,14 +176,14 @@ def _owner_id(conn: Any, caller: Principal, name: str | None) -> int:
     return int(uid)
 
 
-def _schedule(conn: Any, schedule_id: int) -> Any:
+def _schedule(conn: Connection, schedule_id: int) -> Row[Any]:
     row = schedules.get(conn, schedule_id)
     if row is None:
         raise NotFound(f"there is no schedule #{schedule_id}")
     return row
 
 
-def _checked_schedule(conn: Any, body: dict[str, Any]) -> float:
+def _checked_schedule(conn: Connection, body: dict[str, Any]) -> float:
     """Check the cross-field rules; the next firing time of the cron expression."""
     try:
         following = schedules.next_time(body["cron"], time.time())

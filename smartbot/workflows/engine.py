@@ -13,17 +13,20 @@ import time
 from typing import Any, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..auth import identities
 from ..auth.rbac import Principal
 from ..executor.approvals import Origin
+from ..gateway import outbox
 from ..handlers.base import HandlerContext
 from ..i18n import t
+from ..jobs.local import Dispatch
 from ..messages import Reply
 from ..models import User
 from . import store
-from .definition import Definition, DefinitionError, load
+from .definition import Definition, DefinitionError, Step, load
 from .steps import RunEnv, StepResult, post_replies, run_step
 from .store import FAILED, PENDING, RUNNING, SKIPPED, STOPPED, SUCCEEDED
 
@@ -38,7 +41,7 @@ class _LeaseLost(Exception):
     """Another worker took the run over (this one was presumed dead); stop without writing more."""
 
 
-def _control_of(step: Any, state: Any) -> str:
+def _control_of(step: Step, state: Row[Any]) -> str:
     """What a condition step that finished before a restart decided."""
     if step.kind == "condition" and state.status == SUCCEEDED and state.output == "true":
         return str(step.params["then"])
@@ -47,12 +50,12 @@ def _control_of(step: Any, state: Any) -> str:
 
 class WorkflowEngine:
     def __init__(self, ctx: HandlerContext, channels: dict[str, Any], owner: str, lease_seconds: float,
-                 deliver: Callable[[list[int]], None]) -> None:
+                 dispatch: Dispatch) -> None:
         self.ctx = ctx
         self.channels = channels
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.deliver = deliver
+        self.dispatch = dispatch      # hands the replies a run leased to this process to its job pool
         self.active: set[int] = set()          # runs this process is working now (their leases are renewed)
         self._lock = threading.Lock()
 
@@ -84,7 +87,7 @@ class WorkflowEngine:
         with self._lock:
             return set(self.active)
 
-    def _work(self, row: Any, states: list[Any], principal: Principal | None) -> None:
+    def _work(self, row: Row[Any], states: list[Row[Any]], principal: Principal | None) -> None:
         try:
             definition = load(row.source, self.ctx.settings.workflows, row.workflow)
         except DefinitionError as exc:
@@ -115,7 +118,7 @@ class WorkflowEngine:
             result = self._attempt(env, step, position)
             env.context["steps"][step.name] = {"output": result.output, "status": SUCCEEDED if result.ok else FAILED}
             if result.outbox_ids:
-                self.deliver(result.outbox_ids)
+                self.dispatch(outbox.KIND, result.outbox_ids, 0.0)
             if not result.ok and step.on_error == "stop":
                 return self._finish(row, FAILED, f"step {step.name} failed: {result.error}", position)
             if result.control == "stop":
@@ -123,7 +126,7 @@ class WorkflowEngine:
             skip_next = result.control == "skip_next"
         self._finish(row, SUCCEEDED, "")
 
-    def _attempt(self, env: RunEnv, step: Any, position: int) -> StepResult:
+    def _attempt(self, env: RunEnv, step: Step, position: int) -> StepResult:
         """Run a step up to 1 + retries times; its state is written before and after every attempt."""
         cap = self.ctx.settings.workflows.output_cap
         result = StepResult(False, error="not run")
@@ -146,7 +149,7 @@ class WorkflowEngine:
                 raise _LeaseLost()
             fn(conn)
 
-    def _env(self, row: Any, principal: Principal, definition: Definition, states: list[Any]) -> RunEnv:
+    def _env(self, row: Row[Any], principal: Principal, definition: Definition, states: list[Row[Any]]) -> RunEnv:
         steps = {s.name: {"output": "", "status": PENDING} for s in definition.steps}
         for state in states:
             if state.name in steps and state.status != RUNNING:
@@ -158,7 +161,7 @@ class WorkflowEngine:
                         dict(row.reply_context or {}))
         return RunEnv(self.ctx, principal, origin, row, self.channels, context, self.owner, self.lease_seconds)
 
-    def _principal(self, conn: Any, row: Any) -> Principal | None:
+    def _principal(self, conn: Connection, row: Row[Any]) -> Principal | None:
         """Who the run's steps run as, with their rights as they are now."""
         security = self.ctx.settings.security
         if row.trigger == "chat":
@@ -171,7 +174,7 @@ class WorkflowEngine:
             return None
         return identities.principal_for_user(conn, row.user_id, user.name)
 
-    def _finish(self, row: Any, status: str, error: str, position: int = -1) -> None:
+    def _finish(self, row: Row[Any], status: str, error: str, position: int = -1) -> None:
         """Record the outcome, skip the steps never reached, audit it and tell the chat, in one transaction."""
         locale = self.ctx.settings.default_locale
         text = t(f"workflow.{status}", locale, name=row.workflow, id=row.id, reason=error)
@@ -190,4 +193,4 @@ class WorkflowEngine:
                 ids = post_replies(conn, [reply], f"workflow:{row.id}:result", self.owner, self.lease_seconds)
         log.info("workflow run %s (%s) %s%s", row.id, row.workflow, status, f": {error}" if error else "")
         if ids:
-            self.deliver(ids)
+            self.dispatch(outbox.KIND, ids, 0.0)

@@ -1,17 +1,19 @@
 """The worker pool's side of workflows, the same for every job backend: run a run, renew the
 leases of the runs this process works, hand back runs whose owner died, fire due schedules.
 
-`dispatch(run_ids)` gives runs to whichever backend this process uses (the local pool, which on a
-web node of a Celery cluster is idle; then workers' sweeps find queued runs within a sweep).
+`dispatch(kind, ids, delay)` gives runs (and the replies they queue) to whichever backend this
+process uses (the local pool, which on a web node of a Celery cluster is idle; then workers'
+sweeps find queued runs within a sweep).
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any
 
 from ..handlers.base import HandlerContext
 from ..jobs.liveness import owner_is_dead
+from ..jobs.local import Dispatch
 from . import schedules, store
 from .engine import WorkflowEngine
 from .runs import WORKFLOW
@@ -23,11 +25,12 @@ log = logging.getLogger(__name__)
 
 class WorkflowJobs:
     def __init__(self, ctx: HandlerContext, channels: dict[str, Any], owner: str, lease_seconds: float,
-                 deliver: Callable[[list[int]], None]) -> None:
+                 dispatch: Dispatch) -> None:
         self.ctx = ctx
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.engine = WorkflowEngine(ctx, channels, owner, lease_seconds, deliver)
+        self.dispatch = dispatch
+        self.engine = WorkflowEngine(ctx, channels, owner, lease_seconds, dispatch)
 
     def run(self, run_id: int) -> None:
         self.engine.run(run_id)
@@ -45,9 +48,15 @@ class WorkflowJobs:
         if purged:
             log.info("purged %d finished workflow runs", purged)
 
-    def sweep(self) -> list[int]:
-        """Requeue runs whose owner is gone, fire due schedules; the queued runs to dispatch (a run
-        dispatched twice is claimed once)."""
+    def recover(self) -> list[int]:
+        """Requeue runs whose owner is gone, fire due schedules, and hand out the queued runs (a run
+        handed out twice is claimed once)."""
+        queued = self._sweep()
+        if queued:
+            self.dispatch(WORKFLOW, queued, 0.0)
+        return queued
+
+    def _sweep(self) -> list[int]:
         now = time.time()
         db = self.ctx.db
         with db.read() as conn:

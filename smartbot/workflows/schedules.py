@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..auth import identities
 from ..models import Schedule, User
@@ -43,7 +43,7 @@ def all_schedules(conn: Connection, workflow: str | None = None) -> list[Any]:
     return conn.execute(query).all()
 
 
-def as_dict(row: Any) -> dict[str, Any]:
+def as_dict(row: Row[Any]) -> dict[str, Any]:
     return {"id": row.id, "workflow": row.workflow, "cron": row.cron, "owner_user_id": row.owner_user_id,
             "args": row.args or {}, "channel": row.channel, "chat_id": row.chat_id, "enabled": bool(row.enabled),
             "next_run_at": row.next_run_at, "last_run_at": row.last_run_at}
@@ -80,7 +80,7 @@ def fire_due(db: Any, settings: WorkflowSettings, now: float | None = None) -> l
     return started
 
 
-def _start(conn: Connection, settings: WorkflowSettings, row: Any) -> int | None:
+def _start(conn: Connection, settings: WorkflowSettings, row: Row[Any]) -> int | None:
     owner = conn.execute(sa.select(_users.c.name, _users.c.is_active).where(_users.c.id == row.owner_user_id)).first()
     actor = f"schedule:{row.id}"
     if owner is None or not owner.is_active:

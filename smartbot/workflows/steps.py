@@ -128,6 +128,8 @@ def _model(env: RunEnv, step: Step, position: int) -> StepResult:
             answer = env.ctx.models.complete(ModelRequest(messages=messages, user=user), chain)
         except ProviderError as exc:
             return StepResult(False, error=f"model {exc.kind}: {exc.reason}")
+        spent = usage.spent(usage.user_key(env.principal), [answer])     # counted against the same quota
+        env.ctx.db.run_write(lambda conn: usage.record_all(conn, spent))
         return StepResult(True, answer.text.strip())
     return _with_timeout(call, step.timeout)
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..models import Workflow, WorkflowRun, WorkflowStep
 
@@ -20,7 +20,7 @@ _workflows, _runs, _steps = Workflow.__table__, WorkflowRun.__table__, WorkflowS
 
 
 # -- workflows --------------------------------------------------------------------------------
-def get_workflow(conn: Connection, name: str) -> Any:
+def get_workflow(conn: Connection, name: str) -> Row[Any] | None:
     return conn.execute(sa.select(_workflows).where(_workflows.c.name == name)).first()
 
 
@@ -39,7 +39,7 @@ def delete_workflow(conn: Connection, name: str) -> bool:
     return conn.execute(sa.delete(_workflows).where(_workflows.c.name == name)).rowcount == 1
 
 
-def workflow_dict(row: Any) -> dict[str, Any]:
+def workflow_dict(row: Row[Any]) -> dict[str, Any]:
     return {"name": row.name, "description": row.description, "enabled": bool(row.enabled), "yaml": row.source,
             "created_at": row.created_at, "updated_at": row.updated_at}
 
@@ -64,7 +64,7 @@ def create_run(conn: Connection, *, workflow: str, source: str, step_names: list
     return int(run_id), True
 
 
-def get_run(conn: Connection, run_id: int) -> Any:
+def get_run(conn: Connection, run_id: int) -> Row[Any] | None:
     return conn.execute(sa.select(_runs).where(_runs.c.id == run_id)).first()
 
 
@@ -134,7 +134,7 @@ def list_runs(conn: Connection, workflow: str | None = None, status: str | None 
     return conn.execute(query).all()
 
 
-def run_dict(row: Any, steps: list[Any] | None = None) -> dict[str, Any]:
+def run_dict(row: Row[Any], steps: list[Row[Any]] | None = None) -> dict[str, Any]:
     out = {"id": row.id, "workflow": row.workflow, "trigger": row.trigger, "triggered_by": row.triggered_by,
            "chat": f"{row.channel}:{row.chat_id}" if row.channel else "", "args": row.args or {},
            "status": row.status, "error": row.error, "created_at": row.created_at, "started_at": row.started_at,
