@@ -40,6 +40,8 @@ class ServerSettings:
     graceful_timeout: int = setting(20, minimum=1)
     metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "
                                         "default: a new temporary folder per start")
+    fast_webhook_route: bool = setting(True, help="answer POST /webhooks/<channel> before Flask builds a request "
+                                                  "context (the same answers, less CPU); false: through Flask")
 
     def validate(self, path: str) -> None:
         if self.idle_workers > self.workers:
