@@ -12,12 +12,11 @@ from typing import Any, Mapping
 from . import audit, model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
-from .config import Settings
-from .db import Database, sqlite_file
+from .config import Settings, warn_retired
+from .db import Database
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
 from .gateway.ingest import Ingest
-from .gateway.spool import spool_dir
 from .handlers import HandlerContext
 from .handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
@@ -30,7 +29,6 @@ from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
-from .ops import worker_scaling
 from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
@@ -50,6 +48,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None, role: str = "web") -> None:
         self.settings = settings
+        warn_retired(settings)
         self.celery = make_celery(settings.jobs.broker_url, settings.jobs.queue) if settings.jobs.backend == "celery" else None
         self.role = role if self.celery is not None else "all"
         threads = settings.jobs.threads
@@ -78,10 +77,8 @@ class Runtime:
         self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
         webhook_channels = tuple(sorted(n for n, c in self.channels.items() if c.accepts_webhooks))
         monitors = Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe, webhook_channels)
-        self.scaling = worker_scaling.current()
         self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds,
-                            ServerLock(lock_path(settings.database_url)),
-                            self._check_scaling if self.scaling is not None else None)
+                            ServerLock(lock_path(settings.database_url)))
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -92,8 +89,6 @@ class Runtime:
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
-        if self.scaling is not None:
-            pressure.on_load = self.scaling.load_seen
         self.runner = LocalRunner({INBOX: self._handle_message, OUTBOX: self._deliver, APPROVAL: self._run_approval,
                                    WORKFLOW: self._run_workflow},
                                   jobs.threads,
@@ -105,20 +100,13 @@ class Runtime:
                                       self.channels, self.owner, jobs.lease_seconds,
                                       lambda ids: self.runner.dispatch(OUTBOX, ids))
         self._wake = WakeSender(self.celery) if self.celery is not None else None
-        spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
         # Refused webhooks are counted (for their audit rows) in Redis or in this process's memory, never
         # in the database: a flood of forged requests must not become a flood of database writes.
         refusals = self.store if self.settings.cache.url else LocalStore()
         self.ingest = Ingest(self.db, self.channels, self._ingest_owner, jobs.lease_seconds, self._accepted,
-                             self.settings.audit.refusal_audit_interval, pressure, refusals,
-                             spool_dir(sqlite_file(self.settings.database_url)) if spooling else None,
-                             self.owner)
+                             self.settings.audit.refusal_audit_interval, pressure, refusals)
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self._woken)
-
-    def _check_scaling(self) -> None:
-        if self.scaling is not None:
-            self.scaling.check(self.runner.backlog() if self.role != "web" else 0, self.settings.jobs.threads)
 
     def _ingest_owner(self) -> str | None:
         """Lease new messages to this process while its in-memory backlog is bounded; past that
@@ -167,8 +155,6 @@ class Runtime:
             self._wake(WORKFLOW, run_id)
 
     def _upkeep(self, what: str) -> None:
-        if what == "recover" and self.ingest.spool is not None:
-            self.ingest.spool.recover()      # a dead process's spooled messages, into the inbox first
         getattr(self.worker, what)()
         if what == "recover":
             self.runner.dispatch(APPROVAL, self.approvals.sweep())
@@ -200,8 +186,6 @@ class Runtime:
             self._started = False
         self.model_health.stop()
         self.ops.stop()
-        if self.ingest.spool is not None and not self.ingest.spool.close(timeout):
-            log.warning("some spooled messages were not stored yet; another process or the next start stores them")
         unstarted = self.runner.stop(timeout)
         try:
             for kind, module in ((INBOX, inbox), (OUTBOX, outbox)):
@@ -218,8 +202,6 @@ class Runtime:
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.
         self.db.after_fork()
-        if self.ingest.spool is not None:
-            self.ingest.spool.after_fork()
         was_started = self._started
         self._started = False
         self._stop_lock = threading.Lock()
