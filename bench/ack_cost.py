@@ -8,10 +8,7 @@ in for a request's parsing and verifying (~25 us of Python), then one of:
   none      nothing more (a handler that stores nothing, like the Bolt baseline);
   empty     a group-committed transaction with no statement in it (`Database.run_write`);
   accept    the webhook's real write (`inbox.accept`: the INSERT that stores and leases the
-            message, group-committed);
-  spooled   the webhook's path under load (`Ingest.accept` with the ack spool): one write to
-            the spool file, no waiting; the mover's storing of the same messages in the inbox is
-            counted too (a round ends when the spool is empty).
+            message, group-committed).
 
 Printed per op: process CPU (every thread), voluntary context switches, and the average batch.
 `empty - none` is the price of waiting for a shared commit at all: each waiting thread sleeps on
@@ -30,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from smartbot.config import ServerSettings  # noqa: E402
 from smartbot.db import Database  # noqa: E402
 from smartbot.gateway import inbox  # noqa: E402
-from smartbot.gateway.ingest import Ingest  # noqa: E402
 from smartbot.messages import InboundMessage  # noqa: E402
 
 WORK_LOOPS = 1500       # ~25 us of pure Python on this class of machine
@@ -67,7 +62,7 @@ class _Messages:
                               user_id=f"u{n % 500}", user_name="bench", text="hello from the ack benchmark")
 
 
-def _variants(db: Database, messages: _Messages, ingest: Ingest) -> dict[str, Callable[[], None]]:
+def _variants(db: Database, messages: _Messages) -> dict[str, Callable[[], None]]:
     def none() -> None:
         messages.next()
 
@@ -78,14 +73,10 @@ def _variants(db: Database, messages: _Messages, ingest: Ingest) -> dict[str, Ca
     def accept() -> None:
         inbox.accept(db, messages.next(), "bench-owner", 30.0)
 
-    def spooled() -> None:
-        ingest.accept(messages.next())
-
-    return {"none": none, "empty": empty, "accept": accept, "spooled": spooled}
+    return {"none": none, "empty": empty, "accept": accept}
 
 
-def _round(db: Database, op: Callable[[], None], threads: int, ops: int,
-           settle: Callable[[], bool], counters: Callable[[], tuple[int, int]]) -> tuple[float, float, float]:
+def _round(db: Database, op: Callable[[], None], threads: int, ops: int) -> tuple[float, float, float]:
     """(CPU us, voluntary switches, average batch) per op over `threads` x `ops` ops."""
     def work() -> None:
         for _ in range(ops):
@@ -93,18 +84,17 @@ def _round(db: Database, op: Callable[[], None], threads: int, ops: int,
             op()
 
     pool = [threading.Thread(target=work) for _ in range(threads)]
-    batches, writes = counters()
+    committer = db._committer
+    batches, writes = committer.batches, committer.writes
     before = resource.getrusage(resource.RUSAGE_SELF)
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    while not settle():
-        time.sleep(0.0005)
     after = resource.getrusage(resource.RUSAGE_SELF)
     n = threads * ops
     cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / n * 1e6
-    batches_after, writes_after = counters()
+    batches_after, writes_after = committer.batches, committer.writes
     batch = (writes_after - writes) / (batches_after - batches) if batches_after > batches else 0.0
     return cpu, (after.ru_nvcsw - before.ru_nvcsw) / n, batch
 
@@ -118,29 +108,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smartbot-ack-") as tmp:
         db = Database(f"sqlite:///{os.path.join(tmp, 'ack.db')}")
         db.ensure_schema(True)
-        ingest = Ingest(db, {}, lambda: "bench-owner", 30.0, lambda row_id, leased, msg: None, 1.0,
-                        spool_dir=os.path.join(tmp, "spool"))
-        ingest.pressure.in_flight = ingest.pressure.threshold     # as under load: webhooks piling up
-        settled = lambda: not ingest.spool.busy()  # noqa: E731
-        variants = _variants(db, _Messages(), ingest)
+        variants = _variants(db, _Messages())
         print(f"{args.threads} threads, {args.ops} ops each per round, {args.rounds} rounds (median)")
         print(f"{'variant':<8} {'us CPU per op':>14} {'switches per op':>16} {'batch':>6}   each round (us)")
         medians: dict[str, float] = {}
-        committer, spool = db._committer, ingest.spool
         for name, op in variants.items():
-            counters = ((lambda: (spool.batches, spool.moved)) if name == "spooled"       # messages per mover batch
-                        else (lambda: (committer.batches, committer.writes)))             # writes per group commit
-            _round(db, op, args.threads, max(10, args.ops // 5), settled, counters)       # warm up
-            rounds = [_round(db, op, args.threads, args.ops, settled, counters) for _ in range(args.rounds)]
+            _round(db, op, args.threads, max(10, args.ops // 5))       # warm up
+            rounds = [_round(db, op, args.threads, args.ops) for _ in range(args.rounds)]
             cpu = statistics.median(r[0] for r in rounds)
             medians[name] = cpu
             print(f"{name:<8} {cpu:>14.1f} {statistics.median(r[1] for r in rounds):>16.1f} "
                   f"{statistics.median(r[2] for r in rounds):>6.1f}   {' / '.join(f'{r[0]:.0f}' for r in rounds)}")
-        ingest.spool.close()
         db.dispose()
     print(f"waiting for a shared commit (empty - none): {medians['empty'] - medians['none']:.1f} us per op; "
-          f"the INSERT (accept - empty): {medians['accept'] - medians['empty']:.1f} us per op; "
-          f"the spooled path, storing included (spooled - none): {medians['spooled'] - medians['none']:.1f} us per op")
+          f"the INSERT (accept - empty): {medians['accept'] - medians['empty']:.1f} us per op")
 
 
 if __name__ == "__main__":

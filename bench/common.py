@@ -29,7 +29,7 @@ from tests.support.signing import signature  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 SHIPPED = ServerSettings()          # the worker settings smartbot.gunicorn_conf ships with
 SECRET = "bench-secret-0123456789abcdef"
-# Extra SmartBot settings for A/B runs, as JSON: BENCH_EXTRA='{"jobs": {"ack_spool": false}}'
+# Extra SmartBot settings for A/B runs, as JSON: BENCH_EXTRA='{"server": {"fast_webhook_route": false}}'
 EXTRA = json.loads(os.environ.get("BENCH_EXTRA", "{}"))
 
 
@@ -220,15 +220,13 @@ def run_wrk(url: str, connections: int, seconds: int, script: Path | None = None
                      int(non2xx.group(1)) if non2xx else 0)
 
 
-def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None, warm: bool = True) -> Path:
-    """`warm`: every worker running from the start, as a server under load has them a second or two
-    after the load began (workers on demand, smartbot/ops/worker_scaling.py); measured cold, where
-    it matters, by `ingest.py --cold` and by the idle figures."""
+def smartbot_config(workdir: Path, callback_url: str, extra: dict | None = None) -> Path:
+    """A smartbot.toml with the shipped settings, SQLite in `workdir`, the generic channel and `extra`."""
     config = {"database_url": f"sqlite:///{workdir / 'smartbot.db'}",
               "channels": {"generic": {"secret": SECRET, "callback_url": callback_url}},
               # load generators send many messages per sender; the guest rate limit would refuse them
               "quotas": {"messages_per_minute_per_role": {}},
-              "server": {"idle_workers": SHIPPED.workers} if warm else {}}
+              "server": {}}
     for key, value in (extra or {}).items():
         if key in ("channels", "server"):
             config[key].update(value)

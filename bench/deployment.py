@@ -33,13 +33,15 @@ BENCH = Path(__file__).resolve().parent
 SETTLE_S = 5.0          # after start-up, before idle memory is read
 
 
-def smartbot_idle(tmp: Path) -> dict:
-    """gunicorn with the shipped settings and SQLite, no load: start-up time and idle PSS."""
+def smartbot_idle(tmp: Path, workers: int | None = None) -> dict:
+    """gunicorn with the shipped settings (or `workers` workers) and SQLite, no load: start-up time
+    and idle PSS."""
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     model, platform = FakeModel().start(), FakePlatform().start()
-    work = tmp / "idle-smartbot"
+    work = tmp / f"idle-smartbot-{workers or 'shipped'}"
     cfg = common.smartbot_config(work, platform.hook_url, {"providers": [
-        {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}]}, warm=False)
+        {"name": "fake", "kind": "openai", "base_url": model.base_url, "model": "fake"}],
+        **({"server": {"workers": workers}} if workers else {})})
     started = time.monotonic()
     # the time to the first worker's answer, as before; the settle time lets every worker finish booting
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)}, all_workers=False)
@@ -145,7 +147,8 @@ def main() -> None:
     parser.add_argument("--skip-size", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-deploy-"))
-    out = {"smartbot_idle": smartbot_idle(tmp), "nanobot_idle": nanobot_idle(tmp)}
+    out = {"smartbot_idle": smartbot_idle(tmp), "smartbot_idle_1_worker": smartbot_idle(tmp, workers=1),
+           "nanobot_idle": nanobot_idle(tmp)}
     if not args.skip_size:
         out["installed"] = installed_sizes()
     if not args.skip_slow:

@@ -97,10 +97,8 @@ def measure(rate: float, seconds: float) -> dict[str, float]:
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     work = Path(tempfile.mkdtemp(prefix="smartbot-e2e-"))
     fakes = LoopbackFakes()
-    # as shipped: 100 messages a second is no pile-up, so a default deployment serves it with its one
-    # idle worker (BENCH_EXTRA='{"server": {"idle_workers": 2}}' for both workers)
     cfg = common.smartbot_config(work, fakes.hook_url, {**common.EXTRA, "providers": [
-        {"name": "fake", "kind": "openai", "base_url": fakes.model_base_url, "model": "fake"}]}, warm=False)
+        {"name": "fake", "kind": "openai", "base_url": fakes.model_base_url, "model": "fake"}]})
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
     total = int(rate * seconds)
     try:

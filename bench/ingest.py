@@ -1,14 +1,12 @@
 """Webhook ingest: verified, deduplicated, durably stored, acknowledged -- beside the baselines.
 
-    python bench/ingest.py [--seconds 10] [--connections 100 1000] [--slack] [--cold]
+    python bench/ingest.py [--seconds 10] [--connections 100 1000] [--slack]
 
 Generic channel vs a plain Flask JSON endpoint; with --slack also /webhooks/slack (real v0
 signatures, every event new) vs a Slack Bolt app (bench/baselines/bolt_app.py, run from the peers'
 venv). All under gunicorn with SmartBot's shipped settings; wrk drives them from its own process.
 SmartBot's workers answer every message meanwhile (a zero-latency fake model, replies to a fake
 platform), as they would in production; the drain time after the load is printed too.
-SmartBot runs with all its workers from the start (as a second or two into the load); --cold adds a
-generic run that starts with the one idle worker, so the run includes starting the second.
 """
 from __future__ import annotations
 
@@ -53,12 +51,12 @@ def _baseline(app: str, tmp: Path, conns: int, seconds: int, reqfile: Path, args
 
 
 def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str], callback: str, channels: dict,
-              delivered: Callable[[], int], model_base_url: str, warm: bool = True,
+              delivered: Callable[[], int], model_base_url: str,
               drain_limit: float = DRAIN_LIMIT_S) -> tuple[common.WrkResult, int, float]:
     """SmartBot under wrk, then the wait until `delivered()` replies match the acks (at most DRAIN_LIMIT_S)."""
-    work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}{'' if warm else '-cold'}"
+    work = tmp / f"smartbot-{args[0].rsplit('/', 1)[1]}-{conns}"
     cfg = common.smartbot_config(work, callback, {**common.EXTRA, "channels": channels, "providers": [
-        {"name": "fake", "kind": "openai", "base_url": model_base_url, "model": "fake"}]}, warm=warm)
+        {"name": "fake", "kind": "openai", "base_url": model_base_url, "model": "fake"}]})
     bot = common.start_gunicorn("smartbot.wsgi:app", work, env={"SMARTBOT_CONFIG": str(cfg)})
     try:
         res = common.run_wrk(bot.url + args[0], conns, seconds, LUA, [str(reqfile), "2", *args])
@@ -70,16 +68,16 @@ def _smartbot(tmp: Path, conns: int, seconds: int, reqfile: Path, args: list[str
         bot.stop()
 
 
-def generic(tmp: Path, conns: int, seconds: int, warm: bool = True, drain_limit: float = DRAIN_LIMIT_S) -> Ingest:
+def generic(tmp: Path, conns: int, seconds: int, drain_limit: float = DRAIN_LIMIT_S) -> Ingest:
     reqfile = tmp / f"generic-plain-{conns}.txt"
     common.write_signed_requests(reqfile, 20000, f"plain{conns}")
     base = _baseline("baselines.plain_flask:app", tmp, conns, seconds, reqfile, ["/webhooks/generic"])
-    reqfile = tmp / f"generic-bot-{conns}{'' if warm else '-cold'}.txt"
-    common.write_signed_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}{'' if warm else 'c'}")
+    reqfile = tmp / f"generic-bot-{conns}.txt"
+    common.write_signed_requests(reqfile, int(base.rps * seconds * 1.5) + 5000, f"bot{conns}")
     fakes = LoopbackFakes()         # model and platform in a process of their own
     try:
         res, replied, drain = _smartbot(tmp, conns, seconds, reqfile, ["/webhooks/generic"], fakes.hook_url, {},
-                                        fakes.count, fakes.model_base_url, warm, drain_limit)
+                                        fakes.count, fakes.model_base_url, drain_limit)
     finally:
         fakes.stop()
     return Ingest(base, res, replied, drain)
@@ -109,7 +107,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--slack", action="store_true", help="also Slack vs Bolt (needs bench/.peers-venv)")
-    parser.add_argument("--cold", action="store_true", help="also generic at 100 connections from one idle worker")
     args = parser.parse_args()
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-bench-"))
@@ -118,8 +115,6 @@ def main() -> None:
         import peers
 
         rows.append(("slack", 100, slack(tmp, 100, args.seconds, peers.ensure() / "bin")))
-    if args.cold:
-        rows.append(("cold", 100, generic(tmp, 100, args.seconds, warm=False)))
     print(f"\n{'what':>8} {'conns':>6} {'base rps':>9} {'smartbot rps':>13} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'errors':>7} {'replied':>8} {'drain s':>8}")
     for what, conns, r in rows:

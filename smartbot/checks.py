@@ -21,6 +21,8 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> 
             problems.append(what)
 
     report(True, f"configuration file: {settings.config_path or '(none, defaults and environment)'}")
+    for notice in settings.retired:         # ignored, so no problem: said as start-up says it
+        out(f"[warn] {notice}")
     try:
         db = Database(settings.database_url)
         current = db.schema_revision()

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -18,7 +19,7 @@ from .errors import ConfigError
 from .executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from .llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
 from .ops.settings import AlertsSettings, OpsSettings
-from .settings_schema import _suggest, build, require_unique_names, setting
+from .settings_schema import _suggest, build, drop_retired, require_unique_names, setting
 from .workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "SMARTBOT_"
@@ -26,25 +27,30 @@ ENV_PREFIX = "SMARTBOT_"
 SERVER_VARIABLES = frozenset({"DATABASE_URL"})
 LOCALES = ("en", "zh-CN")
 KEY_PATTERN = re.compile(r"[A-Za-z_*?][A-Za-z0-9_*?]{0,99}")
+_FIXED_WORKERS = "workers no longer start and stop with the load: [server] workers all run from the start"
+# Keys that once did something and no longer do: accepted and ignored, so that last version's file
+# still starts, with a warning at start (`warn_retired`) and in `smartbot check-config`.
+RETIRED_KEYS = {
+    "jobs.ack_spool": "the ack spool is gone: every webhook is stored in the inbox before it is answered",
+    "server.idle_workers": _FIXED_WORKERS,
+    "server.idle_seconds": _FIXED_WORKERS,
+}
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 @dataclass
 class ServerSettings:
     bind: str = setting("127.0.0.1:8080", help="host:port or unix:/path/to.sock")
-    workers: int = setting(2, minimum=1, help="gunicorn workers under load (at most)")
-    idle_workers: int = setting(1, minimum=1, help="workers kept while the server is quiet; more start, up to "
-                                                   "`workers`, when webhooks pile up (ops/worker_scaling.py)")
-    idle_seconds: float = setting(300.0, minimum=1.0, help="no load for this long: the extra workers are retired")
+    workers: int = setting(2, minimum=1, help="gunicorn worker processes, all running from the start")
     threads: int = setting(16, minimum=1)
     timeout: int = setting(30, minimum=1)
     graceful_timeout: int = setting(20, minimum=1)
     metrics_dir: str = setting("", help="folder gunicorn's workers share metrics in (emptied at start); "
                                         "default: a new temporary folder per start")
-
-    def validate(self, path: str) -> None:
-        if self.idle_workers > self.workers:
-            raise ConfigError(f"{path}.idle_workers", f"is {self.idle_workers}, more than workers ({self.workers})",
-                              "set it to at most `workers` (equal to keep every worker running)")
+    fast_webhook_route: bool = setting(True, help="answer POST /webhooks/<channel> before Flask builds a request "
+                                                  "context (the same answers, less CPU); false: through Flask")
 
 
 @dataclass
@@ -60,8 +66,6 @@ class JobsSettings:
     outbox_max_attempts: int = setting(12, minimum=1)
     outbox_backoff_max: float = setting(300.0, minimum=1)
     dedup_days: float = setting(7.0, minimum=1)
-    ack_spool: bool = setting(True, help="under load, acknowledge a webhook once it is appended to a spool file "
-                                         "beside the SQLite database (stored in the inbox a moment later)")
 
     def validate(self, path: str) -> None:
         if self.backend == "celery" and not self.broker_url:
@@ -267,6 +271,7 @@ class Settings:
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
+    retired: tuple[str, ...] = field(default=(), init=False)    # what to say about retired keys it held
     secret_key: str = field(default="", repr=False)
     secret_variables: frozenset[str] = frozenset()
 
@@ -320,11 +325,13 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     if "database_url" not in data and not env.get(f"{ENV_PREFIX}DATABASE_URL") and env.get("DATABASE_URL"):
         data["database_url"] = env["DATABASE_URL"]
     _apply_env_overrides(data, env)
+    retired = drop_retired(data, RETIRED_KEYS, env, ENV_PREFIX, path_text)
     named = _named_variables(data)
     channels_raw = data.pop("channels", {}) or {}
     settings = build(Settings, data, "", env)
     settings.channels = _build_channels(channels_raw, env)
     settings.config_path = path_text
+    settings.retired = retired
     settings.database_url = _resolve_sqlite_path(settings.database_url, base_dir)
     for name in ("log_file", "key_file"):
         value = getattr(settings.audit, name)
@@ -335,6 +342,15 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     for i, command in enumerate(settings.commands):
         command.check_variables(f"commands[{i}]", settings.is_server_secret)
     return settings
+
+
+def warn_retired(settings: Settings) -> None:
+    """Log each retired key the settings held, once per process: a gunicorn master's warning covers
+    the workers it forks, which read the same file again."""
+    for notice in settings.retired:
+        if notice not in _warned:
+            _warned.add(notice)
+            log.warning("%s", notice)
 
 
 def _named_variables(data: Any) -> set[str]:
@@ -369,7 +385,7 @@ def _build_channels(raw: Any, env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    top = {f.name for f in fields(Settings) if f.name not in ("config_path", "secret_key")}
+    top = {f.name for f in fields(Settings) if f.name not in ("config_path", "secret_key", "retired")}
     for var, value in sorted(env.items()):
         if not var.startswith(ENV_PREFIX):
             continue

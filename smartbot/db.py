@@ -300,7 +300,6 @@ def _driver_sql(sql: str, is_sqlite: bool) -> str:
 DISK_FULL = "the database volume is full; retry later"
 DATABASE_BUSY = "the database is busy; retry later"
 DATABASE_UNAVAILABLE = "the database is unavailable; retry later"
-STORAGE_REASONS = (DISK_FULL, DATABASE_BUSY, DATABASE_UNAVAILABLE)    # every reason storage_problem gives
 
 
 def storage_problem(exc: BaseException) -> str | None:

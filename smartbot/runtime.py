@@ -12,15 +12,14 @@ from typing import Any, Mapping
 from . import audit, model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
-from .config import Settings
-from .db import Database, sqlite_file
+from .config import Settings, warn_retired
+from .db import Database
 from .delivery import Delivery
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
 from .gateway.dispatch import Dispatcher
 from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
-from .gateway.spool import spool_dir
 from .handlers import HandlerContext
 from .handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
@@ -32,7 +31,6 @@ from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
-from .ops import worker_scaling
 from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
@@ -52,6 +50,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None, role: str = "web") -> None:
         self.settings = settings
+        warn_retired(settings)
         self.celery = make_celery(settings.jobs.broker_url, settings.jobs.queue) if settings.jobs.backend == "celery" else None
         self.role = role if self.celery is not None else "all"
         threads = settings.jobs.threads
@@ -78,10 +77,8 @@ class Runtime:
         self.probe = ProviderProbe(self.providers.chain, alerts.probe_seconds, alerts.probe_timeout)
         webhook_channels = tuple(sorted(n for n, c in self.channels.items() if c.accepts_webhooks))
         monitors = Monitors(alerts, settings.default_locale, self.db, self.alerts, self.probe, webhook_channels)
-        self.scaling = worker_scaling.current()
         self.ops = OpsAgent(monitors, lambda: self.runner.stats(), alerts.check_seconds,
-                            ServerLock(lock_path(settings.database_url)),
-                            self._check_scaling if self.scaling is not None else None)
+                            ServerLock(lock_path(settings.database_url)))
         self._started = False
         self._stop_lock = threading.Lock()
         self._build_workers()
@@ -94,8 +91,6 @@ class Runtime:
         jobs = self.settings.jobs
         self.owner = liveness.owner_id()
         pressure = IngestPressure()
-        if self.scaling is not None:
-            pressure.on_load = self.scaling.load_seen
         self.runner = LocalRunner(jobs.threads, jobs.max_backlog, jobs.sweep_seconds, jobs.lease_seconds, pressure)
         dispatch = self.runner.dispatch
         handoff = Handoff(jobs.max_backlog, jobs.lease_seconds)
@@ -113,24 +108,16 @@ class Runtime:
         # Refused webhooks are counted (for their audit rows) in Redis or in this process's memory, never
         # in the database: a flood of forged requests must not become a flood of database writes.
         refusals = self.store if self.settings.cache.url else LocalStore()
-        spooling = jobs.ack_spool and self.db.is_sqlite and self.role != "web"
         self.ingest = Ingest(self.db, self.channels, self.dispatch.lease_owner, jobs.lease_seconds,
-                             self.dispatch.accepted, self.settings.audit.refusal_audit_interval, pressure, refusals,
-                             spool_dir(sqlite_file(self.settings.database_url)) if spooling else None,
-                             self.owner)
-        recover_spool = (self.ingest.spool.recover,) if self.ingest.spool is not None else ()
+                             self.dispatch.accepted, self.settings.audit.refusal_audit_interval, pressure, refusals)
         self.runner.serve({inbox.KIND: self.worker.handle_message, outbox.KIND: self.delivery.deliver,
                            APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run},
-                          Upkeep(recover=(*recover_spool, self.worker.recover, self.delivery.recover,
+                          Upkeep(recover=(self.worker.recover, self.delivery.recover,
                                           self.approvals.recover, self.workflows.recover, self.db.checkpoint),
                                  renew=(self.worker.renew, self.delivery.renew, self.workflows.renew),
                                  purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self.runner.offer)
-
-    def _check_scaling(self) -> None:
-        if self.scaling is not None:
-            self.scaling.check(self.runner.backlog() if self.role != "web" else 0, self.settings.jobs.threads)
 
     def start(self) -> None:
         if self._started:
@@ -153,8 +140,6 @@ class Runtime:
             self._started = False
         self.model_health.stop()
         self.ops.stop()
-        if self.ingest.spool is not None and not self.ingest.spool.close(timeout):
-            log.warning("some spooled messages were not stored yet; another process or the next start stores them")
         unstarted = self.runner.stop(timeout)
         try:
             for module in (inbox, outbox):
@@ -171,8 +156,6 @@ class Runtime:
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.
         self.db.after_fork()
-        if self.ingest.spool is not None:
-            self.ingest.spool.after_fork()
         was_started = self._started
         self._started = False
         self._stop_lock = threading.Lock()

@@ -82,6 +82,28 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def drop_retired(data: dict[str, Any], retired: typing.Mapping[str, str], env: typing.Mapping[str, str],
+                 env_prefix: str, source: str) -> tuple[str, ...]:
+    """Take keys that no longer do anything out of `data`, so that an older smartbot.toml (or
+    environment) still starts, and say of each one found where it is set and why it is ignored.
+
+    `retired` maps a dotted key ("jobs.ack_spool") to the reason; `source` names the file.
+    """
+    notices = []
+    for dotted, why in retired.items():
+        *sections, name = dotted.split(".")
+        node: Any = data
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or name not in node:
+            continue
+        del node[name]
+        var = env_prefix + "__".join(part.upper() for part in dotted.split("."))
+        fix = f"unset {var}" if var in env else f"remove it from {source or 'the configuration'}"
+        notices.append(f"{dotted} no longer does anything ({why}); {fix}")
+    return tuple(notices)
+
+
 def require_unique_names(section: str, items: typing.Sequence[Any]) -> None:
     """Entries of an array of tables ([[providers]], [[rules]], ...) are found by name: no two alike."""
     names = [item.name for item in items]

@@ -6,13 +6,22 @@ from datetime import timedelta
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import web_security
+from .admin.blueprint import bp as admin_bp
+from .api.blueprint import attach_resources
 from .auth.login_guard import LoginGuard
+from .gateway.views import WebhookRoute
+from .gateway.views import bp as gateway_bp
 from .httputil import TOO_DEEP
 from .ops.access import OpsAccess
+from .ops.blueprint import bp as ops_bp
+from .ops.request_tracking import RequestTracking
 from .runtime import Runtime
 from .web import json_error
+from .webchat.blueprint import bp as webchat_bp
+from .web_session import init_jwt
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +63,20 @@ def build_flask_app(runtime: Runtime) -> Flask:
     app.extensions["smartbot_refusals"] = runtime.ingest.refusals
     app.after_request(web_security.finish)      # registered first, so it runs after every other one
     app.jinja_env.globals["csp_nonce"] = web_security.csp_nonce
-    from .gateway.wsgi_route import WebhookRoute
-
-    app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]
+    if settings.server.fast_webhook_route:
+        app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]
     proxies = settings.security.trusted_proxies
     if proxies:
         # Behind nginx the peer is the proxy: take the client's address and scheme from the
         # X-Forwarded-* headers, trusting only as many hops as there are proxies we run.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
-
-    from .web_session import init_jwt
-
     init_jwt(app, runtime)
-
-    from .admin.blueprint import bp as admin_bp
-    from .api.blueprint import attach_resources
-    from .gateway.blueprint import bp as gateway_bp
-    from .ops.blueprint import bp as ops_bp
-    from .ops.request_tracking import RequestTracking
-
     app.register_blueprint(gateway_bp)
     app.register_blueprint(ops_bp)
     app.wsgi_app = RequestTracking(app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(admin_bp)
     app.register_blueprint(attach_resources())
     if settings.webchat.enabled:
-        from .webchat.blueprint import bp as webchat_bp
-
         app.register_blueprint(webchat_bp)
 
     @app.errorhandler(HTTPException)

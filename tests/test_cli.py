@@ -89,3 +89,13 @@ def test_check_config_names_the_audit_key_and_flags_a_signing_key_that_cannot_co
     other_key = subprocess.run([SMARTBOT, "check-config"], capture_output=True, text=True, timeout=60,
                                env={**os.environ, "SMARTBOT_CONFIG": str(conf), "SMARTBOT_SECRET_KEY": "x" * 40})
     assert other_key.returncode == 1 and "[FAIL] audit key" in other_key.stdout and "rotate-key" in other_key.stdout
+
+
+def test_check_config_warns_about_retired_keys_without_failing(tmp_path):
+    conf = _conf(tmp_path, jobs={"ack_spool": True}, server={"idle_workers": 1})
+    _run(["db", "upgrade"], conf)
+    res = _run(["check-config"], conf)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "[warn] jobs.ack_spool no longer does anything" in res.stdout
+    assert "[warn] server.idle_workers no longer does anything" in res.stdout
+    assert f"remove it from {conf}" in res.stdout

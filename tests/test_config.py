@@ -168,3 +168,47 @@ def test_provider_key_variables_are_names_or_patterns():
         with pytest.raises(ConfigError) as err:
             load({"security": {"provider_key_envs": ["OPENAI_API_KEY", bad]}}, env=_env())
         assert err.value.key == "security.provider_key_envs[1]"
+
+
+RETIRED_FILE = "[jobs]\nack_spool = true\nthreads = 8\n\n[server]\nidle_workers = 1\nidle_seconds = 300\n"
+
+
+def test_retired_keys_in_an_older_file_are_ignored_and_named(tmp_path):
+    conf = tmp_path / "smartbot.toml"
+    conf.write_text(RETIRED_FILE)
+    settings = load(conf, env=_env())
+    assert settings.jobs.threads == 8 and settings.server.workers == 2
+    assert not hasattr(settings.jobs, "ack_spool") and not hasattr(settings.server, "idle_workers")
+    assert [notice.split(" ", 1)[0] for notice in settings.retired] == [
+        "jobs.ack_spool", "server.idle_workers", "server.idle_seconds"]
+    for notice in settings.retired:
+        assert "no longer does anything" in notice and f"remove it from {conf}" in notice
+    assert load({}, env=_env()).retired == ()
+
+
+def test_a_retired_key_from_the_environment_says_which_variable_to_unset():
+    settings = load({}, env=_env(SMARTBOT_JOBS__ACK_SPOOL="false"))
+    assert len(settings.retired) == 1
+    assert settings.retired[0].startswith("jobs.ack_spool no longer does anything")
+    assert settings.retired[0].endswith("unset SMARTBOT_JOBS__ACK_SPOOL")
+
+
+def test_each_retired_key_is_warned_about_once_per_process(monkeypatch, caplog):
+    from smartbot import config
+
+    monkeypatch.setattr(config, "_warned", set())
+    settings = load({"server": {"idle_workers": 1}, "jobs": {"ack_spool": False}}, env=_env())
+    with caplog.at_level("WARNING", logger="smartbot.config"):
+        config.warn_retired(settings)
+        config.warn_retired(load({"server": {"idle_workers": 1}}, env=_env()))
+    assert [r.getMessage() for r in caplog.records] == list(settings.retired)
+
+
+def test_gunicorn_starts_with_retired_keys_and_warns_once_for_each(gunicorn_app, make_config):
+    config = make_config(jobs={"ack_spool": True}, server={"idle_workers": 1, "idle_seconds": 300})
+    app = gunicorn_app(config, workers=2, env={"SMARTBOT_SERVER__IDLE_SECONDS": "60"})
+    assert app.post_generic({"event_id": "old-file", "chat_id": "c", "user_id": "u", "text": "hi"}).status_code == 200
+    log = app.log()
+    for key in ("jobs.ack_spool", "server.idle_workers", "server.idle_seconds"):
+        assert log.count(f"{key} no longer does anything") == 1, log
+    assert "unset SMARTBOT_SERVER__IDLE_SECONDS" in log

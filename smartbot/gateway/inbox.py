@@ -39,58 +39,26 @@ _ACCEPT = (
 
 @dataclass
 class Accepted:
-    row_id: int | None          # None: a duplicate of a message already accepted (or spooled)
+    row_id: int | None          # None: a duplicate of a message already accepted
     leased: bool                # leased to the accepting owner (it should start work at once)
-    spooled: bool = False       # in the ack spool: stored in the inbox a moment later
 
     @property
     def duplicate(self) -> bool:
-        return self.row_id is None and not self.spooled
-
-
-def record_of(msg: InboundMessage) -> str:
-    """The row's payload: the message as JSON (also what the ack spool stores)."""
-    return json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))
+        return self.row_id is None
 
 
 def accept(db: Database, msg: InboundMessage, owner: str | None, lease_seconds: float) -> Accepted:
-    return accept_many(db, [(msg, record_of(msg))], owner, lease_seconds)[0]
-
-
-def accept_many(db: Database, items: list[tuple[InboundMessage, str]], owner: str | None,
-                lease_seconds: float, owners: list[str | None] | None = None) -> list[Accepted]:
-    """Store messages (with their payloads) in one transaction, in order; duplicates are no-ops.
-    Each is leased to `owner`, or to its own entry of `owners` (None: left queued)."""
+    """Store one message, leased to `owner` when it is first in line (None: left queued)."""
     now = time.time()
-    until = now + lease_seconds
+    params = {"now": now, "lease": bool(owner), "owner": owner or "", "until": now + lease_seconds,
+              "channel": msg.channel, "event_id": msg.event_id, "order_key": msg.conversation_key,
+              "payload": json.dumps(msg.to_record(), ensure_ascii=False, separators=(",", ":"))}
 
-    def write(conn: Connection) -> list[Accepted]:
-        results = []
-        for i, (msg, payload) in enumerate(items):
-            who = owners[i] if owners is not None else owner
-            row = db.fetch_one(conn, _ACCEPT, {"now": now, "lease": bool(who), "owner": who or "", "until": until,
-                                                "channel": msg.channel, "event_id": msg.event_id,
-                                                "order_key": msg.conversation_key, "payload": payload})
-            results.append(Accepted(None, False) if row is None else Accepted(row[0], row[1] == LEASED))
-        return results
+    def write(conn: Connection) -> Accepted:
+        row = db.fetch_one(conn, _ACCEPT, params)
+        return Accepted(None, False) if row is None else Accepted(row[0], row[1] == LEASED)
 
     return db.run_write(write)
-
-
-_LEASED_TO = sa.text("SELECT id, channel, event_id FROM inbox WHERE owner = :owner AND status = 'leased' "
-                     "AND event_id IN :events").bindparams(sa.bindparam("events", expanding=True))
-
-
-def leased_to(db: Database, owner: str, keys: list[tuple[str, str]]) -> list[tuple[int, tuple[str, str]]]:
-    """Which of these messages (channel, event_id) are stored and leased to `owner`: (id, key)."""
-    wanted, found = set(keys), []
-    with db.read() as conn:
-        for start in range(0, len(keys), 500):
-            chunk = sorted({event for _, event in keys[start:start + 500]})
-            for row in conn.execute(_LEASED_TO, {"owner": owner, "events": chunk}):
-                if (row.channel, row.event_id) in wanted:
-                    found.append((row.id, (row.channel, row.event_id)))
-    return sorted(found)
 
 
 def load(db: Database, row_id: int) -> tuple[QueueRow, InboundMessage] | None:

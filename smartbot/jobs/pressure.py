@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
 
 
 class IngestPressure:
@@ -40,7 +39,6 @@ class IngestPressure:
         self.in_flight = 0
         self._next_trickle = 0.0
         self.deferred_starts = 0
-        self.on_load: Callable[[], None] | None = None     # called as requests pile up or burst in
 
     def enter(self) -> None:
         now = time.monotonic()
@@ -52,9 +50,6 @@ class IngestPressure:
                 self._arrivals = 0
                 self._window_start = now
             self._arrivals += 1
-            loaded = self.in_flight >= self.threshold or self._arrivals >= self._burst_arrivals
-        if loaded and self.on_load is not None:
-            self.on_load()
 
     def leave(self) -> None:
         with self._count:

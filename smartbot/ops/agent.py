@@ -20,10 +20,9 @@ log = logging.getLogger(__name__)
 
 class OpsAgent:
     def __init__(self, monitors: Monitors, worker_stats: Callable[[], dict[str, int]], every: float,
-                 lock: ServerLock | None = None, tick: Callable[[], None] | None = None) -> None:
+                 lock: ServerLock | None = None) -> None:
         self.monitors = monitors
         self.lock = lock
-        self._tick = tick                # also run every round, in every process (workers on demand)
         self._worker_stats = worker_stats
         self.every = every
         self._stop = threading.Event()
@@ -67,8 +66,6 @@ class OpsAgent:
             started = time.monotonic()
             try:
                 self.sample()
-                if self._tick is not None:
-                    self._tick()
                 if self.lock is None or self.lock.held():
                     self.monitors.check()
             except Exception:

@@ -26,7 +26,6 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 HELP = {
     "webhook_requests_total": "Webhook requests answered, by channel and outcome.",
     "webhook_refused_total": "Webhook requests refused, by channel and reason.",
-    "webhook_spooled_total": "Acknowledged messages stored from the ack spool (under load), by channel.",
     "webhook_seconds": "Time to answer a webhook request, by channel.",
     "http_requests_total": "HTTP requests answered, by route, method and status.",
     "http_request_seconds": "Time to answer an HTTP request, by route.",

@@ -73,7 +73,6 @@ class GunicornApp(_Client):
         self.url = f"http://127.0.0.1:{self.port}"
         server = config.setdefault("server", {})
         server.update(bind=f"127.0.0.1:{self.port}", workers=workers)
-        server.setdefault("idle_workers", workers)      # every worker from the start, unless a test says
         self.config_path = workdir / "smartbot.toml"
         self.config_path.write_text(toml_writer.dumps(config))
         self.env = {**os.environ, "SMARTBOT_CONFIG": str(self.config_path), **(env or {})}
@@ -88,9 +87,10 @@ class GunicornApp(_Client):
         self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 30.0, workers: int | None = None) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until /healthz answers and every worker is running."""
         deadline = time.monotonic() + timeout
-        want = self.config["server"]["idle_workers"] if workers is None else workers
+        want = self.config["server"]["workers"]
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")

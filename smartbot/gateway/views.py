@@ -1,11 +1,16 @@
-"""`POST /webhooks/<channel>` answered at the WSGI layer, before Flask builds a request context.
+"""`/webhooks/<channel>`: the gateway's one HTTP route, answered two ways with the same answers.
 
-Webhooks are the one route every platform event takes, and they need nothing Flask gives a page:
-no session, no URL building, no templates, yet Flask's request context, URL matching and response
-finalisation were a large share of a webhook's CPU (docs/performance.md). This layer answers the
-common case itself with the same code the gateway blueprint runs (`answer`), the same metrics and
-the same request-id header; anything else (another method, a channel name outside [A-Za-z0-9_-],
-a body without Content-Length) goes on to Flask and the blueprint, which give the same answers.
+- `WebhookRoute`, WSGI middleware (`[server] fast_webhook_route`, on by default): a POST with a
+  Content-Length to a plain channel name is answered here, before Flask builds a request context.
+  Webhooks are the one route every platform event takes, and they need nothing Flask gives a page
+  (no session, no URL building, no templates), while Flask's request context, URL matching and
+  response finalisation cost a large part of a webhook's CPU (docs/performance.md).
+- `bp`, the Flask blueprint: everything else on the route (GET handshakes, chunked bodies, odd
+  channel names), and every webhook when the fast route is off.
+
+Both call `answer`, and both give the same status, body and headers: the fast route adds the
+security headers (web_security.HEADERS), the request-id header and the request metrics that Flask's
+side gets from `web_security.finish` and `RequestTracking`. Neither ever answers with a traceback.
 """
 from __future__ import annotations
 
@@ -15,21 +20,31 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
 
+from flask import Blueprint, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from .. import request_ids
-from ..web_security import HEADERS
 from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
 from ..httputil import TOO_DEEP
 from ..ops import request_tracking
+from ..web import current_runtime, to_flask_response
+from ..web_security import HEADERS
 
 log = logging.getLogger(__name__)
 
 ROUTE = "/webhooks/<channel>"
 _PREFIX = "/webhooks/"
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+bp = Blueprint("gateway", __name__)
+
+
+@bp.route(ROUTE, methods=["GET", "POST"])
+def webhook(channel: str):
+    """The route through Flask; its error handlers and `web_security.finish` do the rest."""
+    return to_flask_response(answer(current_runtime(), channel, request.environ))
 
 
 def answer(runtime: Any, channel: str, environ: dict) -> WebResponse:
@@ -62,7 +77,7 @@ def _read_at_most(stream: Any, size: int) -> bytes:
 
 
 class WebhookRoute:
-    """WSGI middleware: the webhook route's common case, straight to `answer`."""
+    """WSGI middleware: the webhook route's common case, straight to `answer`; the rest to Flask."""
 
     def __init__(self, wsgi_app: Callable, runtime: Any) -> None:
         self.wsgi_app = wsgi_app
