@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smartbot.db import Database  # noqa: E402
+from smartbot.storage.db import Database  # noqa: E402
 from smartbot.ops import cluster, metrics  # noqa: E402
 
 OLD_METRICS_COMMIT = "28fd03d"     # the last commit with the per-process dict registry

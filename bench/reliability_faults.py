@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reliability_common as rc  # noqa: E402
-from smartbot.db import Database, sqlite_file  # noqa: E402
+from smartbot.storage.db import Database, sqlite_file  # noqa: E402
 from tests.support.admin_api import AdminApi  # noqa: E402
 from tests.support.fake_model import FakeModel  # noqa: E402
 from tests.support.fault_scenarios import (Report, busy_writer_burst, config_change_burst,  # noqa: E402

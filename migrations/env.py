@@ -4,8 +4,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from smartbot.db import _driver_url
-from smartbot.models import Base
+from smartbot.storage.db import _driver_url
+from smartbot.storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

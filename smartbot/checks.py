@@ -6,7 +6,7 @@ from typing import Callable
 
 from . import audit
 from .config import Settings
-from .db import Database, head_revision
+from .storage.db import Database, head_revision
 from .errors import ConfigError
 from .executor.catalogue import refused_rows
 from .executor.environment import own_variables

@@ -63,7 +63,7 @@ def _settings():
 
 
 def _database(migrate: bool = False):
-    from .db import Database
+    from .storage.db import Database
 
     settings = _settings()
     db = Database(settings.database_url)
@@ -73,7 +73,7 @@ def _database(migrate: bool = False):
 
 
 def _db(args: argparse.Namespace) -> int:
-    from .db import head_revision
+    from .storage.db import head_revision
 
     settings, db = _database()
     if args.db_command == "upgrade":

@@ -17,12 +17,12 @@ from typing import Any
 from . import request_ids
 from .audit import AuditEvent
 from .config import Settings
-from .db import Database
+from .storage.db import Database
 from .errors import DeliveryError
 from .gateway import outbox
 from .gateway.handoff import Claims
 from .jobs.local import Dispatch
-from .jobs.queue import QueueRow
+from .storage.queue import QueueRow
 from .messages import Reply
 from .ops import metrics
 

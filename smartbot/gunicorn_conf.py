@@ -50,7 +50,7 @@ def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
     Then load the app's code, which the forked workers share."""
     from smartbot import audit, logging_setup, provisioning
     from smartbot.config import warn_retired
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
     from smartbot.ops import metrics
 
     db = Database(_settings.database_url)

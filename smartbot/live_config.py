@@ -11,12 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .db import Database
+from .storage.db import Database
 from .auth.rbac import Principal
 from .llm.base import ProviderSpec
 from .messages import InboundMessage
 from .model_routes import ModelChoice, RouteSpec, chain_for, pick
-from .models import ModelRoute, Provider, Rule, Setting
+from .storage.tables import ModelRoute, Provider, Rule, Setting
 from .router.engine import RuleView
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from . import audit
 from .config import Settings
-from .db import Database
+from .storage.db import Database
 from .live_config import ProviderStore
 from .llm.breaker import BreakerPolicy
 from .llm.health import HealthMonitor

@@ -16,11 +16,11 @@ from . import audit, conversations, usage
 from .audit import AuditEvent
 from .auth import identities
 from .channels.base import Channel
-from .db import Database
+from .storage.db import Database
 from .gateway import inbox, outbox
-from .jobs.queue import QueueRow
+from .storage.queue import QueueRow
 from .messages import InboundMessage, Reply
-from .models.queues import FAILED
+from .storage.tables.queues import FAILED
 from .usage import Spent
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from .audit import AuditEvent
 from .auth import identities
 from .config import Settings
-from .db import Database
+from .storage.db import Database
 from .executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
 from .i18n import normalize, t
@@ -20,7 +20,7 @@ from .llm.service import ModelService
 from .messages import InboundMessage
 from .outcome import Outcome
 from .router import Router
-from .shared_state import LocalStore
+from .storage.shared_state import LocalStore
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from . import audit, model_hooks, provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
 from .config import Settings, warn_retired
-from .db import Database
+from .storage.db import Database
 from .delivery import Delivery
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
@@ -34,7 +34,7 @@ from .ops.probe import ProviderProbe
 from .ops.server_lock import ServerLock, lock_path
 from .pipeline import Pipeline
 from .router import Router
-from .shared_state import LocalStore, open_store
+from .storage.shared_state import LocalStore, open_store
 from .worker import MessageWorker
 from .workflows.jobs import WORKFLOW, WorkflowJobs
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from .auth.rbac import Principal
 from .config import QuotaSettings
 from .llm.base import ModelResponse, Usage
-from .models import ModelUsage
+from .storage.tables import ModelUsage
 
 _usage = ModelUsage.__table__
 _UPSERT = sa.text(

@@ -35,7 +35,7 @@ from . import audit
 from .auth import rbac
 from .auth.identities import principal_for_user
 from .auth.rbac import Principal
-from .models import RevokedToken, User
+from .storage.tables import RevokedToken, User
 
 _revoked, _users = RevokedToken.__table__, User.__table__
 _revoked_cache: TTLCache = TTLCache(maxsize=10000, ttl=5)

@@ -16,15 +16,15 @@ from . import conversations, request_ids
 from .audit import AuditEvent
 from .channels.base import Channel
 from .config import Settings
-from .db import Database
+from .storage.db import Database
 from .delivery import Delivery
 from .gateway import inbox
 from .gateway.handoff import Claims
 from .i18n import normalize, t
 from .jobs.local import Dispatch
-from .jobs.queue import QueueRow
+from .storage.queue import QueueRow
 from .messages import InboundMessage
-from .models.queues import FAILED
+from .storage.tables.queues import FAILED
 from .ops import metrics
 from .outcome import Outcome, store
 from .pipeline import Pipeline

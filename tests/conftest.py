@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def db(database_url: str) -> Iterator[Any]:
     """A migrated database of its own for the test."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     database = Database(database_url)
     database.upgrade()

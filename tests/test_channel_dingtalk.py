@@ -88,7 +88,7 @@ def test_expired_session_webhook_falls_back_to_the_open_api(live_app, make_confi
 
 
 def test_session_webhook_on_another_host_is_refused_and_audited(live_app, make_config, fake_model, dingtalk):
-    from smartbot.models import AuditLog
+    from smartbot.storage.tables import AuditLog
 
     app = _start(live_app, make_config, fake_model, dingtalk)
     resp = _post(app, dingtalk_message(sessionWebhook="https://collector.example.net/robot/sendBySession?session=x"))

@@ -138,7 +138,7 @@ def test_encrypted_signed_event_gets_one_reply(live_app, make_config, fake_model
 
 
 def test_forged_and_stale_requests_are_refused_audited_and_never_parsed(live_app, make_config, fake_model, feishu):
-    from smartbot.models import AuditLog
+    from smartbot.storage.tables import AuditLog
     from smartbot.ops import metrics
 
     app = _start(live_app, make_config, fake_model, feishu, encrypt_key=ENCRYPT_KEY)
@@ -294,7 +294,7 @@ def test_long_reply_is_split_into_ordered_parts(live_app, make_config, fake_mode
 
 
 def test_bad_app_secret_fails_the_reply_for_good_with_a_reason(live_app, make_config, fake_model, feishu):
-    from smartbot.models import AuditLog
+    from smartbot.storage.tables import AuditLog
 
     app = _start(live_app, make_config, fake_model, feishu, app_secret="wrong-secret")
     _post(app, feishu_event("feishu_p2p_text.json"))

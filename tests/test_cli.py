@@ -24,7 +24,7 @@ def _conf(tmp_path: Path, **extra) -> Path:
 
 def test_db_upgrade_then_check_config(tmp_path):
     conf = _conf(tmp_path)
-    from smartbot.db import head_revision
+    from smartbot.storage.db import head_revision
 
     up = _run(["db", "upgrade"], conf)
     assert up.returncode == 0 and f"revision {head_revision()}" in up.stdout

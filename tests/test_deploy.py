@@ -16,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from smartbot.db import head_revision
+from smartbot.storage.db import head_revision
 from tests.support.deploy import SOURCE, SERVICE_USER, Deployment, missing_requirements
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform

@@ -46,7 +46,7 @@ def test_the_master_keeps_the_apps_code_but_not_the_migrations(tmp_path):
     for absent in ("alembic", "mako", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql",
                    "smartbot.channels.discord", "smartbot.channels.wecom", "smartbot.cli"):
         assert absent not in modules, absent
-    for present in ("smartbot.channels.generic", "smartbot.web_app", "smartbot.runtime", "smartbot.models",
+    for present in ("smartbot.channels.generic", "smartbot.web_app", "smartbot.runtime", "smartbot.storage.tables",
                     "smartbot.gateway.views", "smartbot.admin.blueprint", "smartbot.api.blueprint",
                     "flask_jwt_extended", "sqlite3"):
         assert present in modules, present
@@ -62,7 +62,7 @@ def test_only_the_configured_platforms_are_loaded(tmp_path):
 @pytest.mark.slow
 def test_admin_login_and_api_under_gunicorn(gunicorn_app, make_config):
     """The admin API's tokens, issued by one worker, are accepted by the other; a forged one is not."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     config = make_config()
     app = gunicorn_app(config, workers=2)

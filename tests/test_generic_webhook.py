@@ -95,7 +95,7 @@ def test_bad_requests_are_refused_with_reasons_and_never_reach_the_model(live_ap
 def test_refusals_are_audited(live_app, make_config):
     import sqlalchemy as sa
 
-    from smartbot.models import AuditLog
+    from smartbot.storage.tables import AuditLog
 
     app = live_app(make_config())
     app.post_generic(_msg("ev-x"), secret="not-the-secret")

@@ -6,7 +6,7 @@ import time
 
 import sqlalchemy as sa
 
-from smartbot.models import AuditLog
+from smartbot.storage.tables import AuditLog
 
 
 def _msg(event_id: str, text: str, chat: str = "chat-1", user: str = "u-1", **extra):

@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from smartbot.db import head_revision
-from smartbot.models import Base
+from smartbot.storage.db import head_revision
+from smartbot.storage.tables import Base
 
 
 def test_upgrade_from_empty_reaches_head(db):
@@ -38,13 +38,13 @@ def test_upgrade_twice_changes_nothing(db):
 
 def test_head_revision_is_alembics_head():
     """head_revision reads the scripts without Alembic; it must name the head Alembic would."""
-    from smartbot import db as db_module
+    from smartbot.storage import db as db_module
 
     assert head_revision() == db_module._alembic_head() != ""
 
 
 def test_head_revision_leaves_anything_but_one_head_to_alembic(tmp_path, monkeypatch):
-    from smartbot import db as db_module
+    from smartbot.storage import db as db_module
 
     versions = tmp_path / "versions"
     versions.mkdir()
@@ -61,7 +61,7 @@ def test_head_revision_leaves_anything_but_one_head_to_alembic(tmp_path, monkeyp
 
 def test_upgrade_in_a_child_process(tmp_path):
     """What the gunicorn master does: the child migrates, the parent sees the schema at head."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert fresh.schema_revision() is None
@@ -72,7 +72,7 @@ def test_upgrade_in_a_child_process(tmp_path):
 
 def test_providers_made_before_key_origins_keep_their_key_at_their_base_url(database_url):
     """0009: a provider from before keeps working: its key counts as confirmed for its base_url."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     db = Database(database_url)
     try:

@@ -163,7 +163,7 @@ def test_an_admin_without_the_permission_is_refused_and_audited(live_app, make_c
 @pytest.mark.slow
 def test_a_switch_applies_to_the_next_message_in_every_gunicorn_worker(gunicorn_app, make_config, fake_model,
                                                                       fake_platform):
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
     from tests.support.fake_model import FakeModel
 
     backup = FakeModel().start()

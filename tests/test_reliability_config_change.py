@@ -4,7 +4,7 @@ process, and no message is lost or answered twice. The long version is
 bench/reliability_faults.py config."""
 from __future__ import annotations
 
-from smartbot.db import Database
+from smartbot.storage.db import Database
 from tests.support.admin_api import AdminApi
 from tests.support.fake_model import FakeModel
 from tests.support.fault_scenarios import config_change_burst

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from smartbot.db import sqlite_file
+from smartbot.storage.db import sqlite_file
 from tests.support.fault_scenarios import busy_writer_burst
 
 

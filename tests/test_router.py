@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from smartbot.auth.rbac import Grant, Principal
 from smartbot.live_config import RULES_VERSION, bump, load_rules, version_reader
 from smartbot.messages import InboundMessage
-from smartbot.models import Rule
+from smartbot.storage.tables import Rule
 from smartbot.router import Router, RuleView, parse_command
 from smartbot.router.engine import matches, validate_rule
 

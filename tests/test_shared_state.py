@@ -10,7 +10,7 @@ import pytest
 
 import sqlalchemy as sa
 
-from smartbot.shared_state import DatabaseStore, LocalStore, RedisStore, open_store
+from smartbot.storage.shared_state import DatabaseStore, LocalStore, RedisStore, open_store
 
 REDIS_URL = os.environ.get("SMARTBOT_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets it")
@@ -58,7 +58,7 @@ def test_no_url_means_memory():
 
 
 def test_without_redis_every_process_counts_in_the_database(db):
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     other_process = Database(db.url)          # its own engine and pool, as another gunicorn worker has
     try:
@@ -86,7 +86,7 @@ def test_without_redis_every_process_counts_in_the_database(db):
 
 
 def test_expired_counters_are_purged(db):
-    from smartbot.models import SharedCounter
+    from smartbot.storage.tables import SharedCounter
 
     store = DatabaseStore(db)
     for i in range(5):
@@ -100,7 +100,7 @@ def test_expired_counters_are_purged(db):
 
 
 def test_a_database_that_cannot_count_falls_back_to_memory(tmp_path):
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     unmigrated = Database(f"sqlite:///{tmp_path / 'empty.db'}")      # no shared_counters table
     try:

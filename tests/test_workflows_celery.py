@@ -10,7 +10,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from smartbot.db import Database
+from smartbot.storage.db import Database
 from tests.support import toml_writer
 from tests.support.admin_api import AdminApi
 from tests.support.apps import GunicornApp

@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from smartbot.db import Database
+from smartbot.storage.db import Database
 from smartbot.workflows import schedules, store
 from smartbot.workflows.definition import load
 from smartbot.workflows.settings import WorkflowSettings

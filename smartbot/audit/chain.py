@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..models import AuditHead, AuditLog
+from ..storage.tables import AuditHead, AuditLog
 from . import keys
 from .keys import AuditKey, AuditKeyError, Keyring
 

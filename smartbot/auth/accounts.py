@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import audit
-from ..db import Database
+from ..storage.db import Database
 from ..errors import PermissionDenied
-from ..models import Role, User, UserRole
+from ..storage.tables import Role, User, UserRole
 from . import rbac
 from .identities import principal_for_user
 from .login_guard import LoginGuard

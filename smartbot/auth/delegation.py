@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..errors import PermissionDenied
-from ..models import Role, User, UserRole
+from ..storage.tables import Role, User, UserRole
 from .identities import principal_for_user
 from .rbac import Grant, Principal
 

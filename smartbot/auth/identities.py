@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ..models import Identity, Role, User, UserRole
+from ..storage.tables import Identity, Role, User, UserRole
 from .rbac import Grant, Principal
 
 _ident, _users, _roles, _user_roles = Identity.__table__, User.__table__, Role.__table__, UserRole.__table__

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import LoginFailure
+from ..storage.tables import LoginFailure
 
 _failures = LoginFailure.__table__
 

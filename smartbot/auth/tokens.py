@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..models import User
+from ..storage.tables import User
 
 _users = User.__table__
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..audit.redact import redact
-from ..models import Approval
+from ..storage.tables import Approval
 
 _approvals = Approval.__table__
 PENDING, APPROVED, RUNNING, DONE, FAILED, DENIED, EXPIRED = (

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ..audit.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
-from ..models import Command
+from ..storage.tables import Command
 from .environment import OwnVariables, refusal
 from .params import ALLOW_LISTS, AllowList, ParamError, ParamSpec, check_value, parse_param
 from .programs import option_refusal, program_refusal

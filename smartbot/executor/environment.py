@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..audit.redact import SECRET_KEY_PATTERN
-from ..models import Provider
+from ..storage.tables import Provider
 
 log = logging.getLogger(__name__)
 

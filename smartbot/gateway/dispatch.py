@@ -15,7 +15,7 @@ import logging
 
 from ..jobs.celery_backend import WakeSender
 from ..jobs.local import LocalRunner
-from ..jobs.queue import QueueRow
+from ..storage.queue import QueueRow
 from ..messages import InboundMessage
 from . import inbox
 from .handoff import Handoff

@@ -22,9 +22,9 @@ from typing import Any, Iterator
 
 from cachetools import TTLCache
 
-from ..db import Database
+from ..storage.db import Database
 from ..jobs.liveness import owner_is_dead
-from ..jobs.queue import QueueRow
+from ..storage.queue import QueueRow
 from . import inbox, outbox
 
 log = logging.getLogger(__name__)

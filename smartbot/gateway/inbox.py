@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..db import Database
-from ..jobs.queue import OrderedQueue, QueueRow
+from ..storage.db import Database
+from ..storage.queue import OrderedQueue, QueueRow
 from ..messages import InboundMessage
-from ..models import Inbox
-from ..models.queues import LEASED
+from ..storage.tables import Inbox
+from ..storage.tables.queues import LEASED
 
 KIND = "inbox"                  # the job kind that handles an inbox row
 _inbox = Inbox.__table__

@@ -17,11 +17,11 @@ from typing import Any, Callable
 from .. import request_ids
 from ..audit.refusals import RefusalLog
 from ..channels.base import WebRequest, WebResponse
-from ..db import Database, storage_problem
+from ..storage.db import Database, storage_problem
 from ..jobs.pressure import IngestPressure
 from ..errors import ChannelNotConfigured, RequestRefused, StorageUnavailable
 from ..messages import InboundMessage
-from ..shared_state import LocalStore
+from ..storage.shared_state import LocalStore
 from ..ops import metrics
 from . import inbox
 from .signatures import SignatureLedger

@@ -17,11 +17,11 @@ from sqlalchemy.engine import Connection
 from .. import audit
 from ..audit import AuditEvent
 from ..channels.base import Channel
-from ..db import Database
-from ..jobs.queue import OrderedQueue, QueueRow
+from ..storage.db import Database
+from ..storage.queue import OrderedQueue, QueueRow
 from ..messages import InboundMessage, Reply
-from ..models import Outbox
-from ..models.queues import DONE, FAILED
+from ..storage.tables import Outbox
+from ..storage.tables.queues import DONE, FAILED
 
 KIND = "outbox"                 # the job kind that delivers an outbox row
 _outbox = Outbox.__table__

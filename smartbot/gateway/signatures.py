@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..channels.base import SingleUse
-from ..db import Database, storage_problem
+from ..storage.db import Database, storage_problem
 from ..errors import SignatureError, StorageUnavailable
-from ..models import SeenSignature
+from ..storage.tables import SeenSignature
 
 SWEEP_EVERY = 60.0      # seconds between two sweeps of expired rows by one process
 

@@ -29,7 +29,7 @@ from ..gateway import outbox
 from ..i18n import t
 from ..jobs.local import Dispatch
 from ..messages import Reply
-from ..models import Identity
+from ..storage.tables import Identity
 from .base import HandlerContext
 from .command_runs import format_result, ran_event, run_spec
 

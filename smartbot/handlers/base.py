@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
-from ..db import Database
+from ..storage.db import Database
 from ..executor.runner import CommandRunner
 from ..live_config import ProviderStore
 from ..llm.service import ModelService
-from ..shared_state import LocalStore
+from ..storage.shared_state import LocalStore
 
 
 @dataclass

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from ..ops import metrics
-from ..shared_state import LocalStore
+from ..storage.shared_state import LocalStore
 from .base import ModelRequest, ModelResponse, ProviderSpec, Usage
 
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from .. import audit
-from ..db import Database
-from ..models import AuditLog
+from ..storage.db import Database
+from ..storage.tables import AuditLog
 
 _log = AuditLog.__table__
 CSV_COLUMNS = ("seq", "ts", "actor", "action", "target", "result", "details", "hash")

@@ -20,7 +20,7 @@ from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
 from ..executor.environment import OwnVariables, own_variables
 from ..handlers.approval_flow import APPROVAL, settle
-from ..models import Command
+from ..storage.tables import Command
 from . import changes
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import Bool, Int, List, Num, Obj, Str

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..db import MAX_INTEGER
+from ..storage.db import MAX_INTEGER
 from .errors import Invalid
 
 

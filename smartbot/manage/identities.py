@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection, Row
 
 from ..auth import delegation
 from ..auth.rbac import Principal
-from ..db import Database
-from ..models import Identity, User
+from ..storage.db import Database
+from ..storage.tables import Identity, User
 from . import changes
 from .errors import Invalid, NotFound
 

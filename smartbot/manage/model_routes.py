@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Row
 from ..auth.rbac import Principal
 from ..live_config import PROVIDERS_VERSION
 from ..model_routes import CACHE_TTL_MAX, match_problems
-from ..models import ModelRoute, Provider
+from ..storage.tables import ModelRoute, Provider
 from .errors import Invalid
 from .fields import Bool, Int, List, Num, Obj, Str
 from .named_rows import NamedRows

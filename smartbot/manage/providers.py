@@ -30,7 +30,7 @@ from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PRO
 from ..llm.base import ProviderSpec
 from ..llm.keys import base_url_problem, origin, sharing_problem
 from ..llm.providers import KINDS
-from ..models import ModelRoute, Provider
+from ..storage.tables import ModelRoute, Provider
 from . import changes
 from .errors import Invalid
 from .fields import Bool, Int, List, Num, Obj, Str

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection, Row
 from ..auth import delegation, tokens
 from ..auth.permissions import valid_pattern
 from ..auth.rbac import Grant, Principal
-from ..db import Database
-from ..models import Role, UserRole
+from ..storage.db import Database
+from ..storage.tables import Role, UserRole
 from . import changes
 from .errors import Conflict, Invalid, NotFound
 

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..db import Database
+from ..storage.db import Database
 from ..live_config import RULES_VERSION, bump
-from ..models import Rule
+from ..storage.tables import Rule
 from ..router.engine import validate_rule
 from . import changes
 from .errors import Conflict, Invalid, NotFound

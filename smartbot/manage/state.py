@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import Database
+from ..storage.db import Database
 from ..gateway import inbox, outbox
-from ..models import AuditLog, Conversation, ConversationMessage, Inbox, Outbox
+from ..storage.tables import AuditLog, Conversation, ConversationMessage, Inbox, Outbox
 from .errors import NotFound
 
 _in, _out, _conv, _msgs, _log = (Inbox.__table__, Outbox.__table__, Conversation.__table__,

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection, Row
 from ..auth import delegation, tokens
 from ..auth.passwords import hash_password, weakness
 from ..auth.rbac import Grant, Principal, pattern_matches
-from ..db import Database
-from ..models import Identity, Role, User, UserRole
+from ..storage.db import Database
+from ..storage.tables import Identity, Role, User, UserRole
 from . import changes
 from .errors import Conflict, Invalid, NotFound
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
-from ..models import Schedule, User
+from ..storage.tables import Schedule, User
 from ..workflows import cron, rights, schedules, store
 from ..workflows.definition import NAME, DefinitionError, load
 from ..workflows.runs import WORKFLOW, StartRefused, Trigger, start_now

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from .. import audit
 from ..config import Settings
-from ..db import Database
+from ..storage.db import Database
 from ..errors import ConfigError
 from ..gateway import outbox
 from ..i18n import t

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import Database
+from ..storage.db import Database
 from ..gateway import inbox, outbox
 from . import metrics
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import head_revision
+from ..storage.db import head_revision
 from . import cluster
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..db import Database, sqlite_file
+from ..storage.db import Database, sqlite_file
 from ..gateway import inbox, outbox
 from ..i18n import t
 from . import host

@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 
-from ..db import sqlite_file
+from ..storage.db import sqlite_file
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
-from ..db import MAX_INTEGER
+from ..storage.db import MAX_INTEGER
 from ..errors import PayloadError, RequestRefused
 from ..gateway import outbox
 from ..i18n import normalize, t

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import audit
 from ..config import WebchatSettings
-from ..shared_state import LocalStore
+from ..storage.shared_state import LocalStore
 
 log = logging.getLogger(__name__)
 

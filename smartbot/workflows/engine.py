@@ -24,7 +24,7 @@ from ..handlers.base import HandlerContext
 from ..i18n import t
 from ..jobs.local import Dispatch
 from ..messages import Reply
-from ..models import User
+from ..storage.tables import User
 from . import store
 from .definition import Definition, DefinitionError, Step, load
 from .steps import RunEnv, StepResult, post_replies, run_step

@@ -16,7 +16,7 @@ from ..auth import delegation, rbac
 from ..auth.delegation import DelegationDenied
 from ..auth.rbac import Grant, Principal
 from ..executor import catalogue
-from ..models import User
+from ..storage.tables import User
 from .definition import Definition
 
 _users = User.__table__

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth import identities
-from ..models import Schedule, User
+from ..storage.tables import Schedule, User
 from . import cron
 from .runs import StartRefused, Trigger, start
 from .settings import WorkflowSettings

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..models import Workflow, WorkflowRun, WorkflowStep
+from ..storage.tables import Workflow, WorkflowRun, WorkflowStep
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED = "queued", "running", "succeeded", "failed", "stopped"
 RUN_STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, STOPPED)

@@ -83,7 +83,7 @@ class Target:
         `<name>-role` holding exactly those patterns. Written straight to the database, as the
         operator's set-up would be: the attack starts after it."""
         from smartbot.auth.passwords import hash_password
-        from smartbot.models import Identity, Role, User, UserRole
+        from smartbot.storage.tables import Identity, Role, User, UserRole
 
         users, role_t, user_roles, ident = (User.__table__, Role.__table__, UserRole.__table__,
                                             Identity.__table__)
@@ -112,7 +112,7 @@ class Target:
 
     def audit(self, action: str | None = None, since_seq: int = 0) -> list[dict[str, Any]]:
         """Audit rows (oldest first), optionally of one action, after `since_seq`."""
-        from smartbot.models import AuditLog
+        from smartbot.storage.tables import AuditLog
 
         log = AuditLog.__table__
         query = sa.select(log).where(log.c.seq > since_seq).order_by(log.c.seq)
@@ -122,14 +122,14 @@ class Target:
             return [{**row._mapping, "details": json.loads(row.details or "{}")} for row in conn.execute(query)]
 
     def last_seq(self) -> int:
-        from smartbot.models import AuditLog
+        from smartbot.storage.tables import AuditLog
 
         log = AuditLog.__table__
         with self.db.read() as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(log.c.seq), 0))).scalar())
 
     def roles_of(self, name: str) -> list[str]:
-        from smartbot.models import Role, User, UserRole
+        from smartbot.storage.tables import Role, User, UserRole
 
         users, role_t, user_roles = User.__table__, Role.__table__, UserRole.__table__
         with self.db.read() as conn:
@@ -137,7 +137,7 @@ class Target:
                                        .where(users.c.name == name)).scalars())
 
     def permissions_of_role(self, role: str) -> list[str]:
-        from smartbot.models import Role
+        from smartbot.storage.tables import Role
 
         role_t = Role.__table__
         with self.db.read() as conn:
@@ -163,7 +163,7 @@ def target(gunicorn_app: Callable[..., GunicornApp], make_config: Callable[..., 
     """`target(**config_overrides)` starts the app under gunicorn (two workers, a fake model as
     the provider, the generic channel at the fake platform) and returns a Target. Keyword
     arguments are merged into the config as `make_config` does; `workers=`/`env=` go to gunicorn."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     handles: list[Any] = []
 

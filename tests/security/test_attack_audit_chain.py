@@ -223,7 +223,7 @@ def test_a_key_file_readable_by_others_is_refused(target, tmp_path):
 
 def _legacy_database(url: str, n: int) -> None:
     """A database as the release before the keyed chain left it: n rows under plain SHA-256."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     db = Database(url)
     db.upgrade("0007")

@@ -333,7 +333,7 @@ def test_check_config_names_the_stored_commands_that_are_refused(database_url):
     """Not HTTP: `smartbot check-config` says which stored commands will be refused, and why."""
     from smartbot.checks import run_checks
     from smartbot.config import load
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     db = Database(database_url)
     try:
@@ -358,7 +358,7 @@ def test_check_config_names_the_stored_commands_that_are_refused(database_url):
 def test_a_starter_command_rewritten_before_the_upgrade_becomes_an_ordinary_command(database_url):
     """Not HTTP: the migration. A starter the operator (or an attacker) changed is no longer the
     shipped one: it becomes a `db` command its admins can fix or delete; untouched ones stay read-only."""
-    from smartbot.db import Database
+    from smartbot.storage.db import Database
 
     db = Database(database_url)
     try:

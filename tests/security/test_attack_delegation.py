@@ -14,7 +14,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from smartbot.models import Role
+from smartbot.storage.tables import Role
 
 from tests.security.conftest import PASSWORD
 from tests.support.admin_page import AdminPage

@@ -233,7 +233,7 @@ def test_ledger_forgets_a_signature_once_it_has_left_the_window(db):
     import sqlalchemy as sa
 
     from smartbot.gateway.signatures import ReplayedSignature, SignatureLedger
-    from smartbot.models import SeenSignature
+    from smartbot.storage.tables import SeenSignature
 
     ledger = SignatureLedger(db)
     ledger.claim("dingtalk", _use("old\nsig", b"first", keep_for=-1))      # kept until a second ago

@@ -13,7 +13,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from smartbot.models import Role
+from smartbot.storage.tables import Role
 from tests.security.conftest import PASSWORD
 from tests.support.admin_page import AdminPage
 from tests.support.executor import add_command, script

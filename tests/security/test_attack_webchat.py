@@ -154,7 +154,7 @@ def test_the_guest_budget_holds_across_two_gunicorn_workers(target, fake_model, 
 
 
 def _replies_delivered(app: Any) -> int:
-    from smartbot.models import Outbox
+    from smartbot.storage.tables import Outbox
 
     outbox = Outbox.__table__
     with app.db.read() as conn:

@@ -27,7 +27,7 @@ from smartbot.auth.rbac import Grant, Principal
 from smartbot.errors import PermissionDenied
 from smartbot.manage import identities, roles, users
 from smartbot.manage.errors import ManageError
-from smartbot.models import Identity, Role, User, UserRole
+from smartbot.storage.tables import Identity, Role, User, UserRole
 
 DEFAULT_ROLE = "guest"
 PATTERNS = ["*", "chat", "command:*", "command:run:*", "command:run:x", "command:run:y", "*:run:x", "*:run:*",

@@ -5,7 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from smartbot.models import AuditLog
+from smartbot.storage.tables import AuditLog
 
 
 def message(event_id: str, text: str, chat: str = "chat-1", user: str = "u-1", **extra: Any) -> dict[str, Any]:

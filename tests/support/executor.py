@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from smartbot.live_config import RULES_VERSION, bump
-from smartbot.models import Role, Rule, User
+from smartbot.storage.tables import Role, Rule, User
 
 # A Python any user can run: the commands run as "nobody" when the tests run as root.
 PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"

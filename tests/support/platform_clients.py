@@ -86,7 +86,7 @@ def inbox_rows(app: Any) -> int:
     """How many messages the app stored (to show a refused request stored nothing)."""
     import sqlalchemy as sa
 
-    from smartbot.models import Inbox
+    from smartbot.storage.tables import Inbox
 
     with app.runtime.db.read() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(Inbox.__table__)).scalar()
@@ -95,7 +95,7 @@ def inbox_rows(app: Any) -> int:
 def audit_rows(app: Any, action: str) -> list[Any]:
     import sqlalchemy as sa
 
-    from smartbot.models import AuditLog
+    from smartbot.storage.tables import AuditLog
 
     table = AuditLog.__table__
     with app.runtime.db.read() as conn:

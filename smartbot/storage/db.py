@@ -25,14 +25,14 @@ from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import ConfigError, StartupError
+from ..errors import ConfigError, StartupError
 from .group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WAL_BACKSTOP_PAGES = 10_000     # WAL pages before a commit checkpoints by itself (the upkeep's backstop)
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # The largest integer every integer column holds, ids included (PostgreSQL's `integer`): a number
 # from a request is checked against it, or the database refuses it with an error.
 MAX_INTEGER = 2**31 - 1

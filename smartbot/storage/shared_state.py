@@ -151,7 +151,7 @@ class DatabaseStore:
     PURGE_SECONDS = 60.0
 
     def __init__(self, db: Any, max_entries: int = 20000) -> None:
-        from .models import SharedCounter
+        from .tables import SharedCounter
 
         self._db = db
         self._table = SharedCounter.__table__
@@ -278,7 +278,7 @@ def open_store(url: str, db: Any = None) -> Any:
     try:
         return RedisStore(url)
     except ImportError:
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError("cache.url", "a Redis URL needs the redis package",
                           "pip install 'smartbot[scale]' (or leave [cache] url empty)") from None

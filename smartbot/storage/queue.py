@@ -18,8 +18,8 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..models.queues import DONE, FAILED, LEASED, QUEUED
-from .liveness import owner_is_dead
+from .tables.queues import DONE, FAILED, LEASED, QUEUED
+from ..jobs.liveness import owner_is_dead
 
 UNFINISHED = (QUEUED, LEASED)
 
