@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from smartbot.storage.db import Database  # noqa: E402
-from smartbot.ops import cluster, metrics  # noqa: E402
+from smartbot.ops import cluster
+from smartbot.telemetry import metrics
 
 OLD_METRICS_COMMIT = "28fd03d"     # the last commit with the per-process dict registry
 

@@ -15,13 +15,13 @@ def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:
 
     Nothing happens at import time; tests build as many apps as they need.
     """
-    from . import logging_setup
+    from .telemetry import logs
     from .config import Settings, load
     from .runtime import Runtime
     from .web_app import build_flask_app
 
     settings = config if isinstance(config, Settings) else load(config)
-    logging_setup.configure(settings)
+    logs.configure(settings)
     runtime = Runtime(settings)
     app = build_flask_app(runtime)
     if start_workers:

@@ -123,10 +123,10 @@ def _worker(args: argparse.Namespace) -> int:
 
     from .runtime import Runtime
 
-    from . import logging_setup
+    from .telemetry import logs
 
     settings = _settings()
-    logging_setup.configure(settings)
+    logs.configure(settings)
     runtime = Runtime(settings, role="worker")
     runtime.start()
     print(f"worker {runtime.owner} running; Ctrl-C to stop", file=sys.stderr)

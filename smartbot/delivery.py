@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from . import request_ids
+from .telemetry import request_ids
 from .audit import AuditEvent
 from .config import Settings
 from .storage.db import Database
@@ -24,7 +24,7 @@ from .gateway.handoff import Claims
 from .jobs.local import Dispatch
 from .storage.queue import QueueRow
 from .messages import Reply
-from .ops import metrics
+from .telemetry import metrics
 
 log = logging.getLogger(__name__)
 

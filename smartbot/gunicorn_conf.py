@@ -48,14 +48,15 @@ def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
     stay loaded in the master) instead of racing in every worker, and write the file's
     declarations (provisioning) once, so that workers starting together find nothing to change.
     Then load the app's code, which the forked workers share."""
-    from smartbot import audit, logging_setup, provisioning
+    from smartbot import audit, provisioning
+    from smartbot.telemetry import logs
     from smartbot.config import warn_retired
     from smartbot.storage.db import Database
-    from smartbot.ops import metrics
+    from smartbot.telemetry import metrics
 
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
-    logging_setup.configure(_settings)
+    logs.configure(_settings)
     warn_retired(_settings)
     audit.open_log(db, _settings.secret_key, _settings.audit.key_file)
     provisioning.provision(db, _settings)
@@ -87,13 +88,13 @@ def _remove_orphaned_metrics_dirs() -> None:
 
 def post_fork(server, worker):  # noqa: ANN001
     """Before the worker builds the app: its metrics go to the folder every worker shares."""
-    from smartbot.ops import metrics
+    from smartbot.telemetry import metrics
 
     metrics.use_multiprocess(_metrics_dir)
 
 
 def child_exit(server, worker):  # noqa: ANN001
-    from smartbot.ops import metrics
+    from smartbot.telemetry import metrics
 
     metrics.process_exited(worker.pid, _metrics_dir)
 

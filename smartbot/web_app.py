@@ -17,7 +17,7 @@ from .gateway.views import bp as gateway_bp
 from .httputil import TOO_DEEP
 from .ops.access import OpsAccess
 from .ops.blueprint import bp as ops_bp
-from .ops.request_tracking import RequestTracking
+from .telemetry.request_tracking import RequestTracking
 from .runtime import Runtime
 from .web import json_error
 from .webchat.blueprint import bp as webchat_bp

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
-from . import conversations, request_ids
+from . import conversations
+from .telemetry import request_ids
 from .audit import AuditEvent
 from .channels.base import Channel
 from .config import Settings
@@ -25,7 +26,7 @@ from .jobs.local import Dispatch
 from .storage.queue import QueueRow
 from .messages import InboundMessage
 from .storage.tables.queues import FAILED
-from .ops import metrics
+from .telemetry import metrics
 from .outcome import Outcome, store
 from .pipeline import Pipeline
 

@@ -22,7 +22,7 @@ GENERIC_SECRET = "test-generic-secret-0123456789"
 @pytest.fixture(autouse=True)
 def _metrics_from_zero() -> None:
     """Metrics live in the test process, shared by every app built in it: each test counts from zero."""
-    from smartbot.ops import metrics
+    from smartbot.telemetry import metrics
 
     metrics.reset()
 

@@ -139,7 +139,7 @@ def test_encrypted_signed_event_gets_one_reply(live_app, make_config, fake_model
 
 def test_forged_and_stale_requests_are_refused_audited_and_never_parsed(live_app, make_config, fake_model, feishu):
     from smartbot.storage.tables import AuditLog
-    from smartbot.ops import metrics
+    from smartbot.telemetry import metrics
 
     app = _start(live_app, make_config, fake_model, feishu, encrypt_key=ENCRYPT_KEY)
     refused_before = metrics.value("webhook_refused_total", channel="feishu", reason="signature")

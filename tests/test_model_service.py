@@ -10,7 +10,7 @@ from smartbot.llm.base import ModelRequest, ProviderSpec, ToolSpec
 from smartbot.llm.breaker import BreakerPolicy
 from smartbot.llm.health import HealthMonitor
 from smartbot.llm.service import ChainFailed, ModelService
-from smartbot.ops import metrics
+from smartbot.telemetry import metrics
 from tests.support.fake_anthropic import FakeAnthropic
 
 

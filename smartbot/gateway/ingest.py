@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from .. import request_ids
+from ..telemetry import request_ids
 from ..audit.refusals import RefusalLog
 from ..channels.base import WebRequest, WebResponse
 from ..storage.db import Database, storage_problem
@@ -22,7 +22,7 @@ from ..jobs.pressure import IngestPressure
 from ..errors import ChannelNotConfigured, RequestRefused, StorageUnavailable
 from ..messages import InboundMessage
 from ..storage.shared_state import LocalStore
-from ..ops import metrics
+from ..telemetry import metrics
 from . import inbox
 from .signatures import SignatureLedger
 

@@ -24,11 +24,11 @@ from flask import Blueprint, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
-from .. import request_ids
+from ..telemetry import request_ids
 from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
 from ..httputil import TOO_DEEP
-from ..ops import request_tracking
+from ..telemetry import request_tracking
 from ..web import current_runtime, to_flask_response
 from ..web_security import HEADERS
 

@@ -16,7 +16,7 @@ import json
 import threading
 from typing import Any
 
-from ..ops import metrics
+from ..telemetry import metrics
 from ..storage.shared_state import LocalStore
 from .base import ModelRequest, ModelResponse, ProviderSpec, Usage
 

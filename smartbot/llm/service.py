@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ProviderError
-from ..ops import metrics
+from ..telemetry import metrics
 from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
 from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
 from .cache import ResponseCache, request_key

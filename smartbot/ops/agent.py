@@ -11,7 +11,8 @@ import threading
 import time
 from typing import Callable
 
-from . import host, metrics
+from . import host
+from ..telemetry import metrics
 from .monitors import Monitors
 from .server_lock import ServerLock
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import request_ids
+from ..telemetry import request_ids
 from ..web import current_runtime, json_error
 from ..web_session import AccessRefused, require
-from . import cluster, metrics, request_tracking
+from . import cluster
+from ..telemetry import metrics, request_tracking
 from .access import ALLOWED, Verdict
 from .health import readiness
 

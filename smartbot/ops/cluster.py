@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..storage.db import Database
 from ..gateway import inbox, outbox
-from . import metrics
+from ..telemetry import metrics
 
 RECENT_ROWS = 2000
 # Ids grow with time, so the newest rows answer for every busy channel with a short primary-key

@@ -4,8 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .. import request_ids
-from . import metrics
+from . import metrics, request_ids
 
 _STARTED, _REQUEST_ID = "smartbot.started", "smartbot.request_id"
 _ID_ENVIRON = "HTTP_" + request_ids.HEADER.upper().replace("-", "_")

@@ -10,8 +10,8 @@ import logging
 import time
 
 from . import request_ids
-from .audit.redact import redact
-from .config import Settings
+from ..audit.redact import redact
+from ..config import Settings
 
 
 class RequestIdFilter(logging.Filter):
