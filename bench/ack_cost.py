@@ -32,7 +32,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smartbot.config import ServerSettings  # noqa: E402
+from smartbot.settings.sections import ServerSettings  # noqa: E402
 from smartbot.storage.db import Database  # noqa: E402
 from smartbot.gateway import inbox  # noqa: E402
 from smartbot.messages import InboundMessage  # noqa: E402

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nacl.signing import SigningKey  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from smartbot import config as config_module  # noqa: E402
+from smartbot.settings import loading as config_module
 from smartbot.channels import markup, registry  # noqa: E402
 from smartbot.channels.base import Headers, WebRequest  # noqa: E402
 from tests.support.platform_clients import sample  # noqa: E402

@@ -21,7 +21,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smartbot.config import ServerSettings  # noqa: E402
+from smartbot.settings.sections import ServerSettings  # noqa: E402
 from tests.support import toml_writer  # noqa: E402
 from tests.support.apps import free_port  # noqa: E402
 from tests.support.signing import signature  # noqa: E402

@@ -14,7 +14,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("smartbot_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from smartbot.config import load
+        from smartbot.settings.loading import load
 
         url = load().database_url
     return url

@@ -23,7 +23,7 @@ if [ -z "${SMARTBOT_SECRET_KEY:-}" ]; then
 fi
 
 "$VENV/bin/smartbot" db upgrade
-if ! "$VENV/bin/python" -c 'from smartbot.config import load; from smartbot.db import Database
+if ! "$VENV/bin/python" -c 'from smartbot.settings.loading import load; from smartbot.storage.db import Database
 from smartbot.auth.accounts import has_admin; import sys
 sys.exit(0 if has_admin(Database(load().database_url)) else 1)'; then
   if [ -n "${SMARTBOT_ADMIN_PASSWORD:-}" ]; then

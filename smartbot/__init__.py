@@ -16,7 +16,8 @@ def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:
     Nothing happens at import time; tests build as many apps as they need.
     """
     from .telemetry import logs
-    from .config import Settings, load
+    from .settings.loading import load
+    from .settings.sections import Settings
     from .runtime import Runtime
     from .web_app import build_flask_app
 

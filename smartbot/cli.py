@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings():
-    from .config import load
+    from .settings.loading import load
 
     return load()
 
@@ -182,7 +182,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from .checks import run_checks
+    from .settings.checks import run_checks
 
     problems = run_checks(_settings(), online=args.online, out=print)
     return 1 if problems else 0

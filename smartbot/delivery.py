@@ -16,7 +16,7 @@ from typing import Any
 
 from .telemetry import request_ids
 from .audit import AuditEvent
-from .config import Settings
+from .settings.sections import Settings
 from .storage.db import Database
 from .errors import DeliveryError
 from .gateway import outbox

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 
-from smartbot.config import load
+from smartbot.settings.loading import load
 
 _settings = load()
 _server = _settings.server
@@ -48,9 +48,10 @@ def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
     stay loaded in the master) instead of racing in every worker, and write the file's
     declarations (provisioning) once, so that workers starting together find nothing to change.
     Then load the app's code, which the forked workers share."""
-    from smartbot import audit, provisioning
+    from smartbot import audit
+    from smartbot.settings import provisioning
     from smartbot.telemetry import logs
-    from smartbot.config import warn_retired
+    from smartbot.settings.loading import warn_retired
     from smartbot.storage.db import Database
     from smartbot.telemetry import metrics
 

@@ -11,7 +11,7 @@ import logging
 from typing import Any, Mapping
 
 from . import audit
-from .config import Settings
+from .settings.sections import Settings
 from .storage.db import Database
 from .live_config import ProviderStore
 from .llm.breaker import BreakerPolicy

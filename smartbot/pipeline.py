@@ -10,7 +10,7 @@ from typing import Any
 
 from .audit import AuditEvent
 from .auth import identities
-from .config import Settings
+from .settings.sections import Settings
 from .storage.db import Database
 from .executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext

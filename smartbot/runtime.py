@@ -9,10 +9,12 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from . import audit, model_hooks, provisioning
+from . import audit, model_hooks
+from .settings import provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
-from .config import Settings, warn_retired
+from .settings.loading import warn_retired
+from .settings.sections import Settings
 from .storage.db import Database
 from .delivery import Delivery
 from .executor.runner import CommandRunner, Limits

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .auth.rbac import Principal
-from .config import QuotaSettings
+from .settings.sections import QuotaSettings
 from .llm.base import ModelResponse, Usage
 from .storage.tables import ModelUsage
 

@@ -16,7 +16,7 @@ from . import conversations
 from .telemetry import request_ids
 from .audit import AuditEvent
 from .channels.base import Channel
-from .config import Settings
+from .settings.sections import Settings
 from .storage.db import Database
 from .delivery import Delivery
 from .gateway import inbox

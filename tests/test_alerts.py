@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from smartbot import audit
-from smartbot.config import load
+from smartbot.settings.loading import load
 from smartbot.errors import ConfigError
 from smartbot.ops.alerts import Alerter
 from smartbot.ops.monitors import Monitors

@@ -9,7 +9,7 @@ import pytest
 import requests
 from nacl.signing import SigningKey
 
-from smartbot import config as config_module
+from smartbot.settings import loading as config_module
 from smartbot.channels.discord import DiscordChannel, DiscordConfig
 from smartbot.errors import ConfigError, DeliveryError
 from smartbot.gateway import inbox

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from smartbot import config as config_module
+from smartbot.settings import loading as config_module
 from smartbot.channels import registry
 from smartbot.channels.base import Headers, WebRequest
 from smartbot.errors import PayloadError

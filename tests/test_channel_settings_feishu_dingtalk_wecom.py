@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from smartbot import config
-from smartbot.checks import run_checks
+from smartbot.settings import loading
+from smartbot.settings.sections import Settings
+from smartbot.settings.checks import run_checks
 from smartbot.errors import ConfigError
 
 FEISHU = {"app_id": "cli_x", "app_secret": "s" * 20, "verification_token": "v" * 20}
@@ -16,9 +17,9 @@ WECOM = {"corp_id": "ww_x", "agent_id": 1000002, "secret": "w" * 20, "token": "t
          "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}
 
 
-def _load(tmp_path, env: dict[str, str] | None = None, **channels: dict[str, Any]) -> config.Settings:
+def _load(tmp_path, env: dict[str, str] | None = None, **channels: dict[str, Any]) -> Settings:
     data = {"database_url": f"sqlite:///{tmp_path / 'x.db'}", "channels": channels}
-    return config.load(data, env={"SMARTBOT_SECRET_KEY": "k" * 40, **(env or {})})
+    return loading.load(data, env={"SMARTBOT_SECRET_KEY": "k" * 40, **(env or {})})
 
 
 def test_defaults_point_at_the_real_platforms(tmp_path):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from smartbot import config as config_module
+from smartbot.settings import loading as config_module
 from smartbot.errors import ConfigError
 from smartbot.gateway import inbox
 from tests.support.fake_chat_apis import TELEGRAM_SECRET, TELEGRAM_TOKEN, TELEGRAM_USERNAME, channel_config

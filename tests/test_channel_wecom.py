@@ -183,11 +183,11 @@ def test_long_reply_is_split_to_2048_bytes(live_app, make_config, fake_model, we
 
 
 def test_bad_encoding_aes_key_stops_start_up_naming_the_key(make_config, wecom):
-    from smartbot import config
+    from smartbot.settings import loading
     from smartbot.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
-        config.load(make_config(channels={"wecom": _section(wecom, encoding_aes_key="too-short")}))
+        loading.load(make_config(channels={"wecom": _section(wecom, encoding_aes_key="too-short")}))
     assert "channels.wecom.encoding_aes_key" in str(err.value) and "43" in str(err.value)
     assert "too-short" not in str(err.value)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smartbot.config import load
+from smartbot.settings.loading import load
 from smartbot.errors import ConfigError
 
 KEY = "k" * 40
@@ -45,9 +45,9 @@ def test_unknown_key_suggests_the_right_one():
 
 
 def test_environment_overrides_the_file_with_types(tmp_path):
-    config = {"database_url": f"sqlite:///{tmp_path}/a.db",
+    sections = {"database_url": f"sqlite:///{tmp_path}/a.db",
               "channels": {"generic": {"secret": "from-file-0123456789", "callback_url": "http://a/b"}}}
-    settings = load(config, env=_env(SMARTBOT_CHANNELS__GENERIC__SECRET="from-env-0123456789",
+    settings = load(sections, env=_env(SMARTBOT_CHANNELS__GENERIC__SECRET="from-env-0123456789",
                                      SMARTBOT_JOBS__THREADS="7", SMARTBOT_WEBCHAT__ENABLED="false",
                                      SMARTBOT_UNRELATED_THING="ignored"))
     assert settings.channels["generic"].secret == "from-env-0123456789"
@@ -93,10 +93,10 @@ def test_unknown_channel_lists_the_known_ones():
 
 
 def test_secret_can_come_from_a_named_environment_variable():
-    config = {"channels": {"generic": {"secret_env": "HOOK_SECRET", "callback_url": "http://a/b"}}}
-    assert load(config, env=_env(HOOK_SECRET="s" * 20)).channels["generic"].secret == "s" * 20
+    sections = {"channels": {"generic": {"secret_env": "HOOK_SECRET", "callback_url": "http://a/b"}}}
+    assert load(sections, env=_env(HOOK_SECRET="s" * 20)).channels["generic"].secret == "s" * 20
     with pytest.raises(ConfigError) as err:
-        load(config, env=_env())
+        load(sections, env=_env())
     assert err.value.key == "channels.generic.secret_env" and "HOOK_SECRET" in str(err.value)
 
 
@@ -194,19 +194,19 @@ def test_a_retired_key_from_the_environment_says_which_variable_to_unset():
 
 
 def test_each_retired_key_is_warned_about_once_per_process(monkeypatch, caplog):
-    from smartbot import config
+    from smartbot.settings import loading
 
-    monkeypatch.setattr(config, "_warned", set())
+    monkeypatch.setattr(loading, "_warned", set())
     settings = load({"server": {"idle_workers": 1}, "jobs": {"ack_spool": False}}, env=_env())
-    with caplog.at_level("WARNING", logger="smartbot.config"):
-        config.warn_retired(settings)
-        config.warn_retired(load({"server": {"idle_workers": 1}}, env=_env()))
+    with caplog.at_level("WARNING", logger="smartbot.settings.loading"):
+        loading.warn_retired(settings)
+        loading.warn_retired(load({"server": {"idle_workers": 1}}, env=_env()))
     assert [r.getMessage() for r in caplog.records] == list(settings.retired)
 
 
 def test_gunicorn_starts_with_retired_keys_and_warns_once_for_each(gunicorn_app, make_config):
-    config = make_config(jobs={"ack_spool": True}, server={"idle_workers": 1, "idle_seconds": 300})
-    app = gunicorn_app(config, workers=2, env={"SMARTBOT_SERVER__IDLE_SECONDS": "60"})
+    sections = make_config(jobs={"ack_spool": True}, server={"idle_workers": 1, "idle_seconds": 300})
+    app = gunicorn_app(sections, workers=2, env={"SMARTBOT_SERVER__IDLE_SECONDS": "60"})
     assert app.post_generic({"event_id": "old-file", "chat_id": "c", "user_id": "u", "text": "hi"}).status_code == 200
     log = app.log()
     for key in ("jobs.ack_spool", "server.idle_workers", "server.idle_seconds"):

@@ -10,7 +10,7 @@ from smartbot import i18n
 from smartbot.audit.events import EVENTS
 from smartbot.auth.permissions import ADMIN_AREAS, is_declared
 from smartbot.channels import registry
-from smartbot.config import Settings
+from smartbot.settings.sections import Settings
 from tests.support import import_graph, markdown
 
 PACKAGE = Path(__file__).resolve().parent.parent / "smartbot"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from smartbot.config import load
+from smartbot.settings.loading import load
 from smartbot.errors import ConfigError
-from smartbot.provisioning import provision
+from smartbot.settings.provisioning import provision
 
 ENV = {"SMARTBOT_SECRET_KEY": "k" * 40}
 

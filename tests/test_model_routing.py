@@ -8,7 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from smartbot.config import load
+from smartbot.settings.loading import load
 from smartbot.errors import ConfigError
 from tests.support.chat import audit_rows, say
 from tests.support.fake_anthropic import FakeAnthropic
@@ -152,7 +152,7 @@ def test_routes_from_the_file_are_provisioned_once_and_removed_with_the_file(liv
     with app.runtime.db.read() as conn:
         names = [r.name for r in conn.exec_driver_sql("SELECT name, source FROM model_routes WHERE source = 'config'")]
     assert sorted(names) == ["faq", "local-command"]
-    from smartbot.provisioning import provision
+    from smartbot.settings.provisioning import provision
 
     settings = load(_config(make_config, fake_model, claude, local, ROUTES[:1]))
     assert provision(app.runtime.db, settings) == ["model route local-command removed (no longer in the file)"]

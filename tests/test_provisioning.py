@@ -1,8 +1,8 @@
 """What smartbot.toml declares is in the database after start, read-only, and follows the file."""
 from __future__ import annotations
 
-from smartbot.config import load
-from smartbot.provisioning import provision
+from smartbot.settings.loading import load
+from smartbot.settings.provisioning import provision
 from tests.support.api_client import admin_api
 
 

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from smartbot import usage
-from smartbot.config import QuotaSettings, load
+from smartbot.settings.loading import load
+from smartbot.settings.sections import QuotaSettings
 from smartbot.errors import ConfigError
 from tests.support.chat import audit_rows, say
 

@@ -77,7 +77,7 @@ def test_a_chat_cookie_is_refused_after_the_idle_time_or_from_the_future():
 
 
 def test_guest_limits_count_each_bound_in_turn_and_say_when_to_retry():
-    from smartbot.config import WebchatSettings
+    from smartbot.settings.sections import WebchatSettings
     from smartbot.storage.shared_state import LocalStore
     from smartbot.webchat.limits import GuestLimits
 

@@ -50,7 +50,7 @@ def record_all(conn: Connection, events: list[AuditEvent]) -> list[int]:
 def open_log(db: Any, signing_key: str, key_file: str = "") -> keys.Keyring:
     """At start: load this process's audit keys (once), refuse to go on when the chain is under
     a key they do not include (ConfigError with the fix), and move a legacy chain, or one under
-    an older key, to the current key with a marker row. `db` is a smartbot.db.Database."""
+    an older key, to the current key with a marker row. `db` is a smartbot.storage.db.Database."""
     keyring = keys.load(signing_key, key_file)
     keys.install(keyring)
     with db.write() as conn:

@@ -161,7 +161,7 @@ def active() -> Keyring:
     if _installed is None:
         with _lock:
             if _installed is None:
-                from ..config import load as load_settings
+                from ..settings.loading import load as load_settings
 
                 settings = load_settings()
                 _installed = load(settings.secret_key, settings.audit.key_file)

@@ -30,7 +30,7 @@ class Rotation:
 
 def rotate(db: Any, signing_key: str, key_file: str, previous_key_lost: bool = False) -> Rotation:
     """Move the chain to a new key (a random one in `key_file`, or the signing key's own when no
-    file is set and the previous key is lost). `db` is a smartbot.db.Database."""
+    file is set and the previous key is lost). `db` is a smartbot.storage.db.Database."""
     derived = keys.derived_key(signing_key)
     with db.write() as conn:
         head_key = chain.lock_head(conn)

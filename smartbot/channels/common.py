@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError, SignatureError
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http, timestamps
 from .base import Channel, WebRequest
 

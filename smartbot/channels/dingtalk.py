@@ -32,7 +32,7 @@ import requests
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http, reply_urls
 from .base import Channel, SingleUse, WebRequest, WebResponse
 from .groups import addressed, group_trigger_setting

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http
 from .base import WebRequest, WebResponse
 from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,

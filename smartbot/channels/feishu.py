@@ -33,7 +33,7 @@ import requests
 from ..errors import DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http
 from .base import Channel, WebRequest, WebResponse, load_json
 from .cipher import AES_BLOCK, DecryptError, open_cbc

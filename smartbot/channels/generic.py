@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http
 from .base import Channel, WebRequest
 from .common import signed_headers

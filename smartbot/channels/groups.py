@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..messages import DIRECT
-from ..settings_schema import setting
+from ..settings.schema import setting
 
 MENTION = "mention"
 ALWAYS = "always"

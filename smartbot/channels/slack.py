@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http, markup
 from .base import WebRequest, WebResponse
 from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,

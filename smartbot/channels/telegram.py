@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http, markup
 from .base import WebRequest
 from .common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,

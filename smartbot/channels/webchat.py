@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import SignatureError
 from ..messages import InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from .base import Channel, WebRequest
 
 

@@ -23,7 +23,7 @@ from defusedxml.ElementTree import fromstring
 
 from ..errors import DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, Attachment, InboundMessage, Reply
-from ..settings_schema import setting
+from ..settings.schema import setting
 from . import http
 from .base import Channel, WebRequest, WebResponse
 from .open_api import AccessTokenCache, TokenRejected, json_object, with_token

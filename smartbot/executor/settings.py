@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import ConfigError
-from ..settings_schema import setting
+from ..settings.schema import setting
 from .catalogue import DefinitionError, check_definition
 from .environment import own_reason
 from .params import ALLOW_LISTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
+from ..settings.sections import Settings
 from ..storage.db import Database
 from ..executor.runner import CommandRunner
 from ..live_config import ProviderStore

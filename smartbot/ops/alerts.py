@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import audit
-from ..config import Settings
+from ..settings.sections import Settings
 from ..storage.db import Database
 from ..errors import ConfigError
 from ..gateway import outbox

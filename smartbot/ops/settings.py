@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ipaddress import ip_network
 
 from ..errors import ConfigError
-from ..settings_schema import setting
+from ..settings.schema import setting
 
 MIN_TOKEN_LENGTH = 24
 

@@ -11,7 +11,7 @@ import time
 
 from . import request_ids
 from ..audit.redact import redact
-from ..config import Settings
+from ..settings.sections import Settings
 
 
 class RequestIdFilter(logging.Filter):

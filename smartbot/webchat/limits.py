@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import audit
-from ..config import WebchatSettings
+from ..settings.sections import WebchatSettings
 from ..storage.shared_state import LocalStore
 
 log = logging.getLogger(__name__)

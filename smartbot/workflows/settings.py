@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..executor.settings import _HOST
 from ..errors import ConfigError
-from ..settings_schema import setting
+from ..settings.schema import setting
 
 
 @dataclass

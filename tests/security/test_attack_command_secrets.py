@@ -92,7 +92,7 @@ def _outbox_text(app: Target) -> str:
 
 def _settings(env: dict[str, str]) -> Any:
     """Settings with the generic channel's secret in a variable, loaded as the server loads them."""
-    from smartbot.config import load
+    from smartbot.settings.loading import load
 
     return load({"channels": {"generic": {"secret_env": HOOK_SECRET_VAR, "callback_url": "http://127.0.0.1:9/h"}}},
                 env=env)
@@ -331,8 +331,8 @@ def test_a_child_printing_smartbots_own_secret_values_has_them_masked(canary_dir
 
 def test_check_config_names_the_stored_commands_that_are_refused(database_url):
     """Not HTTP: `smartbot check-config` says which stored commands will be refused, and why."""
-    from smartbot.checks import run_checks
-    from smartbot.config import load
+    from smartbot.settings.checks import run_checks
+    from smartbot.settings.loading import load
     from smartbot.storage.db import Database
 
     db = Database(database_url)

@@ -180,7 +180,7 @@ def test_a_forged_forwarded_for_does_not_make_an_outsider_local(target):
 
 
 def test_metrics_token_must_be_long_enough_to_start(tmp_path):
-    from smartbot.config import load
+    from smartbot.settings.loading import load
     from smartbot.errors import ConfigError
 
     env = {"SMARTBOT_SECRET_KEY": "k" * 40, TOKEN_VARIABLE: "short"}

@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import audit
-from .config import Settings
-from .storage.db import Database
-from .executor.catalogue import check_definition, row_values
-from .llm.keys import origin
-from .live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, RULES_VERSION,
+from .. import audit
+from .sections import Settings
+from ..storage.db import Database
+from ..executor.catalogue import check_definition, row_values
+from ..llm.keys import origin
+from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, RULES_VERSION,
                           bump, get_setting, set_setting)
-from .storage.tables import Command, ModelRoute, Provider, Role, Rule
+from ..storage.tables import Command, ModelRoute, Provider, Role, Rule
 
 log = logging.getLogger(__name__)
 _providers, _routes, _commands = Provider.__table__, ModelRoute.__table__, Command.__table__

@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from . import audit
-from .config import Settings
-from .storage.db import Database, head_revision
-from .errors import ConfigError
-from .executor.catalogue import refused_rows
-from .executor.environment import own_variables
+from .. import audit
+from .sections import Settings
+from ..storage.db import Database, head_revision
+from ..errors import ConfigError
+from ..executor.catalogue import refused_rows
+from ..executor.environment import own_variables
 
 
 def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> list[str]:

@@ -15,7 +15,7 @@ import typing
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _MISSING = dataclasses.MISSING
 
