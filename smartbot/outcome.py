@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from . import audit, conversations, usage
+from . import audit
+from .assistant import memory, usage
 from .audit import AuditEvent
 from .auth import identities
 from .channels.base import Channel
@@ -21,7 +22,7 @@ from .gateway import inbox, outbox
 from .storage.queue import QueueRow
 from .messages import InboundMessage, Reply
 from .storage.tables.queues import FAILED
-from .usage import Spent
+from .assistant.usage import Spent
 
 
 @dataclass
@@ -66,8 +67,8 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
 
 def _write_records(conn: Connection, msg: InboundMessage, outcome: Outcome) -> None:
     if outcome.reset_memory:
-        conversations.reset(conn, msg.conversation_key)
-    conversations.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
+        memory.reset(conn, msg.conversation_key)
+    memory.append(conn, msg.conversation_key, msg.channel, msg.chat_id, msg.user_id, outcome.remember,
                          outcome.provider, outcome.model)
     identities.remember_sender(conn, msg.channel, msg.user_id, msg.user_name)
     audit.record_all(conn, outcome.audit)

@@ -15,7 +15,7 @@ from .storage.db import Database
 from .executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
 from .i18n import normalize, t
-from .live_config import ProviderStore
+from .assistant.provider_store import ProviderStore
 from .llm.service import ModelService
 from .messages import InboundMessage
 from .outcome import Outcome

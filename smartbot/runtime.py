@@ -9,7 +9,8 @@ import threading
 import weakref
 from typing import Any, Mapping
 
-from . import audit, model_hooks
+from . import audit
+from .assistant import wiring
 from .settings import provisioning
 from .channels import registry
 from .channels.webchat import WebChatChannel, WebChatConfig
@@ -28,7 +29,9 @@ from .jobs import liveness
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure
-from .live_config import RULES_VERSION, ProviderStore, load_rules, version_reader
+from .assistant.provider_store import ProviderStore
+from .router.store import RULES_VERSION, load_rules
+from .storage.runtime_settings import version_reader
 from .ops.agent import OpsAgent
 from .ops.alerts import Alerter
 from .ops.monitors import Monitors
@@ -64,9 +67,9 @@ class Runtime:
         if settings.webchat.enabled:
             self.channels["webchat"] = WebChatChannel(WebChatConfig())
         self.store = open_store(settings.cache.url, self.db)
-        self.models = model_hooks.build_service(settings, os.environ if env is None else env, threads, self.store)
+        self.models = wiring.build_service(settings, os.environ if env is None else env, threads, self.store)
         self.providers = ProviderStore(self.db)
-        self.model_health = model_hooks.connect(self.models, self.db, self.providers, settings)
+        self.model_health = wiring.connect(self.models, self.db, self.providers, settings)
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)

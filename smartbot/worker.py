@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-from . import conversations
+from .assistant import memory
 from .telemetry import request_ids
 from .audit import AuditEvent
 from .channels.base import Channel
@@ -115,6 +115,6 @@ class MessageWorker:
         before = time.time() - self.settings.jobs.dedup_days * 86400
         with self.db.write() as conn:
             n_in = inbox.queue.purge_finished(conn, before)
-            n_turns = conversations.purge_before(conn, time.time() - self.settings.memory.retention_days * 86400)
+            n_turns = memory.purge_before(conn, time.time() - self.settings.memory.retention_days * 86400)
         if n_in or n_turns:
             log.info("purged %d inbox rows and %d conversation turns", n_in, n_turns)

@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from smartbot import usage
+from smartbot.assistant import usage
 from smartbot.settings.loading import load
 from smartbot.settings.sections import QuotaSettings
 from smartbot.errors import ConfigError

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from smartbot.auth.rbac import Grant, Principal
-from smartbot.live_config import RULES_VERSION, bump, load_rules, version_reader
+from smartbot.router.store import RULES_VERSION, load_rules
+from smartbot.storage.runtime_settings import bump, version_reader
 from smartbot.messages import InboundMessage
 from smartbot.storage.tables import Rule
 from smartbot.router import Router, RuleView, parse_command

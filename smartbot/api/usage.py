@@ -5,7 +5,7 @@ import datetime as dt
 
 from flask import Blueprint, request
 
-from .. import usage
+from ..assistant import usage
 from .context import ApiContext, ApiError
 from .registry import route
 

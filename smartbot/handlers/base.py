@@ -7,7 +7,7 @@ from typing import Any
 from ..settings.sections import Settings
 from ..storage.db import Database
 from ..executor.runner import CommandRunner
-from ..live_config import ProviderStore
+from ..assistant.provider_store import ProviderStore
 from ..llm.service import ModelService
 from ..storage.shared_state import LocalStore
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from .. import conversations, usage
+from ..assistant import memory, usage
 from ..audit import AuditEvent
 from ..auth import rbac
 from ..auth.rbac import Principal
@@ -32,13 +32,13 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("denied", ctx.locale, reason=decision.reason)], result="denied",
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
-    memory = ctx.settings.memory
+    limits = ctx.settings.memory
     with ctx.db.read() as conn:
         choice = ctx.providers.select(msg, principal, conn)
         quota = usage.quota_state(conn, ctx.settings.quotas, principal)
         # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
         history = [] if choice.cache_ttl > 0 or not choice.chain else \
-            conversations.load_history(conn, msg.conversation_key, memory.max_turns, memory.max_tokens)
+            memory.load_history(conn, msg.conversation_key, limits.max_turns, limits.max_tokens)
     if not choice.chain:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     if quota is not None and quota.exceeded:

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
-from ..live_config import PROVIDERS_VERSION
-from ..model_routes import CACHE_TTL_MAX, match_problems
+from ..assistant.provider_store import PROVIDERS_VERSION
+from ..assistant.routes import CACHE_TTL_MAX, match_problems
 from ..storage.tables import ModelRoute, Provider
 from .errors import Invalid
 from .fields import Bool, Int, List, Num, Obj, Str

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
-from ..live_config import bump
+from ..storage.runtime_settings import bump
 from . import changes
 from .errors import Conflict, NotFound
 

@@ -21,12 +21,14 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .. import audit, usage
+from .. import audit
+from ..assistant import usage
 from ..audit.redact import SECRET_KEY_PATTERN, redact
 from ..auth.rbac import Principal
 from ..errors import ProviderError
-from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, bump,
-                           get_setting, set_setting, spec_from_row)
+from ..assistant.provider_store import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION,
+                                        spec_from_row)
+from ..storage.runtime_settings import bump, get_setting, set_setting
 from ..llm.base import ProviderSpec
 from ..llm.keys import base_url_problem, origin, sharing_problem
 from ..llm.providers import KINDS

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..storage.db import Database
-from ..live_config import RULES_VERSION, bump
+from ..router.store import RULES_VERSION
+from ..storage.runtime_settings import bump
 from ..storage.tables import Rule
 from ..router.engine import validate_rule
 from . import changes

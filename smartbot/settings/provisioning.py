@@ -18,8 +18,9 @@ from .sections import Settings
 from ..storage.db import Database
 from ..executor.catalogue import check_definition, row_values
 from ..llm.keys import origin
-from ..live_config import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION, RULES_VERSION,
-                          bump, get_setting, set_setting)
+from ..assistant.provider_store import MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION
+from ..router.store import RULES_VERSION
+from ..storage.runtime_settings import bump, get_setting, set_setting
 from ..storage.tables import Command, ModelRoute, Provider, Role, Rule
 
 log = logging.getLogger(__name__)

@@ -116,7 +116,7 @@ class ModelRouteSettings:
     enabled: bool = setting(True)
 
     def validate(self, path: str) -> None:
-        from ..model_routes import match_problems
+        from ..assistant.routes import match_problems
 
         problems = match_problems(self.match)
         if problems:

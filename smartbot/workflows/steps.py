@@ -18,7 +18,8 @@ from typing import Any, Callable
 import requests
 import urllib3
 
-from .. import audit, usage
+from .. import audit
+from ..assistant import usage
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..executor import catalogue

@@ -84,7 +84,8 @@ def test_a_provider_row_naming_a_server_secret_before_the_upgrade_never_gets_the
         target, fake_model, fake_chat_apis, canary):
     """A row written before the key-variable check (or straight into the database) is refused
     where the key is read, not only where it is set."""
-    from smartbot.live_config import PROVIDERS_VERSION, bump
+    from smartbot.assistant.provider_store import PROVIDERS_VERSION
+    from smartbot.storage.runtime_settings import bump
     from smartbot.storage.tables import Provider
 
     app = _start(target, fake_model, fake_chat_apis)

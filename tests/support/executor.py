@@ -13,7 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from smartbot.live_config import RULES_VERSION, bump
+from smartbot.router.store import RULES_VERSION
+from smartbot.storage.runtime_settings import bump
 from smartbot.storage.tables import Role, Rule, User
 
 # A Python any user can run: the commands run as "nobody" when the tests run as root.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .storage.tables import Conversation, ConversationMessage
+from ..storage.tables import Conversation, ConversationMessage
 
 _conv, _msgs = Conversation.__table__, ConversationMessage.__table__
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from . import audit
-from .settings.sections import Settings
-from .storage.db import Database
-from .live_config import ProviderStore
-from .llm.breaker import BreakerPolicy
-from .llm.health import HealthMonitor
-from .llm.keys import KeyRules
-from .llm.service import ModelService
+from .. import audit
+from ..settings.sections import Settings
+from ..storage.db import Database
+from .provider_store import ProviderStore
+from ..llm.breaker import BreakerPolicy
+from ..llm.health import HealthMonitor
+from ..llm.keys import KeyRules
+from ..llm.service import ModelService
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .auth.rbac import Principal
-from .settings.sections import QuotaSettings
-from .llm.base import ModelResponse, Usage
-from .storage.tables import ModelUsage
+from ..auth.rbac import Principal
+from ..settings.sections import QuotaSettings
+from ..llm.base import ModelResponse, Usage
+from ..storage.tables import ModelUsage
 
 _usage = ModelUsage.__table__
 _UPSERT = sa.text(

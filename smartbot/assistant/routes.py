@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .auth.rbac import Principal
-from .llm.base import ProviderSpec
-from .messages import InboundMessage
-from .router.engine import matches, parse_command, validate_match
+from ..auth.rbac import Principal
+from ..llm.base import ProviderSpec
+from ..messages import InboundMessage
+from ..router.engine import matches, parse_command, validate_match
 
 CACHE_TTL_MAX = 7 * 86400.0
 

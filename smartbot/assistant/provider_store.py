@@ -1,6 +1,6 @@
-"""Run-time configuration read from the database, with version counters so every process notices
-changes within a second without restarting: rules, providers, the active model chain and the
-model routes (one counter, `providers.version`, covers the last three)."""
+"""The providers, the active model chain and the model routes, read from the database and read
+again when their version counter (`providers.version`, one for all three) moves, so every process
+notices a change made in the admin page within a second, without a restart."""
 from __future__ import annotations
 
 import logging
@@ -11,64 +11,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .storage.db import Database
-from .auth.rbac import Principal
-from .llm.base import ProviderSpec
-from .messages import InboundMessage
-from .model_routes import ModelChoice, RouteSpec, chain_for, pick
-from .storage.tables import ModelRoute, Provider, Rule, Setting
-from .router.engine import RuleView
+from ..storage.db import Database
+from ..auth.rbac import Principal
+from ..llm.base import ProviderSpec
+from ..messages import InboundMessage
+from .routes import ModelChoice, RouteSpec, chain_for, pick
+from ..storage.tables import ModelRoute, Provider
+from ..storage.runtime_settings import get_setting
 
 log = logging.getLogger(__name__)
 
-_settings, _rules, _providers, _routes = Setting.__table__, Rule.__table__, Provider.__table__, ModelRoute.__table__
-RULES_VERSION = "rules.version"
+_providers, _routes = Provider.__table__, ModelRoute.__table__
 PROVIDERS_VERSION = "providers.version"
 MODELS_DEFAULT = "models.default"
 MODELS_FALLBACK = "models.fallback"
 PROVIDER_PARAMS = ("connect_timeout", "read_timeout", "total_timeout", "max_retries", "max_tokens",
                    "temperature", "headers", "prompt_price_per_1k", "completion_price_per_1k")
-
-
-# Built once: building a statement per call (and its cache key) costs more than running it.
-_GET_SETTING = sa.select(_settings.c.value).where(_settings.c.key == sa.bindparam("key"))
-
-
-def get_setting(conn: Connection, key: str, default: Any = None) -> Any:
-    row = conn.execute(_GET_SETTING, {"key": key}).first()
-    return default if row is None else row.value
-
-
-def set_setting(conn: Connection, db: Database, key: str, value: Any) -> None:
-    now = time.time()
-    res = conn.execute(sa.update(_settings).where(_settings.c.key == key).values(value=value, updated_at=now))
-    if res.rowcount == 0:
-        conn.execute(db.insert_ignore(_settings).values(key=key, value=value, updated_at=now))
-
-
-def bump(conn: Connection, db: Database, key: str) -> None:
-    set_setting(conn, db, key, int(get_setting(conn, key, 0) or 0) + 1)
-
-
-def load_rules(db: Database) -> tuple[int, list[RuleView]]:
-    with db.read() as conn:
-        version = int(get_setting(conn, RULES_VERSION, 0) or 0)
-        rows = conn.execute(sa.select(_rules).where(_rules.c.enabled.is_(True))
-                            .order_by(_rules.c.position, _rules.c.id)).all()
-    rules = []
-    for r in rows:
-        try:
-            rules.append(RuleView.build(r.name, r.position, r.match or {}, r.action, r.params or {}))
-        except ValueError as exc:
-            log.error("skipping invalid rule: %s", exc)
-    return version, rules
-
-
-def version_reader(db: Database, key: str):
-    def read() -> int:
-        with db.read() as conn:
-            return int(get_setting(conn, key, 0) or 0)
-    return read
 
 
 def spec_from_row(row: Row[Any]) -> ProviderSpec:
