@@ -17,14 +17,14 @@ from .channels.webchat import WebChatChannel, WebChatConfig
 from .settings.loading import warn_retired
 from .settings.sections import Settings
 from .storage.db import Database
-from .delivery import Delivery
+from .pipeline.delivery import Delivery
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
 from .gateway.dispatch import Dispatcher
 from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
-from .handlers import HandlerContext
-from .handlers.approval_flow import APPROVAL, ApprovalJobs
+from .pipeline.handlers import HandlerContext
+from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
 from .jobs import liveness
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
@@ -37,10 +37,10 @@ from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
 from .ops.server_lock import ServerLock, lock_path
-from .pipeline import Pipeline
+from .pipeline.decide import Pipeline
 from .router import Router
 from .storage.shared_state import LocalStore, open_store
-from .worker import MessageWorker
+from .pipeline.worker import MessageWorker
 from .workflows.jobs import WORKFLOW, WorkflowJobs
 
 log = logging.getLogger(__name__)

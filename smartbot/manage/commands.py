@@ -19,7 +19,7 @@ from ..auth.rbac import Principal
 from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
 from ..executor.environment import OwnVariables, own_variables
-from ..handlers.approval_flow import APPROVAL, settle
+from ..pipeline.handlers.approval_flow import APPROVAL, settle
 from ..storage.tables import Command
 from . import changes
 from .errors import Conflict, Forbidden, Invalid, NotFound

@@ -6,7 +6,7 @@ from typing import Callable
 from ..auth import rbac
 from ..auth.rbac import Principal
 from ..i18n import t
-from ..outcome import Outcome
+from ..pipeline.outcome import Outcome
 
 
 def help_text(principal: Principal, locale: str, bot_name: str) -> Outcome:

@@ -20,7 +20,7 @@ from ..auth import identities
 from ..auth.rbac import Principal
 from ..executor.approvals import Origin
 from ..gateway import outbox
-from ..handlers.base import HandlerContext
+from ..pipeline.handlers.base import HandlerContext
 from ..i18n import t
 from ..jobs.local import Dispatch
 from ..messages import Reply

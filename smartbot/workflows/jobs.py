@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from ..handlers.base import HandlerContext
+from ..pipeline.handlers.base import HandlerContext
 from ..jobs.liveness import owner_is_dead
 from ..jobs.local import Dispatch
 from . import schedules, store

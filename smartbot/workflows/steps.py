@@ -25,8 +25,8 @@ from ..errors import ProviderError
 from ..executor import catalogue
 from ..executor.approvals import Origin
 from ..gateway import outbox
-from ..handlers.base import HandlerContext
-from ..handlers.command_requests import RAN, request_command
+from ..pipeline.handlers.base import HandlerContext
+from ..pipeline.handlers.command_requests import RAN, request_command
 from ..llm.base import ModelRequest
 from ..messages import Reply
 from . import templates

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from . import audit
-from .assistant import memory, usage
-from .audit import AuditEvent
-from .auth import identities
-from .channels.base import Channel
-from .storage.db import Database
-from .gateway import inbox, outbox
-from .storage.queue import QueueRow
-from .messages import InboundMessage, Reply
-from .storage.tables.queues import FAILED
-from .assistant.usage import Spent
+from .. import audit
+from ..assistant import memory, usage
+from ..audit import AuditEvent
+from ..auth import identities
+from ..channels.base import Channel
+from ..storage.db import Database
+from ..gateway import inbox, outbox
+from ..storage.queue import QueueRow
+from ..messages import InboundMessage, Reply
+from ..storage.tables.queues import FAILED
+from ..assistant.usage import Spent
 
 
 @dataclass

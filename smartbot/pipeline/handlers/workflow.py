@@ -6,15 +6,15 @@ key) instead of starting a second one.
 """
 from __future__ import annotations
 
-from ..auth.rbac import Principal
-from ..errors import CommandRejected
-from ..executor import catalogue
-from ..i18n import t
-from ..messages import InboundMessage
+from ...auth.rbac import Principal
+from ...errors import CommandRejected
+from ...executor import catalogue
+from ...i18n import t
+from ...messages import InboundMessage
 from ..outcome import Outcome
-from ..router import Route
-from ..workflows.definition import DefinitionError, parse_chat_args
-from ..workflows.runs import WORKFLOW, StartRefused, Trigger, start_now
+from ...router import Route
+from ...workflows.definition import DefinitionError, parse_chat_args
+from ...workflows.runs import WORKFLOW, StartRefused, Trigger, start_now
 from .base import HandlerContext
 
 

@@ -6,17 +6,17 @@ element after its parameter's checks; nothing is ever handed to a shell.
 """
 from __future__ import annotations
 
-from ..audit import AuditEvent
-from ..auth import rbac
-from ..auth.rbac import Principal
-from ..errors import CommandRejected
-from ..executor import catalogue
-from ..executor.approvals import Origin
-from ..executor.environment import own_variables
-from ..i18n import t
-from ..messages import InboundMessage
+from ...audit import AuditEvent
+from ...auth import rbac
+from ...auth.rbac import Principal
+from ...errors import CommandRejected
+from ...executor import catalogue
+from ...executor.approvals import Origin
+from ...executor.environment import own_variables
+from ...i18n import t
+from ...messages import InboundMessage
 from ..outcome import Outcome
-from ..router import Route
+from ...router import Route
 from .approval_flow import decide
 from .base import HandlerContext
 from .command_requests import PENDING, RAN, request_command

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings.sections import Settings
-from ..storage.db import Database
-from ..executor.runner import CommandRunner
-from ..assistant.provider_store import ProviderStore
-from ..llm.service import ModelService
-from ..storage.shared_state import LocalStore
+from ...settings.sections import Settings
+from ...storage.db import Database
+from ...executor.runner import CommandRunner
+from ...assistant.provider_store import ProviderStore
+from ...llm.service import ModelService
+from ...storage.shared_state import LocalStore
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """The `builtin` action: /help, /whoami, /reset."""
 from __future__ import annotations
 
-from ..audit import AuditEvent
-from ..auth.rbac import Principal
-from ..i18n import t
-from ..messages import InboundMessage
+from ...audit import AuditEvent
+from ...auth.rbac import Principal
+from ...i18n import t
+from ...messages import InboundMessage
 from ..outcome import Outcome
-from ..router import Route
-from ..router.builtins import BUILTINS
+from ...router import Route
+from ...router.builtins import BUILTINS
 from .base import HandlerContext
 
 

@@ -14,17 +14,17 @@ import logging
 import time
 from typing import Any
 
-from .telemetry import request_ids
-from .audit import AuditEvent
-from .settings.sections import Settings
-from .storage.db import Database
-from .errors import DeliveryError
-from .gateway import outbox
-from .gateway.handoff import Claims
-from .jobs.local import Dispatch
-from .storage.queue import QueueRow
-from .messages import Reply
-from .telemetry import metrics
+from ..telemetry import request_ids
+from ..audit import AuditEvent
+from ..settings.sections import Settings
+from ..storage.db import Database
+from ..errors import DeliveryError
+from ..gateway import outbox
+from ..gateway.handoff import Claims
+from ..jobs.local import Dispatch
+from ..storage.queue import QueueRow
+from ..messages import Reply
+from ..telemetry import metrics
 
 log = logging.getLogger(__name__)
 

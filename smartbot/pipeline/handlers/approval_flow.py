@@ -16,20 +16,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from .. import audit
-from ..audit import AuditEvent, redact
-from ..auth import identities, rbac
-from ..auth.rbac import Principal
-from ..errors import CommandRejected
-from ..executor import approvals, catalogue
-from ..executor.approvals import Origin
-from ..executor.catalogue import CommandSpec
-from ..executor.environment import OwnVariables, own_variables
-from ..gateway import outbox
-from ..i18n import t
-from ..jobs.local import Dispatch
-from ..messages import Reply
-from ..storage.tables import Identity
+from ... import audit
+from ...audit import AuditEvent, redact
+from ...auth import identities, rbac
+from ...auth.rbac import Principal
+from ...errors import CommandRejected
+from ...executor import approvals, catalogue
+from ...executor.approvals import Origin
+from ...executor.catalogue import CommandSpec
+from ...executor.environment import OwnVariables, own_variables
+from ...gateway import outbox
+from ...i18n import t
+from ...jobs.local import Dispatch
+from ...messages import Reply
+from ...storage.tables import Identity
 from .base import HandlerContext
 from .command_runs import format_result, ran_event, run_spec
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..audit import AuditEvent
-from ..executor.catalogue import CommandSpec
-from ..executor.environment import OwnVariables
-from ..executor.runner import BUSY, OUTPUT_LIMIT, TIMEOUT, CommandResult
-from ..i18n import t
+from ...audit import AuditEvent
+from ...executor.catalogue import CommandSpec
+from ...executor.environment import OwnVariables
+from ...executor.runner import BUSY, OUTPUT_LIMIT, TIMEOUT, CommandResult
+from ...i18n import t
 from .base import HandlerContext
 
 

@@ -11,16 +11,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..audit import AuditEvent
-from ..auth import rbac
-from ..auth.rbac import Principal
-from ..errors import CommandRejected
-from ..executor import catalogue
-from ..executor.approvals import Origin
-from ..executor.catalogue import CommandSpec
-from ..executor.environment import OwnVariables, own_variables
-from ..executor.runner import CommandResult
-from ..i18n import t
+from ...audit import AuditEvent
+from ...auth import rbac
+from ...auth.rbac import Principal
+from ...errors import CommandRejected
+from ...executor import catalogue
+from ...executor.approvals import Origin
+from ...executor.catalogue import CommandSpec
+from ...executor.environment import OwnVariables, own_variables
+from ...executor.runner import CommandResult
+from ...i18n import t
 from .approval_flow import ask
 from .base import HandlerContext
 from .command_runs import format_result, ran_event, run_spec

@@ -14,17 +14,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..audit import AuditEvent
-from ..auth import rbac
-from ..auth.rbac import Principal
-from ..executor import catalogue
-from ..executor.approvals import Origin
-from ..executor.catalogue import CommandSpec
-from ..executor.environment import own_variables
-from ..executor.params import json_schema
-from ..i18n import t
-from ..errors import ProviderError
-from ..llm.base import ModelRequest, ModelResponse, ProviderSpec, ToolCall, ToolSpec
+from ...audit import AuditEvent
+from ...auth import rbac
+from ...auth.rbac import Principal
+from ...executor import catalogue
+from ...executor.approvals import Origin
+from ...executor.catalogue import CommandSpec
+from ...executor.environment import own_variables
+from ...executor.params import json_schema
+from ...i18n import t
+from ...errors import ProviderError
+from ...llm.base import ModelRequest, ModelResponse, ProviderSpec, ToolCall, ToolSpec
 from ..outcome import Outcome
 from .base import HandlerContext
 from .command_requests import PENDING, RAN, Requested, request_command

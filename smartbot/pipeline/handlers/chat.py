@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import logging
 
-from ..assistant import memory, usage
-from ..audit import AuditEvent
-from ..auth import rbac
-from ..auth.rbac import Principal
-from ..errors import ProviderError
-from ..i18n import language_name, t
-from ..llm.base import ModelRequest
-from ..llm.service import ChainFailed, NoProviderConfigured
-from ..messages import InboundMessage
+from ...assistant import memory, usage
+from ...audit import AuditEvent
+from ...auth import rbac
+from ...auth.rbac import Principal
+from ...errors import ProviderError
+from ...i18n import language_name, t
+from ...llm.base import ModelRequest
+from ...llm.service import ChainFailed, NoProviderConfigured
+from ...messages import InboundMessage
 from ..outcome import Outcome
-from ..router import Route
+from ...router import Route
 from .base import HandlerContext
 from .command import origin_of
 from .tool_calls import complete_with_tools

@@ -12,23 +12,23 @@ from __future__ import annotations
 import logging
 import time
 
-from .assistant import memory
-from .telemetry import request_ids
-from .audit import AuditEvent
-from .channels.base import Channel
-from .settings.sections import Settings
-from .storage.db import Database
+from ..assistant import memory
+from ..telemetry import request_ids
+from ..audit import AuditEvent
+from ..channels.base import Channel
+from ..settings.sections import Settings
+from ..storage.db import Database
 from .delivery import Delivery
-from .gateway import inbox
-from .gateway.handoff import Claims
-from .i18n import normalize, t
-from .jobs.local import Dispatch
-from .storage.queue import QueueRow
-from .messages import InboundMessage
-from .storage.tables.queues import FAILED
-from .telemetry import metrics
+from ..gateway import inbox
+from ..gateway.handoff import Claims
+from ..i18n import normalize, t
+from ..jobs.local import Dispatch
+from ..storage.queue import QueueRow
+from ..messages import InboundMessage
+from ..storage.tables.queues import FAILED
+from ..telemetry import metrics
 from .outcome import Outcome, store
-from .pipeline import Pipeline
+from .decide import Pipeline
 
 log = logging.getLogger(__name__)
 

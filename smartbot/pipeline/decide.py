@@ -8,19 +8,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .audit import AuditEvent
-from .auth import identities
-from .settings.sections import Settings
-from .storage.db import Database
-from .executor.runner import CommandRunner
+from ..audit import AuditEvent
+from ..auth import identities
+from ..settings.sections import Settings
+from ..storage.db import Database
+from ..executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
-from .i18n import normalize, t
-from .assistant.provider_store import ProviderStore
-from .llm.service import ModelService
-from .messages import InboundMessage
+from ..i18n import normalize, t
+from ..assistant.provider_store import ProviderStore
+from ..llm.service import ModelService
+from ..messages import InboundMessage
 from .outcome import Outcome
-from .router import Router
-from .storage.shared_state import LocalStore
+from ..router import Router
+from ..storage.shared_state import LocalStore
 
 log = logging.getLogger(__name__)
 
