@@ -19,7 +19,7 @@ def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:
     from .settings.loading import load
     from .settings.sections import Settings
     from .runtime import Runtime
-    from .web_app import build_flask_app
+    from .web.app import build_flask_app
 
     settings = config if isinstance(config, Settings) else load(config)
     logs.configure(settings)

@@ -74,7 +74,7 @@ def _load_code_before_fork() -> None:
     writes to (and so copies) those inherited objects (the Python manual's advice for fork without exec)."""
     import gc
 
-    import smartbot.web_app  # noqa: F401
+    import smartbot.web.app  # noqa: F401
 
     gc.freeze()
 

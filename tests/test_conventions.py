@@ -58,20 +58,19 @@ def test_audit_imports_no_other_layer():
 
 
 def test_the_admin_page_and_the_api_share_services_not_each_other():
-    """api/ and admin/ are two faces over manage/ (and auth/, web_session.py): neither imports the other."""
+    """api/ and admin/ are two faces over manage/ (and auth/, web/session.py): neither imports the other."""
     assert _offending("admin", [r"^\.\.api(\.|$)"]) == []
     assert _offending("api", [r"^\.\.admin(\.|$)"]) == []
     assert _offending("ops", [r"^\.\.(api|admin)(\.|$)"]) == []
 
 
 def test_management_and_auth_know_nothing_of_flask_or_the_faces():
-    faces = r"^\.\.(api|admin|ops|webchat|web|web_app|web_session)(\.|$)"
+    faces = r"^\.\.(api|admin|ops|webchat|web)(\.|$)"
     assert _offending("manage", [r"^flask", faces]) == []
     assert _offending("auth", [r"^flask", faces]) == []
 
 
-WEB_LAYER = ("api/", "admin/", "webchat/", "gateway/views.py", "ops/blueprint.py", "web_app.py", "web.py",
-             "web_security.py", "web_session.py")
+WEB_LAYER = ("api/", "admin/", "webchat/", "web/", "gateway/views.py", "ops/blueprint.py")
 
 
 def test_flask_request_appears_only_in_the_web_layer():

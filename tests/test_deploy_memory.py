@@ -46,7 +46,7 @@ def test_the_master_keeps_the_apps_code_but_not_the_migrations(tmp_path):
     for absent in ("alembic", "mako", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql",
                    "smartbot.channels.discord", "smartbot.channels.wecom", "smartbot.cli"):
         assert absent not in modules, absent
-    for present in ("smartbot.channels.generic", "smartbot.web_app", "smartbot.runtime", "smartbot.storage.tables",
+    for present in ("smartbot.channels.generic", "smartbot.web.app", "smartbot.runtime", "smartbot.storage.tables",
                     "smartbot.gateway.views", "smartbot.admin.blueprint", "smartbot.api.blueprint",
                     "flask_jwt_extended", "sqlite3"):
         assert present in modules, present

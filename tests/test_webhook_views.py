@@ -16,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from smartbot.web_security import HEADERS
+from smartbot.web.security import HEADERS
 from tests.conftest import GENERIC_SECRET
 from tests.support.signing import generic_request, signature
 

@@ -13,8 +13,8 @@ from ..errors import PermissionDenied
 from ..i18n import available, normalize, t
 from ..manage import changes
 from ..manage.errors import ManageError
-from ..web import current_runtime
-from ..web_session import AccessRefused, require
+from ..web.context import current_runtime
+from ..web.session import AccessRefused, require
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 LANG_COOKIE = "smartbot_lang"

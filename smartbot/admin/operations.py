@@ -14,7 +14,7 @@ from ..httputil import load_json
 from ..manage import commands, providers
 from ..manage.errors import Invalid
 from ..manage.fields import validate
-from ..web import current_runtime
+from ..web.context import current_runtime
 from .base import bp, done, page, render
 
 PROVIDER_TEXT_FIELDS = ("kind", "base_url", "api_key_env", "model")

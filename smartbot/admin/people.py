@@ -8,7 +8,7 @@ from ..auth import delegation
 from ..auth.permissions import ADMIN_AREAS, PERMISSIONS
 from ..auth.rbac import Grant, pattern_matches
 from ..manage import identities, roles, users
-from ..web import current_runtime
+from ..web.context import current_runtime
 from .base import bp, done, page, render
 
 # What the matrix shows per role: (label, a permission that stands for the area).

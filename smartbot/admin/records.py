@@ -6,7 +6,7 @@ import time
 from flask import request
 
 from ..manage import audit_view, state
-from ..web import current_runtime
+from ..web.context import current_runtime
 from .base import bp, page, render
 
 

@@ -10,7 +10,7 @@ from ..httputil import load_json
 from ..manage import rules
 from ..manage.errors import Invalid
 from ..router.engine import ACTIONS
-from ..web import current_runtime
+from ..web.context import current_runtime
 from .base import actor, bp, done, page, render
 
 

@@ -9,12 +9,13 @@ from flask_jwt_extended import get_jwt, set_access_cookies, unset_jwt_cookies, v
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
-from .. import audit, web_session
+from .. import audit
+from ..web import session as web_session
 from ..auth.accounts import check_login
 from ..i18n import t
 from ..manage import audit_view, state
 from ..ops.health import readiness
-from ..web import current_runtime, login_guard
+from ..web.context import current_runtime, login_guard
 from .base import bp, locale, page, render
 
 

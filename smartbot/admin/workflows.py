@@ -11,7 +11,7 @@ from flask import request
 from ..manage import workflows
 from ..manage.errors import Invalid
 from ..manage.fields import validate
-from ..web import current_runtime
+from ..web.context import current_runtime
 from ..workflows.definition import DefinitionError, parse_chat_args
 from .base import bp, done, page, render
 

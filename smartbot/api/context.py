@@ -7,7 +7,7 @@ from typing import Any
 
 from ..auth.rbac import Principal
 from ..manage import changes
-from ..web import current_runtime
+from ..web.context import current_runtime
 
 
 class ApiError(Exception):

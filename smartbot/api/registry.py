@@ -14,8 +14,8 @@ from ..errors import PayloadError, PermissionDenied
 from ..manage.errors import ManageError
 from ..manage.fields import Field, validate
 from ..version import __version__
-from ..web import request_json
-from ..web_session import AccessRefused, require
+from ..web.context import request_json
+from ..web.session import AccessRefused, require
 from .context import ApiContext, ApiError
 from .schema import object_schema
 

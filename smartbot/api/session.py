@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import audit, web_session
+from .. import audit
+from ..web import session as web_session
 from ..auth.accounts import check_login
 from ..manage.fields import Str
-from ..web import login_guard
+from ..web.context import login_guard
 from .context import ApiContext, ApiError
 from .registry import route
 

@@ -2,13 +2,14 @@
 role), and remember a sender the first time they write, so an admin can find and bind them."""
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ..storage.db import dialect_insert
 from ..storage.tables import Identity, Role, User, UserRole
 from .rbac import Grant, Principal
 
@@ -26,14 +27,14 @@ _ROLES_OF_USER = (sa.select(_roles.c.name, _roles.c.permissions, _roles.c.chat_s
                   .where(_user_roles.c.user_id == sa.bindparam("user_id")).order_by(_roles.c.name))
 
 
-def _remember_statement(insert: Any) -> Any:
-    return insert(_ident).values(channel=sa.bindparam("channel"), platform_user_id=sa.bindparam("platform_user_id"),
+@functools.cache
+def _remember(dialect: str) -> Any:
+    """Written with every handled message: an INSERT that leaves a known sender's row as it is
+    (built once per dialect)."""
+    return dialect_insert(dialect)(_ident).values(channel=sa.bindparam("channel"), platform_user_id=sa.bindparam("platform_user_id"),
                                  display_name=sa.bindparam("display_name"),
                                  created_at=sa.bindparam("now")).on_conflict_do_nothing()
 
-
-# Written with every handled message: an INSERT that leaves a known sender's row as it is.
-_REMEMBER = {"postgresql": _remember_statement(postgresql.insert), "sqlite": _remember_statement(sqlite.insert)}
 NAME_LENGTH = 200
 
 
@@ -67,6 +68,6 @@ def remember_sender(conn: Connection, channel: str, platform_user_id: str, displ
                     now: float | None = None) -> None:
     """Keep an identity row for a sender seen for the first time (unbound: the default role);
     a sender already known is left as they are."""
-    conn.execute(_REMEMBER[conn.dialect.name], {
+    conn.execute(_remember(conn.dialect.name), {
         "channel": channel, "platform_user_id": platform_user_id, "display_name": display_name[:NAME_LENGTH],
         "now": time.time() if now is None else now})

@@ -29,8 +29,8 @@ from ..channels.base import Headers, WebRequest, WebResponse
 from ..errors import PayloadError
 from ..httputil import TOO_DEEP
 from ..telemetry import request_tracking
-from ..web import current_runtime, to_flask_response
-from ..web_security import HEADERS
+from ..web.context import current_runtime, to_flask_response
+from ..web.security import HEADERS
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..telemetry import request_ids
-from ..web import current_runtime, json_error
-from ..web_session import AccessRefused, require
+from ..web.context import current_runtime, json_error
+from ..web.session import AccessRefused, require
 from . import cluster
 from ..telemetry import metrics, request_tracking
 from .access import ALLOWED, Verdict

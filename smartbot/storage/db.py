@@ -106,16 +106,8 @@ class Database:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def insert_ignore(self, table: sa.Table) -> Any:
-        """INSERT ... ON CONFLICT DO NOTHING for the dialect in use.
-
-        SQLAlchemy's PostgreSQL dialect is imported here, when in use: imported with this module it
-        would sit in every process of a SQLite deployment (the dialect and its driver variants).
-        """
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects import postgresql
-
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
+        """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
+        return dialect_insert(self.dialect)(table).on_conflict_do_nothing()
 
     def fetch_one(self, conn: Connection, sql: str, params: dict[str, Any]) -> Any:
         """Run one hot-path statement on the DBAPI cursor under `conn`, inside its transaction.
@@ -292,6 +284,17 @@ class _WriterLock:
 
 
 @functools.lru_cache(maxsize=64)
+def dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
+    """The dialect's INSERT construct (with ON CONFLICT). SQLAlchemy's PostgreSQL dialect is
+    imported here, when in use: imported at start it would sit in every process of a SQLite
+    deployment (the dialect and its driver variants)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    return sqlite.insert
+
+
 def _driver_sql(sql: str, is_sqlite: bool) -> str:
     """`:name` parameters as the driver wants them: sqlite3 takes them as they are, psycopg `%(name)s`."""
     return sql if is_sqlite else re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)

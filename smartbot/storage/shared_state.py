@@ -19,7 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from cachetools import TLRUCache
-from sqlalchemy.dialects import postgresql, sqlite
+
+from .db import dialect_insert
 
 log = logging.getLogger(__name__)
 PREFIX = "smartbot:"
@@ -241,7 +242,7 @@ class DatabaseStore:
 def _count_up_statement(db: Any, table: sa.Table) -> Any:
     """INSERT a counter at 1, or add one to it; a counter whose window ended starts again at 1.
     Both databases evaluate every SET expression on the row as it was, and return the new count."""
-    stmt = _dialect_insert(db)(table).values(key=sa.bindparam("counter"), hits=1, expires_at=sa.bindparam("until"))
+    stmt = dialect_insert(db.dialect)(table).values(key=sa.bindparam("counter"), hits=1, expires_at=sa.bindparam("until"))
     ended = table.c.expires_at <= sa.bindparam("now")
     return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
         "hits": sa.case((ended, 1), else_=table.c.hits + 1),
@@ -252,16 +253,12 @@ def _count_up_statement(db: Any, table: sa.Table) -> Any:
 def _claim_statement(db: Any, table: sa.Table) -> Any:
     """INSERT a member's row at 0 (not placed yet), or return the place it holds; a row whose window
     ended is claimed again at 0. Returns the place (0: the caller takes the next one)."""
-    stmt = _dialect_insert(db)(table).values(key=sa.bindparam("member"), hits=0, expires_at=sa.bindparam("until"))
+    stmt = dialect_insert(db.dialect)(table).values(key=sa.bindparam("member"), hits=0, expires_at=sa.bindparam("until"))
     ended = table.c.expires_at <= sa.bindparam("now")
     return stmt.on_conflict_do_update(index_elements=[table.c.key], set_={
         "hits": sa.case((ended, 0), else_=table.c.hits),
         "expires_at": sa.case((ended, stmt.excluded.expires_at), else_=table.c.expires_at),
     }).returning(table.c.hits)
-
-
-def _dialect_insert(db: Any) -> Any:
-    return postgresql.insert if db.dialect == "postgresql" else sqlite.insert
 
 
 def _row_key(key: str) -> str:

@@ -20,7 +20,7 @@ from ..errors import PayloadError, RequestRefused
 from ..gateway import outbox
 from ..i18n import normalize, t
 from ..messages import InboundMessage
-from ..web import current_runtime, json_error, request_json
+from ..web.context import current_runtime, json_error, request_json
 from . import cookie
 from .cookie import ChatCookie
 from .limits import GuestLimits

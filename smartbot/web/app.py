@@ -3,30 +3,33 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import web_security
-from .admin.blueprint import bp as admin_bp
-from .api.blueprint import attach_resources
-from .auth.login_guard import LoginGuard
-from .gateway.views import WebhookRoute
-from .gateway.views import bp as gateway_bp
-from .httputil import TOO_DEEP
-from .ops.access import OpsAccess
-from .ops.blueprint import bp as ops_bp
-from .telemetry.request_tracking import RequestTracking
-from .runtime import Runtime
-from .web import json_error
-from .webchat.blueprint import bp as webchat_bp
-from .web_session import init_jwt
+from . import security
+from ..admin.blueprint import bp as admin_bp
+from ..api.blueprint import attach_resources
+from ..auth.login_guard import LoginGuard
+from ..gateway.views import WebhookRoute
+from ..gateway.views import bp as gateway_bp
+from ..httputil import TOO_DEEP
+from ..ops.access import OpsAccess
+from ..ops.blueprint import bp as ops_bp
+from ..telemetry.request_tracking import RequestTracking
+from ..runtime import Runtime
+from .context import json_error
+from ..webchat.blueprint import bp as webchat_bp
+from .session import init_jwt
 
 log = logging.getLogger(__name__)
+# Templates and static files live at the package's top, beside the faces that render them.
+PACKAGE = Path(__file__).resolve().parent.parent
 
 
-class _NoSessionOnWebhooks(web_security.SessionInterface):
+class _NoSessionOnWebhooks(security.SessionInterface):
     """Webhooks never read the cookie session: skip deriving its signer on every platform request."""
 
     def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201 -- Flask's signature
@@ -37,7 +40,7 @@ class _NoSessionOnWebhooks(web_security.SessionInterface):
 
 def build_flask_app(runtime: Runtime) -> Flask:
     settings = runtime.settings
-    app = Flask(__name__, template_folder="templates", static_folder="static")
+    app = Flask(__name__, root_path=str(PACKAGE), template_folder="templates", static_folder="static")
     app.session_interface = _NoSessionOnWebhooks()
     # Secure is decided per request (HTTPS, or [security] secure_cookies): web_security.py.
     secure = settings.security.secure_cookies
@@ -61,8 +64,8 @@ def build_flask_app(runtime: Runtime) -> Flask:
     app.extensions["smartbot_login_guard"] = LoginGuard()
     app.extensions["smartbot_ops_access"] = OpsAccess(settings.ops)
     app.extensions["smartbot_refusals"] = runtime.ingest.refusals
-    app.after_request(web_security.finish)      # registered first, so it runs after every other one
-    app.jinja_env.globals["csp_nonce"] = web_security.csp_nonce
+    app.after_request(security.finish)      # registered first, so it runs after every other one
+    app.jinja_env.globals["csp_nonce"] = security.csp_nonce
     if settings.server.fast_webhook_route:
         app.wsgi_app = WebhookRoute(app.wsgi_app, runtime)  # type: ignore[method-assign]
     proxies = settings.security.trusted_proxies

@@ -20,7 +20,7 @@ import secrets
 from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
 
-from .web import current_runtime
+from .context import current_runtime
 
 POLICY = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 REFERRER_POLICY = "same-origin"      # the admin page sends a failed form back to the page it came from

@@ -31,11 +31,11 @@ from flask_jwt_extended import (JWTManager, create_access_token, create_refresh_
 from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationError
 from jwt.exceptions import PyJWTError
 
-from . import audit
-from .auth import rbac
-from .auth.identities import principal_for_user
-from .auth.rbac import Principal
-from .storage.tables import RevokedToken, User
+from .. import audit
+from ..auth import rbac
+from ..auth.identities import principal_for_user
+from ..auth.rbac import Principal
+from ..storage.tables import RevokedToken, User
 
 _revoked, _users = RevokedToken.__table__, User.__table__
 _revoked_cache: TTLCache = TTLCache(maxsize=10000, ttl=5)

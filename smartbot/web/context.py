@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from .channels.base import WebResponse
-from .errors import PayloadError
-from .httputil import load_json
+from ..channels.base import WebResponse
+from ..errors import PayloadError
+from ..httputil import load_json
 
 
 def current_runtime():
