@@ -22,7 +22,8 @@ from nacl.signing import SigningKey  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from smartbot.settings import loading as config_module
-from smartbot.channels import markup, registry  # noqa: E402
+from smartbot.channels import registry
+from smartbot.channels.support import markup
 from smartbot.channels.base import Headers, WebRequest  # noqa: E402
 from tests.support.platform_clients import sample  # noqa: E402
 

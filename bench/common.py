@@ -27,7 +27,7 @@ from tests.support.apps import free_port  # noqa: E402
 from tests.support.signing import signature  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-SHIPPED = ServerSettings()          # the worker settings smartbot.gunicorn_conf ships with
+SHIPPED = ServerSettings()          # the worker settings smartbot.server.gunicorn_conf ships with
 SECRET = "bench-secret-0123456789abcdef"
 # Extra SmartBot settings for A/B runs, as JSON: BENCH_EXTRA='{"server": {"fast_webhook_route": false}}'
 EXTRA = json.loads(os.environ.get("BENCH_EXTRA", "{}"))
@@ -136,7 +136,7 @@ def start_gunicorn(app: str, workdir: Path, env: dict[str, str] | None = None, c
     full_env = {**os.environ, **(env or {})}
     if config_python:
         full_env["SMARTBOT_SERVER__BIND"] = f"127.0.0.1:{port}"
-        argv = [str(bin_dir / "gunicorn"), "-c", "python:smartbot.gunicorn_conf", app]
+        argv = [str(bin_dir / "gunicorn"), "-c", "python:smartbot.server.gunicorn_conf", app]
     else:
         argv = [str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(SHIPPED.workers),
                 "-k", "gthread", "--threads", str(SHIPPED.threads), "--keep-alive", "5",

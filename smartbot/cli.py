@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["SMARTBOT_SERVER__BIND"] = args.bind
     _database(migrate=True)
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    argv = [gunicorn, "-c", "python:smartbot.gunicorn_conf", "smartbot.wsgi:app"]
+    argv = [gunicorn, "-c", "python:smartbot.server.gunicorn_conf", "smartbot.wsgi:app"]
     os.execv(gunicorn, argv)
     return 0  # not reached
 

@@ -52,7 +52,7 @@ def _user_texts(fake_model) -> list[str]:
 
 
 def test_published_vector_decrypts_with_our_cipher():
-    from smartbot.channels.cipher import decrypt_cbc
+    from smartbot.channels.support.cipher import decrypt_cbc
 
     raw = base64.b64decode("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=")
     assert decrypt_cbc(hashlib.sha256(b"test key").digest(), raw[:16], raw[16:]) == b"hello world"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from smartbot.channels.markup import slack_plain, to_slack_mrkdwn, to_telegram_html
+from smartbot.channels.support.markup import slack_plain, to_slack_mrkdwn, to_telegram_html
 
 
 @pytest.mark.parametrize("markdown, html, mrkdwn", [

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from smartbot.channels.open_api import AccessTokenCache, TokenRejected, with_token
+from smartbot.channels.support.open_api import AccessTokenCache, TokenRejected, with_token
 from smartbot.errors import DeliveryError
 
 

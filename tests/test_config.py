@@ -132,7 +132,7 @@ def test_plain_database_url_variable_is_honoured(tmp_path):
 def test_server_refuses_to_start_with_a_bad_setting_and_says_which(tmp_path):
     conf = tmp_path / "smartbot.toml"
     conf.write_text('[jobs]\nbackend = "rabbit"\n')
-    proc = subprocess.run([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:smartbot.gunicorn_conf",
+    proc = subprocess.run([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:smartbot.server.gunicorn_conf",
                            "smartbot.wsgi:app"], env={"SMARTBOT_CONFIG": str(conf), "SMARTBOT_SECRET_KEY": KEY,
                                                       "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)

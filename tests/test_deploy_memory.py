@@ -19,7 +19,7 @@ KEY = "k" * 64
 
 _MASTER = """
 import json, sys
-from smartbot import gunicorn_conf
+from smartbot.server import gunicorn_conf
 
 gunicorn_conf.on_starting(None)
 print(json.dumps({"modules": sorted(sys.modules)}))

@@ -33,11 +33,11 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http, reply_urls
+from .support import http, reply_urls
 from .base import Channel, SingleUse, WebRequest, WebResponse
-from .groups import addressed, group_trigger_setting
-from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
-from .timestamps import check_window, parse as parse_timestamp
+from .support.groups import addressed, group_trigger_setting
+from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .support.timestamps import check_window, parse as parse_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http
+from .support import http
 from .base import WebRequest, WebResponse
-from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
+from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers)
-from .timestamps import check_window
+from .support.timestamps import check_window
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"

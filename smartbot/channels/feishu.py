@@ -34,13 +34,13 @@ from ..errors import DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http
+from .support import http
 from .base import Channel, WebRequest, WebResponse, load_json
-from .cipher import AES_BLOCK, DecryptError, open_cbc
-from .feishu_content import read_content, resolve_mentions
-from .groups import addressed, group_trigger_setting
-from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
-from .timestamps import check_window
+from .support.cipher import AES_BLOCK, DecryptError, open_cbc
+from .support.feishu_content import read_content, resolve_mentions
+from .support.groups import addressed, group_trigger_setting
+from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .support.timestamps import check_window
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import Any
 from ..errors import PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http
+from .support import http
 from .base import Channel, WebRequest
-from .common import signed_headers
-from .timestamps import check_window
+from .support.common import signed_headers
+from .support.timestamps import check_window
 
 log = logging.getLogger(__name__)
 

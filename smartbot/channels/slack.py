@@ -20,12 +20,12 @@ from ..errors import PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http, markup
+from .support import http, markup
 from .base import WebRequest, WebResponse
-from .common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
+from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
-from .timestamps import check_window
+from .support.timestamps import check_window
 
 log = logging.getLogger(__name__)
 

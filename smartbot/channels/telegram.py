@@ -26,9 +26,9 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http, markup
+from .support import http, markup
 from .base import WebRequest
-from .common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
+from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
 log = logging.getLogger(__name__)

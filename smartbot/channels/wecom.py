@@ -24,11 +24,11 @@ from defusedxml.ElementTree import fromstring
 from ..errors import DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from . import http
+from .support import http
 from .base import Channel, WebRequest, WebResponse
-from .open_api import AccessTokenCache, TokenRejected, json_object, with_token
-from .timestamps import check_window
-from .wecom_crypto import aes_key, decrypt
+from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
+from .support.timestamps import check_window
+from .support.wecom_crypto import aes_key, decrypt
 
 log = logging.getLogger(__name__)
 

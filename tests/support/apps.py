@@ -82,7 +82,7 @@ class GunicornApp(_Client):
     def start(self, timeout: float = 30.0) -> "GunicornApp":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.gunicorn_conf", "smartbot.wsgi:app"],
+            [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.server.gunicorn_conf", "smartbot.wsgi:app"],
             cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(timeout)
         return self

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import SignatureError
+from ...errors import SignatureError
 
 MAX_DIGITS = 16
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..messages import DIRECT
-from ..settings.schema import setting
+from ...messages import DIRECT
+from ...settings.schema import setting
 
 MENTION = "mention"
 ALWAYS = "always"

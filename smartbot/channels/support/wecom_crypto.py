@@ -12,7 +12,7 @@ import base64
 import binascii
 import hmac
 
-from ..errors import ConfigError, PayloadError, SignatureError
+from ...errors import ConfigError, PayloadError, SignatureError
 from .cipher import AES_BLOCK, DecryptError, decrypt_cbc
 
 KEY_LENGTH = 43

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PayloadError, SignatureError
-from ..settings.schema import setting
+from ...errors import PayloadError, SignatureError
+from ...settings.schema import setting
 from . import http, timestamps
-from .base import Channel, WebRequest
+from ..base import Channel, WebRequest
 
 GROUP_TRIGGERS = ("mention", "always")
 MAX_ID_LENGTH = 200

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import PayloadError
-from ..messages import Attachment
-from .base import load_json
+from ...errors import PayloadError
+from ...messages import Attachment
+from ..base import load_json
 
 _FILE_KINDS = {"file": "file", "audio": "audio", "media": "video"}
 _SPACES = re.compile(r"[ \t]{2,}")

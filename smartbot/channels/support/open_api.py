@@ -16,8 +16,8 @@ from typing import Any, Callable, TypeVar
 
 import requests
 
-from ..errors import DeliveryError
-from ..httputil import retry_after_seconds
+from ...errors import DeliveryError
+from ...httputil import retry_after_seconds
 
 log = logging.getLogger(__name__)
 

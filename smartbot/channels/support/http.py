@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import DeliveryError
-from ..httputil import EnvironmentOnceSession, retry_after_seconds
+from ...errors import DeliveryError
+from ...httputil import EnvironmentOnceSession, retry_after_seconds
 
 
 def pooled_session(pool_size: int = 32) -> requests.Session:

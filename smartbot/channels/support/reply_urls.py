@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import requests
 from urllib3.util import parse_url
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 MAX_URL_LENGTH = 2048
 DEFAULT_PORTS = {"https": 443, "http": 80}

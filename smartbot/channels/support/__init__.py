@@ -1,0 +1,2 @@
+"""Helpers the platform modules share: outbound HTTP and open-API tokens, callback crypto,
+timestamps, reply URLs, markup and group triggers."""

@@ -1,0 +1,1 @@
+"""Serving SmartBot: gunicorn's settings, read from the [server] section."""
