@@ -22,7 +22,7 @@ def create_app(config: Any = None, *, start_workers: bool = True) -> Flask:
     from .web.app import build_flask_app
 
     settings = config if isinstance(config, Settings) else load(config)
-    logs.configure(settings)
+    logs.configure(settings.log_level, settings.log_format, settings.audit.log_file)
     runtime = Runtime(settings)
     app = build_flask_app(runtime)
     if start_workers:

@@ -126,7 +126,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .telemetry import logs
 
     settings = _settings()
-    logs.configure(settings)
+    logs.configure(settings.log_level, settings.log_format, settings.audit.log_file)
     runtime = Runtime(settings, role="worker")
     runtime.start()
     print(f"worker {runtime.owner} running; Ctrl-C to stop", file=sys.stderr)

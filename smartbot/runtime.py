@@ -25,7 +25,7 @@ from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
 from .pipeline.handlers import HandlerContext
 from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
-from .jobs import liveness
+from .storage import liveness
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure

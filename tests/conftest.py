@@ -20,6 +20,15 @@ GENERIC_SECRET = "test-generic-secret-0123456789"
 
 
 @pytest.fixture(autouse=True)
+def _audit_keys_of_the_test_process() -> None:
+    """Tests that write audit rows straight to an app's database (creating an admin, say) sign them
+    as the app would: with the audit key derived from the signing key every app here shares."""
+    from smartbot.audit import keys
+
+    keys.install(keys.load(os.environ["SMARTBOT_SECRET_KEY"], ""))
+
+
+@pytest.fixture(autouse=True)
 def _metrics_from_zero() -> None:
     """Metrics live in the test process, shared by every app built in it: each test counts from zero."""
     from smartbot.telemetry import metrics

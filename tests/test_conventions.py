@@ -189,3 +189,42 @@ def test_every_channel_setting_is_in_the_channels_page():
         missing += [f"{name}: no section"] if text is None else \
             [f"{name}: {f.name}" for f in fields if f"`{f.name}`" not in text]
     assert missing == []
+
+
+# The layers, lowest first. A module may import modules of its own layer or of a lower one, never
+# of a higher one (docs/architecture.md draws them). Entries are packages or modules; the most
+# specific entry a module falls under decides its layer.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("foundation", ("errors", "messages", "httputil", "version", "i18n", "telemetry", "settings.schema")),
+    ("storage", ("storage",)),
+    ("audit", ("audit",)),
+    ("libraries", ("channels", "llm", "executor", "auth", "router.engine", "assistant.routes")),
+    ("settings", ("settings", "ops.settings", "workflows.settings")),
+    ("services", ("gateway", "router", "assistant", "jobs")),
+    ("pipeline", ("pipeline", "workflows")),
+    ("management", ("manage", "ops", "settings.provisioning", "settings.checks")),
+    ("faces", ("web", "admin", "api", "webchat", "gateway.views", "ops.blueprint", "ops.access", "server",
+               "runtime", "cli", "wsgi", "")),
+]
+
+
+def _layer_of(module: str) -> tuple[int, str]:
+    """(layer index, layer name) of a dotted module name below `smartbot`."""
+    best, found = -1, (len(LAYERS), "unknown")
+    for index, (layer, members) in enumerate(LAYERS):
+        for member in members:
+            if (module == member or module.startswith(member + ".") or member == "") and len(member) > best:
+                best, found = len(member), (index, layer)
+    return found
+
+
+def test_imports_go_down_the_layers_never_up():
+    edges = import_graph.graph(PACKAGE)
+    upward = []
+    for module, imported in edges.items():
+        here = _layer_of(module.removeprefix("smartbot").lstrip("."))
+        for target in imported:
+            there = _layer_of(target.removeprefix("smartbot").lstrip("."))
+            if there[0] > here[0]:
+                upward.append(f"{module} ({here[1]}) imports {target} ({there[1]})")
+    assert upward == [], "imports that go up a layer:\n" + "\n".join(sorted(upward))

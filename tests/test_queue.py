@@ -6,7 +6,7 @@ import time
 import sqlalchemy as sa
 
 from smartbot.gateway import inbox
-from smartbot.jobs.liveness import owner_id
+from smartbot.storage.liveness import owner_id
 from smartbot.messages import InboundMessage
 
 A, B = "host:1:1", "host:2:2"

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from . import chain, keys
 from .events import EVENTS, is_known
-from .redact import redact
+from ..telemetry.redact import redact
 
 __all__ = ["AuditEvent", "record", "record_all", "verify", "EVENTS", "redact", "keys"]
 

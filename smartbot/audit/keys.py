@@ -20,7 +20,6 @@ import os
 import secrets
 import stat
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,24 +144,19 @@ def write_key_file(path: str, keys: list[AuditKey]) -> None:
 
 
 _installed: Keyring | None = None
-_lock = threading.Lock()
 
 
 def install(keyring: Keyring | None) -> None:
-    """The keyring this process signs and verifies with (the Runtime and the command line set it;
-    None: the one the settings describe, loaded when next needed)."""
+    """The keyring this process signs and verifies with (the Runtime, the gunicorn master and the
+    command line set it from the settings; None forgets it)."""
     global _installed
     _installed = keyring
 
 
 def active() -> Keyring:
-    """The installed keyring; outside a Runtime (scripts, tests), the one the settings describe."""
-    global _installed
+    """The installed keyring (`install`, done by the Runtime, the gunicorn master and the CLI when
+    they read the settings). Audit rows are never written under a key nobody chose."""
     if _installed is None:
-        with _lock:
-            if _installed is None:
-                from ..settings.loading import load as load_settings
-
-                settings = load_settings()
-                _installed = load(settings.secret_key, settings.audit.key_file)
+        raise RuntimeError("the audit keys are not loaded: install them first "
+                           "(smartbot.audit.keys.install(smartbot.audit.keys.load(secret_key, key_file)))")
     return _installed

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..audit.redact import redact
+from ..telemetry.redact import redact
 from ..storage.tables import Approval
 
 _approvals = Approval.__table__

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ..audit.redact import MASK, SECRET_KEY_PATTERN
+from ..telemetry.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
 from ..storage.tables import Command
 from .environment import OwnVariables, refusal

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..audit.redact import SECRET_KEY_PATTERN
+from ..telemetry.redact import SECRET_KEY_PATTERN
 from ..storage.tables import Provider
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from ..audit.redact import mask_text
+from ..telemetry.redact import mask_text
 from .environment import BASE_ENV, FIXED_PATH, OwnVariables, child_environment
 from .settings import ExecutorSettings
 

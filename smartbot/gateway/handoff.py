@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from cachetools import TTLCache
 
 from ..storage.db import Database
-from ..jobs.liveness import owner_is_dead
+from ..storage.liveness import owner_is_dead
 from ..storage.queue import QueueRow
 from . import inbox, outbox
 

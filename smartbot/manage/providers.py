@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..assistant import usage
-from ..audit.redact import SECRET_KEY_PATTERN, redact
+from ..telemetry.redact import SECRET_KEY_PATTERN, redact
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..assistant.provider_store import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION,

@@ -57,7 +57,7 @@ def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
 
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
-    logs.configure(_settings)
+    logs.configure(_settings.log_level, _settings.log_format, _settings.audit.log_file)
     warn_retired(_settings)
     audit.open_log(db, _settings.secret_key, _settings.audit.key_file)
     provisioning.provision(db, _settings)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .tables.queues import DONE, FAILED, LEASED, QUEUED
-from ..jobs.liveness import owner_is_dead
+from .liveness import owner_is_dead
 
 UNFINISHED = (QUEUED, LEASED)
 

@@ -10,8 +10,7 @@ import logging
 import time
 
 from . import request_ids
-from ..audit.redact import redact
-from ..settings.sections import Settings
+from .redact import redact
 
 
 class RequestIdFilter(logging.Filter):
@@ -40,11 +39,13 @@ class _AuditLineFormatter(logging.Formatter):
         return record.getMessage()
 
 
-def configure(settings: Settings) -> None:
+def configure(level: str, fmt: str = "text", audit_file: str = "") -> None:
+    """Set up process logging: `level`, `fmt` ("text" or "json"), and the audit events also to
+    `audit_file` when given."""
     root = logging.getLogger()
     if not getattr(root, "_smartbot_configured", False):
         handler = logging.StreamHandler()
-        if settings.log_format == "json":
+        if fmt == "json":
             handler.setFormatter(JsonFormatter())
         else:
             formatter = logging.Formatter(
@@ -55,12 +56,12 @@ def configure(settings: Settings) -> None:
         if not root.handlers:
             root.addHandler(handler)
         root._smartbot_configured = True  # type: ignore[attr-defined]
-    root.setLevel(settings.log_level)
+    root.setLevel(level)
     # urllib3 logs every request's full URL at DEBUG, and some platforms put credentials in the URL
     # (WeCom's access_token, Telegram's bot token): never let those lines out, whatever log_level says.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
     audit_log = logging.getLogger("smartbot.audit")
-    path = settings.audit.log_file
+    path = audit_file
     if path and not any(getattr(h, "baseFilename", None) == path for h in audit_log.handlers):
         file_handler = logging.FileHandler(path, encoding="utf-8")
         file_handler.setFormatter(_AuditLineFormatter())

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..pipeline.handlers.base import HandlerContext
-from ..jobs.liveness import owner_is_dead
+from ..storage.liveness import owner_is_dead
 from ..jobs.local import Dispatch
 from . import schedules, store
 from .engine import WorkflowEngine

@@ -5,9 +5,9 @@ from ...audit import AuditEvent
 from ...auth.rbac import Principal
 from ...i18n import t
 from ...messages import InboundMessage
-from ..outcome import Outcome
 from ...router import Route
 from ...router.builtins import BUILTINS
+from ..outcome import Outcome
 from .base import HandlerContext
 
 
@@ -16,7 +16,8 @@ def handle_builtin(ctx: HandlerContext, msg: InboundMessage, principal: Principa
     builtin = BUILTINS.get(name)
     if builtin is None:
         return Outcome(texts=[t("action.unavailable", ctx.locale)], result="error")
-    outcome = builtin(principal, ctx.locale, ctx.settings.bot_name)
-    if outcome.reset_memory:
+    answer = builtin(principal, ctx.locale, ctx.settings.bot_name)
+    outcome = Outcome(texts=[answer.text], reset_memory=answer.reset_memory)
+    if answer.reset_memory:
         outcome.audit.append(AuditEvent("conversation.reset", principal.identity, msg.conversation_key))
     return outcome
