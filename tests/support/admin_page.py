@@ -3,6 +3,7 @@ CSRF token the page carries, as a browser would."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import requests
 
@@ -17,8 +18,8 @@ class AdminPage:
                            allow_redirects=False, timeout=15)
         assert resp.status_code == 302, resp.text
 
-    def get(self, path: str) -> requests.Response:
-        return self.s.get(self.url + path, timeout=10)
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.s.get(self.url + path, timeout=10, **kw)
 
     def post(self, path: str, data: dict) -> requests.Response:
         """A form POST; the redirect is followed to the page that shows the outcome (a message)."""

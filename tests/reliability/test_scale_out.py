@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,28 +24,13 @@ from tests.support import toml_writer
 from tests.support.apps import GunicornApp
 from tests.support.postgres import fresh_schema
 from tests.support.waiting import wait_until
+from tests.support.workers import start_worker, stop
 
 DB_URL = os.environ.get("SMARTBOT_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("SMARTBOT_TEST_REDIS_URL")
 pytestmark = pytest.mark.skipif(
     not (DB_URL and REDIS_URL),
     reason="needs SMARTBOT_TEST_DATABASE_URL (PostgreSQL) and SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets both")
-
-
-def _start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).parent / "smartbot"), "worker"],
-                            env={**os.environ, "SMARTBOT_CONFIG": str(config_path)},
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -69,12 +53,12 @@ def _cluster(tmp_path: Path, fake_model: Any, fake_platform: Any,
             nodes.append(GunicornApp(dict(config), tmp_path / name, workers=1).start())
         worker_conf = tmp_path / "worker.toml"
         worker_conf.write_text(toml_writer.dumps(config))
-        workers = [_start_worker(worker_conf, tmp_path / f"worker{i}.log") for i in range(2)]
+        workers = [start_worker(worker_conf, tmp_path / f"worker{i}.log") for i in range(2)]
         try:
             yield nodes, workers, url
         finally:
             for proc in workers:
-                _stop(proc)
+                stop(proc)
             for node in nodes:
                 node.stop()
 

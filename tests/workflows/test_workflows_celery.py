@@ -17,7 +17,7 @@ from tests.support.apps import GunicornApp
 from tests.support.executor import bind
 from tests.support.postgres import fresh_schema
 from tests.support.workflows import REPORT, add_report_command, replies, wait_run
-from tests.test_scale_out import _start_worker, _stop
+from tests.support.workers import start_worker, stop
 
 DB_URL = os.environ.get("SMARTBOT_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("SMARTBOT_TEST_REDIS_URL")
@@ -39,7 +39,7 @@ def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fa
         (tmp_path / "web").mkdir()
         node = GunicornApp(dict(config), tmp_path / "web", workers=1).start()
         (tmp_path / "worker.toml").write_text(toml_writer.dumps(config))
-        worker = _start_worker(tmp_path / "worker.toml", tmp_path / "worker.log")
+        worker = start_worker(tmp_path / "worker.toml", tmp_path / "worker.log")
         db = Database(url)
         try:
             bind(db, "op", "olga", ["operator"])
@@ -74,6 +74,6 @@ def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fa
             assert texts.count("Summary: echo: Summarise for olga: disk 42% used") == 2     # chat and schedule
             assert texts.count("Summary: echo: Summarise for root: disk 42% used") == 1
         finally:
-            _stop(worker)
+            stop(worker)
             node.stop()
             db.dispose()

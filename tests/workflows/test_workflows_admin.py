@@ -7,7 +7,8 @@ import html
 from smartbot.auth.accounts import create_admin
 from tests.support.executor import audit_rows
 from tests.support.workflows import wait_run
-from tests.test_admin_pages import PASSWORD, Browser
+from tests.support.admin_page import AdminPage
+from tests.support.api_client import ADMIN_PASSWORD as PASSWORD
 
 HELLO = "name: hello\ndescription: greets\nsteps:\n  - {name: greet, kind: condition, when: \"args.who == 'me'\", " \
         "then: stop}\n"
@@ -16,7 +17,7 @@ HELLO = "name: hello\ndescription: greets\nsteps:\n  - {name: greet, kind: condi
 def test_a_workflow_is_saved_run_and_shown_with_its_steps(live_app, make_config):
     app = live_app(make_config())
     create_admin(app.runtime.db, "root", PASSWORD)
-    browser = Browser(app)
+    browser = AdminPage(app.url, "root", PASSWORD)
     assert "Saved." in browser.post("/admin/workflows", {"yaml": HELLO}).text
     assert "Saved." in browser.post("/admin/workflows/hello/run", {"args": "who=me"}).text
     run = wait_run(app.runtime.db)

@@ -14,7 +14,7 @@ import requests
 from tests.support import toml_writer
 from tests.support.admin_api import AdminApi
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 64
 
 _MASTER = """

@@ -3,44 +3,23 @@ forms (cookie login, CSRF token): changes go through the API's code and are audi
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
-import requests
 import sqlalchemy as sa
 
 from smartbot.auth.accounts import create_admin
+from tests.support.admin_page import AdminPage
 from tests.support.executor import Chat, add_command, bind, script
 
 PASSWORD = "correct horse battery"
-
-
-class Browser:
-    """A logged-in admin session that posts the page's forms with their CSRF token."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.s = requests.Session()
-        page = self.s.get(app.url + "/admin/login", timeout=5).text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-        resp = self.s.post(app.url + "/admin/login", data={"csrf": csrf, "name": "root", "password": PASSWORD},
-                           allow_redirects=False, timeout=10)
-        assert resp.status_code == 302
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return self.s.get(self.app.url + path, timeout=10, **kw)
-
-    def post(self, path: str, data: dict) -> requests.Response:
-        return self.s.post(self.app.url + path, data={**data, "csrf_token": self.s.cookies.get("csrf_access_token")},
-                           timeout=10)
 
 
 @pytest.fixture
 def admin(live_app, make_config, fake_model):
     app = live_app(make_config(model=fake_model, approvals={"notify": ["generic:ops"], "expire_minutes": 30}))
     create_admin(app.runtime.db, "root", PASSWORD)
-    return app, Browser(app)
+    return app, AdminPage(app.url, "root", PASSWORD)
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/users", "/admin/roles", "/admin/rules", "/admin/providers",
