@@ -2,19 +2,18 @@
 
 The webhook view marks each request in and out. When `threshold` or more are in flight at once, or
 more than `burst_rate` requests a second have been arriving (a burst: under load the count in
-flight dips between group commits, and workers starting jobs in every dip had halved ingest), the
-CPU is the bottleneck, so workers start a new job only once per `trickle` seconds until the burst
-ends; jobs already running carry on. (A message handled meanwhile costs the ingest side far more
-than its own few milliseconds of CPU: with a 0.1 s trickle, generic ingest reached 520 req/s on
-these 2 cores, with 1 s, 950.) Two requests in flight is not yet a pile-up (at 100 messages a
-second they overlap now and then, and on a busy machine often): `threshold` is four. With no
-pile-up, workers start jobs freely (100 messages a second is no burst: those are answered at
-once). The inbox absorbs the burst and the workers drain it afterwards.
+flight dips between group commits, and workers starting jobs in every dip starved ingest), the CPU
+is the bottleneck, so workers start a new job only once per `trickle` seconds until the burst
+ends; jobs already running carry on. A message handled meanwhile costs the ingest side far more
+than its own CPU (a longer trickle let ingest go much faster: docs/performance.md). Two requests in
+flight is not yet a pile-up (under steady traffic they overlap now and then): `threshold` is four.
+With no pile-up, workers start jobs freely. The inbox absorbs the burst and the workers drain it
+afterwards.
 
 Requests count themselves under a lock of their own that nothing ever waits on for long; the
-worker waiting for its turn is woken by a request only when the load is over. (Sharing one
-condition, every request's leave() woke the waiting worker to find the burst still on: about a
-thousand needless wake-ups a second per worker, each also holding up the requests' own counting.)
+worker waiting for its turn is woken by a request only when the load is over (sharing one
+condition, every request's leave() woke the waiting worker to find the burst still on, and held up
+the requests' own counting).
 """
 from __future__ import annotations
 
