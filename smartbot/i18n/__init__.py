@@ -1,4 +1,8 @@
-"""Reply and page texts in every supported language. Adding a language = adding `<locale>.json`.
+"""Reply and page texts in every supported language. Adding a language = adding `<locale>/`.
+
+A catalogue is a directory of JSON files, one per area (`chat.json` for replies, `admin.json`,
+`webchat.json`, ...), so that work on one page does not touch another page's texts. A key lives in
+exactly one file of its catalogue; the files are merged when first read.
 
 `t(key, locale, **values)` falls back to English for a key a catalogue lacks, and to the key itself
 only for a programming error (a test checks every catalogue has every key).
@@ -15,15 +19,27 @@ FALLBACK = "en"
 
 @lru_cache(maxsize=None)
 def catalogue(locale: str) -> dict[str, str]:
-    path = _DIR / f"{locale}.json"
-    if not path.exists():
-        return {}
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    merged: dict[str, str] = {}
+    for path in area_files(locale):
+        with open(path, encoding="utf-8") as fh:
+            area = json.load(fh)
+        twice = merged.keys() & area.keys()
+        if twice:
+            raise ValueError(f"{path}: keys already in another file of {locale}: {sorted(twice)}")
+        merged.update(area)
+    return merged
 
 
+def area_files(locale: str) -> list[Path]:
+    """The catalogue's files; none for a locale we do not have (or a name that is not one)."""
+    if locale not in available():
+        return []
+    return sorted((_DIR / locale).glob("*.json"))
+
+
+@lru_cache(maxsize=1)
 def available() -> list[str]:
-    return sorted(p.stem for p in _DIR.glob("*.json"))
+    return sorted(p.name for p in _DIR.iterdir() if p.is_dir() and any(p.glob("*.json")))
 
 
 def normalize(locale: str | None, default: str = FALLBACK) -> str:
