@@ -76,8 +76,9 @@ def part_ingest(tmp: Path, quick: bool) -> list[Row]:
         rows.append(Row(f"generic ingest ack p50 / p99 ms, {conns} connections",
                         f"{r.bot.p50_ms:.1f} / {r.bot.p99_ms:.1f}",
                         f"plain Flask {r.base.p50_ms:.1f} / {r.base.p99_ms:.1f}", _ratio(r.bot.p99_ms, r.base.p99_ms),
-                        "p99 < 50 ms" if conns == 100 else "", r.bot.p99_ms < 50 if conns == 100 else None,
-                        CLAIM if conns == 100 else ""))
+                        "p99 <= 3x plain Flask" if conns == 100 else "",
+                        r.bot.p99_ms <= 3 * r.base.p99_ms if conns == 100 else None,
+                        "every platform allows 3 s or more for the ack" if conns == 100 else ""))
     return rows
 
 
