@@ -10,6 +10,8 @@ this process. Never put unbounded values (user ids, chat ids, texts) into labels
 from __future__ import annotations
 
 import glob
+import struct
+import time
 import logging
 import os
 import threading
@@ -166,6 +168,9 @@ class _Local:
         return _registry.collect()
 
 
+_SCRAPE_ATTEMPTS = 5
+
+
 def render(gauges: dict[str, float] | GaugeSet | None = None) -> str:
     """Prometheus text: every process's counters, histograms and gauges, plus `gauges`."""
     registry = CollectorRegistry(auto_describe=False)
@@ -180,4 +185,14 @@ def render(gauges: dict[str, float] | GaugeSet | None = None) -> str:
         gauges = plain
     if gauges is not None:
         registry.register(gauges)
-    return generate_latest(registry).decode("utf-8")
+    for attempt in range(_SCRAPE_ATTEMPTS):
+        try:
+            return generate_latest(registry).decode("utf-8")
+        except (FileNotFoundError, struct.error):
+            # A worker came or went while the shared folder was read: a file listed was removed
+            # (an exited worker's live gauges), or a starting worker's was still empty. The next
+            # look reads the folder as it is then.
+            if attempt == _SCRAPE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
