@@ -10,7 +10,8 @@ By default a server answers "echo: <last user message>". Tests script the next a
 `down = True` makes every request (health probes too) answer 503 until it is set back.
 
 A request that asks to stream (each API says so its own way) is answered in the API's streaming
-shape, piece by piece over chunked HTTP, `pace` seconds apart (the server's `pace`, or the step's).
+shape, piece by piece over chunked HTTP, `pace` seconds apart (the server's `pace`, or the step's);
+the default answer to one that does not comes whole, as late as its last piece would have.
 A step may give the pieces ("tokens": [...]), cut the connection after them before the stream's
 end ("cut": True), or replace the whole body with raw bytes written as they come ("chunks": any
 iterable, endless ones included). `first_pieces` holds when each stream's first piece was sent
@@ -29,6 +30,12 @@ from .httpserver import LoopbackServer, QuietHandler
 
 
 class _Handler(QuietHandler):
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass        # a kept-alive connection dropped by its client (a worker killed, an app stopped)
+
     def setup(self) -> None:
         super().setup()
         server: ScriptedModelServer = self.server.owner  # type: ignore[attr-defined]
@@ -56,6 +63,7 @@ class _Handler(QuietHandler):
             raw = step.get("body", {})
             status, data = step.get("status", 200), raw if isinstance(raw, bytes) else json.dumps(raw).encode()
         else:
+            time.sleep(step.get("pace", server.pace) * (len(server.pieces_of(request)) - 1))
             status, data = 200, json.dumps(server.answer(request)).encode()
         self._reply(status, data, step.get("headers"))
 
