@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..llm.base import estimate_tokens
 from ..storage.tables import Conversation, ConversationMessage
 
 _conv, _msgs = Conversation.__table__, ConversationMessage.__table__
@@ -20,12 +21,6 @@ _conv, _msgs = Conversation.__table__, ConversationMessage.__table__
 class Turn:
     role: str       # user | assistant
     content: str
-
-
-def estimate_tokens(text: str) -> int:
-    """A cheap, provider-neutral estimate: ~4 ASCII characters per token, 1 token per other character."""
-    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
 
 
 # Read on every chat turn: built once (building them per call cost more CPU than running them).

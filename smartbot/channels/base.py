@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from ..errors import PayloadError
 from ..httputil import load_json
 from ..messages import InboundMessage, Reply, split_text
+from ..settings.schema import setting
 
 
 _UNPARSED = object()
@@ -103,6 +104,16 @@ class SingleUse:
     signature: str
     body_digest: str
     keep_until: float
+
+
+@dataclass
+class StreamingConfig:
+    """The settings of a channel that can show a reply while the model writes it (a preview that
+    grows, then the final reply). A channel streams when its config class has these; the others
+    get every reply whole, when it is done."""
+
+    stream: bool = setting(True, help="show the reply while the model writes it; false: only when done")
+    stream_interval: float = setting(1.0, minimum=0.1, help="seconds between two updates of a reply being written")
 
 
 class Channel(ABC):

@@ -1,7 +1,8 @@
 """The built-in web chat (/chat): a channel whose replies stay in the outbox for the page to read.
 
 Requests come from the chat page's own blueprint (session cookie), not from a platform, so there
-is nothing to verify here and sending is just marking the reply delivered.
+is nothing to verify here and sending is just marking the reply delivered. A reply the model is
+still writing is shown from its preview (`[channels.webchat] stream`, pipeline/previews.py).
 """
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 from ..errors import SignatureError
 from ..messages import InboundMessage, Reply
 from ..settings.schema import setting
-from .base import Channel, WebRequest
+from .base import Channel, StreamingConfig, WebRequest
 
 
 @dataclass
-class WebChatConfig:
+class WebChatConfig(StreamingConfig):
     enabled: bool = setting(True)
 
 

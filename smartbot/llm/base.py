@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+TextSink = Callable[[str], None]    # takes each piece of an answer's text as the model writes it
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,18 @@ class Usage:
     def total(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @classmethod
+    def estimated(cls, request: ModelRequest, text: str) -> Usage:
+        """What a call probably spent, for an API that did not say (quotas must still count it)."""
+        prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
+        return cls(prompt, estimate_tokens(text))
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, provider-neutral estimate: ~4 ASCII characters per token, 1 token per other character."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
+
 
 @dataclass
 class ModelResponse:
@@ -95,7 +109,11 @@ class ModelResponse:
 
 
 class Provider(ABC):
-    """One API kind. `complete()` makes exactly one HTTP call; retries live in the service."""
+    """One API kind. `complete()` and `stream()` make exactly one call; retries live in the service.
+
+    `deadline` (a `time.monotonic()` value) bounds the whole call, reading the answer included:
+    an answer still arriving then is a timeout, however steadily the server sends it.
+    """
 
     kind = ""
 
@@ -105,8 +123,19 @@ class Provider(ABC):
         self.pool_size = pool_size
 
     @abstractmethod
-    def complete(self, request: ModelRequest, timeout: tuple[float, float]) -> ModelResponse:
+    def complete(self, request: ModelRequest, timeout: tuple[float, float],
+                 deadline: float | None = None) -> ModelResponse:
         """Call the API once; raise ProviderError on any failure."""
+
+    def stream(self, request: ModelRequest, timeout: tuple[float, float], on_text: TextSink,
+               deadline: float | None = None) -> ModelResponse:
+        """Like complete(), handing each piece of the text to `on_text` as the model writes it; the
+        answer returned is the whole of it, as complete() gives it. A kind that cannot stream hands
+        the text on in one piece."""
+        response = self.complete(request, timeout, deadline)
+        if response.text:
+            on_text(response.text)
+        return response
 
     @abstractmethod
     def probe(self, timeout: tuple[float, float]) -> None:

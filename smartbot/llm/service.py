@@ -6,6 +6,10 @@ jitter, honouring Retry-After, as long as the provider's total deadline allows a
 stays closed; then the next provider in the chain is tried, whatever the failure was. A provider
 whose circuit is open is skipped without a call. 4xx client errors are never retried.
 
+A streamed answer (`stream`) follows the same path until its first piece of text has been handed
+on: after that, a failure ends the answer (StreamBroken), because the reader has seen that text
+and another try would write a different one. A cached answer is handed back whole, not streamed.
+
 Every answer carries what it spent (`ModelResponse.usage` and `cost`); the caller records it
 with whatever it stores (this package has no database). Announcements for the rest of SmartBot
 (no alerting here either): `on_provider_down(name, reason)`, `on_provider_up(name)` when a
@@ -21,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ProviderError
 from ..telemetry import metrics
-from .base import ModelRequest, ModelResponse, Provider, ProviderSpec
+from .base import ModelRequest, ModelResponse, Provider, ProviderSpec, TextSink
 from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
 from .cache import ResponseCache, request_key
 from .keys import KeyRules, withheld_reason
@@ -59,6 +63,26 @@ class ChainFailed(ProviderError):
 
     def summary(self) -> list[dict[str, str]]:
         return [{"provider": f.provider, "kind": f.kind, "reason": f.reason} for f in self.failures]
+
+
+class StreamBroken(ProviderError):
+    """A streamed answer failed after some of its text had been handed on: not retried, no other
+    provider tried. Carries the failure's kind, reason and provider."""
+
+    def __init__(self, failure: ProviderError) -> None:
+        super().__init__(failure.reason, failure.kind, retryable=False, provider=failure.provider)
+
+
+class _Relay:
+    """Hands text on to the caller's sink and notes whether any has gone."""
+
+    def __init__(self, sink: TextSink) -> None:
+        self._sink = sink
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        self.started = True
+        self._sink(piece)
 
 
 class ModelService:
@@ -109,6 +133,16 @@ class ModelService:
     def complete(self, request: ModelRequest, chain: Sequence[ProviderSpec], cache_ttl: float = 0.0) -> ModelResponse:
         """Answer from the cache (when `cache_ttl` > 0) or the first provider in `chain` that can;
         ChainFailed when none can."""
+        return self._answer(request, chain, cache_ttl, None)
+
+    def stream(self, request: ModelRequest, chain: Sequence[ProviderSpec], on_text: TextSink,
+               cache_ttl: float = 0.0) -> ModelResponse:
+        """Like complete(), handing the text to `on_text` piece by piece as the model writes it;
+        the answer returned is the whole one. StreamBroken when it failed after text had gone."""
+        return self._answer(request, chain, cache_ttl, _Relay(on_text))
+
+    def _answer(self, request: ModelRequest, chain: Sequence[ProviderSpec], cache_ttl: float,
+                relay: _Relay | None) -> ModelResponse:
         if not chain:
             raise NoProviderConfigured()
         if cache_ttl > 0:
@@ -122,7 +156,9 @@ class ModelService:
                                               retryable=False, provider=spec.name))
                 continue
             try:
-                response = self._call_with_retries(spec, request)
+                response = self._call_with_retries(spec, request, relay)
+            except StreamBroken:
+                raise
             except ProviderError as exc:
                 failures.append(exc)
                 log.warning("provider %s failed (%s: %s); %s", spec.name, exc.kind, exc.reason,
@@ -133,7 +169,7 @@ class ModelService:
             return response
         raise ChainFailed(failures)
 
-    def _call_with_retries(self, spec: ProviderSpec, request: ModelRequest) -> ModelResponse:
+    def _call_with_retries(self, spec: ProviderSpec, request: ModelRequest, relay: _Relay | None) -> ModelResponse:
         client = self.client(spec)
         breaker = self.breakers.get(spec.name)
         deadline = time.monotonic() + spec.total_timeout
@@ -146,10 +182,15 @@ class ModelService:
             timeout = (min(spec.connect_timeout, remaining), min(spec.read_timeout, remaining))
             started = time.monotonic()
             try:
-                response = client.complete(request, timeout)
+                if relay is None:
+                    response = client.complete(request, timeout, deadline)
+                else:
+                    response = client.stream(request, timeout, relay, deadline)
             except ProviderError as exc:
                 exc.provider = exc.provider or spec.name
                 self._failed(spec.name, exc, time.monotonic() - started)
+                if relay is not None and relay.started:
+                    raise StreamBroken(exc) from exc
                 if not exc.retryable or attempt > spec.max_retries or breaker.state != CLOSED:
                     raise
                 delay = backoff_delay(attempt, exc.retry_after)

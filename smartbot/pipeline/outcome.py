@@ -1,5 +1,6 @@
 """What handling one message decided, and storing it: the replies, memory changes, audit events
-and model usage, written in one transaction together with finishing the message.
+and model usage, written in one transaction together with finishing the message (and removing
+the preview of a reply that was shown while the model wrote it).
 
 Handlers only decide; `store` writes an Outcome in the same transaction that marks the message
 done, so a crash can never leave a reply without its record or the reverse, and a message handled
@@ -23,6 +24,7 @@ from ..storage.queue import QueueRow
 from ..messages import InboundMessage, Reply
 from ..storage.tables.queues import FAILED
 from ..assistant.usage import Spent
+from . import previews
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Outcome:
     result: str = "ok"          # ok | denied | error, for the message.handled audit row
     follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored
     usage: list[Spent] = field(default_factory=list)     # the answered model calls made for it
+    previewed: bool = False     # the reply may have been shown while written: its preview goes when it is stored
 
 
 @dataclass
@@ -55,6 +58,8 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
     until = time.time() + lease_seconds
 
     def write(conn: Connection) -> Stored | None:
+        if outcome.previewed:       # even when another worker finished the message: a preview outlives no answer
+            previews.clear(conn, msg.chat_key, msg.event_id)
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
         queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel))

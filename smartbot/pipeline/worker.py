@@ -27,6 +27,7 @@ from ..storage.queue import QueueRow
 from ..messages import InboundMessage
 from ..storage.tables.queues import FAILED
 from ..telemetry import metrics
+from . import previews
 from .outcome import Outcome, store
 from .decide import Pipeline
 
@@ -111,10 +112,12 @@ class MessageWorker:
         self.claims.renew(INBOX)
 
     def purge(self) -> None:
-        """Drop finished messages after the dedup window, and old conversation turns."""
-        before = time.time() - self.settings.jobs.dedup_days * 86400
+        """Drop finished messages after the dedup window, old conversation turns, and previews a
+        crash left behind."""
+        now = time.time()
         with self.db.write() as conn:
-            n_in = inbox.queue.purge_finished(conn, before)
-            n_turns = memory.purge_before(conn, time.time() - self.settings.memory.retention_days * 86400)
-        if n_in or n_turns:
-            log.info("purged %d inbox rows and %d conversation turns", n_in, n_turns)
+            n_in = inbox.queue.purge_finished(conn, now - self.settings.jobs.dedup_days * 86400)
+            n_turns = memory.purge_before(conn, now - self.settings.memory.retention_days * 86400)
+            n_previews = previews.purge(conn, now - previews.STALE_SECONDS)
+        if n_in or n_turns or n_previews:
+            log.info("purged %d inbox rows, %d conversation turns and %d stale previews", n_in, n_turns, n_previews)

@@ -1,5 +1,7 @@
 """The model service against fake model servers over real HTTP (OpenAI and Anthropic shapes):
-retries and their limit, Retry-After, fallback, circuit breakers, health checks, the cache."""
+retries and their limit, Retry-After, fallback, circuit breakers, health checks, the cache, and
+streaming (retries and failover only before the first piece of text has gone; a cached answer
+comes back at once, whole)."""
 from __future__ import annotations
 
 import time
@@ -9,7 +11,7 @@ import pytest
 from smartbot.llm.base import ModelRequest, ProviderSpec, ToolSpec
 from smartbot.llm.breaker import BreakerPolicy
 from smartbot.llm.health import HealthMonitor
-from smartbot.llm.service import ChainFailed, ModelService
+from smartbot.llm.service import ChainFailed, ModelService, StreamBroken
 from smartbot.telemetry import metrics
 from tests.support.fake_anthropic import FakeAnthropic
 
@@ -231,3 +233,65 @@ def test_a_key_is_sent_only_to_the_origin_it_was_confirmed_for(fake_model):
     from_file = _spec(fake_model, api_key_env="SLACK_SIGNING_SECRET", key_origin=origin(fake_model.base_url),
                       from_file=True)
     assert service.key_withheld(from_file) == "", "a [[providers]] entry of the file keeps its own variable"
+
+
+# -- streaming ---------------------------------------------------------------------------------
+def _stream(service: ModelService, chain: list[ProviderSpec], text: str = "hello", **kw):
+    pieces: list[str] = []
+    request = ModelRequest([{"role": "user", "content": text}], user="u1")
+    return service.stream(request, chain, pieces.append, **kw), pieces
+
+
+def test_a_failure_before_the_first_piece_fails_over_to_the_next_provider(fake_model, backup):
+    fake_model.script({"status": 503, "body": {}}, {"status": 503, "body": {}})
+    chain = [_spec(fake_model, max_retries=1), _spec(backup, "claude", "anthropic")]
+    answer, pieces = _stream(_service(sleeps=[]), chain)
+    assert (answer.provider, answer.text, "".join(pieces)) == ("claude", "echo: hello", "echo: hello")
+    assert fake_model.calls() == 2 and backup.calls() == 1          # a retry on main, then the backup
+
+
+def test_a_stream_that_breaks_before_any_text_is_retried(fake_model):
+    fake_model.script({"tokens": [], "cut": True})
+    answer, pieces = _stream(_service(sleeps=[]), [_spec(fake_model, max_retries=1)])
+    assert answer.text == "echo: hello" and "".join(pieces) == "echo: hello" and fake_model.calls() == 2
+
+
+def test_a_failure_after_text_has_gone_ends_the_answer_with_no_retry_and_no_other_provider(fake_model, backup):
+    service = _service(failures=1, sleeps=[])
+    metrics.reset()
+    fake_model.script({"tokens": ["half ", "an "], "cut": True})
+    with pytest.raises(StreamBroken) as err:
+        _stream(service, [_spec(fake_model, max_retries=1), _spec(backup, "claude", "anthropic")])
+    assert err.value.kind == "unavailable" and err.value.provider == "main"
+    assert fake_model.calls() == 1 and backup.calls() == 0
+    assert service.states()["main"].state == "open"          # the breaker saw the failure
+    assert metrics.value("model_calls_total", provider="main", result="unavailable") == 1
+
+
+def test_a_streamed_answer_is_counted_and_priced_like_any_answer(fake_model):
+    metrics.reset()
+    priced = _spec(fake_model, prompt_price_per_1k=1.0, completion_price_per_1k=2.0)
+    answer, _ = _stream(_service(sleeps=[]), [priced])
+    assert answer.usage.total == 15 and answer.cost == pytest.approx((10 + 2 * 5) / 1000)
+    assert metrics.value("model_calls_total", provider="main", result="ok") == 1
+    assert metrics.value("model_tokens_total", provider="main", kind="completion") == 5
+
+
+def test_a_cached_answer_is_not_streamed_but_handed_back_at_once(fake_model):
+    service = _service(sleeps=[])
+    chain = [_spec(fake_model)]
+    fake_model.pace = 0.1
+    first, pieces = _stream(service, chain, "opening hours?", cache_ttl=60)
+    assert len(pieces) == 3 and not first.cached
+    started = time.monotonic()
+    again, pieces = _stream(service, chain, "opening hours?", cache_ttl=60)
+    assert again.cached and again.text == first.text and pieces == [] and time.monotonic() - started < 0.1
+    assert fake_model.calls() == 1
+
+
+def test_every_provider_failing_before_text_is_the_usual_chain_failure(fake_model, backup):
+    fake_model.down = backup.down = True
+    with pytest.raises(ChainFailed) as err:
+        _stream(_service(sleeps=[]), [_spec(fake_model, max_retries=0),
+                                      _spec(backup, "claude", "anthropic", max_retries=0)])
+    assert err.value.every_model_down and not isinstance(err.value, StreamBroken)

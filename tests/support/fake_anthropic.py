@@ -1,12 +1,13 @@
 """A fake Anthropic Messages API (POST /v1/messages, GET /v1/models) that refuses, like the real
 one, what a correct client never sends: a missing version header or key, a `system` role inside
 `messages`, turns that do not alternate or do not start with the user, empty text blocks, and a
-tool_result that answers no tool_use of the turn before. Its answers use Anthropic's shapes."""
+tool_result that answers no tool_use of the turn before. Its answers use Anthropic's shapes, as
+one message or (`"stream": true`) as its named events."""
 from __future__ import annotations
 
 from typing import Any
 
-from .fake_model import ScriptedModelServer
+from .fake_model import ScriptedModelServer, sse
 
 
 class FakeAnthropic(ScriptedModelServer):
@@ -33,13 +34,30 @@ class FakeAnthropic(ScriptedModelServer):
             return 400, self.error_body(problem, "invalid_request_error")
         return None
 
-    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+    def answer_text(self, request: dict[str, Any]) -> str:
         last = request["messages"][-1]["content"]
         if isinstance(last, list):
             last = " ".join(b.get("text") or f"[result {b.get('content')}]" for b in last)
+        return f"echo: {last}"
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"id": "msg_test", "type": "message", "role": "assistant", "model": request["model"],
-                "content": [{"type": "text", "text": f"echo: {last}"}], "stop_reason": "end_turn",
+                "content": [{"type": "text", "text": self.answer_text(request)}], "stop_reason": "end_turn",
                 "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 6}}
+
+    def stream_body(self, request: dict[str, Any], pieces: list[str]) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        def event(kind: str, **data: Any) -> bytes:
+            return sse({"type": kind, **data}, kind)
+        head = [event("message_start", message={"id": "msg_test", "type": "message", "role": "assistant",
+                                                "model": request["model"], "content": [], "stop_reason": None,
+                                                "usage": {"input_tokens": 12, "output_tokens": 1}}),
+                event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+                event("ping")]
+        return head, [event("content_block_delta", index=0, delta={"type": "text_delta", "text": p}) for p in pieces], \
+            [event("content_block_stop", index=0),
+             event("message_delta", delta={"stop_reason": "end_turn", "stop_sequence": None},
+                   usage={"output_tokens": 6}),
+             event("message_stop")]
 
     def models_list(self) -> dict[str, Any]:
         return {"data": [{"type": "model", "id": "claude-fake"}], "has_more": False}

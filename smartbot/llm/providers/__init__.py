@@ -1,5 +1,6 @@
 """Provider kinds by name. Adding an API kind: one module with an HttpProvider subclass (its paths,
-payload() and parse()), one row here, and the kind's name in ProviderSettings.kind's choices."""
+payload(), parse() and stream_parser()), one row here, and the kind's name in
+ProviderSettings.kind's choices."""
 from __future__ import annotations
 
 from ..base import Provider

@@ -4,13 +4,19 @@ The API differs from chat completions in ways that matter here: the system promp
 field, not a message; turns must alternate user/assistant; a tool call is a `tool_use` content
 block of the assistant, and its result a `tool_result` block in the next *user* turn. This module
 converts our neutral messages both ways and never puts the key anywhere but its header.
+
+Streamed, the answer is named events: `message_start` (the prompt's usage), content blocks opened
+by `content_block_start` and filled by `content_block_delta` (text, or a tool's input as pieces of
+JSON), `message_delta` (the stop reason and the output usage), and `message_stop` at the end.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from ..base import ModelRequest, ModelResponse, ToolCall, Usage
+from . import wire
 from .http import HttpProvider, as_int, malformed
 
 API_VERSION = "2023-06-01"
@@ -66,6 +72,9 @@ class AnthropicProvider(HttpProvider):
             usage=Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens"))),
             finish_reason=str(data.get("stop_reason") or ""), latency=latency, tool_calls=calls)
 
+    def stream_parser(self) -> wire.StreamParser:
+        return EventStream(self.spec.name, self.spec.model)
+
 
 def _tool_call(block: dict[str, Any], provider: str) -> ToolCall:
     if not isinstance(block.get("name"), str) or not isinstance(block.get("id"), str):
@@ -73,6 +82,81 @@ def _tool_call(block: dict[str, Any], provider: str) -> ToolCall:
     arguments = block.get("input")
     return ToolCall(id=block["id"], name=block["name"], arguments=arguments if isinstance(arguments, dict) else {},
                     raw_arguments=json.dumps(arguments, ensure_ascii=False))
+
+
+class EventStream(wire.StreamParser):
+    def __init__(self, provider: str, model: str) -> None:
+        super().__init__(provider, model)
+        self._tools: dict[Any, dict[str, Any]] = {}     # tool_use blocks by index: id, name, input pieces
+
+    def pieces(self, source: Iterator[str]) -> Iterator[str]:
+        for name, data in wire.sse_events(source):
+            if self.finished:
+                continue
+            event = self.event(data)
+            kind = event.get("type") or name
+            if kind == "error":
+                raise wire.stream_error(self.provider, event.get("error"))
+            if kind == "message_start":
+                message = event.get("message")
+                message = message if isinstance(message, dict) else {}
+                self.model = str(message.get("model") or self.model)
+                self._count(message.get("usage"))
+            elif kind == "message_delta":
+                delta = event.get("delta")
+                if isinstance(delta, dict) and delta.get("stop_reason"):
+                    self.finish_reason = str(delta["stop_reason"])
+                self._count(event.get("usage"))
+            elif kind == "message_stop":
+                self.finished = True
+            piece = self._block(kind, event)
+            if piece:
+                yield piece
+        if not self.finished:
+            raise wire.cut_short(self.provider)
+
+    def _block(self, kind: str, event: dict[str, Any]) -> str:
+        """The text a content block event adds; a tool_use block's pieces are kept for the end."""
+        if kind == "content_block_start":
+            block = event.get("content_block")
+            if not isinstance(block, dict):
+                raise malformed(self.provider, "content_block_start lacks its block")
+            if block.get("type") == "tool_use":
+                self._tools[event.get("index")] = {"id": block.get("id"), "name": block.get("name"), "input": []}
+                return ""
+            return self.text(block.get("text")) if block.get("type") == "text" else ""
+        if kind != "content_block_delta":
+            return ""
+        delta = event.get("delta")
+        if not isinstance(delta, dict):
+            raise malformed(self.provider, "content_block_delta lacks its delta")
+        if delta.get("type") == "text_delta":
+            return self.text(delta.get("text"))
+        tool = self._tools.get(event.get("index"))
+        if delta.get("type") == "input_json_delta" and tool is not None:
+            tool["input"].append(str(delta.get("partial_json") or ""))
+        return ""
+
+    def _count(self, usage: Any) -> None:
+        """Anthropic counts input at the start and output (so far) in each message_delta."""
+        if not isinstance(usage, dict):
+            return
+        before = self.usage or Usage()
+        prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+        self.usage = Usage(prompt if isinstance(prompt, int) else before.prompt_tokens,
+                           completion if isinstance(completion, int) else before.completion_tokens)
+
+    def tool_calls(self) -> list[ToolCall]:
+        calls = []
+        for tool in self._tools.values():
+            raw = "".join(tool["input"])
+            try:
+                arguments = json.loads(raw or "{}")
+            except (ValueError, RecursionError):
+                arguments = None        # kept as sent, so the call is refused with a reason
+            call = _tool_call({"id": tool["id"], "name": tool["name"], "input": arguments}, self.provider)
+            calls.append(call if arguments is not None else dataclasses.replace(call, raw_arguments=raw))
+        return calls
 
 
 def wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

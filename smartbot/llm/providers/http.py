@@ -1,5 +1,6 @@
 """HTTP plumbing shared by provider kinds: pooled sessions, error translation, and `HttpProvider`,
-the base of every JSON-over-HTTP API kind.
+the base of every JSON-over-HTTP API kind, whole or streamed (bodies are read within the answer's
+caps by wire.py).
 
 requests' own retries are off: the model service is the one retry layer. Every requests exception
 and every bad status leaves here as a ProviderError; nothing above llm/ sees a requests exception.
@@ -12,6 +13,7 @@ provider's own error text goes to the server log only.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from abc import abstractmethod
@@ -22,9 +24,12 @@ from requests.adapters import HTTPAdapter
 
 from ...errors import ProviderError
 from ...httputil import EnvironmentOnceSession, retry_after_seconds
-from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec
+from ..base import ModelRequest, ModelResponse, Provider, ProviderSpec, TextSink
+from . import wire
 
 log = logging.getLogger(__name__)
+
+ERROR_TEXT_BYTES = 4096
 
 
 def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
@@ -36,24 +41,28 @@ def session(pool_size: int, headers: dict[str, str]) -> requests.Session:
     return s
 
 
-def post_json(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
-              timeout: tuple[float, float]) -> Any:
-    """POST JSON and return the decoded answer; every failure becomes a ProviderError."""
-    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout, allow_redirects=False))
-    raise_for_status(resp, provider)
+def post(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
+         timeout: tuple[float, float]) -> requests.Response:
+    """POST JSON and return the response with its status checked and its body unread: the caller
+    reads it within the answer's caps (wire.py) and closes it. Every failure is a ProviderError."""
+    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout, allow_redirects=False, stream=True))
     try:
-        return resp.json()
-    except ValueError:
-        raise ProviderError("answer is not JSON", "malformed", retryable=False, provider=provider) from None
+        raise_for_status(resp, provider)
+    except ProviderError:
+        resp.close()
+        raise
+    return resp
 
 
 def probe(s: requests.Session, provider: str, url: str, timeout: tuple[float, float]) -> None:
     """GET `url`: fine when the server answers and accepts the key. 404/405 are fine too: some
     compatible servers lack the listing endpoint, and the answer still proves they are up."""
-    resp = _send(provider, lambda: s.get(url, timeout=timeout, allow_redirects=False))
-    if resp.status_code in (404, 405):
-        return
-    raise_for_status(resp, provider)
+    resp = _send(provider, lambda: s.get(url, timeout=timeout, allow_redirects=False, stream=True))
+    try:
+        if resp.status_code not in (404, 405):
+            raise_for_status(resp, provider)
+    finally:
+        resp.close()        # the body says nothing more: the status is the answer
 
 
 def _send(provider: str, call: Any) -> requests.Response:
@@ -87,15 +96,19 @@ def raise_for_status(resp: requests.Response, provider: str) -> None:
 
 
 def _error_text(resp: requests.Response) -> str:
-    """The provider's own words about a refusal, for the server log only."""
+    """The provider's own words about a refusal, for the server log only (read within a few KB)."""
     try:
-        data = resp.json()
-        err = data.get("error") if isinstance(data, dict) else None
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("type") or "")[:200]
-        return str(err or "")[:200]
-    except ValueError:
-        return resp.text[:200]
+        raw = resp.raw.read(ERROR_TEXT_BYTES, decode_content=True)
+    except Exception:       # noqa: BLE001 - only a log line is lost
+        return ""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw[:200].decode("utf-8", "replace")
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("type") or "")[:200]
+    return str(err or "")[:200]
 
 
 def as_int(value: Any) -> int:
@@ -142,10 +155,61 @@ class HttpProvider(Provider):
     def parse(self, data: dict[str, Any], latency: float) -> ModelResponse:
         """This API's answer -> a ModelResponse; ProviderError("malformed") when it does not fit."""
 
-    def complete(self, request: ModelRequest, timeout: tuple[float, float]) -> ModelResponse:
-        payload = self.payload(request)
+    def stream_payload(self, request: ModelRequest) -> dict[str, Any]:
+        """The request body asking for a streamed answer."""
+        return {**self.payload(request), "stream": True}
+
+    @abstractmethod
+    def stream_parser(self) -> wire.StreamParser:
+        """A parser for one streamed answer of this API."""
+
+    def complete(self, request: ModelRequest, timeout: tuple[float, float],
+                 deadline: float | None = None) -> ModelResponse:
         started = time.monotonic()
-        data = post_json(self._session, self.spec.name, self._url, payload, timeout)
+        limit, deadline = self._caps(request, started, deadline)
+        resp = self.send(self.payload(request), timeout)
+        try:
+            return self._whole(resp, limit, deadline, started)
+        finally:
+            resp.close()
+
+    def stream(self, request: ModelRequest, timeout: tuple[float, float], on_text: TextSink,
+               deadline: float | None = None) -> ModelResponse:
+        started = time.monotonic()
+        limit, deadline = self._caps(request, started, deadline)
+        resp = self.open_stream(request, timeout)
+        try:
+            if wire.is_whole_json(resp):        # the server ignored "stream": one piece
+                response = self._whole(resp, limit, deadline, started)
+                if response.text:
+                    on_text(response.text)
+                return response
+            parser = self.stream_parser()
+            try:
+                for piece in parser.pieces(wire.lines(resp, self.spec.name, limit, deadline)):
+                    on_text(piece)
+            except ProviderError:
+                if not parser.finished:     # after the end marker only the connection's close failed
+                    raise
+            return parser.response(request, time.monotonic() - started)
+        finally:
+            resp.close()
+
+    def open_stream(self, request: ModelRequest, timeout: tuple[float, float]) -> requests.Response:
+        """The response to a streaming request, its body unread."""
+        return self.send(self.stream_payload(request), timeout)
+
+    def send(self, payload: dict[str, Any], timeout: tuple[float, float]) -> requests.Response:
+        """POST `payload` to the chat endpoint: the response, its body unread."""
+        return post(self._session, self.spec.name, self._url, payload, timeout)
+
+    def _caps(self, request: ModelRequest, started: float, deadline: float | None) -> tuple[int, float]:
+        """The most bytes this call's answer may take, and when it must have arrived."""
+        return (wire.answer_limit(self.max_tokens(request)),
+                deadline if deadline is not None else started + self.spec.total_timeout)
+
+    def _whole(self, resp: requests.Response, limit: int, deadline: float, started: float) -> ModelResponse:
+        data = wire.decode_json(wire.read_all(resp, self.spec.name, limit, deadline), self.spec.name)
         if not isinstance(data, dict):
             raise malformed(self.spec.name, "answer is not a JSON object")
         return self.parse(data, time.monotonic() - started)

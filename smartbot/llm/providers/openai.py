@@ -1,19 +1,34 @@
 """OpenAI-compatible chat completions (OpenAI, DeepSeek, Qwen, Moonshot, Zhipu, vLLM, llama.cpp,
-Ollama's /v1): POST {base_url}/chat/completions. Never sends the key anywhere but its own header."""
+Ollama's /v1): POST {base_url}/chat/completions. Never sends the key anywhere but its own header.
+
+Streamed, the answer is server-sent events of `chat.completion.chunk` objects ending in
+`data: [DONE]`; a tool call comes in deltas by index (its id and name first, its arguments in
+pieces). The usage comes in a last chunk only when asked for with `stream_options`; a server that
+refuses that option is asked again without it, and is not asked with it again.
+"""
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Any, Iterator
+
+import requests
 
 from ...errors import ProviderError
 from ..base import ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
+from . import wire
 from .http import HttpProvider, as_int, malformed
+
+log = logging.getLogger(__name__)
+
+USAGE_OPTION = {"include_usage": True}
 
 
 class OpenAIProvider(HttpProvider):
     kind = "openai"
     path = "/chat/completions"
     probe_path = "/models"
+    _usage_option_refused = False       # set on the client once its server refused stream_options
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -45,6 +60,24 @@ class OpenAIProvider(HttpProvider):
             text=text, provider=name, model=str(data.get("model") or self.spec.model),
             usage=Usage(as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))),
             finish_reason=str(choice.get("finish_reason") or ""), latency=latency, tool_calls=calls)
+
+    def stream_parser(self) -> wire.StreamParser:
+        return ChunkStream(self.spec.name, self.spec.model)
+
+    def open_stream(self, request: ModelRequest, timeout: tuple[float, float]) -> requests.Response:
+        payload = self.stream_payload(request)
+        if self._usage_option_refused:
+            return self.send(payload, timeout)
+        try:
+            return self.send({**payload, "stream_options": USAGE_OPTION}, timeout)
+        except ProviderError as exc:
+            if exc.kind != "client":
+                raise
+        resp = self.send(payload, timeout)      # a refusal of the option only if this one is accepted
+        log.info("provider %s refuses stream_options: the usage of its streamed answers is estimated "
+                 "unless it sends it anyway", self.spec.name)
+        self._usage_option_refused = True
+        return resp
 
 
 def wire_tool(tool: ToolSpec) -> dict[str, Any]:
@@ -86,3 +119,58 @@ def parse_tool_calls(raw: Any, provider: str) -> list[ToolCall]:
                               arguments=args if isinstance(args, dict) else {},
                               raw_arguments=text if isinstance(text, str) else json.dumps(text)))
     return calls
+
+
+class ChunkStream(wire.StreamParser):
+    def __init__(self, provider: str, model: str) -> None:
+        super().__init__(provider, model)
+        self._calls: dict[int, dict[str, str]] = {}      # tool calls by index, assembled from deltas
+
+    def pieces(self, source: Iterator[str]) -> Iterator[str]:
+        for _, data in wire.sse_events(source):
+            if self.finished:
+                continue
+            if data.strip() == "[DONE]":
+                self.finished = True
+                continue
+            chunk = self.event(data)
+            if chunk.get("error"):
+                raise wire.stream_error(self.provider, chunk["error"])
+            if isinstance(chunk.get("usage"), dict):
+                usage = chunk["usage"]
+                self.usage = Usage(as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")))
+            self.model = str(chunk.get("model") or self.model)
+            piece = self._choice(chunk.get("choices"))
+            if piece:
+                yield piece
+        if not self.finished and not self.finish_reason:
+            raise wire.cut_short(self.provider)
+
+    def _choice(self, choices: Any) -> str:
+        """The text of the first choice's delta (we ask for one), after taking its tool-call deltas."""
+        if not choices:
+            return ""
+        choice = choices[0] if isinstance(choices, list) else None
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise malformed(self.provider, "a chunk lacks choices[0].delta")
+        self.finish_reason = str(choice.get("finish_reason") or self.finish_reason)
+        for position, part in enumerate(delta.get("tool_calls") or []):
+            self._tool_delta(position, part)
+        return self.text(delta.get("content"))
+
+    def _tool_delta(self, position: int, part: Any) -> None:
+        function = part.get("function") if isinstance(part, dict) else None
+        if not isinstance(function, dict):
+            raise malformed(self.provider, "a tool call delta lacks its function")
+        index = part.get("index", position)
+        call = self._calls.setdefault(index if isinstance(index, int) else position,
+                                      {"id": "", "name": "", "arguments": ""})
+        call["id"] = call["id"] or str(part.get("id") or "")
+        call["name"] = call["name"] or str(function.get("name") or "")
+        arguments = function.get("arguments")
+        call["arguments"] += arguments if isinstance(arguments, str) else ""
+
+    def tool_calls(self) -> list[ToolCall]:
+        return parse_tool_calls([{"id": c["id"], "function": {"name": c["name"], "arguments": c["arguments"]}}
+                                 for _, c in sorted(self._calls.items())], self.provider)

@@ -1,7 +1,11 @@
 """The `chat` action: the user's message, with their recent turns, to the model chain its model
 route picks (and, on routes whose rule says {"tools": true}, the catalogue commands this user may
 run, as tools). Checks the permission and the daily token quota first: a refused or over-quota
-message never reaches a model."""
+message never reaches a model.
+
+On a channel that shows replies being written (`[channels.<name>] stream`), the answer is streamed
+into a preview (previews.py) and the final reply replaces it; a route with tools is answered
+whole, since its text only counts once its tool rounds are done."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +19,7 @@ from ...i18n import language_name, t
 from ...llm.base import ModelRequest
 from ...llm.service import ChainFailed, NoProviderConfigured
 from ...messages import InboundMessage
+from .. import previews
 from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
@@ -60,6 +65,7 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": msg.text})
     tool_run = None
+    preview = None if route.params.get("tools") else _preview(ctx, msg)
     try:
         if route.params.get("tools"):
             tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages,
@@ -67,22 +73,29 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
             answer, answers = tool_run.answer, tool_run.answers
         else:
             request = ModelRequest(messages=messages, user=usage.user_key(principal))
-            answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl)
+            answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl) if preview is None \
+                else ctx.models.stream(request, choice.chain, preview, cache_ttl=choice.cache_ttl)
             answers = [answer]
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
-        return _failed(ctx, msg, principal, exc, choice.route)
+        return _failed(ctx, msg, principal, exc, choice.route, previewed=preview is not None)
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
     # The calls' usage is written with the outcome, by the transaction that finishes the message.
     outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
                       model=answer.model, tokens=answer.usage.total, format="markdown",
-                      usage=usage.spent(usage.user_key(principal), answers))
+                      usage=usage.spent(usage.user_key(principal), answers), previewed=preview is not None)
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
 
 
+def _preview(ctx: HandlerContext, msg: InboundMessage) -> previews.Preview | None:
+    """Where the answer is shown while the model writes it; None when this chat's channel does not."""
+    config = previews.streaming(ctx.settings, msg.channel)
+    return None if config is None else previews.Preview(ctx.db, msg.chat_key, msg.event_id, config.stream_interval)
+
+
 def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc: ProviderError,
-            model_route: str) -> Outcome:
+            model_route: str, previewed: bool) -> Outcome:
     details = {"kind": exc.kind, "reason": exc.reason, "event_id": msg.event_id, "route": model_route or "default"}
     if isinstance(exc, ChainFailed):
         details["tried"] = exc.summary()
@@ -90,5 +103,5 @@ def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc:
         key = "model.all_down"
     else:
         key = _FRIENDLY.get(exc.kind, "model.unavailable")
-    return Outcome(texts=[t(key, ctx.locale)], result="error",
+    return Outcome(texts=[t(key, ctx.locale)], result="error", previewed=previewed,
                    audit=[AuditEvent("model.error", principal.identity, exc.provider or "model", "error", details)])

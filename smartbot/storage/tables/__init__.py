@@ -12,10 +12,11 @@ from .llm import ModelRoute, ModelUsage
 from .ops import AlertState, SharedCounter
 from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
+from .previews import MessagePreview
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
-    "SeenSignature",
+    "SeenSignature", "MessagePreview",
 ]
