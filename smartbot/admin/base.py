@@ -9,10 +9,11 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask_jwt_extended import get_csrf_token
 
 from ..auth import rbac
-from ..errors import PermissionDenied
+from ..errors import PayloadError, PermissionDenied
+from ..httputil import load_json
 from ..i18n import available, normalize, t
 from ..manage import changes
-from ..manage.errors import ManageError
+from ..manage.errors import Invalid, ManageError
 from ..web.context import current_runtime
 from ..web.session import AccessRefused, require
 
@@ -77,6 +78,32 @@ def page(permission: str) -> Callable:
 
 def actor(principal: rbac.Principal) -> str:
     return changes.actor_of(principal)
+
+
+def json_field(name: str) -> dict:
+    """A form field holding a JSON object (empty: {}), or Invalid naming the field."""
+    text = request.form.get(name, "").strip() or "{}"
+    try:
+        value = load_json(text)
+    except PayloadError as exc:
+        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
+    if not isinstance(value, dict):
+        raise Invalid("must be a JSON object", name)
+    return value
+
+
+def number_fields(kinds: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The form's filled-in number fields, converted; one that does not parse is passed on as it
+    is, for the field check (manage/fields.py) to name."""
+    numbers: dict[str, Any] = {}
+    for key, kind in kinds.items():
+        raw = request.form.get(key, "").strip()
+        if raw:
+            try:
+                numbers[key] = kind(raw)
+            except ValueError:
+                numbers[key] = raw
+    return numbers
 
 
 def done(message: str, endpoint: str, **values: Any):

@@ -1,7 +1,9 @@
 """/admin: the server-rendered admin page. Each module adds its pages to the one blueprint."""
 from __future__ import annotations
 
-from . import operations, people, records, rules, session, workflows  # noqa: F401 - importing registers the pages
+# Importing a module registers its pages.
+from . import dashboard, glance, model_routes, operations, people, queues, records, rules, session  # noqa: F401
+from . import figures, usage, workflows  # noqa: F401
 from .base import bp
 
 __all__ = ["bp"]

@@ -15,7 +15,7 @@ from ..manage import commands, providers
 from ..manage.errors import Invalid
 from ..manage.fields import validate
 from ..web.context import current_runtime
-from .base import bp, done, page, render
+from .base import bp, done, number_fields, page, render
 
 PROVIDER_TEXT_FIELDS = ("kind", "base_url", "api_key_env", "model")
 PROVIDER_NUMBER_FIELDS = {"read_timeout": float, "max_retries": int, "max_tokens": int, "temperature": float}
@@ -33,14 +33,7 @@ def _provider_form(current: Any = None) -> dict[str, Any]:
         if form.get("confirm_key") == "on":
             data["confirm_key"] = True
     data["enabled"] = form.get("enabled") == "on"
-    for key, kind in PROVIDER_NUMBER_FIELDS.items():
-        raw = form.get(key, "").strip()
-        if raw:
-            try:
-                data[key] = kind(raw)
-            except ValueError:
-                data[key] = raw          # the field check names it
-    return data
+    return {**data, **number_fields(PROVIDER_NUMBER_FIELDS)}
 
 
 @bp.get("/providers")

@@ -5,24 +5,11 @@ import json
 
 from flask import request
 
-from ..errors import PayloadError
-from ..httputil import load_json
 from ..manage import rules
 from ..manage.errors import Invalid
 from ..router.engine import ACTIONS
 from ..web.context import current_runtime
-from .base import actor, bp, done, page, render
-
-
-def _json_field(name: str) -> dict:
-    text = request.form.get(name, "").strip() or "{}"
-    try:
-        value = load_json(text)
-    except PayloadError as exc:
-        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
-    if not isinstance(value, dict):
-        raise Invalid("must be a JSON object", name)
-    return value
+from .base import actor, bp, done, json_field, page, render
 
 
 def _form() -> dict:
@@ -31,7 +18,7 @@ def _form() -> dict:
         raise Invalid("must be a whole number", "position")
     return {"name": request.form.get("name", "").strip(), "position": int(position),
             "enabled": request.form.get("enabled") == "on", "action": request.form.get("action", ""),
-            "match": _json_field("match"), "params": _json_field("params")}
+            "match": json_field("match"), "params": json_field("params")}
 
 
 @bp.get("/rules")

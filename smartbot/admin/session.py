@@ -1,5 +1,5 @@
 """Logging in and out of the admin page (logging out ends the session: its token is refused
-afterwards, wherever a copy of the cookie went), and the dashboard."""
+afterwards, wherever a copy of the cookie went)."""
 from __future__ import annotations
 
 import secrets
@@ -13,10 +13,8 @@ from .. import audit
 from ..web import session as web_session
 from ..auth.accounts import check_login
 from ..i18n import t
-from ..manage import audit_view, state
-from ..ops.health import readiness
 from ..web.context import current_runtime, login_guard
-from .base import bp, locale, page, render
+from .base import bp, locale, render
 
 
 def _login_csrf() -> str:
@@ -67,14 +65,3 @@ def logout():
         web_session.revoke(conn, runtime.db, claims)
         audit.record(conn, "admin.logout", f"admin:{claims.get('name', '?')}", "admin", "ok")
     return response
-
-
-@bp.get("/")
-@page("admin:login")
-def dashboard(principal):
-    runtime = current_runtime()
-    ready, checks = readiness(runtime)
-    return render("admin/dashboard.html", principal=principal, ready=ready, checks=checks,
-                  summary=state.summary(runtime.db), chain=runtime.providers.chain(),
-                  circuits={name: st.state for name, st in runtime.models.states().items()},
-                  cache=runtime.models.cache, recent=audit_view.search(runtime.db, limit=15))

@@ -38,10 +38,11 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import (audit, commands, model_routes, models, people, roles, rules, session, state, usage,
+        from . import (audit, commands, model_routes, models, people, queues, roles, rules, session, state, usage,
                        workflows)
 
-        for module in (session, people, roles, rules, audit, state, commands, models, model_routes, usage, workflows):
+        for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
+                       workflows):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -1,4 +1,5 @@
-"""/api/v1/usage: tokens and cost per user, provider and UTC day (read-only)."""
+"""/api/v1/usage: tokens and cost per user, provider, model and UTC day (read-only), as rows or, with
+`by=`, summed per day, user, provider or model (what the admin page's usage charts show)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,11 +14,12 @@ bp = Blueprint("api_usage", __name__)
 MAX_DAYS = 366
 
 
-@route(bp, "/usage", "GET", summary="Tokens and cost per user, provider and day", permission="admin:usage",
+@route(bp, "/usage", "GET", summary="Tokens and cost per user, provider, model and day", permission="admin:usage",
        tag="models", query={"day": "one UTC day, YYYY-MM-DD (default: today)",
                             "from": "first day of a range, YYYY-MM-DD", "to": "last day of a range (default: today)",
                             "user": "only this user (a name, or channel:platform_user_id)",
-                            "provider": "only this provider"})
+                            "provider": "only this provider",
+                            "by": "sum per day, user, provider or model instead of listing rows"})
 def get_usage(ctx: ApiContext):
     today = usage.day_of()
     day = _day(request.args.get("day"), "day")
@@ -27,9 +29,14 @@ def get_usage(ctx: ApiContext):
         raise ApiError(422, "'from' is after 'to'", "from")
     if (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days >= MAX_DAYS:
         raise ApiError(422, f"ask for at most {MAX_DAYS} days at once", "from")
+    by = request.args.get("by", "")
+    if by and by not in usage.BREAKDOWNS:
+        raise ApiError(422, f"'by' is one of: {', '.join(usage.BREAKDOWNS)}", "by")
+    user, provider = request.args.get("user", "")[:200], request.args.get("provider", "")[:100]
     with ctx.runtime.db.read() as conn:
-        return usage.report(conn, first, last, request.args.get("user", "")[:200],
-                            request.args.get("provider", "")[:100])
+        if by:
+            return usage.breakdown(conn, first, last, by, user, provider)
+        return usage.report(conn, first, last, user, provider)
 
 
 def _day(value: str | None, field_name: str) -> str:

@@ -1,4 +1,4 @@
-"""Token and cost accounting per user, provider and UTC day, and the daily token quotas.
+"""Token and cost accounting per user, provider, model and UTC day, and the daily token quotas.
 
 Every answered model call adds one upsert to `model_usage` (calls, prompt and completion tokens,
 cost from the provider's optional prices per 1,000 tokens). The model's answer carries its usage
@@ -14,6 +14,7 @@ text.
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -28,9 +29,9 @@ from ..storage.tables import ModelUsage
 
 _usage = ModelUsage.__table__
 _UPSERT = sa.text(
-    "INSERT INTO model_usage (day, user_key, provider, calls, prompt_tokens, completion_tokens, cost, updated_at) "
-    "VALUES (:day, :user_key, :provider, 1, :prompt, :completion, :cost, :now) "
-    "ON CONFLICT (day, user_key, provider) DO UPDATE SET calls = model_usage.calls + 1, "
+    "INSERT INTO model_usage (day, user_key, provider, model, calls, prompt_tokens, completion_tokens, cost, "
+    "updated_at) VALUES (:day, :user_key, :provider, :model, 1, :prompt, :completion, :cost, :now) "
+    "ON CONFLICT (day, user_key, provider, model) DO UPDATE SET calls = model_usage.calls + 1, "
     "prompt_tokens = model_usage.prompt_tokens + excluded.prompt_tokens, "
     "completion_tokens = model_usage.completion_tokens + excluded.completion_tokens, "
     "cost = model_usage.cost + excluded.cost, updated_at = excluded.updated_at")
@@ -47,6 +48,12 @@ def day_of(ts: float | None = None) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() if ts is None else ts))
 
 
+def last_days(days: int, today: str | None = None) -> tuple[str, str]:
+    """The first and last UTC day of the `days` days that end today (inclusive)."""
+    last = dt.date.fromisoformat(today or day_of())
+    return (last - dt.timedelta(days=days - 1)).isoformat(), last.isoformat()
+
+
 def user_key(principal: Principal) -> str:
     """Whose tokens these are: a bound user by name (across platforms), else the platform sender."""
     return principal.name if principal.user_id is not None else principal.identity
@@ -58,6 +65,7 @@ class Spent:
 
     user: str
     provider: str
+    model: str
     usage: Usage
     cost: float
     at: float
@@ -66,12 +74,13 @@ class Spent:
 def spent(user: str, responses: Iterable[ModelResponse], at: float | None = None) -> list[Spent]:
     """What answering `user` spent: one entry per answered call (a cached answer spent nothing)."""
     at = time.time() if at is None else at
-    return [Spent(user, r.provider, r.usage, r.cost, at) for r in responses if not r.cached]
+    return [Spent(user, r.provider, r.model, r.usage, r.cost, at) for r in responses if not r.cached]
 
 
 def record(conn: Connection, item: Spent) -> None:
     conn.execute(_UPSERT, {"day": day_of(item.at), "user_key": (item.user or UNKNOWN_USER)[:200],
-                           "provider": item.provider, "prompt": item.usage.prompt_tokens,
+                           "provider": item.provider, "model": (item.model or "")[:200],
+                           "prompt": item.usage.prompt_tokens,
                            "completion": item.usage.completion_tokens, "cost": item.cost, "now": item.at})
 
 
@@ -132,20 +141,54 @@ def quota_state(conn: Connection, quotas: QuotaSettings, principal: Principal) -
     return QuotaState(tokens_on(conn, key), limit)
 
 
-def report(conn: Connection, first_day: str, last_day: str, user: str = "", provider: str = "",
-           limit: int = 1000) -> dict[str, Any]:
-    """Usage rows between two days (inclusive), newest first, with their totals."""
-    query = sa.select(_usage).where(_usage.c.day >= first_day, _usage.c.day <= last_day)
+BREAKDOWNS = {"day": _usage.c.day, "user": _usage.c.user_key, "provider": _usage.c.provider,
+              "model": _usage.c.model}
+_SUMS = (sa.func.sum(_usage.c.calls).label("calls"), sa.func.sum(_usage.c.prompt_tokens).label("prompt_tokens"),
+         sa.func.sum(_usage.c.completion_tokens).label("completion_tokens"), sa.func.sum(_usage.c.cost).label("cost"))
+
+
+def _between(query: Any, first_day: str, last_day: str, user: str, provider: str) -> Any:
+    """The rows the usage report and its breakdowns read: these days, this user, this provider."""
+    query = query.where(_usage.c.day >= first_day, _usage.c.day <= last_day)
     if user:
         query = query.where(_usage.c.user_key == user)
     if provider:
         query = query.where(_usage.c.provider == provider)
-    rows = conn.execute(query.order_by(_usage.c.day.desc(), _usage.c.user_key, _usage.c.provider)
+    return query
+
+
+def report(conn: Connection, first_day: str, last_day: str, user: str = "", provider: str = "",
+           limit: int = 1000) -> dict[str, Any]:
+    """Usage rows between two days (inclusive), newest first, with their totals."""
+    query = _between(sa.select(_usage), first_day, last_day, user, provider)
+    rows = conn.execute(query.order_by(_usage.c.day.desc(), _usage.c.user_key, _usage.c.provider, _usage.c.model)
                         .limit(limit)).all()
-    items = [{"day": r.day, "user": r.user_key, "provider": r.provider, "calls": r.calls,
+    items = [{"day": r.day, "user": r.user_key, "provider": r.provider, "model": r.model, "calls": r.calls,
               "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
               "tokens": r.prompt_tokens + r.completion_tokens, "cost": round(r.cost, 6)} for r in rows]
-    totals = {key: sum(item[key] for item in items) for key in ("calls", "prompt_tokens", "completion_tokens",
-                                                                "tokens")}
+    return {"from": first_day, "to": last_day, "items": items, "totals": _totals(items),
+            "truncated": len(items) == limit}
+
+
+def breakdown(conn: Connection, first_day: str, last_day: str, by: str, user: str = "",
+              provider: str = "") -> dict[str, Any]:
+    """The same rows as `report`, summed per day, user, provider or model (`by`): the usage
+    page's charts and `GET /api/v1/usage?by=` read this. Largest first, days in order."""
+    column = BREAKDOWNS[by]
+    query = _between(sa.select(column.label("key"), *_SUMS), first_day, last_day, user, provider).group_by(column)
+    items = [{by: r.key, "calls": int(r.calls or 0), "prompt_tokens": int(r.prompt_tokens or 0),
+              "completion_tokens": int(r.completion_tokens or 0),
+              "tokens": int((r.prompt_tokens or 0) + (r.completion_tokens or 0)), "cost": round(r.cost or 0.0, 6)}
+             for r in conn.execute(query).all()]
+    if by == "day":
+        items.sort(key=lambda item: item["day"])
+    else:
+        items.sort(key=lambda item: (-item["tokens"], -item["cost"], item[by]))
+    return {"from": first_day, "to": last_day, "by": by, "items": items, "totals": _totals(items)}
+
+
+def _totals(items: list[dict[str, Any]]) -> dict[str, Any]:
+    totals: dict[str, Any] = {key: sum(item[key] for item in items)
+                              for key in ("calls", "prompt_tokens", "completion_tokens", "tokens")}
     totals["cost"] = round(sum(item["cost"] for item in items), 6)
-    return {"from": first_day, "to": last_day, "items": items, "totals": totals, "truncated": len(items) == limit}
+    return totals

@@ -10,6 +10,8 @@ EVENTS: dict[str, str] = {
     "message.denied": "a sender or an action was refused by the permission check",
     "model.error": "a model call failed (timeout, bad answer, unavailable)",
     "reply.failed": "a reply could not be delivered after its retries",
+    "queue.retried": "an admin queued a failed reply again (queue, channel, chat, its attempts and last error)",
+    "queue.dropped": "an admin deleted a failed inbox or outbox entry (queue, channel, chat, attempts, last error)",
     "conversation.reset": "a user cleared their conversation memory",
     "admin.created": "an admin account was created from the command line",
     "admin.login": "an admin logged in (or failed to)",

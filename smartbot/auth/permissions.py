@@ -31,7 +31,7 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
                  "it may run itself, a run started from the API runs as the caller, and a schedule runs as its "
                  "creator or as a named owner whose every right it holds, who must hold workflow:run:<name>",
     "audit": "read, search, export and verify the audit log",
-    "queues": "read the inbox and outbox queues (depth, age, rows)",
+    "queues": "read the inbox and outbox queues (depth, age, rows), retry failed replies and drop failed entries",
     "conversations": "read stored conversations (what users said to the model and its answers)",
     "metrics": "read the operational summary (messages per minute, errors, latency)",
 }

@@ -71,14 +71,26 @@ def conversation(db: Database, conversation_id: int) -> dict[str, Any]:
                        "at": t.created_at} for t in turns]}
 
 
-def summary(db: Database) -> dict[str, Any]:
-    """Figures for the dashboard, from the database (so every process reports the same)."""
+def figures(db: Database) -> dict[str, Any]:
+    """The dashboard's live figures, from the database (so every process reports the same): messages
+    in and replies out in the last minute, errors in the last hour (audit rows whose result is
+    `error`: failed model calls, messages, replies, commands), and refused logins in the last hour,
+    which are security events rather than errors."""
     now = time.time()
+    last_hour = _log.c.ts >= now - 3600
     with db.read() as conn:
-        received = conn.execute(sa.select(sa.func.count()).select_from(_in).where(_in.c.created_at >= now - 60)).scalar()
+        received = conn.execute(sa.select(sa.func.count()).select_from(_in)
+                                .where(_in.c.created_at >= now - 60)).scalar()
         replied = conn.execute(sa.select(sa.func.count()).select_from(_out)
                                .where(_out.c.finished_at >= now - 60, _out.c.status == "done")).scalar()
         errors = conn.execute(sa.select(sa.func.count()).select_from(_log).where(
-            _log.c.ts >= now - 3600, _log.c.result.in_(("error", "refused")))).scalar()
+            last_hour, _log.c.result == "error")).scalar()
+        refused_logins = conn.execute(sa.select(sa.func.count()).select_from(_log).where(
+            last_hour, _log.c.action == "admin.login", _log.c.result == "refused")).scalar()
     return {"messages_per_minute": received, "replies_per_minute": replied, "errors_last_hour": errors,
-            **queues(db)}
+            "refused_logins_last_hour": refused_logins}
+
+
+def summary(db: Database) -> dict[str, Any]:
+    """The live figures and the queues (GET /api/v1/metrics/summary)."""
+    return {**figures(db), **queues(db)}

@@ -1,6 +1,7 @@
-"""/healthz (the process answers, for everyone), /readyz (it can do work: everyone learns ready or
-not, only those ops/access.py lets in learn the details), /metrics (Prometheus text, only for those),
-and what counts every HTTP request by route and gives it a request id."""
+"""/healthz (the process answers, for everyone), /readyz (this node can serve: everyone learns ready
+or not, only those ops/access.py lets in learn the details), /metrics (Prometheus text, the models'
+state included, only for those), and what counts every HTTP request by route and gives it a
+request id."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..telemetry import request_ids
 from ..web.context import current_runtime, json_error
 from ..web.session import AccessRefused, require
-from . import cluster
+from . import cluster, model_state
 from ..telemetry import metrics, request_tracking
 from .access import ALLOWED, Verdict
 from .health import readiness
@@ -57,8 +58,9 @@ def metrics_text():
             refused.headers["WWW-Authenticate"] = 'Bearer realm="smartbot-metrics"'
         return refused
     runtime.ops.sample()
-    view = cluster.read(runtime.db, list(runtime.channels))
-    return Response(metrics.render(cluster.gauges(view)), content_type=metrics.CONTENT_TYPE)
+    gauges = cluster.gauges(cluster.read(runtime.db, list(runtime.channels)))
+    model_state.add_gauges(gauges, model_state.read(runtime))
+    return Response(metrics.render(gauges), content_type=metrics.CONTENT_TYPE)
 
 
 def _verdict(runtime: Any) -> Verdict:

@@ -1,8 +1,12 @@
-"""Readiness checks: can this process take and finish work right now?
+"""Readiness: can this node take and finish work right now?
 
-Ready means: the database answers at the schema the code expects, this process's workers run, and
-when model providers are configured at least one of them is reachable (the cached probe, never a
-model call). Queue, channel and alert facts are reported alongside but do not make it unready.
+Ready means: the database answers at the schema the code expects, this process's workers run (on
+a web node of a Celery cluster the work is done elsewhere), and every configured channel can take
+its messages here: webhook channels are wired to the webhook route, the web chat to its page.
+The model providers are not part of it: with every model down the node still answers /help,
+commands, approvals and the admin page, and a load balancer that took it out would take those too;
+the models' state is on the dashboard, in /metrics and in alerts (ops/model_state.py). Queue and
+alert facts are reported alongside but do not make a node unready.
 """
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ log = logging.getLogger(__name__)
 
 def readiness(runtime: Any) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
-    ready = True
     started = time.perf_counter()
     try:
         with runtime.db.read() as conn:
@@ -28,38 +31,33 @@ def readiness(runtime: Any) -> tuple[bool, dict[str, Any]]:
         revision = runtime.db.schema_revision()
         checks["database"] = {"ok": revision == head_revision(), "revision": revision,
                               "ms": round((time.perf_counter() - started) * 1000, 2)}
-        ready &= checks["database"]["ok"]
         view = cluster.read(runtime.db, list(runtime.channels))
     except Exception as exc:  # any driver error means not ready; never a 500
         log.warning("readiness: database check failed: %s", type(exc).__name__)
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         return False, checks
+    checks["workers"] = {"ok": runtime.runner_alive(), "here": runtime.role != "web", **runtime.runner.stats()}
+    checks["channels"] = _channels(runtime, view)
     checks["queue"] = {"ok": True, "inbox": view.inbox["depth"],
                        "inbox_oldest_seconds": round(view.inbox["oldest_age"], 3),
                        "outbox": view.outbox["depth"], "outbox_oldest_seconds": round(view.outbox["oldest_age"], 3),
                        "outbox_failed": view.outbox["failed"]}
-    workers = runtime.runner.stats()
-    checks["workers"] = {"ok": runtime.runner_alive(), **workers}
-    ready &= checks["workers"]["ok"]
-    checks["models"] = _models(runtime)
-    ready &= checks["models"]["ok"]
-    checks["channels"] = {name: {"last_received_seconds": _round(view.received_age.get(name)),
-                                 "last_delivered_seconds": _round(view.delivered_age.get(name))}
-                          for name in sorted(set(runtime.channels) | set(view.received_age))}
     checks["alerts"] = {"ok": True, "firing": runtime.alerts.firing()}
+    ready = all(checks[name]["ok"] for name in ("database", "workers", "channels"))
     return ready, checks
 
 
-def _models(runtime: Any) -> dict[str, Any]:
-    chain = runtime.providers.chain()
-    if not chain:
-        return {"ok": True, "configured": [], "note": "no model provider configured; builtins still answer"}
-    probes = runtime.probe.status()
-    reachable = {name: {"ok": r.ok, "reason": r.reason, "checked_seconds_ago": round(time.time() - r.checked_at, 1)}
-                 for name, r in probes.items()}
-    open_circuits = sorted(name for name, st in runtime.models.states().items() if st.state != "closed")
-    return {"ok": any(r.ok for r in probes.values()), "configured": [spec.name for spec in chain],
-            "reachable": reachable, "open_circuits": open_circuits}
+def _channels(runtime: Any, view: cluster.ClusterView) -> dict[str, Any]:
+    """Per configured channel: whether the webhook route hands its requests to it here (a channel
+    that arrives another way, the web chat, by its page), and when it last received a message and
+    delivered a reply. Next to the channels, `ok` says whether all of them take messages."""
+    each: dict[str, Any] = {}
+    for name, channel in sorted(runtime.channels.items()):
+        takes = name in runtime.ingest.channels or not channel.accepts_webhooks
+        each[name] = {"ok": takes, "webhook": channel.accepts_webhooks,
+                      "last_received_seconds": _round(view.received_age.get(name)),
+                      "last_delivered_seconds": _round(view.delivered_age.get(name))}
+    return {"ok": all(entry["ok"] for entry in each.values()), **each}
 
 
 def _round(value: float | None) -> float | None:

@@ -13,6 +13,7 @@ from smartbot.errors import ConfigError
 from tests.support.chat import audit_rows, say
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_ollama import FakeOllama
+from tests.support.prometheus import families, samples
 
 CLAUDE_KEY = "sk-ant-routing-test"
 
@@ -126,7 +127,9 @@ def test_when_every_model_is_down_the_user_hears_it_clearly(live_app, make_confi
     assert "None of the models" in say(app, fake_platform, "hello", "e2", locale="en")
     assert fake_model.calls() == 1 and claude.calls() == 1, "open circuits are not called again"
     assert {r.target for r in audit_rows(app, "provider.down")} == {"main", "claude"}
-    assert app.get("/readyz").json()["checks"]["models"]["open_circuits"] == ["claude", "main"]
+    circuits = samples(families(app.get("/metrics").text), "smartbot_provider_circuit")
+    assert sorted(s.labels["provider"] for s in circuits if s.labels["state"] == "open" and s.value) == \
+        ["claude", "main"]
     error = json.loads(audit_rows(app, "model.error")[0].details)
     assert [t["provider"] for t in error["tried"]] == ["main", "claude"]
 

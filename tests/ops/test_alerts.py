@@ -140,7 +140,7 @@ def test_provider_outage_gives_one_alert_and_one_recovery_across_workers(gunicor
             time.sleep(0.1)
         time.sleep(2.0)                          # both workers keep seeing the outage meanwhile
         assert len(alerts()) == 1 and "model provider main is unreachable" in alerts()[0], (alerts(), app.log())
-        assert app.get("/readyz").status_code == 503
+        assert app.get("/readyz").status_code == 200, "a model outage took the node out of the load balancer"
         model.down = False
         deadline = time.monotonic() + 20
         while len(alerts()) < 2 and time.monotonic() < deadline:

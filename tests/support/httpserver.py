@@ -1,6 +1,7 @@
 """A small threaded HTTP server on 127.0.0.1 with a free port, started and stopped by the tests."""
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,6 +35,30 @@ class _Server(ThreadingHTTPServer):
     # kernel drops SYNs and clients stall for a second or more before retrying.
     request_queue_size = 1024
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self.open_connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class LoopbackServer:
     def __init__(self, handler_class: type[BaseHTTPRequestHandler]) -> None:
@@ -58,3 +83,9 @@ class LoopbackServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def kill(self) -> None:
+        """Stop as a crashed server does: the keep-alive connections clients hold are cut too
+        (after `stop()` alone they go on being answered)."""
+        self.stop()
+        self.httpd.drop_connections()

@@ -1,4 +1,4 @@
-"""Model routes (which provider answers what) and token/cost accounting per user, provider and day."""
+"""Model routes (which provider answers what) and token/cost accounting per user, provider, model and day."""
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Double, Index, Integer, String, Text, UniqueConstraint
@@ -24,14 +24,15 @@ class ModelRoute(Base):
 
 
 class ModelUsage(Base):
-    """Tokens and cost of the model calls one user made through one provider on one UTC day."""
+    """Tokens and cost of the model calls one user made through one provider and model on one UTC day."""
     __tablename__ = "model_usage"
-    __table_args__ = (UniqueConstraint("day", "user_key", "provider"),
+    __table_args__ = (UniqueConstraint("day", "user_key", "provider", "model"),
                       Index("ix_model_usage_user_day", "user_key", "day"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[str] = mapped_column(String(10))            # YYYY-MM-DD, UTC
     user_key: Mapped[str] = mapped_column(String(200))      # a user's name, or channel:platform_user_id
     provider: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(200), default="")     # the model that answered
     calls: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
