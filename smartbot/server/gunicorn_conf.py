@@ -83,7 +83,11 @@ def _remove_orphaned_metrics_dirs() -> None:
     """Temporary metrics folders of masters that were killed outright (on_exit never ran)."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{_TEMP_PREFIX}*-*")):
         pid = os.path.basename(path)[len(_TEMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and os.stat(path).st_uid == os.getuid():
+        try:
+            ours = os.stat(path).st_uid == os.getuid()
+        except FileNotFoundError:       # another master starting now removed it first
+            continue
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and ours:
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,5 +1,5 @@
-"""0014: usage is kept per model. Rows from before get the model their provider names, and going
-back to 0013 merges a user's rows of one provider and day again, their sums kept."""
+"""0015: usage is kept per model. Rows from before get the model their provider names, and going
+back to 0014 merges a user's rows of one provider and day again, their sums kept."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ def _rows(db: Database) -> list[tuple]:
 def test_usage_rows_from_before_get_their_providers_model_and_merge_again_on_the_way_back(database_url):
     db = Database(database_url)
     try:
-        db.upgrade("0013")
+        db.upgrade("0014")
         with db.write() as conn:
             conn.execute(sa.text("INSERT INTO providers (name, kind, base_url, api_key_env, model, params, enabled, "
                                  "source, created_at, updated_at, key_origin) VALUES ('main', 'openai', "
@@ -35,7 +35,7 @@ def test_usage_rows_from_before_get_their_providers_model_and_merge_again_on_the
         with db.write() as conn:        # the same user, provider and day, answered by another model
             conn.execute(sa.text(ROW.format(model="model, ", value="'gpt-y', ")),
                          {"day": "2026-12-01", "user": "alice", "provider": "main", "calls": 3, "cost": 0.25})
-        command.downgrade(alembic_config(database_url), "0013")
+        command.downgrade(alembic_config(database_url), "0014")
         assert _rows(db) == [("2026-12-01", "alice", "gone", 2, 2, 0.5), ("2026-12-01", "alice", "main", 5, 5, 0.75)]
     finally:
         db.dispose()
