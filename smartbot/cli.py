@@ -273,8 +273,12 @@ def _chat_greeting(runtime: Runtime, sender: TerminalSender, asked: str | None) 
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    import logging
+
     from .settings.checks import run_checks
 
+    # Every check says its own outcome; a library's log line (a provider's refusal) would repeat it raw.
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
     problems = run_checks(_settings(), online=args.online, out=print)
     return 1 if problems else 0
 

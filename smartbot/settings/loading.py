@@ -179,10 +179,10 @@ def _secret_key(settings: Settings, env: Mapping[str, str], key_file: Path | Non
     if not value:
         where = f" and there is no key file {key_file}" if key_file else ""
         raise ConfigError("secret_key_env", f"environment variable {var} is not set{where}",
-                          f"use the key the server runs with: ./scripts/start.sh writes it to "
-                          f"{key_file or 'var/secret_key beside var/smartbot.toml'} on its first run, and an "
-                          f"installed server keeps it in {var} (run commands as /opt/smartbot/bin/smartbot); "
-                          f"or point secret_key_file at the key file")
+                          f"use the key the server runs with, not a new one: put it in "
+                          f"{key_file or 'the file secret_key_file names'} (chmod 600) or export {var}. "
+                          f"./scripts/start.sh keeps its key in var/secret_key beside var/smartbot.toml; an "
+                          f"installed server keeps it in {var} (run commands as /opt/smartbot/bin/smartbot)")
     if len(value) < 32:
         raise ConfigError("secret_key_env", f"{source} is shorter than 32 characters",
                           "use a random value of at least 32 characters")

@@ -60,7 +60,7 @@ def test_without_any_key_the_advice_points_at_the_key_file(tmp_path):
     (conf.parent / "secret_key").unlink()
     res = _smartbot(["chat"], env, stdin="/whoami\n")
     assert res.returncode == 2
-    assert f"./scripts/start.sh writes it to {conf.parent / 'secret_key'}" in res.stderr
+    assert f"not a new one: put it in {conf.parent / 'secret_key'} (chmod 600)" in res.stderr
     assert "token_urlsafe" not in res.stderr
 
 

@@ -53,7 +53,7 @@ def test_no_key_anywhere_points_at_the_key_file_and_never_says_to_make_a_new_key
         load(conf, env={})
     text = str(err.value)
     assert f"there is no key file {tmp_path / 'secret_key'}" in text
-    assert f"./scripts/start.sh writes it to {tmp_path / 'secret_key'}" in text
+    assert f"not a new one: put it in {tmp_path / 'secret_key'} (chmod 600)" in text
     assert "token_urlsafe" not in text and "secrets" not in text
 
 
