@@ -35,7 +35,36 @@ make_venv() {
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
 }
 
+# Install the requirements (plus any `-r file` given) and this checkout, editable. Skipped when a
+# stamp in the virtualenv says these exact files were installed from this checkout already; pip's
+# output is kept in a log and shown only when it fails.
 install_requirements() {
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" "$@"
-  "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+  local stamp="$VENV/.smartbot-installed" log="$VENV/.smartbot-install.log" files=() arg sum
+  files=("$ROOT/requirements.txt" "$ROOT/setup.cfg" "$ROOT/pyproject.toml")
+  for arg in "$@"; do
+    if [ -f "$arg" ]; then files+=("$arg"); fi
+  done
+  sum="$( { echo "$ROOT"; cat "${files[@]}"; } | sha256sum | cut -c1-64)"
+  if grep -qx "$sum" "$stamp" 2>/dev/null && installed_from_here; then
+    return 0
+  fi
+  echo "installing SmartBot's Python packages into $VENV ..."
+  if ! { "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" "$@" &&
+         "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "installing the Python packages failed: the output above is also in $log" >&2
+    return 1
+  fi
+  echo "$sum" >>"$stamp"
+}
+
+# Whether the virtualenv's `smartbot` is this checkout's (a shared SMARTBOT_VENV may hold another's).
+installed_from_here() {
+  (cd / && "$VENV/bin/python" - "$ROOT" >/dev/null 2>&1 <<'PY'
+import importlib.util, os, sys
+spec = importlib.util.find_spec("smartbot")
+here = os.path.realpath(os.path.join(sys.argv[1], "smartbot", "__init__.py"))
+sys.exit(0 if spec and spec.origin and os.path.realpath(spec.origin) == here else 1)
+PY
+  )
 }

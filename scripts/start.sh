@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up SmartBot (virtualenv, dependencies, local config with a generated secret key, SQLite
-# database) and start it on http://127.0.0.1:8080 under gunicorn. Safe to run again.
+# Set up SmartBot (virtualenv, dependencies, local config, a generated secret key, SQLite database)
+# and start it under gunicorn on [server] bind: http://127.0.0.1:8080 unless the config file or
+# SMARTBOT_SERVER__BIND says otherwise (e.g. SMARTBOT_SERVER__BIND=127.0.0.1:8081 ./scripts/start.sh).
+# Safe to run again: it keeps the config, the key and the data, and installs only what changed.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 make_venv
@@ -14,12 +16,13 @@ if [ ! -f "$SMARTBOT_CONFIG" ]; then
   cp "$ROOT/smartbot.example.toml" "$SMARTBOT_CONFIG"
   echo "wrote $SMARTBOT_CONFIG (edit it to add model providers and chat platforms)"
 fi
-if [ -z "${SMARTBOT_SECRET_KEY:-}" ]; then
+# The signing key lives in var/secret_key. The settings read it from there (secret_key_file) when
+# SMARTBOT_SECRET_KEY is not set, so every `smartbot` command run later finds the same key.
+if [ -z "${SMARTBOT_SECRET_KEY:-}" ] && [ -z "${SMARTBOT_SECRET_KEY_FILE:-}" ]; then
   if [ ! -s "$VAR/secret_key" ]; then
     (umask 077 && "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))' > "$VAR/secret_key")
   fi
-  SMARTBOT_SECRET_KEY="$(cat "$VAR/secret_key")"
-  export SMARTBOT_SECRET_KEY
+  export SMARTBOT_SECRET_KEY_FILE="$VAR/secret_key"
 fi
 
 "$VENV/bin/smartbot" db upgrade
@@ -36,5 +39,6 @@ sys.exit(0 if has_admin(Database(load().database_url)) else 1)'; then
   fi
 fi
 
-echo "SmartBot: web chat http://127.0.0.1:8080/chat  admin http://127.0.0.1:8080/admin/"
+# `smartbot run` says where it serves (from the same settings the server reads), or, when that
+# port is taken, how to choose another, and exits before gunicorn starts.
 exec "$VENV/bin/smartbot" run

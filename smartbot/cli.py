@@ -7,9 +7,20 @@ import os
 import sys
 import threading
 import uuid
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from .errors import ConfigError, SmartBotError
+
+if TYPE_CHECKING:
+    from .manage.terminal import TerminalSender
+    from .runtime import Runtime
+    from .server.address import Address
+    from .settings.sections import Settings
+
+# The configuration ./scripts/start.sh writes in a checkout: the default of every command run from
+# that checkout, so `smartbot chat` uses the server's database and key with nothing exported.
+CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "var" / "smartbot.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--bind", help="host:port or unix:/path (default from [server] bind)")
     sub.add_parser("worker", help="run the job workers without serving HTTP")
     chat = sub.add_parser("chat", help="talk to the bot in the terminal, through the same router")
-    chat.add_argument("--user", default=os.environ.get("USER", "local"))
+    chat.add_argument("--user", metavar="NAME",
+                      help="talk as the SmartBot user NAME (their terminal identity cli:NAME is bound to them "
+                           "on first use, audited); without it you talk as the unbound sender cli:$USER, "
+                           "with the default role")
     check = sub.add_parser("check-config", help="check the configuration and what it points at")
     check.add_argument("--online", action="store_true", help="also try to reach the providers' APIs")
     aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
@@ -40,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.config:
         os.environ["SMARTBOT_CONFIG"] = args.config
+    elif not os.environ.get("SMARTBOT_CONFIG") and CHECKOUT_CONFIG.is_file():
+        os.environ["SMARTBOT_CONFIG"] = str(CHECKOUT_CONFIG)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "db": _db, "create-admin": _create_admin, "run": _run, "worker": _worker, "chat": _chat,
         "check-config": _check_config, "audit": _audit,
@@ -109,13 +125,50 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .server import address
+
     if args.bind:
         os.environ["SMARTBOT_SERVER__BIND"] = args.bind
+    settings = _settings()
+    where = address.parse(settings.server.bind)
+    if where is not None:
+        problem = address.availability(where)
+        if problem:
+            print(_port_problem(settings, where, problem), file=sys.stderr)
+            return 1
     _database(migrate=True)
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    argv = [gunicorn, "-c", "python:smartbot.server.gunicorn_conf", "smartbot.wsgi:app"]
-    os.execv(gunicorn, argv)
+    print(_serving(settings, where), flush=True)
+    # gunicorn as a module of this interpreter: found wherever this Python finds its packages.
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:smartbot.server.gunicorn_conf",
+                              "smartbot.wsgi:app"])
     return 0  # not reached
+
+
+def _serving(settings: Settings, where: Address | None) -> str:
+    from .i18n import t
+
+    loc = settings.default_locale
+    if where is None or not where.is_tcp:
+        return t("setup.serving_elsewhere", loc, bind=settings.server.bind)
+    if not settings.webchat.enabled:
+        return t("setup.serving_admin", loc, admin=where.url() + "/admin/")
+    return t("setup.serving", loc, chat=where.url() + "/chat", admin=where.url() + "/admin/")
+
+
+def _port_problem(settings: Settings, where: Address, problem: str) -> str:
+    """What is wrong with the address, and the exact way to choose another (a port found free)."""
+    from .i18n import t
+    from .server import address
+
+    loc = settings.default_locale
+    lines = [t("setup.port_taken" if problem == address.TAKEN else "setup.port_refused", loc,
+               bind=where.bind_text(), port=where.port)]
+    other = address.instead(where, problem)
+    if other is not None:
+        lines.append(t("setup.port_hint", loc, bind=other.bind_text()))
+        if settings.config_path:
+            lines.append(t("setup.port_hint_file", loc, bind=other.bind_text(), config=settings.config_path))
+    return "\n".join(lines)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -147,19 +200,29 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from .channels.terminal import TerminalChannel
+    from .i18n import t
+    from .manage import terminal
+    from .manage.errors import ManageError
     from .messages import InboundMessage
     from .runtime import Runtime
 
     runtime = Runtime(_settings(), role="all")
+    loc, bot = runtime.settings.default_locale, runtime.settings.bot_name
+    try:
+        sender = terminal.sender(runtime.db, args.user or os.environ.get("USER", "local"), as_user=bool(args.user))
+    except ManageError as exc:
+        runtime.stop()
+        print(f"error: {exc.reason}", file=sys.stderr)
+        return 1
     got_reply = threading.Event()
 
     def show(reply) -> None:
-        print(f"{runtime.settings.bot_name}> {reply.text}", flush=True)
+        print(f"{bot}> {reply.text}", flush=True)
         got_reply.set()
 
-    runtime.channels["cli"] = TerminalChannel(show)
+    runtime.channels[terminal.CHANNEL] = TerminalChannel(show)
     runtime.start()
-    print(f"Talking to {runtime.settings.bot_name} as {args.user}. /help for help, Ctrl-D to quit.")
+    print(_chat_greeting(runtime, sender, args.user))
     try:
         while True:
             try:
@@ -169,11 +232,12 @@ def _chat(args: argparse.Namespace) -> int:
             if not text:
                 continue
             got_reply.clear()
-            runtime.ingest.accept(InboundMessage(channel="cli", event_id=uuid.uuid4().hex, chat_id=args.user,
-                                                 user_id=args.user, user_name=args.user, text=text,
+            runtime.ingest.accept(InboundMessage(channel=terminal.CHANNEL, event_id=uuid.uuid4().hex,
+                                                 chat_id=sender.platform_user_id, user_id=sender.platform_user_id,
+                                                 user_name=sender.user or sender.platform_user_id, text=text,
                                                  mentioned=True))
             if not got_reply.wait(timeout=180):
-                print("(no answer yet; it will be printed when it comes)")
+                print(t("setup.chat_no_answer_yet", loc))
             else:
                 got_reply.wait(0.2)
     finally:
@@ -181,9 +245,40 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chat_greeting(runtime: Runtime, sender: TerminalSender, asked: str | None) -> str:
+    """Whom the terminal talks as, said before the first prompt (and why, when --user named nobody)."""
+    from .auth.identities import resolve
+    from .i18n import t
+    from .manage.terminal import CHANNEL
+
+    settings = runtime.settings
+    loc, identity = settings.default_locale, f"{CHANNEL}:{sender.platform_user_id}"
+    with runtime.db.read() as conn:
+        principal = resolve(conn, CHANNEL, sender.platform_user_id, sender.platform_user_id,
+                            settings.security.default_role)
+    lines = []
+    if sender.no_such_user:
+        lines.append(t("setup.chat_no_such_user", loc, user=asked, identity=identity))
+    if sender.bound_now:
+        lines.append(t("setup.chat_bound_now", loc, user=sender.user, identity=identity))
+    if principal is None:
+        lines.append(t("setup.chat_refused", loc, identity=identity))
+    elif sender.user:
+        lines.append(t("setup.chat_as_user", loc, bot=settings.bot_name, user=principal.name,
+                       roles=principal.role_label, identity=identity))
+    else:
+        lines.append(t("setup.chat_as_sender", loc, bot=settings.bot_name, identity=identity,
+                       roles=principal.role_label))
+    return "\n".join(lines)
+
+
 def _check_config(args: argparse.Namespace) -> int:
+    import logging
+
     from .settings.checks import run_checks
 
+    # Every check says its own outcome; a library's log line (a provider's refusal) would repeat it raw.
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
     problems = run_checks(_settings(), online=args.online, out=print)
     return 1 if problems else 0
 

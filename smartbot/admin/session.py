@@ -35,7 +35,8 @@ def login():
     name = request.form.get("name", "").strip()
     result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "", login_guard())
     if result.retry_after:
-        refused = render("admin/login.html", status=429, login_csrf=_login_csrf(), error=result.reason, next="")
+        refused = render("admin/login.html", status=429, login_csrf=_login_csrf(),
+                         error=t("setup.login_wait", locale(), seconds=result.retry_after), next="")
         refused.headers["Retry-After"] = str(result.retry_after)
         return refused
     if not result.ok:

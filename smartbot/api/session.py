@@ -20,7 +20,7 @@ def login(ctx: ApiContext):
     result = check_login(ctx.runtime.db, ctx.body["name"], ctx.body["password"], request.remote_addr or "",
                          login_guard())
     if result.retry_after:
-        refused = jsonify(error=result.reason)
+        refused = jsonify(error=result.reason, retry_after=result.retry_after)
         refused.status_code = 429
         refused.headers["Retry-After"] = str(result.retry_after)
         return refused

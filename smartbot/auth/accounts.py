@@ -58,7 +58,7 @@ class LoginResult:
     user_id: int | None = None
     reason: str = ""
     generation: int = 0           # the user's token generation, for the tokens of this login
-    retry_after: int = 0          # > 0: refused without a look at the password (answer 429)
+    retry_after: int = 0          # > 0: this address must wait that many seconds (answer 429)
 
 
 def check_login(db: Database, name: str, password: str, remote: str, guard: LoginGuard) -> LoginResult:
@@ -69,8 +69,7 @@ def check_login(db: Database, name: str, password: str, remote: str, guard: Logi
     with db.read() as conn:
         wait = guard.wait(conn, name, remote)
         if wait:
-            result = LoginResult(False, reason=f"too many failed attempts from this address; try again in {wait} s",
-                                 retry_after=wait)
+            result = _locked_out(wait)
         else:
             row = conn.execute(sa.select(_users.c.id, _users.c.password_hash, _users.c.is_active,
                                          _users.c.token_generation).where(_users.c.name == name)).first()
@@ -85,7 +84,14 @@ def check_login(db: Database, name: str, password: str, remote: str, guard: Logi
                 LoginResult(False, reason="wrong name or password")
     with db.write() as conn:
         if not result.retry_after:
-            guard.record(conn, db, name, remote, result.ok)
+            locked = guard.record(conn, db, name, remote, result.ok)
+            if locked:
+                result = _locked_out(locked, f"{result.reason}; ")
         audit.record(conn, "admin.login", name or "(empty)", f"addr:{remote}",
                      "ok" if result.ok else "refused", {"reason": result.reason} if not result.ok else {})
     return result
+
+
+def _locked_out(seconds: int, before: str = "") -> LoginResult:
+    return LoginResult(False, reason=f"{before}too many failed attempts from this address; try again in {seconds} s",
+                       retry_after=seconds)

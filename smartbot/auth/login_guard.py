@@ -54,20 +54,25 @@ class LoginGuard:
                              .where(_failures.c.key.in_(_keys(name, remote)))).scalar() or 0.0
         return math.ceil(until - now) if until > now else 0
 
-    def record(self, conn: Any, db: Any, name: str, remote: str, ok: bool) -> None:
-        """Count a checked attempt, inside the write transaction that audits it."""
+    def record(self, conn: Any, db: Any, name: str, remote: str, ok: bool) -> int:
+        """Count a checked attempt, inside the write transaction that audits it. Returns the seconds
+        the failure that reached a limit locks this address for (0: no lock), so that very answer
+        can already say how long to wait."""
         pair, address = _keys(name, remote)
         if ok:
             conn.execute(sa.delete(_failures).where(_failures.c.key == pair))
-            return
+            return 0
         now = time.time()
+        locked = 0.0
         for key, limit in ((pair, self.pair_limit), (address, self.address_limit)):
             failures = self._count(conn, db, key, now)
             if failures >= limit:
                 lock = min(self.max_lock, self.base_lock * 2 ** min(failures - limit, 16))
                 conn.execute(sa.update(_failures).where(_failures.c.key == key).values(locked_until=now + lock))
+                locked = max(locked, lock)
         conn.execute(sa.delete(_failures).where(_failures.c.last_at < now - self.forget_after,
                                                 _failures.c.locked_until < now))
+        return math.ceil(locked)
 
     def _count(self, conn: Any, db: Any, key: str, now: float) -> int:
         """One more failure for `key` (starting again from 1 when the last one is forgotten); an

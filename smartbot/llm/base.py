@@ -142,5 +142,10 @@ class Provider(ABC):
         """One cheap request that spends no tokens (health checks); raise ProviderError if the API
         does not answer, refuses the key, or fails on its side."""
 
+    @abstractmethod
+    def models(self, timeout: tuple[float, float]) -> list[str]:
+        """The model names the API lists (`smartbot check-config --online`): strict where probe()
+        is lenient, any answer but a 2xx list of models is a ProviderError."""
+
     def close(self) -> None:
         """Release pooled connections."""

@@ -60,7 +60,7 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
         value = getattr(settings.audit, name)
         if value and not os.path.isabs(value):
             setattr(settings.audit, name, str(base_dir / value))
-    settings.secret_key = _secret_key(settings, env)
+    settings.secret_key = _secret_key(settings, env, _key_file(settings.secret_key_file, base_dir if path_text else None))
     settings.secret_variables = frozenset(named | {settings.secret_key_env})
     for i, command in enumerate(settings.commands):
         command.check_variables(f"commands[{i}]", settings.is_server_secret)
@@ -157,16 +157,48 @@ def _resolve_sqlite_path(url: str, base_dir: Path) -> str:
     return f"{prefix}{db_path}{query}"
 
 
-def _secret_key(settings: Settings, env: Mapping[str, str]) -> str:
-    var = settings.secret_key_env
-    value = env.get(var, "")
+def _key_file(value: str, config_dir: Path | None) -> Path | None:
+    """The key file's path; a relative one only beside a config file (never the working folder)."""
     if not value:
-        raise ConfigError("secret_key_env", f"environment variable {var} is not set",
-                          f"export {var}=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        return None
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    return config_dir / path if config_dir else None
+
+
+def _secret_key(settings: Settings, env: Mapping[str, str], key_file: Path | None) -> str:
+    """The signing key: the variable `secret_key_env` names, else the key file (what start.sh
+    writes), so the server and every `smartbot` command read the same key the same way. The fix
+    never says to make a new key: logins and the audit chain of an existing database are signed
+    with the old one."""
+    var = settings.secret_key_env
+    value, source = env.get(var, ""), f"the key in {var}"
+    if not value and key_file is not None and key_file.is_file():
+        value, source = _read_key_file(key_file), f"the key in {key_file}"
+    if not value:
+        where = f" and there is no key file {key_file}" if key_file else ""
+        raise ConfigError("secret_key_env", f"environment variable {var} is not set{where}",
+                          f"use the key the server runs with, not a new one: put it in "
+                          f"{key_file or 'the file secret_key_file names'} (chmod 600) or export {var}. "
+                          f"./scripts/start.sh keeps its key in var/secret_key beside var/smartbot.toml; an "
+                          f"installed server keeps it in {var} (run commands as /opt/smartbot/bin/smartbot)")
     if len(value) < 32:
-        raise ConfigError("secret_key_env", f"the key in {var} is shorter than 32 characters",
+        raise ConfigError("secret_key_env", f"{source} is shorter than 32 characters",
                           "use a random value of at least 32 characters")
     return value
+
+
+def _read_key_file(path: Path) -> str:
+    """A key file other users can read is refused, as ssh refuses such a private key."""
+    if path.stat().st_mode & 0o077:
+        raise ConfigError("secret_key_file", f"{path} can be read or written by other users",
+                          f"chmod 600 {path}")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("secret_key_file", f"{path} cannot be read ({type(exc).__name__})",
+                          "check its owner and permissions") from None
 
 
 def _deep_copy(data: Any) -> Any:

@@ -231,6 +231,8 @@ class SecuritySettings:
 class Settings:
     database_url: str = setting("sqlite:///var/smartbot.db")
     secret_key_env: str = setting("SMARTBOT_SECRET_KEY")
+    secret_key_file: str = setting("secret_key", help="file holding the signing key when the secret_key_env "
+                                                      "variable is not set; relative: beside the config file")
     default_locale: str = setting("en", choices=LOCALES)
     bot_name: str = setting("SmartBot")
     system_prompt: str = setting("You are {bot_name}, a helpful assistant. Answer in {language}.")

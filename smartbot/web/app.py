@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, redirect, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -81,6 +81,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
     app.register_blueprint(attach_resources())
     if settings.webchat.enabled:
         app.register_blueprint(webchat_bp)
+    _add_front_door(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -102,6 +103,19 @@ def build_flask_app(runtime: Runtime) -> Flask:
         return json_error(500, "internal error; the details are in the server log")
 
     return app
+
+
+def _add_front_door(app: Flask) -> None:
+    """`/` leads to the web chat (the admin page when the chat is off), and the icon every page
+    links, at the address browsers ask for by themselves."""
+
+    @app.get("/")
+    def front_door():
+        return redirect("/chat" if "webchat" in app.blueprints else "/admin/")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return send_from_directory(app.static_folder or "", "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 def _wants_html() -> bool:

@@ -46,9 +46,10 @@ def test_login_me_refresh_logout(live_app, make_config):
 
 def test_wrong_password_and_lockout(live_app, make_config):
     app = _app_with_admin(live_app, make_config)
-    for _ in range(5):
+    for _ in range(4):
         bad = _login(app, password="nope nope nope")
         assert bad.status_code == 401 and "wrong" in bad.json()["error"]
+    assert _login(app, password="nope nope nope").status_code == 429
     locked = _login(app)          # this address waits (429), however right the password
     assert locked.status_code == 429 and "too many" in locked.json()["error"]
     assert 0 < int(locked.headers["Retry-After"]) <= 900

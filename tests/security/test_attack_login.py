@@ -68,9 +68,12 @@ def test_login_time_does_not_tell_which_names_exist(behind_proxy):
 def test_an_attackers_failures_do_not_lock_the_admin_out_from_another_address(behind_proxy):
     app = behind_proxy
     since = app.last_seq()
-    for _ in range(5):
+    for _ in range(4):
         bad = _login(app, "root", "guess guess guess", ATTACKER)
         assert bad.status_code == 401 and bad.json()["error"] == "wrong name or password"
+    fifth = _login(app, "root", "guess guess guess", ATTACKER)  # the failure that locks says how long
+    assert fifth.status_code == 429 and fifth.json()["error"].startswith("wrong name or password; too many")
+    assert int(fifth.headers["Retry-After"]) == fifth.json()["retry_after"] == 30
     for password in ("guess guess guess", PASSWORD):           # the right password is not even checked
         refused = _login(app, "root", password, ATTACKER)
         assert refused.status_code == 429, refused.text
@@ -81,28 +84,29 @@ def test_an_attackers_failures_do_not_lock_the_admin_out_from_another_address(be
     rows = app.audit("admin.login", since_seq=since)
     assert [(r["target"], r["result"]) for r in rows] == \
         [(f"addr:{ATTACKER}", "refused")] * 7 + [(f"addr:{ADMIN}", "ok")]
-    assert all("too many failed attempts" in r["details"]["reason"] for r in rows[5:7])
+    assert all("too many failed attempts" in r["details"]["reason"] for r in rows[4:7])
 
 
 def test_the_lock_on_an_address_grows_with_each_further_failure(behind_proxy):
     app = behind_proxy
-    for _ in range(5):
+    for _ in range(4):
         assert _login(app, "root", "guess guess guess", ATTACKER).status_code == 401
     first = _login(app, "root", "guess guess guess", ATTACKER)
     assert first.status_code == 429
     with app.db.write() as conn:                                 # the lock runs out (time passes)
         conn.execute(sa.text("UPDATE login_failures SET locked_until = 0"))
-    assert _login(app, "root", "guess guess guess", ATTACKER).status_code == 401
-    second = _login(app, "root", PASSWORD, ATTACKER)
+    second = _login(app, "root", "guess guess guess", ATTACKER)  # one more failure locks again, longer
     assert second.status_code == 429
     assert int(second.headers["Retry-After"]) > int(first.headers["Retry-After"])
+    assert _login(app, "root", PASSWORD, ATTACKER).status_code == 429
 
 
 def test_an_address_trying_many_names_is_refused_for_every_name(behind_proxy):
     app = behind_proxy
-    for i in range(10):
+    for i in range(9):
         bad = _login(app, f"user{i}", "guess guess guess", ATTACKER)
         assert bad.status_code == 401, (i, bad.text)
+    assert _login(app, "user9", "guess guess guess", ATTACKER).status_code == 429
     refused = _login(app, "root", PASSWORD, ATTACKER)
     assert refused.status_code == 429 and "too many failed attempts" in refused.json()["error"]
     assert _login(app, "root", PASSWORD, ADMIN).status_code == 200
@@ -112,10 +116,10 @@ def test_the_admin_page_shares_the_count_and_answers_429(behind_proxy):
     app = behind_proxy
     for _ in range(3):
         assert _login(app, "root", "guess guess guess", ATTACKER).status_code == 401
-    for _ in range(2):
-        assert _page_login(app, "root", "guess guess guess", ATTACKER).status_code == 401
+    assert _page_login(app, "root", "guess guess guess", ATTACKER).status_code == 401
+    assert _page_login(app, "root", "guess guess guess", ATTACKER).status_code == 429
     locked = _page_login(app, "root", PASSWORD, ATTACKER)
-    assert locked.status_code == 429 and "too many failed attempts" in locked.text
+    assert locked.status_code == 429 and "Too many attempts. Try again in" in locked.text
     assert int(locked.headers["Retry-After"]) > 0
     assert _page_login(app, "root", PASSWORD, ADMIN).status_code == 302
 
@@ -133,6 +137,7 @@ def test_a_successful_login_clears_the_count_for_that_name_and_address(behind_pr
 def test_without_a_trusted_proxy_the_forwarded_address_is_ignored(target):
     app = target()
     app.add_user("root", ["admin"])
-    for i in range(5):                    # an attacker rotating X-Forwarded-For is still one address
+    for i in range(4):                    # an attacker rotating X-Forwarded-For is still one address
         assert _login(app, "root", "guess guess guess", f"192.0.2.{i}").status_code == 401
+    assert _login(app, "root", "guess guess guess", "192.0.2.4").status_code == 429
     assert _login(app, "root", PASSWORD, "192.0.2.200").status_code == 429

@@ -29,7 +29,8 @@ def test_missing_secret_key_names_the_variable_and_the_fix():
         load({}, env={})
     assert err.value.key == "secret_key_env"
     assert "SMARTBOT_SECRET_KEY" in str(err.value)
-    assert "export" in err.value.fix
+    assert "./scripts/start.sh keeps its key in var/secret_key" in err.value.fix
+    assert "token_urlsafe" not in err.value.fix
 
 
 def test_short_secret_key_is_refused():

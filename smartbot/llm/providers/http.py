@@ -225,3 +225,18 @@ class HttpProvider(Provider):
 
     def close(self) -> None:
         self._session.close()
+
+    def models(self, timeout: tuple[float, float]) -> list[str]:
+        name = self.spec.name
+        resp = _send(name, lambda: self._session.get(self._probe_url, timeout=timeout, allow_redirects=False))
+        raise_for_status(resp, name)
+        try:
+            data = resp.json()
+        except ValueError:
+            raise malformed(name, f"answered {resp.status_code} with something that is not JSON") from None
+        # {"data": [{"id"}]} (OpenAI, Anthropic) or {"models": [{"name"}]} (Ollama)
+        listed = data.get("data", data.get("models")) if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            raise malformed(name, f"answered {resp.status_code} with JSON that is not a list of models")
+        names = (m.get("id") or m.get("name") for m in listed if isinstance(m, dict))
+        return [str(n) for n in names if n]
