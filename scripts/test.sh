@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 # System packages some tests drive for real, installed when we may (root, apt-get present).
-SYSTEM_PACKAGES=(wrk chromium iputils-ping curl procps nginx supervisor openssl)
+SYSTEM_PACKAGES=(wrk chromium fonts-wqy-microhei iputils-ping curl procps nginx supervisor openssl)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

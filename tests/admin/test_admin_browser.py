@@ -1,6 +1,6 @@
 """The admin page in a real headless Chromium: log in, create a role, create and bind a user, add and
 switch the model provider, see the changes in the audit log, switch language, log out.
-Screenshots go to test-artifacts/."""
+Screenshots go to tests/screenshots/."""
 from __future__ import annotations
 
 import pytest

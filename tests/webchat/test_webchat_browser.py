@@ -1,6 +1,6 @@
 """The web chat in a real headless Chromium, under the app's Content-Security-Policy: the page's
 script and style run (with their nonce), a message gets its reply, and the console shows no
-policy violation. Screenshots go to test-artifacts/."""
+policy violation. Screenshots go to tests/screenshots/."""
 from __future__ import annotations
 
 import pytest
