@@ -19,6 +19,7 @@ import requests
 import urllib3
 
 from .. import audit
+from ..audit import actors
 from ..assistant import usage
 from ..auth.rbac import Principal
 from ..errors import ProviderError
@@ -142,7 +143,7 @@ def _over_quota(env: RunEnv, position: int) -> StepResult | None:
     if quota is None or not quota.exceeded:
         return None
     with env.ctx.db.write() as conn:
-        audit.record(conn, "model.quota_exceeded", env.principal.identity or f"user:{env.principal.name}",
+        audit.record(conn, "model.quota_exceeded", actors.of_caller(env.principal.identity, env.principal.name),
                      usage.user_key(env.principal), "denied",
                      {"used": quota.used, "limit": quota.limit, "workflow_run": env.run.id, "step": position})
     return StepResult(False, error=f"the daily model token quota ({quota.limit}) is used up", retryable=False)
