@@ -11,6 +11,7 @@ from jwt.exceptions import PyJWTError
 
 from .. import audit
 from ..audit import actors
+from ..audit.events import RESULTS
 from ..web import session as web_session
 from ..auth.accounts import check_login
 from ..i18n import t
@@ -78,4 +79,5 @@ def dashboard(principal):
     return render("admin/dashboard.html", principal=principal, ready=ready, checks=checks,
                   summary=state.summary(runtime.db), chain=runtime.providers.chain(),
                   circuits={name: st.state for name, st in runtime.models.states().items()},
-                  cache=runtime.models.cache, recent=audit_view.search(runtime.db, limit=15))
+                  cache=runtime.models.cache, recent=audit_view.search(runtime.db, limit=15, named=True),
+                  results=RESULTS)
