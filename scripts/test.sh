@@ -2,7 +2,8 @@
 # Set up everything the test suite needs and run all of it. Extra arguments go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
-# System packages some tests drive for real, installed when we may (root, apt-get present).
+# System packages some tests drive for real, installed when we may (root, apt-get present);
+# the CJK font lets the browser tests' zh-CN screenshots show Chinese instead of empty boxes.
 SYSTEM_PACKAGES=(wrk chromium fonts-wqy-microhei iputils-ping curl procps nginx supervisor openssl)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -1,19 +1,25 @@
-"""The admin page's plumbing: the blueprint, the login check per page, the language, rendering,
-and turning management errors into a message on the page (never a traceback)."""
+"""The admin page's plumbing: the blueprint, the login check per page, the language, rendering
+(with names and times the way every page shows them), reading a page's query string, and turning
+management errors into a message on the page (never a traceback)."""
 from __future__ import annotations
 
 import functools
+import json
+import re
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_jwt_extended import get_csrf_token
+from markupsafe import Markup, escape
 
 from ..auth import rbac
 from ..errors import PayloadError, PermissionDenied
 from ..httputil import load_json
 from ..i18n import available, normalize, t
-from ..manage import changes
+from ..manage import changes, names
 from ..manage.errors import Invalid, ManageError
+from ..storage.db import MAX_INTEGER
 from ..web.context import current_runtime
 from ..web.session import AccessRefused, require
 
@@ -31,9 +37,10 @@ def render(template: str, status: int = 200, **values: Any):
     loc = locale()
     runtime = current_runtime()
     principal = values.pop("principal", None)
-    body = render_template(template, t=lambda key, **kw: t(key, loc, **kw), locale=loc, locales=available(),
+    body = render_template(template, t=lambda key, **kw: coded(t(key, loc, **kw)), locale=loc, locales=available(),
                            bot_name=runtime.settings.bot_name, principal=principal,
                            can=(lambda perm: bool(principal) and rbac.check(principal, perm).allowed),
+                           who=lambda w: names.display(w, loc), when=when, pretty=pretty, coded=coded,
                            csrf=_csrf(), **values)
     response = make_response(body, status)
     if request.args.get("lang"):
@@ -70,7 +77,11 @@ def page(permission: str) -> Callable:
                 return fn(principal, **kwargs)
             except (ManageError, PermissionDenied) as exc:   # a refusal is audited where raised
                 field = getattr(exc, "field", None)
-                flash(f"{field + ': ' if field else ''}{exc.reason}", "error")
+                message = f"{field + ': ' if field else ''}{exc.reason}"
+                if request.method == "GET":              # what was asked for cannot be shown
+                    status = 400 if isinstance(exc, Invalid) else getattr(exc, "status", 403)   # a bad query
+                    return render("admin/error.html", status=status, message=message, principal=principal)
+                flash(message, "error")
                 return redirect(request.referrer or url_for("admin.dashboard"))
         return view
     return decorate
@@ -109,3 +120,49 @@ def number_fields(kinds: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
 def done(message: str, endpoint: str, **values: Any):
     flash(message, "ok")
     return redirect(url_for(endpoint, **values))
+
+
+def when(ts: float | None) -> Markup:
+    """A time as the pages show it: UTC in the markup, turned into the reader's local time in the
+    page's language by the script in base.html."""
+    if not ts:
+        return Markup("")
+    moment = datetime.fromtimestamp(ts, timezone.utc)
+    return Markup('<time datetime="{}">{}</time>').format(
+        moment.isoformat(timespec="seconds").replace("+00:00", "Z"), moment.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def coded(text: str) -> Markup:
+    """A catalogue's text for a page: escaped, with `backquoted` spans shown as code (names and
+    syntax a person types as they are, in every language)."""
+    return Markup(_CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
+
+
+def pretty(value: Any) -> str:
+    """JSON as people read it: indented, keys in order, letters as they are (the template escapes)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+_WHOLE = re.compile(r"[0-9]{1,10}")
+
+
+def whole_number(name: str, default: int | None, minimum: int = 1, maximum: int = MAX_INTEGER) -> int | None:
+    """A whole number from the query string; Invalid (a 400 page naming it) for anything else:
+    `nan`, `-1`, `1e23`, `0x10`. Checked as text first: float('nan') passes every comparison."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    if not _WHOLE.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise Invalid(f"must be a whole number from {minimum} to {maximum}", name)
+    return int(raw)
+
+
+def text(name: str, max_length: int = 200) -> str:
+    """Text from the query string, stripped; Invalid when longer than `max_length`."""
+    value = request.args.get(name, "").strip()
+    if len(value) > max_length:
+        raise Invalid(f"must be at most {max_length} characters", name)
+    return value

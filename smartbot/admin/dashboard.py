@@ -3,6 +3,7 @@ happened lately. Each figure is a number with a link to where its details are (t
 the audit log filtered to the same rows), never a raw structure."""
 from __future__ import annotations
 
+from ..audit.events import RESULTS
 from ..manage import audit_view, state
 from ..ops import model_state, queues
 from ..ops.health import readiness
@@ -21,4 +22,4 @@ def dashboard(principal):
     return render("admin/dashboard.html", principal=principal, ready=ready, checks=checks, check_names=CHECKS,
                   channels=channels, figures=state.figures(runtime.db), queues=queues.overview(runtime.db),
                   models=model_state.read(runtime), cache=runtime.models.cache,
-                  recent=audit_view.search(runtime.db, limit=15))
+                  recent=audit_view.search(runtime.db, limit=15, named=True), results=RESULTS)

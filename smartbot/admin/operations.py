@@ -11,13 +11,16 @@ from flask import flash, redirect, request, url_for
 from ..errors import PayloadError
 from ..executor import approvals
 from ..httputil import load_json
-from ..manage import commands, providers
+from ..i18n import catalogue, t
+from ..llm.breaker import CLOSED, HALF_OPEN, OPEN
+from ..manage import commands, names, providers
 from ..manage.errors import Invalid
 from ..manage.fields import validate
 from ..web.context import current_runtime
-from .base import bp, done, number_fields, page, render
+from .base import bp, done, locale, number_fields, page, render
 
 PROVIDER_TEXT_FIELDS = ("kind", "base_url", "api_key_env", "model")
+CIRCUIT_STATES = (CLOSED, OPEN, HALF_OPEN)         # each has a label in the catalogues
 PROVIDER_NUMBER_FIELDS = {"read_timeout": float, "max_retries": int, "max_tokens": int, "temperature": float}
 
 
@@ -41,7 +44,8 @@ def _provider_form(current: Any = None) -> dict[str, Any]:
 def providers_page(principal):
     runtime = current_runtime()
     return render("admin/providers.html", principal=principal, providers=providers.listing(runtime),
-                  active=providers.active(runtime.db), chain=providers.chain(runtime), kinds=sorted(providers.KINDS))
+                  circuit_states=CIRCUIT_STATES,
+                  active=providers.active(runtime.db), chain=providers.chain(runtime), kinds=providers.KIND_EXAMPLES)
 
 
 @bp.post("/providers/active")
@@ -81,8 +85,9 @@ def providers_delete(principal, name: str):
 @page("admin:providers")
 def providers_test(principal, name: str):
     result = providers.test(current_runtime(), principal, name)
-    flash(f"{name}: " + ("OK, " + str(result.get("latency_ms")) + " ms" if result["ok"]
-                         else f"{result['kind']}: {result['reason']}"), "ok" if result["ok"] else "error")
+    flash(t("admin.flash.provider_ok", locale(), name=name, ms=result.get("latency_ms")) if result["ok"]
+          else t("admin.flash.provider_failed", locale(), name=name, kind=result["kind"], reason=result["reason"]),
+          "ok" if result["ok"] else "error")
     return redirect(url_for("admin.providers_page"))
 
 
@@ -97,7 +102,18 @@ def _definition() -> dict[str, Any]:
 @bp.get("/commands")
 @page("admin:commands")
 def commands_page(principal):
-    return render("admin/commands.html", principal=principal, commands=commands.listing(current_runtime()), json=json)
+    listing = commands.listing(current_runtime())
+    shown = {c["name"]: _description_shown(c) for c in listing}
+    return render("admin/commands.html", principal=principal, commands=listing, descriptions=shown, json=json)
+
+
+def _description_shown(command: dict[str, Any]) -> str:
+    """A starter command's description in the page's language (the catalogues have one per starter
+    command, by name); any other command's as its author wrote it."""
+    key = f"admin.starter.{command['name']}"
+    if command.get("source") == commands.STARTER_SOURCE and key in catalogue("en"):
+        return t(key, locale())
+    return command.get("description", "")
 
 
 @bp.post("/commands")
@@ -127,7 +143,13 @@ def approvals_page(principal):
     db = current_runtime().db
     pending = commands.approval_listing(db, approvals.PENDING)
     recent = [a for a in commands.approval_listing(db, None, 50) if a["status"] != approvals.PENDING]
-    return render("admin/approvals.html", principal=principal, pending=pending, recent=recent)
+    with db.read() as conn:
+        who = names.actors_named(conn, {a["requester"] for a in pending + recent} |
+                                 {a["decided_by"] for a in recent if a["decided_by"]})
+    named = [[{**a, "who": who[a["requester"]], "decider": who.get(a["decided_by"])} for a in rows]
+             for rows in (pending, recent)]
+    return render("admin/approvals.html", principal=principal, pending=named[0], recent=named[1],
+                  statuses=approvals.STATUSES)
 
 
 @bp.post("/approvals/<int:approval_id>/<verdict>")

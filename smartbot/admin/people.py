@@ -1,15 +1,19 @@
-"""Users, identities and roles on the admin page, with the permission matrix. Roles and areas the
-caller could not grant are shown greyed; the manage layer refuses them whatever the form sends."""
+"""Users, identities and roles on the admin page, with the permission matrix. Roles, areas and
+users the caller could not grant or bind to are shown greyed; the manage layer refuses them
+whatever the form sends (auth/delegation.py)."""
 from __future__ import annotations
 
-from flask import request
+from flask import flash, redirect, request, url_for
 
 from ..auth import delegation
 from ..auth.permissions import ADMIN_AREAS, PERMISSIONS
 from ..auth.rbac import Grant, pattern_matches
+from ..i18n import catalogue, t
 from ..manage import identities, roles, users
+from ..manage.errors import Invalid
+from ..manage.fields import validate
 from ..web.context import current_runtime
-from .base import bp, done, page, render
+from .base import bp, done, locale, page, render
 
 # What the matrix shows per role: (label, a permission that stands for the area).
 MATRIX = [("chat", "chat"), ("command:run:*", "command:run:any"), ("workflow:run:*", "workflow:run:any"),
@@ -26,14 +30,29 @@ def _grants(role: dict) -> list[Grant]:
     return [Grant(p, role["name"], scope) for p in role["permissions"]]
 
 
-def _cell(patterns: list[str], probe: str, label: str) -> str:
-    """'yes' when the role grants the whole area, 'some' when only parts of it, '' when none."""
-    if any(pattern_matches(p, probe) for p in patterns):
-        return "yes"
-    prefix = label.rstrip("*").rstrip(":")
-    if any(p.startswith(prefix + ":") for p in patterns):
-        return "some"
-    return ""
+def _cell(patterns: list[str], probe: str, label: str) -> dict:
+    """What the role gives of one area: all of it ('yes', with the wider pattern that gives it),
+    parts of it ('some', with the permissions that fall under it, and their names within the
+    area), or nothing ('')."""
+    giving = [p for p in patterns if pattern_matches(p, probe)]
+    if giving:
+        return {"state": "yes", "covers": [] if label in giving else giving[:1], "short": []}
+    prefix = label.rstrip("*").rstrip(":") + ":"
+    parts = [p for p in patterns if p.startswith(prefix)]
+    return {"state": "some" if parts else "", "covers": parts, "short": [p[len(prefix):] for p in parts]}
+
+
+def _implied(patterns: list[str], areas: list[str]) -> dict[str, str]:
+    """Areas a role holds through a wider pattern it has (`command:*` gives `command:run:*`): area
+    -> that pattern. The form shows them ticked and fixed: untick the wider pattern to drop them."""
+    out = {}
+    for area in areas:
+        if area in patterns:
+            continue
+        wider = next((p for p in patterns if delegation.contains(p, area)), None)
+        if wider is not None:
+            out[area] = wider
+    return out
 
 
 @bp.get("/users")
@@ -41,9 +60,13 @@ def _cell(patterns: list[str], probe: str, label: str) -> str:
 def users_page(principal):
     db = current_runtime().db
     all_roles = roles.list_roles(db)
-    return render("admin/users.html", principal=principal, users=users.list_users(db),
+    all_users = users.list_users(db)
+    grants = {r["name"]: _grants(r) for r in all_roles}
+    return render("admin/users.html", principal=principal, users=all_users,
                   roles=[r["name"] for r in all_roles],
-                  grantable={r["name"] for r in all_roles if delegation.covers(principal, _grants(r))},
+                  grantable={name for name, given in grants.items() if delegation.covers(principal, given)},
+                  bindable={u["id"] for u in all_users
+                            if delegation.covers(principal, [g for r in u["roles"] for g in grants.get(r, [])])},
                   unbound=identities.list_identities(db, unbound=True, limit=100))
 
 
@@ -79,10 +102,21 @@ def users_delete(principal, user_id: int):
 @page("admin:users")
 def identities_bind(principal):
     form = request.form
-    user_id = form.get("user_id", "")
-    identities.bind(current_runtime().db, principal, form.get("channel", "").strip(),
-                    form.get("platform_user_id", "").strip(), int(user_id) if user_id.isdigit() else None)
-    return done("saved", "admin.users_page")
+    raw = form.get("user_id", "").strip()
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+        raise Invalid("choose a user", "user_id")
+    body = validate(identities.BIND_FIELDS, {"channel": form.get("channel", "").strip(),
+                                             "platform_user_id": form.get("platform_user_id", "").strip(),
+                                             "user_id": int(raw) if raw else None})
+    bound = identities.bind(current_runtime().db, principal, body["channel"], body["platform_user_id"],
+                            body["user_id"])
+    identity = f"{bound['channel']}:{bound['platform_user_id']}"
+    if bound["user_id"] is None:
+        flash(t("admin.flash.unbound", locale(), identity=identity), "ok")
+    else:
+        flash(t("admin.flash.bound", locale(), identity=identity, user=users.get_user(current_runtime().db,
+                                                                                       bound["user_id"])["name"]), "ok")
+    return redirect(url_for("admin.users_page"))
 
 
 @bp.get("/roles")
@@ -91,8 +125,12 @@ def roles_page(principal):
     all_roles = roles.list_roles(current_runtime().db)
     matrix = [(label, [_cell(r["permissions"], probe, label) for r in all_roles]) for label, probe in MATRIX]
     areas = [label for label, _ in MATRIX]
+    implied = {r["name"]: _implied(r["permissions"], areas) for r in all_roles}
+    for r in all_roles:
+        r["shown_description"] = _description_shown(r, locale())
     return render("admin/roles.html", principal=principal, roles=all_roles, matrix=matrix,
-                  permissions=PERMISSIONS, areas=areas,
+                  permissions={name: _permission_text(name, text) for name, text in PERMISSIONS.items()},
+                  areas=areas, implied=implied,
                   holdable={a for a in areas if delegation.covers(principal, [Grant(a, "")])})
 
 
@@ -106,13 +144,38 @@ def roles_create(principal):
     return done("saved", "admin.roles_page")
 
 
+def _permission_text(name: str, declared: str) -> str:
+    """What a permission allows, in the page's language (the declaration's words until the
+    catalogues have it; a test says when they do not)."""
+    key = f"admin.permission_text.{name}"
+    return t(key, locale()) if key in catalogue("en") else declared
+
+
+def _template_text(name: str, loc: str) -> str:
+    return t(f"admin.role_template.{name}", loc)
+
+
+def _description_shown(role: dict, loc: str) -> str:
+    """A role template's description as shipped reads in the page's language; one an admin wrote
+    reads as written."""
+    if role["is_template"] and role["description"] == _template_text(role["name"], "en"):
+        return _template_text(role["name"], loc)
+    return role["description"]
+
+
+def _description_to_store(name: str, text: str) -> str:
+    """The shipped description saved back unchanged from a page in another language stays the
+    shipped one (so every language keeps showing its own)."""
+    return _template_text(name, "en") if text and text == _template_text(name, locale()) else text
+
+
 @bp.post("/roles/<name>")
 @page("admin:roles")
 def roles_update(principal, name: str):
     form = request.form
     scope = _lines(form.get("chat_scope", ""))
     roles.update_role(current_runtime().db, principal, name, {
-        "description": form.get("description", ""),
+        "description": _description_to_store(name, form.get("description", "")),
         "permissions": form.getlist("areas") + _lines(form.get("extra", "")),
         "chat_scope": scope or None})
     return done("saved", "admin.roles_page")

@@ -10,6 +10,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from .. import audit
+from ..audit import actors
 from ..web import session as web_session
 from ..auth.accounts import check_login
 from ..i18n import t
@@ -64,5 +65,5 @@ def logout():
     claims = get_jwt()
     with runtime.db.write() as conn:
         web_session.revoke(conn, runtime.db, claims)
-        audit.record(conn, "admin.logout", f"admin:{claims.get('name', '?')}", "admin", "ok")
+        audit.record(conn, "admin.logout", actors.of_user(claims.get("name", "?")), "admin", "ok")
     return response

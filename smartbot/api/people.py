@@ -57,9 +57,7 @@ def list_identities(ctx: ApiContext):
 
 @route(bp, "/identities", "POST", summary="Bind a platform identity to a user (creating it if new)",
        permission="admin:users", tag=TAG,
-       body={"channel": Str(required=True, min_length=1, max_length=40),
-             "platform_user_id": Str(required=True, min_length=1, max_length=200),
-             "user_id": Int(required=True, nullable=True, minimum=1), "display_name": Str(max_length=200)})
+       body=identities.BIND_FIELDS)
 def bind_identity(ctx: ApiContext):
     b = ctx.body
     return identities.bind(ctx.runtime.db, ctx.principal, b["channel"], b["platform_user_id"], b["user_id"],

@@ -38,6 +38,14 @@ def spec_from_row(row: Row[Any]) -> ProviderSpec:
                         key_origin=row.key_origin or "", from_file=row.source == "config", **known)
 
 
+def effective_default(chosen: str, enabled: list[str]) -> str:
+    """The provider messages go to first: the one an admin chose while it is enabled, else the
+    first enabled one (oldest first), so that a single provider is the default without a choice."""
+    if chosen in enabled:
+        return chosen
+    return enabled[0] if enabled else ""
+
+
 def route_from_row(row: Row[Any]) -> RouteSpec:
     return RouteSpec.build(row.name, row.provider, row.match, row.fallback or (), row.position, row.cache_ttl,
                            row.system_prompt)
@@ -111,7 +119,8 @@ class ProviderStore:
         route_rows = conn.execute(sa.select(_routes).where(_routes.c.enabled.is_(True))
                                   .order_by(_routes.c.position, _routes.c.id)).all()
         specs = {r.name: spec_from_row(r) for r in rows}
-        names = [default] if default in specs else ([rows[0].name] if rows else [])
+        first = effective_default(default, [r.name for r in rows])
+        names = [first] if first else []
         names += [n for n in fallback if n in specs and n not in names]
         routes = []
         for row in route_rows:

@@ -79,6 +79,26 @@ EVENTS: dict[str, str] = {
                          "rows before the first one are legacy (plain SHA-256)",
 }
 
+# Every result a row records, with what it means (the admin page filters on them).
+RESULTS: dict[str, str] = {
+    "ok": "done as asked",
+    "denied": "refused by a permission or delegation check",
+    "refused": "refused before anyone's rights were looked at: a bad signature or token, a wrong password, "
+               "a guest limit, an unsafe provider setting",
+    "error": "went wrong: a model call, a command, a delivery, a message that could not be handled",
+    "failed": "tried and did not work: a provider test, a workflow run",
+    "pending": "asked for and waiting for an approver",
+    "approved": "an approver said yes",
+    "expired": "nobody decided an approval in time",
+    "stopped": "a workflow run was stopped",
+    "ignored": "a rule chose not to answer a message",
+    "unconfigured": "no model provider could answer",
+    "quota": "a user's daily token quota was used up",
+    "rate_limited": "a user sent more chat messages a minute than allowed",
+    "firing": "an alert was raised",
+    "resolved": "a problem an alert was raised for is over",
+}
+
 
 def is_known(action: str) -> bool:
     return action in EVENTS

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import audit
+from ..audit import actors
 from ..storage.db import Database
 from ..errors import PermissionDenied
 from ..storage.tables import Role, User, UserRole
@@ -24,7 +25,7 @@ class AccountError(Exception):
     pass
 
 
-def create_admin(db: Database, name: str, password: str, actor: str = "cli") -> int:
+def create_admin(db: Database, name: str, password: str, actor: str = actors.COMMAND_LINE) -> int:
     problem = weakness(password, name)
     if problem:
         raise AccountError(f"password too weak: {problem}")
@@ -87,7 +88,7 @@ def check_login(db: Database, name: str, password: str, remote: str, guard: Logi
             locked = guard.record(conn, db, name, remote, result.ok)
             if locked:
                 result = _locked_out(locked, f"{result.reason}; ")
-        audit.record(conn, "admin.login", name or "(empty)", f"addr:{remote}",
+        audit.record(conn, "admin.login", actors.of_user(name), f"addr:{remote}",
                      "ok" if result.ok else "refused", {"reason": result.reason} if not result.ok else {})
     return result
 

@@ -32,7 +32,7 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
                  "creator or as a named owner whose every right it holds, who must hold workflow:run:<name>",
     "audit": "read, search, export and verify the audit log",
     "queues": "read the inbox and outbox queues (depth, age, rows), retry failed replies and drop failed entries",
-    "conversations": "read stored conversations (what users said to the model and its answers)",
+    "conversations": "read conversations: what senders wrote and everything the bot sent back (answers, command output, notices)",
     "metrics": "read the operational summary (messages per minute, errors, latency)",
 }
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from sqlalchemy.engine import Connection
 
 from .. import audit
+from ..audit import actors
 from ..auth import delegation
 from ..auth.delegation import DelegationDenied
 from ..auth.rbac import Principal
@@ -21,7 +22,7 @@ from .errors import Conflict
 
 def actor_of(caller: Principal) -> str:
     """How the audit log names an admin who changes something."""
-    return f"admin:{caller.name}"
+    return actors.of_user(caller.name)
 
 
 def record(conn: Any, actor: str, action: str, target: str, before: Any, after: Any) -> None:

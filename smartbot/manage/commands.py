@@ -26,6 +26,7 @@ from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import Bool, Int, List, Num, Obj, Str
 
 _commands = Command.__table__
+STARTER_SOURCE = "default"          # the starter commands that come with SmartBot
 
 FIELDS = {
     "name": Str(required=True, max_length=48, pattern=catalogue.NAME.pattern.strip("^$"),
@@ -65,7 +66,7 @@ def _stored(conn: Connection, name: str) -> Row[Any]:
 def _writable(row: Row[Any]) -> None:
     if row.source == "config":
         raise Conflict(f"command {row.name!r} comes from smartbot.toml; change it there")
-    if row.source == "default":
+    if row.source == STARTER_SOURCE:
         raise Conflict(f"command {row.name!r} is a starter command that comes with SmartBot and is "
                        "read-only; create a command under another name to run something else")
 

@@ -17,8 +17,13 @@ from ..storage.db import Database
 from ..storage.tables import Identity, User
 from . import changes
 from .errors import Invalid, NotFound
+from .fields import Int, Str
 
 _ident, _users = Identity.__table__, User.__table__
+# What binding takes, from the admin API's body or the admin page's form.
+BIND_FIELDS = {"channel": Str(required=True, min_length=1, max_length=40),
+               "platform_user_id": Str(required=True, min_length=1, max_length=200),
+               "user_id": Int(required=True, nullable=True, minimum=1), "display_name": Str(max_length=200)}
 
 
 def _view(row: Row[Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ..telemetry.redact import SECRET_KEY_PATTERN, redact
 from ..auth.rbac import Principal
 from ..errors import ProviderError
 from ..assistant.provider_store import (MODELS_DEFAULT, MODELS_FALLBACK, PROVIDER_PARAMS, PROVIDERS_VERSION,
-                                        spec_from_row)
+                                        effective_default, spec_from_row)
 from ..storage.runtime_settings import bump, get_setting, set_setting
 from ..llm.base import ProviderSpec
 from ..llm.keys import base_url_problem, origin, sharing_problem
@@ -78,6 +78,14 @@ UPDATE_FIELDS = {
 SWITCH_FIELDS = {"default": Str(required=True, pattern=NAME, max_length=100),
                  "fallback": List(item=Str(pattern=NAME, max_length=100), max_items=10)}
 COLUMNS = ("kind", "base_url", "api_key_env", "model", "enabled")
+# What a form suggests for each kind, the first one chosen by default (placeholders: nothing is
+# filled in on anyone's behalf). A test keeps it in step with KINDS.
+KIND_EXAMPLES: dict[str, dict[str, str]] = {
+    "openai": {"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY", "model": "gpt-4o-mini"},
+    "anthropic": {"base_url": "https://api.anthropic.com", "api_key_env": "ANTHROPIC_API_KEY",
+                  "model": "claude-3-5-haiku-latest"},
+    "ollama": {"base_url": "http://127.0.0.1:11434", "api_key_env": "", "model": "llama3.1"},
+}
 # Refusals worth an audit row: what could carry a secret somewhere else.
 AUDITED_FIELDS = ("base_url", "api_key_env")
 
@@ -241,9 +249,14 @@ def _audit_test(runtime: Any, actor: str, spec: ProviderSpec, result: dict[str, 
 
 
 def active(db: Any) -> dict[str, Any]:
-    """The default provider and its fallbacks, as stored."""
+    """The default provider and its fallbacks. `default` is the one messages go to first: the
+    one chosen while it is enabled, else the first enabled provider (the chain's own rule), so a
+    lone provider is the default without anyone choosing it."""
     with db.read() as conn:
-        return _active(conn)
+        stored = _active(conn)
+        enabled = list(conn.execute(sa.select(_providers.c.name).where(_providers.c.enabled.is_(True))
+                                    .order_by(_providers.c.id)).scalars())
+    return {**stored, "default": effective_default(stored["default"], enabled)}
 
 
 def chain(runtime: Any) -> list[str]:

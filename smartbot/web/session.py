@@ -32,6 +32,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException, NoAuthorizationE
 from jwt.exceptions import PyJWTError
 
 from .. import audit
+from ..audit import actors
 from ..auth import rbac
 from ..auth.identities import principal_for_user
 from ..auth.rbac import Principal
@@ -135,7 +136,7 @@ def require(runtime: Any, permission: str, refresh: bool = False,
     decision = rbac.check(principal, permission)
     if not decision.allowed:
         with runtime.db.write() as conn:
-            audit.record(conn, "api.denied", f"admin:{principal.name}", permission, "denied",
+            audit.record(conn, "api.denied", actors.of_user(principal.name), permission, "denied",
                          {"reason": decision.reason})
         raise AccessRefused(403, decision.reason)
     return principal, claims

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from .. import audit
+from ..audit import actors
 from ..auth import identities
 from ..auth.rbac import Principal
 from ..executor.approvals import Origin
@@ -157,7 +158,7 @@ class WorkflowEngine:
         context = {"args": dict(row.args or {}), "steps": steps,
                    "user": {"name": principal.name, "roles": list(principal.roles)},
                    "chat": {"channel": row.channel, "id": row.chat_id}}
-        origin = Origin(principal.identity or f"user:{principal.name}", principal.name, row.channel, row.chat_id,
+        origin = Origin(actors.of_caller(principal.identity, principal.name), principal.name, row.channel, row.chat_id,
                         dict(row.reply_context or {}))
         return RunEnv(self.ctx, principal, origin, row, self.channels, context, self.owner, self.lease_seconds)
 

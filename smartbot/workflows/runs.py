@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from .. import audit
+from ..audit import actors
 from ..auth import rbac
 from ..auth.rbac import Principal
 from .definition import Definition, DefinitionError, load
@@ -61,7 +62,7 @@ def start(conn: Connection, settings: WorkflowSettings, name: str, principal: Pr
     that catches StartRefused inside the transaction keeps the refusal's audit row."""
     definition = definition_of(conn, name, settings)
     # A schedule's actor is the schedule; the audit also names the user whose rights the run has.
-    run_as = {"as": principal.identity or f"user:{principal.name}"} if trigger.kind == "schedule" else {}
+    run_as = {"as": actors.of_caller(principal.identity, principal.name)} if trigger.kind == "schedule" else {}
     decision = rbac.check(principal, f"workflow:run:{name}", trigger.chat_key)
     if not decision.allowed:
         audit.record(conn, "workflow.denied", trigger.actor, f"workflow:{name}", "denied",

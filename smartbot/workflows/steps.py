@@ -19,6 +19,7 @@ import requests
 import urllib3
 
 from .. import audit
+from ..audit import actors
 from ..assistant import usage
 from ..auth.rbac import Principal
 from ..errors import ProviderError
@@ -142,7 +143,7 @@ def _over_quota(env: RunEnv, position: int) -> StepResult | None:
     if quota is None or not quota.exceeded:
         return None
     with env.ctx.db.write() as conn:
-        audit.record(conn, "model.quota_exceeded", env.principal.identity or f"user:{env.principal.name}",
+        audit.record(conn, "model.quota_exceeded", actors.of_caller(env.principal.identity, env.principal.name),
                      usage.user_key(env.principal), "denied",
                      {"used": quota.used, "limit": quota.limit, "workflow_run": env.run.id, "step": position})
     return StepResult(False, error=f"the daily model token quota ({quota.limit}) is used up", retryable=False)
@@ -157,13 +158,16 @@ def _message(env: RunEnv, step: Step, position: int) -> StepResult:
     elif run.channel:
         channel, chat_id, context, reply_to = run.channel, run.chat_id, run.reply_context or {}, run.reply_to
     else:
-        return StepResult(False, error="the run has no chat to answer; give the step a channel and chat_id",
-                          retryable=False)
+        channel, chat_id, context, reply_to = "", "", {}, ""
+    if not text.strip():
+        return StepResult(False, error="the message is empty", retryable=False)
+    if not channel:
+        # A run started with no chat (from the admin page or the API) is read where it was
+        # started: the message is the step's output, shown with the run.
+        return StepResult(True, text)
     adapter = env.channels.get(channel)
     if adapter is None:
         return StepResult(False, error=f"channel {channel!r} is not configured", retryable=False)
-    if not text.strip():
-        return StepResult(False, error="the message is empty", retryable=False)
     parts = adapter.split(Reply(channel, chat_id, text, reply_context=context, reply_to=reply_to))
     with env.ctx.db.write() as conn:
         ids = post_replies(conn, parts, f"workflow:{run.id}:{position}", env.owner, env.lease_seconds)

@@ -74,7 +74,7 @@ def test_a_request_is_approved_on_the_page(admin, fake_platform):
         time.sleep(0.1)
     assert any("deployed v7" in t for t in chat.in_chat("dev"))
     with db.read() as conn:
-        assert conn.execute(sa.text("SELECT decided_by FROM approvals WHERE id = 1")).scalar() == "user:root"
+        assert conn.execute(sa.text("SELECT decided_by FROM approvals WHERE id = 1")).scalar() == "admin:root"
 
 
 def test_a_page_form_without_its_csrf_token_changes_nothing(admin):

@@ -110,4 +110,4 @@ def test_approvals_are_listed_approved_over_http_and_run_on_the_workers(live_app
     assert _api(app, "POST", "/approvals/1/approve", token).status_code == 409
     assert _api(app, "POST", "/approvals/2/deny", token).json()["status"] == "denied"
     assert _api(app, "POST", "/approvals/99/deny", token).status_code == 404
-    assert audit_rows(db, "approval.approved")[0].actor == "user:root"
+    assert audit_rows(db, "approval.approved")[0].actor == "admin:root"

@@ -91,7 +91,7 @@ def rewrite(db: Any, seq: int, rehash: Callable[[str, dict[str, Any]], str], **c
 
 
 def _login_row(target: Any, name: str) -> int:
-    return next(r["seq"] for r in target.audit("admin.login") if r["actor"] == name)
+    return next(r["seq"] for r in target.audit("admin.login") if r["actor"] == f"admin:{name}")
 
 
 # -- the attacks ------------------------------------------------------------------------------------

@@ -116,9 +116,9 @@ def test_a_schedule_without_an_owner_runs_as_its_creator_and_its_commands_are_ch
     run = wait_run(t.db)
     assert run.status == "failed" and "command:run:keyprint" in run.error
     started = t.audit("workflow_run.started", since)
-    assert len(started) == 1 and started[0]["details"]["as"] == "user:wendy"
+    assert len(started) == 1 and started[0]["details"]["as"] == "admin:wendy"
     denied = t.audit("command.denied", since)
-    assert len(denied) == 1 and denied[0]["actor"] == "user:wendy"
+    assert len(denied) == 1 and denied[0]["actor"] == "admin:wendy"
     assert t.audit("command.ran", since) == [] and _leaked(t) == []
 
 
@@ -132,7 +132,7 @@ def test_a_schedule_may_run_as_an_owner_the_creator_covers_and_the_audit_names_t
     _fire_everything(t)
     run = wait_run(t.db)
     assert run.status == "succeeded", run.error
-    assert t.audit("workflow_run.started", since)[0]["details"]["as"] == "user:olga"
+    assert t.audit("workflow_run.started", since)[0]["details"]["as"] == "admin:olga"
     assert wait_until(lambda: any((r.get("json") or {}).get("text") == "hello from olga"
                                   for r in t.platform.received), 10)
 
@@ -161,7 +161,7 @@ def test_a_schedule_whose_owner_lost_workflow_run_is_refused_at_run_start_and_au
     assert wait_until(lambda: t.audit("workflow.denied", since), 10)
     denied = t.audit("workflow.denied", since)[0]
     assert denied["actor"] == f"schedule:{sid}" and "workflow:run:hello" in denied["details"]["reason"]
-    assert denied["details"]["as"] == "user:olga"
+    assert denied["details"]["as"] == "admin:olga"
     time.sleep(0.5)
     assert _runs(t) == [] and not any("hello from" in (r.get("json") or {}).get("text", "")
                                       for r in t.platform.received)

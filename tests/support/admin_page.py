@@ -25,3 +25,14 @@ class AdminPage:
         """A form POST; the redirect is followed to the page that shows the outcome (a message)."""
         return self.s.post(self.url + path, data={**data, "csrf_token": self.s.cookies.get("csrf_access_token")},
                            timeout=15)
+
+
+PASSWORD = "correct horse battery"
+
+
+def admin_of(app: Any, name: str = "root") -> AdminPage:
+    """An admin account made in the app's database, logged in to the page."""
+    from smartbot.auth.accounts import create_admin
+
+    create_admin(app.runtime.db, name, PASSWORD)
+    return AdminPage(app.url, name, PASSWORD)

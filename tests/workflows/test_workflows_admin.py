@@ -19,12 +19,13 @@ def test_a_workflow_is_saved_run_and_shown_with_its_steps(live_app, make_config)
     create_admin(app.runtime.db, "root", PASSWORD)
     browser = AdminPage(app.url, "root", PASSWORD)
     assert "Saved." in browser.post("/admin/workflows", {"yaml": HELLO}).text
-    assert "Saved." in browser.post("/admin/workflows/hello/run", {"args": "who=me"}).text
+    assert "Run #1 of hello started." in browser.post("/admin/workflows/hello/run", {"args": "who=me"}).text
     run = wait_run(app.runtime.db)
     assert run.status == "stopped" and run.triggered_by == "admin:root"
     page = html.unescape(browser.get("/admin/workflows").text)
     assert 'id="workflow-hello"' in page and f'id="run-{run.id}"' in page
-    assert "<code>greet</code> (condition): succeeded" in page and "stopped by condition greet" in page
+    assert '<code>greet</code> (condition): <span class="state ok">succeeded</span>' in page
+    assert "stopped by condition greet" in page
     refused = html.unescape(browser.post("/admin/workflows/hello", {"yaml": HELLO.replace(
         "then: stop", "then: stop}\n  - {name: x, kind: message, text: \"{{ ''.__class__ }}\"")}).text)
     assert "steps[1].text: template reaches for Python internals" in refused

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ... import audit
-from ...audit import AuditEvent, redact
+from ...audit import AuditEvent, actors, redact
 from ...auth import identities, rbac
 from ...auth.rbac import Principal
 from ...errors import CommandRejected
@@ -95,18 +95,18 @@ def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve:
         if row is None:
             return Settled("not_found")
         if _is_own(conn, row, principal):
-            audit.record(conn, "approval.refused", principal.identity or f"user:{principal.name}",
+            audit.record(conn, "approval.refused", actors.of_caller(principal.identity, principal.name),
                          f"approval:{approval_id}", "denied",
                          {"reason": "the requester cannot decide their own request", "approve": approve})
             return Settled("own", row, row.status)
         new_status = approvals.APPROVED if approve else approvals.DENIED
         if not approvals.transition(conn, approval_id, approvals.PENDING, new_status, decided_at=time.time(),
-                                    decided_by=principal.identity or f"user:{principal.name}"):
+                                    decided_by=actors.of_caller(principal.identity, principal.name)):
             current = approvals.get(conn, approval_id)
             overdue = current.status == approvals.PENDING
             return Settled("already", row, approvals.EXPIRED if overdue else current.status)
         event = "approval.approved" if approve else "approval.denied"
-        audit.record_all(conn, [AuditEvent(event, principal.identity or f"user:{principal.name}",
+        audit.record_all(conn, [AuditEvent(event, actors.of_caller(principal.identity, principal.name),
                                            f"approval:{approval_id}", new_status,
                                            {"command": row.command, "requester": row.requester, "reason": reason})])
         if not approve:
