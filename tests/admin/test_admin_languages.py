@@ -39,6 +39,7 @@ ALLOWED = {
     "SmartBot", "OpenAI", "Anthropic", "Ollama",       # product names
     "Cron",                                            # the name of the syntax, used as is in Chinese
     "MiB",                                             # a unit
+    "Token", "token", "Webhook",                       # terms Chinese software uses as they are
     "en",                                              # the language switch names each language by its code
     *registry.names(),                                 # channel names are configuration keys (webchat, slack)
 }
