@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
-ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "screenshots"      # tests/screenshots/, ignored by git
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
