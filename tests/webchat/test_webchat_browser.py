@@ -99,6 +99,19 @@ def test_messages_arrive_on_an_open_page_without_a_reload(browser, site):
     _clean(chat)
 
 
+def test_a_reply_still_coming_when_the_page_reloads_takes_the_place_of_its_note(browser, site):
+    site.model.delay = 3.0
+    chat = ChatPage.open(browser, site.url)
+    chat.send("take your time")
+    chat.page.wait_for_selector(".msg.note")
+    assert wait_until(lambda: chat.page.evaluate(_HISTORY)["messages"], 5)      # the message is in
+    chat.reload()
+    assert chat.transcript() == [("me", "take your time"), ("note", "thinking...")]
+    chat.wait_for_bot("echo: take your time")
+    assert chat.transcript() == [("me", "take your time"), ("bot", "echo: take your time")]
+    _clean(chat)
+
+
 def test_markdown_is_rendered_and_markup_in_a_reply_is_shown_as_text(browser, site):
     site.model.script(model_says(MARKDOWN_REPLY))
     chat = ChatPage.open(browser, site.url)

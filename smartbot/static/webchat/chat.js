@@ -14,6 +14,7 @@ const BUSY_PAUSE = 3000;            // ms before asking again when the server ha
 const MIN_GAP = 300;                // ms between two polls' starts, whatever the answers
 const BACKOFF_MOST = 30000;         // ms: the longest pause after failures in a row
 const TEXTAREA_MOST = 192;          // px the message box grows to before it scrolls
+const STILL_WAITING = 120;          // s: a message this recent with no answer yet still gets its note
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
 const say = (key, values) => text(config, key, values);
@@ -117,8 +118,26 @@ function entryNode(entry) {
     return node;
   }
   const node = bubbles.bot(entry.text, entry.format, entry.at);
-  if (entry.reply_to) node.dataset.replyTo = entry.reply_to;
+  if (entry.reply_to) {
+    node.dataset.replyTo = entry.reply_to;
+    replied.add(entry.reply_to);
+    previews.answered.add(entry.reply_to);
+  }
   return node;
+}
+
+// After a reload: a note under the visitor's last messages that are not answered yet (and recent).
+function awaitAnswers(entries) {
+  const now = Date.now() / 1000;
+  for (const entry of entries) {
+    if (entry.side !== "me" || replied.has(entry.client_id) || now - entry.at > STILL_WAITING) continue;
+    const mine = list.querySelector(`[data-client-id="${CSS.escape(entry.client_id)}"]`);
+    if (!mine) continue;
+    const note = bubbles.note(say("waiting"));
+    note.dataset.replyTo = entry.client_id;
+    notes.set(entry.client_id, note);
+    mine.after(note);
+  }
 }
 
 // Where an answer to `replyTo` goes: in place of its note or preview, else at the end.
@@ -320,6 +339,7 @@ async function start() {
     }
   }
   list.append(...data.messages.map(entryNode).filter(Boolean));
+  awaitAnswers(data.messages);
   last = data.last;
   older = data.older;
   olderButton.hidden = !older;
