@@ -28,7 +28,7 @@ const form = document.getElementById("composer");
 const input = document.getElementById("text");
 
 const bubbles = createBubbles(config, announce);
-const previews = new Previews(bubbles, (replyTo, node) => placeAnswer(replyTo, node));
+const previews = new Previews(bubbles, placeAnswer);
 const shown = new Set();            // entry ids on the page
 const sent = [];                    // client ids of the messages sent from this page, in order
 const notes = new Map();            // client id -> its "thinking" note, until the reply comes
@@ -164,7 +164,6 @@ function receive(entries) {
       list.appendChild(node);
       continue;
     }
-    replied.add(key);
     const preview = previews.finish(key);
     if (preview && preview.isConnected) {
       preview.replaceWith(node);
