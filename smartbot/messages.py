@@ -93,6 +93,8 @@ class Reply:
     reply_to: str = ""          # the inbound event_id this answers, when there is one
     delivery_id: str = ""       # stable id of this reply, the same on every retry
     request_id: str = ""        # the request id of the message this answers
+    # It confirms the conversation was cleared (/reset): a page showing the chat starts afresh after it.
+    new_conversation: bool = False
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

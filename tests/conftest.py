@@ -44,9 +44,9 @@ def _metrics_from_zero() -> None:
 DATABASE_TEST_MODULES = {
     "test_queue", "test_group_commit", "test_audit", "test_migrations", "test_router", "test_message_path",
     "test_crash_recovery", "test_api_manage", "test_api_auth", "test_executor_approvals", "test_executor_api",
-    "test_model_routing", "test_quotas", "test_models_api", "test_alerts", "test_webchat", "test_generic_webhook",
-    "test_provisioning", "test_workflows", "test_workflows_recovery", "test_attack_login", "test_queues",
-    "test_usage_migration",
+    "test_model_routing", "test_quotas", "test_models_api", "test_alerts", "test_webchat", "test_webchat_history",
+    "test_generic_webhook", "test_provisioning", "test_workflows", "test_workflows_recovery", "test_attack_login",
+    "test_queues", "test_usage_migration",
 }
 
 

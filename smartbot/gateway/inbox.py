@@ -70,6 +70,23 @@ def load(db: Database, row_id: int) -> tuple[QueueRow, InboundMessage] | None:
     return row, InboundMessage.from_record(json.loads(payload))
 
 
+@dataclass(frozen=True)
+class Received:
+    """A message as a page showing its conversation reads it back."""
+
+    id: int
+    at: float                   # when it was accepted
+    message: InboundMessage
+
+
+def received_before(conn: Connection, conversation_key: str, before_id: int, limit: int) -> list[Received]:
+    """One conversation's messages before `before_id`, newest first, whatever became of them."""
+    rows = conn.execute(sa.select(_inbox.c.id, _inbox.c.created_at, _inbox.c.payload)
+                        .where(_inbox.c.order_key == conversation_key, _inbox.c.id < before_id)
+                        .order_by(_inbox.c.id.desc()).limit(limit)).all()
+    return [Received(r.id, r.created_at, InboundMessage.from_record(json.loads(r.payload))) for r in rows]
+
+
 def finish(conn: Connection, row: QueueRow, owner: str, status: str, error: str = "") -> bool:
     """Mark the message finished; False when the lease was lost (another owner finished or holds it)."""
     return queue.finish(conn, row.id, owner, status=status, error=error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,7 +39,7 @@ def delivery_id(channel: str, dedup_key: str) -> str:
 
 
 def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format: str, inbox_id: int,
-            channel: Channel | None) -> list[tuple[int, Reply]]:
+            channel: Channel | None, new_conversation: bool = False) -> list[tuple[int, Reply]]:
     """Queue replies to the sender's chat, split to the channel's limit; returns the new rows' ids
     and replies."""
     parts: list[Reply] = []
@@ -48,6 +49,7 @@ def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format
         parts.extend(channel.split(reply) if channel is not None else [reply])
     for part in parts:
         part.request_id = msg.request_id
+        part.new_conversation = new_conversation
     return _insert(conn, parts, msg.event_id, msg.chat_key, inbox_id)
 
 
@@ -115,14 +117,38 @@ def requeue_unstarted(db: Database, owner: str, ids: list[int]) -> int:
         return queue.release_all(conn, owner, ids)
 
 
-def replies_for_chat(db: Database, chat_key: str, after_id: int, limit: int = 50) -> list[tuple[int, Reply]]:
-    """Delivered replies of one chat after `after_id` (what the web chat page shows)."""
-    with db.read() as conn:
-        rows = conn.execute(sa.select(_outbox.c.id, _outbox.c.payload)
-                            .where(_outbox.c.order_key == chat_key, _outbox.c.id > after_id,
-                                   _outbox.c.status == DONE)
-                            .order_by(_outbox.c.id).limit(limit)).all()
-    return [(r.id, Reply.from_record(json.loads(r.payload))) for r in rows]
+@dataclass(frozen=True)
+class Delivered:
+    """A reply its channel has: what a page showing the chat reads back."""
+
+    id: int
+    at: float                   # when the reply was written
+    inbox_id: int | None        # the message it answers, when it answers one
+    reply: Reply
+
+
+def delivered_after(conn: Connection, chat_key: str, after_id: int, limit: int) -> list[Delivered]:
+    """One chat's delivered replies after `after_id`, oldest first (a page's new replies)."""
+    return _delivered(conn, chat_key, _outbox.c.id > after_id, _outbox.c.id, limit)
+
+
+def delivered_before(conn: Connection, chat_key: str, before_id: int, limit: int) -> list[Delivered]:
+    """One chat's delivered replies before `before_id`, newest first (a page's history)."""
+    return _delivered(conn, chat_key, _outbox.c.id < before_id, _outbox.c.id.desc(), limit)
+
+
+def last_delivered_id(conn: Connection, chat_key: str) -> int:
+    """The newest delivered reply of a chat (0: none). Replies of one chat are delivered in order,
+    so every reply before it is finished too."""
+    return conn.execute(sa.select(sa.func.max(_outbox.c.id))
+                        .where(_outbox.c.order_key == chat_key, _outbox.c.status == DONE)).scalar() or 0
+
+
+def _delivered(conn: Connection, chat_key: str, bound: Any, order: Any, limit: int) -> list[Delivered]:
+    rows = conn.execute(sa.select(_outbox.c.id, _outbox.c.created_at, _outbox.c.inbox_id, _outbox.c.payload)
+                        .where(_outbox.c.order_key == chat_key, _outbox.c.status == DONE, bound)
+                        .order_by(order).limit(limit)).all()
+    return [Delivered(r.id, r.created_at, r.inbox_id, Reply.from_record(json.loads(r.payload))) for r in rows]
 
 
 def stats(db: Database) -> dict[str, Any]:

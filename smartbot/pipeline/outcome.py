@@ -62,7 +62,8 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
             previews.clear(conn, msg.chat_key, msg.event_id)
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
-        queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel))
+        queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel,
+                                     new_conversation=outcome.reset_memory))
         _write_records(conn, msg, outcome)
         leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)
         return Stored({reply_id: queued[reply_id] for reply_id in leased}, inbox.lease_next(conn, row, owner, until))

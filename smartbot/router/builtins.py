@@ -24,6 +24,11 @@ def help_text(principal: Principal, locale: str, bot_name: str) -> BuiltinAnswer
 
 
 def whoami(principal: Principal, locale: str, bot_name: str) -> BuiltinAnswer:
+    """A bound user by name; a sender not bound yet also gets the `channel:id` identity an admin
+    binds, since the display name a platform sends cannot be bound."""
+    if principal.user_id is None and principal.identity:
+        return BuiltinAnswer(t("whoami.unbound", locale, name=principal.name, roles=principal.role_label,
+                               identity=principal.identity))
     return BuiltinAnswer(t("whoami", locale, name=principal.name, roles=principal.role_label))
 
 

@@ -1,5 +1,6 @@
 """/chat: a page to talk to the bot with no platform set up. Messages take the same path as any
-webhook's (inbox -> worker -> outbox); the page reads its replies back from the outbox.
+webhook's (inbox -> worker -> outbox); the page reads the conversation back from both queues
+(history.py) and waits for new replies on a long poll (feed.py).
 
 Every visitor is anonymous: a random chat id in a signed cookie of its own (cookie.py, re-issued on
 every answer), and every message counted against the chat, the client address and the budget of
@@ -12,24 +13,27 @@ from __future__ import annotations
 import math
 import re
 import time
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
 from ..storage.db import MAX_INTEGER
 from ..errors import PayloadError, RequestRefused
-from ..gateway import outbox
-from ..i18n import normalize, t
+from ..i18n import available, catalogue, language_name, t
 from ..messages import InboundMessage
 from ..web.context import current_runtime, json_error, request_json
-from . import cookie
+from . import cookie, history, language
 from .cookie import ChatCookie
+from .feed import MAX_WAIT, LiveFeed
+from .history import Cursor
 from .limits import GuestLimits
 
 bp = Blueprint("webchat", __name__)
 
 MAX_TEXT = 4000
 MAX_BODY = 65536
-MAX_WAIT = 10.0
+HISTORY_PAGE = 30           # entries the page asks for at a time
+HISTORY_MOST = 100          # the most one answer holds, whatever is asked
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}\Z")
 
 
@@ -40,6 +44,9 @@ def _set_up(state) -> None:  # noqa: ANN001 - Flask's BlueprintSetupState
     state.app.extensions["smartbot_webchat"] = (
         ChatCookie(settings.secret_key, settings.webchat.session_idle_days * 86400),
         GuestLimits(runtime.store, runtime.db, settings.webchat))
+    # Half the threads may wait on a poll; the others stay free for webhooks and the admin page.
+    state.app.extensions["smartbot_webchat_feed"] = LiveFeed(
+        runtime.db, runtime.channels["webchat"].delivered, settings.server.threads // 2)
 
 
 @bp.errorhandler(RequestRefused)
@@ -68,9 +75,7 @@ def _answer(response: Response, chat_id: str) -> Response:
 
 
 def _locale() -> str:
-    runtime = current_runtime()
-    best = request.accept_languages.best_match(["en", "zh-CN", "zh"]) or ""
-    return normalize(best, runtime.settings.default_locale)
+    return language.chosen(current_runtime().settings.default_locale)
 
 
 @bp.get("/chat")
@@ -79,8 +84,18 @@ def page():
     chat_id = _visitor()
     locale = _locale()
     html = render_template("webchat/chat.html", t=lambda key, **kw: t(key, locale, **kw),
-                           bot_name=runtime.settings.bot_name, locale=locale)
-    return _answer(Response(html, content_type="text/html; charset=utf-8"), chat_id)
+                           bot_name=runtime.settings.bot_name, locale=locale,
+                           languages=[(code, language_name(code)) for code in available()],
+                           page_config=_page_config(locale, runtime.settings.bot_name))
+    response = Response(html, content_type="text/html; charset=utf-8")
+    return _answer(language.keep(response), chat_id)
+
+
+def _page_config(locale: str, bot_name: str) -> dict[str, Any]:
+    """What the page's script needs: its texts in the page's language, and the server's bounds."""
+    texts = {key.removeprefix("webchat."): t(key, locale) for key in catalogue("en") if key.startswith("webchat.")}
+    return {"lang": locale, "bot": bot_name, "texts": texts, "maxText": MAX_TEXT, "maxWait": MAX_WAIT,
+            "historyPage": HISTORY_PAGE}
 
 
 @bp.post("/chat/api/messages")
@@ -117,21 +132,35 @@ def send():
 
 @bp.get("/chat/api/messages")
 def receive():
-    runtime = current_runtime()
+    """The live feed: replies delivered after `after`, waiting up to `wait` seconds for one."""
     after, wait = _after(), _wait()
     chat_id = _visitor()
-    deadline = time.monotonic() + wait
-    condition = runtime.channels["webchat"].delivered
-    while True:
-        rows = outbox.replies_for_chat(runtime.db, f"webchat:{chat_id}", after)
-        remaining = deadline - time.monotonic()
-        if rows or remaining <= 0:
-            break
-        with condition:
-            condition.wait(min(remaining, 0.5))
-    return _answer(jsonify(messages=[{"id": row_id, "text": reply.text, "reply_to": reply.reply_to,
-                                      "format": reply.format} for row_id, reply in rows],
-                           last=rows[-1][0] if rows else after), chat_id)
+    found = current_app.extensions["smartbot_webchat_feed"].poll(chat_id, after, wait)
+    body: dict[str, Any] = {"messages": found.messages, "last": found.last, "previews": found.previews}
+    if found.busy:
+        body["busy"] = True
+    return _answer(jsonify(body), chat_id)
+
+
+@bp.get("/chat/api/history")
+def conversation():
+    """The conversation so far, both sides, newest page first; `before` (the last answer's
+    `older`) pages back. Only ever the chat of the visitor's own cookie."""
+    raw_before = request.args.get("before")
+    before = Cursor.parse(raw_before) if raw_before is not None else None
+    limit = _limit()
+    chat_id = _visitor()
+    with current_runtime().db.read() as conn:
+        found = history.page(conn, chat_id, before, limit)
+    return _answer(jsonify(messages=found.entries, older=str(found.older) if found.older else None,
+                           last=found.last), chat_id)
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(HISTORY_PAGE))
+    if not _WHOLE_NUMBER.match(raw) or not 1 <= int(raw) <= HISTORY_MOST:
+        raise PayloadError(f"limit must be a whole number from 1 to {HISTORY_MOST}")
+    return int(raw)
 
 
 def _after() -> int:

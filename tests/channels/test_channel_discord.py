@@ -66,7 +66,8 @@ def test_ask_is_deferred_at_once_and_answered_by_one_follow_up(discord, fake_cha
 def test_other_slash_commands_reach_the_router_as_commands(discord, fake_chat_apis):
     app, sender = discord()
     sender.post(_command("whoami"))
-    assert fake_chat_apis.wait_for("discord", 1)[0]["json"]["content"] == "Anna (guest)"
+    reply = fake_chat_apis.wait_for("discord", 1)[0]["json"]["content"]
+    assert reply.splitlines()[0] == "Anna (guest)" and "an admin needs this identity: discord:" in reply
 
 
 def test_subcommands_and_message_commands_become_text(discord, fake_chat_apis):

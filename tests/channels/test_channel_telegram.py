@@ -122,7 +122,7 @@ def test_commands_for_this_bot_are_answered_and_for_other_bots_ignored(telegram,
     sent = fake_chat_apis.wait_for("telegram", 1)
     quiet_for()
     assert len(fake_chat_apis.delivered("telegram")) == 1
-    assert sent[0]["json"]["text"] == "Wang (guest)"
+    assert sent[0]["json"]["text"].splitlines()[0] == "Wang (guest)" and "telegram:" in sent[0]["json"]["text"]
 
 
 def test_reply_to_the_bot_counts_as_addressed(telegram, fake_chat_apis):

@@ -30,7 +30,8 @@ def _audit(app, action: str) -> list:
 def test_help_and_whoami_need_no_model(live_app, make_config, fake_platform):
     app = live_app(make_config())
     assert "/whoami" in _say(app, fake_platform, "/help", "e1")
-    assert _say(app, fake_platform, "/whoami", "e2") == "Alice (guest)"
+    assert _say(app, fake_platform, "/whoami", "e2") == \
+        "Alice (guest)\nNot bound to a user yet. To bind you, an admin needs this identity: generic:u-1"
 
 
 def test_without_a_model_chat_says_so_and_where_to_add_one(live_app, make_config, fake_platform):

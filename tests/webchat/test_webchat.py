@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import requests
 
+from tests.webchat.visitors import chat_id_of
+
 
 def _session(app) -> requests.Session:
     s = requests.Session()
@@ -34,7 +36,10 @@ def test_message_gets_a_reply_through_the_same_router(live_app, make_config, fak
         last = data["last"]
         if len(texts) >= 2:
             break
-    assert texts[0].endswith("(guest)") and texts[1] == "echo: hello web"
+    chat_id = chat_id_of(s.cookies.get("smartbot_chat"))
+    assert texts[0] == (f"web-{chat_id[:6]} (guest)\nNot bound to a user yet. To bind you, an admin needs this "
+                        f"identity: webchat:{chat_id}")
+    assert texts[1] == "echo: hello web"
 
 
 def test_each_browser_sees_only_its_own_chat(live_app, make_config):
