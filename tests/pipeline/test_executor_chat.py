@@ -174,6 +174,7 @@ def test_http_check_and_ping_reach_an_allowed_loopback_host(live_app, make_confi
     bind(app.runtime.db, "op", "olga", ["operator"])
     chat = Chat(app, fake_platform)
     reply = chat.say(f"/http_check 127.0.0.1:{port}", user="op")
-    assert reply.startswith("http_check: exit 0") and reply.splitlines()[1].split()[0] == "302"   # the front door sends / to /chat
+    # the front door answers / with a redirect to /chat
+    assert reply.startswith("http_check: exit 0") and reply.splitlines()[1].split()[0] == "302"
     if shutil.which("ping"):
         assert "3 received" in chat.say("/ping 127.0.0.1", user="op")
