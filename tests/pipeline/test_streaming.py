@@ -30,15 +30,16 @@ class Visitor:
         assert self.session.get(app.url + "/chat", timeout=10).status_code == 200
 
     def say(self, text: str) -> str:
-        """Send `text`; its event id (what replies name as `reply_to`)."""
+        """Send `text`; its event id (its end, the client id, is what replies name as `reply_to`)."""
         resp = self.session.post(self.app.url + "/chat/api/messages", json={"text": text},
                                  headers={"X-Requested-With": "smartbot"}, timeout=10)
         assert resp.status_code == 202, resp.text
         return resp.json()["event_id"]
 
     def replies_to(self, event_id: str) -> list[str]:
+        """The page names the message a reply answers by its own client id (the event id's end)."""
         data = self.session.get(self.app.url + "/chat/api/messages?after=0&wait=0", timeout=10).json()
-        return [m["text"] for m in data["messages"] if m["reply_to"] == event_id]
+        return [m["text"] for m in data["messages"] if m["reply_to"] == event_id.split(":", 1)[1]]
 
     def reply_to(self, event_id: str, timeout: float = 20.0) -> str:
         assert wait_until(lambda: self.replies_to(event_id), timeout), f"no reply to {event_id}"
