@@ -52,7 +52,7 @@ def test_web_chat_refuses_numbers_that_are_not_finite_or_out_of_range(target, qu
 def test_the_largest_values_in_range_are_answered(target):
     app = target()
     resp = requests.get(app.url + "/chat/api/messages?after=2147483647&wait=0.1", timeout=5)
-    assert resp.status_code == 200 and resp.json() == {"messages": [], "last": 2147483647}
+    assert resp.status_code == 200 and resp.json() == {"messages": [], "last": 2147483647, "previews": []}
 
 
 def test_nan_waits_do_not_spin_the_workers_threads(target):
@@ -69,7 +69,7 @@ def test_nan_waits_do_not_spin_the_workers_threads(target):
     assert statuses == [400] * 20
     started = time.monotonic()
     normal = requests.get(app.url + "/chat/api/messages?after=0&wait=0", timeout=5)
-    assert normal.status_code == 200 and normal.json() == {"messages": [], "last": 0}
+    assert normal.status_code == 200 and normal.json() == {"messages": [], "last": 0, "previews": []}
     assert time.monotonic() - started < 1.0
     assert "Traceback" not in app.app.log()
 
