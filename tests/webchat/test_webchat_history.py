@@ -145,7 +145,7 @@ def test_a_reply_another_process_delivered_ends_the_wait_without_a_wake_up(live_
     data = visitor.poll(0, wait=10).json()
     took = time.monotonic() - started
     assert [m["text"] for m in data["messages"]] == ["from elsewhere"]
-    assert 1.0 <= took < 2.5, took
+    assert 1.0 <= took < 9.0, took          # found by looking again, not at the end of the wait
 
 
 def test_a_poll_finding_every_waiting_place_taken_answers_at_once_and_says_busy(live_app, make_config):
