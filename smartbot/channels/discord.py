@@ -8,6 +8,11 @@ Discord. A command is acknowledged at
 once with a deferred response (type 5); the reply is POSTed later to the follow-up webhook, whose
 interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
 The interaction token is a credential: it goes into the reply context, never into logs or reasons.
+
+In connect mode (channels/connect/discord.py) ordinary messages arrive over the Gateway as
+MESSAGE_CREATE events: `parse_message` takes those written in a DM, mentioning the bot or replying
+to it, keyed on the message id, and the reply is posted to the message's channel as a reply to it
+(`POST /channels/<id>/messages`, with the bot token).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from ..settings.schema import setting
 from .support import http
 from .base import WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
-                     need_object, optional_object, optional_text, signed_headers)
+                     need_object, optional_object, optional_text, signed_headers, text_field)
 from .support.timestamps import check_window
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
@@ -45,6 +50,9 @@ _QUIET_ACKS = {MESSAGE_COMPONENT: {"type": 6}, MODAL_SUBMIT: {"type": 6},
                AUTOCOMPLETE: {"type": 8, "data": {"choices": []}}}
 _EXPIRED_TOKEN_CODES = (50027, 10015)    # Invalid Webhook Token, Unknown Webhook
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+# Gateway message types a person writes: DEFAULT and REPLY; joins, pins, boosts... are not messages.
+_PERSON_MESSAGE_TYPES = (0, 19)
+_SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
 
 
 @dataclass
@@ -128,9 +136,40 @@ class DiscordChannel(PlatformChannel):
             return WebResponse(200, DEFERRED_MESSAGE)
         return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
 
+    def parse_message(self, message: dict[str, Any], bot_user_id: str) -> list[InboundMessage]:
+        """A Gateway MESSAGE_CREATE: a message for this bot when it is written in a DM, mentions the
+        bot or replies to one of its messages; [] for everything else (other people's talk, bots,
+        webhooks, system messages). The bot's mention is taken out of the text."""
+        if message.get("type", 0) not in _PERSON_MESSAGE_TYPES or message.get("webhook_id"):
+            return []
+        author = need_object(message, "author", "message")
+        user_id = need_id(author, "id", "message.author")
+        if author.get("bot") or user_id == bot_user_id:
+            return []
+        message_id = _snowflake(message, "id")
+        channel_id = _snowflake(message, "channel_id")
+        direct = not message.get("guild_id")
+        if not (direct or _mentions(message, bot_user_id) or _replies_to(message, bot_user_id)):
+            return []
+        text = _without_mention(text_field(message, "content", "message"), bot_user_id)
+        files = message.get("attachments")
+        attachments = [_attachment(f.get("id"), f) for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+        if not text and not attachments:
+            return []
+        member = optional_object(message, "member")
+        return [InboundMessage(
+            channel=self.name, event_id=message_id, message_id=message_id, chat_id=channel_id,
+            chat_type=DIRECT if direct else GROUP, user_id=user_id,
+            user_name=display_name(member.get("nick"), author.get("global_name"), author.get("username")),
+            text=text, mentioned=True, attachments=attachments,
+            reply_context={"channel_id": channel_id, "message_id": message_id}, raw=message)]
+
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
+        if ctx.get("channel_id"):
+            self._post_to_channel(reply)
+            return
         token = ctx.get("interaction_token")
         if not token:
             raise DeliveryError("the reply has no interaction token to answer with", retryable=False)
@@ -142,13 +181,40 @@ class DiscordChannel(PlatformChannel):
         resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
         if resp.status_code < 400:
             return
-        data = http.json_body(resp)
-        if data.get("code") in _EXPIRED_TOKEN_CODES:
+        if http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
             raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
                                 retryable=False)
-        retry_after = data.get("retry_after")
-        http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
-                              float(retry_after) if isinstance(retry_after, (int, float)) else None)
+        _raise_for(resp, url)
+
+    def _post_to_channel(self, reply: Reply) -> None:
+        """A reply to a Gateway message: posted in its channel, as a reply to it, with the bot token.
+        Mentions in the text are shown but ping nobody, so a model's answer cannot ping @everyone."""
+        ctx = reply.reply_context
+        channel_id, message_id = str(ctx.get("channel_id")), str(ctx.get("message_id") or "")
+        if not _SNOWFLAKE.match(channel_id):
+            raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
+        if not self.config.bot_token:
+            raise DeliveryError("channels.discord.bot_token is not set: Gateway messages are answered with it",
+                                retryable=False)
+        body: dict[str, Any] = {"content": reply.text, "allowed_mentions": {"parse": [], "replied_user": False}}
+        if _SNOWFLAKE.match(message_id):
+            body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
+        url = f"{self.config.api_base}/channels/{channel_id}/messages"
+        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
+                             headers={"Authorization": f"Bot {self.config.bot_token}"})
+        if resp.status_code < 400:
+            return
+        if resp.status_code == 401:
+            raise DeliveryError("Discord refused channels.discord.bot_token (401)", retryable=False)
+        _raise_for(resp, url)
+
+
+def _raise_for(resp: Any, url: str) -> None:
+    """DeliveryError with Discord's own reason and its `retry_after` (given in the body)."""
+    data = http.json_body(resp)
+    retry_after = data.get("retry_after")
+    http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
+                          float(retry_after) if isinstance(retry_after, (int, float)) else None)
 
 
 def _interaction_type(data: dict[str, Any]) -> int:
@@ -187,9 +253,44 @@ def _option_values(options: Any) -> list[str]:
 def _attachments(command: dict[str, Any]) -> list[Attachment]:
     """Files given to attachment options; Discord describes them under data.resolved.attachments."""
     files = optional_object(optional_object(command, "resolved"), "attachments")
-    return [Attachment(kind=attachment_kind(optional_text(f, "content_type")), name=optional_text(f, "filename"),
-                       url=optional_text(f, "url", 2000), key=str(key)[:200])
-            for key, f in files.items() if isinstance(f, dict)]
+    return [_attachment(key, f) for key, f in files.items() if isinstance(f, dict)]
+
+
+def _attachment(key: Any, file: dict[str, Any]) -> Attachment:
+    return Attachment(kind=attachment_kind(optional_text(file, "content_type")), name=optional_text(file, "filename"),
+                      url=optional_text(file, "url", 2000), key=str(key or "")[:200])
+
+
+def _snowflake(message: dict[str, Any], key: str) -> str:
+    """A Discord id of the message; it becomes part of a reply's URL, so nothing but digits."""
+    value = need_id(message, key, "message")
+    if not _SNOWFLAKE.match(value):
+        raise PayloadError(f"message.{key} is not a Discord id")
+    return value
+
+
+def _mention_of(bot_user_id: str) -> re.Pattern[str]:
+    """`<@id>` or the older nickname form `<@!id>`: how a mention of one user is written in content."""
+    return re.compile(rf"<@!?{re.escape(bot_user_id)}>")
+
+
+def _mentions(message: dict[str, Any], bot_user_id: str) -> bool:
+    mentions = message.get("mentions")
+    listed = isinstance(mentions, list) and any(isinstance(m, dict) and str(m.get("id")) == bot_user_id
+                                                for m in mentions)
+    return bool(bot_user_id) and (listed or _mention_of(bot_user_id).search(str(message.get("content") or "")) is not None)
+
+
+def _replies_to(message: dict[str, Any], bot_user_id: str) -> bool:
+    """A reply to one of the bot's own messages (Discord's "reply" arrow), pinged or not."""
+    replied = optional_object(optional_object(message, "referenced_message"), "author")
+    return bool(bot_user_id) and str(replied.get("id") or "") == bot_user_id
+
+
+def _without_mention(text: str, bot_user_id: str) -> str:
+    if bot_user_id:
+        text = _mention_of(bot_user_id).sub("", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
 def _target_message(command: dict[str, Any]) -> str:

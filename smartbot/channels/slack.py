@@ -45,6 +45,8 @@ _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 class SlackConfig(PlatformConfig):
     bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
     signing_secret: str = setting(required=True, secret=True, help="Basic Information > Signing Secret")
+    app_token: str = setting("", secret=True,
+                             help='connect mode (Socket Mode): an app-level token (xapp-...) with connections:write')
     bot_user_id: str = setting("", help="the bot's user id (U...); read from each event's authorizations when empty")
     api_base: str = setting("https://slack.com/api", url=True)
     group_trigger: str = group_trigger_setting()

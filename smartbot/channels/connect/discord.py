@@ -1,0 +1,291 @@
+"""Discord in connect mode: the Gateway (v10, JSON), so the bot hears ordinary messages and mentions.
+
+`GET {api_base}/gateway/bot` (Bot token) gives the socket URL and the identify budget
+(`session_start_limit`). The Gateway opens with HELLO (the heartbeat interval); the first heartbeat
+goes after a random part of it, so many clients reconnecting at once spread out. IDENTIFY asks for
+guilds, guild messages, direct messages and message content; READY gives the session id, the URL to
+resume at and the bot's own user id. Each dispatch carries a sequence number: a MESSAGE_CREATE is
+parsed by the channel (`DiscordChannel.parse_message`), stored, and only then is its number saved
+with the session (`Link.save_cursor`), so a process taking the connection over RESUMEs from there
+and Discord replays what came after; a replay is dropped by the inbox's unique key (the message id).
+
+A heartbeat not ACKed before the next one is due means a dead connection: it is closed with a code
+that keeps the session, and resumed. RECONNECT (op 7) and INVALID_SESSION (op 9) end the connection
+the same way, the latter forgetting the session unless Discord says it may be resumed. The socket
+is always closed with code 4000, never 1000: Discord ends a session closed with 1000, which would
+make the next holder IDENTIFY (and spend the daily budget) instead of resuming.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from ...errors import ConfigError, PayloadError
+from ..support import http
+from .base import Connector, Link
+from .discovery import ask
+from .websocket import OPEN_TIMEOUT, Malformed, Socket, SocketClosed, json_frame
+
+log = logging.getLogger(__name__)
+
+DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 7, 9, 10, 11
+GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 12, 1 << 15
+INTENTS = GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
+GATEWAY_QUERY = {"v": "10", "encoding": "json"}
+KEEP_SESSION = 4000               # any close code but 1000/1001 leaves the session resumable
+POLL_SECONDS = 1.0
+IDENTIFY_SPACING = 5.0            # Discord allows one IDENTIFY per 5 s (per concurrency bucket)
+_FATAL = {
+    4004: ("channels.discord.bot_token", "Discord refused the bot token (4004)",
+           "copy the token again from the Developer Portal, Bot > Reset Token"),
+    4013: ("channels.discord.mode", "Discord refused the intents asked for (4013)", "report this as a bug"),
+    4014: ("channels.discord.mode", "Discord refused the privileged Message Content intent (4014)",
+           "turn on Bot > Privileged Gateway Intents > Message Content Intent in the Developer Portal"),
+}
+_SESSION_ENDED = (4007, 4009)     # invalid sequence, session timed out: identify anew
+
+
+class DiscordGateway(Connector):
+    """One Gateway connection (a single shard) for the Discord channel."""
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self._http = http.pooled_session(pool_size=1)
+        self._socket: Socket | None = None
+        self._last_identify = 0.0
+
+    def run(self, link: Link) -> None:
+        session = _Session.from_cursor(link.cursor())
+        url = session.resume_url if session.resumable else self._gateway_url(link)
+        if not url:
+            return
+        socket = self._socket = Socket(_with_query(url))
+        connection = _Connection(self, socket, link, session)
+        try:
+            connection.serve()
+        except SocketClosed as exc:
+            self._closed(exc, link, connection.session)
+        finally:
+            self._socket = None
+            socket.close(KEEP_SESSION)
+
+    def close(self) -> None:
+        socket = self._socket
+        if socket is not None:
+            socket.close(KEEP_SESSION)
+
+    def identify_allowed(self, link: Link) -> bool:
+        """Wait out the spacing between two IDENTIFYs; False when told to stop meanwhile."""
+        wait = self._last_identify + IDENTIFY_SPACING - time.monotonic()
+        if wait > 0 and link.wait(wait):
+            return False
+        self._last_identify = time.monotonic()
+        return True
+
+    # -- discovery and endings ----------------------------------------------------------
+    def _gateway_url(self, link: Link) -> str:
+        """The Gateway URL, once the identify budget allows a new session; "" after a wait."""
+        config = self.channel.config
+        answer = ask(self._http, "GET", f"{config.api_base}/gateway/bot", timeout=config.timeout,
+                     headers={"Authorization": f"Bot {config.bot_token}"})
+        if answer.status == 401:
+            raise ConfigError(*_FATAL[4004])
+        if answer.status == 429:
+            link.disconnected("Discord rate-limited /gateway/bot")
+            link.wait(_seconds(answer.data.get("retry_after")) or answer.retry_after or 5.0)
+            return ""
+        url = answer.data.get("url")
+        if answer.status >= 400 or not isinstance(url, str) or not url:
+            raise SocketClosed(f"/gateway/bot answered {answer.status} without a url")
+        limit = answer.data.get("session_start_limit")
+        if isinstance(limit, dict) and limit.get("remaining") == 0:
+            reset = _seconds(limit.get("reset_after"), scale=1000.0) or 60.0
+            link.disconnected(f"Discord's daily session starts are used up; the next in {reset:.0f} s")
+            link.wait(reset)
+            return ""
+        return url
+
+    def _closed(self, exc: SocketClosed, link: Link, session: "_Session") -> None:
+        if exc.code in _FATAL:
+            link.disconnected(_FATAL[exc.code][1])
+            raise ConfigError(*_FATAL[exc.code])
+        if exc.code in _SESSION_ENDED and session.resumable:
+            session.forget()
+            link.save_cursor(session.cursor())
+        link.disconnected(exc.reason)
+
+
+class _Session:
+    """What lets a later connection RESUME: Discord's session id, where to resume, the last sequence
+    number whose event is stored, and the bot's own user id (READY is not sent again on RESUME)."""
+
+    def __init__(self, session_id: str = "", resume_url: str = "", seq: int | None = None, bot_user_id: str = ""):
+        self.session_id, self.resume_url, self.seq, self.bot_user_id = session_id, resume_url, seq, bot_user_id
+
+    @classmethod
+    def from_cursor(cls, cursor: dict[str, Any]) -> "_Session":
+        seq = cursor.get("seq")
+        values = [cursor.get(k) for k in ("session_id", "resume_gateway_url", "bot_user_id")]
+        if not all(isinstance(v, str) for v in values) or not isinstance(seq, (int, type(None))):
+            return cls()
+        return cls(values[0], values[1], seq, values[2])
+
+    @property
+    def resumable(self) -> bool:
+        return bool(self.session_id and self.resume_url and self.bot_user_id and self.seq is not None)
+
+    def forget(self) -> None:
+        self.session_id, self.resume_url, self.seq = "", "", None
+
+    def cursor(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "resume_gateway_url": self.resume_url, "seq": self.seq,
+                "bot_user_id": self.bot_user_id}
+
+
+class _Connection:
+    """One open socket: HELLO, IDENTIFY or RESUME, then heartbeats and dispatches until it ends."""
+
+    def __init__(self, gateway: DiscordGateway, socket: Socket, link: Link, session: _Session) -> None:
+        self.gateway, self.socket, self.link, self.session = gateway, socket, link, session
+        self.channel = gateway.channel
+        self.interval = 0.0
+        self.next_beat = 0.0
+        self.acked = True
+        self.seq = session.seq          # the newest number seen; session.seq: the newest saved
+        self.saved_seq = session.seq
+
+    def serve(self) -> None:
+        self._hello()
+        if self.session.resumable:
+            self.socket.send({"op": RESUME, "d": {"token": self.channel.config.bot_token,
+                                                  "session_id": self.session.session_id, "seq": self.session.seq}})
+        elif not self._identify():
+            return
+        while not self.link.stopping():
+            self._beat_when_due()
+            text = self.socket.receive(max(0.05, min(POLL_SECONDS, self.next_beat - time.monotonic())))
+            if text is not None and not self._frame(text):
+                return
+
+    def _hello(self) -> None:
+        text = self.socket.receive(OPEN_TIMEOUT)
+        try:
+            frame = json_frame(text) if text is not None else {}
+        except Malformed:
+            frame = {}
+        data = frame.get("d") if isinstance(frame.get("d"), dict) else {}
+        interval = _seconds(data.get("heartbeat_interval"), scale=1000.0)
+        if frame.get("op") != HELLO or not interval:
+            raise SocketClosed("the Gateway did not start with HELLO")
+        self.link.event_seen()
+        self.interval = min(max(interval, 1.0), 600.0)
+        self.next_beat = time.monotonic() + self.interval * random.random()
+
+    def _identify(self) -> bool:
+        if not self.gateway.identify_allowed(self.link):
+            return False
+        self.socket.send({"op": IDENTIFY, "d": {
+            "token": self.channel.config.bot_token, "intents": INTENTS,
+            "properties": {"os": "linux", "browser": "smartbot", "device": "smartbot"}}})
+        return True
+
+    def _beat_when_due(self) -> None:
+        if time.monotonic() < self.next_beat:
+            return
+        if not self.acked:
+            raise SocketClosed("Discord did not acknowledge the last heartbeat")
+        self._beat()
+        if self.seq != self.saved_seq and self.session.session_id:
+            self._save()
+
+    def _beat(self) -> None:
+        self.socket.send({"op": HEARTBEAT, "d": self.seq})
+        self.acked = False
+        self.next_beat = time.monotonic() + self.interval
+
+    def _frame(self, text: str) -> bool:
+        """Handle one frame; False when the connection should end here."""
+        self.link.event_seen()
+        try:
+            frame = json_frame(text)
+        except Malformed as exc:
+            self.link.refuse(str(exc))
+            return True
+        op = frame.get("op")
+        if op == DISPATCH:
+            self._dispatch(frame)
+        elif op == HEARTBEAT:
+            self._beat()
+        elif op == HEARTBEAT_ACK:
+            self.acked = True
+        elif op == RECONNECT:
+            self.link.disconnected("Discord asked for a new connection (RECONNECT)")
+            return False
+        elif op == INVALID_SESSION:
+            self._invalid_session(frame.get("d") is True)
+            return False
+        return True
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind, data, seq = frame.get("t"), frame.get("d"), frame.get("s")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self.seq = seq
+        if not isinstance(data, dict):
+            self.link.refuse("a dispatch without an object", {"type": str(kind)[:40]})
+            return
+        if kind == "READY":
+            self._ready(data)
+        elif kind == "RESUMED":
+            self.link.connected("Gateway session resumed")
+        elif kind == "MESSAGE_CREATE":
+            self._message(data)
+
+    def _ready(self, data: dict[str, Any]) -> None:
+        user = data.get("user") if isinstance(data.get("user"), dict) else {}
+        session_id, resume_url = data.get("session_id"), data.get("resume_gateway_url")
+        if not isinstance(session_id, str) or not isinstance(resume_url, str) or not user.get("id"):
+            self.link.refuse("a READY without session_id, resume_gateway_url or user")
+            return
+        self.session = _Session(session_id, resume_url, self.seq, str(user["id"]))
+        self._save()
+        self.link.connected(f"Gateway session for {str(user.get('username') or 'the bot')[:60]}")
+
+    def _message(self, data: dict[str, Any]) -> None:
+        try:
+            messages = self.channel.parse_message(data, self.session.bot_user_id)
+        except PayloadError as exc:
+            self.link.refuse(exc.reason, {"type": "MESSAGE_CREATE"})
+            return
+        if messages:
+            self.link.store(messages)
+            self._save()
+
+    def _save(self) -> None:
+        """The session with the newest sequence number: every event up to it has been handled."""
+        self.session.seq = self.seq
+        self.link.save_cursor(self.session.cursor())
+        self.saved_seq = self.seq
+
+    def _invalid_session(self, resumable: bool) -> None:
+        if not resumable and self.session.session_id:
+            self.session.forget()
+            self.link.save_cursor(self.session.cursor())
+        self.link.disconnected("Discord invalidated the session" + (" (resumable)" if resumable else ""))
+        self.link.wait(random.uniform(1.0, 5.0))
+
+
+def _with_query(url: str) -> str:
+    """The Gateway URL with the version and encoding SmartBot speaks, whatever query it came with."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(GATEWAY_QUERY), ""))
+
+
+def _seconds(value: Any, scale: float = 1.0) -> float:
+    """A positive finite duration from the platform, in seconds; 0.0 when it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    seconds = float(value) / scale
+    return seconds if 0 < seconds < 86_400 * 2 else 0.0

@@ -1,0 +1,133 @@
+"""Slack in connect mode: Socket Mode, events over a websocket SmartBot opens, no public URL.
+
+`POST {api_base}/apps.connections.open` with the app-level token (`xapp-...`, scope
+`connections:write`) returns a single-use `wss://` URL. Slack then sends `hello`, envelopes, and
+`disconnect` when it wants the client on a new connection. An `events_api` envelope carries the
+same event callback the Events API would POST: it goes through the channel's own `parse`, then
+`Link.store`, and only then is the envelope acknowledged with `{"envelope_id": ...}`; an envelope
+not acknowledged comes again (Slack retries it), and the inbox's unique key drops the copy.
+Interactive payloads and slash commands, which the webhook path does not take either, are
+acknowledged and left alone. The app token is never logged: the connection URL carries a ticket,
+so no reason names it either.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ...errors import ConfigError, PayloadError
+from ..base import Headers, WebRequest
+from ..support import http
+from .base import Connector, Link
+from .discovery import ask
+from .websocket import Malformed, Socket, SocketClosed, json_frame
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0                 # how long one receive waits before looking at link.stopping()
+IGNORED_ENVELOPES = ("interactive", "slash_commands")
+ENVELOPES = ("events_api", *IGNORED_ENVELOPES)
+# apps.connections.open errors that a person must fix; every other one may pass on its own.
+_TOKEN_ERRORS = ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive",
+                 "missing_scope", "token_expired")
+
+
+class SlackSocketMode(Connector):
+    """One Socket Mode connection for the Slack channel."""
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self._http = http.pooled_session(pool_size=1)
+        self._socket: Socket | None = None
+
+    def run(self, link: Link) -> None:
+        url = self._connection_url(link)
+        if not url:
+            return
+        socket = self._socket = Socket(url)
+        try:
+            self._serve(socket, link)
+        except SocketClosed as exc:
+            link.disconnected(exc.reason)
+        finally:
+            self._socket = None
+            socket.close()
+
+    def close(self) -> None:
+        socket = self._socket
+        if socket is not None:
+            socket.close()
+
+    # -- the connection -----------------------------------------------------------------
+    def _connection_url(self, link: Link) -> str:
+        """A fresh wss URL from apps.connections.open; "" after waiting out a rate limit."""
+        config = self.channel.config
+        answer = ask(self._http, "POST", f"{config.api_base}/apps.connections.open", timeout=config.timeout,
+                     headers={"Authorization": f"Bearer {config.app_token}"})
+        error = str(answer.data.get("error") or "")[:100]
+        if answer.status == 429 or error == "ratelimited":
+            link.disconnected("Slack rate-limited apps.connections.open")
+            link.wait(answer.retry_after or 30.0)
+            return ""
+        if error in _TOKEN_ERRORS:
+            raise ConfigError("channels.slack.app_token", f"Slack refused the app token ({error})",
+                              "use an app-level token (xapp-...) with the connections:write scope, "
+                              "and turn on Socket Mode in the app's settings")
+        url = answer.data.get("url")
+        if answer.status >= 400 or answer.data.get("ok") is not True or not isinstance(url, str) or not url:
+            raise SocketClosed(f"apps.connections.open answered {answer.status} {error or 'without a url'}")
+        return url
+
+    def _serve(self, socket: Socket, link: Link) -> None:
+        while not link.stopping():
+            text = socket.receive(POLL_SECONDS)
+            if text is None:
+                continue
+            link.event_seen()
+            try:
+                frame = json_frame(text)
+            except Malformed as exc:
+                link.refuse(str(exc))
+                continue
+            kind = frame.get("type")
+            if kind == "hello":
+                link.connected("Socket Mode")
+            elif kind == "disconnect":
+                why = str(frame.get("reason") or "")[:60]
+                link.disconnected(f"Slack asked for a new connection ({why})")
+                return
+            elif kind in ENVELOPES or "envelope_id" in frame:
+                self._envelope(socket, link, frame, str(kind))
+            else:
+                log.debug("ignored a Socket Mode frame of type %s", str(kind)[:40])
+
+    def _envelope(self, socket: Socket, link: Link, frame: dict[str, Any], kind: str) -> None:
+        """Store what the envelope holds, then acknowledge it; a store that fails raises (no ack)."""
+        envelope_id = frame.get("envelope_id")
+        if not isinstance(envelope_id, str) or not envelope_id or len(envelope_id) > 200:
+            link.refuse("an envelope without a usable envelope_id", {"type": kind[:40]})
+            return
+        if kind == "events_api":
+            try:
+                messages = self.channel.parse(_as_request(frame.get("payload")))
+            except PayloadError as exc:
+                # A payload that does not parse never will: acknowledged, so Slack stops resending it.
+                link.refuse(exc.reason, {"type": kind})
+                messages = []
+            if messages:
+                link.store(messages)
+        elif kind in IGNORED_ENVELOPES:
+            log.info("Slack sent a %s envelope; SmartBot answers messages and mentions only, so it is "
+                     "acknowledged and ignored", kind)
+        else:
+            log.debug("acknowledged a Socket Mode envelope of type %s", kind[:40])
+        socket.send({"envelope_id": envelope_id})
+
+
+def _as_request(payload: Any) -> WebRequest:
+    """An envelope's payload in the shape the webhook path hands to `parse`."""
+    if not isinstance(payload, dict):
+        raise PayloadError("an events_api envelope without a payload object")
+    return WebRequest("POST", "/slack/socket-mode", Headers({"Content-Type": "application/json"}),
+                      json.dumps(payload).encode())
