@@ -1,0 +1,252 @@
+"""Discord's Gateway (v10, JSON) and the REST calls around it, on loopback.
+
+HTTP: `GET /api/v10/gateway/bot` (Bot token) answers the socket URL and `session_start_limit`;
+`POST /api/v10/channels/<id>/messages` (Bot token) records a reply. The socket sends HELLO, then
+expects IDENTIFY (token, intents; without `allow_message_content` the privileged intent closes
+it with 4014, as Discord does) or RESUME (a known session and a sequence it has seen, else
+INVALID_SESSION false). READY carries the session id, `resume_gateway_url` and the bot's user.
+Every dispatch gets the session's next sequence number and is kept, so a RESUME replays what came
+after the client's number, as Discord does; events dispatched while no connection is up wait for
+the next RESUME. Heartbeats are ACKed (unless `ack_heartbeats` is off). `reconnect()` sends op 7,
+`invalidate()` op 9, `drop()` cuts the connection without a close frame.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from typing import Any
+
+from websockets.sync.server import ServerConnection
+
+from .httpserver import LoopbackServer, QuietHandler
+from .websocket_server import WebsocketLoopback, query
+
+BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-bot-token-for-tests"
+BOT_ID = "1100000000000000001"
+MESSAGE_CONTENT = 1 << 15
+WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | MESSAGE_CONTENT
+_CHANNEL_MESSAGES = re.compile(r"^/api/v10/channels/([0-9]+)/messages$")
+
+
+class _Handler(QuietHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer(b"")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(self.read_body())
+
+    def _answer(self, body: bytes) -> None:
+        fake: FakeDiscordGateway = self.server.owner  # type: ignore[attr-defined]
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        status, answer = fake._api(self.command, self.path, self.headers.get("Authorization", ""), data)
+        self.send(status, json.dumps(answer).encode())
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.id = secrets.token_hex(16)
+        self.events: list[dict[str, Any]] = []
+
+    def next_seq(self) -> int:
+        return len(self.events) + 1
+
+
+class FakeDiscordGateway:
+    def __init__(self, heartbeat_ms: int = 45_000) -> None:
+        self.http = LoopbackServer(_Handler)
+        self.http.httpd.owner = self  # type: ignore[attr-defined]
+        self.ws = WebsocketLoopback(self._connection)
+        self.heartbeat_ms = heartbeat_ms
+        self.ack_heartbeats = True
+        self.allow_message_content = True
+        self.starts_remaining = 1000
+        self._cv = threading.Condition()
+        self._session: _Session | None = None
+        self._current: ServerConnection | None = None
+        self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []
+        self.heartbeats: list[Any] = []
+        self.replies: list[dict[str, Any]] = []
+        self.queries: list[dict[str, Any]] = []
+        self.ready = 0
+        self._next_id = 1300000000000000000
+
+    @property
+    def api_base(self) -> str:
+        return self.http.url + "/api/v10"
+
+    def start(self) -> "FakeDiscordGateway":
+        self.http.start()
+        self.ws.start()
+        return self
+
+    def stop(self) -> None:
+        self.ws.stop()
+        self.http.stop()
+
+    # -- what a test does -----------------------------------------------------------------
+    def message(self, content: str, *, channel_id: str = "1500000000000000001", guild_id: str | None = None,
+                author: dict[str, Any] | None = None, mentions: list[dict[str, Any]] | None = None,
+                message_id: str = "", **extra: Any) -> str:
+        """Dispatch one MESSAGE_CREATE as Discord writes it; the message id."""
+        with self._cv:
+            self._next_id += 1
+            message_id = message_id or str(self._next_id)
+        data = {"id": message_id, "channel_id": channel_id, "type": 0, "content": content, "tts": False,
+                "author": author or {"id": "1400000000000000001", "username": "alice", "global_name": "Alice"},
+                "mentions": mentions or [], "mention_roles": [], "mention_everyone": False, "attachments": [],
+                "embeds": [], "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), **extra}
+        if guild_id:
+            data["guild_id"] = guild_id
+            data["member"] = {"nick": None, "roles": []}
+        self.dispatch("MESSAGE_CREATE", data)
+        return message_id
+
+    def dispatch(self, kind: str, data: Any) -> int:
+        """Give the event the session's next sequence number and send it when a connection is up."""
+        with self._cv:
+            session = self._session
+            if session is None:
+                raise AssertionError("no Gateway session yet: wait for READY first")
+            frame = {"op": 0, "t": kind, "s": session.next_seq(), "d": data}
+            session.events.append(frame)
+            ws = self._current
+        if ws is not None:
+            self._send(ws, frame)
+        return frame["s"]
+
+    def send_raw(self, frame: str | dict[str, Any]) -> None:
+        self._send(self.wait_connected(), frame)
+
+    def reconnect(self) -> None:
+        self.send_raw({"op": 7, "d": None})
+
+    def invalidate(self, resumable: bool) -> None:
+        """Op 9; unless `resumable`, the session is gone (a RESUME of it is refused)."""
+        ws = self.wait_connected()
+        if not resumable:
+            with self._cv:
+                self._session = None
+        self._send(ws, {"op": 9, "d": resumable})
+
+    def drop(self) -> None:
+        self.ws.drop_all()
+
+    def wait_connected(self, opens: int = 1, timeout: float = 10.0) -> ServerConnection:
+        """The current connection, once `opens` sessions were READY or RESUMED in all."""
+        with self._cv:
+            if not self._cv.wait_for(lambda: self.ready >= opens and self._current is not None, timeout):
+                raise AssertionError(f"no Gateway connection number {opens} within {timeout} s")
+            return self._current  # type: ignore[return-value]
+
+    def wait_replies(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        with self._cv:
+            self._cv.wait_for(lambda: len(self.replies) >= count, timeout)
+            return list(self.replies)
+
+    def wait_for(self, condition, timeout: float = 10.0) -> bool:
+        with self._cv:
+            return self._cv.wait_for(condition, timeout)
+
+    # -- the platform's side ----------------------------------------------------------------
+    def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
+        if authorization != f"Bot {BOT_TOKEN}":
+            return 401, {"message": "401: Unauthorized", "code": 0}
+        if method == "GET" and path == "/api/v10/gateway/bot":
+            return 200, {"url": self.ws.url, "shards": 1, "session_start_limit": {
+                "total": 1000, "remaining": self.starts_remaining, "reset_after": 1000, "max_concurrency": 1}}
+        target = _CHANNEL_MESSAGES.match(path)
+        if method == "POST" and target:
+            if not isinstance(data, dict) or not data.get("content"):
+                return 400, {"message": "Cannot send an empty message", "code": 50006}
+            with self._cv:
+                self._next_id += 1
+                self.replies.append({"channel_id": target.group(1), **data})
+                self._cv.notify_all()
+            return 200, {"id": str(self._next_id), "channel_id": target.group(1), "content": data["content"]}
+        return 404, {"message": "404: Not Found", "code": 0}
+
+    def _connection(self, ws: ServerConnection) -> None:
+        with self._cv:
+            self.queries.append(query(ws))
+        ws.send(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
+        first = json.loads(ws.recv(timeout=10))
+        if first.get("op") == 2:
+            self._identify(ws, first.get("d") or {})
+        elif first.get("op") == 6:
+            self._resume(ws, first.get("d") or {})
+        else:
+            ws.close(4003, "Not authenticated.")
+            return
+        try:
+            for text in ws:
+                self._client_frame(ws, json.loads(text))
+        finally:
+            with self._cv:
+                if self._current is ws:
+                    self._current = None
+
+    def _identify(self, ws: ServerConnection, data: dict[str, Any]) -> None:
+        with self._cv:
+            self.identifies.append(data)
+        if data.get("token") != BOT_TOKEN:
+            ws.close(4004, "Authentication failed.")
+            return
+        if data.get("intents", 0) & MESSAGE_CONTENT and not self.allow_message_content:
+            ws.close(4014, "Disallowed intent(s).")
+            return
+        session = _Session()
+        ready = {"v": 10, "user": {"id": BOT_ID, "username": "smartbot", "bot": True}, "guilds": [],
+                 "session_id": session.id, "resume_gateway_url": self.ws.url + "/resume",
+                 "application": {"id": BOT_ID, "flags": 0}}
+        frame = {"op": 0, "t": "READY", "s": 1, "d": ready}
+        session.events.append(frame)
+        with self._cv:
+            self._session = session
+        ws.send(json.dumps(frame))
+        self._up(ws)
+
+    def _resume(self, ws: ServerConnection, data: dict[str, Any]) -> None:
+        with self._cv:
+            self.resumes.append(data)
+            session = self._session
+        seq = data.get("seq")
+        if (session is None or data.get("session_id") != session.id or data.get("token") != BOT_TOKEN
+                or not isinstance(seq, int) or seq > len(session.events)):
+            ws.send(json.dumps({"op": 9, "d": False}))
+            return
+        for frame in session.events[seq:]:
+            ws.send(json.dumps(frame))
+        resumed = {"op": 0, "t": "RESUMED", "s": session.next_seq(), "d": {}}
+        session.events.append(resumed)
+        ws.send(json.dumps(resumed))
+        self._up(ws)
+
+    def _up(self, ws: ServerConnection) -> None:
+        with self._cv:
+            self._current = ws
+            self.ready += 1
+            self._cv.notify_all()
+
+    def _client_frame(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
+        if frame.get("op") == 1:
+            with self._cv:
+                self.heartbeats.append(frame.get("d"))
+                self._cv.notify_all()
+            if self.ack_heartbeats:
+                ws.send(json.dumps({"op": 11}))
+        elif frame.get("op") == 2:
+            ws.close(4005, "Already authenticated.")
+
+    @staticmethod
+    def _send(ws: ServerConnection, frame: str | dict[str, Any]) -> None:
+        try:
+            ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+        except Exception:
+            pass            # the connection went away: a RESUME replays the event
