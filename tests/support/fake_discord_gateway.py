@@ -15,37 +15,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
 from typing import Any
 
 from websockets.sync.server import ServerConnection
 
-from .httpserver import LoopbackServer, QuietHandler
-from .websocket_server import WebsocketLoopback, query
+from .websocket_server import SocketPlatform, query
 
 BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-bot-token-for-tests"
 BOT_ID = "1100000000000000001"
 MESSAGE_CONTENT = 1 << 15
 WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | MESSAGE_CONTENT
 _CHANNEL_MESSAGES = re.compile(r"^/api/v10/channels/([0-9]+)/messages$")
-
-
-class _Handler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._answer(b"")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._answer(self.read_body())
-
-    def _answer(self, body: bytes) -> None:
-        fake: FakeDiscordGateway = self.server.owner  # type: ignore[attr-defined]
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            data = None
-        status, answer = fake._api(self.command, self.path, self.headers.get("Authorization", ""), data)
-        self.send(status, json.dumps(answer).encode())
 
 
 class _Session:
@@ -57,22 +38,18 @@ class _Session:
         return len(self.events) + 1
 
 
-class FakeDiscordGateway:
+class FakeDiscordGateway(SocketPlatform):
     def __init__(self, heartbeat_ms: int = 45_000) -> None:
-        self.http = LoopbackServer(_Handler)
-        self.http.httpd.owner = self  # type: ignore[attr-defined]
-        self.ws = WebsocketLoopback(self._connection)
+        super().__init__()
         self.heartbeat_ms = heartbeat_ms
         self.ack_heartbeats = True
         self.allow_message_content = True
         self.starts_remaining = 1000
-        self._cv = threading.Condition()
-        self._session: _Session | None = None
+        self._gateway_session: _Session | None = None
         self._current: ServerConnection | None = None
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats: list[Any] = []
-        self.replies: list[dict[str, Any]] = []
         self.queries: list[dict[str, Any]] = []
         self.ready = 0
         self._next_id = 1300000000000000000
@@ -80,15 +57,6 @@ class FakeDiscordGateway:
     @property
     def api_base(self) -> str:
         return self.http.url + "/api/v10"
-
-    def start(self) -> "FakeDiscordGateway":
-        self.http.start()
-        self.ws.start()
-        return self
-
-    def stop(self) -> None:
-        self.ws.stop()
-        self.http.stop()
 
     # -- what a test does -----------------------------------------------------------------
     def message(self, content: str, *, channel_id: str = "1500000000000000001", guild_id: str | None = None,
@@ -111,7 +79,7 @@ class FakeDiscordGateway:
     def dispatch(self, kind: str, data: Any) -> int:
         """Give the event the session's next sequence number and send it when a connection is up."""
         with self._cv:
-            session = self._session
+            session = self._gateway_session
             if session is None:
                 raise AssertionError("no Gateway session yet: wait for READY first")
             frame = {"op": 0, "t": kind, "s": session.next_seq(), "d": data}
@@ -132,11 +100,8 @@ class FakeDiscordGateway:
         ws = self.wait_connected()
         if not resumable:
             with self._cv:
-                self._session = None
+                self._gateway_session = None
         self._send(ws, {"op": 9, "d": resumable})
-
-    def drop(self) -> None:
-        self.ws.drop_all()
 
     def wait_connected(self, opens: int = 1, timeout: float = 10.0) -> ServerConnection:
         """The current connection, once `opens` sessions were READY or RESUMED in all."""
@@ -144,15 +109,6 @@ class FakeDiscordGateway:
             if not self._cv.wait_for(lambda: self.ready >= opens and self._current is not None, timeout):
                 raise AssertionError(f"no Gateway connection number {opens} within {timeout} s")
             return self._current  # type: ignore[return-value]
-
-    def wait_replies(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        with self._cv:
-            self._cv.wait_for(lambda: len(self.replies) >= count, timeout)
-            return list(self.replies)
-
-    def wait_for(self, condition, timeout: float = 10.0) -> bool:
-        with self._cv:
-            return self._cv.wait_for(condition, timeout)
 
     # -- the platform's side ----------------------------------------------------------------
     def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
@@ -167,12 +123,11 @@ class FakeDiscordGateway:
                 return 400, {"message": "Cannot send an empty message", "code": 50006}
             with self._cv:
                 self._next_id += 1
-                self.replies.append({"channel_id": target.group(1), **data})
-                self._cv.notify_all()
+            self._reply({"channel_id": target.group(1), **data})
             return 200, {"id": str(self._next_id), "channel_id": target.group(1), "content": data["content"]}
         return 404, {"message": "404: Not Found", "code": 0}
 
-    def _connection(self, ws: ServerConnection) -> None:
+    def _session(self, ws: ServerConnection) -> None:
         with self._cv:
             self.queries.append(query(ws))
         ws.send(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
@@ -208,14 +163,14 @@ class FakeDiscordGateway:
         frame = {"op": 0, "t": "READY", "s": 1, "d": ready}
         session.events.append(frame)
         with self._cv:
-            self._session = session
+            self._gateway_session = session
         ws.send(json.dumps(frame))
         self._up(ws)
 
     def _resume(self, ws: ServerConnection, data: dict[str, Any]) -> None:
         with self._cv:
             self.resumes.append(data)
-            session = self._session
+            session = self._gateway_session
         seq = data.get("seq")
         if (session is None or data.get("session_id") != session.id or data.get("token") != BOT_TOKEN
                 or not isinstance(seq, int) or seq > len(session.events)):
@@ -243,10 +198,3 @@ class FakeDiscordGateway:
                 ws.send(json.dumps({"op": 11}))
         elif frame.get("op") == 2:
             ws.close(4005, "Already authenticated.")
-
-    @staticmethod
-    def _send(ws: ServerConnection, frame: str | dict[str, Any]) -> None:
-        try:
-            ws.send(frame if isinstance(frame, str) else json.dumps(frame))
-        except Exception:
-            pass            # the connection went away: a RESUME replays the event

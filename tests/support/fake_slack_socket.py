@@ -11,58 +11,31 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from typing import Any
 
 from websockets.sync.server import ServerConnection
 
-from .httpserver import LoopbackServer, QuietHandler
-from .websocket_server import WebsocketLoopback, query
+from .websocket_server import SocketPlatform, query
 
 APP_TOKEN = "xapp-1-A0FAKE-1-fake-app-level-token-for-tests"
 BOT_TOKEN = "xoxb-fake-socket-bot-token"
 BOT_USER = "U0BOT0001"
 
 
-class _Handler(QuietHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.read_body()
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            data = None         # slack_sdk posts apps.connections.open form-encoded, with nothing in it
-        fake: FakeSlackSocket = self.server.owner  # type: ignore[attr-defined]
-        status, answer = fake._api(self.path, self.headers.get("Authorization", ""), data)
-        self.send(status, json.dumps(answer).encode())
-
-
-class FakeSlackSocket:
+class FakeSlackSocket(SocketPlatform):
     def __init__(self) -> None:
-        self.http = LoopbackServer(_Handler)
-        self.http.httpd.owner = self  # type: ignore[attr-defined]
-        self.ws = WebsocketLoopback(self._session)
-        self._cv = threading.Condition()
+        super().__init__()
         self._tickets: set[str] = set()
         self._current: ServerConnection | None = None
         self.pending: dict[str, dict[str, Any]] = {}      # envelope id -> envelope, until acknowledged
         self.acks: list[dict[str, Any]] = []
-        self.replies: list[dict[str, Any]] = []
         self.opens = 0
         self.refused_tickets = 0
 
     @property
     def api_base(self) -> str:
         return self.http.url + "/api"
-
-    def start(self) -> "FakeSlackSocket":
-        self.http.start()
-        self.ws.start()
-        return self
-
-    def stop(self) -> None:
-        self.ws.stop()
-        self.http.stop()
 
     # -- what a test does -----------------------------------------------------------------
     def push_event(self, event: dict[str, Any], event_id: str = "") -> str:
@@ -91,9 +64,6 @@ class FakeSlackSocket:
     def disconnect(self, reason: str = "refresh_requested") -> None:
         self.send_raw({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
 
-    def drop(self) -> None:
-        self.ws.drop_all()
-
     def wait_connected(self, opens: int = 1, timeout: float = 10.0) -> ServerConnection:
         """The current connection once at least `opens` connections were opened in all."""
         with self._cv:
@@ -106,13 +76,8 @@ class FakeSlackSocket:
             self._cv.wait_for(lambda: len(self.acks) >= count, timeout)
             return list(self.acks)
 
-    def wait_replies(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        with self._cv:
-            self._cv.wait_for(lambda: len(self.replies) >= count, timeout)
-            return list(self.replies)
-
     # -- the platform's side ----------------------------------------------------------------
-    def _api(self, path: str, authorization: str, data: Any) -> tuple[int, dict[str, Any]]:
+    def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, dict[str, Any]]:
         if path == "/api/apps.connections.open":
             if authorization != f"Bearer {APP_TOKEN}":
                 return 200, {"ok": False, "error": "invalid_auth"}
@@ -125,9 +90,7 @@ class FakeSlackSocket:
                 return 200, {"ok": False, "error": "invalid_auth"}
             if not isinstance(data, dict) or not data.get("channel") or not data.get("text"):
                 return 200, {"ok": False, "error": "no_text"}
-            with self._cv:
-                self.replies.append(data)
-                self._cv.notify_all()
+            self._reply(data)
             return 200, {"ok": True, "channel": data["channel"], "ts": f"{time.time():.6f}"}
         return 404, {"ok": False, "error": "unknown_method"}
 
@@ -166,10 +129,3 @@ class FakeSlackSocket:
             envelope = self.pending.pop(frame.get("envelope_id"), None)
             self.acks.append({"frame": frame, "known": envelope is not None, "at": time.time()})
             self._cv.notify_all()
-
-    @staticmethod
-    def _send(ws: ServerConnection, frame: str | dict[str, Any]) -> None:
-        try:
-            ws.send(frame if isinstance(frame, str) else json.dumps(frame))
-        except Exception:
-            pass            # the connection went away: the envelope stays pending and comes again

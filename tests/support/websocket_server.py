@@ -1,4 +1,5 @@
-"""A websocket server on 127.0.0.1 with a free port, for the fake platforms that speak one.
+"""A websocket server on 127.0.0.1 with a free port, for the fake platforms that speak one, and
+`SocketPlatform`, the base of such a fake: its Web API on HTTP beside its websocket.
 
 Each connection runs `session(ws)` on its own thread (the `websockets` library's sync server).
 The server counts connections open at once and remembers the most it ever saw, so a test can
@@ -7,6 +8,7 @@ would, without a close frame.
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from typing import Any, Callable
@@ -15,6 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
+
+from .httpserver import LoopbackServer, QuietHandler
 
 
 class WebsocketLoopback:
@@ -69,3 +73,75 @@ class WebsocketLoopback:
 def query(ws: ServerConnection) -> dict[str, Any]:
     """The connection's query parameters (last value of each)."""
     return dict(parse_qsl(urlsplit(ws.request.path).query)) if ws.request else {}
+
+
+class _ApiHandler(QuietHandler):
+    """JSON in, JSON out: each request goes to the owner's `_api(method, path, authorization, data)`."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer(b"")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(self.read_body())
+
+    def _answer(self, body: bytes) -> None:
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None         # slack_sdk posts apps.connections.open form-encoded, with nothing in it
+        owner: SocketPlatform = self.server.owner  # type: ignore[attr-defined]
+        status, answer = owner._api(self.command, self.path, self.headers.get("Authorization", ""), data)
+        self.send(status, json.dumps(answer).encode())
+
+
+class SocketPlatform:
+    """A fake platform with both halves: its Web API over HTTP (`_api`) and its websocket
+    (`_session(ws)` per connection). Replies the bot posts are kept in `replies`."""
+
+    def __init__(self) -> None:
+        self.http = LoopbackServer(_ApiHandler)
+        self.http.httpd.owner = self  # type: ignore[attr-defined]
+        self.ws = WebsocketLoopback(self._session)
+        self._cv = threading.Condition()
+        self.replies: list[dict[str, Any]] = []
+
+    def start(self) -> "SocketPlatform":
+        self.http.start()
+        self.ws.start()
+        return self
+
+    def stop(self) -> None:
+        self.ws.stop()
+        self.http.stop()
+
+    def drop(self) -> None:
+        """Cut every connection as a network failure would."""
+        self.ws.drop_all()
+
+    def wait_replies(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        with self._cv:
+            self._cv.wait_for(lambda: len(self.replies) >= count, timeout)
+            return list(self.replies)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        with self._cv:
+            return self._cv.wait_for(condition, timeout)
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        with self._cv:
+            self.replies.append(reply)
+            self._cv.notify_all()
+
+    def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def _session(self, ws: ServerConnection) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _send(ws: ServerConnection, frame: str | dict[str, Any]) -> None:
+        """Send, or nothing when the connection went away (the platform then delivers it later)."""
+        try:
+            ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+        except Exception:
+            pass
