@@ -25,7 +25,7 @@ from ..errors import DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, WebRequest, WebResponse
+from .base import Channel, ModeConfig, WebRequest, WebResponse
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.wecom_crypto import aes_key, decrypt
@@ -38,7 +38,7 @@ _MEDIA = {"image": "image", "voice": "audio", "video": "video", "file": "file"}
 
 
 @dataclass
-class WeComConfig:
+class WeComConfig(ModeConfig):
     corp_id: str = setting(required=True, help="the Corp ID (ww...) from My Company > Company Information")
     agent_id: int = setting(required=True, minimum=1, help="the app's AgentId (App Management > your app)")
     secret: str = setting(required=True, secret=True, help="the app's Secret (App Management > your app)")
