@@ -29,7 +29,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import WebRequest, WebResponse
+from .base import CONNECT, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
 from .support.timestamps import check_window
@@ -57,16 +57,28 @@ _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
 
 @dataclass
 class DiscordConfig(PlatformConfig):
-    application_id: str = setting(required=True, help="General Information > Application ID")
-    public_key: str = setting(required=True, help="General Information > Public Key (64 hex characters)")
-    bot_token: str = setting("", secret=True, help="only needed to register slash commands")
+    application_id: str = setting("", help="General Information > Application ID; required in webhook mode")
+    public_key: str = setting("", help="General Information > Public Key (64 hex characters); required in webhook mode")
+    bot_token: str = setting("", secret=True,
+                             help="Bot > Token: connect mode's Gateway and replies; in webhook mode only for registering commands")
     api_base: str = setting("https://discord.com/api/v10", url=True)
     tolerance_seconds: int = setting(300, minimum=1)
 
     def validate(self, path: str) -> None:
-        if not self.application_id.isdigit():
+        self.api_base = self.api_base.rstrip("/")
+        connect = self.mode == CONNECT
+        if connect and not self.bot_token:
+            raise ConfigError(f"{path}.bot_token", "is required in connect mode (the Gateway)",
+                              "copy it from the Developer Portal, Bot > Reset Token")
+        for key in ("application_id", "public_key"):
+            if not connect and not getattr(self, key):
+                raise ConfigError(f"{path}.{key}", "is required in webhook mode (the interactions endpoint)",
+                                  'copy it from the Developer Portal, General Information, or use mode = "connect"')
+        if self.application_id and not self.application_id.isdigit():
             raise ConfigError(f"{path}.application_id", "must be the numeric Application ID",
                               "copy it from the Developer Portal, General Information")
+        if not self.public_key:
+            return
         if len(self.public_key) != 64 or not _HEX.match(self.public_key):
             raise ConfigError(f"{path}.public_key", "must be 64 hexadecimal characters",
                               "copy the Public Key from the Developer Portal, General Information")
@@ -75,7 +87,6 @@ class DiscordConfig(PlatformConfig):
         except ValueError:
             raise ConfigError(f"{path}.public_key", "is not an Ed25519 public key",
                               "copy the Public Key from the Developer Portal, General Information") from None
-        self.api_base = self.api_base.rstrip("/")
 
 
 class DiscordChannel(PlatformChannel):
@@ -86,13 +97,16 @@ class DiscordChannel(PlatformChannel):
 
     def __init__(self, config: DiscordConfig) -> None:
         super().__init__(config)
-        self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key))
+        # None in connect mode without a public key: then the webhook is closed (404) before verify.
+        self._key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(config.public_key)) if config.public_key else None
 
     # -- inbound --------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
         timestamp, signature = signed_headers(req, TIMESTAMP_HEADER, SIGNATURE_HEADER)
         if len(signature) != 128 or not _HEX.match(signature):
             raise SignatureError(f"{SIGNATURE_HEADER} must be 128 hexadecimal characters")
+        if self._key is None:
+            raise SignatureError("no public_key is configured to verify interactions with")
         try:
             self._key.verify(bytes.fromhex(signature), timestamp.encode("ascii") + req.body)
         except InvalidSignature:

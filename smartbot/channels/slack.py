@@ -16,12 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PayloadError, SignatureError
+from ..errors import ConfigError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import WebRequest, WebResponse
+from .base import CONNECT, WEBHOOK, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
@@ -44,9 +44,9 @@ _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 @dataclass
 class SlackConfig(PlatformConfig):
     bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
-    signing_secret: str = setting(required=True, secret=True, help="Basic Information > Signing Secret")
+    signing_secret: str = setting("", secret=True, help="Basic Information > Signing Secret; required in webhook mode")
     app_token: str = setting("", secret=True,
-                             help='connect mode (Socket Mode): an app-level token (xapp-...) with connections:write')
+                             help="Socket Mode (connect mode): an app-level token (xapp-...) with connections:write")
     bot_user_id: str = setting("", help="the bot's user id (U...); read from each event's authorizations when empty")
     api_base: str = setting("https://slack.com/api", url=True)
     group_trigger: str = group_trigger_setting()
@@ -56,10 +56,16 @@ class SlackConfig(PlatformConfig):
         self.api_base = self.api_base.rstrip("/")
         if not self.bot_token.startswith("xoxb-"):
             log.warning("%s.bot_token does not start with xoxb-: use the Bot User OAuth Token", path)
+        if self.mode == WEBHOOK and not self.signing_secret:
+            raise ConfigError(f"{path}.signing_secret", "is required in webhook mode",
+                              'copy it from Basic Information > Signing Secret, or use mode = "connect" (Socket Mode)')
+        if self.mode == CONNECT and not self.app_token.startswith("xapp-"):
+            raise ConfigError(f"{path}.app_token", "connect mode (Socket Mode) needs an app-level token (xapp-...)",
+                              "Basic Information > App-Level Tokens: create one with the connections:write scope")
 
     def self_check(self) -> str:
         """For `smartbot check-config`: Slack's signing secrets are 32 hex characters."""
-        if len(self.signing_secret) != 32 or not _HEX.match(self.signing_secret):
+        if self.mode == WEBHOOK and (len(self.signing_secret) != 32 or not _HEX.match(self.signing_secret)):
             return "signing_secret is not the 32 hex characters Slack shows: copy it again from Basic Information"
         return ""
 

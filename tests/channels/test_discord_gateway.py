@@ -226,3 +226,14 @@ def test_the_parser_needs_an_author_and_digit_ids(fake):
     assert channel.parse_message({"id": "1", "channel_id": "2", "content": "", "author": ALICE}, BOT_ID) == []
     assert channel.parse_message({"id": "1", "channel_id": "2", "content": "joined", "type": 7,
                                   "author": ALICE}, BOT_ID) == []
+
+
+def test_connect_mode_needs_only_the_bot_token_and_webhook_mode_its_keys(fake):
+    config = build(DiscordConfig, {"mode": "connect", "bot_token": BOT_TOKEN}, "channels.discord")
+    assert DiscordChannel(config).config.public_key == ""
+    with pytest.raises(ConfigError) as missing:
+        build(DiscordConfig, {"mode": "connect"}, "channels.discord")
+    assert "channels.discord.bot_token" in str(missing.value)
+    with pytest.raises(ConfigError) as webhook:
+        build(DiscordConfig, {"bot_token": BOT_TOKEN}, "channels.discord")
+    assert "channels.discord.application_id" in str(webhook.value) and "webhook mode" in str(webhook.value)

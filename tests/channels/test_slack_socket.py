@@ -169,3 +169,14 @@ def test_a_wrong_app_token_is_a_config_error_and_never_shown(fake):
     assert "xapp-wrong-token" not in str(refused.value)
     assert fake.opens == 0
 
+
+
+def test_connect_mode_needs_the_app_token_and_not_the_signing_secret(fake):
+    with pytest.raises(ConfigError) as missing:
+        build(SlackConfig, {"bot_token": BOT_TOKEN, "mode": "connect"}, "channels.slack")
+    assert "channels.slack.app_token" in str(missing.value) and "connections:write" in str(missing.value)
+    config = build(SlackConfig, {"bot_token": BOT_TOKEN, "mode": "connect", "app_token": APP_TOKEN}, "channels.slack")
+    assert config.signing_secret == "" and config.self_check() == ""
+    with pytest.raises(ConfigError) as webhook:
+        build(SlackConfig, {"bot_token": BOT_TOKEN, "app_token": APP_TOKEN}, "channels.slack")
+    assert "channels.slack.signing_secret" in str(webhook.value)

@@ -71,6 +71,9 @@ class RecordingLink:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def time_left(self) -> float:
+        return 0.0 if self.stopping() else 3600.0
+
     def wait(self, seconds: float) -> bool:
         self._stop.wait(min(seconds, 0.2))      # a test's waits are short; the reason is recorded
         return self.stopping()

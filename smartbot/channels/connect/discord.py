@@ -166,7 +166,8 @@ class _Connection:
             return
         while not self.link.stopping():
             self._beat_when_due()
-            text = self.socket.receive(max(0.05, min(POLL_SECONDS, self.next_beat - time.monotonic())))
+            due = self.next_beat - time.monotonic()
+            text = self.socket.receive(max(0.05, min(POLL_SECONDS, due, self.link.time_left())))
             if text is not None and not self._frame(text):
                 return
 

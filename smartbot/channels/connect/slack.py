@@ -81,7 +81,7 @@ class SlackSocketMode(Connector):
 
     def _serve(self, socket: Socket, link: Link) -> None:
         while not link.stopping():
-            text = socket.receive(POLL_SECONDS)
+            text = socket.receive(max(0.05, min(POLL_SECONDS, link.time_left())))
             if text is None:
                 continue
             link.event_seen()
