@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.support.fake_discord_gateway import BOT_ID, BOT_TOKEN, FakeDiscordGateway
+from tests.support.outbox_rows import wait_sent
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.waiting import wait_until
 
@@ -110,12 +111,13 @@ def test_a_malformed_frame_is_dropped_audited_once_and_the_connection_kept(live_
 
 
 def test_kill_9_of_the_holder_another_process_resumes_and_every_message_is_answered_once(gunicorn_app, make_config,
-                                                                                          fake_model, discord):
+                                                                                          fake_model, discord, database_url):
     app = gunicorn_app(gateway_config(make_config, fake_model, discord), workers=2)
     discord.wait_connected()
     for number in range(3):
         mention(discord, f"before {number}")
     discord.wait_replies(3)
+    assert wait_sent(database_url, 3)
     app.kill_workers(signal.SIGKILL)             # the holder dies mid-stream; gunicorn starts new workers
     for number in range(3):
         mention(discord, f"during {number}")

@@ -6,12 +6,14 @@ of tests/support/fake_slack_socket.py, whose websocket counts the connections op
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any, Iterator
 
 import pytest
 import requests
 
 from tests.support.fake_slack_socket import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlackSocket
+from tests.support.outbox_rows import wait_sent
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.waiting import wait_until
 
@@ -94,3 +96,24 @@ def test_malformed_frames_are_dropped_logged_audited_once_per_reason_and_the_con
     assert sorted(json.loads(row.details)["reason"] for row in rows) == ["a frame that is not JSON", "missing field: event.channel"]
     assert {row.target for row in rows} == {"channel:slack"} and APP_TOKEN not in str([r.details for r in rows])
     assert slack.opens == 1 and APP_TOKEN not in caplog.text
+
+
+def test_kill_9_of_the_holder_another_process_connects_and_every_event_is_answered_once(gunicorn_app, make_config,
+                                                                                        fake_model, slack, database_url):
+    app = gunicorn_app(socket_mode_config(make_config, fake_model, slack), workers=2)
+    slack.wait_connected()
+    for number in range(3):
+        slack.push_event(mention(f"before {number}", f"1795550005.00010{number}"))
+    slack.wait_replies(3)
+    assert wait_sent(database_url, 3)
+    app.kill_workers(signal.SIGKILL)             # the holder dies mid-stream; gunicorn starts new workers
+    for number in range(3):
+        slack.push_event(mention(f"during {number}", f"1795550005.00020{number}"))
+    slack.wait_connected(opens=2, timeout=30)
+    for number in range(3):
+        slack.push_event(mention(f"after {number}", f"1795550005.00030{number}"))
+    slack.wait_replies(9, timeout=30)
+    quiet_for(1.5)
+    texts = sorted(r["text"] for r in slack.replies)
+    assert texts == sorted([f"echo: {when} {n}" for when in ("before", "during", "after") for n in range(3)])
+    assert slack.pending == {} and slack.ws.most_at_once == 1
