@@ -7,6 +7,8 @@ stand-in; the end-to-end path (inbox, worker, chat.postMessage) is in test_slack
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -180,3 +182,16 @@ def test_connect_mode_needs_the_app_token_and_not_the_signing_secret(fake):
     with pytest.raises(ConfigError) as webhook:
         build(SlackConfig, {"bot_token": BOT_TOKEN, "app_token": APP_TOKEN}, "channels.slack")
     assert "channels.slack.signing_secret" in str(webhook.value)
+
+
+def test_without_the_websockets_library_start_up_names_the_extra_to_install():
+    script = ("import sys; sys.modules['websockets'] = None\n"
+              "from smartbot.channels.connect import registry\n"
+              "from smartbot.errors import ConfigError\n"
+              "for name in ('slack', 'discord'):\n"
+              "    try:\n"
+              "        registry.check(name)\n"
+              "    except ConfigError as exc:\n"
+              "        print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "pip install 'smartbot[slack]'" in done.stdout and "pip install 'smartbot[discord]'" in done.stdout

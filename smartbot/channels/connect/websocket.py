@@ -3,7 +3,8 @@ returns every second or so, so the connector can see `Link.stopping()` between f
 
 Built on the `websockets` library's synchronous client, which runs no event loop of its own: the
 connector's thread reads frames in order and acknowledges each after it is stored. The library is
-an optional extra (`smartbot[slack]`, `smartbot[discord]`), imported when a socket is opened, so a
+an optional extra (`smartbot[slack]`, `smartbot[discord]`); the connector registry imports this
+module only for a channel in connect mode, and names the extra to install when it is missing, so a
 server that uses webhooks only never needs it. Its errors are translated here into `SocketClosed`;
 nothing above this module sees one of the library's exceptions. URLs are never put in a reason:
 Slack's carries a ticket.
@@ -14,11 +15,15 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
+
 from ...errors import SmartBotError
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024      # Discord's READY lists every server the bot is in
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 3.0
+_ERRORS = (WebSocketException, OSError, TimeoutError)
 
 
 class SocketClosed(SmartBotError):
@@ -43,17 +48,10 @@ class Socket:
         if scheme not in ("ws", "wss"):
             raise SocketClosed(f"the platform gave a {scheme or 'schemeless'} URL, not a websocket URL")
         try:
-            from websockets.exceptions import WebSocketException
-            from websockets.sync.client import connect
-        except ImportError:
-            raise SocketClosed("the websockets library is not installed (pip install 'smartbot[slack]' "
-                               "or 'smartbot[discord]')") from None
-        self._errors = (WebSocketException, OSError, TimeoutError)
-        try:
             self._ws = connect(url, additional_headers=headers, open_timeout=OPEN_TIMEOUT,
                                close_timeout=CLOSE_TIMEOUT, max_size=MAX_FRAME_BYTES,
                                user_agent_header="SmartBot")
-        except self._errors as exc:
+        except _ERRORS as exc:
             raise SocketClosed(f"could not open the websocket to {urlparse(url).hostname}: "
                                f"{type(exc).__name__}") from None
 
@@ -62,7 +60,7 @@ class Socket:
             frame = self._ws.recv(timeout=timeout)
         except TimeoutError:
             return None
-        except self._errors as exc:
+        except _ERRORS as exc:
             raise self._closed(exc) from None
         if isinstance(frame, bytes):
             return frame.decode("utf-8", "replace")
@@ -71,14 +69,14 @@ class Socket:
     def send(self, data: dict[str, Any]) -> None:
         try:
             self._ws.send(json.dumps(data, separators=(",", ":")))
-        except self._errors as exc:
+        except _ERRORS as exc:
             raise self._closed(exc) from None
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from any thread; a socket already gone is fine."""
         try:
             self._ws.close(code, reason)
-        except self._errors:
+        except _ERRORS:
             pass
 
     def _closed(self, exc: BaseException) -> SocketClosed:
