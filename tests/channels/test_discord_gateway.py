@@ -7,6 +7,8 @@ against the fake's REST side. The whole path under gunicorn is in test_discord_g
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from smartbot.channels.connect.discord import INTENTS, DiscordGateway
@@ -237,3 +239,34 @@ def test_connect_mode_needs_only_the_bot_token_and_webhook_mode_its_keys(fake):
     with pytest.raises(ConfigError) as webhook:
         build(DiscordConfig, {"bot_token": BOT_TOKEN}, "channels.discord")
     assert "channels.discord.application_id" in str(webhook.value) and "webhook mode" in str(webhook.value)
+
+
+def test_a_store_that_fails_is_not_counted_and_the_message_comes_again_on_resume(fake, gateway):
+    link = RecordingLink()
+    link.fail_next_store()
+    gateway(link)
+    fake.wait_connected()
+    fake.message("stored on the second try")
+    fake.wait_connected(opens=2)                 # the connector dropped the connection, then resumed
+    stored = link.wait_stored(1)
+    assert [m.text for m in stored] == ["stored on the second try"]
+    assert len(fake.identifies) == 1 and fake.resumes[0]["seq"] == 1      # the failed event was not saved
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+                     max_leaves=12)
+_field = st.sampled_from(["id", "channel_id", "guild_id", "type", "content", "author", "mentions", "attachments",
+                          "referenced_message", "member", "webhook_id"])
+
+
+@settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(message=st.dictionaries(_field, _json | st.fixed_dictionaries({"id": _json, "bot": _json}), max_size=8))
+def test_any_message_create_parses_or_is_refused_with_a_reason(message):
+    channel = DiscordChannel(build(DiscordConfig, {"mode": "connect", "bot_token": BOT_TOKEN}, "channels.discord"))
+    try:
+        parsed = channel.parse_message(message, BOT_ID)
+    except PayloadError as exc:
+        assert exc.reason
+    else:
+        assert all(m.chat_id.isdigit() and m.event_id.isdigit() for m in parsed)
