@@ -96,3 +96,15 @@ def test_rate_limits_and_a_webhook_set_again_are_waited_out(live_app, make_confi
     telegram.push(text_update(7004, 2, "after the webhook"))
     assert [s["text"] for s in telegram.wait_sent(2)][1:] == ["echo: after the webhook"]
     assert telegram.calls["deleteWebhook"] > deletes
+
+
+def test_back_in_webhook_mode_the_webhook_is_registered_again(live_app, make_config, fake_model, telegram, caplog):
+    telegram.webhook_url = ""                                   # as polling left it
+    url = "https://bot.example.com/webhooks/telegram"
+    section = {"bot_token": fake_telegram.TOKEN, "secret_token": "tg-webhook-secret_0123456789",
+               "webhook_url": url, "api_base": telegram.base}
+    app = live_app(make_config(model=fake_model, channels={"telegram": section}))
+    assert wait_until(lambda: telegram.webhook_url == url, 10)
+    assert "called setWebhook" in caplog.text and fake_telegram.TOKEN not in caplog.text
+    assert telegram.calls.get("getUpdates", 0) == 0
+    assert app.get("/readyz").json()["checks"]["channels"]["telegram"]["webhook"] is True
