@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -77,6 +79,23 @@ def test_takeover_seconds_is_bounded(tmp_path):
         load({"channels": {"generic": {"secret": "s" * 20, "callback_url": "https://x.example", "mode": "connect"}}},
              env=env)
     assert load({"channels": {"takeover_seconds": 30}}, env=env).connections.takeover_seconds == 30
+    config = tmp_path / "smartbot.toml"
+    config.write_text('[channels]\ntakeover_seconds = nan\n')
+    res = subprocess.run([str(Path(sys.executable).parent / "smartbot"), "check-config"], capture_output=True,
+                         text=True, env={**os.environ, **env, "SMARTBOT_CONFIG": str(config)}, timeout=60)
+    assert res.returncode != 0 and "channels.takeover_seconds" in res.stdout + res.stderr
+
+
+def test_connect_mode_without_a_connector_is_refused_naming_the_fix(monkeypatch):
+    from smartbot.channels.connect import registry
+    from smartbot.errors import ConfigError
+
+    monkeypatch.setitem(registry._CONNECTORS, "telegram", ("smartbot.channels.connect.not_here:Nothing", ""))
+    with pytest.raises(ConfigError, match='no connector for telegram yet -- use mode = "webhook"'):
+        registry.check("telegram")
+    monkeypatch.setitem(registry._CONNECTORS, "telegram", ("tests.support.missing_library:Nothing", "telegram"))
+    with pytest.raises(ConfigError, match=r"needs a library that is not installed .*smartbot\[telegram\]"):
+        registry.check("telegram")
 
 
 # -- takeover under gunicorn -------------------------------------------------------------------
