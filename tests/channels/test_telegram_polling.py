@@ -45,6 +45,8 @@ def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, 
     assert telegram.overlaps == [] and telegram.max_polling == 1
     res = requests.post(app.url + "/webhooks/telegram", json={"update_id": 1}, timeout=5)
     assert res.status_code == 404 and "connect mode" in res.json()["error"]
+    res = requests.get(app.url + "/webhooks/telegram", timeout=5)          # through Flask's route
+    assert res.status_code == 404 and "connect mode" in res.json()["error"]
     ready = app.get("/readyz").json()["checks"]["channels"]["telegram"]
     assert ready["ok"] and ready["mode"] == "connect" and ready["connected"] is True
 

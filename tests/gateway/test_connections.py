@@ -164,6 +164,9 @@ def test_connection_state_is_on_metrics_and_a_long_outage_alerts_the_admins(live
     telegram.script_polls(*[(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})] * 4)
     assert wait_until(lambda: "connection:telegram" in app.runtime.alerts.firing(), 15)
     assert wait_until(lambda: "connection:telegram" not in app.runtime.alerts.firing(), 30)
+    fams = families(app.get("/metrics").text)
+    assert [s.value for s in samples(fams, "smartbot_connection_reconnects_total")
+            if s.labels["channel"] == "telegram"] == [4.0]
     raised = [r for r in audit_rows(app, "alert.raised") if r.target == "connection:telegram"]
     resolved = [r for r in audit_rows(app, "alert.resolved") if r.target == "connection:telegram"]
     assert (len(raised), len(resolved)) == (1, 1)       # one alert, one recovery notice
