@@ -182,6 +182,7 @@ class _Link:
         reason = str(reason)[:80] or "refused"
         metrics.count("connection_refused_total", channel=channel, reason=reason)
         details = {"reason": reason, **{str(k)[:40]: str(v)[:200] for k, v in (detail or {}).items()}}
+        log.info("%s connection: dropped a frame (%s)", channel, details)
         self._holding.host.ingest.refusals.record("connection.refused", f"connect:{channel}",
                                                   f"channel:{channel}", reason, details)
 

@@ -68,6 +68,7 @@ class FakeTelegram(LoopbackServer):
         self.polling = 0
         self.overlaps: list[float] = []
         self.max_polling = 0
+        self.poll_started: list[float] = []     # time.time() of each getUpdates call
         self._drops = 0
         self._scripted: list[tuple[int, dict[str, Any]]] = []
 
@@ -147,6 +148,7 @@ class FakeTelegram(LoopbackServer):
 
     def _get_updates(self, data: dict[str, Any], conn: socket.socket) -> tuple[int, dict[str, Any]] | None:
         with self._cv:
+            self.poll_started.append(time.time())
             self.polling += 1
             self.max_polling = max(self.max_polling, self.polling)
             if self.polling > 1:
