@@ -1,7 +1,8 @@
 """Discord's Gateway (v10, JSON) and the REST calls around it, on loopback.
 
 HTTP: `GET /api/v10/gateway/bot` (Bot token) answers the socket URL and `session_start_limit`;
-`POST /api/v10/channels/<id>/messages` (Bot token) records a reply. The socket sends HELLO, then
+`POST /api/v10/channels/<id>/messages` (Bot token) records a reply, as does an interaction's follow-up
+(`POST /api/v10/webhooks/<application id>/<token>`, webhook mode's replies). The socket sends HELLO, then
 expects IDENTIFY (token, intents; without `allow_message_content` the privileged intent closes
 it with 4014, as Discord does) or RESUME (a known session and a sequence it has seen, else
 INVALID_SESSION false). READY carries the session id, `resume_gateway_url` and the bot's user.
@@ -27,6 +28,7 @@ BOT_ID = "1100000000000000001"
 MESSAGE_CONTENT = 1 << 15
 WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | MESSAGE_CONTENT
 _CHANNEL_MESSAGES = re.compile(r"^/api/v10/channels/([0-9]+)/messages$")
+_FOLLOW_UP = re.compile(r"^/api/v10/webhooks/([0-9]+)/([^/]+)$")
 
 
 class _Session:
@@ -112,6 +114,10 @@ class FakeDiscordGateway(SocketPlatform):
 
     # -- the platform's side ----------------------------------------------------------------
     def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
+        follow_up = _FOLLOW_UP.match(path)
+        if method == "POST" and follow_up and isinstance(data, dict) and data.get("content"):
+            self._reply({"interaction_token": follow_up.group(2), **data})      # webhook mode's replies
+            return 200, {"id": "1", "content": data["content"]}
         if authorization != f"Bot {BOT_TOKEN}":
             return 401, {"message": "401: Unauthorized", "code": 0}
         if method == "GET" and path == "/api/v10/gateway/bot":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from typing import Any, Callable
 
 from urllib.parse import parse_qsl, urlsplit
@@ -96,7 +97,7 @@ class _ApiHandler(QuietHandler):
 
 class SocketPlatform:
     """A fake platform with both halves: its Web API over HTTP (`_api`) and its websocket
-    (`_session(ws)` per connection). Replies the bot posts are kept in `replies`."""
+    (`_session(ws)` per connection). Replies the bot posts are kept in `replies`, in arrival order."""
 
     def __init__(self) -> None:
         self.http = LoopbackServer(_ApiHandler)
@@ -104,6 +105,7 @@ class SocketPlatform:
         self.ws = WebsocketLoopback(self._session)
         self._cv = threading.Condition()
         self.replies: list[dict[str, Any]] = []
+        self.reply_times: list[float] = []        # when each reply arrived (time.time())
 
     def start(self) -> "SocketPlatform":
         self.http.start()
@@ -130,6 +132,7 @@ class SocketPlatform:
     def _reply(self, reply: dict[str, Any]) -> None:
         with self._cv:
             self.replies.append(reply)
+            self.reply_times.append(time.time())
             self._cv.notify_all()
 
     def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
