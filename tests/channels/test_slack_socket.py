@@ -195,3 +195,19 @@ def test_without_the_websockets_library_start_up_names_the_extra_to_install():
               "        print(exc)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "pip install 'smartbot[slack]'" in done.stdout and "pip install 'smartbot[discord]'" in done.stdout
+
+
+def test_at_debug_level_the_connection_ticket_and_the_messages_stay_out_of_the_log(fake, caplog):
+    caplog.set_level("DEBUG")
+    link = RecordingLink()
+    runner = ConnectorThread(SlackSocketMode(_channel(fake)), link).start()
+    try:
+        fake.wait_connected()
+        fake.push_event(_dm("a private question"))
+        link.wait_stored(1)
+        fake.wait_acks(1)
+    finally:
+        runner.stop()
+    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.server"))  # not the fake's
+    assert "ticket=" not in ours and "a private question" not in ours
+    assert APP_TOKEN not in ours and BOT_TOKEN not in ours

@@ -12,6 +12,7 @@ Slack's carries a ticket.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,6 +25,10 @@ MAX_FRAME_BYTES = 8 * 1024 * 1024      # Discord's READY lists every server the 
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 3.0
 _ERRORS = (WebSocketException, OSError, TimeoutError)
+# The library logs its handshake (Slack's URL carries a ticket) and every frame (people's messages)
+# at DEBUG: its log stays at INFO and above whatever level the rest of SmartBot logs at.
+_LIBRARY_LOG = logging.getLogger(__name__ + ".library")
+_LIBRARY_LOG.setLevel(logging.INFO)
 
 
 class SocketClosed(SmartBotError):
@@ -50,7 +55,7 @@ class Socket:
         try:
             self._ws = connect(url, additional_headers=headers, open_timeout=OPEN_TIMEOUT,
                                close_timeout=CLOSE_TIMEOUT, max_size=MAX_FRAME_BYTES,
-                               user_agent_header="SmartBot")
+                               user_agent_header="SmartBot", logger=_LIBRARY_LOG)
         except _ERRORS as exc:
             raise SocketClosed(f"could not open the websocket to {urlparse(url).hostname}: "
                                f"{type(exc).__name__}") from None
