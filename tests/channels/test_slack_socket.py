@@ -140,16 +140,20 @@ def test_malformed_and_forged_frames_are_refused_and_the_connection_kept(fake, c
     fake.push_envelope({"envelope_id": "e-bad", "type": "events_api", "payload": "not an object"})
     fake.push_envelope({"envelope_id": "e-bad2", "type": "events_api",
                         "payload": {"type": "event_callback", "event": {"type": "message", "user": "U1", "text": "x"}}})
-    fake.push_event(_dm("still listening"))
+    forged = {"envelope_id": "e-forged", "type": "events_api",
+              "payload": {"type": "event_callback", "api_app_id": "A0SOMEONE0ELSE", "event_id": "Ev9", "event": _dm()}}
+    fake.push_envelope(forged)
+    fake.push_event(_dm("still listening", ts="1795550000.000999"))
     stored = connected.wait_stored(1)
-    refused = connected.wait_refused(5)
+    refused = connected.wait_refused(6)
     assert [m.text for m in stored] == ["still listening"]
     assert [reason for reason, _ in refused] == [
         "a frame that is not JSON", "a frame that is not a JSON object", "an envelope without a usable envelope_id",
-        "an events_api envelope without a payload object", "missing field: event.channel"]
+        "an events_api envelope without a payload object", "missing field: event.channel",
+        "an event for another app than this connection's"]
     assert fake.opens == 1                           # the same connection throughout
-    acked = {a["frame"]["envelope_id"] for a in fake.wait_acks(3)}
-    assert {"e-bad", "e-bad2"} <= acked              # a payload that never parses is not sent again
+    acked = {a["frame"]["envelope_id"] for a in fake.wait_acks(4)}
+    assert {"e-bad", "e-bad2", "e-forged"} <= acked             # a payload that never parses is not sent again
 
 
 def test_interactive_and_slash_command_envelopes_are_acknowledged_and_ignored(fake, connected, caplog):

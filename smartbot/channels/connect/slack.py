@@ -80,6 +80,7 @@ class SlackSocketMode(Connector):
         return url
 
     def _serve(self, socket: Socket, link: Link) -> None:
+        app_id = ""
         while not link.stopping():
             text = socket.receive(max(0.05, min(POLL_SECONDS, link.time_left())))
             if text is None:
@@ -92,25 +93,29 @@ class SlackSocketMode(Connector):
                 continue
             kind = frame.get("type")
             if kind == "hello":
+                info = frame.get("connection_info")
+                app_id = str(info.get("app_id") or "") if isinstance(info, dict) else ""
                 link.connected("Socket Mode")
             elif kind == "disconnect":
                 why = str(frame.get("reason") or "")[:60]
                 link.disconnected(f"Slack asked for a new connection ({why})")
                 return
             elif kind in ENVELOPES or "envelope_id" in frame:
-                self._envelope(socket, link, frame, str(kind))
+                self._envelope(socket, link, frame, str(kind), app_id)
             else:
                 log.debug("ignored a Socket Mode frame of type %s", str(kind)[:40])
 
-    def _envelope(self, socket: Socket, link: Link, frame: dict[str, Any], kind: str) -> None:
-        """Store what the envelope holds, then acknowledge it; a store that fails raises (no ack)."""
+    def _envelope(self, socket: Socket, link: Link, frame: dict[str, Any], kind: str, app_id: str) -> None:
+        """Store what the envelope holds, then acknowledge it; a store that fails raises (no ack).
+        An event naming another app than the one this connection was opened for (hello's
+        connection_info) is refused: the one check Socket Mode leaves to the client."""
         envelope_id = frame.get("envelope_id")
         if not isinstance(envelope_id, str) or not envelope_id or len(envelope_id) > 200:
             link.refuse("an envelope without a usable envelope_id", {"type": kind[:40]})
             return
         if kind == "events_api":
             try:
-                messages = self.channel.parse(_as_request(frame.get("payload")))
+                messages = self.channel.parse(_as_request(frame.get("payload"), app_id))
             except PayloadError as exc:
                 # A payload that does not parse never will: acknowledged, so Slack stops resending it.
                 link.refuse(exc.reason, {"type": kind})
@@ -125,9 +130,11 @@ class SlackSocketMode(Connector):
         socket.send({"envelope_id": envelope_id})
 
 
-def _as_request(payload: Any) -> WebRequest:
+def _as_request(payload: Any, app_id: str) -> WebRequest:
     """An envelope's payload in the shape the webhook path hands to `parse`."""
     if not isinstance(payload, dict):
         raise PayloadError("an events_api envelope without a payload object")
+    if app_id and payload.get("api_app_id") not in (None, app_id):
+        raise PayloadError("an event for another app than this connection's")
     return WebRequest("POST", "/slack/socket-mode", Headers({"Content-Type": "application/json"}),
                       json.dumps(payload).encode())
