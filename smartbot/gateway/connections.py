@@ -208,7 +208,9 @@ class _Link:
         return self._holding.stopping()
 
     def wait(self, seconds: float) -> bool:
-        self._holding.stop.wait(max(0.0, min(seconds, self.time_left())))
+        """Sleeping holds no connection, so it may outlast the hold (a rate limit's wait); losing the
+        hold wakes it."""
+        self._holding.stop.wait(max(0.0, seconds))
         return self.stopping()
 
     def time_left(self) -> float:

@@ -226,3 +226,32 @@ def test_two_nodes_on_postgresql_hold_one_connection_and_hand_it_over(two_nodes,
     assert min(t for t in telegram.poll_started if t > killed_at) - killed_at < TAKEOVER
     assert _holder_pid(url) in other.worker_pids()
     assert telegram.overlaps == []
+
+
+def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_when_it_wakes(two_nodes, telegram):
+    """SIGSTOP, not kill: the holder's process is alive, so only its lease's expiry frees the
+    channel; once it runs again, its hold has run out and it must neither poll nor save a cursor."""
+    nodes, url = two_nodes
+    telegram.push(text_update(8300, 1, "before the pause"))
+    telegram.wait_sent(1)
+    quiet_for(1.0)
+    holder = _holder_pid(url)
+    assert holder is not None
+    other = next(node for node in nodes if holder not in node.worker_pids())
+    os.kill(holder, signal.SIGSTOP)
+    paused_at = time.time()
+    try:
+        telegram.push(text_update(8300, 2, "during the pause"))
+        assert len(telegram.wait_sent(2, timeout=TAKEOVER + 5)) == 2
+        assert min(t for t in telegram.poll_started if t > paused_at) - paused_at < TAKEOVER
+        assert _holder_pid(url) in other.worker_pids()
+    finally:
+        os.kill(holder, signal.SIGCONT)
+    resumed_at = time.time()
+    telegram.push(text_update(8300, 3, "after the pause"))
+    telegram.wait_sent(3)
+    quiet_for(2.0)
+    assert _answered(telegram) == ["echo: before the pause", "echo: during the pause", "echo: after the pause"]
+    assert telegram.overlaps == [] and _holder_pid(url) in other.worker_pids()
+    paused = next(node for node in nodes if node is not other)
+    assert wait_until(lambda: "telegram connection: stopping (the lease went to another process" in paused.log(), 5)
