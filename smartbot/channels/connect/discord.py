@@ -59,7 +59,10 @@ class DiscordGateway(Connector):
 
     def run(self, link: Link) -> None:
         session = _Session.from_cursor(link.cursor())
-        url = session.resume_url if session.resumable else self._gateway_url(link)
+        if session.resumable:
+            url = session.resume_url
+        else:
+            url = self._gateway_url(link) if self._identify_allowed(link) else ""
         if not url:
             return
         socket = self._socket = Socket(_with_query(url))
@@ -71,19 +74,22 @@ class DiscordGateway(Connector):
         finally:
             self._socket = None
             socket.close(KEEP_SESSION)
+        if connection.pause:
+            link.wait(connection.pause)        # with no socket open: a pause holds no connection
 
     def close(self) -> None:
         socket = self._socket
         if socket is not None:
             socket.close(KEEP_SESSION)
 
-    def identify_allowed(self, link: Link) -> bool:
-        """Wait out the spacing between two IDENTIFYs; False when told to stop meanwhile."""
-        wait = self._last_identify + IDENTIFY_SPACING - time.monotonic()
-        if wait > 0 and link.wait(wait):
-            return False
+    def identified(self) -> None:
         self._last_identify = time.monotonic()
-        return True
+
+    def _identify_allowed(self, link: Link) -> bool:
+        """Wait out the spacing between two IDENTIFYs, before a socket is open; False when told to
+        stop meanwhile."""
+        wait = self._last_identify + IDENTIFY_SPACING - time.monotonic()
+        return not (wait > 0 and link.wait(wait))
 
     # -- discovery and endings ----------------------------------------------------------
     def _gateway_url(self, link: Link) -> str:
@@ -156,14 +162,15 @@ class _Connection:
         self.acked = True
         self.seq = session.seq          # the newest number seen; session.seq: the newest saved
         self.saved_seq = session.seq
+        self.pause = 0.0                # seconds to wait once the socket is closed (INVALID_SESSION)
 
     def serve(self) -> None:
         self._hello()
         if self.session.resumable:
             self.socket.send({"op": RESUME, "d": {"token": self.channel.config.bot_token,
                                                   "session_id": self.session.session_id, "seq": self.session.seq}})
-        elif not self._identify():
-            return
+        else:
+            self._identify()
         while not self.link.stopping():
             self._beat_when_due()
             due = self.next_beat - time.monotonic()
@@ -185,13 +192,11 @@ class _Connection:
         self.interval = min(max(interval, 1.0), 600.0)
         self.next_beat = time.monotonic() + self.interval * random.random()
 
-    def _identify(self) -> bool:
-        if not self.gateway.identify_allowed(self.link):
-            return False
+    def _identify(self) -> None:
         self.socket.send({"op": IDENTIFY, "d": {
             "token": self.channel.config.bot_token, "intents": INTENTS,
             "properties": {"os": "linux", "browser": "smartbot", "device": "smartbot"}}})
-        return True
+        self.gateway.identified()
 
     def _beat_when_due(self) -> None:
         if time.monotonic() < self.next_beat:
@@ -275,7 +280,7 @@ class _Connection:
             self.session.forget()
             self.link.save_cursor(self.session.cursor())
         self.link.disconnected("Discord invalidated the session" + (" (resumable)" if resumable else ""))
-        self.link.wait(random.uniform(1.0, 5.0))
+        self.pause = random.uniform(1.0, 5.0)
 
 
 def _with_query(url: str) -> str:
