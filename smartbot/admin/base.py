@@ -17,6 +17,7 @@ from ..auth import rbac
 from ..errors import PayloadError, PermissionDenied
 from ..httputil import load_json
 from ..i18n import available, normalize, t
+from ..i18n.reasons import reason, say
 from ..manage import changes, names
 from ..manage.errors import Invalid, ManageError
 from ..storage.db import MAX_INTEGER
@@ -76,8 +77,7 @@ def page(permission: str) -> Callable:
             try:
                 return fn(principal, **kwargs)
             except (ManageError, PermissionDenied) as exc:   # a refusal is audited where raised
-                field = getattr(exc, "field", None)
-                message = f"{field + ': ' if field else ''}{exc.reason}"
+                message = refusal(exc, locale())
                 if request.method == "GET":              # what was asked for cannot be shown
                     status = 400 if isinstance(exc, Invalid) else getattr(exc, "status", 403)   # a bad query
                     return render("admin/error.html", status=status, message=message, principal=principal)
@@ -85,6 +85,12 @@ def page(permission: str) -> Callable:
                 return redirect(request.referrer or url_for("admin.dashboard"))
         return view
     return decorate
+
+
+def refusal(exc: ManageError | PermissionDenied, loc: str) -> str:
+    """A service's refusal in the page's language, the field it names shown as code (as typed)."""
+    field = getattr(exc, "field", None)
+    return f"{'`' + field + '`: ' if field else ''}{say(exc.reason, loc)}"
 
 
 def actor(principal: rbac.Principal) -> str:
@@ -97,9 +103,9 @@ def json_field(name: str) -> dict:
     try:
         value = load_json(text)
     except PayloadError as exc:
-        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
+        raise Invalid(reason("reason.field.not_json", detail=exc.reason), name) from None
     if not isinstance(value, dict):
-        raise Invalid("must be a JSON object", name)
+        raise Invalid(reason("reason.field.json_object"), name)
     return value
 
 
@@ -156,7 +162,7 @@ def whole_number(name: str, default: int | None, minimum: int = 1, maximum: int 
     if raw == "":
         return default
     if not _WHOLE.fullmatch(raw) or not minimum <= int(raw) <= maximum:
-        raise Invalid(f"must be a whole number from {minimum} to {maximum}", name)
+        raise Invalid(reason("reason.field.whole_number", minimum=minimum, maximum=maximum), name)
     return int(raw)
 
 
@@ -164,5 +170,5 @@ def text(name: str, max_length: int = 200) -> str:
     """Text from the query string, stripped; Invalid when longer than `max_length`."""
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
-        raise Invalid(f"must be at most {max_length} characters", name)
+        raise Invalid(reason("reason.field.max_length", n=max_length), name)
     return value
