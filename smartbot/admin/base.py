@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from ..auth import rbac
 from ..errors import PayloadError, PermissionDenied
 from ..httputil import load_json
-from ..i18n import available, normalize, t
+from ..i18n import FALLBACK, available, catalogue, normalize, t
 from ..i18n.reasons import reason, say
 from ..manage import changes, names
 from ..manage.errors import Invalid, ManageError
@@ -88,9 +88,18 @@ def page(permission: str) -> Callable:
 
 
 def refusal(exc: ManageError | PermissionDenied, loc: str) -> str:
-    """A service's refusal in the page's language, the field it names shown as code (as typed)."""
+    """A service's refusal in the page's language, after the field it names: in English the field's
+    own name (as the API says it), in another language its label, or the name shown as code."""
+    said = say(exc.reason, loc)
     field = getattr(exc, "field", None)
-    return f"{'`' + field + '`: ' if field else ''}{say(exc.reason, loc)}"
+    if not field:
+        return said
+    label = f"reason.field_name.{field}"
+    if label in catalogue(FALLBACK):
+        field = t(label, loc)
+    elif loc != FALLBACK:
+        field = f"`{field}`"
+    return t("reason.with_field", loc, field=field, reason=said)
 
 
 def actor(principal: rbac.Principal) -> str:

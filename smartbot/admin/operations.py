@@ -156,5 +156,7 @@ def approvals_page(principal):
 @bp.post("/approvals/<int:approval_id>/<verdict>")
 @page("approval:decide")
 def approvals_decide(principal, approval_id: int, verdict: str):
-    commands.decide(current_runtime(), principal, approval_id, verdict == "approve")
-    return done("saved", "admin.approvals_page")
+    approve = verdict == "approve"
+    commands.decide(current_runtime(), principal, approval_id, approve)
+    flash(t("admin.flash.approved" if approve else "admin.flash.denied", locale(), id=approval_id), "ok")
+    return redirect(url_for("admin.approvals_page"))

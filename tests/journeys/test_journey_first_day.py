@@ -1,7 +1,7 @@
 """A newcomer's first day with SmartBot, in one browser session, in English and in Chinese.
 
 From a fresh data directory (the app under gunicorn with no provider, no user but the admin that
-start.sh makes): log in to the admin page, add a provider (the fake model server), chat in the web
+start.sh makes, and `default_locale` set to the journey's language): log in to the admin page, add a provider (the fake model server), chat in the web
 chat, bind that chat's sender to a new user with the one-click Bind and give them a role, add a
 command that needs an approval and run it from the chat, approve it on the admin page and read the
 outcome in the chat, run a workflow from the page into the chat, and read what happened in the
@@ -73,7 +73,9 @@ def browser():
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_a_newcomers_first_day_from_login_to_the_audit_log(browser, gunicorn_app, make_config, fake_model, lang):
-    site = AdminSite(gunicorn_app(make_config()), admin="root")      # start.sh made the admin; nothing else
+    # start.sh made the admin and nothing else; a Chinese deployment sets default_locale, as the example
+    # config says: the language of what the bot sends later, unasked (an approval's outcome, a run's end).
+    site = AdminSite(gunicorn_app(make_config(default_locale=lang)), admin="root")
     try:
         _first_day(Journey(browser, site, lang), fake_model)
     finally:
@@ -153,9 +155,11 @@ def _first_day(j: Journey, fake_model) -> None:
     assert "deploy" in pending.inner_text() and "li" in pending.inner_text()
     pending.locator("button:not(.danger)").click()
     admin.wait_for_selector("#pending #approval-1", state="detached")
+    assert "#1" in j.flash()                                        # says which request, not just "saved"
     j.look("approvals-decided")
     chat.page.bring_to_front()
-    chat.wait_for_bot("deployed v7")
+    outcome = chat.wait_for_bot("deployed v7").inner_text()
+    assert ("已批准并运行" if j.lang == "zh-CN" else "was approved and run") in outcome, outcome
     j.shot(chat.page, "chat-approved-and-ran")
 
     # 8. A workflow from the page into this chat (the page's own example).
@@ -171,6 +175,7 @@ def _first_day(j: Journey, fake_model) -> None:
     j.look("workflow-run")
     chat.page.bring_to_front()
     chat.wait_for_bot("load average")
+    chat.wait_for_bot("工作流 my-workflow" if j.lang == "zh-CN" else "Workflow my-workflow")
     j.shot(chat.page, "chat-workflow-result")
 
     # 9. What happened: the audit log names people, the conversation shows every turn.
