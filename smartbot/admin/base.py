@@ -73,7 +73,7 @@ def page(permission: str) -> Callable:
                     if request.method == "POST" and "CSRF" in exc.reason:
                         return render("admin/error.html", status=400, message=exc.reason)
                     return redirect(url_for("admin.login_form", next=request.path))
-                return render("admin/error.html", status=403, message=exc.reason)
+                return render("admin/error.html", status=403, message=say(exc.reason, locale()))
             try:
                 return fn(principal, **kwargs)
             except (ManageError, PermissionDenied) as exc:   # a refusal is audited where raised

@@ -150,7 +150,8 @@ def decide(runtime: Any, caller: Principal, approval_id: int, approve: bool) -> 
     if settled.outcome == "own":
         raise Forbidden(reason("reason.approval.own"))
     if settled.outcome == "already":
-        raise Conflict(reason("reason.approval.settled", id=approval_id, status=reason(f"admin.status.{settled.status}")))
+        status = reason(f"admin.status.{settled.status}")
+        raise Conflict(reason("reason.approval.settled", id=approval_id, status=status))
     if approve:
         runtime.dispatch.soon(APPROVAL, approval_id)     # never run inside the request
     with runtime.db.read() as conn:

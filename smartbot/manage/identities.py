@@ -56,7 +56,8 @@ def _require_cover(conn: Connection, caller: Principal, user_id: int, doing: str
     name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
     if name is None:
         return
-    delegation.require_cover(caller, delegation.grants_of_user(conn, user_id), reason(doing, target=target, user=repr(name)),
+    delegation.require_cover(caller, delegation.grants_of_user(conn, user_id),
+                             reason(doing, target=target, user=repr(name)),
                              target)
 
 

@@ -69,7 +69,8 @@ def _wanted(name: str, data: dict[str, Any], row: Row[Any] | None = None) -> tup
 
 def _require_cover(caller: Principal, row: Row[Any], doing: str) -> None:
     """A role may be changed only by a caller who holds everything it gives (the admin role too)."""
-    delegation.require_cover(caller, delegation.grants_of_role(row), reason(f"reason.doing.role_{doing}", name=repr(row.name)),
+    delegation.require_cover(caller, delegation.grants_of_role(row),
+                             reason(f"reason.doing.role_{doing}", name=repr(row.name)),
                              f"role:{row.name}")
 
 
@@ -78,7 +79,8 @@ def create_role(db: Database, caller: Principal, data: dict[str, Any]) -> dict[s
     with changes.delegated(db, caller) as (conn, me):
         if conn.execute(sa.select(_roles.c.id).where(_roles.c.name == data["name"])).first():
             raise Conflict(reason("reason.role.exists", name=repr(data['name'])), "name")
-        delegation.require_cover(me, _wanted(data["name"], data), reason("reason.doing.role_permissions", name=repr(data['name'])),
+        delegation.require_cover(me, _wanted(data["name"], data),
+                                 reason("reason.doing.role_permissions", name=repr(data['name'])),
                                  f"role:{data['name']}")
         now = time.time()
         conn.execute(sa.insert(_roles).values(

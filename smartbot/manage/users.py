@@ -71,7 +71,8 @@ def _grantable(conn: Connection, caller: Principal, roles: list[str], target: st
 
 def _changeable(conn: Connection, caller: Principal, row: Row[Any], doing: str) -> None:
     """A user may be changed only by a caller who holds every right the user holds (the admin too)."""
-    delegation.require_cover(caller, delegation.grants_of_user(conn, row.id), reason(f"reason.doing.user_{doing}", name=repr(row.name)),
+    delegation.require_cover(caller, delegation.grants_of_user(conn, row.id),
+                             reason(f"reason.doing.user_{doing}", name=repr(row.name)),
                              f"user:{row.name}")
 
 

@@ -75,3 +75,13 @@ def test_the_api_still_answers_the_english_reason(desk):
                   headers={"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"}, timeout=10)
     assert resp.status_code == 403
     assert resp.json()["error"] == "you may not grant the role 'admin': you do not hold '*'"
+
+
+@pytest.mark.parametrize("lang, expected", [("en", "role people-desk lacks 'admin:providers'"),
+                                            ("zh-CN", "角色 people-desk 没有 'admin:providers' 权限")])
+def test_a_page_the_admin_may_not_open_says_why_in_the_pages_language(desk, lang, expected):
+    page = AdminPage(desk.url, "ursula", PASSWORD)
+    resp = page.get(f"/admin/providers?lang={lang}")
+    assert resp.status_code == 403
+    said = re.search(r'<h2 class="bad">.*?</h2><p>(.*?)</p>', resp.text, re.S).group(1)
+    assert html.unescape(said) == expected

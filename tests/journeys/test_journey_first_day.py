@@ -1,11 +1,12 @@
 """A newcomer's first day with SmartBot, in one browser session, in English and in Chinese.
 
 From a fresh data directory (the app under gunicorn with no provider, no user but the admin that
-start.sh makes, and `default_locale` set to the journey's language): log in to the admin page, add a provider (the fake model server), chat in the web
-chat, bind that chat's sender to a new user with the one-click Bind and give them a role, add a
-command that needs an approval and run it from the chat, approve it on the admin page and read the
-outcome in the chat, run a workflow from the page into the chat, and read what happened in the
-audit log and the conversations. Only what the pages show is used: links, forms, buttons.
+start.sh makes, and `default_locale` set to the journey's language): log in to the admin page, add
+a provider (the fake model server), chat in the web chat, bind that chat's sender to a new user
+with the one-click Bind and give them a role, add a command that needs an approval and run it from
+the chat, approve it on the admin page and read the outcome in the chat, run a workflow from the
+page into the chat, and read what happened in the audit log and the conversations.
+Only what the pages show is used: links, forms, buttons.
 
 Every admin page on the way, in zh-CN, shows no English (the rules of test_admin_languages), and a
 screenshot of each step in each language goes to tests/screenshots/journey-<lang>-<nn>-<step>.png.
@@ -56,7 +57,7 @@ class Journey:
     def look(self, name: str) -> None:
         self.shot(self.admin, name)
         if self.lang == "zh-CN":
-            typed = set(re.findall(r"[A-Za-z]+", DEPLOY["description"])) | {"local", "version"}   # what the person typed
+            typed = set(re.findall(r"[A-Za-z]+", DEPLOY["description"])) | {"local", "version"}   # as typed
             left = english_words(self.admin.evaluate(VISIBLE_TEXT), _data_words(self.site.db) | typed)
             if left:
                 self.english[name] = sorted(set(left))
@@ -122,7 +123,7 @@ def _first_day(j: Journey, fake_model) -> None:
     new_user.locator("button[type=submit]").click()
     admin.wait_for_selector("#user-li")
     row = admin.locator(f"#unbound-webchat-{chat.chat_id}")
-    assert who.split(f"webchat:{chat.chat_id}")[0] is not None and row.count() == 1
+    assert f"webchat:{chat.chat_id}" in who and row.count() == 1      # /whoami named the row to bind
     row.locator("select[name=user_id]").select_option(label="li")
     row.locator(".bind-button").click()
     admin.wait_for_selector(f"#user-li .identities code:has-text('webchat:{chat.chat_id}')")
