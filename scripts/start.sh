@@ -8,13 +8,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 make_venv
 install_requirements
 
+# start.sh's own lines, from the catalogues, in the language of SMARTBOT_LANG or else LC_ALL / LANG.
+say() { "$VENV/bin/python" -m smartbot.i18n.terminal "$@"; }
+
 VAR="$ROOT/var"
 mkdir -p "$VAR"
 chmod 700 "$VAR"
 export SMARTBOT_CONFIG="${SMARTBOT_CONFIG:-$VAR/smartbot.toml}"
 if [ ! -f "$SMARTBOT_CONFIG" ]; then
   cp "$ROOT/smartbot.example.toml" "$SMARTBOT_CONFIG"
-  echo "wrote $SMARTBOT_CONFIG (edit it to add model providers and chat platforms)"
+  say setup.start_wrote_config "path=$SMARTBOT_CONFIG"
 fi
 # The signing key lives in var/secret_key. The settings read it from there (secret_key_file) when
 # SMARTBOT_SECRET_KEY is not set, so every `smartbot` command run later finds the same key.
@@ -32,10 +35,10 @@ sys.exit(0 if has_admin(Database(load().database_url)) else 1)'; then
   if [ -n "${SMARTBOT_ADMIN_PASSWORD:-}" ]; then
     printf '%s\n' "$SMARTBOT_ADMIN_PASSWORD" | "$VENV/bin/smartbot" create-admin --name "${SMARTBOT_ADMIN_NAME:-admin}" --password-stdin
   elif [ -t 0 ]; then
-    echo "No admin account yet. Choose a password for the admin login (at least 10 characters)."
+    say setup.start_choose_password
     "$VENV/bin/smartbot" create-admin --name "${SMARTBOT_ADMIN_NAME:-admin}" || true
   else
-    echo "No admin account yet: run '$VENV/bin/smartbot create-admin' (with SMARTBOT_CONFIG=$SMARTBOT_CONFIG)."
+    say setup.start_no_admin "command=$VENV/bin/smartbot create-admin" "config=$SMARTBOT_CONFIG"
   fi
 fi
 

@@ -275,11 +275,19 @@ def _chat_greeting(runtime: Runtime, sender: TerminalSender, asked: str | None) 
 def _check_config(args: argparse.Namespace) -> int:
     import logging
 
+    from .i18n import t
+    from .i18n.terminal import terminal_locale
     from .settings.checks import run_checks
 
     # Every check says its own outcome; a library's log line (a provider's refusal) would repeat it raw.
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    problems = run_checks(_settings(), online=args.online, out=print)
+    loc = terminal_locale(os.environ)
+    try:
+        settings = _settings()
+    except ConfigError as exc:
+        print(t("check.config_error", loc, error=exc), file=sys.stderr)
+        return 2
+    problems = run_checks(settings, online=args.online, out=print, locale=loc)
     return 1 if problems else 0
 
 

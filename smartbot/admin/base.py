@@ -16,7 +16,8 @@ from markupsafe import Markup, escape
 from ..auth import rbac
 from ..errors import PayloadError, PermissionDenied
 from ..httputil import load_json
-from ..i18n import available, normalize, t
+from ..i18n import FALLBACK, available, catalogue, normalize, t
+from ..i18n.reasons import reason, say
 from ..manage import changes, names
 from ..manage.errors import Invalid, ManageError
 from ..storage.db import MAX_INTEGER
@@ -72,12 +73,11 @@ def page(permission: str) -> Callable:
                     if request.method == "POST" and "CSRF" in exc.reason:
                         return render("admin/error.html", status=400, message=exc.reason)
                     return redirect(url_for("admin.login_form", next=request.path))
-                return render("admin/error.html", status=403, message=exc.reason)
+                return render("admin/error.html", status=403, message=say(exc.reason, locale()))
             try:
                 return fn(principal, **kwargs)
             except (ManageError, PermissionDenied) as exc:   # a refusal is audited where raised
-                field = getattr(exc, "field", None)
-                message = f"{field + ': ' if field else ''}{exc.reason}"
+                message = refusal(exc, locale())
                 if request.method == "GET":              # what was asked for cannot be shown
                     status = 400 if isinstance(exc, Invalid) else getattr(exc, "status", 403)   # a bad query
                     return render("admin/error.html", status=status, message=message, principal=principal)
@@ -85,6 +85,21 @@ def page(permission: str) -> Callable:
                 return redirect(request.referrer or url_for("admin.dashboard"))
         return view
     return decorate
+
+
+def refusal(exc: ManageError | PermissionDenied, loc: str) -> str:
+    """A service's refusal in the page's language, after the field it names: in English the field's
+    own name (as the API says it), in another language its label, or the name shown as code."""
+    said = say(exc.reason, loc)
+    field = getattr(exc, "field", None)
+    if not field:
+        return said
+    label = f"reason.field_name.{field}"
+    if label in catalogue(FALLBACK):
+        field = t(label, loc)
+    elif loc != FALLBACK:
+        field = f"`{field}`"
+    return t("reason.with_field", loc, field=field, reason=said)
 
 
 def actor(principal: rbac.Principal) -> str:
@@ -97,9 +112,9 @@ def json_field(name: str) -> dict:
     try:
         value = load_json(text)
     except PayloadError as exc:
-        raise Invalid(f"not valid JSON ({exc.reason})", name) from None
+        raise Invalid(reason("reason.field.not_json", detail=exc.reason), name) from None
     if not isinstance(value, dict):
-        raise Invalid("must be a JSON object", name)
+        raise Invalid(reason("reason.field.json_object"), name)
     return value
 
 
@@ -156,7 +171,7 @@ def whole_number(name: str, default: int | None, minimum: int = 1, maximum: int 
     if raw == "":
         return default
     if not _WHOLE.fullmatch(raw) or not minimum <= int(raw) <= maximum:
-        raise Invalid(f"must be a whole number from {minimum} to {maximum}", name)
+        raise Invalid(reason("reason.field.whole_number", minimum=minimum, maximum=maximum), name)
     return int(raw)
 
 
@@ -164,5 +179,5 @@ def text(name: str, max_length: int = 200) -> str:
     """Text from the query string, stripped; Invalid when longer than `max_length`."""
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
-        raise Invalid(f"must be at most {max_length} characters", name)
+        raise Invalid(reason("reason.field.max_length", n=max_length), name)
     return value

@@ -12,6 +12,7 @@ from ..errors import PayloadError
 from ..executor import approvals
 from ..httputil import load_json
 from ..i18n import catalogue, t
+from ..i18n.reasons import reason
 from ..llm.breaker import CLOSED, HALF_OPEN, OPEN
 from ..manage import commands, names, providers
 from ..manage.errors import Invalid
@@ -95,7 +96,7 @@ def _definition() -> dict[str, Any]:
     try:
         data = load_json(request.form.get("definition", "") or "{}")
     except PayloadError as exc:
-        raise Invalid(f"not valid JSON ({exc.reason})", "definition") from None
+        raise Invalid(reason("reason.field.not_json", detail=exc.reason), "definition") from None
     return data if isinstance(data, dict) else {"argv": data}
 
 
@@ -155,5 +156,7 @@ def approvals_page(principal):
 @bp.post("/approvals/<int:approval_id>/<verdict>")
 @page("approval:decide")
 def approvals_decide(principal, approval_id: int, verdict: str):
-    commands.decide(current_runtime(), principal, approval_id, verdict == "approve")
-    return done("saved", "admin.approvals_page")
+    approve = verdict == "approve"
+    commands.decide(current_runtime(), principal, approval_id, approve)
+    flash(t("admin.flash.approved" if approve else "admin.flash.denied", locale(), id=approval_id), "ok")
+    return redirect(url_for("admin.approvals_page"))

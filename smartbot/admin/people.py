@@ -9,6 +9,7 @@ from ..auth import delegation
 from ..auth.permissions import ADMIN_AREAS, PERMISSIONS
 from ..auth.rbac import Grant, pattern_matches
 from ..i18n import catalogue, t
+from ..i18n.reasons import reason
 from ..manage import identities, roles, users
 from ..manage.errors import Invalid
 from ..manage.fields import validate
@@ -104,7 +105,7 @@ def identities_bind(principal):
     form = request.form
     raw = form.get("user_id", "").strip()
     if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
-        raise Invalid("choose a user", "user_id")
+        raise Invalid(reason("reason.user.choose"), "user_id")
     body = validate(identities.BIND_FIELDS, {"channel": form.get("channel", "").strip(),
                                              "platform_user_id": form.get("platform_user_id", "").strip(),
                                              "user_id": int(raw) if raw else None})

@@ -8,6 +8,7 @@ import time
 from flask import Response, request, stream_with_context
 
 from ..audit.events import RESULTS
+from ..i18n.reasons import reason
 from ..manage import audit_view, conversations
 from ..manage.errors import Invalid
 from ..web.context import current_runtime
@@ -24,7 +25,7 @@ def _hours() -> float | None:
     if raw == "":
         return None
     if not _HOURS.fullmatch(raw) or not 0 < float(raw) <= MAX_HOURS:
-        raise Invalid(f"must be a number of hours above 0 and at most {MAX_HOURS}", "hours")
+        raise Invalid(reason("reason.field.hours", n=MAX_HOURS), "hours")
     return float(raw)
 
 

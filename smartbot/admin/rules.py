@@ -5,6 +5,7 @@ import json
 
 from flask import request
 
+from ..i18n.reasons import reason
 from ..manage import rules
 from ..manage.errors import Invalid
 from ..router.engine import ACTIONS
@@ -15,7 +16,7 @@ from .base import actor, bp, done, json_field, page, render
 def _form() -> dict:
     position = request.form.get("position", "100")
     if not position.isdigit():
-        raise Invalid("must be a whole number", "position")
+        raise Invalid(reason("reason.field.whole"), "position")
     return {"name": request.form.get("name", "").strip(), "position": int(position),
             "enabled": request.form.get("enabled") == "on", "action": request.form.get("action", ""),
             "match": json_field("match"), "params": json_field("params")}

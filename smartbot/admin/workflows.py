@@ -9,6 +9,7 @@ from typing import Any
 from flask import request
 
 from ..i18n import t
+from ..i18n.reasons import reason
 from ..manage import conversations, names, workflows
 from ..manage.errors import Invalid
 from ..manage.fields import validate
@@ -36,7 +37,7 @@ def _chat(value: str) -> dict[str, str]:
     if not channel:
         return {}
     if not chat_id:
-        raise Invalid("choose a chat from the list", "chat")
+        raise Invalid(reason("reason.workflow.choose_chat"), "chat")
     return {"channel": channel, "chat_id": chat_id}
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..errors import PermissionDenied
+from ..i18n.reasons import reason
 from ..storage.tables import Role, User, UserRole
 from .identities import principal_for_user
 from .rbac import Grant, Principal
@@ -78,9 +79,17 @@ def require_cover(caller: Principal, wanted: Iterable[Grant], doing: str, target
     for grant in wanted:
         short = uncovered(caller.grants, grant.pattern, grant.chat_scope)
         if short is not None:
-            where = f" {short}" if short else ""
-            raise DelegationDenied(grant.pattern, f"you may not {doing}: you do not hold {grant.pattern!r}{where}",
-                                   target)
+            raise DelegationDenied(grant.pattern, _denied(doing, grant.pattern, grant.chat_scope, short), target)
+
+
+def _denied(doing: str, pattern: str, chat_scope: Sequence[str] | None, short: str) -> str:
+    """The refusal in words, for the API (English) and the page (its language): `short` is what
+    uncovered() found missing."""
+    if not short:
+        return reason("reason.delegation.denied", doing=doing, pattern=repr(pattern))
+    if chat_scope is None:
+        return reason("reason.delegation.denied_everywhere", doing=doing, pattern=repr(pattern))
+    return reason("reason.delegation.denied_in_chat", doing=doing, pattern=repr(pattern), chat=short[len("in chat "):])
 
 
 def covers(caller: Principal, wanted: Iterable[Grant]) -> bool:

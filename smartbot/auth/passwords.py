@@ -11,6 +11,8 @@ import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..i18n.reasons import reason
+
 MIN_LENGTH = 10
 METHOD = "scrypt"
 
@@ -37,9 +39,9 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 def weakness(password: str, name: str = "") -> str:
     """Why a password is too weak, or '' when it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"use at least {MIN_LENGTH} characters"
+        return reason("reason.password.short", n=MIN_LENGTH)
     if name and password.lower() == name.lower():
-        return "the password must not be the user name"
+        return reason("reason.password.is_name")
     if len(set(password)) < 4:
-        return "use more different characters"
+        return reason("reason.password.variety")
     return ""

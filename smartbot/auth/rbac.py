@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import PermissionDenied
+from ..i18n.reasons import reason
 from .permissions import is_declared
 
 
@@ -76,8 +77,9 @@ def check(principal: Principal, permission: str, chat_key: str = "") -> Decision
             continue
         return Decision(True, f"granted by {grant.pattern!r} (role {grant.role})", permission, grant.pattern)
     if scoped_out:
-        return Decision(False, f"{permission!r} is granted only in other chats", permission)
-    return Decision(False, f"role {principal.role_label} lacks {permission!r}", permission)
+        return Decision(False, reason("reason.permission.other_chats", permission=repr(permission)), permission)
+    roles = principal.role_label if principal.roles else reason("reason.permission.no_roles")
+    return Decision(False, reason("reason.permission.lacking", roles=roles, permission=repr(permission)), permission)
 
 
 def require(principal: Principal, permission: str, chat_key: str = "") -> Decision:

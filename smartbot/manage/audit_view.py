@@ -17,6 +17,7 @@ from sqlalchemy.engine import Row
 
 from .. import audit
 from ..audit.events import RESULTS
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..storage.tables import AuditLog
 from . import names
@@ -45,12 +46,12 @@ class Filters:
 
     def __post_init__(self) -> None:
         if self.result is not None and self.result not in RESULTS:
-            raise Invalid(f"must be one of {', '.join(RESULTS)}", "result")
+            raise Invalid(reason("reason.field.one_of", choices=', '.join(RESULTS)), "result")
         if self.action is not None and not ACTION_PATTERN.fullmatch(self.action):
-            raise Invalid("an action name (letters, digits, _ and .), * as a wildcard", "action")
+            raise Invalid(reason("reason.audit.action"), "action")
         for name in ("actor", "person"):
             if len(getattr(self, name) or "") > MAX_ACTOR:
-                raise Invalid(f"must be at most {MAX_ACTOR} characters", name)
+                raise Invalid(reason("reason.field.max_length", n=MAX_ACTOR), name)
 
 
 def _query(conn: Any, filters: Filters, before_seq: int | None) -> sa.Select:

@@ -17,6 +17,7 @@ from ..audit import actors
 from ..auth import delegation
 from ..auth.delegation import DelegationDenied
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from .errors import Conflict
 
 
@@ -40,8 +41,7 @@ def delegated(db: Any, caller: Principal) -> Iterator[tuple[Connection, Principa
             had_full_admin = delegation.full_admins(conn) > 0
             yield conn, delegation.as_now(conn, caller)
             if had_full_admin and not delegation.full_admins(conn):
-                raise Conflict("this would leave no active user who can log in holding '*' (every permission); "
-                               "give '*' to another user first")
+                raise Conflict(reason("reason.user.last_full_admin"))
     except DelegationDenied as exc:
         with db.write() as conn:
             audit.record(conn, "delegation.denied", actor_of(caller), exc.target, "denied",

@@ -19,6 +19,7 @@ from ..auth.rbac import Principal
 from ..executor import approvals, catalogue
 from ..executor.catalogue import DefinitionError
 from ..executor.environment import OwnVariables, own_variables
+from ..i18n.reasons import reason
 from ..pipeline.handlers.approval_flow import APPROVAL, settle
 from ..storage.tables import Command
 from . import changes
@@ -59,16 +60,15 @@ def _refused(db: Any, caller: Principal, name: Any, exc: DefinitionError) -> Inv
 def _stored(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(sa.select(_commands).where(_commands.c.name == name)).first()
     if row is None:
-        raise NotFound(f"there is no command {name!r}")
+        raise NotFound(reason("reason.command.missing", name=repr(name)))
     return row
 
 
 def _writable(row: Row[Any]) -> None:
     if row.source == "config":
-        raise Conflict(f"command {row.name!r} comes from smartbot.toml; change it there")
+        raise Conflict(reason("reason.command.from_config", name=repr(row.name)))
     if row.source == STARTER_SOURCE:
-        raise Conflict(f"command {row.name!r} is a starter command that comes with SmartBot and is "
-                       "read-only; create a command under another name to run something else")
+        raise Conflict(reason("reason.command.starter", name=repr(row.name)))
 
 
 def _as_dict(row: Row[Any], own: OwnVariables) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def create(runtime: Any, caller: Principal, body: dict[str, Any]) -> dict[str, A
         with runtime.db.write() as conn:
             spec = catalogue.check_definition({**body, "source": "db"}, own_variables(runtime.settings, conn))
             if conn.execute(sa.select(_commands.c.id).where(_commands.c.name == spec.name)).first():
-                raise Conflict(f"a command named {spec.name!r} exists", "name")
+                raise Conflict(reason("reason.command.exists", name=repr(spec.name)), "name")
             conn.execute(sa.insert(_commands).values(name=spec.name, **catalogue.row_values(spec)))
             changes.record(conn, changes.actor_of(caller), "command.created", f"command:{spec.name}", None,
                            spec.to_dict())
@@ -107,7 +107,7 @@ def create(runtime: Any, caller: Principal, body: dict[str, Any]) -> dict[str, A
 
 def update(runtime: Any, caller: Principal, name: str, body: dict[str, Any]) -> dict[str, Any]:
     if body.get("name", name) != name:
-        raise Invalid("a command cannot be renamed; create a new one", "name")
+        raise Invalid(reason("reason.command.rename"), "name")
     try:
         with runtime.db.write() as conn:
             row = _stored(conn, name)
@@ -136,7 +136,7 @@ def remove(runtime: Any, caller: Principal, name: str) -> None:
 def approval_listing(db: Any, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Approval requests, newest first; only those with `status` when it is given."""
     if status is not None and status not in approvals.STATUSES:
-        raise Invalid(f"must be one of {', '.join(approvals.STATUSES)}", "status")
+        raise Invalid(reason("reason.field.one_of", choices=', '.join(approvals.STATUSES)), "status")
     with db.read() as conn:
         return approvals.listing(conn, status, limit)
 
@@ -146,11 +146,12 @@ def decide(runtime: Any, caller: Principal, approval_id: int, approve: bool) -> 
     approved one is handed to the worker pool."""
     settled = settle(runtime.approvals.ctx, caller, approval_id, approve, "approved through the API")
     if settled.outcome == "not_found":
-        raise NotFound(f"there is no request #{approval_id}")
+        raise NotFound(reason("reason.approval.missing", id=approval_id))
     if settled.outcome == "own":
-        raise Forbidden("the requester cannot decide their own request")
+        raise Forbidden(reason("reason.approval.own"))
     if settled.outcome == "already":
-        raise Conflict(f"request #{approval_id} is already {settled.status}")
+        status = reason(f"admin.status.{settled.status}")
+        raise Conflict(reason("reason.approval.settled", id=approval_id, status=status))
     if approve:
         runtime.dispatch.soon(APPROVAL, approval_id)     # never run inside the request
     with runtime.db.read() as conn:

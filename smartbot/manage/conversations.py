@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..i18n.reasons import reason
 from ..messages import Attachment
 from ..storage.db import Database
 from ..storage.tables import Identity, Inbox, Outbox, User
@@ -160,7 +161,7 @@ def timeline(db: Database, key: str, before: int | None) -> dict[str, Any]:
             query = query.where(_in.c.id < before)
         rows = conn.execute(query.order_by(_in.c.id.desc()).limit(TURNS + 1)).all()
         if not rows:
-            raise NotFound("there is no such conversation, or nothing older in it")
+            raise NotFound(reason("reason.conversation.none_older"))
         older = len(rows) > TURNS
         rows = list(reversed(rows[:TURNS]))
         records = [json.loads(r.payload) for r in rows]

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n.reasons import reason
 from ..storage.db import MAX_INTEGER
 from .errors import Invalid
 
@@ -32,15 +33,15 @@ class Str(Field):
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, str):
-            raise Invalid("must be a string", name)
+            raise Invalid(reason("reason.field.string"), name)
         if len(value) < self.min_length:
-            raise Invalid(f"must be at least {self.min_length} characters", name)
+            raise Invalid(reason("reason.field.min_length", n=self.min_length), name)
         if len(value) > self.max_length:
-            raise Invalid(f"must be at most {self.max_length} characters", name)
+            raise Invalid(reason("reason.field.max_length", n=self.max_length), name)
         if self.pattern and not re.fullmatch(self.pattern, value):
-            raise Invalid(f"must match {self.pattern}", name)
+            raise Invalid(reason("reason.field.pattern", pattern=self.pattern), name)
         if self.choices and value not in self.choices:
-            raise Invalid(f"must be one of {', '.join(self.choices)}", name)
+            raise Invalid(reason("reason.field.one_of", choices=', '.join(self.choices)), name)
         return value
 
 
@@ -51,13 +52,13 @@ class Int(Field):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid("must be an integer", name)
+            raise Invalid(reason("reason.field.integer"), name)
         minimum = -MAX_INTEGER - 1 if self.minimum is None else self.minimum
         maximum = MAX_INTEGER if self.maximum is None else self.maximum
         if value < minimum:
-            raise Invalid(f"must be at least {minimum}", name)
+            raise Invalid(reason("reason.field.at_least", n=minimum), name)
         if value > maximum:
-            raise Invalid(f"must be at most {maximum}", name)
+            raise Invalid(reason("reason.field.at_most", n=maximum), name)
         return value
 
 
@@ -68,17 +69,17 @@ class Num(Field):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Invalid("must be a number", name)
+            raise Invalid(reason("reason.field.number"), name)
         try:
             number = float(value)
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise Invalid("must be a finite number", name)
+            raise Invalid(reason("reason.field.finite"), name)
         if self.minimum is not None and number < self.minimum:
-            raise Invalid(f"must be at least {self.minimum}", name)
+            raise Invalid(reason("reason.field.at_least", n=self.minimum), name)
         if self.maximum is not None and number > self.maximum:
-            raise Invalid(f"must be at most {self.maximum}", name)
+            raise Invalid(reason("reason.field.at_most", n=self.maximum), name)
         return number
 
 
@@ -86,7 +87,7 @@ class Num(Field):
 class Bool(Field):
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, bool):
-            raise Invalid("must be true or false", name)
+            raise Invalid(reason("reason.field.bool"), name)
         return value
 
 
@@ -97,9 +98,9 @@ class List(Field):
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, list):
-            raise Invalid("must be a list", name)
+            raise Invalid(reason("reason.field.list"), name)
         if len(value) > self.max_items:
-            raise Invalid(f"must have at most {self.max_items} items", name)
+            raise Invalid(reason("reason.field.max_items", n=self.max_items), name)
         return [self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
@@ -110,7 +111,7 @@ class Obj(Field):
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise Invalid("must be an object", name)
+            raise Invalid(reason("reason.field.object"), name)
         if self.fields is None:
             return value
         return validate(self.fields, value, prefix=f"{name}.")
@@ -119,20 +120,20 @@ class Obj(Field):
 def validate(fields: dict[str, Field], data: Any, partial: bool = False, prefix: str = "") -> dict[str, Any]:
     """The validated subset of `data`; unknown fields and wrong types are errors naming the field."""
     if not isinstance(data, dict):
-        raise Invalid("must be a JSON object", prefix.rstrip(".") or "body")
+        raise Invalid(reason("reason.field.json_object"), prefix.rstrip(".") or "body")
     for key in data:
         if key not in fields:
-            raise Invalid("is not a known field", prefix + key)
+            raise Invalid(reason("reason.field.unknown"), prefix + key)
     out: dict[str, Any] = {}
     for key, spec in fields.items():
         if key not in data:
             if spec.required and not partial:
-                raise Invalid("is required", prefix + key)
+                raise Invalid(reason("reason.field.required"), prefix + key)
             continue
         value = data[key]
         if value is None:
             if not spec.nullable:
-                raise Invalid("must not be null", prefix + key)
+                raise Invalid(reason("reason.field.not_null"), prefix + key)
             out[key] = None
             continue
         out[key] = spec.check(prefix + key, value)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ..auth import delegation
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..storage.tables import Identity, User
 from . import changes
@@ -45,7 +46,7 @@ def list_identities(db: Database, channel: str | None = None, unbound: bool = Fa
 def _user_name(conn: Connection, user_id: int) -> str:
     name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
     if name is None:
-        raise Invalid(f"no user with id {user_id}", "user_id")
+        raise Invalid(reason("reason.user.missing", id=user_id), "user_id")
     return str(name)
 
 
@@ -55,7 +56,8 @@ def _require_cover(conn: Connection, caller: Principal, user_id: int, doing: str
     name = conn.execute(sa.select(_users.c.name).where(_users.c.id == user_id)).scalar()
     if name is None:
         return
-    delegation.require_cover(caller, delegation.grants_of_user(conn, user_id), doing.format(user=repr(name)),
+    delegation.require_cover(caller, delegation.grants_of_user(conn, user_id),
+                             reason(doing, target=target, user=repr(name)),
                              target)
 
 
@@ -69,9 +71,9 @@ def bind(db: Database, caller: Principal, channel: str, platform_user_id: str, u
         row = conn.execute(sa.select(_ident).where(_ident.c.channel == channel,
                                                    _ident.c.platform_user_id == platform_user_id)).first()
         if row is not None and row.user_id is not None and row.user_id != user_id:
-            _require_cover(conn, me, row.user_id, f"move the identity {target} away from the user {{user}}", target)
+            _require_cover(conn, me, row.user_id, "reason.doing.identity_move", target)
         if user_id is not None:
-            _require_cover(conn, me, user_id, f"bind the identity {target} to the user {{user}}", target)
+            _require_cover(conn, me, user_id, "reason.doing.identity_bind", target)
         before = _view(row) if row else None
         if row is None:
             conn.execute(sa.insert(_ident).values(channel=channel, platform_user_id=platform_user_id,
@@ -92,7 +94,7 @@ def update(db: Database, caller: Principal, identity_id: int, user_id: int | Non
     with db.read() as conn:
         row = conn.execute(sa.select(_ident).where(_ident.c.id == identity_id)).first()
     if row is None:
-        raise NotFound(f"no identity with id {identity_id}")
+        raise NotFound(reason("reason.identity.missing", id=identity_id))
     return bind(db, caller, row.channel, row.platform_user_id, user_id)
 
 
@@ -100,9 +102,9 @@ def delete(db: Database, caller: Principal, identity_id: int) -> None:
     with changes.delegated(db, caller) as (conn, me):
         row = conn.execute(sa.select(_ident).where(_ident.c.id == identity_id)).first()
         if row is None:
-            raise NotFound(f"no identity with id {identity_id}")
+            raise NotFound(reason("reason.identity.missing", id=identity_id))
         target = f"{row.channel}:{row.platform_user_id}"
         if row.user_id is not None:
-            _require_cover(conn, me, row.user_id, f"forget the identity {target} of the user {{user}}", target)
+            _require_cover(conn, me, row.user_id, "reason.doing.identity_forget", target)
         conn.execute(sa.delete(_ident).where(_ident.c.id == identity_id))
         changes.record(conn, changes.actor_of(caller), "identity.delete", target, _view(row), None)

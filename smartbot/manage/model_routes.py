@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Row
 from ..auth.rbac import Principal
 from ..assistant.provider_store import PROVIDERS_VERSION
 from ..assistant.routes import CACHE_TTL_MAX, match_problems
+from ..i18n.reasons import reason
 from ..storage.tables import ModelRoute, Provider
 from .errors import Invalid
 from .fields import Bool, Int, List, Num, Obj, Str
@@ -84,5 +85,5 @@ def _checked(db: Any, body: dict[str, Any]) -> dict[str, Any]:
             known = set(conn.execute(sa.select(_providers.c.name)).scalars())
         for field_name, name in named:
             if name not in known:
-                raise Invalid(f"no provider named {name!r}", field_name)
+                raise Invalid(reason("reason.provider.unknown", name=repr(name)), field_name)
     return body

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
+from ..i18n.reasons import Reason, reason
 from ..storage.runtime_settings import bump
 from . import changes
 from .errors import Conflict, NotFound
@@ -34,6 +35,9 @@ class NamedRows:
     check: Check | None = None
     after: After | None = None
 
+    def _noun(self) -> Reason:
+        return reason(f"reason.noun.{self.action_prefix}")
+
     def all(self, db: Any) -> list[dict[str, Any]]:
         with db.read() as conn:
             rows = conn.execute(sa.select(self.table).order_by(self.table.c.name)).all()
@@ -46,7 +50,7 @@ class NamedRows:
     def find(self, conn: Connection, name: str) -> Row[Any]:
         row = conn.execute(sa.select(self.table).where(self.table.c.name == name)).first()
         if row is None:
-            raise NotFound(f"no {self.noun} named {name!r}")
+            raise NotFound(reason("reason.named.missing", noun=self._noun(), name=repr(name)))
         return row
 
     def create(self, runtime: Any, caller: Principal, name: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -54,14 +58,14 @@ class NamedRows:
         with changing(runtime) as conn:
             exists = conn.execute(sa.select(self.table.c.id).where(self.table.c.name == name)).first()
             if exists is not None:
-                raise Conflict(f"a {self.noun} named {name!r} already exists", "name")
+                raise Conflict(reason("reason.named.exists", noun=self._noun(), name=repr(name)), "name")
             if self.check is not None:
                 self.check(runtime, conn, name, values, None)
             try:
                 conn.execute(sa.insert(self.table).values(name=name, source="db", created_at=now, updated_at=now,
                                                           **values))
             except sa.exc.IntegrityError:      # created meanwhile by another process (PostgreSQL)
-                raise Conflict(f"a {self.noun} named {name!r} already exists", "name") from None
+                raise Conflict(reason("reason.named.exists", noun=self._noun(), name=repr(name)), "name") from None
             after = self.view(self.find(conn, name))
             self._changed(runtime, conn, caller, "created", name, None, after)
         return after
@@ -96,8 +100,7 @@ class NamedRows:
     def editable(self, conn: Connection, name: str) -> Row[Any]:
         row = self.find(conn, name)
         if row.source == "config":
-            raise Conflict(f"{self.noun} {name!r} is defined in smartbot.toml; change it there "
-                           "(it is provisioned again at every start)")
+            raise Conflict(reason("reason.named.from_config", noun=self._noun(), name=repr(name)))
         return row
 
     def _changed(self, runtime: Any, conn: Connection, caller: Principal, verb: str, name: str, before: Any,

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Row
 
 from .. import audit
 from ..assistant import usage
+from ..i18n.reasons import reason
 from ..telemetry.redact import SECRET_KEY_PATTERN, redact
 from ..auth.rbac import Principal
 from ..errors import ProviderError
@@ -271,11 +272,11 @@ def switch(runtime: Any, caller: Principal, default: str, fallback: list[str]) -
         enabled = {r.name: r.enabled for r in conn.execute(sa.select(_providers.c.name, _providers.c.enabled))}
         for field_name, name in (("default", default), *((f"fallback[{i}]", n) for i, n in enumerate(fallback))):
             if name not in enabled:
-                raise Invalid(f"no provider named {name!r}", field_name)
+                raise Invalid(reason("reason.provider.unknown", name=repr(name)), field_name)
             if not enabled[name]:
-                raise Invalid(f"provider {name!r} is disabled; enable it first", field_name)
+                raise Invalid(reason("reason.provider.disabled", name=repr(name)), field_name)
         if default in fallback or len(set(fallback)) != len(fallback):
-            raise Invalid("list each provider once: the default is not also a fallback", "fallback")
+            raise Invalid(reason("reason.provider.listed_twice"), "fallback")
         before = _active(conn)
         set_setting(conn, db, MODELS_DEFAULT, default)
         set_setting(conn, db, MODELS_FALLBACK, list(fallback))
@@ -311,12 +312,11 @@ def _checked(body: dict[str, Any]) -> dict[str, Any]:
     headers = body.get("headers")
     if headers is not None:
         if len(headers) > 30:
-            raise Invalid("at most 30 extra headers", "headers")
+            raise Invalid(reason("reason.provider.headers_count"), "headers")
         for key, value in headers.items():
             if not HEADER_NAME.fullmatch(key) or not isinstance(value, str) or len(value) > 1000:
-                raise Invalid("header names are letters, digits and '-', values text up to 1000 characters",
+                raise Invalid(reason("reason.provider.header_shape"),
                               f"headers.{key}")
             if SECRET_KEY_PATTERN.search(key):
-                raise Invalid("credentials are never stored: put the key in an environment variable and "
-                              "name it in api_key_env", f"headers.{key}")
+                raise Invalid(reason("reason.provider.header_secret"), f"headers.{key}")
     return body

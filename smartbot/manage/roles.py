@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Row
 from ..auth import delegation, tokens
 from ..auth.permissions import valid_pattern
 from ..auth.rbac import Grant, Principal
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..storage.tables import Role, UserRole
 from . import changes
@@ -27,7 +28,7 @@ PROTECTED = ("admin",)
 def _check(data: dict[str, Any]) -> None:
     for i, pattern in enumerate(data.get("permissions") or []):
         if not valid_pattern(pattern):
-            raise Invalid(f"{pattern!r} grants no known permission (see GET /permissions)", f"permissions[{i}]")
+            raise Invalid(reason("reason.role.unknown_permission", pattern=repr(pattern)), f"permissions[{i}]")
 
 
 def _view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
@@ -40,13 +41,13 @@ def _view(conn: Connection, row: Row[Any]) -> dict[str, Any]:
 def _row(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(sa.select(_roles).where(_roles.c.name == name)).first()
     if row is None:
-        raise NotFound(f"no role named {name!r}")
+        raise NotFound(reason("reason.role.missing", name=repr(name)))
     return row
 
 
 def _editable(row: Row[Any]) -> None:
     if row.source == "config":
-        raise Conflict(f"the role {row.name!r} comes from smartbot.toml; change it there")
+        raise Conflict(reason("reason.role.from_config", name=repr(row.name)))
 
 
 def list_roles(db: Database) -> list[dict[str, Any]]:
@@ -68,7 +69,8 @@ def _wanted(name: str, data: dict[str, Any], row: Row[Any] | None = None) -> tup
 
 def _require_cover(caller: Principal, row: Row[Any], doing: str) -> None:
     """A role may be changed only by a caller who holds everything it gives (the admin role too)."""
-    delegation.require_cover(caller, delegation.grants_of_role(row), f"{doing} the role {row.name!r}",
+    delegation.require_cover(caller, delegation.grants_of_role(row),
+                             reason(f"reason.doing.role_{doing}", name=repr(row.name)),
                              f"role:{row.name}")
 
 
@@ -76,8 +78,9 @@ def create_role(db: Database, caller: Principal, data: dict[str, Any]) -> dict[s
     _check(data)
     with changes.delegated(db, caller) as (conn, me):
         if conn.execute(sa.select(_roles.c.id).where(_roles.c.name == data["name"])).first():
-            raise Conflict(f"a role named {data['name']!r} already exists", "name")
-        delegation.require_cover(me, _wanted(data["name"], data), f"give the role {data['name']!r} these permissions",
+            raise Conflict(reason("reason.role.exists", name=repr(data['name'])), "name")
+        delegation.require_cover(me, _wanted(data["name"], data),
+                                 reason("reason.doing.role_permissions", name=repr(data['name'])),
                                  f"role:{data['name']}")
         now = time.time()
         conn.execute(sa.insert(_roles).values(
@@ -94,7 +97,7 @@ def update_role(db: Database, caller: Principal, name: str, data: dict[str, Any]
         row = _row(conn, name)
         _editable(row)
         _require_cover(me, row, "change")
-        delegation.require_cover(me, _wanted(name, data, row), f"give the role {name!r} these permissions",
+        delegation.require_cover(me, _wanted(name, data, row), reason("reason.doing.role_permissions", name=repr(name)),
                                  f"role:{name}")
         before = _view(conn, row)
         values = {k: data[k] for k in ("description", "permissions", "chat_scope") if k in data}
@@ -114,7 +117,7 @@ def copy_role(db: Database, caller: Principal, name: str, new_name: str) -> dict
 
 def delete_role(db: Database, caller: Principal, name: str, default_role: str) -> None:
     if name in PROTECTED or name == default_role:
-        raise Conflict(f"the role {name!r} cannot be deleted (it is the admin role or the default role)")
+        raise Conflict(reason("reason.role.protected", name=repr(name)))
     with changes.delegated(db, caller) as (conn, me):
         row = _row(conn, name)
         _editable(row)

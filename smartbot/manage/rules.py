@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..router.store import RULES_VERSION
 from ..storage.runtime_settings import bump
@@ -27,7 +28,7 @@ def _view(row: Row[Any]) -> dict[str, Any]:
 def _row(conn: Connection, rule_id: int) -> Row[Any]:
     row = conn.execute(sa.select(_rules).where(_rules.c.id == rule_id)).first()
     if row is None:
-        raise NotFound(f"no rule with id {rule_id}")
+        raise NotFound(reason("reason.rule.missing", id=rule_id))
     return row
 
 
@@ -46,7 +47,7 @@ def create_rule(db: Database, actor: str, data: dict[str, Any]) -> dict[str, Any
     _validate(data.get("match", {}), data["action"])
     with db.write() as conn:
         if conn.execute(sa.select(_rules.c.id).where(_rules.c.name == data["name"])).first():
-            raise Conflict(f"a rule named {data['name']!r} already exists", "name")
+            raise Conflict(reason("reason.rule.exists", name=repr(data['name'])), "name")
         now = time.time()
         rule_id = conn.execute(sa.insert(_rules).values(
             name=data["name"], position=data.get("position", 100), enabled=data.get("enabled", True),
@@ -62,13 +63,13 @@ def update_rule(db: Database, actor: str, rule_id: int, data: dict[str, Any]) ->
     with db.write() as conn:
         row = _row(conn, rule_id)
         if row.source == "config":
-            raise Conflict("this rule comes from smartbot.toml; change it there")
+            raise Conflict(reason("reason.rule.from_config_change"))
         before = _view(row)
         merged = {**before, **data}
         _validate(merged["match"], merged["action"])
         if "name" in data and data["name"] != row.name and \
                 conn.execute(sa.select(_rules.c.id).where(_rules.c.name == data["name"])).first():
-            raise Conflict(f"a rule named {data['name']!r} already exists", "name")
+            raise Conflict(reason("reason.rule.exists", name=repr(data['name'])), "name")
         conn.execute(sa.update(_rules).where(_rules.c.id == rule_id).values(
             **{k: data[k] for k in FIELDS if k in data}, updated_at=time.time()))
         bump(conn, db, RULES_VERSION)
@@ -81,7 +82,7 @@ def delete_rule(db: Database, actor: str, rule_id: int) -> None:
     with db.write() as conn:
         row = _row(conn, rule_id)
         if row.source == "config":
-            raise Conflict("this rule comes from smartbot.toml; remove it there")
+            raise Conflict(reason("reason.rule.from_config_remove"))
         conn.execute(sa.delete(_rules).where(_rules.c.id == rule_id))
         bump(conn, db, RULES_VERSION)
         changes.record(conn, actor, "rule.delete", f"rule:{row.name}", _view(row), None)

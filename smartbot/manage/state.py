@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..gateway import inbox, outbox
 from ..storage.tables import AuditLog, Conversation, ConversationMessage, Inbox, Outbox
@@ -63,7 +64,7 @@ def conversation(db: Database, conversation_id: int) -> dict[str, Any]:
     with db.read() as conn:
         row = conn.execute(sa.select(_conv).where(_conv.c.id == conversation_id)).first()
         if row is None:
-            raise NotFound(f"no conversation with id {conversation_id}")
+            raise NotFound(reason("reason.conversation.missing", id=conversation_id))
         turns = conn.execute(sa.select(_msgs).where(_msgs.c.conversation_id == conversation_id)
                              .order_by(_msgs.c.id)).all()
     return {"id": row.id, "key": row.key, "channel": row.channel, "chat_id": row.chat_id, "user_id": row.user_id,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Row
 from ..auth import delegation, tokens
 from ..auth.passwords import hash_password, weakness
 from ..auth.rbac import Grant, Principal, pattern_matches
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..storage.tables import Identity, Role, User, UserRole
 from . import changes
@@ -49,7 +50,7 @@ def get_user(db: Database, user_id: int) -> dict[str, Any]:
 def _row(conn: Connection, user_id: int) -> Row[Any]:
     row = conn.execute(sa.select(_users).where(_users.c.id == user_id)).first()
     if row is None:
-        raise NotFound(f"no user with id {user_id}")
+        raise NotFound(reason("reason.user.missing", id=user_id))
     return row
 
 
@@ -58,19 +59,20 @@ def _role_grants(conn: Connection, roles: list[str]) -> dict[str, tuple[Grant, .
     rows = {r.name: r for r in conn.execute(sa.select(_roles).where(_roles.c.name.in_(roles))).all()}
     missing = sorted(set(roles) - set(rows))
     if missing:
-        raise Invalid(f"unknown role(s): {', '.join(missing)}", "roles")
+        raise Invalid(reason("reason.user.unknown_roles", names=', '.join(missing)), "roles")
     return {name: delegation.grants_of_role(row) for name, row in rows.items()}
 
 
 def _grantable(conn: Connection, caller: Principal, roles: list[str], target: str) -> None:
     """Every role handed out must give only what the caller holds itself."""
     for name, grants in sorted(_role_grants(conn, roles).items()):
-        delegation.require_cover(caller, grants, f"grant the role {name!r}", target)
+        delegation.require_cover(caller, grants, reason("reason.doing.role_grant", name=repr(name)), target)
 
 
 def _changeable(conn: Connection, caller: Principal, row: Row[Any], doing: str) -> None:
     """A user may be changed only by a caller who holds every right the user holds (the admin too)."""
-    delegation.require_cover(caller, delegation.grants_of_user(conn, row.id), f"{doing} the user {row.name!r}",
+    delegation.require_cover(caller, delegation.grants_of_user(conn, row.id),
+                             reason(f"reason.doing.user_{doing}", name=repr(row.name)),
                              f"user:{row.name}")
 
 
@@ -84,18 +86,18 @@ def _set_roles(conn: Connection, user_id: int, roles: list[str]) -> None:
 def _check_password(password: str, name: str) -> str:
     problem = weakness(password, name)
     if problem:
-        raise Invalid(f"password too weak: {problem}", "password")
+        raise Invalid(reason("reason.password.weak", problem=problem), "password")
     return hash_password(password)
 
 
 def create_user(db: Database, caller: Principal, data: dict[str, Any]) -> dict[str, Any]:
     name = data["name"].strip()
     if not name:
-        raise Invalid("must not be empty", "name")
+        raise Invalid(reason("reason.field.not_empty"), "name")
     roles = data.get("roles") or []
     with changes.delegated(db, caller) as (conn, me):
         if conn.execute(sa.select(_users.c.id).where(_users.c.name == name)).first():
-            raise Conflict(f"a user named {name!r} already exists", "name")
+            raise Conflict(reason("reason.user.exists", name=repr(name)), "name")
         _grantable(conn, me, roles, f"user:{name}")
         now = time.time()
         password = data.get("password")
@@ -135,7 +137,7 @@ def update_user(db: Database, caller: Principal, user_id: int, data: dict[str, A
 
 def delete_user(db: Database, caller: Principal, user_id: int) -> None:
     if caller.user_id == user_id:
-        raise Conflict("you cannot delete your own account")
+        raise Conflict(reason("reason.user.delete_self"))
     with changes.delegated(db, caller) as (conn, me):
         row = _row(conn, user_id)
         _changeable(conn, me, row, "delete")
@@ -152,4 +154,4 @@ def _keep_an_admin(conn: Connection) -> None:
     rows = conn.execute(sa.select(_roles.c.permissions).select_from(_user_roles.join(_roles).join(_users))
                         .where(_users.c.is_active.is_(True), _users.c.password_hash.is_not(None))).all()
     if not any(pattern_matches(p, "admin:login") for r in rows for p in (r.permissions or ())):
-        raise Conflict("this would leave no active admin who can log in")
+        raise Conflict(reason("reason.user.last_admin"))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from ..storage.tables import Schedule, User
 from ..workflows import cron, rights, schedules, store
 from ..workflows.definition import NAME, DefinitionError, load
@@ -58,7 +59,7 @@ def _definition(runtime: Any, source: str, name: str | None = None) -> Any:
 def _stored(conn: Connection, name: str) -> Row[Any]:
     row = store.get_workflow(conn, name)
     if row is None:
-        raise NotFound(f"there is no workflow {name!r}")
+        raise NotFound(reason("reason.workflow.missing", name=repr(name)))
     return row
 
 
@@ -82,7 +83,7 @@ def create(runtime: Any, caller: Principal, text: str, enabled: bool = True) -> 
     definition = _definition(runtime, text)
     with changes.delegated(runtime.db, caller) as (conn, me):
         if store.get_workflow(conn, definition.name) is not None:
-            raise Conflict(f"a workflow named {definition.name!r} exists", "name")
+            raise Conflict(reason("reason.workflow.exists", name=repr(definition.name)), "name")
         rights.require_steps_held(conn, me, definition)
         store.save_workflow(conn, definition.name, definition.description, text, enabled)
         after = store.workflow_dict(store.get_workflow(conn, definition.name))
@@ -133,9 +134,9 @@ def start(runtime: Any, caller: Principal, name: str, args: dict[str, Any], chan
     """Store a run started by an admin (it runs on the worker pool) and return it."""
     _check_args(args)
     if bool(channel) != bool(chat_id):
-        raise Invalid("channel and chat_id go together", "chat_id" if channel else "channel")
+        raise Invalid(reason("reason.workflow.chat_pair"), "chat_id" if channel else "channel")
     if channel and channel not in runtime.channels:
-        raise Invalid(f"channel {channel!r} is not configured", "channel")
+        raise Invalid(reason("reason.workflow.channel", name=repr(channel)), "channel")
     actor = changes.actor_of(caller)
     trigger = Trigger("api", actor, f"api:{actor}:{time.time_ns()}", channel, chat_id)
     try:
@@ -151,7 +152,7 @@ def start(runtime: Any, caller: Principal, name: str, args: dict[str, Any], chan
 def runs(db: Any, workflow: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     """Recent runs, newest first, with their steps; only one workflow's or one status's when given."""
     if status is not None and status not in store.RUN_STATUSES:
-        raise Invalid(f"must be one of {', '.join(store.RUN_STATUSES)}", "status")
+        raise Invalid(reason("reason.field.one_of", choices=', '.join(store.RUN_STATUSES)), "status")
     with db.read() as conn:
         return [store.run_dict(r, store.steps_of(conn, r.id)) for r in store.list_runs(conn, workflow, status)]
 
@@ -160,7 +161,7 @@ def run(db: Any, run_id: int) -> dict[str, Any]:
     with db.read() as conn:
         row = store.get_run(conn, run_id)
         if row is None:
-            raise NotFound(f"there is no workflow run #{run_id}")
+            raise NotFound(reason("reason.workflow.no_run", id=run_id))
         return store.run_dict(row, store.steps_of(conn, run_id))
 
 
@@ -168,18 +169,18 @@ def run(db: Any, run_id: int) -> dict[str, Any]:
 def _owner_id(conn: Connection, caller: Principal, name: str | None) -> int:
     if not name:
         if caller.user_id is None:
-            raise Invalid("name the user whose rights the runs have", "owner")
+            raise Invalid(reason("reason.workflow.owner_needed"), "owner")
         return caller.user_id
     uid = conn.execute(sa.select(_users.c.id).where(_users.c.name == name)).scalar()
     if uid is None:
-        raise Invalid(f"there is no user {name!r}", "owner")
+        raise Invalid(reason("reason.user.no_name", name=repr(name)), "owner")
     return int(uid)
 
 
 def _schedule(conn: Connection, schedule_id: int) -> Row[Any]:
     row = schedules.get(conn, schedule_id)
     if row is None:
-        raise NotFound(f"there is no schedule #{schedule_id}")
+        raise NotFound(reason("reason.workflow.no_schedule", id=schedule_id))
     return row
 
 
@@ -190,9 +191,9 @@ def _checked_schedule(conn: Connection, body: dict[str, Any]) -> float:
     except cron.CronError as exc:
         raise Invalid(exc.reason, "cron") from None
     if store.get_workflow(conn, body["workflow"]) is None:
-        raise Invalid(f"there is no workflow {body['workflow']!r}", "workflow")
+        raise Invalid(reason("reason.workflow.missing", name=repr(body['workflow'])), "workflow")
     if bool(body.get("channel")) != bool(body.get("chat_id")):
-        raise Invalid("channel and chat_id go together", "chat_id" if body.get("channel") else "channel")
+        raise Invalid(reason("reason.workflow.chat_pair"), "chat_id" if body.get("channel") else "channel")
     _check_args(body.get("args") or {})
     return following
 
@@ -200,7 +201,7 @@ def _checked_schedule(conn: Connection, body: dict[str, Any]) -> float:
 def _check_args(args: dict[str, Any]) -> None:
     for key, value in args.items():
         if not isinstance(value, (str, int, float, bool)):
-            raise Invalid("must be text or a number", f"args.{key}")
+            raise Invalid(reason("reason.field.text_or_number"), f"args.{key}")
 
 
 def _chat_key(body: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from .. import audit
 from ..assistant.provider_store import spec_from_row
 from ..assistant.wiring import build_service
 from ..errors import ConfigError, ProviderError
+from ..i18n import t
 from ..executor.catalogue import refused_rows
 from ..executor.environment import own_variables
 from ..llm.base import ProviderSpec
@@ -26,58 +27,66 @@ from ..storage.tables import Provider
 from .sections import ProviderSettings, Settings
 
 Report = Callable[..., None]
+Say = Callable[..., None]          # say(mark, key, **values): one line that is no pass or fail
 
 
-def run_checks(settings: Settings, online: bool, out: Callable[[str], None]) -> list[str]:
+def run_checks(settings: Settings, online: bool, out: Callable[[str], None], locale: str = "en") -> list[str]:
+    """Every check, one line each, in `locale` (the catalogue's `check.*` texts). The marks
+    ([ok], [FAIL], [warn], [note]) stay as they are in every language, for scripts that read them."""
     problems: list[str] = []
 
-    def report(ok: bool, what: str, fix: str = "") -> None:
-        out(f"[{'ok' if ok else 'FAIL'}] {what}" + (f" -- {fix}" if fix and not ok else ""))
+    def report(ok: bool, key: str, fix: str = "", **values: object) -> None:
+        what = t(key, locale, **values)
+        fixing = t(fix, locale, **values) if fix and not ok else ""
+        out(f"[{'ok' if ok else 'FAIL'}] {what}" + (f" -- {fixing}" if fixing else ""))
         if not ok:
             problems.append(what)
 
-    report(True, f"configuration file: {settings.config_path or '(none, defaults and environment)'}")
+    def say(mark: str, key: str, **values: object) -> None:
+        out(f"[{mark}] {t(key, locale, **values)}")
+
+    report(True, "check.config_file", path=settings.config_path or t("check.no_config_file", locale))
     for notice in settings.retired:         # ignored, so no problem: said as start-up says it
         out(f"[warn] {notice}")
-    db = _check_database(settings, report, out)
+    db = _check_database(settings, report, say)
     for name, config in settings.channels.items():
         check = getattr(config, "self_check", None)
         detail = check() if check else ""
-        report(not detail, f"channel {name}" + (f": {detail}" if detail else " configured"))
+        report(not detail, "check.channel_problem" if detail else "check.channel_ok", name=name, detail=detail)
     providers = [(_file_spec(p), "") for p in settings.providers]
-    providers += [(spec, " (added in the admin page)") for spec in _stored_specs(db)]
+    providers += [(spec, t("check.added_in_admin", locale)) for spec in _stored_specs(db)]
     if not providers:
-        report(True, "no providers, in the file or the database (chat answers that no model is configured)")
+        report(True, "check.no_providers")
     service = build_service(settings, os.environ, pool_size=2) if online else None
     try:
         for spec, added in providers:
-            _check_provider(spec, added, service, report, out)
+            _check_provider(spec, added, service, report, say)
     finally:
         if service is not None:
             service.close()
     return problems
 
 
-def _check_database(settings: Settings, report: Report, out: Callable[[str], None]) -> Database | None:
+def _check_database(settings: Settings, report: Report, say: Say) -> Database | None:
     """The database at the code's schema, or None (missing, behind or unreachable: said why)."""
     path = sqlite_file(settings.database_url)
     if path and not os.path.exists(path):
-        out(f"[note] no database yet at {path} (`smartbot db upgrade` or ./scripts/start.sh creates it): "
-            f"only the file's providers were checked")
+        say("note", "check.no_database", path=path)
         return None
     try:
         db = Database(settings.database_url)
         current = db.schema_revision()
         head = head_revision()
-        report(current == head, f"database schema {current or '(empty)'} (code expects {head})",
-               "run `smartbot db upgrade`")
+        report(current == head, "check.schema" if current else "check.schema_empty", "check.schema_fix",
+               current=current, head=head)
         if current != head:
             return None
         _check_commands(db, settings, report)
-        report(*_audit_key(settings, db))
+        _check_audit_key(settings, db, report)
         return db
     except Exception as exc:  # a check reports, it never crashes
-        report(False, f"database unreachable: {type(exc).__name__}: {exc}", "check database_url")
+        report(False, "check.database_unreachable", "check.database_unreachable_fix",
+               error=f"{type(exc).__name__}: {exc}")
         return None
 
 
@@ -86,11 +95,10 @@ def _check_commands(db: Database, settings: Settings, report: Report) -> None:
     with db.read() as conn:
         refused = refused_rows(conn, own_variables(settings, conn))
     for name, why in refused:
-        report(False, f"command {name} is refused when asked to run: {why}",
-               "change or delete it in the admin page (Commands)")
+        report(False, "check.command_refused", "check.command_refused_fix", name=name, why=why)
 
 
-def _audit_key(settings: Settings, db: Database) -> tuple[bool, str]:
+def _check_audit_key(settings: Settings, db: Database, report: Report) -> None:
     """Whether these settings give the key the audit chain is under (else start-up refuses)."""
     try:
         keyring = audit.keys.load(settings.secret_key, settings.audit.key_file)
@@ -99,8 +107,9 @@ def _audit_key(settings: Settings, db: Database) -> tuple[bool, str]:
         if current and keyring.get(current) is None:
             raise audit.chain.unavailable(current, keyring)
     except ConfigError as exc:
-        return False, f"audit key: {exc}"
-    return True, f"audit key {keyring.current.id} ({keyring.source})"
+        report(False, "check.audit_key_problem", error=exc)
+        return
+    report(True, "check.audit_key", id=keyring.current.id, source=keyring.source)
 
 
 def _file_spec(p: ProviderSettings) -> ProviderSpec:
@@ -123,21 +132,20 @@ def _stored_specs(db: Database | None) -> list[ProviderSpec]:
 
 
 def _check_provider(spec: ProviderSpec, added: str, service: ModelService | None, report: Report,
-                    out: Callable[[str], None]) -> None:
-    what = f"provider {spec.name}{added}"
+                    say: Say) -> None:
+    named = {"name": spec.name, "added": added, "url": spec.base_url}
     if spec.api_key_env and not os.environ.get(spec.api_key_env):
-        report(False, f"{what}: environment variable {spec.api_key_env} is not set",
-               f"export {spec.api_key_env}=<your API key>")
+        report(False, "check.provider_no_key", "check.provider_no_key_fix", variable=spec.api_key_env, **named)
     else:
-        report(True, f"{what}: {spec.kind} {spec.model} at {spec.base_url}")
+        report(True, "check.provider", kind=spec.kind, model=spec.model, **named)
     if service is None:
         return
     try:
         listed = service.client(spec).models((spec.connect_timeout, min(spec.read_timeout, PROBE_READ_TIMEOUT)))
     except ProviderError as exc:
-        report(False, f"{what}: {spec.base_url}: {exc.reason}", "check base_url, the key and the network")
+        report(False, "check.provider_unreachable", "check.provider_unreachable_fix", error=exc.reason, **named)
         return
-    report(True, f"{what}: {spec.base_url} answers with its list of models ({len(listed)})")
+    report(True, "check.provider_lists", count=len(listed), **named)
     if spec.model not in listed:
-        out(f"[warn] {what}: model {spec.model} is not among the models its API lists")
+        say("warn", "check.provider_model_unlisted", model=spec.model, **named)
 
