@@ -82,8 +82,8 @@ class FeishuConfig:
             return
         if not self.verification_token:
             raise ConfigError(f"{path}.verification_token", "is required in webhook mode",
-                              "copy it from Events & Callbacks > Encryption strategy, or use mode = \"connect\" "
-                              "(the long connection, no public URL needed)")
+                              "copy the Verification Token from Events & Callbacks > Encryption strategy, or "
+                              'use mode = "connect" (the long connection, no public URL needed)')
         if not self.encrypt_key:
             log.warning("%s.encrypt_key is not set: events arrive unencrypted and unsigned, checked only by the "
                         "verification token; set an Encrypt Key in the console and here", path)
