@@ -1,0 +1,171 @@
+"""WeCom AI bot (智能机器人) long connection: the bot's messages over a websocket SmartBot opens.
+
+There is no discovery call: the socket is `aibot_url` (wss://openws.work.weixin.qq.com). Frames are
+JSON {cmd, headers: {req_id}, body}; WeCom answers each command with {headers: {req_id}, errcode,
+errmsg} under the same req_id. First `aibot_subscribe` with the bot id and secret (refused: errcode
+!= 0), then a `ping` every HEARTBEAT seconds (two unanswered in a row: the connection is dead).
+WeCom sends `aibot_msg_callback` (a message: parsed by the WeCom channel's `parse_aibot`, stored) and
+`aibot_event_callback` (enter_chat and the like are ignored; `disconnected_event` means another
+connection for the same bot took over, so this one ends). A message callback is not acknowledged
+in this protocol: storing it is all that happens before the next frame is read.
+
+Replies go over this socket too (WeCom's AI bot has no send API reachable without it), so the
+connector lends the channel a sender while it is connected (`hold_aibot_socket`): the worker's
+`send` in this process hands a command to it and waits for WeCom's answer to its req_id. A worker
+in another process finds no sender and retries later (see the channel's `_send_by_aibot`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from ...errors import DeliveryError, PayloadError
+from ..wecom import WeComChannel, hold_aibot_socket, new_req_id, release_aibot_socket
+from .base import Connector, Link
+from .wsloop import ConnectionLost, Socket
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 30.0
+MISSED_PINGS = 2
+ANSWER_TIMEOUT = 10.0
+TICK = 1.0
+
+
+class WeComLongConnection(Connector):
+    channel: WeComChannel
+    heartbeat = HEARTBEAT
+
+    def __init__(self, channel: WeComChannel) -> None:
+        super().__init__(channel)
+        self._socket: Socket | None = None
+        self._write = threading.Lock()
+        self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._waiting_lock = threading.Lock()
+        self._sender = self.request         # one object, so that release finds what hold registered
+
+    def run(self, link: Link) -> None:
+        config = self.channel.config
+        self._socket = socket = Socket(config.aibot_url, what="WeCom's AI bot connection")
+        frames = socket.frames(min(TICK, self.heartbeat))
+        try:
+            self._subscribe(frames, link)
+            hold_aibot_socket(self.channel.name, self._sender)
+            link.connected(urlsplit(config.aibot_url).hostname or "")
+            next_ping, unanswered = time.monotonic() + self.heartbeat, 0
+            for raw in frames:
+                if link.stopping():
+                    return
+                if time.monotonic() >= next_ping:
+                    if unanswered >= MISSED_PINGS:
+                        raise ConnectionLost(f"WeCom answered none of the last {MISSED_PINGS} heartbeats")
+                    unanswered += 1
+                    self._send({"cmd": "ping", "headers": {"req_id": new_req_id("ping")}})
+                    next_ping = time.monotonic() + self.heartbeat
+                if raw is not None:
+                    link.event_seen()
+                    if self._handle(raw, link) == "pong":
+                        unanswered = 0
+        finally:
+            release_aibot_socket(self.channel.name, self._sender)
+            socket.close()
+            self._fail_waiting()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+
+    def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send a command for a worker thread and return WeCom's answer to its req_id. Not sent:
+        retryable DeliveryError. Sent but unanswered: not retryable (it may have arrived)."""
+        req_id = frame["headers"]["req_id"]
+        event, answer = threading.Event(), []
+        with self._waiting_lock:
+            self._waiting[req_id] = (event, answer)
+        try:
+            try:
+                self._send(frame)
+            except ConnectionLost as exc:
+                raise DeliveryError(f"WeCom's AI bot connection is down ({exc})", retryable=True) from None
+            if not event.wait(ANSWER_TIMEOUT) or not answer:
+                raise DeliveryError("WeCom did not confirm the AI bot's message; it may or may not have arrived",
+                                    retryable=False)
+            return answer[0]
+        finally:
+            with self._waiting_lock:
+                self._waiting.pop(req_id, None)
+
+    def _send(self, frame: dict[str, Any]) -> None:
+        if self._socket is None:
+            raise ConnectionLost("not connected")
+        with self._write:
+            self._socket.send(json.dumps(frame, ensure_ascii=False))
+
+    def _subscribe(self, frames, link: Link) -> None:
+        config = self.channel.config
+        req_id = new_req_id("aibot_subscribe")
+        self._send({"cmd": "aibot_subscribe", "headers": {"req_id": req_id},
+                    "body": {"bot_id": config.bot_id, "secret": config.bot_secret}})
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        for raw in frames:
+            frame = _frame(raw) if raw is not None else None
+            if frame is not None and frame["headers"].get("req_id") == req_id:
+                if frame.get("errcode") != 0:
+                    raise ConnectionLost(f"WeCom refused channels.wecom.bot_id / bot_secret (errcode "
+                                         f"{frame.get('errcode')}: {str(frame.get('errmsg') or '')[:120]})")
+                return
+            if time.monotonic() > deadline or link.stopping():
+                raise ConnectionLost("WeCom did not answer the subscription")
+
+    def _handle(self, raw: str | bytes, link: Link) -> str:
+        """What the frame was ("pong", "message", ...); refuses what is malformed."""
+        frame = _frame(raw)
+        if frame is None:
+            link.refuse("wecom AI bot: a frame that is not a JSON object with headers.req_id")
+            return "refused"
+        cmd, req_id = frame.get("cmd"), str(frame["headers"]["req_id"])
+        if cmd == "aibot_msg_callback":
+            try:
+                messages = self.channel.parse_aibot(frame.get("body"), req_id)
+            except PayloadError as exc:
+                link.refuse("wecom AI bot: a message callback that does not parse", {"reason": exc.reason})
+                return "refused"
+            if messages:
+                link.store(messages)
+            return "message"
+        if cmd == "aibot_event_callback":
+            body = frame.get("body") if isinstance(frame.get("body"), dict) else {}
+            event = body.get("event") if isinstance(body.get("event"), dict) else {}
+            if event.get("eventtype") == "disconnected_event":
+                raise ConnectionLost("WeCom says another connection for this AI bot took over")
+            return "event"
+        if cmd:
+            log.debug("wecom AI bot: ignored a %s frame", str(cmd)[:40])
+            return "ignored"
+        with self._waiting_lock:
+            waiter = self._waiting.get(req_id)
+        if waiter is not None:
+            waiter[1].append(frame)
+            waiter[0].set()
+        return "pong" if req_id.startswith("ping") else "answer"
+
+    def _fail_waiting(self) -> None:
+        """Wake senders whose command is unanswered: the connection is gone."""
+        with self._waiting_lock:
+            for event, _ in self._waiting.values():
+                event.set()
+
+
+def _frame(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        frame = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("headers"), dict) \
+            or not isinstance(frame["headers"].get("req_id"), str):
+        return None
+    return frame
