@@ -20,6 +20,7 @@ from .storage.db import Database
 from .pipeline.delivery import Delivery
 from .executor.runner import CommandRunner, Limits
 from .gateway import inbox, outbox
+from .gateway.connections import ConnectionHost
 from .gateway.dispatch import Dispatcher
 from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
@@ -123,6 +124,11 @@ class Runtime:
                                  purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self.runner.offer)
+        url = self.settings.database_url
+        self.connections = ConnectionHost(self.db, self.channels, self.ingest, self.owner,
+                                          self.settings.connections.takeover_seconds,
+                                          lambda name: ServerLock(lock_path(url, f"connect-{name}")), self.alerts,
+                                          self.settings.alerts.raise_after, self.settings.default_locale)
 
     def start(self) -> None:
         if self._started:
@@ -132,6 +138,7 @@ class Runtime:
             self.runner.start()
             self.model_health.start()     # only processes that call models watch their health
         self.ops.start()
+        self.connections.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -143,6 +150,7 @@ class Runtime:
             if not self._started:
                 return
             self._started = False
+        self.connections.stop()
         self.model_health.stop()
         self.ops.stop()
         unstarted = self.runner.stop(timeout)

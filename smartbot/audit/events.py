@@ -3,6 +3,8 @@ from __future__ import annotations
 
 EVENTS: dict[str, str] = {
     "webhook.refused": "an inbound request failed verification or validation (rate-limited per source)",
+    "connection.refused": "a frame or update arriving on a channel's connection was forged or malformed and "
+                          "dropped; the connection was kept (rate-limited per reason)",
     "metrics.refused": "/metrics was refused (wrong token, or no token from an address not allowed), or /readyz "
                        "got a wrong token (rate-limited per source)",
     "message.handled": "a message was routed and answered (action, rule, provider, result)",

@@ -106,6 +106,24 @@ class SingleUse:
     keep_until: float
 
 
+WEBHOOK, CONNECT = "webhook", "connect"
+
+
+@dataclass
+class ModeConfig:
+    """How a platform's events reach SmartBot: its webhook, or a connection SmartBot opens to it (no
+    public URL needed; see channels/connect/). Switching is a restart."""
+
+    mode: str = setting(WEBHOOK, choices=(WEBHOOK, CONNECT),
+                        help='"webhook": the platform calls /webhooks/<channel>; "connect": SmartBot connects out '
+                             "(long polling or a websocket), for servers with no public URL")
+
+
+def connects(config: Any) -> bool:
+    """Whether a channel's settings put it in connect mode."""
+    return getattr(config, "mode", WEBHOOK) == CONNECT
+
+
 @dataclass
 class StreamingConfig:
     """The settings of a channel that can show a reply while the model writes it (a preview that

@@ -35,7 +35,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, WebRequest, WebResponse, load_json
+from .base import Channel, ModeConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
@@ -61,7 +61,7 @@ UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE
 
 
 @dataclass
-class FeishuConfig:
+class FeishuConfig(ModeConfig):
     app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
     verification_token: str = setting("", secret=True,
@@ -78,7 +78,7 @@ class FeishuConfig:
     read_timeout: float = setting(10.0, minimum=0.1)
 
     def validate(self, path: str) -> None:
-        if getattr(self, "mode", "webhook") == "connect":     # the long connection: app_id and app_secret only
+        if connects(self):      # the long connection needs app_id and app_secret only
             return
         if not self.verification_token:
             raise ConfigError(f"{path}.verification_token", "is required in webhook mode",

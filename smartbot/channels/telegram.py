@@ -27,7 +27,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import WebRequest
+from .base import WEBHOOK, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
@@ -49,8 +49,12 @@ _SPACES = re.compile(r"[ \t]{2,}")
 @dataclass
 class TelegramConfig(PlatformConfig):
     bot_token: str = setting(required=True, secret=True, help="the token @BotFather gave you (123456:ABC...)")
-    secret_token: str = setting(required=True, secret=True,
-                                help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -)")
+    secret_token: str = setting("", secret=True,
+                                help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -); "
+                                     "required in webhook mode")
+    webhook_url: str = setting("", url=True,
+                               help="this server's public /webhooks/telegram URL: given, SmartBot calls setWebhook "
+                                    "with it (and the secret_token) at start in webhook mode")
     bot_username: str = setting("", help="the bot's @username; learned with getMe when empty")
     api_base: str = setting("https://api.telegram.org", url=True)
     group_trigger: str = group_trigger_setting()
@@ -61,7 +65,10 @@ class TelegramConfig(PlatformConfig):
         if not _TOKEN_FORMAT.match(self.bot_token):
             raise ConfigError(f"{path}.bot_token", "does not look like a bot token",
                               "copy it from @BotFather: digits, a colon, then the secret part")
-        if not _SECRET_FORMAT.match(self.secret_token):
+        if self.mode == WEBHOOK and not self.secret_token:
+            raise ConfigError(f"{path}.secret_token", "is required in webhook mode",
+                              'set it (and pass it to setWebhook), or use mode = "connect" (long polling)')
+        if self.secret_token and not _SECRET_FORMAT.match(self.secret_token):
             raise ConfigError(f"{path}.secret_token", "must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
                               "generate one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
         self.bot_username = self.bot_username.strip().lstrip("@")
@@ -70,7 +77,7 @@ class TelegramConfig(PlatformConfig):
     def self_check(self) -> str:
         """For `smartbot check-config`: a short secret_token is guessable, and it is all that stands
         between the webhook and anyone who finds its URL."""
-        if len(self.secret_token) < MIN_SECRET_LENGTH:
+        if self.mode == WEBHOOK and len(self.secret_token) < MIN_SECRET_LENGTH:
             return f"secret_token is shorter than {MIN_SECRET_LENGTH} characters: use a long random value"
         return ""
 

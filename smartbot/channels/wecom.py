@@ -33,7 +33,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, WebRequest, WebResponse
+from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.wecom_crypto import aes_key, decrypt
@@ -49,7 +49,7 @@ _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 
 
 @dataclass
-class WeComConfig:
+class WeComConfig(ModeConfig):
     # webhook mode: a self-built app's encrypted XML callbacks
     corp_id: str = setting("", help="the Corp ID (ww...) from My Company > Company Information (webhook mode)")
     # Optional[...], not "int | None": the settings reader converts typing.Union (environment values are text)
@@ -70,7 +70,7 @@ class WeComConfig:
     read_timeout: float = setting(10.0, minimum=0.1)
 
     def validate(self, path: str) -> None:
-        if getattr(self, "mode", "webhook") == "connect":
+        if connects(self):
             _require(self, path, ("bot_id", "bot_secret"), "the AI bot's page in the admin console (API mode: "
                                                            "long connection)")
             if urlsplit(self.aibot_url).scheme not in ("ws", "wss") or not urlsplit(self.aibot_url).netloc:
@@ -86,7 +86,7 @@ class WeComConfig:
 def _require(config: WeComConfig, path: str, keys: tuple[str, ...], where: str) -> None:
     for key in keys:
         if getattr(config, key) in ("", None):
-            raise ConfigError(f"{path}.{key}", f"is required in {getattr(config, 'mode', 'webhook')} mode",
+            raise ConfigError(f"{path}.{key}", f"is required in {config.mode} mode",
                               f"copy it from {where}")
 
 

@@ -26,7 +26,7 @@ from werkzeug.wsgi import get_input_stream
 
 from ..telemetry import request_ids
 from ..channels.base import Headers, WebRequest, WebResponse
-from ..errors import PayloadError
+from ..errors import ChannelNotConfigured, PayloadError
 from ..httputil import TOO_DEEP
 from ..telemetry import request_tracking
 from ..web.context import current_runtime, to_flask_response
@@ -52,6 +52,9 @@ def answer(runtime: Any, channel: str, environ: dict) -> WebResponse:
     req = WebRequest(method=environ["REQUEST_METHOD"], path=_wsgi_text(environ.get("PATH_INFO", "")),
                      headers=Headers.from_environ(environ), body=b"", args=_query_args(environ),
                      remote_addr=environ.get("REMOTE_ADDR") or "")
+    connect_mode = runtime.connections.webhook_refusal(channel)
+    if connect_mode:
+        return runtime.ingest.refuse(channel, req, ChannelNotConfigured(connect_mode))
     limit = runtime.settings.max_body_bytes
     try:
         body: bytes | None = _read_at_most(get_input_stream(environ, max_content_length=limit), limit + 1)

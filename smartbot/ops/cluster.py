@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..storage.db import Database
-from ..gateway import inbox, outbox
+from ..gateway import connections, inbox, outbox
 from ..telemetry import metrics
 
 RECENT_ROWS = 2000
@@ -35,6 +35,7 @@ class ClusterView:
     received_age: dict[str, float] = field(default_factory=dict)
     delivered_age: dict[str, float] = field(default_factory=dict)
     alerts_firing: int = 0
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)    # gateway/connections.states
 
 
 def read(db: Database, channels: list[str]) -> ClusterView:
@@ -49,6 +50,7 @@ def read(db: Database, channels: list[str]) -> ClusterView:
             if name not in delivered:
                 delivered[name] = conn.execute(_ONE_DELIVERED, {"channel": name}).scalar()
         view.alerts_firing = int(conn.execute(_FIRING, {"yes": True}).scalar() or 0)
+    view.connections = connections.states(db)
     for name in sorted(set(channels) | set(received) | set(delivered)):
         if received.get(name):
             view.received_age[name] = max(0.0, now - received[name])
@@ -71,4 +73,9 @@ def gauges(view: ClusterView) -> metrics.GaugeSet:
     out.add("channel_last_delivered_age_seconds", "Seconds since the channel's last delivered reply.",
             [({"channel": c}, age) for c, age in view.delivered_age.items()], ("channel",))
     out.add("alerts_firing", metrics.HELP["alerts_firing"], [({}, view.alerts_firing)])
+    out.add("connection_up", metrics.HELP["connection_up"],
+            [({"channel": c}, 1.0 if state["up"] else 0.0) for c, state in view.connections.items()], ("channel",))
+    out.add("connection_last_event_age_seconds", metrics.HELP["connection_last_event_age_seconds"],
+            [({"channel": c}, state["last_event_seconds"]) for c, state in view.connections.items()
+             if state["last_event_seconds"] is not None], ("channel",))
     return out

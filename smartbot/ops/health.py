@@ -49,12 +49,22 @@ def readiness(runtime: Any) -> tuple[bool, dict[str, Any]]:
 
 def _channels(runtime: Any, view: cluster.ClusterView) -> dict[str, Any]:
     """Per configured channel: whether the webhook route hands its requests to it here (a channel
-    that arrives another way, the web chat, by its page), and when it last received a message and
-    delivered a reply. Next to the channels, `ok` says whether all of them take messages."""
+    that arrives another way, the web chat, by its page; a channel in connect mode, when some process
+    of the deployment holds its connection), and when it last received a message and delivered a
+    reply. Next to the channels, `ok` says whether all of them take messages."""
     each: dict[str, Any] = {}
     for name, channel in sorted(runtime.channels.items()):
-        takes = name in runtime.ingest.channels or not channel.accepts_webhooks
-        each[name] = {"ok": takes, "webhook": channel.accepts_webhooks,
+        connection = view.connections.get(name, {"held": False, "up": False, "state": "not held yet",
+                                                 "last_event_seconds": None, "reconnects": 0})
+        if name in runtime.connections.channels:
+            takes, webhook = connection["held"], False
+            extra = {"mode": "connect", "connected": connection["up"], "connection": connection["state"],
+                     "last_event_seconds": _round(connection["last_event_seconds"]),
+                     "reconnects": connection["reconnects"]}
+        else:
+            takes, webhook, extra = name in runtime.ingest.channels or not channel.accepts_webhooks, \
+                channel.accepts_webhooks, {}
+        each[name] = {"ok": takes, "webhook": webhook, **extra,
                       "last_received_seconds": _round(view.received_age.get(name)),
                       "last_delivered_seconds": _round(view.delivered_age.get(name))}
     return {"ok": all(entry["ok"] for entry in each.values()), **each}

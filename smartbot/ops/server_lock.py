@@ -23,13 +23,14 @@ from ..storage.db import sqlite_file
 log = logging.getLogger(__name__)
 
 
-def lock_path(database_url: str) -> str:
-    """Beside a SQLite file (one server per file); else in the temporary folder, per database."""
+def lock_path(database_url: str, purpose: str = "monitors") -> str:
+    """Beside a SQLite file (one server per file); else in the temporary folder, per database.
+    `purpose` names what the lock decides: the monitors, or a channel's connection (`connect-<name>`)."""
     path = sqlite_file(database_url)
     if path:
-        return path + ".monitors.lock"
+        return f"{path}.{purpose}.lock"
     digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"smartbot-monitors-{digest}.lock")
+    return os.path.join(tempfile.gettempdir(), f"smartbot-{purpose}-{digest}.lock")
 
 
 class ServerLock:

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 from .schema import _suggest, build, drop_retired
-from .sections import ENV_PREFIX, RETIRED_KEYS, Settings
+from .sections import ENV_PREFIX, RETIRED_KEYS, ConnectionSettings, Settings
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -52,7 +52,7 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     named = _named_variables(data)
     channels_raw = data.pop("channels", {}) or {}
     settings = build(Settings, data, "", env)
-    settings.channels = _build_channels(channels_raw, env)
+    settings.channels, settings.connections = _build_channels(channels_raw, env)
     settings.config_path = path_text
     settings.retired = retired
     settings.database_url = _resolve_sqlite_path(settings.database_url, base_dir)
@@ -92,19 +92,29 @@ def _named_variables(data: Any) -> set[str]:
     return found
 
 
-def _build_channels(raw: Any, env: Mapping[str, str]) -> dict[str, Any]:
+def _build_channels(raw: Any, env: Mapping[str, str]) -> tuple[dict[str, Any], ConnectionSettings]:
+    """The `[channels.<name>]` tables, and the keys of `[channels]` itself (`takeover_seconds`)."""
     from ..channels import registry
+    from ..channels.base import connects
+    from ..channels.connect import registry as connectors
 
     if not isinstance(raw, dict):
         raise ConfigError("channels", "expected a table of [channels.<name>] sections")
+    own = {f.name for f in fields(ConnectionSettings)}
     built = {}
     for name, section in raw.items():
+        if name in own:
+            continue
         spec = registry.spec(name)
         if spec is None:
             raise ConfigError(f"channels.{name}", "is not a known channel",
-                              f"known channels: {', '.join(registry.names())}; {_suggest(name, registry.names())}")
+                              f"known channels: {', '.join(registry.names())}; "
+                              f"{_suggest(name, [*registry.names(), *own])}")
         built[name] = build(spec.config_class, section, f"channels.{name}", env)
-    return built
+        if connects(built[name]):
+            connectors.check(name)
+    connection = build(ConnectionSettings, {k: v for k, v in raw.items() if k in own}, "channels", env)
+    return built, connection
 
 
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:

@@ -19,6 +19,7 @@ ENV_PREFIX = "SMARTBOT_"
 SERVER_VARIABLES = frozenset({"DATABASE_URL"})
 LOCALES = ("en", "zh-CN")
 KEY_PATTERN = re.compile(r"[A-Za-z_*?][A-Za-z0-9_*?]{0,99}")
+MIN_TAKEOVER, MAX_TAKEOVER = 5.0, 600.0
 _FIXED_WORKERS = "workers no longer start and stop with the load: [server] workers all run from the start"
 # Keys that once did something and no longer do: accepted and ignored, so that last version's file
 # still starts, with a warning at start (`warn_retired`) and in `smartbot check-config`.
@@ -60,6 +61,22 @@ class JobsSettings:
         if self.backend == "celery" and not self.broker_url:
             raise ConfigError(f"{path}.broker_url", "is required when jobs.backend = \"celery\"",
                               "set it to your Redis URL, e.g. redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class ConnectionSettings:
+    """Keys of `[channels]` itself (beside its `[channels.<name>]` tables): how the channels in connect
+    mode are held, one process in the whole deployment per channel (gateway/connections.py)."""
+
+    takeover_seconds: float = setting(15.0, minimum=MIN_TAKEOVER,
+                                      help="when the process holding a channel's connection dies, another takes "
+                                           "it over within this many seconds")
+
+    def validate(self, path: str) -> None:
+        if not MIN_TAKEOVER <= self.takeover_seconds <= MAX_TAKEOVER:     # also refuses NaN
+            raise ConfigError(f"{path}.takeover_seconds",
+                              f"must be between {MIN_TAKEOVER:g} and {MAX_TAKEOVER:g} seconds, got {self.takeover_seconds!r}",
+                              "the default, 15, suits most servers")
 
 
 @dataclass
@@ -244,6 +261,8 @@ class Settings:
     jobs: JobsSettings = field(default_factory=JobsSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     channels: dict[str, Any] = field(default_factory=dict)
+    # `[channels] takeover_seconds` and its kind, read from the `[channels]` table by load().
+    connections: Any = field(default_factory=ConnectionSettings, init=False)
     providers: list[ProviderSettings] = field(default_factory=list)
     models: ModelsSettings = field(default_factory=ModelsSettings)
     model_routes: list[ModelRouteSettings] = field(default_factory=list)

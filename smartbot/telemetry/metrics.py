@@ -45,6 +45,12 @@ HELP = {
     "worker_threads_busy": "Job worker threads working a job right now, per process.",
     "worker_threads_max": "Job worker threads a process may start.",
     "alerts_firing": "Alerts firing now (cluster-wide state from the database).",
+    "connection_up": "1 when the channel's connection is held and connected (cluster-wide, from the database).",
+    "connection_up_here": "1 when this server holds the channel's connection and it is connected.",
+    "connection_last_event_age_seconds": "Seconds since the holder of the channel's connection last heard from it.",
+    "connection_reconnects_total": "Times a channel's connection was opened again after it ended or failed.",
+    "connection_messages_total": "Messages that arrived over a channel's connection (duplicates included).",
+    "connection_refused_total": "Frames or updates dropped from a channel's connection as forged or malformed.",
 }
 
 _lock = threading.Lock()

@@ -53,6 +53,11 @@ class Link(Protocol):
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when woken because the connector must stop."""
 
+    def time_left(self) -> float:
+        """Seconds this process surely still holds the channel: a call that blocks (a long poll, a
+        receive) should give up sooner, then look at `stopping()`. Added after the first version of
+        this contract; a connector whose calls block for short times may ignore it."""
+
 
 class Connector(ABC):
     """One platform connection for one channel. `run` connects, serves events until the
@@ -70,3 +75,7 @@ class Connector(ABC):
 
     def close(self) -> None:
         """Close the socket from another thread, so a blocked `run` returns promptly."""
+
+    def register_webhook(self) -> None:
+        """In webhook mode, once at start (one process per server), for a channel whose settings
+        give the webhook's URL: tell the platform to use the webhook again (Telegram's setWebhook)."""

@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import PayloadError, SignatureError
 from ...settings.schema import setting
 from . import http, timestamps
-from ..base import Channel, WebRequest
+from ..base import Channel, ModeConfig, WebRequest
 
 GROUP_TRIGGERS = ("mention", "always")
 MAX_ID_LENGTH = 200
@@ -21,7 +21,7 @@ MAX_NAME_LENGTH = 200
 
 
 @dataclass
-class PlatformConfig:
+class PlatformConfig(ModeConfig):
     """Settings every platform channel has besides its own credentials."""
 
     connect_timeout: float = setting(3.0, minimum=0.1)

@@ -9,14 +9,14 @@ from .audit import AuditHead, AuditLog
 from .runtime_config import Provider, Rule, Setting
 from .executor import Approval, Command
 from .llm import ModelRoute, ModelUsage
-from .ops import AlertState, SharedCounter
+from .ops import AlertState, ChannelLease, SharedCounter
 from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 from .previews import MessagePreview
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
-    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "SharedCounter",
+    "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
     "SeenSignature", "MessagePreview",
 ]

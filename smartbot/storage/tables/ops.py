@@ -26,3 +26,22 @@ class SharedCounter(Base):
     hits: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[float] = mapped_column(Double, default=0.0)
     __table_args__ = (Index("ix_shared_counters_expires_at", "expires_at"),)
+
+
+class ChannelLease(Base):
+    """Who holds a channel's connection (gateway/connections.py): `token` grows by one at every change
+    of holder, and every write of the holder is conditional on it (a fencing token), so a holder
+    that lost the lease while paused cannot write over its successor. The row also keeps the
+    connector's resume point (`cursor`, JSON) and what /readyz, the dashboard and /metrics show."""
+
+    __tablename__ = "channel_leases"
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Double, default=0.0)
+    cursor: Mapped[str] = mapped_column(Text, default="{}")
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(Text, default="")
+    changed_at: Mapped[float] = mapped_column(Double, default=0.0)
+    last_event_at: Mapped[float] = mapped_column(Double, default=0.0)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
