@@ -41,7 +41,7 @@ def link():
 
 def _connector(platform: FakeFeishuWs, **section) -> FeishuLongConnection:
     config = build(FeishuConfig, {"app_id": APP_ID, "app_secret": APP_SECRET, "api_base": platform.url,
-                                  "verification_token": "unused-by-the-long-connection", **section}, "channels.feishu")
+                                  "mode": "connect", **section}, "channels.feishu")
     return FeishuLongConnection(FeishuChannel(config))
 
 

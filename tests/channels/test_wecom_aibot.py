@@ -11,16 +11,14 @@ import pytest
 
 from smartbot.channels.connect.wecom import WeComLongConnection
 from smartbot.channels.wecom import WeComChannel, WeComConfig
-from smartbot.errors import DeliveryError, PayloadError
+from smartbot.channels.base import Headers, WebRequest
+from smartbot.errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
 from tests.support.recording_link import RecordingLink
 
 BOT_ID, BOT_SECRET = "aibot_test_id", "aibot-secret-for-tests"
-# the webhook mode's keys, until connect mode lets them be left out
-WEBHOOK = {"corp_id": "ww_test_corp", "agent_id": 1000002, "secret": "s", "token": "t",
-           "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def link():
 
 def _channel(platform: FakeWeComAiBot | None = None, **section) -> WeComChannel:
     url = platform.ws_url if platform else "ws://127.0.0.1:9/ws"
-    return WeComChannel(build(WeComConfig, {**WEBHOOK, "bot_id": BOT_ID, "bot_secret": BOT_SECRET,
+    return WeComChannel(build(WeComConfig, {"mode": "connect", "bot_id": BOT_ID, "bot_secret": BOT_SECRET,
                                             "aibot_url": url, **section}, "channels.wecom"))
 
 
@@ -54,6 +52,24 @@ def _text(msgid: str, content: str = "你好", chattype: str = "single", **field
 
 def _reply(message, text: str = "好的") -> Reply:
     return Reply("wecom", message.chat_id, text, dict(message.reply_context), "markdown", delivery_id="d-1")
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_each_mode_asks_for_its_own_keys():
+    with pytest.raises(ConfigError, match="channels.wecom.bot_secret.*required in connect mode"):
+        build(WeComConfig, {"mode": "connect", "bot_id": BOT_ID}, "channels.wecom")
+    with pytest.raises(ConfigError, match="channels.wecom.corp_id.*required in webhook mode.*bot_id"):
+        build(WeComConfig, {"bot_id": BOT_ID, "bot_secret": BOT_SECRET}, "channels.wecom")
+    with pytest.raises(ConfigError, match="ws:// or wss://"):
+        build(WeComConfig, {"mode": "connect", "bot_id": BOT_ID, "bot_secret": BOT_SECRET,
+                            "aibot_url": "https://openws.work.weixin.qq.com"}, "channels.wecom")
+
+
+def test_a_webhook_cannot_verify_without_the_webhook_keys():
+    request = WebRequest("POST", "/webhooks/wecom", Headers(), b"<xml/>",
+                         args={"msg_signature": "x", "timestamp": "1", "nonce": "n"})
+    with pytest.raises(SignatureError, match="no webhook can verify"):
+        _channel().verify(request)
 
 
 # -- parsing -----------------------------------------------------------------------------------
