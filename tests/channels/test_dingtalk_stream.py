@@ -106,8 +106,9 @@ def test_a_callback_that_does_not_parse_is_refused_and_acknowledged_as_bad(platf
     bad = platform.callback("not json at all")
     no_id = platform.callback({"msgtype": "text", "conversationType": "1", "text": {"content": "x"}})
     assert platform.wait_ack(bad)["code"] == 400 and platform.wait_ack(no_id)["code"] == 400
-    assert [reason for reason, _ in link.refused] == ["dingtalk stream: a robot callback that does not parse"] * 2
-    assert "msgId" in json.dumps(link.refused[1][1]) and link.stored == []
+    assert [reason for reason, _ in link.refused] == ["malformed_frame"] * 2
+    assert "does not parse" in link.refused[0][1]["reason"] and "msgId" in json.dumps(link.refused[1][1])
+    assert link.stored == []
     assert platform.opened == 1
 
 

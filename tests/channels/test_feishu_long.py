@@ -149,7 +149,8 @@ def test_an_event_that_does_not_parse_is_refused_and_answered_400(platform, link
     link.start(_connector(platform))
     answer = platform.wait_answer(platform.event(event))
     assert json.loads(answer["payload"]) == {"code": 400}
-    assert link.refused[0][0] == "feishu long connection: an event that does not parse" and link.stored == []
+    assert link.refused[0][0] == "malformed_frame" and "does not parse" in link.refused[0][1]["reason"]
+    assert link.stored == []
 
 
 def test_refused_credentials_are_reported_without_the_secret(platform, link):

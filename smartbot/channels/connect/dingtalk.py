@@ -20,7 +20,7 @@ from ...errors import PayloadError
 from ..base import Headers, WebRequest
 from ..dingtalk import DingTalkChannel
 from .base import Connector, Link
-from .wsloop import ConnectionLost, Socket, discover
+from .wsloop import MALFORMED, ConnectionLost, Socket, discover
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class DingTalkStream(Connector):
     def _handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
         frame = _frame(raw)
         if frame is None:
-            link.refuse("dingtalk stream: a frame that is not a JSON object with headers")
+            link.refuse(MALFORMED, {"reason": "a frame that is not a JSON object with headers"})
             return
         kind, headers = frame.get("type"), frame["headers"]
         message_id = str(headers.get("messageId") or "")
@@ -82,7 +82,7 @@ class DingTalkStream(Connector):
                 raise ConnectionLost("DingTalk asked for a new connection (disconnect)")
         elif kind == "CALLBACK" and headers.get("topic") == BOT_TOPIC:
             if not message_id:
-                link.refuse("dingtalk stream: a callback frame without headers.messageId")
+                link.refuse(MALFORMED, {"reason": "a callback frame without headers.messageId"})
                 return
             self._callback(frame.get("data"), message_id, socket, link)
         else:
@@ -96,7 +96,7 @@ class DingTalkStream(Connector):
                 raise PayloadError("data must be JSON text")
             messages = self.channel.parse(WebRequest("POST", BOT_TOPIC, Headers(), data.encode("utf-8")))
         except PayloadError as exc:
-            link.refuse("dingtalk stream: a robot callback that does not parse", {"reason": exc.reason})
+            link.refuse(MALFORMED, {"reason": f"a robot callback that does not parse: {exc.reason}"})
             socket.send(_ack(message_id, BAD_REQUEST, exc.reason[:200], json.dumps({"response": None})))
             return
         if messages:

@@ -23,7 +23,7 @@ from ..base import Headers, WebRequest
 from ..feishu import FeishuChannel
 from .base import Connector, Link
 from .pbbp2 import CONTROL, DATA, Frame, FrameError
-from .wsloop import ConnectionLost, Socket, discover
+from .wsloop import MALFORMED, ConnectionLost, Socket, discover
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class FeishuLongConnection(Connector):
                 raise FrameError("a text frame where Feishu sends binary ones")
             frame = Frame.decode(raw)
         except FrameError as exc:
-            link.refuse("feishu long connection: a frame that is not pbbp2", {"reason": str(exc)})
+            link.refuse(MALFORMED, {"reason": f"a frame that is not pbbp2: {exc}"})
             return
         kind = frame.header("type")
         if frame.method == CONTROL:
@@ -114,7 +114,7 @@ class FeishuLongConnection(Connector):
             try:
                 payload = self._combine(frame)
             except PayloadError as exc:
-                link.refuse("feishu long connection: a frame that is not pbbp2", {"reason": exc.reason})
+                link.refuse(MALFORMED, {"reason": exc.reason})
                 return
             if payload is not None:
                 self._event(frame, payload, socket, link)
@@ -155,7 +155,7 @@ class FeishuLongConnection(Connector):
             messages = self.channel.parse(WebRequest("POST", ENDPOINT_PATH, Headers(), payload,
                                                      decoded=self._event_json(payload)))
         except PayloadError as exc:
-            link.refuse("feishu long connection: an event that does not parse", {"reason": exc.reason})
+            link.refuse(MALFORMED, {"reason": f"an event that does not parse: {exc.reason}"})
             self._answer(frame, BAD_REQUEST, started, socket)
             return
         if messages:

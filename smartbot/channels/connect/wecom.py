@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from ...errors import DeliveryError, PayloadError
 from ..wecom import WeComChannel, hold_aibot_socket, new_req_id, release_aibot_socket
 from .base import Connector, Link
-from .wsloop import ConnectionLost, Socket
+from .wsloop import MALFORMED, ConnectionLost, Socket
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +125,14 @@ class WeComLongConnection(Connector):
         """What the frame was ("pong", "message", ...); refuses what is malformed."""
         frame = _frame(raw)
         if frame is None:
-            link.refuse("wecom AI bot: a frame that is not a JSON object with headers.req_id")
+            link.refuse(MALFORMED, {"reason": "a frame that is not a JSON object with headers.req_id"})
             return "refused"
         cmd, req_id = frame.get("cmd"), str(frame["headers"]["req_id"])
         if cmd == "aibot_msg_callback":
             try:
                 messages = self.channel.parse_aibot(frame.get("body"), req_id)
             except PayloadError as exc:
-                link.refuse("wecom AI bot: a message callback that does not parse", {"reason": exc.reason})
+                link.refuse(MALFORMED, {"reason": f"a message callback that does not parse: {exc.reason}"})
                 return "refused"
             if messages:
                 link.store(messages)

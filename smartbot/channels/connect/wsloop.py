@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 4 * 1024 * 1024     # Feishu fragments large events; no platform sends more in one frame
 OPEN_TIMEOUT = 10.0
+MALFORMED = "malformed_frame"     # the refusal key: audited once per interval, whatever the detail
 
 
 class ConnectionLost(Exception):
