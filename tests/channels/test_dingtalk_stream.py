@@ -14,29 +14,20 @@ from smartbot.channels.dingtalk import DingTalkChannel, DingTalkConfig
 from smartbot.settings.schema import build
 from tests.support.fake_dingtalk_stream import BOT_TOPIC, OPEN_PATH, FakeDingTalkStream
 from tests.support.platform_requests import dingtalk_message
-from tests.support.recording_link import RecordingLink
+from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
 
 APP_KEY, APP_SECRET = "dingapp_stream", "dingtalk-stream-secret-for-tests"
 
 
 @pytest.fixture
 def platform():
-    fake = FakeDingTalkStream(APP_KEY, APP_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeDingTalkStream(APP_KEY, APP_SECRET))
 
 
 def _channel(platform: FakeDingTalkStream, **section) -> DingTalkChannel:
     config = build(DingTalkConfig, {"app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": platform.url,
                                     "session_webhook_hosts": [platform.url], **section}, "channels.dingtalk")
     return DingTalkChannel(config)
-
-
-@pytest.fixture
-def link(platform):
-    link = RecordingLink()
-    yield link
-    link.stop()
 
 
 def _direct(platform: FakeDingTalkStream, msg_id: str, text: str = "你好") -> dict:
@@ -153,10 +144,10 @@ def test_the_fake_speaks_to_dingtalks_own_sdk_as_to_our_connector(platform):
         ping = platform.system("ping", '{"opaque":"sdk"}')
         sdk_ping_ack = platform.wait_ack(ping)
     finally:
-        platform.drop()
-        dingtalk_stream.DingTalkStreamClient.OPEN_CONNECTION_API = original
         loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(loop)])
         thread.join(10)
+        platform.drop()
+        dingtalk_stream.DingTalkStreamClient.OPEN_CONNECTION_API = original
     assert received[0].message_id == "msgSDK" and received[0].text.content == "来自官方SDK"
     assert sdk_ack["code"] == 200 and sdk_ack["headers"]["messageId"] == message_id
     assert sdk_ping_ack["code"] == 200 and sdk_ping_ack["data"] == '{"opaque": "sdk"}'

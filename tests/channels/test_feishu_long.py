@@ -19,24 +19,14 @@ from smartbot.errors import ConfigError
 from smartbot.settings.schema import build
 from tests.support.fake_feishu_ws import ENDPOINT_PATH, SERVICE_ID, FakeFeishuWs, lark_frame
 from tests.support.platform_requests import feishu_event
-from tests.support.recording_link import RecordingLink
+from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
 
 APP_ID, APP_SECRET = "cli_test", "feishu-long-connection-secret"
 
 
 @pytest.fixture
 def platform():
-    fake = FakeFeishuWs(APP_ID, APP_SECRET).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def link():
-    link = RecordingLink()
-    yield link
-    if link._thread is not None:
-        link.stop()
+    yield from serving(FakeFeishuWs(APP_ID, APP_SECRET))
 
 
 def _connector(platform: FakeFeishuWs, **section) -> FeishuLongConnection:

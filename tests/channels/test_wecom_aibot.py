@@ -16,24 +16,14 @@ from smartbot.errors import ConfigError, DeliveryError, PayloadError, SignatureE
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
-from tests.support.recording_link import RecordingLink
+from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
 
 BOT_ID, BOT_SECRET = "aibot_test_id", "aibot-secret-for-tests"
 
 
 @pytest.fixture
 def platform():
-    fake = FakeWeComAiBot(BOT_ID, BOT_SECRET).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def link():
-    link = RecordingLink()
-    yield link
-    if link._thread is not None:
-        link.stop()
+    yield from serving(FakeWeComAiBot(BOT_ID, BOT_SECRET))
 
 
 def _channel(platform: FakeWeComAiBot | None = None, **section) -> WeComChannel:

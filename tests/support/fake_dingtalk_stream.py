@@ -19,21 +19,12 @@ OPEN_PATH = "/v1.0/gateway/connections/open"
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 
 
-class FakeDingTalkStream(FakeDingTalk, WebsocketFake):
+class FakeDingTalkStream(WebsocketFake, FakeDingTalk):
     def __init__(self, app_key: str, app_secret: str, **kw: Any) -> None:
         FakeDingTalk.__init__(self, app_key, app_secret, **kw)
         WebsocketFake.__init__(self)
         self._tickets: set[str] = set()
         self._ids = itertools.count(1)
-
-    def start(self) -> FakeDingTalkStream:
-        self.start_ws()
-        super().start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_ws()
-        super().stop()
 
     # -- what tests call --------------------------------------------------------------------
     def callback(self, data: dict[str, Any] | str, message_id: str = "") -> str:

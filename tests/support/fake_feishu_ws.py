@@ -33,22 +33,13 @@ def lark_frame(**fields: Any):
     return frame
 
 
-class FakeFeishuWs(FakeFeishu, WebsocketFake):
+class FakeFeishuWs(WebsocketFake, FakeFeishu):
     def __init__(self, app_id: str, app_secret: str, ping_interval: int = 120, **kw: Any) -> None:
         FakeFeishu.__init__(self, app_id, app_secret, **kw)
         WebsocketFake.__init__(self)
         self.ping_interval = ping_interval
         self._devices: set[str] = set()
         self._seq = itertools.count(1)
-
-    def start(self) -> FakeFeishuWs:
-        self.start_ws()
-        super().start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_ws()
-        super().stop()
 
     # -- what tests call --------------------------------------------------------------------
     def event(self, event: dict[str, Any] | bytes, message_id: str = "", parts: int = 1) -> str:

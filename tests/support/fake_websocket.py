@@ -34,12 +34,21 @@ class WebsocketFake:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}/ws"
 
-    def start_ws(self) -> None:
+    def start(self):
+        """Serve the websocket, and the platform's HTTP side too when the fake has one (a subclass
+        listing WebsocketFake before its HTTP fake)."""
         self._ws_thread.start()
+        http = getattr(super(), "start", None)
+        if http is not None:
+            http()
+        return self
 
-    def stop_ws(self) -> None:
+    def stop(self) -> None:
         self.drop()
         self._ws_server.shutdown()
+        http = getattr(super(), "stop", None)
+        if http is not None:
+            http()
 
     def push(self, data: str | bytes) -> None:
         """Send a frame to the connected client; waits until one is connected."""

@@ -28,13 +28,6 @@ class FakeWeComAiBot(WebsocketFake):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def start(self) -> FakeWeComAiBot:
-        self.start_ws()
-        return self
-
-    def stop(self) -> None:
-        self.stop_ws()
-
     # -- what tests call --------------------------------------------------------------------
     def message(self, body: dict[str, Any], req_id: str = "") -> str:
         """Push a message callback; its req_id."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from smartbot.channels.connect.base import Connector
 from smartbot.errors import StorageUnavailable
@@ -112,3 +114,19 @@ class RecordingLink:
     def wait_stored(self, count: int, timeout: float = 10.0) -> list[InboundMessage]:
         assert self.wait_for(lambda: len(self.stored) >= count, timeout), f"stored {len(self.stored)} of {count}"
         return list(self.stored)
+
+
+@pytest.fixture
+def link() -> Iterator[RecordingLink]:
+    """A RecordingLink, its connector stopped after the test (import the fixture into a test module)."""
+    recording = RecordingLink()
+    yield recording
+    if recording._thread is not None:
+        recording.stop()
+
+
+def serving(fake: Any) -> Iterator[Any]:
+    """A fake platform started for a fixture's test and stopped after it."""
+    fake.start()
+    yield fake
+    fake.stop()

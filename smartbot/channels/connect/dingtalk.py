@@ -14,46 +14,28 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 from ...errors import PayloadError
 from ..base import Headers, WebRequest
 from ..dingtalk import DingTalkChannel
-from .base import Connector, Link
-from .wsloop import MALFORMED, ConnectionLost, Socket, discover
+from .base import Link
+from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector, discover
 
 log = logging.getLogger(__name__)
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 OK, BAD_REQUEST = 200, 400
-TICK = 1.0
 
 
-class DingTalkStream(Connector):
+class DingTalkStream(WebsocketConnector):
     channel: DingTalkChannel
+    what = "DingTalk Stream"
 
-    def __init__(self, channel: DingTalkChannel) -> None:
-        super().__init__(channel)
-        self._socket: Socket | None = None
-
-    def run(self, link: Link) -> None:
+    def address(self) -> str:
         endpoint, ticket = self._open_connection()
-        self._socket = socket = Socket(f"{endpoint}?ticket={quote_plus(ticket)}", what="DingTalk Stream")
-        try:
-            link.connected(urlsplit(endpoint).hostname or "")
-            for raw in socket.frames(TICK):
-                if link.stopping():
-                    return
-                if raw is not None:
-                    link.event_seen()
-                    self._handle(raw, socket, link)
-        finally:
-            socket.close()
-
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
+        return f"{endpoint}?ticket={quote_plus(ticket)}"
 
     def _open_connection(self) -> tuple[str, str]:
         config = self.channel.config
@@ -69,7 +51,7 @@ class DingTalkStream(Connector):
                                  "channels.dingtalk.app_key / app_secret and that the robot uses Stream mode")
         return endpoint, ticket
 
-    def _handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
         frame = _frame(raw)
         if frame is None:
             link.refuse(MALFORMED, {"reason": "a frame that is not a JSON object with headers"})

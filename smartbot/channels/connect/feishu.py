@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 from ...errors import PayloadError
 from ..base import Headers, WebRequest
 from ..feishu import FeishuChannel
-from .base import Connector, Link
+from .base import Link
 from .pbbp2 import CONTROL, DATA, Frame, FrameError
-from .wsloop import MALFORMED, ConnectionLost, Socket, discover
+from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector, discover
 
 log = logging.getLogger(__name__)
 
@@ -33,44 +33,32 @@ MIN_PING_INTERVAL = 5.0
 FRAGMENT_TTL = 30.0
 MAX_PENDING_FRAGMENTS = 64
 OK, BAD_REQUEST = 200, 400
-TICK = 1.0
 
 
-class FeishuLongConnection(Connector):
+class FeishuLongConnection(WebsocketConnector):
     channel: FeishuChannel
+    what = "Feishu's long connection"
 
     def __init__(self, channel: FeishuChannel) -> None:
         super().__init__(channel)
-        self._socket: Socket | None = None
         self._ping_interval = DEFAULT_PING_INTERVAL
         self._fragments: dict[str, tuple[float, list[bytes | None]]] = {}
+        self._service_id, self._next_ping = 0, 0.0
 
-    def run(self, link: Link) -> None:
+    def address(self) -> str:
         url = self._endpoint()
         try:
-            service_id = int(parse_qs(urlsplit(url).query).get("service_id", [""])[0])
+            self._service_id = int(parse_qs(urlsplit(url).query).get("service_id", [""])[0])
         except ValueError:
             raise ConnectionLost("Feishu's endpoint URL has no numeric service_id") from None
-        self._socket = socket = Socket(url, what="Feishu's long connection")
         self._fragments.clear()
-        try:
-            link.connected(urlsplit(url).hostname or "")
-            next_ping = 0.0
-            for raw in socket.frames(TICK):
-                if link.stopping():
-                    return
-                if time.monotonic() >= next_ping:
-                    socket.send(Frame(service=service_id, method=CONTROL, headers=[("type", "ping")]).encode())
-                    next_ping = time.monotonic() + self._ping_interval
-                if raw is not None:
-                    link.event_seen()
-                    self._handle(raw, socket, link)
-        finally:
-            socket.close()
+        self._next_ping = 0.0
+        return url
 
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
+    def beat(self, socket: Socket) -> None:
+        if time.monotonic() >= self._next_ping:
+            socket.send(Frame(service=self._service_id, method=CONTROL, headers=[("type", "ping")]).encode())
+            self._next_ping = time.monotonic() + self._ping_interval
 
     def _endpoint(self) -> str:
         config = self.channel.config
@@ -95,7 +83,7 @@ class FeishuLongConnection(Connector):
         if isinstance(config, dict) and isinstance(config.get("PingInterval"), (int, float)):
             self._ping_interval = max(MIN_PING_INTERVAL, float(config["PingInterval"]))
 
-    def _handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
         try:
             if not isinstance(raw, bytes):
                 raise FrameError("a text frame where Feishu sends binary ones")

@@ -20,64 +20,71 @@ import json
 import logging
 import threading
 import time
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Iterator
 
 from ...errors import DeliveryError, PayloadError
 from ..wecom import WeComChannel, hold_aibot_socket, new_req_id, release_aibot_socket
-from .base import Connector, Link
-from .wsloop import MALFORMED, ConnectionLost, Socket
+from .base import Link
+from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 30.0
 MISSED_PINGS = 2
 ANSWER_TIMEOUT = 10.0
-TICK = 1.0
 
 
-class WeComLongConnection(Connector):
+class WeComLongConnection(WebsocketConnector):
     channel: WeComChannel
+    what = "WeCom's AI bot connection"
     heartbeat = HEARTBEAT
 
     def __init__(self, channel: WeComChannel) -> None:
         super().__init__(channel)
-        self._socket: Socket | None = None
         self._write = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._waiting_lock = threading.Lock()
         self._sender = self.request         # one object, so that release finds what hold registered
+        self._next_ping, self._unanswered = 0.0, 0
 
-    def run(self, link: Link) -> None:
+    @property
+    def tick(self) -> float:       # type: ignore[override]
+        return min(1.0, self.heartbeat)
+
+    def address(self) -> str:
+        return self.channel.config.aibot_url
+
+    def greet(self, socket: Socket, frames: Iterator[str | bytes | None], link: Link) -> None:
+        """Subscribe; refused: ConnectionLost naming the settings. Then replies may use the socket."""
         config = self.channel.config
-        self._socket = socket = Socket(config.aibot_url, what="WeCom's AI bot connection")
-        frames = socket.frames(min(TICK, self.heartbeat))
-        try:
-            self._subscribe(frames, link)
-            hold_aibot_socket(self.channel.name, self._sender)
-            link.connected(urlsplit(config.aibot_url).hostname or "")
-            next_ping, unanswered = time.monotonic() + self.heartbeat, 0
-            for raw in frames:
-                if link.stopping():
-                    return
-                if time.monotonic() >= next_ping:
-                    if unanswered >= MISSED_PINGS:
-                        raise ConnectionLost(f"WeCom answered none of the last {MISSED_PINGS} heartbeats")
-                    unanswered += 1
-                    self._send({"cmd": "ping", "headers": {"req_id": new_req_id("ping")}})
-                    next_ping = time.monotonic() + self.heartbeat
-                if raw is not None:
-                    link.event_seen()
-                    if self._handle(raw, link) == "pong":
-                        unanswered = 0
-        finally:
-            release_aibot_socket(self.channel.name, self._sender)
-            socket.close()
-            self._fail_waiting()
+        req_id = new_req_id("aibot_subscribe")
+        self._send({"cmd": "aibot_subscribe", "headers": {"req_id": req_id},
+                    "body": {"bot_id": config.bot_id, "secret": config.bot_secret}})
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        for raw in frames:
+            frame = _frame(raw) if raw is not None else None
+            if frame is not None and frame["headers"].get("req_id") == req_id:
+                if frame.get("errcode") != 0:
+                    raise ConnectionLost(f"WeCom refused channels.wecom.bot_id / bot_secret (errcode "
+                                         f"{frame.get('errcode')}: {str(frame.get('errmsg') or '')[:120]})")
+                break
+            if time.monotonic() > deadline or link.stopping():
+                raise ConnectionLost("WeCom did not answer the subscription")
+        self._next_ping, self._unanswered = time.monotonic() + self.heartbeat, 0
+        hold_aibot_socket(self.channel.name, self._sender)
 
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
+    def beat(self, socket: Socket) -> None:
+        if time.monotonic() < self._next_ping:
+            return
+        if self._unanswered >= MISSED_PINGS:
+            raise ConnectionLost(f"WeCom answered none of the last {MISSED_PINGS} heartbeats")
+        self._unanswered += 1
+        self._send({"cmd": "ping", "headers": {"req_id": new_req_id("ping")}})
+        self._next_ping = time.monotonic() + self.heartbeat
+
+    def ended(self) -> None:
+        release_aibot_socket(self.channel.name, self._sender)
+        self._fail_waiting()
 
     def request(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Send a command for a worker thread and return WeCom's answer to its req_id. Not sent:
@@ -105,53 +112,44 @@ class WeComLongConnection(Connector):
         with self._write:
             self._socket.send(json.dumps(frame, ensure_ascii=False))
 
-    def _subscribe(self, frames, link: Link) -> None:
-        config = self.channel.config
-        req_id = new_req_id("aibot_subscribe")
-        self._send({"cmd": "aibot_subscribe", "headers": {"req_id": req_id},
-                    "body": {"bot_id": config.bot_id, "secret": config.bot_secret}})
-        deadline = time.monotonic() + ANSWER_TIMEOUT
-        for raw in frames:
-            frame = _frame(raw) if raw is not None else None
-            if frame is not None and frame["headers"].get("req_id") == req_id:
-                if frame.get("errcode") != 0:
-                    raise ConnectionLost(f"WeCom refused channels.wecom.bot_id / bot_secret (errcode "
-                                         f"{frame.get('errcode')}: {str(frame.get('errmsg') or '')[:120]})")
-                return
-            if time.monotonic() > deadline or link.stopping():
-                raise ConnectionLost("WeCom did not answer the subscription")
-
-    def _handle(self, raw: str | bytes, link: Link) -> str:
-        """What the frame was ("pong", "message", ...); refuses what is malformed."""
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
         frame = _frame(raw)
         if frame is None:
             link.refuse(MALFORMED, {"reason": "a frame that is not a JSON object with headers.req_id"})
-            return "refused"
-        cmd, req_id = frame.get("cmd"), str(frame["headers"]["req_id"])
+        elif frame.get("cmd"):
+            self._command(frame, link)
+        else:
+            self._answer(frame)
+
+    def _command(self, frame: dict[str, Any], link: Link) -> None:
+        """A callback from WeCom: a message (parsed, stored) or an event."""
+        cmd = frame["cmd"]
         if cmd == "aibot_msg_callback":
             try:
-                messages = self.channel.parse_aibot(frame.get("body"), req_id)
+                messages = self.channel.parse_aibot(frame.get("body"), frame["headers"]["req_id"])
             except PayloadError as exc:
                 link.refuse(MALFORMED, {"reason": f"a message callback that does not parse: {exc.reason}"})
-                return "refused"
+                return
             if messages:
                 link.store(messages)
-            return "message"
-        if cmd == "aibot_event_callback":
+        elif cmd == "aibot_event_callback":
             body = frame.get("body") if isinstance(frame.get("body"), dict) else {}
             event = body.get("event") if isinstance(body.get("event"), dict) else {}
             if event.get("eventtype") == "disconnected_event":
                 raise ConnectionLost("WeCom says another connection for this AI bot took over")
-            return "event"
-        if cmd:
+        else:
             log.debug("wecom AI bot: ignored a %s frame", str(cmd)[:40])
-            return "ignored"
+
+    def _answer(self, frame: dict[str, Any]) -> None:
+        """WeCom's answer to one of our commands: a heartbeat's, or one a sender waits for."""
+        req_id = frame["headers"]["req_id"]
+        if req_id.startswith("ping_"):
+            self._unanswered = 0
         with self._waiting_lock:
             waiter = self._waiting.get(req_id)
         if waiter is not None:
             waiter[1].append(frame)
             waiter[0].set()
-        return "pong" if req_id.startswith("ping") else "answer"
 
     def _fail_waiting(self) -> None:
         """Wake senders whose command is unanswered: the connection is gone."""

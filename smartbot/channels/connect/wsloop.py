@@ -10,7 +10,11 @@ the URL (DingTalk's carries a ticket, a fake's may carry anything).
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from abc import abstractmethod
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from .base import Connector, Link
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +98,56 @@ def discover(url: str, body: dict, *, timeout: tuple[float, float], what: str,
         detail = str(data.get("message") or data.get("msg") or data.get("code") or "")[:200]
         raise ConnectionLost(f"{what} refused the connection ({resp.status_code} {detail})".rstrip())
     return data
+
+
+class WebsocketConnector(Connector):
+    """A connector whose platform speaks over one websocket. `run` asks `address` for the socket's
+    URL (after any discovery call), `greet`s (a subscription), then reads frames: `handle` for each,
+    `beat` between them (heartbeats), until the connection ends or `link.stopping()`; `close` ends
+    a blocked read from any thread. Subclasses set `what` (for messages) and implement the rest."""
+
+    what = "the platform"
+    tick = 1.0                      # the longest a read blocks before `beat` and `stopping` are looked at
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self._socket: Socket | None = None
+
+    def run(self, link: Link) -> None:
+        url = self.address()
+        self._socket = socket = Socket(url, what=self.what)
+        frames = socket.frames(self.tick)
+        try:
+            self.greet(socket, frames, link)
+            link.connected(urlsplit(url).hostname or "")
+            for raw in frames:
+                if link.stopping():
+                    return
+                self.beat(socket)
+                if raw is not None:
+                    link.event_seen()
+                    self.handle(raw, socket, link)
+        finally:
+            socket.close()
+            self.ended()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+
+    @abstractmethod
+    def address(self) -> str:
+        """The websocket URL to open now (a discovery call's answer, or a setting)."""
+
+    @abstractmethod
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> None:
+        """One frame from the platform."""
+
+    def greet(self, socket: Socket, frames: Iterator[str | bytes | None], link: Link) -> None:
+        """What must happen on a new connection before it counts as up."""
+
+    def beat(self, socket: Socket) -> None:
+        """Called at least every `tick` seconds: send a heartbeat when one is due."""
+
+    def ended(self) -> None:
+        """The connection is closed."""
