@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 from .base import Connector, Link
 
 log = logging.getLogger(__name__)
+# The library's own logger: at DEBUG it prints frames, and our frames carry a bot secret (WeCom's
+# subscription) or a ticket in the URL (DingTalk); it never goes below INFO, whatever the root level.
+_PROTOCOL_LOG = logging.getLogger(__name__ + ".protocol")
+_PROTOCOL_LOG.setLevel(logging.INFO)
 
 MAX_FRAME = 4 * 1024 * 1024     # Feishu fragments large events; no platform sends more in one frame
 OPEN_TIMEOUT = 10.0
@@ -38,7 +42,8 @@ class Socket:
         self.what = what
         try:
             self._ws = connect(url, open_timeout=OPEN_TIMEOUT, ping_interval=ping_interval, ping_timeout=20.0,
-                               close_timeout=2.0, max_size=MAX_FRAME, compression=None, proxy=None)
+                               close_timeout=2.0, max_size=MAX_FRAME, compression=None, proxy=None,
+                               logger=_PROTOCOL_LOG)
         except InvalidURI:
             raise ConnectionLost(f"{what} gave a websocket address that is not a ws:// or wss:// URL") from None
         except InvalidHandshake as exc:
