@@ -4,11 +4,16 @@ over the websocket, replies go out through the session webhook, exactly once."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from typing import Any, Iterator
 
 import pytest
 import requests
 
+from smartbot.gateway.connections import states
+from smartbot.storage.db import Database
 from tests.support.fake_dingtalk_stream import FakeDingTalkStream
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.platform_requests import dingtalk_message
@@ -88,3 +93,42 @@ def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_
     assert APP_SECRET not in str(rows[0].details) and APP_SECRET not in caplog.text
     assert dingtalk.opened == 1
     assert wait_until(lambda: app.get("/readyz").json()["checks"]["channels"]["dingtalk"]["connected"], 5)
+
+
+def _holder_pid(database_url: str) -> int | None:
+    db = Database(database_url)
+    try:
+        holder = states(db).get("dingtalk", {}).get("holder")
+    finally:
+        db.dispose()
+    return int(holder.rsplit(":", 2)[1]) if holder else None
+
+
+def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_message_is_answered_once(
+        gunicorn_app, make_config, fake_model, dingtalk, database_url):
+    """DingTalk sends again what was not acknowledged when the next connection opens (the fake does
+    too): callbacks the dead holder had stored come again and are dropped by the inbox, the others
+    are stored by the new holder. The model's delay keeps replies from being on their way at the kill."""
+    dingtalk.redeliver = True
+    app = gunicorn_app(_config(make_config, fake_model, dingtalk), workers=2)
+    texts = [f"消息 {i}" for i in range(24)]
+    for i, text in enumerate(texts[:8]):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    assert len(dingtalk.wait_delivered(8, timeout=30)) == 8
+    holder = _holder_pid(database_url)
+    assert holder in app.worker_pids()
+    fake_model.delay = 1.0
+    for i, text in enumerate(texts[8:16], start=8):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    os.kill(holder, signal.SIGKILL)
+    killed_at = time.time()
+    assert dingtalk.wait(lambda: dingtalk.opened >= 2, 20)
+    assert time.time() - killed_at < 5 + 5                      # takeover_seconds, and a reconnect's backoff
+    for i, text in enumerate(texts[16:], start=16):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    fake_model.delay = 0.0
+    dingtalk.wait_delivered(len(texts), timeout=60)
+    quiet_for(2.0)
+    assert sorted(_replies(dingtalk)) == sorted(f"echo: {t}" for t in texts)
+    dingtalk.assert_one_at_a_time()
+    assert _holder_pid(database_url) not in (None, holder)

@@ -25,16 +25,21 @@ class FakeDingTalkStream(WebsocketFake, FakeDingTalk):
         WebsocketFake.__init__(self)
         self._tickets: set[str] = set()
         self._ids = itertools.count(1)
+        self.redeliver = False           # True: unacknowledged callbacks come again on the next connection
+        self._unacked: dict[str, str] = {}
 
     # -- what tests call --------------------------------------------------------------------
     def callback(self, data: dict[str, Any] | str, message_id: str = "") -> str:
         """Push a robot message callback (data as the HTTP callback's body); its messageId."""
         message_id = message_id or f"stream-msg-{next(self._ids)}"
-        self.push(json.dumps({
+        frame = json.dumps({
             "specVersion": "1.0", "type": "CALLBACK",
             "headers": {"appId": "app-1", "connectionId": "conn-1", "contentType": "application/json",
                         "messageId": message_id, "time": str(int(time.time() * 1000)), "topic": BOT_TOPIC},
-            "data": data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}))
+            "data": data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)})
+        with self._ws_cv:
+            self._unacked[message_id] = frame
+        self.push(frame)
         return message_id
 
     def system(self, topic: str, data: str = '{"opaque":"x"}') -> str:
@@ -77,3 +82,15 @@ class FakeDingTalkStream(WebsocketFake, FakeDingTalk):
 
     def read(self, data: str | bytes) -> Any:
         return json.loads(data)
+
+    def on_frame(self, conn, frame: Any) -> None:
+        if isinstance(frame, dict) and frame.get("code") == 200:
+            with self._ws_cv:
+                self._unacked.pop(frame.get("headers", {}).get("messageId"), None)
+
+    def greet(self, conn) -> None:
+        """DingTalk sends again what was not acknowledged (when `redeliver` is on)."""
+        with self._ws_cv:
+            again = list(self._unacked.values()) if self.redeliver else []
+        for frame in again:
+            conn.send(frame)
