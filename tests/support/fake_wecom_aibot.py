@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from .fake_websocket import WebsocketFake
@@ -24,6 +25,7 @@ class FakeWeComAiBot(WebsocketFake):
         self.pongs = 0
         self.refuse_next: dict[str, int] = {}       # command -> errcode for its next call
         self.delivered: list[dict[str, Any]] = []   # the replies WeCom accepted
+        self.delivered_at: list[float] = []          # and when (time.time())
         self._subscribed: set[int] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -85,6 +87,7 @@ class FakeWeComAiBot(WebsocketFake):
             if code == 0:
                 with self._ws_cv:
                     self.delivered.append(frame)
+                    self.delivered_at.append(time.time())
                     self._ws_cv.notify_all()
             conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": code,
                                   "errmsg": "ok" if code == 0 else "refused by the test"}))
