@@ -74,6 +74,9 @@ class RecordingLink:
     def wait(self, seconds: float) -> bool:
         return self._stop.wait(seconds)
 
+    def time_left(self) -> float:
+        return 3600.0
+
     # -- running a connector as the gateway does --------------------------------------------
     def start(self, connector: Connector) -> RecordingLink:
         def loop() -> None:

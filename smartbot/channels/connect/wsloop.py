@@ -35,13 +35,14 @@ class Socket:
     """An open websocket. `ping_interval` is the protocol-level ping the library keeps (None: the
     platform has its own heartbeat frames, which the connector sends)."""
 
-    def __init__(self, url: str, *, ping_interval: float | None = 20.0, what: str = "the platform") -> None:
+    def __init__(self, url: str, *, ping_interval: float | None = 20.0, what: str = "the platform",
+                 open_timeout: float = OPEN_TIMEOUT) -> None:
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
         from websockets.sync.client import connect
 
         self.what = what
         try:
-            self._ws = connect(url, open_timeout=OPEN_TIMEOUT, ping_interval=ping_interval, ping_timeout=20.0,
+            self._ws = connect(url, open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=20.0,
                                close_timeout=2.0, max_size=MAX_FRAME, compression=None, proxy=None,
                                logger=_PROTOCOL_LOG)
         except InvalidURI:
@@ -120,7 +121,10 @@ class WebsocketConnector(Connector):
 
     def run(self, link: Link) -> None:
         url = self.address()
-        self._socket = socket = Socket(url, what=self.what)
+        if link.stopping():
+            return
+        # never still opening a socket when the lease may have passed to another process
+        self._socket = socket = Socket(url, what=self.what, open_timeout=max(0.5, min(OPEN_TIMEOUT, link.time_left())))
         frames = socket.frames(self.tick)
         try:
             self.greet(socket, frames, link)
