@@ -182,6 +182,7 @@ class _Link:
         reason = str(reason)[:80] or "refused"
         metrics.count("connection_refused_total", channel=channel, reason=reason)
         details = {"reason": reason, **{str(k)[:40]: str(v)[:200] for k, v in (detail or {}).items()}}
+        log.info("%s connection: dropped a frame (%s)", channel, details)
         self._holding.host.ingest.refusals.record("connection.refused", f"connect:{channel}",
                                                   f"channel:{channel}", reason, details)
 
@@ -207,7 +208,9 @@ class _Link:
         return self._holding.stopping()
 
     def wait(self, seconds: float) -> bool:
-        self._holding.stop.wait(max(0.0, min(seconds, self.time_left())))
+        """Sleeping holds no connection, so it may outlast the hold (a rate limit's wait); losing the
+        hold wakes it."""
+        self._holding.stop.wait(max(0.0, seconds))
         return self.stopping()
 
     def time_left(self) -> float:

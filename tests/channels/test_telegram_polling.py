@@ -5,6 +5,7 @@ as Telegram does and fails the test's assertions when two getUpdates calls overl
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -43,6 +44,8 @@ def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, 
     assert len(telegram.sent) == 1
     assert telegram.overlaps == [] and telegram.max_polling == 1
     res = requests.post(app.url + "/webhooks/telegram", json={"update_id": 1}, timeout=5)
+    assert res.status_code == 404 and "connect mode" in res.json()["error"]
+    res = requests.get(app.url + "/webhooks/telegram", timeout=5)          # through Flask's route
     assert res.status_code == 404 and "connect mode" in res.json()["error"]
     ready = app.get("/readyz").json()["checks"]["channels"]["telegram"]
     assert ready["ok"] and ready["mode"] == "connect" and ready["connected"] is True
@@ -108,3 +111,20 @@ def test_back_in_webhook_mode_the_webhook_is_registered_again(live_app, make_con
     assert "called setWebhook" in caplog.text and fake_telegram.TOKEN not in caplog.text
     assert telegram.calls.get("getUpdates", 0) == 0
     assert app.get("/readyz").json()["checks"]["channels"]["telegram"]["webhook"] is True
+
+
+def test_an_offset_that_has_not_moved_for_a_week_is_dropped(live_app, make_config, fake_model, telegram,
+                                                             database_url):
+    """After a quiet week Telegram may number updates afresh, below the saved offset."""
+    from smartbot.gateway.connections import Leases
+    from smartbot.storage.db import Database
+
+    db = Database(database_url)
+    db.upgrade()
+    leases, gone = Leases(db), "another-node:1:1"
+    token = leases.take("telegram", gone, ttl=0.01)
+    leases.save_cursor("telegram", gone, token, {"offset": 10**9, "saved_at": int(time.time()) - 8 * 86400})
+    db.dispose()
+    live_app(polling_config(make_config, fake_model, telegram))
+    telegram.push(text_update(7005, 1, "after a quiet week"))
+    assert [s["text"] for s in telegram.wait_sent(1)] == ["echo: after a quiet week"]

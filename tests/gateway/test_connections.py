@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -77,6 +79,23 @@ def test_takeover_seconds_is_bounded(tmp_path):
         load({"channels": {"generic": {"secret": "s" * 20, "callback_url": "https://x.example", "mode": "connect"}}},
              env=env)
     assert load({"channels": {"takeover_seconds": 30}}, env=env).connections.takeover_seconds == 30
+    config = tmp_path / "smartbot.toml"
+    config.write_text('[channels]\ntakeover_seconds = nan\n')
+    res = subprocess.run([str(Path(sys.executable).parent / "smartbot"), "check-config"], capture_output=True,
+                         text=True, env={**os.environ, **env, "SMARTBOT_CONFIG": str(config)}, timeout=60)
+    assert res.returncode != 0 and "channels.takeover_seconds" in res.stdout + res.stderr
+
+
+def test_connect_mode_without_a_connector_is_refused_naming_the_fix(monkeypatch):
+    from smartbot.channels.connect import registry
+    from smartbot.errors import ConfigError
+
+    monkeypatch.setitem(registry._CONNECTORS, "telegram", ("smartbot.channels.connect.not_here:Nothing", ""))
+    with pytest.raises(ConfigError, match='no connector for telegram yet -- use mode = "webhook"'):
+        registry.check("telegram")
+    monkeypatch.setitem(registry._CONNECTORS, "telegram", ("tests.support.missing_library:Nothing", "telegram"))
+    with pytest.raises(ConfigError, match=r"needs a library that is not installed .*smartbot\[telegram\]"):
+        registry.check("telegram")
 
 
 # -- takeover under gunicorn -------------------------------------------------------------------
@@ -145,6 +164,9 @@ def test_connection_state_is_on_metrics_and_a_long_outage_alerts_the_admins(live
     telegram.script_polls(*[(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})] * 4)
     assert wait_until(lambda: "connection:telegram" in app.runtime.alerts.firing(), 15)
     assert wait_until(lambda: "connection:telegram" not in app.runtime.alerts.firing(), 30)
+    fams = families(app.get("/metrics").text)
+    assert [s.value for s in samples(fams, "smartbot_connection_reconnects_total")
+            if s.labels["channel"] == "telegram"] == [4.0]
     raised = [r for r in audit_rows(app, "alert.raised") if r.target == "connection:telegram"]
     resolved = [r for r in audit_rows(app, "alert.resolved") if r.target == "connection:telegram"]
     assert (len(raised), len(resolved)) == (1, 1)       # one alert, one recovery notice
@@ -204,3 +226,32 @@ def test_two_nodes_on_postgresql_hold_one_connection_and_hand_it_over(two_nodes,
     assert min(t for t in telegram.poll_started if t > killed_at) - killed_at < TAKEOVER
     assert _holder_pid(url) in other.worker_pids()
     assert telegram.overlaps == []
+
+
+def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_when_it_wakes(two_nodes, telegram):
+    """SIGSTOP, not kill: the holder's process is alive, so only its lease's expiry frees the
+    channel; once it runs again, its hold has run out and it must neither poll nor save a cursor."""
+    nodes, url = two_nodes
+    telegram.push(text_update(8300, 1, "before the pause"))
+    telegram.wait_sent(1)
+    quiet_for(1.0)
+    holder = _holder_pid(url)
+    assert holder is not None
+    other = next(node for node in nodes if holder not in node.worker_pids())
+    os.kill(holder, signal.SIGSTOP)
+    paused_at = time.time()
+    try:
+        telegram.push(text_update(8300, 2, "during the pause"))
+        assert len(telegram.wait_sent(2, timeout=TAKEOVER + 5)) == 2
+        assert min(t for t in telegram.poll_started if t > paused_at) - paused_at < TAKEOVER
+        assert _holder_pid(url) in other.worker_pids()
+    finally:
+        os.kill(holder, signal.SIGCONT)
+    resumed_at = time.time()
+    telegram.push(text_update(8300, 3, "after the pause"))
+    telegram.wait_sent(3)
+    quiet_for(2.0)
+    assert _answered(telegram) == ["echo: before the pause", "echo: during the pause", "echo: after the pause"]
+    assert telegram.overlaps == [] and _holder_pid(url) in other.worker_pids()
+    paused = next(node for node in nodes if node is not other)
+    assert wait_until(lambda: "telegram connection: stopping (the lease went to another process" in paused.log(), 5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from ...errors import DeliveryError, RequestRefused
@@ -31,6 +32,10 @@ POLL_SECONDS = 25               # Telegram's long poll answers at once when upda
 READ_SLACK = 2.0                # at most this beyond the poll's own timeout, for the answer to arrive
 POLL_SHARE = 0.7                # of the time this process surely holds the channel, what one poll may wait
 ALLOWED_UPDATES = ["message"]   # the only kind the channel turns into messages
+# After a week without updates Telegram may pick new update ids below the last ones (its getUpdates
+# documentation says so): an offset that has not moved for longer is dropped, and the inbox's
+# unique key drops whatever that brings again.
+STALE_OFFSET_SECONDS = 6 * 86400
 
 
 class TelegramPolling(Connector):
@@ -51,9 +56,11 @@ class TelegramPolling(Connector):
         log.info("telegram: called setWebhook with %s, so updates now come to the webhook", self.config.webhook_url)
 
     def run(self, link: Link) -> None:
-        offset = _offset(link.cursor())
+        offset, moved_at = _offset(link.cursor())
         announced = False
         while not link.stopping():
+            if offset and time.time() - moved_at > STALE_OFFSET_SECONDS:
+                offset = 0          # Telegram may number updates afresh after a quiet week
             left = link.time_left()
             wait = int(min(POLL_SECONDS, left * POLL_SHARE))
             if wait < 1:
@@ -67,7 +74,9 @@ class TelegramPolling(Connector):
                 link.connected("long polling")
                 announced = True
             if updates:
-                offset = self._take(link, updates, offset)
+                new_offset = self._take(link, updates, offset)
+                if new_offset != offset:
+                    offset, moved_at = new_offset, time.time()
 
     def close(self) -> None:
         self._http.close()
@@ -113,12 +122,15 @@ class TelegramPolling(Connector):
                 messages += self.channel.parse(_as_request(update))
             except RequestRefused as exc:
                 link.refuse("malformed_update", {"reason": exc.reason, "update_id": update_id})
+            except Exception:       # one update the parser trips over must not stop every later one
+                log.exception("telegram: could not parse update %s; dropped", update_id)
+                link.refuse("unparsable_update", {"update_id": update_id})
         if messages:
             link.store(messages)
-        if last is None or last < offset:
+        if last is None:
             return offset
-        offset = last + 1
-        link.save_cursor({"offset": offset})
+        offset = last + 1       # lower than before only when Telegram numbered its updates afresh
+        link.save_cursor({"offset": offset, "saved_at": int(time.time())})
         return offset
 
     def _call(self, method: str, body: dict[str, Any]) -> None:
@@ -139,9 +151,12 @@ def _as_request(update: dict[str, Any]) -> WebRequest:
                       body=json.dumps(update).encode())
 
 
-def _offset(cursor: dict[str, Any]) -> int:
-    value = cursor.get("offset")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def _offset(cursor: dict[str, Any]) -> tuple[int, float]:
+    """The saved offset and when it was saved; (0, 0) when there is none worth using."""
+    value, saved_at = cursor.get("offset"), cursor.get("saved_at")
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return 0, 0.0
+    return value, float(saved_at) if isinstance(saved_at, (int, float)) and not isinstance(saved_at, bool) else 0.0
 
 
 def _retry_after(data: dict[str, Any], resp: Any) -> float:
