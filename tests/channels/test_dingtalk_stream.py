@@ -158,3 +158,12 @@ def test_the_fake_speaks_to_dingtalks_own_sdk_as_to_our_connector(platform):
     finally:
         link.stop()
     assert set(ours) == set(sdk_ack) and set(ours["headers"]) == set(sdk_ack["headers"])
+
+
+def test_the_registry_finds_each_websocket_connector():
+    from smartbot.channels.connect import registry
+    from smartbot.channels.connect.feishu import FeishuLongConnection
+    from smartbot.channels.connect.wecom import WeComLongConnection
+
+    assert [registry.connector_class(name) for name in ("dingtalk", "feishu", "wecom")] == [
+        DingTalkStream, FeishuLongConnection, WeComLongConnection]
