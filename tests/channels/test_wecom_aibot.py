@@ -16,7 +16,7 @@ from smartbot.errors import ConfigError, DeliveryError, PayloadError, SignatureE
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
-from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
+from tests.support.recording_link import link, serving  # noqa: F401 - link is a fixture
 
 BOT_ID, BOT_SECRET = "aibot_test_id", "aibot-secret-for-tests"
 
