@@ -4,11 +4,15 @@ pbbp2 frames over the websocket, replies go out through the IM API, exactly once
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from typing import Any, Iterator
 
 import pytest
 import requests
 
+from tests.channels.test_dingtalk_stream_e2e import holder_pid
 from tests.support.fake_feishu_ws import FakeFeishuWs
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.platform_requests import feishu_event
@@ -80,3 +84,35 @@ def test_forged_and_malformed_frames_are_dropped_audited_once_and_the_connection
     assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:feishu"
     assert APP_SECRET not in str(rows[0].details)
     assert feishu.opened == 1
+
+
+def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_message_is_answered_once(
+        gunicorn_app, make_config, fake_model, feishu, database_url):
+    """Feishu pushes again what was not answered when the next connection opens (the fake does too):
+    events the dead holder had stored are dropped by the inbox, the others stored by the new holder.
+    The pause after the first replies and the model's delay keep replies from being on their way
+    at the kill: one whose sender dies between the platform's answer and the outbox's commit goes
+    again (the outbox's at-least-once window, not the connection's)."""
+    feishu.redeliver = True
+    app = gunicorn_app(_config(make_config, fake_model, feishu), workers=2)
+    ids = [f"om_kill_{i}" for i in range(24)]
+    for message_id in ids[:8]:
+        feishu.event(feishu_event("feishu_p2p_text.json", message_id=message_id))
+    assert len(feishu.wait_delivered(8, timeout=30)) == 8
+    quiet_for(1.0)          # the outbox has recorded those replies as sent: none is on its way at the kill
+    holder = holder_pid(database_url, "feishu")
+    assert holder in app.worker_pids()
+    fake_model.delay = 1.0
+    for message_id in ids[8:16]:
+        feishu.event(feishu_event("feishu_p2p_text.json", message_id=message_id))
+    os.kill(holder, signal.SIGKILL)
+    killed_at = time.time()
+    assert feishu.wait(lambda: feishu.opened >= 2, 20) and time.time() - killed_at < 10
+    for message_id in ids[16:]:
+        feishu.event(feishu_event("feishu_p2p_text.json", message_id=message_id))
+    fake_model.delay = 0.0
+    feishu.wait_delivered(len(ids), timeout=60)
+    quiet_for(2.0)
+    assert sorted(r["path"].split("/")[-2] for r in feishu.delivered) == sorted(ids)
+    feishu.assert_one_at_a_time()
+    assert holder_pid(database_url, "feishu") not in (None, holder)

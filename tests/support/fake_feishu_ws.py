@@ -40,6 +40,8 @@ class FakeFeishuWs(WebsocketFake, FakeFeishu):
         self.ping_interval = ping_interval
         self._devices: set[str] = set()
         self._seq = itertools.count(1)
+        self.redeliver = False           # True: events not answered are pushed again on the next connection
+        self._unanswered: dict[str, list[bytes]] = {}
 
     # -- what tests call --------------------------------------------------------------------
     def event(self, event: dict[str, Any] | bytes, message_id: str = "", parts: int = 1) -> str:
@@ -47,11 +49,14 @@ class FakeFeishuWs(WebsocketFake, FakeFeishu):
         message_id = message_id or f"ws-msg-{next(self._seq)}"
         payload = event if isinstance(event, bytes) else json.dumps(event, ensure_ascii=False).encode()
         size = -(-len(payload) // parts)
-        for seq in range(parts):
-            self.push(lark_frame(SeqID=next(self._seq), LogID=7, service=SERVICE_ID, method=1,
-                                 headers={"type": "event", "message_id": message_id, "sum": parts, "seq": seq,
-                                          "trace_id": secrets.token_hex(4)},
-                                 payload=payload[seq * size:(seq + 1) * size]).SerializeToString())
+        frames = [lark_frame(SeqID=next(self._seq), LogID=7, service=SERVICE_ID, method=1,
+                             headers={"type": "event", "message_id": message_id, "sum": parts, "seq": seq,
+                                      "trace_id": secrets.token_hex(4)},
+                             payload=payload[seq * size:(seq + 1) * size]).SerializeToString() for seq in range(parts)]
+        with self._ws_cv:
+            self._unanswered[message_id] = frames
+        for frame in frames:
+            self.push(frame)
         return message_id
 
     def answers(self, message_id: str) -> list[dict[str, Any]]:
@@ -95,7 +100,17 @@ class FakeFeishuWs(WebsocketFake, FakeFeishu):
         return {"method": frame.method, "service": frame.service, "seq_id": frame.SeqID,
                 "headers": {h.key: h.value for h in frame.headers}, "payload": frame.payload}
 
+    def greet(self, conn) -> None:
+        """Feishu pushes again what was not answered (when `redeliver` is on)."""
+        with self._ws_cv:
+            again = [f for frames in self._unanswered.values() for f in frames] if self.redeliver else []
+        for frame in again:
+            conn.send(frame)
+
     def on_frame(self, conn, frame: Any) -> None:
+        if frame["method"] == 1 and json.loads(frame["payload"] or b"{}").get("code") == 200:
+            with self._ws_cv:
+                self._unanswered.pop(frame["headers"].get("message_id"), None)
         if frame["method"] == 0 and frame["headers"].get("type") == "ping":
             assert frame["service"] == SERVICE_ID, "a ping must name the service id from the URL"
             conn.send(lark_frame(SeqID=0, LogID=0, service=SERVICE_ID, method=0, headers={"type": "pong"},
