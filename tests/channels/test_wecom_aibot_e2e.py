@@ -3,11 +3,15 @@ real (under gunicorn with two workers, or in this process) against the fake WeCo
 messages come over the websocket and the replies go back over it, exactly once."""
 from __future__ import annotations
 
+import os
+import signal
+import time
 from typing import Any, Iterator
 
 import pytest
 import requests
 
+from tests.channels.test_dingtalk_stream_e2e import holder_pid
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 
@@ -81,3 +85,31 @@ def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_
     assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:wecom"
     assert BOT_SECRET not in str(rows[0].details)
     assert wecom.opened == 1
+
+
+def test_kill_9_of_the_holder_the_new_holder_answers_what_the_dead_one_had_stored(
+        gunicorn_app, make_config, fake_model, wecom, database_url):
+    """Messages the dead holder stored but had not answered are answered by the process that takes the
+    connection over (the worker that picks their jobs up holds the connection the replies need)."""
+    app = gunicorn_app(_config(make_config, fake_model, wecom), workers=2)
+    for i in range(4):
+        wecom.message(_message(f"aibot-kill-{i}", f"第{i}条"))
+    assert len(wecom.wait_delivered(4, timeout=30)) == 4
+    quiet_for(1.0)
+    holder = holder_pid(database_url, "wecom")
+    assert holder in app.worker_pids()
+    fake_model.delay = 2.0
+    for i in range(4, 8):
+        wecom.message(_message(f"aibot-kill-{i}", f"第{i}条"))
+    assert wecom.wait(lambda: len(fake_model.requests) >= 5, 10)      # stored, and the model is answering
+    os.kill(holder, signal.SIGKILL)
+    killed_at = time.time()
+    assert wecom.wait(lambda: len(wecom.subscriptions()) >= 2, 20) and time.time() - killed_at < 10
+    fake_model.delay = 0.0
+    for i in range(8, 10):
+        wecom.message(_message(f"aibot-kill-{i}", f"第{i}条"))
+    wecom.wait_delivered(10, timeout=90)
+    quiet_for(2.0)
+    assert sorted(r["body"]["stream"]["content"] for r in wecom.delivered) == sorted(
+        f"echo: 第{i}条" for i in range(10))
+    wecom.assert_one_at_a_time()
