@@ -30,12 +30,12 @@ from urllib.parse import quote
 
 import requests
 
-from ..errors import DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, WebRequest, WebResponse, load_json
+from .base import Channel, ModeConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
@@ -64,8 +64,9 @@ UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE
 class FeishuConfig(ModeConfig):
     app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
-    verification_token: str = setting(required=True, secret=True,
-                                      help="the Verification Token from Events & Callbacks > Encryption strategy")
+    verification_token: str = setting("", secret=True,
+                                      help="the Verification Token from Events & Callbacks > Encryption strategy "
+                                           "(webhook mode; the long connection needs none)")
     encrypt_key: str = setting("", secret=True, help="the Encrypt Key from Events & Callbacks > Encryption strategy")
     bot_open_id: str = setting("", help="the bot's open_id: a group message mentioning it is addressed to the bot")
     bot_name: str = setting("", help="the bot's name, used when bot_open_id is not set")
@@ -77,6 +78,12 @@ class FeishuConfig(ModeConfig):
     read_timeout: float = setting(10.0, minimum=0.1)
 
     def validate(self, path: str) -> None:
+        if connects(self):      # the long connection needs app_id and app_secret only
+            return
+        if not self.verification_token:
+            raise ConfigError(f"{path}.verification_token", "is required in webhook mode",
+                              "copy the Verification Token from Events & Callbacks > Encryption strategy, or "
+                              'use mode = "connect" (the long connection, no public URL needed)')
         if not self.encrypt_key:
             log.warning("%s.encrypt_key is not set: events arrive unencrypted and unsigned, checked only by the "
                         "verification token; set an Encrypt Key in the console and here", path)
@@ -102,6 +109,8 @@ class FeishuChannel(Channel):
 
     # -- inbound ---------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
+        if not self.config.verification_token:      # connect mode: nothing could vouch for a webhook
+            raise SignatureError("channels.feishu.verification_token is not set, so no webhook can verify")
         if self.config.encrypt_key:
             payload = self._open_encrypted(req)
         else:

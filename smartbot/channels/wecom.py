@@ -8,24 +8,32 @@ so entity expansion and external entities never run. Text and media messages are
 events (enter_agent, ...) are acknowledged and ignored. App messages are always direct.
 Outbound: POST /cgi-bin/message/send?access_token=... The token rides in the URL, so no URL of
 this module is ever logged or put in an error; content is split to 2048 bytes.
+Connect mode is a different kind of bot: an AI bot (智能机器人) on its long connection
+(channels/connect/wecom.py), with a bot id and secret instead of the app's keys. Its messages are
+JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connection, handed to the
+connection by the process holding it (`hold_aibot_socket`).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import re
+import secrets
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from ..errors import DeliveryError, PayloadError, SignatureError
-from ..messages import DIRECT, Attachment, InboundMessage, Reply
+from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, WebRequest, WebResponse
+from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.wecom_crypto import aes_key, decrypt
@@ -35,23 +43,51 @@ log = logging.getLogger(__name__)
 TOKEN_CODES = {40014, 41001, 42001}
 RATE_LIMIT_CODES = {-1, 45009, 45011, 45033}
 _MEDIA = {"image": "image", "voice": "audio", "video": "video", "file": "file"}
+AIBOT_URL = "wss://openws.work.weixin.qq.com"
+AIBOT_CHAT_TYPES = {"single": DIRECT, "group": GROUP}
+_LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 
 
 @dataclass
 class WeComConfig(ModeConfig):
-    corp_id: str = setting(required=True, help="the Corp ID (ww...) from My Company > Company Information")
-    agent_id: int = setting(required=True, minimum=1, help="the app's AgentId (App Management > your app)")
-    secret: str = setting(required=True, secret=True, help="the app's Secret (App Management > your app)")
-    token: str = setting(required=True, secret=True, help="the Token from the app's API receive settings")
-    encoding_aes_key: str = setting(required=True, secret=True,
-                                    help="the EncodingAESKey (43 characters) from the app's API receive settings")
+    # webhook mode: a self-built app's encrypted XML callbacks
+    corp_id: str = setting("", help="the Corp ID (ww...) from My Company > Company Information (webhook mode)")
+    # Optional[...], not "int | None": the settings reader converts typing.Union (environment values are text)
+    agent_id: Optional[int] = setting(None, minimum=1, help="the app's AgentId (App Management > your app; "
+                                                            "webhook mode)")
+    secret: str = setting("", secret=True, help="the app's Secret (App Management > your app; webhook mode)")
+    token: str = setting("", secret=True, help="the Token from the app's API receive settings (webhook mode)")
+    encoding_aes_key: str = setting("", secret=True,
+                                    help="the EncodingAESKey (43 characters) from the app's API receive settings "
+                                         "(webhook mode)")
+    # connect mode: an AI bot (智能机器人) over its long connection
+    bot_id: str = setting("", help="the AI bot's Bot ID (AI bot > API mode: long connection; connect mode)")
+    bot_secret: str = setting("", secret=True, help="the AI bot's Secret for the long connection (connect mode)")
+    aibot_url: str = setting(AIBOT_URL, help="the AI bot long connection's websocket address")
     api_base: str = setting("https://qyapi.weixin.qq.com", url=True)
     tolerance_seconds: float = setting(300.0, minimum=1, help="how far a callback's timestamp may be off")
     connect_timeout: float = setting(3.0, minimum=0.1)
     read_timeout: float = setting(10.0, minimum=0.1)
 
     def validate(self, path: str) -> None:
+        if connects(self):
+            _require(self, path, ("bot_id", "bot_secret"), "the AI bot's page in the admin console (API mode: "
+                                                           "long connection)")
+            if urlsplit(self.aibot_url).scheme not in ("ws", "wss") or not urlsplit(self.aibot_url).netloc:
+                raise ConfigError(f"{path}.aibot_url", f"must be a ws:// or wss:// URL, got {self.aibot_url!r}",
+                                  f"leave it out for {AIBOT_URL}")
+            return
+        _require(self, path, ("corp_id", "agent_id", "secret", "token", "encoding_aes_key"),
+                 'the app\'s page in the admin console, or use mode = "connect" with an AI bot\'s bot_id and '
+                 "bot_secret (no public URL needed)")
         aes_key(self.encoding_aes_key, f"{path}.encoding_aes_key")
+
+
+def _require(config: WeComConfig, path: str, keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if getattr(config, key) in ("", None):
+            raise ConfigError(f"{path}.{key}", f"is required in {config.mode} mode",
+                              f"copy it from {where}")
 
 
 class WeComChannel(Channel):
@@ -63,12 +99,15 @@ class WeComChannel(Channel):
 
     def __init__(self, config: WeComConfig) -> None:
         super().__init__(config)
-        self._key = aes_key(config.encoding_aes_key, "channels.wecom.encoding_aes_key")
+        self._key = aes_key(config.encoding_aes_key, "channels.wecom.encoding_aes_key") if config.encoding_aes_key \
+            else b""
         self._http = http.pooled_session()
         self.tokens = AccessTokenCache("wecom", self._fetch_token)
 
     # -- inbound ---------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
+        if not self._key or not self.config.token:      # connect mode: nothing could vouch for a webhook
+            raise SignatureError("channels.wecom.token / encoding_aes_key are not set, so no webhook can verify")
         signature, timestamp, nonce = (req.args.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
         if not signature or not timestamp or not nonce:
             raise SignatureError("missing msg_signature, timestamp or nonce query parameter")
@@ -120,8 +159,39 @@ class WeComChannel(Channel):
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         return WebResponse(200, "")
 
+    def parse_aibot(self, body: Any, req_id: str) -> list[InboundMessage]:
+        """An AI bot's message callback (JSON over the long connection, not the app's XML): the
+        message, [] for kinds that carry nothing to answer, PayloadError when malformed. `req_id`
+        is the callback frame's, which a reply names to answer this message."""
+        if not isinstance(body, dict):
+            raise PayloadError("the callback body is not a JSON object")
+        bot = body.get("aibotid")
+        if bot and bot != self.config.bot_id:
+            raise PayloadError("the callback is for another AI bot than channels.wecom.bot_id")
+        chat_type = AIBOT_CHAT_TYPES.get(str(body.get("chattype") or ""))
+        sender = body.get("from")
+        user = sender.get("userid") if isinstance(sender, dict) else None
+        msg_id = body.get("msgid")
+        if chat_type is None or not _short_text(msg_id) or not _short_text(user):
+            raise PayloadError("the callback lacks msgid, chattype or from.userid")
+        chat = body.get("chatid") if chat_type == GROUP else user
+        if not _short_text(chat):
+            raise PayloadError("a group callback without chatid")
+        text, attachments = _aibot_content(body)
+        if chat_type == GROUP:
+            text = _LEADING_MENTION.sub("", text, count=1)    # the @bot that made WeCom send it
+        if not text and not attachments:
+            return []
+        return [InboundMessage(channel=self.name, event_id=msg_id, message_id=msg_id, chat_id=chat,
+                               chat_type=chat_type, user_id=user, text=text or attachments[0].placeholder,
+                               mentioned=True, attachments=attachments,
+                               reply_context={"aibot": True, "req_id": req_id[:200], "chatid": chat}, raw=body)]
+
     # -- outbound --------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        if reply.reply_context.get("aibot"):
+            self._send_by_aibot(reply)
+            return
         kind = "markdown" if reply.format == "markdown" else "text"
         body = {"touser": str(reply.reply_context.get("touser") or reply.chat_id), "msgtype": kind,
                 "agentid": self.config.agent_id, kind: {"content": reply.text}}
@@ -132,6 +202,31 @@ class WeComChannel(Channel):
 
     def close(self) -> None:
         self._http.close()
+
+    def _send_by_aibot(self, reply: Reply) -> None:
+        """Over the AI bot's long connection, which the process holding it sends for us: as the
+        answer to the callback (aibot_respond_msg with its req_id), else, or when WeCom refuses
+        that (the callback is too old), pushed to the chat (aibot_send_msg)."""
+        sender = _AIBOT_SOCKETS.get(self.name)
+        if sender is None:
+            raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=True)
+        ctx = reply.reply_context
+        chat = str(ctx.get("chatid") or reply.chat_id)
+        if ctx.get("req_id"):
+            answer = sender({"cmd": "aibot_respond_msg", "headers": {"req_id": str(ctx["req_id"])},
+                             "body": {"msgtype": "stream", "stream": {
+                                 "id": reply.delivery_id or new_req_id("stream"), "finish": True,
+                                 "content": reply.text}}})
+            if answer.get("errcode") == 0:
+                return
+            log.info("wecom AI bot: the answer to the callback was refused (errcode %s); pushing it to the chat",
+                     answer.get("errcode"))
+        answer = sender({"cmd": "aibot_send_msg", "headers": {"req_id": new_req_id("aibot_send_msg")},
+                         "body": {"chatid": chat, "msgtype": "markdown", "markdown": {"content": reply.text}}})
+        code = answer.get("errcode")
+        if code != 0:
+            raise DeliveryError(f"WeCom refused the AI bot's message (errcode {code}: "
+                                f"{str(answer.get('errmsg') or '')[:120]})", retryable=code in RATE_LIMIT_CODES)
 
     def _call(self, method: str, path: str, params: dict[str, str], body: Any = None) -> dict[str, Any]:
         resp = http.request(self._http, method, self.config.api_base.rstrip("/") + path, params=params, json=body,
@@ -161,6 +256,50 @@ class WeComChannel(Channel):
             return str(data.get("access_token") or ""), float(data.get("expires_in") or 0)
         except (TypeError, ValueError):
             raise DeliveryError("WeCom answered a token without a valid expires_in", retryable=True) from None
+
+
+# The AI bot connection held in this process, by channel name: a callable that sends one command
+# frame and returns WeCom's answer to it (raising DeliveryError when it could not be sent or answered).
+AiBotSender = Callable[[dict[str, Any]], dict[str, Any]]
+_AIBOT_SOCKETS: dict[str, AiBotSender] = {}
+
+
+def hold_aibot_socket(channel: str, sender: AiBotSender) -> None:
+    _AIBOT_SOCKETS[channel] = sender
+
+
+def release_aibot_socket(channel: str, sender: AiBotSender) -> None:
+    if _AIBOT_SOCKETS.get(channel) is sender:
+        del _AIBOT_SOCKETS[channel]
+
+
+def new_req_id(prefix: str) -> str:
+    """A command's req_id as WeCom's SDKs make them: prefix, milliseconds, random hex."""
+    return f"{prefix}_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
+
+
+def _aibot_content(body: dict[str, Any]) -> tuple[str, list[Attachment]]:
+    """The text and attachments of an AI bot message: text, voice (WeCom's transcript), image,
+    file, video, and mixed (text and images in one message)."""
+    kind = body.get("msgtype")
+    items = body.get("mixed", {}).get("msg_item") if kind == "mixed" and isinstance(body.get("mixed"), dict) \
+        else [body]
+    texts, attachments = [], []
+    for item in items if isinstance(items, list) else []:
+        item_kind = item.get("msgtype") if isinstance(item, dict) else None
+        part = item.get(item_kind) if item_kind else None
+        if not isinstance(part, dict):
+            continue
+        if item_kind in ("text", "voice") and isinstance(part.get("content"), str):
+            texts.append(part["content"].strip())
+        elif item_kind in ("image", "file", "video") and isinstance(part.get("url"), str):
+            attachments.append(Attachment(_MEDIA[item_kind], name=str(part.get("filename") or "")[:200],
+                                          url=part["url"][:2000]))
+    return "\n".join(t for t in texts if t), attachments
+
+
+def _short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
 
 
 def _xml(data: bytes, what: str) -> Element:

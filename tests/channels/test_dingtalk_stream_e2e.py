@@ -1,0 +1,138 @@
+"""DingTalk in connect mode (Stream) through the whole path: the app runs for real (under gunicorn
+with two workers, or in this process) against the fake DingTalk Stream on loopback; callbacks come
+over the websocket, replies go out through the session webhook, exactly once."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from smartbot.gateway.connections import states
+from smartbot.storage.db import Database
+from tests.support.fake_dingtalk_stream import FakeDingTalkStream
+from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
+from tests.support.platform_requests import dingtalk_message
+from tests.support.waiting import wait_until
+
+APP_KEY, APP_SECRET = "dingapp_stream_e2e", "dingtalk-stream-e2e-secret"
+
+
+@pytest.fixture
+def dingtalk() -> Iterator[FakeDingTalkStream]:
+    fake = FakeDingTalkStream(APP_KEY, APP_SECRET).start()
+    yield fake
+    fake.stop()
+
+
+def _config(make_config: Any, fake_model: Any, dingtalk: FakeDingTalkStream) -> dict[str, Any]:
+    section = {"mode": "connect", "app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": dingtalk.url,
+               "session_webhook_hosts": [dingtalk.url]}
+    return make_config(model=fake_model, channels={"dingtalk": section, "takeover_seconds": 5})
+
+
+def _message(dingtalk: FakeDingTalkStream, msg_id: str, text: str) -> dict[str, Any]:
+    return dingtalk_message(conversationType="1", msgId=msg_id, text={"content": text},
+                            sessionWebhook=dingtalk.session_webhook)
+
+
+def _replies(dingtalk: FakeDingTalkStream) -> list[str]:
+    return [r["json"]["markdown"]["text"] for r in dingtalk.delivered]
+
+
+def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, fake_model, dingtalk):
+    app = gunicorn_app(_config(make_config, fake_model, dingtalk), workers=2)
+    message_id = dingtalk.callback(_message(dingtalk, "msgE2E1", "你好 stream"))
+    assert dingtalk.wait_ack(message_id)["code"] == 200
+    assert [r["path"] for r in dingtalk.wait_delivered(1)] == [FakeDingTalkStream.SESSION_PATH]
+    quiet_for(1.0)
+    assert _replies(dingtalk) == ["echo: 你好 stream"]
+    dingtalk.assert_one_at_a_time()
+    res = requests.post(app.url + "/webhooks/dingtalk", json={}, timeout=5)
+    assert res.status_code == 404 and "connect mode" in res.json()["error"]
+    ready = app.get("/readyz").json()["checks"]["channels"]["dingtalk"]
+    assert ready["mode"] == "connect" and ready["connected"] is True
+
+
+def test_a_callback_sent_twice_and_again_after_a_reconnect_is_answered_once(live_app, make_config, fake_model,
+                                                                          dingtalk):
+    live_app(_config(make_config, fake_model, dingtalk))
+    message = _message(dingtalk, "msgTwice", "只回一次")
+    dingtalk.wait_ack(dingtalk.callback(message))
+    dingtalk.wait_ack(dingtalk.callback(message))           # resent under a new messageId, same msgId
+    assert len(dingtalk.wait_delivered(1)) == 1
+    dingtalk.drop()
+    assert dingtalk.wait_connections(2)
+    dingtalk.wait_ack(dingtalk.callback(message))
+    dingtalk.wait_ack(dingtalk.callback(_message(dingtalk, "msgNew", "新的一条")))
+    dingtalk.wait_delivered(2)
+    quiet_for(1.0)
+    assert _replies(dingtalk) == ["echo: 只回一次", "echo: 新的一条"]
+    dingtalk.assert_one_at_a_time()
+
+
+def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_app, make_config, fake_model,
+                                                                          dingtalk, caplog):
+    config = _config(make_config, fake_model, dingtalk)
+    config["audit"] = {"refusal_audit_interval": 60.0}
+    app = live_app(config)
+    dingtalk.push("{not json")
+    dingtalk.push(json.dumps({"type": "CALLBACK"}))
+    bad = dingtalk.callback("[1, 2, 3]")
+    assert dingtalk.wait_ack(bad)["code"] == 400
+    dingtalk.wait_ack(dingtalk.callback(_message(dingtalk, "msgAfter", "还在吗")))
+    dingtalk.wait_delivered(1)
+    assert _replies(dingtalk) == ["echo: 还在吗"]
+    rows = wait_for_audit(app, "connection.refused")
+    quiet_for(0.5)
+    assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:dingtalk"
+    assert APP_SECRET not in str(rows[0].details) and APP_SECRET not in caplog.text
+    assert dingtalk.opened == 1
+    assert wait_until(lambda: app.get("/readyz").json()["checks"]["channels"]["dingtalk"]["connected"], 5)
+
+
+def holder_pid(database_url: str, channel: str) -> int | None:
+    """The pid of the process holding `channel`'s connection now (None: nobody)."""
+    db = Database(database_url)
+    try:
+        holder = states(db).get(channel, {}).get("holder")
+    finally:
+        db.dispose()
+    return int(holder.rsplit(":", 2)[1]) if holder else None
+
+
+def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_message_is_answered_once(
+        gunicorn_app, make_config, fake_model, dingtalk, database_url):
+    """DingTalk sends again what was not acknowledged when the next connection opens (the fake does
+    too): callbacks the dead holder had stored come again and are dropped by the inbox, the others
+    are stored by the new holder. The pause after the first replies and the model's delay keep replies
+    from being on their way at the kill: one whose sender dies between the platform's answer and the
+    outbox's commit goes again (the outbox's at-least-once window, not the connection's)."""
+    dingtalk.redeliver = True
+    app = gunicorn_app(_config(make_config, fake_model, dingtalk), workers=2)
+    texts = [f"消息 {i}" for i in range(24)]
+    for i, text in enumerate(texts[:8]):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    assert len(dingtalk.wait_delivered(8, timeout=30)) == 8
+    quiet_for(1.0)          # the outbox has recorded those replies as sent: none is on its way at the kill
+    holder = holder_pid(database_url, "dingtalk")
+    assert holder in app.worker_pids()
+    fake_model.delay = 1.0
+    for i, text in enumerate(texts[8:16], start=8):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    os.kill(holder, signal.SIGKILL)
+    killed_at = time.time()
+    assert dingtalk.wait(lambda: dingtalk.opened >= 2, 20)
+    assert time.time() - killed_at < 5 + 5                      # takeover_seconds, and a reconnect's backoff
+    for i, text in enumerate(texts[16:], start=16):
+        dingtalk.callback(_message(dingtalk, f"kill-{i}", text))
+    fake_model.delay = 0.0
+    dingtalk.wait_delivered(len(texts), timeout=60)
+    quiet_for(2.0)
+    assert sorted(_replies(dingtalk)) == sorted(f"echo: {t}" for t in texts)
+    dingtalk.assert_one_at_a_time()
+    assert holder_pid(database_url, "dingtalk") not in (None, holder)

@@ -1,0 +1,93 @@
+"""A fake WeCom speaking the AI bot (智能机器人) long connection: JSON frames {cmd, headers: {req_id},
+body} over a real websocket. The first command must be `aibot_subscribe` with the right bot id and
+secret (else errcode 40001 and the socket closes); `ping` is answered; `aibot_respond_msg` and
+`aibot_send_msg` are answered under their req_id and recorded in `delivered` (a scripted errcode
+refuses the next ones). Tests push message and event callbacks. Checked against WeCom's own Python
+SDK as a client in test_wecom_aibot."""
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from typing import Any
+
+from .fake_websocket import WebsocketFake
+
+REPLY_COMMANDS = ("aibot_respond_msg", "aibot_send_msg")
+
+
+class FakeWeComAiBot(WebsocketFake):
+    def __init__(self, bot_id: str, secret: str) -> None:
+        super().__init__()
+        self.bot_id, self.secret = bot_id, secret
+        self.answer_pings = True
+        self.pongs = 0
+        self.refuse_next: dict[str, int] = {}       # command -> errcode for its next call
+        self.delivered: list[dict[str, Any]] = []   # the replies WeCom accepted
+        self.delivered_at: list[float] = []          # and when (time.time())
+        self._subscribed: set[int] = set()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # -- what tests call --------------------------------------------------------------------
+    def message(self, body: dict[str, Any], req_id: str = "") -> str:
+        """Push a message callback; its req_id."""
+        req_id = req_id or f"callback_{next(self._ids)}"
+        assert self.wait(self._latest_subscribed), "no subscribed client"
+        self.push(json.dumps({"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": body},
+                             ensure_ascii=False))
+        return req_id
+
+    def event(self, eventtype: str) -> None:
+        self.push(json.dumps({"cmd": "aibot_event_callback", "headers": {"req_id": f"event_{next(self._ids)}"},
+                              "body": {"msgid": f"ev{next(self._ids)}", "aibotid": self.bot_id,
+                                       "msgtype": "event", "event": {"eventtype": eventtype}}}))
+
+    def wait_delivered(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        self.wait(lambda: len(self.delivered) >= count, timeout)
+        return list(self.delivered)
+
+    def _latest_subscribed(self) -> bool:
+        return bool(self.connections) and id(self.connections[-1]) in self._subscribed
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return self.frames(lambda f: isinstance(f, dict) and f.get("cmd") == "aibot_subscribe")
+
+    # -- the platform side ------------------------------------------------------------------
+    def read(self, data: str | bytes) -> Any:
+        return json.loads(data)
+
+    def on_frame(self, conn, frame: Any) -> None:
+        cmd, req_id = frame.get("cmd"), frame.get("headers", {}).get("req_id", "")
+        number = id(conn)
+        if cmd == "aibot_subscribe":
+            body = frame.get("body") or {}
+            ok = body.get("bot_id") == self.bot_id and body.get("secret") == self.secret
+            conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": 0 if ok else 40001,
+                                  "errmsg": "ok" if ok else "invalid bot_id or secret"}))
+            if not ok:
+                conn.close()
+                return
+            with self._lock:
+                self._subscribed.add(number)
+            with self._ws_cv:
+                self._ws_cv.notify_all()
+            return
+        if number not in self._subscribed:
+            conn.close(4001, "subscribe first")
+            return
+        if cmd == "ping" and self.answer_pings:
+            conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"}))
+            with self._ws_cv:
+                self.pongs += 1
+                self._ws_cv.notify_all()
+        elif cmd in REPLY_COMMANDS:
+            code = self.refuse_next.pop(cmd, 0)
+            if code == 0:
+                with self._ws_cv:
+                    self.delivered.append(frame)
+                    self.delivered_at.append(time.time())
+                    self._ws_cv.notify_all()
+            conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": code,
+                                  "errmsg": "ok" if code == 0 else "refused by the test"}))
