@@ -1,5 +1,6 @@
 """Idle memory of the default deployment: what the gunicorn master keeps loaded for the life of the
-server (its workers inherit it): the app's code, and not what only migrating or other platforms need."""
+server (its workers inherit it): the app, built once, and not what only migrating or other platforms
+need."""
 from __future__ import annotations
 
 import json
