@@ -1,10 +1,10 @@
 """gunicorn settings for SmartBot, from smartbot.toml's [server] section.
 
 `[server] workers` gthread processes, all running from the start, each serving `threads` requests
-at once and running its own job pool. No preload: every worker builds its own app, database pool
-and job threads after the fork. A worker that exits (graceful reload, max requests) finishes its
-running jobs and hands back the ones it had not started; a worker killed outright leaves leases
-that another worker takes over. Metrics: the workers write their samples to one folder (emptied
+at once and running its own job pool. The master builds the app once before it forks
+(shared_app.py); each worker makes its own database pool and job threads after the fork. A worker
+that exits (graceful reload, max requests) finishes its running jobs and hands back the ones it had
+not started; a worker killed outright leaves leases that another worker takes over. Metrics: the workers write their samples to one folder (emptied
 when the master starts), so any worker answers /metrics for all of them.
 """
 from __future__ import annotations
@@ -14,7 +14,9 @@ import os
 import shutil
 import tempfile
 
+from smartbot.server import shared_app
 from smartbot.settings.loading import load
+from smartbot.telemetry import metrics
 
 _settings = load()
 _server = _settings.server
@@ -45,38 +47,28 @@ forwarded_allow_ips = ""
 
 def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
     """In the master, before any worker starts: migrate once (in a child, so that Alembic does not
-    stay loaded in the master) instead of racing in every worker, and write the file's
-    declarations (provisioning) once, so that workers starting together find nothing to change.
-    Then load the app's code, which the forked workers share."""
-    from smartbot import audit
-    from smartbot.settings import provisioning
-    from smartbot.telemetry import logs
-    from smartbot.settings.loading import warn_retired
+    stay loaded in the master) instead of racing in every worker. Then build the app once
+    (shared_app.py), which also writes the file's declarations (provisioning), so that the workers
+    find nothing to change and share the app's pages instead of each building a copy."""
+    import gc
+
     from smartbot.storage.db import Database
-    from smartbot.telemetry import metrics
 
     db = Database(_settings.database_url)
     db.ensure_schema(_settings.auto_migrate, upgrade_in_child=True)
-    logs.configure(_settings.log_level, _settings.log_format, _settings.audit.log_file)
-    warn_retired(_settings)
-    audit.open_log(db, _settings.secret_key, _settings.audit.key_file)
-    provisioning.provision(db, _settings)
     db.dispose()
     if not _server.metrics_dir:
         _remove_orphaned_metrics_dirs()
     metrics.prepare_shared_dir(_metrics_dir)
-    _load_code_before_fork()
-
-
-def _load_code_before_fork() -> None:
-    """Import the app's code (not the app) in the master, so that the workers share its pages instead
-    of each loading a copy of its own; then freeze it, so that the workers' garbage collector never
-    writes to (and so copies) those inherited objects (the Python manual's advice for fork without exec)."""
-    import gc
-
-    import smartbot.web.app  # noqa: F401
-
+    shared_app.build()
+    # The workers' garbage collector never writes to (and so copies) what the master built
+    # (the Python manual's advice for fork without exec).
     gc.freeze()
+
+
+def on_reload(server):  # noqa: ANN001
+    """kill -HUP re-reads the configuration: the workers forked after it build their own app."""
+    shared_app.discard()
 
 
 def _remove_orphaned_metrics_dirs() -> None:
@@ -92,15 +84,11 @@ def _remove_orphaned_metrics_dirs() -> None:
 
 
 def post_fork(server, worker):  # noqa: ANN001
-    """Before the worker builds the app: its metrics go to the folder every worker shares."""
-    from smartbot.telemetry import metrics
-
+    """Before the worker takes the app: its metrics go to the folder every worker shares."""
     metrics.use_multiprocess(_metrics_dir)
 
 
 def child_exit(server, worker):  # noqa: ANN001
-    from smartbot.telemetry import metrics
-
     metrics.process_exited(worker.pid, _metrics_dir)
 
 

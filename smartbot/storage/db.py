@@ -66,6 +66,9 @@ class Database:
         self._writer_lock = _WriterLock(sqlite_file(url)) if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        # Write transactions on SQLite begin IMMEDIATE (see _on_begin): the same engine and pool,
+        # with the option set once rather than on a copy of every write's connection.
+        self._write_engine = self.engine.execution_options(smartbot_immediate=True) if self.is_sqlite else self.engine
         self._committer = GroupCommitter(self.write) if self.is_sqlite else None
 
     def run_write(self, fn: Callable[[Connection], T]) -> T:
@@ -85,8 +88,7 @@ class Database:
                     yield conn
             return
         with lock:
-            with self.engine.connect() as conn:
-                conn = conn.execution_options(smartbot_immediate=True)
+            with self._write_engine.connect() as conn:
                 with conn.begin():
                     yield conn
 

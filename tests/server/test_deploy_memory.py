@@ -1,5 +1,6 @@
 """Idle memory of the default deployment: what the gunicorn master keeps loaded for the life of the
-server (its workers inherit it): the app's code, and not what only migrating or other platforms need."""
+server (its workers inherit it): the app, built once, and not what only migrating or other platforms
+need."""
 from __future__ import annotations
 
 import json
@@ -18,16 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 64
 
 _MASTER = """
-import json, sys
-from smartbot.server import gunicorn_conf
+import json, sys, threading
+from smartbot.server import gunicorn_conf, shared_app
 
 gunicorn_conf.on_starting(None)
-print(json.dumps({"modules": sorted(sys.modules)}))
+app = shared_app._app
+print(json.dumps({"modules": sorted(sys.modules), "threads": [t.name for t in threading.enumerate()],
+                  "app": app is not None and "smartbot" in app.extensions,
+                  "connections": app.extensions["smartbot"].db.engine.pool.checkedin() if app else None}))
 """
 
 
-def _master_modules(tmp_path: Path, channels: dict) -> set[str]:
-    """What the master has imported when gunicorn would fork the workers (a fresh database)."""
+def _master(tmp_path: Path, channels: dict) -> dict:
+    """What the master holds when gunicorn would fork the workers (a fresh database)."""
     conf = tmp_path / "smartbot.toml"
     conf.write_text(toml_writer.dumps({"database_url": f"sqlite:///{tmp_path / 'smartbot.db'}",
                                        "channels": channels, "server": {"metrics_dir": str(tmp_path / "m")}}))
@@ -36,7 +40,11 @@ def _master_modules(tmp_path: Path, channels: dict) -> set[str]:
     proc = subprocess.run([sys.executable, "-c", _MASTER], env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    return set(json.loads(proc.stdout.strip().splitlines()[-1])["modules"])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _master_modules(tmp_path: Path, channels: dict) -> set[str]:
+    return set(_master(tmp_path, channels)["modules"])
 
 
 def test_the_master_keeps_the_apps_code_but_not_the_migrations(tmp_path):
@@ -50,6 +58,15 @@ def test_the_master_keeps_the_apps_code_but_not_the_migrations(tmp_path):
                     "smartbot.gateway.views", "smartbot.admin.blueprint", "smartbot.api.blueprint",
                     "flask_jwt_extended", "sqlite3"):
         assert present in modules, present
+
+
+def test_the_master_builds_the_app_once_without_job_threads_or_open_connections(tmp_path):
+    """The workers share the master's app; what must not be shared across a fork (threads, database
+    connections) is never made there: each worker makes its own."""
+    master = _master(tmp_path, {"generic": {"secret": "s" * 32, "callback_url": "http://127.0.0.1:9/x"}})
+    assert master["app"] is True
+    assert master["threads"] == ["MainThread"]
+    assert master["connections"] == 0
 
 
 def test_only_the_configured_platforms_are_loaded(tmp_path):
