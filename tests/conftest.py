@@ -14,9 +14,18 @@ from tests.support.apps import GunicornApp, LiveApp
 from tests.support.fake_chat_apis import FakeChatApis
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
+from tests.support.parallel import give_each_worker_its_redis_database, keep_module_servers_on_one_worker, \
+    slow_modules_first
 
+give_each_worker_its_redis_database()
 os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
 GENERIC_SECRET = "test-generic-secret-0123456789"
+
+
+@pytest.hookimpl(tryfirst=True)      # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow_modules_first(items)
+    keep_module_servers_on_one_worker(items)
 
 
 @pytest.fixture(autouse=True)
