@@ -5,13 +5,15 @@ control messages, cached answers and rate-limit counters are per Redis database,
 flushes it must not wipe another worker's). PostgreSQL needs nothing here: every test gets a schema
 of its own (tests/support/postgres.py). Ports are bound at 0 and temporary folders are per worker.
 
-Tests that share a module-scoped server stay on one worker, so it starts once; and the modules
-marked `slow` start first, so the longest ones do not finish alone at the end of the run.
+scripts/test.sh hands out whole modules (`--dist loadfile`): a module-scoped server, browser or
+deployment then starts once, on one worker. The modules marked `slow` start first, so that the
+longest ones do not run alone at the end.
 """
 from __future__ import annotations
 
 import os
 import re
+
 import pytest
 
 # Redis databases for workers gw0, gw1, ...: counting down from the one scripts/detect_services.py
@@ -33,21 +35,6 @@ def give_each_worker_its_redis_database() -> None:
     database = _SPARE_REDIS_DATABASES[index % len(_SPARE_REDIS_DATABASES)]
     base = re.sub(r"/\d*$", "", url)
     os.environ["SMARTBOT_TEST_REDIS_URL"] = f"{base}/{database}"
-
-
-def _shares_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(defs and defs[-1].scope in ("module", "class", "package") for defs in info.name2fixturedefs.values())
-
-
-def keep_module_servers_on_one_worker(items: list[pytest.Item]) -> None:
-    """Tests using a module-scoped fixture (one server, one browser, one deployment for the module)
-    run on one worker under `--dist loadgroup`: otherwise each worker would build it again."""
-    for item in items:
-        if _shares_a_module_fixture(item) and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
 
 
 def slow_modules_first(items: list[pytest.Item]) -> None:
