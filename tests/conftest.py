@@ -15,7 +15,7 @@ from tests.support.apps import GunicornApp, LiveApp
 from tests.support.fake_chat_apis import FakeChatApis
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
-from tests.support.parallel import give_each_worker_its_redis_database, slow_modules_first
+from tests.support.parallel import give_each_worker_its_redis_database, machine_lock, slow_modules_first
 
 give_each_worker_its_redis_database()
 os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
@@ -24,6 +24,17 @@ GENERIC_SECRET = "test-generic-secret-0123456789"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow_modules_first(items)
+
+
+@pytest.fixture(autouse=True)
+def _machine_shared_with_other_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist, a test marked `alone` runs while no other worker runs one."""
+    lock = machine_lock()
+    if lock is None:
+        yield
+        return
+    with lock.held(alone=request.node.get_closest_marker("alone") is not None):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,18 @@ of its own (tests/support/postgres.py). Ports are bound at 0 and temporary folde
 
 scripts/test.sh hands out whole modules (`--dist loadfile`): a module-scoped server, browser or
 deployment then starts once, on one worker. The modules marked `slow` start first, so that the
-longest ones do not run alone at the end.
+longest ones do not run alone at the end. Tests marked `alone` wait until no other worker runs a
+test, and the others wait for them (MachineLock).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+import tempfile
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,3 +48,35 @@ def slow_modules_first(items: list[pytest.Item]) -> None:
     may build on each other's state through a module fixture)."""
     slow = {item.module.__name__ for item in items if item.module and item.get_closest_marker("slow")}
     items.sort(key=lambda item: 0 if item.module and item.module.__name__ in slow else 1)
+
+
+class MachineLock:
+    """A readers-writer lock shared by the workers of one run: every test holds it shared, and a test
+    marked `alone` holds it exclusively, so it runs while no other worker runs a test (its servers
+    and clients get the PostgreSQL connections and the CPU they need). A test waiting to run alone
+    closes the door to new shared holders first, so that it is not kept waiting for ever."""
+
+    def __init__(self, run_id: str) -> None:
+        base = Path(tempfile.gettempdir()) / f"smartbot-tests-{run_id}"
+        self._door, self._room = f"{base}.door", f"{base}.room"
+
+    @contextlib.contextmanager
+    def held(self, alone: bool) -> Iterator[None]:
+        with open(self._door, "a") as door, open(self._room, "a") as room:
+            fcntl.flock(door, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+            finally:
+                if not alone:
+                    fcntl.flock(door, fcntl.LOCK_UN)
+            try:
+                yield
+            finally:
+                fcntl.flock(room, fcntl.LOCK_UN)
+                fcntl.flock(door, fcntl.LOCK_UN)
+
+
+def machine_lock() -> MachineLock | None:
+    """The run's lock under pytest-xdist; None in a single process, where every test runs alone."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return MachineLock(run_id) if run_id and worker_index() is not None else None
