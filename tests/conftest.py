@@ -27,9 +27,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _machine_shared_with_other_workers(request: pytest.FixtureRequest) -> Iterator[None]:
+def _machine_shared_with_other_workers(request: pytest.FixtureRequest,
+                                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Under pytest-xdist, a test marked `alone` runs while no other worker runs one."""
-    lock = machine_lock()
+    lock = machine_lock(tmp_path_factory.getbasetemp())
     if lock is None:
         yield
         return

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -56,9 +55,8 @@ class MachineLock:
     and clients get the PostgreSQL connections and the CPU they need). A test waiting to run alone
     closes the door to new shared holders first, so that it is not kept waiting for ever."""
 
-    def __init__(self, run_id: str) -> None:
-        base = Path(tempfile.gettempdir()) / f"smartbot-tests-{run_id}"
-        self._door, self._room = f"{base}.door", f"{base}.room"
+    def __init__(self, folder: Path) -> None:
+        self._door, self._room = folder / "machine.door", folder / "machine.room"
 
     @contextlib.contextmanager
     def held(self, alone: bool) -> Iterator[None]:
@@ -76,7 +74,7 @@ class MachineLock:
                 fcntl.flock(door, fcntl.LOCK_UN)
 
 
-def machine_lock() -> MachineLock | None:
-    """The run's lock under pytest-xdist; None in a single process, where every test runs alone."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    return MachineLock(run_id) if run_id and worker_index() is not None else None
+def machine_lock(worker_temp: Path) -> MachineLock | None:
+    """The run's lock under pytest-xdist, in the folder that holds every worker's temporary folder
+    (pytest removes it with the run's others); None in a single process, where each test runs alone."""
+    return MachineLock(worker_temp.parent) if worker_index() is not None else None
