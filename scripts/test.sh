@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run all of it. Extra arguments go to pytest.
+# The tests run on several pytest-xdist workers, each taking whole modules: one more worker than
+# CPUs (at most 8), as most tests wait on servers they started. SMARTBOT_TEST_WORKERS=N picks N;
+# `-n 0` runs everything in one process.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 # System packages some tests drive for real, installed when we may (root, apt-get present);
@@ -19,4 +22,9 @@ install_requirements -r "$ROOT/requirements-dev.txt"
 
 cd "$ROOT"
 eval "$("$VENV/bin/python" scripts/detect_services.py)"
-exec "$VENV/bin/python" -m pytest "$@"
+parallel=()
+case " $* " in
+  *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*" -p no:xdist "*|*" --pdb "*|*" --trace "*) ;;
+  *) parallel=(-n "${SMARTBOT_TEST_WORKERS:-$(( $(nproc) + 1 > 8 ? 8 : $(nproc) + 1 ))}" --dist loadfile) ;;
+esac
+exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"

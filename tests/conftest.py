@@ -10,13 +10,32 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.support import migrated_sqlite
 from tests.support.apps import GunicornApp, LiveApp
 from tests.support.fake_chat_apis import FakeChatApis
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
+from tests.support.parallel import give_each_worker_its_redis_database, machine_lock, slow_modules_first
 
+give_each_worker_its_redis_database()
 os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
 GENERIC_SECRET = "test-generic-secret-0123456789"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow_modules_first(items)
+
+
+@pytest.fixture(autouse=True)
+def _machine_shared_with_other_workers(request: pytest.FixtureRequest,
+                                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, a test marked `alone` runs while no other worker runs one."""
+    lock = machine_lock(tmp_path_factory.getbasetemp())
+    if lock is None:
+        yield
+        return
+    with lock.held(alone=request.node.get_closest_marker("alone") is not None):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -73,10 +92,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Any]:
-    """A migrated database of its own for the test."""
+def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Any]:
+    """A migrated database of its own for the test (a copy of one migrated SQLite file, except for
+    the tests of the migrations themselves)."""
     from smartbot.storage.db import Database
 
+    if request.module.__name__.rsplit(".", 1)[-1] != "test_migrations":
+        migrated_sqlite.seed(database_url)
     database = Database(database_url)
     database.upgrade()
     yield database

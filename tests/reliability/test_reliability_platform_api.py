@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support.burst import message
 from tests.support.fault_scenarios import platform_api_outage
 
 
+@pytest.mark.alone         # a healthy platform must answer within the 0.3 s read timeout set here
 def test_replies_queued_through_5xx_429_and_timeouts_all_arrive_in_order_per_chat(live_app, make_config,
                                                                                   fake_model, fake_platform):
     config = make_config(model=fake_model, jobs={"outbox_backoff_max": 2.0, "outbox_max_attempts": 30})

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from werkzeug.serving import make_server
 
-from . import toml_writer
+from . import migrated_sqlite, toml_writer
 from .signing import generic_request
 
 VENV_BIN = Path(sys.executable).parent
@@ -48,6 +48,7 @@ class LiveApp(_Client):
 
         self.config = config
         self.secret = config.get("channels", {}).get("generic", {}).get("secret", "")
+        migrated_sqlite.seed(config.get("database_url", ""))
         self.app = create_app(config)
         self.runtime = self.app.extensions["smartbot"]
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -80,6 +81,7 @@ class GunicornApp(_Client):
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "GunicornApp":
+        migrated_sqlite.seed(self.config.get("database_url", ""))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.server.gunicorn_conf", "smartbot.wsgi:app"],

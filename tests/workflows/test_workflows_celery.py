@@ -21,9 +21,10 @@ from tests.support.workers import start_worker, stop
 
 DB_URL = os.environ.get("SMARTBOT_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("SMARTBOT_TEST_REDIS_URL")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     not (DB_URL and REDIS_URL),
-    reason="needs SMARTBOT_TEST_DATABASE_URL (PostgreSQL) and SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets both")
+    reason="needs SMARTBOT_TEST_DATABASE_URL (PostgreSQL) and SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets both"),
+    pytest.mark.alone]      # app nodes and Celery workers, each with a PostgreSQL pool
 
 
 def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fake_model, fake_platform):
