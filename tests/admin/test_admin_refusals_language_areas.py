@@ -11,6 +11,7 @@ import requests
 
 from smartbot.auth.accounts import create_admin
 from smartbot.router.engine import ACTIONS
+from smartbot.workflows import store
 from tests.admin.test_admin_languages import english_words
 from tests.admin.test_admin_refusals_language import CODE, shown
 from tests.support.admin_page import AdminPage
@@ -31,10 +32,13 @@ REFUSALS = [
     ("/admin/rules", {"name": "odd", "position": "5", "action": "chat", "match": '{"colour": 1, "mentioned": "yes"}',
                       "params": ""},
      "match: unknown match key 'colour'; mentioned must be true or false"),
+    ("/admin/commands", {"definition": '{"name": "greet", "argv": ["/bin/echo", "{who}"]}'},
+     "argv[1]: {who} is not a declared parameter"),
+    ("/admin/workflows/sleepy/run", {"args": "", "chat": ""}, "workflow 'sleepy' is disabled"),
     ("/admin/rules", {"name": "odd", "position": "5", "action": "dance", "match": "", "params": ""},
      f"action: action must be one of {', '.join(ACTIONS)}"),
 ]
-DATA = {"broken", "tell", "telegram", "leaky", "odd", "colour", "mentioned", "yes", "dance", "api", "example", "com",
+DATA = {"greet", "bin", "echo", "who", "argv", "sleepy", "broken", "tell", "telegram", "leaky", "odd", "colour", "mentioned", "yes", "dance", "api", "example", "com",
         "https", "me", "pw", "kind", "steps", "match", "action", "base_url", "api_key_env", "SMARTBOT_SECRET_KEY",
         "api_key_env", "user", "host",
         "true", "false"}                                  # JSON values, typed as they are
@@ -44,6 +48,9 @@ DATA = {"broken", "tell", "telegram", "leaky", "odd", "colour", "mentioned", "ye
 def site(live_app, make_config):
     app = live_app(make_config())
     create_admin(app.runtime.db, "root", PASSWORD)
+    with app.runtime.db.write() as conn:
+        store.save_workflow(conn, "sleepy", "", "name: sleepy\nsteps:\n  - {name: tell, kind: message, text: hi}\n",
+                            False)
     return app
 
 
