@@ -88,3 +88,10 @@ def test_a_request_from_before_the_language_was_kept_falls_back_to_default_local
     after = visitor.history().json()["last"]
     chat.say("/deny 1", user="boss", chat="ops-room")
     assert visitor.replies(1, after)[0]["text"] == "Your request #1 (deploy) was denied by bob."
+
+
+def test_a_refusal_inside_a_chat_reply_reads_in_the_askers_language(desk):
+    _, _, visitor = desk
+    said = visitor.say("/workflow nosuch")["text"]
+    assert "nosuch" in said and CHINESE.search(said), said
+    assert "there is no workflow" not in said and "not started" not in said, said
