@@ -27,7 +27,7 @@ from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
 from ...gateway import outbox
 from ...i18n import normalize, t
-from ...i18n.reasons import reason, say
+from ...i18n.reasons import Reason, reason, say
 from ...jobs.local import Dispatch
 from ...messages import Reply
 from ...storage.tables import Identity, User
@@ -113,7 +113,7 @@ def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve:
         if _is_own(conn, row, principal):
             audit.record(conn, "approval.refused", actors.of_caller(principal.identity, principal.name),
                          f"approval:{approval_id}", "denied",
-                         {"reason": reason("reason.approval.own"), "approve": approve})
+                         {"reason": Reason("reason.approval.own"), "approve": approve})
             return Settled("own", row, row.status)
         new_status = approvals.APPROVED if approve else approvals.DENIED
         if not approvals.transition(conn, approval_id, approvals.PENDING, new_status, decided_at=time.time(),
