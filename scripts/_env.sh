@@ -35,6 +35,14 @@ make_venv() {
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
 }
 
+# A line from the catalogues in the terminal's language (smartbot/i18n/terminal.py), or the English
+# given when SmartBot cannot be imported yet (the first install: its packages are not there).
+say_or() {
+  local key="$1" english="$2"
+  shift 2
+  "$VENV/bin/python" -m smartbot.i18n.terminal "$key" "$@" 2>/dev/null || echo "$english"
+}
+
 # Install the requirements (plus any `-r file` given) and this checkout, editable. Skipped when a
 # stamp in the virtualenv says these exact files were installed from this checkout already; pip's
 # output is kept in a log and shown only when it fails.
@@ -48,11 +56,12 @@ install_requirements() {
   if grep -qx "$sum" "$stamp" 2>/dev/null && installed_from_here; then
     return 0
   fi
-  echo "installing SmartBot's Python packages into $VENV ..."
+  say_or setup.installing "installing SmartBot's Python packages into $VENV ..." "venv=$VENV"
   if ! { "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt" "$@" &&
          "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"; } >"$log" 2>&1; then
     cat "$log" >&2
-    echo "installing the Python packages failed: the output above is also in $log" >&2
+    say_or setup.install_failed "installing the Python packages failed: the output above is also in $log" \
+      "log=$log" >&2
     return 1
   fi
   echo "$sum" >>"$stamp"

@@ -103,6 +103,7 @@ def _db(args: argparse.Namespace) -> int:
 
 def _create_admin(args: argparse.Namespace) -> int:
     from .auth.accounts import AccountError, create_admin
+    from .i18n.terminal import said
 
     from . import audit
 
@@ -111,16 +112,16 @@ def _create_admin(args: argparse.Namespace) -> int:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = getpass.getpass(f"password for {args.name}: ")
-        if getpass.getpass("again: ") != password:
-            print("the passwords differ", file=sys.stderr)
+        password = getpass.getpass(said("setup.admin_password_prompt", name=args.name))
+        if getpass.getpass(said("setup.admin_password_again")) != password:
+            print(said("setup.admin_passwords_differ"), file=sys.stderr)
             return 1
     try:
         create_admin(db, args.name, password)
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"admin {args.name!r} created; log in at /admin/login")
+    print(said("setup.admin_created", name=repr(args.name)))
     return 0
 
 
@@ -146,8 +147,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _serving(settings: Settings, where: Address | None) -> str:
     from .i18n import t
+    from .i18n.terminal import terminal_locale
 
-    loc = settings.default_locale
+    loc = terminal_locale(os.environ)          # printed to the terminal that started it
     if where is None or not where.is_tcp:
         return t("setup.serving_elsewhere", loc, bind=settings.server.bind)
     if not settings.webchat.enabled:
@@ -158,9 +160,10 @@ def _serving(settings: Settings, where: Address | None) -> str:
 def _port_problem(settings: Settings, where: Address, problem: str) -> str:
     """What is wrong with the address, and the exact way to choose another (a port found free)."""
     from .i18n import t
+    from .i18n.terminal import terminal_locale
     from .server import address
 
-    loc = settings.default_locale
+    loc = terminal_locale(os.environ)
     lines = [t("setup.port_taken" if problem == address.TAKEN else "setup.port_refused", loc,
                bind=where.bind_text(), port=where.port)]
     other = address.instead(where, problem)
@@ -201,6 +204,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from .channels.terminal import TerminalChannel
     from .i18n import t
+    from .i18n.terminal import said_here
     from .manage import terminal
     from .manage.errors import ManageError
     from .messages import InboundMessage
@@ -212,7 +216,7 @@ def _chat(args: argparse.Namespace) -> int:
         sender = terminal.sender(runtime.db, args.user or os.environ.get("USER", "local"), as_user=bool(args.user))
     except ManageError as exc:
         runtime.stop()
-        print(f"error: {exc.reason}", file=sys.stderr)
+        print(f"error: {said_here(exc.reason)}", file=sys.stderr)
         return 1
     got_reply = threading.Event()
 

@@ -71,7 +71,7 @@ def page(permission: str) -> Callable:
             except AccessRefused as exc:
                 if exc.status == 401:
                     if request.method == "POST" and "CSRF" in exc.reason:
-                        return render("admin/error.html", status=400, message=exc.reason)
+                        return render("admin/error.html", status=400, message=say(exc.reason, locale()))
                     return redirect(url_for("admin.login_form", next=request.path))
                 return render("admin/error.html", status=403, message=say(exc.reason, locale()))
             try:

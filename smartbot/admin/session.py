@@ -32,7 +32,7 @@ def login():
     runtime = current_runtime()
     expected = session.get("login_csrf")
     if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
-        return render("admin/login.html", status=400, login_csrf=_login_csrf(), error="CSRF", next="")
+        return render("admin/login.html", status=400, login_csrf=_login_csrf(), error=t("reason.token.login_form_expired", locale()), next="")
     name = request.form.get("name", "").strip()
     result = check_login(runtime.db, name, request.form.get("password", ""), request.remote_addr or "", login_guard())
     if result.retry_after:

@@ -33,6 +33,7 @@ class Origin:
     channel: str
     chat_id: str
     reply_context: dict[str, Any]
+    locale: str = ""            # the requester's language ("": the server's default_locale)
 
     @property
     def chat_key(self) -> str:
@@ -46,7 +47,7 @@ def create(conn: Connection, db: Any, request_key: str, command: str, args: dict
     inserted = conn.execute(db.insert_ignore(_approvals).values(
         request_key=request_key[:400], command=command, args=args, requester=origin.requester,
         requester_name=origin.requester_name[:200], channel=origin.channel, chat_id=origin.chat_id,
-        reply_context=origin.reply_context, via=via, status=PENDING, created_at=now, expires_at=now + ttl_seconds,
+        reply_context=origin.reply_context, via=via, locale=origin.locale or None, status=PENDING, created_at=now, expires_at=now + ttl_seconds,
         decided_by="", decided_at=None, result={}).returning(_approvals.c.id)).first() is not None
     row = conn.execute(sa.select(_approvals).where(_approvals.c.request_key == request_key[:400])).one()
     return row, inserted

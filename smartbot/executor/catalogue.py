@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ..telemetry.redact import MASK, SECRET_KEY_PATTERN
 from ..errors import CommandRejected
+from ..i18n.reasons import reason
 from ..storage.tables import Command
 from .environment import OwnVariables, refusal
 from .params import ALLOW_LISTS, AllowList, ParamError, ParamSpec, check_value, parse_param
@@ -93,35 +94,35 @@ def check_definition(data: Mapping[str, Any], own: OwnVariables | None = None) -
     settings are loaded)."""
     name = data.get("name")
     if not isinstance(name, str) or not NAME.match(name):
-        raise DefinitionError("name", "must be 1-48 lower-case letters, digits, _ or -, starting with a letter")
+        raise DefinitionError("name", reason("reason.command_def.name"))
     if name in RESERVED:
-        raise DefinitionError("name", f"{name!r} is reserved for a chat command")
+        raise DefinitionError("name", reason("reason.command_def.reserved", name=repr(name)))
     params = _check_params(data.get("params") or [])
     argv = _check_argv(data.get("argv"), {p.name for p in params})
     permission = data.get("permission") or ""
     if permission and (not isinstance(permission, str) or not permission.startswith("command:run:")
                        or not NAME.match(permission.split(":", 2)[2] or "-")):
-        raise DefinitionError("permission", "must look like command:run:<name> (or be empty for the default)")
+        raise DefinitionError("permission", reason("reason.command_def.permission"))
     timeout = _number(data, "timeout", 30.0, 0.1, MAX_TIMEOUT)
     output_cap = int(_number(data, "output_cap", 8000, 64, MAX_OUTPUT_CAP))
     workdir = data.get("workdir") or "/"
     if not isinstance(workdir, str) or not workdir.startswith("/") or "\x00" in workdir:
-        raise DefinitionError("workdir", "must be an absolute path")
+        raise DefinitionError("workdir", reason("reason.command_def.absolute"))
     env = data.get("env") or []
     if not isinstance(env, list):
-        raise DefinitionError("env", "must be a list of variable names")
+        raise DefinitionError("env", reason("reason.command_def.env"))
     for i, var in enumerate(env):
         if not isinstance(var, str) or not _ENV_NAME.match(var):
-            raise DefinitionError(f"env[{i}]", "must be an upper-case variable name")
+            raise DefinitionError(f"env[{i}]", reason("reason.command_def.env_name"))
         why = refusal(var, own)
         if why:
             raise DefinitionError(f"env[{i}]", why, unsafe=True)
     for key in ("needs_approval", "enabled"):
         if key in data and not isinstance(data[key], bool):
-            raise DefinitionError(key, "must be true or false")
+            raise DefinitionError(key, reason("reason.field.bool"))
     description = data.get("description") or ""
     if not isinstance(description, str) or len(description) > 500:
-        raise DefinitionError("description", "must be text of at most 500 characters")
+        raise DefinitionError("description", reason("reason.workflow_def.description"))
     return CommandSpec(name=name, argv=tuple(argv), params=tuple(params), description=description,
                        permission=permission, timeout=timeout, output_cap=output_cap, workdir=workdir,
                        env=tuple(env), needs_approval=bool(data.get("needs_approval", False)),
@@ -133,13 +134,13 @@ def _number(data: Mapping[str, Any], key: str, default: float, low: float, high:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise DefinitionError(key, f"must be a number from {low:g} to {high:g}")
+        raise DefinitionError(key, reason("reason.workflow_def.number", low=f"{low:g}", high=f"{high:g}"))
     return float(value)
 
 
 def _check_params(raw: Any) -> list[ParamSpec]:
     if not isinstance(raw, list):
-        raise DefinitionError("params", "must be a list of parameter objects")
+        raise DefinitionError("params", reason("reason.command_def.params"))
     params: list[ParamSpec] = []
     for i, item in enumerate(raw):
         try:
@@ -147,33 +148,34 @@ def _check_params(raw: Any) -> list[ParamSpec]:
         except ParamError as exc:
             raise DefinitionError(f"params[{i}]" + (f".{exc.field}" if exc.field else ""), exc.reason) from None
         if any(p.name == spec.name for p in params):
-            raise DefinitionError(f"params[{i}].name", f"{spec.name!r} is declared twice")
+            raise DefinitionError(f"params[{i}].name", reason("reason.command_def.twice", name=repr(spec.name)))
         params.append(spec)
     return params
 
 
 def _check_argv(argv: Any, names: set[str]) -> list[str]:
     if not isinstance(argv, list) or not argv:
-        raise DefinitionError("argv", "must be a non-empty list: the program, then its arguments")
+        raise DefinitionError("argv", reason("reason.command_def.argv"))
     used: set[str] = set()
     for i, item in enumerate(argv):
         if not isinstance(item, str) or not item or "\x00" in item or len(item) > 1000:
-            raise DefinitionError(f"argv[{i}]", "must be non-empty text without NUL, at most 1000 characters")
+            raise DefinitionError(f"argv[{i}]", reason("reason.command_def.argv_item"))
         if i == 0 and _EMBEDDED.search(item):
-            raise DefinitionError("argv[0]", "the program must be written out, not a placeholder or part of one",
+            raise DefinitionError("argv[0]", reason("reason.command_def.program_placeholder"),
                                   unsafe=True)
         whole = PLACEHOLDER.match(item)
         if whole:
             if whole.group(1) not in names:
-                raise DefinitionError(f"argv[{i}]", f"{{{whole.group(1)}}} is not a declared parameter")
+                raise DefinitionError(f"argv[{i}]", reason("reason.command_def.undeclared",
+                                                           name="{" + whole.group(1) + "}"))
             if argv[i - 1] in CODE_FLAGS:
-                raise DefinitionError(f"argv[{i}]", f"a parameter must not follow {argv[i - 1]} (it would be code)",
+                raise DefinitionError(f"argv[{i}]", reason("reason.command_def.after_code_flag", flag=argv[i - 1]),
                                       unsafe=True)
             used.add(whole.group(1))
             continue
         embedded = [n for n in _EMBEDDED.findall(item) if n in names]
         if embedded:
-            raise DefinitionError(f"argv[{i}]", f"{{{embedded[0]}}} must be a whole argv element, not part of one")
+            raise DefinitionError(f"argv[{i}]", reason("reason.command_def.embedded", name="{" + embedded[0] + "}"))
         why = option_refusal(item) if i else ""
         if why:
             raise DefinitionError(f"argv[{i}]", why, unsafe=True)
@@ -182,7 +184,7 @@ def _check_argv(argv: Any, names: set[str]) -> list[str]:
         raise DefinitionError("argv[0]", why, unsafe=True)
     unused = names - used
     if unused:
-        raise DefinitionError("params", f"{sorted(unused)[0]!r} is declared but not used in argv")
+        raise DefinitionError("params", reason("reason.command_def.unused", name=repr(sorted(unused)[0])))
     return list(argv)
 
 
@@ -192,7 +194,7 @@ def parse_chat_args(text: str) -> list[str]:
     try:
         return shlex.split(text, comments=False, posix=True)
     except ValueError as exc:
-        raise CommandRejected(f"could not read the arguments ({exc})") from None
+        raise CommandRejected(reason("reason.command_args.unreadable", problem=str(exc))) from None
 
 
 def bind_args(spec: CommandSpec, tokens: list[str] | None = None,
@@ -203,7 +205,7 @@ def bind_args(spec: CommandSpec, tokens: list[str] | None = None,
     if named is not None:
         for key, value in named.items():
             if key not in by_name:
-                raise CommandRejected(f"{spec.name} has no parameter {str(key)[:40]!r}")
+                raise CommandRejected(reason("reason.command_args.no_such", name=spec.name, param=repr(str(key)[:40])))
             values[key] = value
         return values
     plain = []
@@ -215,7 +217,7 @@ def bind_args(spec: CommandSpec, tokens: list[str] | None = None,
             plain.append(token)
     free = [p for p in spec.params if p.name not in values]
     if len(plain) > len(free):
-        raise CommandRejected(f"too many arguments; usage: {spec.usage()}")
+        raise CommandRejected(reason("reason.command_args.too_many", usage=spec.usage()))
     # With fewer values than parameters, the required ones take them first (`/tail app.log`).
     spare = len(plain) - sum(1 for p in free if p.required)
     slots = []
@@ -236,7 +238,7 @@ def build_argv(spec: CommandSpec, values: Mapping[str, Any], allow_list: AllowLi
         elif p.default is not None:
             checked[p.name] = check_value(p, p.default, allow_list)
         elif p.required:
-            raise CommandRejected(f"{p.name} is missing; usage: {spec.usage()}")
+            raise CommandRejected(reason("reason.command_args.missing", name=p.name, usage=spec.usage()))
     argv: list[str] = []
     for item in spec.argv:
         m = PLACEHOLDER.match(item)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..i18n.reasons import reason
 from ..telemetry.redact import SECRET_KEY_PATTERN
 from ..storage.tables import Provider
 
@@ -89,7 +90,7 @@ def _secret_settings(settings: Any) -> list[str]:
 def refusal(name: str, own: OwnVariables | None) -> str:
     """Why a child may not receive the variable `name` ("" when it may)."""
     if name in FORBIDDEN_ENV or name.startswith("LD_"):
-        return f"{name} changes how programs load or run; it cannot be passed"
+        return reason("reason.program.loader_variable", name=name)
     if own is not None and name in own:
         return own_reason(name)
     return ""

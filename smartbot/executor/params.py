@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import CommandRejected
+from ..i18n.reasons import reason
 
 TYPES = ("enum", "int", "regex", "path")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -161,16 +162,16 @@ def _check_kind(spec: ParamSpec) -> ParamSpec:
 
 def _check_text(spec: ParamSpec, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise CommandRejected(f"{spec.name}: must be text, not {type(value).__name__}")
+        raise CommandRejected(reason("reason.arg.not_text", name=spec.name, kind=type(value).__name__))
     text = str(value)
     if len(text) > spec.max_length:
-        raise CommandRejected(f"{spec.name}: longer than {spec.max_length} characters")
+        raise CommandRejected(reason("reason.arg.too_long", name=spec.name, n=spec.max_length))
     for ch in text:
         # Cs: a lone UTF-16 surrogate, which JSON (a model's tool call) can carry and no OS can encode
         if ch in "\x00\n\r" or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-            raise CommandRejected(f"{spec.name}: contains a control character (U+{ord(ch):04X})")
+            raise CommandRejected(reason("reason.arg.control", name=spec.name, code=f"U+{ord(ch):04X}"))
     if not text:
-        raise CommandRejected(f"{spec.name}: must not be empty")
+        raise CommandRejected(reason("reason.arg.empty", name=spec.name))
     return text
 
 
@@ -185,40 +186,40 @@ def check_value(spec: ParamSpec, value: Any, allow_list: AllowList) -> str:
     if spec.type == "enum":
         choices = list(spec.choices) + (allow_list(spec.choices_from) if spec.choices_from else [])
         if text not in choices:
-            shown = ", ".join(choices[:20]) if choices else "none are allowed on this server"
-            raise CommandRejected(f"{spec.name}: must be one of: {shown}")
+            shown = ", ".join(choices[:20]) if choices else reason("reason.arg.no_choices")
+            raise CommandRejected(reason("reason.arg.one_of", name=spec.name, choices=shown))
     elif spec.type == "int":
         if not _INT.match(text):
-            raise CommandRejected(f"{spec.name}: must be a whole number written with 0-9")
+            raise CommandRejected(reason("reason.arg.digits", name=spec.name))
         number = int(text)
         if not spec.min <= number <= spec.max:  # type: ignore[operator]
-            raise CommandRejected(f"{spec.name}: must be from {spec.min} to {spec.max}")
+            raise CommandRejected(reason("reason.arg.range", name=spec.name, low=spec.min, high=spec.max))
         text = str(number)
     elif spec.type == "regex":
         assert spec.compiled is not None
         if not spec.compiled.fullmatch(text):
-            raise CommandRejected(f"{spec.name}: must match {spec.pattern}")
+            raise CommandRejected(reason("reason.arg.pattern", name=spec.name, pattern=spec.pattern))
     elif spec.type == "path":
         text = _check_path(spec, text, allow_list)
     if text.startswith("-") and not spec.allow_dash:
-        raise CommandRejected(f"{spec.name}: must not start with '-' (it could be read as an option)")
+        raise CommandRejected(reason("reason.arg.dash", name=spec.name))
     return text
 
 
 def _check_path(spec: ParamSpec, text: str, allow_list: AllowList) -> str:
     if ".." in text.split("/"):
-        raise CommandRejected(f"{spec.name}: '..' is not allowed in a path")
+        raise CommandRejected(reason("reason.arg.dotdot", name=spec.name))
     roots = list(spec.roots) + (allow_list(spec.roots_from) if spec.roots_from else [])
     if not roots:
-        raise CommandRejected(f"{spec.name}: no paths are allowed on this server")
+        raise CommandRejected(reason("reason.arg.no_paths", name=spec.name))
     candidate = text if text.startswith("/") else os.path.join(roots[0], text)
     resolved = os.path.realpath(candidate)
     inside = any(resolved == real or resolved.startswith(real.rstrip("/") + "/")
                  for real in (os.path.realpath(root) for root in roots))
     if not inside:      # said before existence, so nothing is learnt about paths outside the roots
-        raise CommandRejected(f"{spec.name}: {text} is not under an allowed path")
+        raise CommandRejected(reason("reason.arg.outside", name=spec.name, path=text))
     if spec.must_exist and not os.path.exists(resolved):
-        raise CommandRejected(f"{spec.name}: {text} does not exist")
+        raise CommandRejected(reason("reason.arg.missing_path", name=spec.name, path=text))
     return resolved
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 
+from ..i18n.reasons import reason
 from .environment import FIXED_PATH
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "yash", "rbash",
@@ -50,9 +51,9 @@ _STEM = re.compile(r"[a-z_+\-]+")
 def program_refusal(program: str) -> str:
     """Why `program` (argv[0], already known to be literal) cannot be a command's program ("" if it can)."""
     if "/" in program and not program.startswith("/"):
-        return "must be a program name or an absolute path"
+        return reason("reason.program.relative")
     if program.startswith(("/proc/", "/dev/", "/sys/")):
-        return "must be a program file, not a path under /proc, /dev or /sys"
+        return reason("reason.program.special")
     why = _by_name(os.path.basename(program))
     if why:
         return why
@@ -60,7 +61,7 @@ def program_refusal(program: str) -> str:
     if resolved:
         real = os.path.basename(os.path.realpath(resolved))
         if real.lower() not in MULTI_CALL:
-            why = _by_name(real, f"{program} is {real}: ")
+            why = _by_name(real, reason("reason.program.is", program=program, real=real))
     return why
 
 
@@ -68,21 +69,18 @@ def option_refusal(arg: str) -> str:
     """Why a literal argument cannot be passed ("" if it can)."""
     for option in EXEC_OPTIONS:
         if arg == option or arg.startswith(option + "="):
-            return f"{option} makes the program run a command of its own; it cannot be used"
+            return reason("reason.program.exec_option", option=option)
     return ""
 
 
 def _by_name(base: str, prefix: str = "") -> str:
     names = _names(base)
     if names & SHELLS:
-        return (f"{prefix}{base} is a shell: it runs its arguments as a command line; "
-                "name the program that does the work")
+        return reason("reason.program.shell", prefix=prefix, base=base)
     if names & WRAPPERS or base.lower().startswith(_LOADERS):
-        return (f"{prefix}{base} runs another program given in its arguments (a parameter or a literal "
-                "would choose the program); name the program that does the work")
+        return reason("reason.program.wrapper", prefix=prefix, base=base)
     if names & INTERPRETERS:
-        return (f"{prefix}{base} runs code given in its arguments; put the code in a script installed on "
-                "the server and name the script")
+        return reason("reason.program.interpreter", prefix=prefix, base=base)
     return ""
 
 

@@ -57,9 +57,21 @@ def normalize(locale: str | None, default: str = FALLBACK) -> str:
     return default
 
 
+class Said(str):
+    """Text that can be said again in another language (i18n.reasons.Reason is one): a value of
+    this kind given to `t` is said in the language `t` writes, so a refusal inside a reply reads
+    in the reply's language."""
+
+    def said(self, locale: str) -> str:
+        return str(self)
+
+
 def t(key: str, locale: str = FALLBACK, **values: object) -> str:
     text = catalogue(locale).get(key) or catalogue(FALLBACK).get(key) or key
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    return text.format(**{name: value.said(locale) if isinstance(value, Said) else value
+                          for name, value in values.items()})
 
 
 def language_name(locale: str) -> str:

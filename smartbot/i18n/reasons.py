@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import FALLBACK, t
+from . import FALLBACK, Said, t
 
 
-class Reason(str):
+class Reason(Said):
     """English text that knows its catalogue key and the values that fill it in."""
 
     key: str
@@ -27,6 +27,9 @@ class Reason(str):
         self.key = key
         self.params = params
         return self
+
+    def said(self, locale: str) -> str:
+        return _fill(self.key, locale, self.params)
 
     def __reduce__(self) -> tuple:
         return _rebuild, (self.key, self.params)

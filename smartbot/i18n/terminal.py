@@ -13,6 +13,7 @@ import sys
 from typing import Mapping
 
 from . import FALLBACK, normalize, t
+from .reasons import say
 
 LOCALE_VARIABLES = ("SMARTBOT_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
 
@@ -23,6 +24,16 @@ def terminal_locale(environ: Mapping[str, str]) -> str:
         if value:
             return normalize(value.split(".", 1)[0].split("@", 1)[0], FALLBACK)
     return FALLBACK
+
+
+def said(key: str, **values: object) -> str:
+    """A catalogue text in the terminal's language."""
+    return t(key, terminal_locale(os.environ), **values)
+
+
+def said_here(text: object) -> str:
+    """A refusal (an i18n.reasons.Reason) in the terminal's language; other text as it is."""
+    return say(text, terminal_locale(os.environ))
 
 
 def main(argv: list[str]) -> int:

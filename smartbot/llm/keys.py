@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from ..i18n.reasons import reason
 from .base import ProviderSpec
 
 DEFAULT_KEY_PATTERNS = ("*_API_KEY",)
@@ -34,19 +35,19 @@ _UNSAFE = re.compile(r"[\s\\\x00-\x1f\x7f]")
 def base_url_problem(url: str) -> str:
     """Why `url` cannot be a provider's base_url ("" when it can)."""
     if _UNSAFE.search(url):
-        return "must not contain a backslash, whitespace or control characters"
+        return reason("reason.url.unsafe")
     if "?" in url or "#" in url:
-        return "must not contain a query (?) or a fragment (#): the API's paths are appended to it"
+        return reason("reason.url.query")
     try:
         parsed = parse_url(url)
     except LocationParseError:
-        return "is not a URL the HTTP client can read (check the host and port)"
+        return reason("reason.url.unreadable")
     if parsed.scheme not in DEFAULT_PORTS:
-        return "must be an http(s) URL like https://api.example.com/v1"
+        return reason("reason.url.scheme")
     if parsed.auth is not None:
-        return "must not carry a user name or password (user@host): the key comes from api_key_env"
+        return reason("reason.url.userinfo")
     if not parsed.host or not _HOST.fullmatch(parsed.host):
-        return "must name a host, like https://api.example.com/v1"
+        return reason("reason.url.host")
     return ""
 
 
@@ -73,11 +74,9 @@ class KeyRules:
         """Why a provider made at run time may not read its key from `variable` ("" when it may).
         A file provider's variable is a provider key too: sharing it is checked by origin."""
         if self.is_server_secret(variable) and variable not in self.file_variables:
-            return (f"{variable} belongs to SmartBot itself (its settings, signing key, database or a channel's "
-                    "secret) and is never sent to a provider; put the API key in a variable of its own")
+            return reason("reason.key.server_secret", variable=variable)
         if not any(fnmatchcase(variable, pattern) for pattern in self.patterns):
-            return (f"{variable} is not a provider key variable: use a name matching "
-                    f"{' or '.join(self.patterns)} (the operator can list others in [security] provider_key_envs)")
+            return reason("reason.key.not_provider_key", variable=variable, patterns=' or '.join(self.patterns))
         return ""
 
 
@@ -87,8 +86,7 @@ def sharing_problem(variable: str, url: str, others: Iterable[tuple[str, str, st
     wanted = origin(url)
     for name, other_variable, other_url in others:
         if other_variable == variable and origin(other_url) != wanted:
-            return (f"{variable} is the key of provider {name!r}, which sends it to "
-                    f"{origin(other_url)}; it may be shared only at that same address")
+            return reason("reason.key.shared", variable=variable, name=repr(name), origin=origin(other_url))
     return ""
 
 
@@ -103,8 +101,7 @@ def withheld_reason(spec: ProviderSpec, rules: KeyRules) -> str:
             return problem
     now = origin(spec.base_url)
     if not now or now != spec.key_origin:
-        confirmed = spec.key_origin or "no address"
-        return (f"the key in {spec.api_key_env} was confirmed for {confirmed}, and base_url now points to "
-                f"{now or 'an unreadable address'}: it is not sent there until confirmed "
-                "(PATCH the provider with confirm_key: true, or the admin page's confirm box)")
+        return reason("reason.key.withheld", variable=spec.api_key_env,
+                      confirmed=spec.key_origin or reason("reason.key.no_address"),
+                      now=now or reason("reason.key.unreadable_address"))
     return ""

@@ -77,7 +77,7 @@ def _checked(db: Any, body: dict[str, Any]) -> dict[str, Any]:
     if "match" in body:
         problems = match_problems(body["match"])
         if problems:
-            raise Invalid("; ".join(problems), "match")
+            raise Invalid(reason("reason.joined", items=tuple(problems)), "match")
     named = [("provider", body["provider"])] if "provider" in body else []
     named += [(f"fallback[{i}]", n) for i, n in enumerate(body.get("fallback") or [])]
     if named:

@@ -35,7 +35,7 @@ def _row(conn: Connection, rule_id: int) -> Row[Any]:
 def _validate(match: Any, action: str) -> None:
     problems = validate_rule(match, action)
     if problems:
-        raise Invalid("; ".join(problems), "action" if any("action" in p for p in problems) else "match")
+        raise Invalid(reason("reason.joined", items=tuple(problems)), "action" if any("action" in p for p in problems) else "match")
 
 
 def list_rules(db: Database) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from ..auth.rbac import Grant, Principal
 from ..channels.terminal import TerminalChannel
+from ..i18n.reasons import reason
 from ..storage.db import Database
 from ..storage.tables import Identity, User
 from . import identities
@@ -48,11 +49,10 @@ def sender(db: Database, name: str, as_user: bool) -> TerminalSender:
     if user is None:
         return TerminalSender(name, no_such_user=True)
     if not user.is_active:
-        raise Conflict(f"the user {name} is disabled: enable them in the admin page (Users) first")
+        raise Conflict(reason("reason.terminal.user_disabled", name=name))
     if own is not None:
         return TerminalSender(own, name)
     if holder is not None:
-        raise Conflict(f"the terminal identity {CHANNEL}:{name} belongs to the user {holder}; bind another "
-                       f"{CHANNEL} identity to {name} in the admin page (Users)")
+        raise Conflict(reason("reason.terminal.identity_taken", channel=CHANNEL, name=name, holder=holder))
     identities.bind(db, OPERATOR, CHANNEL, name, user.id, display_name=name)
     return TerminalSender(name, name, bound_now=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from ..messages import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def validate_rule(match: Any, action: str) -> list[str]:
     """Reasons a rule is invalid ([] when it is fine); used by the admin API and at load."""
     problems = []
     if action not in ACTIONS:
-        problems.append(f"action must be one of {', '.join(ACTIONS)}")
+        problems.append(reason("reason.rule.action", choices=", ".join(ACTIONS)))
     return problems + validate_match(match)
 
 
@@ -71,23 +72,23 @@ def validate_match(match: Any) -> list[str]:
     """Reasons a match dict is invalid; shared by rules and model routes, which match alike."""
     problems: list[str] = []
     if not isinstance(match, dict):
-        return ["match must be an object"]
+        return [reason("reason.rule.match_object")]
     for key in match:
         if key not in MATCH_KEYS:
-            problems.append(f"unknown match key {key!r}")
+            problems.append(reason("reason.rule.match_key", name=repr(key)))
     if "regex" in match:
         try:
             re.compile(str(match["regex"]))
         except re.error as exc:
-            problems.append(f"regex does not compile: {exc}")
+            problems.append(reason("reason.rule.regex", problem=str(exc)))
     if "mentioned" in match and not isinstance(match["mentioned"], bool):
-        problems.append("mentioned must be true or false")
+        problems.append(reason("reason.rule.mentioned"))
     keywords = match.get("keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
-        problems.append("keywords must be a list of words")
+        problems.append(reason("reason.rule.keywords"))
     for key in ("min_length", "max_length"):
         if key in match and (isinstance(match[key], bool) or not isinstance(match[key], int) or match[key] < 0):
-            problems.append(f"{key} must be a whole number of at least 0")
+            problems.append(reason("reason.rule.length", name=key))
     return problems
 
 

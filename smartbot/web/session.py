@@ -36,6 +36,7 @@ from ..audit import actors
 from ..auth import rbac
 from ..auth.identities import principal_for_user
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from ..storage.tables import RevokedToken, User
 
 _revoked, _users = RevokedToken.__table__, User.__table__
@@ -47,6 +48,9 @@ CREATED_SLACK_SECONDS = 5
 GONE = "the account no longer exists or is disabled"
 CHANGED = "the account's password, roles or active flag changed since this token was issued; log in again"
 OLD_TOKEN = "the token was issued by an older version without sessions; log in again"
+# flask-jwt-extended's CSRF refusals, word for word (the API's `error`), by catalogue key.
+_CSRF_PROBLEMS = {"Missing CSRF token": "reason.token.csrf_missing",
+                  "CSRF double submit tokens do not match": "reason.token.csrf_mismatch"}
 
 
 class AccessRefused(Exception):
@@ -170,6 +174,8 @@ def _token_problem(exc: Exception) -> str:
         return "the token has expired; refresh it or log in again"
     if "Revoked" in name:
         return "the token was revoked (its session was logged out); log in again"
+    if str(exc) in _CSRF_PROBLEMS:            # shown on the admin page: said in its language
+        return reason(_CSRF_PROBLEMS[str(exc)])
     if "NoAuthorization" in name or "CSRF" in name:
         return str(exc) or "missing token"
     if "WrongToken" in name:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 
 from ..executor.catalogue import DefinitionError  # one error type: a field name and why it is wrong
+from ..i18n.reasons import reason
 from . import templates
 from .settings import WorkflowSettings
 
@@ -70,41 +71,43 @@ def load(source: str, settings: WorkflowSettings, name: str | None = None) -> De
     import yaml
 
     if len(source) > MAX_SOURCE:
-        raise DefinitionError("yaml", f"is longer than {MAX_SOURCE} characters")
+        raise DefinitionError("yaml", reason("reason.workflow_def.too_long", n=MAX_SOURCE))
     try:
         data = yaml.safe_load(source)
     except RecursionError:
-        raise DefinitionError("yaml", "is nested too deeply") from None
+        raise DefinitionError("yaml", reason("reason.workflow_def.too_deep")) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        raise DefinitionError("yaml", f"is not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+        problem = str(getattr(exc, "problem", None) or exc)
+        said = (reason("reason.workflow_def.yaml", problem=problem) if where is None else
+                reason("reason.workflow_def.yaml_at", line=where.line + 1, column=where.column + 1, problem=problem))
+        raise DefinitionError("yaml", said) from None
     return check(data, settings, name, source)
 
 
 def check(data: Any, settings: WorkflowSettings, name: str | None = None, source: str = "") -> Definition:
     if not isinstance(data, dict):
-        raise DefinitionError("yaml", "must be a mapping with name, description and steps")
+        raise DefinitionError("yaml", reason("reason.workflow_def.mapping"))
     _no_unknown(data, {"name", "description", "steps"}, "")
     given = data.get("name", name)
     if name is not None and given != name:
-        raise DefinitionError("name", f"the YAML names {given!r} but this is workflow {name!r}")
+        raise DefinitionError("name", reason("reason.workflow_def.name_differs", given=repr(given), name=repr(name)))
     if not isinstance(given, str) or not NAME.match(given):
-        raise DefinitionError("name", "must be 1-64 lower-case letters, digits, _ or -, "
-                                      "starting with a letter or digit")
+        raise DefinitionError("name", reason("reason.workflow_def.name"))
     description = data.get("description", "")
     if not isinstance(description, str) or len(description) > 500:
-        raise DefinitionError("description", "must be text of at most 500 characters")
+        raise DefinitionError("description", reason("reason.workflow_def.description"))
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise DefinitionError("steps", "must be a non-empty list of steps")
+        raise DefinitionError("steps", reason("reason.workflow_def.steps"))
     if len(raw_steps) > settings.max_steps:
-        raise DefinitionError("steps", f"has {len(raw_steps)} steps; at most {settings.max_steps} are allowed")
+        raise DefinitionError("steps", reason("reason.workflow_def.too_many_steps", count=len(raw_steps),
+                                              n=settings.max_steps))
     steps: list[Step] = []
     for i, raw in enumerate(raw_steps):
         step = _step(raw, f"steps[{i}]", settings)
         if step.name in [s.name for s in steps]:
-            raise DefinitionError(f"steps[{i}].name", f"{step.name!r} is used by an earlier step")
+            raise DefinitionError(f"steps[{i}].name", reason("reason.workflow_def.step_twice", name=repr(step.name)))
         _check_refs(step, f"steps[{i}]", [s.name for s in steps])
         steps.append(step)
     return Definition(given, description, tuple(steps), source)
@@ -112,24 +115,24 @@ def check(data: Any, settings: WorkflowSettings, name: str | None = None, source
 
 def _step(raw: Any, path: str, settings: WorkflowSettings) -> Step:
     if not isinstance(raw, dict):
-        raise DefinitionError(path, "must be a mapping with at least name and kind")
+        raise DefinitionError(path, reason("reason.workflow_def.step"))
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise DefinitionError(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
+        raise DefinitionError(f"{path}.kind", reason("reason.field.one_of", choices=", ".join(KINDS)))
     _no_unknown(raw, _COMMON | _KIND_KEYS[kind], path)
     name = raw.get("name")
     if not isinstance(name, str) or not STEP_NAME.match(name):
-        raise DefinitionError(f"{path}.name", "must be 1-64 lower-case letters, digits or _, not starting with a digit")
+        raise DefinitionError(f"{path}.name", reason("reason.workflow_def.step_name"))
     for key in _REQUIRED[kind]:
         if key not in raw:
-            raise DefinitionError(f"{path}.{key}", f"is required for a {kind} step")
+            raise DefinitionError(f"{path}.{key}", reason("reason.workflow_def.required", kind=kind))
     timeout = _number(raw.get("timeout", DEFAULT_TIMEOUT), f"{path}.timeout", 0.1, settings.max_timeout)
     retries = raw.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
-        raise DefinitionError(f"{path}.retries", f"must be a whole number from 0 to {MAX_RETRIES}")
+        raise DefinitionError(f"{path}.retries", reason("reason.field.whole_number", minimum=0, maximum=MAX_RETRIES))
     on_error = raw.get("on_error", "stop")
     if on_error not in ON_ERROR:
-        raise DefinitionError(f"{path}.on_error", f"must be one of {', '.join(ON_ERROR)}")
+        raise DefinitionError(f"{path}.on_error", reason("reason.field.one_of", choices=", ".join(ON_ERROR)))
     params = {k: raw[k] for k in _KIND_KEYS[kind] if k in raw}
     _CHECKS[kind](params, path, settings)
     return Step(name, kind, params, timeout, retries, on_error)
@@ -145,39 +148,39 @@ def _check_refs(step: Step, path: str, earlier: list[str]) -> None:
             text = "{{ " + source + " }}" if key == "when" else source
             for ref in sorted(templates.step_refs(text) - set(earlier)):
                 where = f"{path}.{key}" + (f".{sub}" if sub else "")
-                raise DefinitionError(where, f"reads steps.{ref}, which is not an earlier step")
+                raise DefinitionError(where, reason("reason.workflow_def.later_step", ref=ref))
 
 
 def _no_unknown(data: dict, known: set[str], path: str) -> None:
     for key in data:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise DefinitionError(where, f"is not a known key; use {', '.join(sorted(known))}")
+            raise DefinitionError(where, reason("reason.workflow_def.unknown_key", known=", ".join(sorted(known))))
 
 
 def _number(value: Any, path: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise DefinitionError(path, f"must be a number from {low:g} to {high:g}")
+        raise DefinitionError(path, reason("reason.workflow_def.number", low=f"{low:g}", high=f"{high:g}"))
     return float(value)
 
 
 def _template(value: Any, path: str, max_length: int = templates.MAX_SOURCE) -> None:
     if not isinstance(value, str):
-        raise DefinitionError(path, "must be text (a template)")
+        raise DefinitionError(path, reason("reason.workflow_def.template_text"))
     if len(value) > max_length:
-        raise DefinitionError(path, f"must be at most {max_length} characters")
+        raise DefinitionError(path, reason("reason.field.max_length", n=max_length))
     try:
         templates.check(value)
     except templates.TemplateRefused as exc:
-        raise DefinitionError(path, f"template {exc.reason}") from None
+        raise DefinitionError(path, reason("reason.workflow_def.template", problem=exc.reason)) from None
 
 
 def _command(params: dict, path: str, settings: WorkflowSettings) -> None:
     if not isinstance(params["command"], str) or not re.match(r"^[a-z0-9_\-]{1,48}$", params["command"]):
-        raise DefinitionError(f"{path}.command", "must be the name of a catalogue command")
+        raise DefinitionError(f"{path}.command", reason("reason.workflow_def.command"))
     args = params.get("args", {})
     if not isinstance(args, dict):
-        raise DefinitionError(f"{path}.args", "must be a mapping of parameter name to value")
+        raise DefinitionError(f"{path}.args", reason("reason.workflow_def.args"))
     for key, value in args.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
@@ -195,7 +198,7 @@ def _message(params: dict, path: str, settings: WorkflowSettings) -> None:
     _template(params["text"], f"{path}.text")
     if ("channel" in params) != ("chat_id" in params):
         raise DefinitionError(f"{path}.chat_id" if "channel" in params else f"{path}.channel",
-                              "channel and chat_id go together (or leave both out to answer the triggering chat)")
+                              reason("reason.workflow_def.chat_pair"))
     for key in ("channel", "chat_id"):
         if key in params:
             _template(params[key], f"{path}.{key}", 200)
@@ -207,13 +210,13 @@ def _http(params: dict, path: str, settings: WorkflowSettings) -> None:
         check_url(params["url"], settings, f"{path}.url")
     method = params.setdefault("method", "GET")
     if method not in ("GET", "POST"):
-        raise DefinitionError(f"{path}.method", "must be GET or POST")
+        raise DefinitionError(f"{path}.method", reason("reason.workflow_def.method"))
     if "body" in params:
         _template(params["body"], f"{path}.body")
     headers = params.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(k, str) and re.match(r"^[A-Za-z0-9\-]{1,64}$", k)
                                                 for k in headers):
-        raise DefinitionError(f"{path}.headers", "must be a mapping of header names to values")
+        raise DefinitionError(f"{path}.headers", reason("reason.workflow_def.headers"))
     for key, value in headers.items():
         _template(value, f"{path}.headers.{key}", 1000)
 
@@ -222,26 +225,26 @@ def check_url(url: str, settings: WorkflowSettings, path: str) -> None:
     """http(s) only, to a host in [workflows] http_allow (empty: no host at all)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise DefinitionError(path, "must be an http(s) URL")
+        raise DefinitionError(path, reason("reason.workflow_def.url"))
     if parsed.username or parsed.password:
-        raise DefinitionError(path, "must not carry a user name or password")
+        raise DefinitionError(path, reason("reason.workflow_def.userinfo"))
     host = parsed.hostname.lower()
     port = parsed.port
     allowed = {h.lower() for h in settings.http_allow}
     if host not in allowed and (port is None or f"{host}:{port}" not in allowed):
-        raise DefinitionError(path, f"host {host!r} is not in [workflows] http_allow")
+        raise DefinitionError(path, reason("reason.workflow_def.host", host=repr(host)))
 
 
 def _condition(params: dict, path: str, settings: WorkflowSettings) -> None:
     when = params["when"]
     if not isinstance(when, str) or not when.strip() or len(when) > 1000:
-        raise DefinitionError(f"{path}.when", "must be an expression, e.g. steps.check.status == 'failed'")
+        raise DefinitionError(f"{path}.when", reason("reason.workflow_def.when"))
     try:
         templates.check_expression(when)
     except templates.TemplateRefused as exc:
-        raise DefinitionError(f"{path}.when", f"expression {exc.reason}") from None
+        raise DefinitionError(f"{path}.when", reason("reason.workflow_def.expression", problem=exc.reason)) from None
     if params["then"] not in CONDITION_THEN:
-        raise DefinitionError(f"{path}.then", f"must be one of {', '.join(CONDITION_THEN)}")
+        raise DefinitionError(f"{path}.then", reason("reason.field.one_of", choices=", ".join(CONDITION_THEN)))
 
 
 _CHECKS: dict[str, Callable[[dict, str, WorkflowSettings], None]] = {
@@ -255,6 +258,6 @@ def parse_chat_args(tokens: list[str]) -> dict[str, str]:
     for token in tokens:
         key, sep, value = token.partition("=")
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", key):
-            raise DefinitionError("args", f"{token!r} is not key=value")
+            raise DefinitionError("args", reason("reason.workflow_def.not_key_value", token=repr(token)))
         args[key] = value
     return args

@@ -159,7 +159,7 @@ class WorkflowEngine:
                    "user": {"name": principal.name, "roles": list(principal.roles)},
                    "chat": {"channel": row.channel, "id": row.chat_id}}
         origin = Origin(actors.of_caller(principal.identity, principal.name), principal.name, row.channel, row.chat_id,
-                        dict(row.reply_context or {}))
+                        dict(row.reply_context or {}), row.locale or "")
         return RunEnv(self.ctx, principal, origin, row, self.channels, context, self.owner, self.lease_seconds)
 
     def _principal(self, conn: Connection, row: Row[Any]) -> Principal | None:
@@ -177,7 +177,7 @@ class WorkflowEngine:
 
     def _finish(self, row: Row[Any], status: str, error: str, position: int = -1) -> None:
         """Record the outcome, skip the steps never reached, audit it and tell the chat, in one transaction."""
-        locale = self.ctx.settings.default_locale
+        locale = row.locale or self.ctx.settings.default_locale      # the language of who started it
         text = t(f"workflow.{status}", locale, name=row.workflow, id=row.id, reason=error)
         ids: list[int] = []
         with self.ctx.db.write() as conn:

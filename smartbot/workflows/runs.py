@@ -13,6 +13,7 @@ from .. import audit
 from ..audit import actors
 from ..auth import rbac
 from ..auth.rbac import Principal
+from ..i18n.reasons import reason
 from .definition import Definition, DefinitionError, load
 from .settings import WorkflowSettings
 from .store import create_run, get_workflow
@@ -38,6 +39,7 @@ class Trigger:
     chat_id: str = ""
     reply_context: dict[str, Any] | None = None
     reply_to: str = ""
+    locale: str = ""                # the starter's language, for the run's later messages
 
     @property
     def chat_key(self) -> str:
@@ -47,13 +49,13 @@ class Trigger:
 def definition_of(conn: Connection, name: str, settings: WorkflowSettings) -> Definition:
     row = get_workflow(conn, name)
     if row is None:
-        raise StartRefused(404, f"there is no workflow {name!r}")
+        raise StartRefused(404, reason("reason.workflow.missing", name=repr(name)))
     if not row.enabled:
-        raise StartRefused(409, f"workflow {name!r} is disabled")
+        raise StartRefused(409, reason("reason.workflow.disabled", name=repr(name)))
     try:
         return load(row.source, settings, name)
     except DefinitionError as exc:
-        raise StartRefused(422, f"the stored definition is invalid ({exc.field}: {exc.reason})") from None
+        raise StartRefused(422, reason("reason.workflow.stored_invalid", field=exc.field, reason=exc.reason)) from None
 
 
 def start(conn: Connection, settings: WorkflowSettings, name: str, principal: Principal, trigger: Trigger,
@@ -73,7 +75,8 @@ def start(conn: Connection, settings: WorkflowSettings, name: str, principal: Pr
         conn, workflow=name, source=definition.source, step_names=[(s.name, s.kind) for s in definition.steps],
         request_key=trigger.request_key, trigger=trigger.kind, triggered_by=trigger.actor,
         user_id=principal.user_id, channel=trigger.channel, chat_id=trigger.chat_id,
-        reply_context=trigger.reply_context, reply_to=trigger.reply_to, args=args)
+        reply_context=trigger.reply_context, reply_to=trigger.reply_to, args=args,
+        locale=trigger.locale)
     if created:
         audit.record(conn, "workflow_run.started", trigger.actor, f"workflow_run:{run_id}", "ok",
                      {"workflow": name, "trigger": trigger.kind, "args": args, **run_as})

@@ -48,7 +48,7 @@ def workflow_dict(row: Row[Any]) -> dict[str, Any]:
 def create_run(conn: Connection, *, workflow: str, source: str, step_names: list[tuple[str, str]],
                request_key: str, trigger: str, triggered_by: str, user_id: int | None, channel: str = "",
                chat_id: str = "", reply_context: dict | None = None, reply_to: str = "",
-               args: dict | None = None) -> tuple[int, bool]:
+               args: dict | None = None, locale: str = "") -> tuple[int, bool]:
     """Store a queued run and its pending steps, once per request key; (run id, created now)."""
     existing = conn.execute(sa.select(_runs.c.id).where(_runs.c.request_key == request_key)).scalar()
     if existing is not None:
@@ -56,7 +56,7 @@ def create_run(conn: Connection, *, workflow: str, source: str, step_names: list
     run_id = conn.execute(sa.insert(_runs).values(
         workflow=workflow, source=source, request_key=request_key, trigger=trigger, triggered_by=triggered_by,
         user_id=user_id, channel=channel, chat_id=chat_id, reply_context=reply_context or {}, reply_to=reply_to,
-        args=args or {}, status=QUEUED, error="", owner=None, lease_until=0.0, created_at=time.time(),
+        locale=locale or None, args=args or {}, status=QUEUED, error="", owner=None, lease_until=0.0, created_at=time.time(),
     ).returning(_runs.c.id)).scalar()
     conn.execute(sa.insert(_steps), [{"run_id": run_id, "position": i, "name": name, "kind": kind, "status": PENDING,
                                       "attempts": 0, "output": "", "error": ""}

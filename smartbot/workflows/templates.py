@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable, Iterator
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from ..i18n.reasons import reason
+
 MAX_SOURCE = 20_000
 # Legitimate step templates take tens of steps; loops cannot even name their loop variable.
 MAX_STEPS = 100_000             # loop turns, calls, filters, operators and lookups in one rendering
@@ -203,16 +205,16 @@ ALLOWED_NAMES = frozenset({"args", "steps", "user", "chat", "true", "false", "no
 def check(source: str) -> None:
     """Refuse, before anything runs, a template that cannot compile or reaches for internals."""
     if len(source) > MAX_SOURCE:
-        raise TemplateRefused(f"is longer than {MAX_SOURCE} characters")
+        raise TemplateRefused(reason("reason.workflow_def.too_long", n=MAX_SOURCE))
     env = _Sandbox(MAX_SOURCE)
     try:
         tree = env.parse(source)
         _check_tree(tree)
         env.compile(source)         # unknown filters and tests show only here
     except TemplateError as exc:
-        raise TemplateRefused(f"does not compile: {exc}") from None
+        raise TemplateRefused(reason("reason.template.compile", problem=str(exc))) from None
     except RecursionError:
-        raise TemplateRefused("is nested too deeply") from None
+        raise TemplateRefused(reason("reason.workflow_def.too_deep")) from None
 
 
 def check_expression(source: str) -> None:
@@ -222,19 +224,18 @@ def check_expression(source: str) -> None:
 def _check_tree(tree: nodes.Node) -> None:
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Filter, nodes.Test)):
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
-            raise TemplateRefused(f"reaches for Python internals ({node.attr!r}); only args, steps, user and "
-                                  "chat may be used")
+            raise TemplateRefused(reason("reason.template.internals_attr", name=repr(node.attr)))
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and \
                 str(node.arg.value).startswith("_"):
-            raise TemplateRefused(f"reaches for Python internals ({node.arg.value!r})")
+            raise TemplateRefused(reason("reason.template.internals_item", name=repr(node.arg.value)))
         if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in ALLOWED_NAMES:
-            raise TemplateRefused(f"uses {node.name!r}; only args, steps, user and chat are known")
+            raise TemplateRefused(reason("reason.template.unknown_name", name=repr(node.name)))
         if isinstance(node, nodes.Filter) and node.name == "attr":
-            raise TemplateRefused("the attr filter is not allowed")
+            raise TemplateRefused(reason("reason.template.attr_filter"))
     for node in tree.find_all(nodes.Assign):
         for target in node.find_all(nodes.Name):
             if target.ctx == "store" and target.name in ALLOWED_NAMES:
-                raise TemplateRefused(f"may not reassign {target.name!r}")
+                raise TemplateRefused(reason("reason.template.reassign", name=repr(target.name)))
 
 
 def step_refs(source: str) -> set[str]:

@@ -102,6 +102,8 @@ def test_user_flag_never_takes_a_terminal_identity_bound_to_someone_else(tmp_pat
     res = _smartbot(["chat", "--user", "olga"], env, stdin="/whoami\n")
     assert res.returncode == 1
     assert "the terminal identity cli:olga belongs to the user mallory" in res.stderr
+    chinese = _smartbot(["chat", "--user", "olga"], {**env, "SMARTBOT_LANG": "zh-CN"}, stdin="/whoami\n")
+    assert chinese.returncode == 1 and "终端身份 cli:olga 属于用户 mallory" in chinese.stderr, chinese.stderr
 
 
 def test_user_flag_has_help():

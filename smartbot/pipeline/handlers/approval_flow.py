@@ -26,16 +26,17 @@ from ...executor.approvals import Origin
 from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
 from ...gateway import outbox
-from ...i18n import t
+from ...i18n import normalize, t
+from ...i18n.reasons import Reason, reason, say
 from ...jobs.local import Dispatch
 from ...messages import Reply
-from ...storage.tables import Identity
+from ...storage.tables import Identity, User
 from .base import HandlerContext
 from .command_runs import format_result, ran_event, run_spec
 
 log = logging.getLogger(__name__)
 NOTICE_LIMIT = 3500
-_identities = Identity.__table__
+_identities, _users = Identity.__table__, User.__table__
 
 
 def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: Origin, via: str,
@@ -48,12 +49,27 @@ def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: 
             audit.record_all(conn, [asked, AuditEvent("approval.requested", origin.requester, f"approval:{row.id}",
                                                       "pending", {"command": spec.name, "args": values, "via": via})])
             args = " ".join(redact(values).values())
-            text = t("approval.notice", ctx.settings.default_locale, id=row.id, requester=origin.requester_name or
-                     origin.requester, name=spec.name, args=args, chat=origin.chat_key)
             for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
+                text = t("approval.notice", chat_locale(conn, ctx, channel, chat_id), id=row.id,
+                         requester=origin.requester_name or origin.requester, name=spec.name, args=args,
+                         chat=origin.chat_key)
                 outbox.add(conn, [Reply(channel, chat_id, text)], f"approval:{row.id}:notify:{n}",
                            f"{channel}:{chat_id}")
     return int(row.id)
+
+
+def chat_locale(conn: Connection, ctx: HandlerContext, channel: str, chat_id: str) -> str:
+    """The language of an approvers' chat: a one-person chat (its id is the person's) bound to a user
+    who chose a language reads in it; any other chat in the server's default_locale."""
+    chosen = conn.execute(sa.select(_users.c.locale).select_from(
+        _identities.join(_users, _identities.c.user_id == _users.c.id)).where(
+        _identities.c.channel == channel, _identities.c.platform_user_id == chat_id)).scalar()
+    return normalize(chosen, ctx.settings.default_locale)
+
+
+def requester_locale(ctx: HandlerContext, row: Row[Any]) -> str:
+    """The language the requester asked in (requests from before it was kept: default_locale)."""
+    return row.locale or ctx.settings.default_locale
 
 
 @dataclass
@@ -97,7 +113,7 @@ def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve:
         if _is_own(conn, row, principal):
             audit.record(conn, "approval.refused", actors.of_caller(principal.identity, principal.name),
                          f"approval:{approval_id}", "denied",
-                         {"reason": "the requester cannot decide their own request", "approve": approve})
+                         {"reason": Reason("reason.approval.own"), "approve": approve})
             return Settled("own", row, row.status)
         new_status = approvals.APPROVED if approve else approvals.DENIED
         if not approvals.transition(conn, approval_id, approvals.PENDING, new_status, decided_at=time.time(),
@@ -110,7 +126,7 @@ def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve:
                                            f"approval:{approval_id}", new_status,
                                            {"command": row.command, "requester": row.requester, "reason": reason})])
         if not approve:
-            _tell_requester(conn, ctx, row, "denied", t("approval.denied_notice", ctx.settings.default_locale,
+            _tell_requester(conn, ctx, row, "denied", t("approval.denied_notice", requester_locale(ctx, row),
                                                         id=approval_id, name=row.command, by=principal.name))
     return Settled("decided", row, new_status)
 
@@ -128,29 +144,32 @@ def _is_own(conn: Connection, row: Row[Any], principal: Principal) -> bool:
 
 
 def run_approved(ctx: HandlerContext, approval_id: int) -> str:
-    """Claim an approved request and run it as its requester; the outcome text ('' if not ours)."""
+    """Claim an approved request and run it as its requester; the outcome text ('' if not ours), in
+    the language of `ctx` (the approver's), while the requester is told it in theirs."""
     with ctx.db.write() as conn:
         if not approvals.transition(conn, approval_id, approvals.APPROVED, approvals.RUNNING):
             return ""
         row = approvals.get(conn, approval_id)
-    locale = ctx.settings.default_locale
+    locale = requester_locale(ctx, row)
     base = {"via": row.via, "chat": f"{row.channel}:{row.chat_id}", "approval": approval_id,
             "approved_by": row.decided_by}
     try:
         spec, argv, checked, own = _prepare(ctx, row)
     except CommandRejected as exc:
         event = AuditEvent("command.denied", row.requester, row.command, "denied", {**base, "reason": exc.reason})
-        text = t("approval.not_run", locale, id=approval_id, name=row.command, reason=exc.reason)
-        _finish(ctx, row, approvals.FAILED, {"reason": exc.reason}, [event], text)
-        return text
+        def not_run(loc: str) -> str:
+            return t("approval.not_run", loc, id=approval_id, name=row.command, reason=say(exc.reason, loc))
+        _finish(ctx, row, approvals.FAILED, {"reason": exc.reason}, [event], not_run(locale))
+        return not_run(ctx.locale)
     result = run_spec(ctx, spec, argv, checked, own)
     event = ran_event(row.requester, spec, catalogue.redacted_argv(spec, argv, checked), result, base)
-    text = t("approval.result", locale, id=approval_id) + "\n" + format_result(locale, spec.name, result)
+    def outcome(loc: str) -> str:
+        return t("approval.result", loc, id=approval_id) + "\n" + format_result(loc, spec.name, result)
     summary = {"exit_code": result.exit_code, "duration": round(result.duration, 3),
                "output_bytes": result.output_bytes, "truncated": result.truncated, "stopped": result.stopped,
                "error": result.error}
-    _finish(ctx, row, approvals.DONE if result.ok else approvals.FAILED, summary, [event], text)
-    return text
+    _finish(ctx, row, approvals.DONE if result.ok else approvals.FAILED, summary, [event], outcome(locale))
+    return outcome(ctx.locale)
 
 
 def _prepare(ctx: HandlerContext, row: Row[Any]) -> tuple[CommandSpec, list[str], dict[str, str], OwnVariables]:
@@ -161,13 +180,14 @@ def _prepare(ctx: HandlerContext, row: Row[Any]) -> tuple[CommandSpec, list[str]
         try:
             spec = catalogue.get(conn, row.command, own)
         except catalogue.DefinitionError as exc:
-            raise CommandRejected(f"its stored definition is refused ({exc}); an admin must change it") from None
+            raise CommandRejected(reason("reason.approval.definition_refused", field=exc.field,
+                                         problem=exc.reason)) from None
         requester = identities.resolve(conn, channel, platform_user, row.requester_name,
                                        ctx.settings.security.default_role)
     if spec is None or not spec.enabled:
-        raise CommandRejected("the command no longer exists or is disabled")
+        raise CommandRejected(reason("reason.approval.command_gone"))
     if requester is None:
-        raise CommandRejected("the requester is no longer allowed to use this assistant")
+        raise CommandRejected(reason("reason.approval.requester_gone"))
     decision = rbac.check(requester, spec.required_permission, f"{row.channel}:{row.chat_id}")
     if not decision.allowed:
         raise CommandRejected(decision.reason)
@@ -201,7 +221,7 @@ def expire_due(ctx: HandlerContext) -> int:
         for row in expired:
             audit.record(conn, "approval.expired", "system", f"approval:{row.id}", "expired",
                          {"command": row.command, "requester": row.requester})
-            _tell_requester(conn, ctx, row, "expired", t("approval.expired", ctx.settings.default_locale,
+            _tell_requester(conn, ctx, row, "expired", t("approval.expired", requester_locale(ctx, row),
                                                          id=row.id, name=row.command))
     return len(expired)
 

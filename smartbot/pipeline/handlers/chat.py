@@ -68,7 +68,7 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     preview = None if route.params.get("tools") else _preview(ctx, msg)
     try:
         if route.params.get("tools"):
-            tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal), msg.event_id, messages,
+            tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal, ctx.locale), msg.event_id, messages,
                                            choice.chain)
             answer, answers = tool_run.answer, tool_run.answers
         else:

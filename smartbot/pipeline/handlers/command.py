@@ -22,9 +22,10 @@ from .base import HandlerContext
 from .command_requests import PENDING, RAN, request_command
 
 
-def origin_of(msg: InboundMessage, principal: Principal) -> Origin:
+def origin_of(msg: InboundMessage, principal: Principal, locale: str = "") -> Origin:
+    """`locale`: the language the asker is answered in now, kept for what they are told later."""
     return Origin(principal.identity or f"{msg.channel}:{msg.user_id}", principal.name, msg.channel, msg.chat_id,
-                  dict(msg.reply_context))
+                  dict(msg.reply_context), locale)
 
 
 def handle_command(ctx: HandlerContext, msg: InboundMessage, principal: Principal, route: Route) -> Outcome:
@@ -35,7 +36,7 @@ def handle_command(ctx: HandlerContext, msg: InboundMessage, principal: Principa
         return Outcome(texts=[_listing(ctx, principal, msg.chat_key)])
     if parsed.name in ("approve", "deny"):
         return _decide(ctx, msg, principal, parsed.name == "approve", parsed.args)
-    origin = origin_of(msg, principal)
+    origin = origin_of(msg, principal, ctx.locale)
     try:
         tokens = catalogue.parse_chat_args(parsed.args)
     except CommandRejected as exc:

@@ -10,6 +10,7 @@ from ...auth.rbac import Principal
 from ...errors import CommandRejected
 from ...executor import catalogue
 from ...i18n import t
+from ...i18n.reasons import say
 from ...messages import InboundMessage
 from ..outcome import Outcome
 from ...router import Route
@@ -29,10 +30,10 @@ def handle_workflow(ctx: HandlerContext, msg: InboundMessage, principal: Princip
             name, tokens = tokens[0].lower(), tokens[1:]
         args = parse_chat_args(tokens)
     except (CommandRejected, DefinitionError) as exc:
-        return Outcome(texts=[t("workflow.usage", ctx.locale) + f" ({exc.reason})"], result="error")
+        return Outcome(texts=[t("workflow.usage", ctx.locale) + f" ({say(exc.reason, ctx.locale)})"], result="error")
     actor = principal.identity or f"{msg.channel}:{msg.user_id}"
     trigger = Trigger("chat", actor, f"{msg.channel}:{msg.event_id}", msg.channel, msg.chat_id,
-                      dict(msg.reply_context), msg.event_id)
+                      dict(msg.reply_context), msg.event_id, ctx.locale)
     try:
         run_id, created = start_now(ctx.db, ctx.settings.workflows, name, principal, trigger, args)
     except StartRefused as exc:

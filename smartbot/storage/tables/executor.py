@@ -44,6 +44,7 @@ class Approval(Base):
     chat_id: Mapped[str] = mapped_column(String(200))
     reply_context: Mapped[dict] = mapped_column(JSON, default=dict)
     via: Mapped[str] = mapped_column(String(20), default="chat")
+    locale: Mapped[str | None] = mapped_column(String(20), nullable=True)   # the requester's language
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[float] = mapped_column(Double, default=now)
     expires_at: Mapped[float] = mapped_column(Double)

@@ -38,6 +38,7 @@ class WorkflowRun(Base):
     chat_id: Mapped[str] = mapped_column(String(200), default="")
     reply_context: Mapped[dict] = mapped_column(JSON, default=dict)
     reply_to: Mapped[str] = mapped_column(String(300), default="")
+    locale: Mapped[str | None] = mapped_column(String(20), nullable=True)   # the starter's language
     args: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     error: Mapped[str] = mapped_column(String(500), default="")
