@@ -12,24 +12,22 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from tests.channels.test_dingtalk_stream_e2e import holder_pid
+from tests.support.connect_mode import connect_config, holder_pid
 from tests.support.fake_feishu_ws import FakeFeishuWs
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.platform_requests import feishu_event
+from tests.support.recording_link import serving
 
 APP_ID, APP_SECRET = "cli_test", "feishu-long-e2e-secret"
 
 
 @pytest.fixture
 def feishu() -> Iterator[FakeFeishuWs]:
-    fake = FakeFeishuWs(APP_ID, APP_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeFeishuWs(APP_ID, APP_SECRET))
 
 
 def _config(make_config: Any, fake_model: Any, feishu: FakeFeishuWs) -> dict[str, Any]:
-    section = {"mode": "connect", "app_id": APP_ID, "app_secret": APP_SECRET, "api_base": feishu.url}
-    return make_config(model=fake_model, channels={"feishu": section, "takeover_seconds": 5})
+    return connect_config(make_config, fake_model, "feishu", app_id=APP_ID, app_secret=APP_SECRET, api_base=feishu.url)
 
 
 def _answered(feishu: FakeFeishuWs, event: dict[str, Any]) -> dict[str, Any]:

@@ -11,23 +11,22 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from tests.channels.test_dingtalk_stream_e2e import holder_pid
+from tests.support.connect_mode import connect_config, holder_pid
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
+from tests.support.recording_link import serving
 
 BOT_ID, BOT_SECRET = "aibot_e2e", "aibot-e2e-secret"
 
 
 @pytest.fixture
 def wecom() -> Iterator[FakeWeComAiBot]:
-    fake = FakeWeComAiBot(BOT_ID, BOT_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeWeComAiBot(BOT_ID, BOT_SECRET))
 
 
 def _config(make_config: Any, fake_model: Any, wecom: FakeWeComAiBot) -> dict[str, Any]:
-    section = {"mode": "connect", "bot_id": BOT_ID, "bot_secret": BOT_SECRET, "aibot_url": wecom.ws_url}
-    return make_config(model=fake_model, channels={"wecom": section, "takeover_seconds": 5})
+    return connect_config(make_config, fake_model, "wecom", bot_id=BOT_ID, bot_secret=BOT_SECRET,
+                          aibot_url=wecom.ws_url)
 
 
 def _message(msgid: str, text: str, chattype: str = "single") -> dict[str, Any]:
