@@ -9,7 +9,6 @@ import time
 from typing import Any, Iterator
 
 import pytest
-import requests
 
 from tests.support.connect_mode import (assert_refused_once, assert_webhook_closed_and_connected, connect_config,
                                          holder_pid)
