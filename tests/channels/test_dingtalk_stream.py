@@ -14,7 +14,7 @@ from smartbot.channels.dingtalk import DingTalkChannel, DingTalkConfig
 from smartbot.settings.schema import build
 from tests.support.fake_dingtalk_stream import BOT_TOPIC, OPEN_PATH, FakeDingTalkStream
 from tests.support.platform_requests import dingtalk_message
-from tests.support.recording_link_ws import RecordingLink, link, serving  # noqa: F401 - link is a fixture
+from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
 
 APP_KEY, APP_SECRET = "dingapp_stream", "dingtalk-stream-secret-for-tests"
 
@@ -46,11 +46,11 @@ def test_a_callback_is_stored_then_acknowledged(platform, link):
     assert ack["code"] == 200 and ack["headers"] == {"messageId": "m-1", "contentType": "application/json"}
     opened = platform.calls(OPEN_PATH)[0]["json"]
     assert opened["subscriptions"] == [{"type": "CALLBACK", "topic": BOT_TOPIC}]
-    assert link.states[0] == ("connected", "127.0.0.1")
+    assert link.states[0] == ("up", "127.0.0.1")
 
 
 def test_nothing_is_acknowledged_when_the_store_fails_and_the_resend_is_stored(platform, link):
-    link.fail_stores = 1
+    link.fail_next_store(1)
     link.start(DingTalkStream(_channel(platform)))
     platform.callback(_direct(platform, "msgB"), message_id="m-2")
     assert platform.wait_connections(2), "the connector should drop the connection and connect again"

@@ -10,13 +10,13 @@ import time
 from typing import Any, Iterator
 
 import pytest
-import requests
 
-from smartbot.gateway.connections import states
-from smartbot.storage.db import Database
+from tests.support.connect_mode import (assert_refused_once, assert_webhook_closed_and_connected, connect_config,
+                                         holder_pid)
 from tests.support.fake_dingtalk_stream import FakeDingTalkStream
-from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
+from tests.support.platform_clients import quiet_for
 from tests.support.platform_requests import dingtalk_message
+from tests.support.recording_link import serving
 from tests.support.waiting import wait_until
 
 APP_KEY, APP_SECRET = "dingapp_stream_e2e", "dingtalk-stream-e2e-secret"
@@ -24,15 +24,12 @@ APP_KEY, APP_SECRET = "dingapp_stream_e2e", "dingtalk-stream-e2e-secret"
 
 @pytest.fixture
 def dingtalk() -> Iterator[FakeDingTalkStream]:
-    fake = FakeDingTalkStream(APP_KEY, APP_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeDingTalkStream(APP_KEY, APP_SECRET))
 
 
 def _config(make_config: Any, fake_model: Any, dingtalk: FakeDingTalkStream) -> dict[str, Any]:
-    section = {"mode": "connect", "app_key": APP_KEY, "app_secret": APP_SECRET, "api_base": dingtalk.url,
-               "session_webhook_hosts": [dingtalk.url]}
-    return make_config(model=fake_model, channels={"dingtalk": section, "takeover_seconds": 5})
+    return connect_config(make_config, fake_model, "dingtalk", app_key=APP_KEY, app_secret=APP_SECRET,
+                          api_base=dingtalk.url, session_webhook_hosts=[dingtalk.url])
 
 
 def _message(dingtalk: FakeDingTalkStream, msg_id: str, text: str) -> dict[str, Any]:
@@ -52,10 +49,7 @@ def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, 
     quiet_for(1.0)
     assert _replies(dingtalk) == ["echo: 你好 stream"]
     dingtalk.assert_one_at_a_time()
-    res = requests.post(app.url + "/webhooks/dingtalk", json={}, timeout=5)
-    assert res.status_code == 404 and "connect mode" in res.json()["error"]
-    ready = app.get("/readyz").json()["checks"]["channels"]["dingtalk"]
-    assert ready["mode"] == "connect" and ready["connected"] is True
+    assert_webhook_closed_and_connected(app, "dingtalk")
 
 
 def test_a_callback_sent_twice_and_again_after_a_reconnect_is_answered_once(live_app, make_config, fake_model,
@@ -87,22 +81,10 @@ def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_
     dingtalk.wait_ack(dingtalk.callback(_message(dingtalk, "msgAfter", "还在吗")))
     dingtalk.wait_delivered(1)
     assert _replies(dingtalk) == ["echo: 还在吗"]
-    rows = wait_for_audit(app, "connection.refused")
-    quiet_for(0.5)
-    assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:dingtalk"
-    assert APP_SECRET not in str(rows[0].details) and APP_SECRET not in caplog.text
+    assert_refused_once(app, "dingtalk", APP_SECRET)
+    assert APP_SECRET not in caplog.text
     assert dingtalk.opened == 1
     assert wait_until(lambda: app.get("/readyz").json()["checks"]["channels"]["dingtalk"]["connected"], 5)
-
-
-def holder_pid(database_url: str, channel: str) -> int | None:
-    """The pid of the process holding `channel`'s connection now (None: nobody)."""
-    db = Database(database_url)
-    try:
-        holder = states(db).get(channel, {}).get("holder")
-    finally:
-        db.dispose()
-    return int(holder.rsplit(":", 2)[1]) if holder else None
 
 
 def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_message_is_answered_once(

@@ -17,7 +17,7 @@ from smartbot.errors import ConfigError, DeliveryError, PayloadError
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
 from tests.support.fake_discord_gateway import BOT_ID, BOT_TOKEN, WANTED_INTENTS, FakeDiscordGateway
-from tests.support.recording_link import ConnectorThread, RecordingLink
+from tests.support.recording_link import RecordingLink
 
 GUILD = "1600000000000000001"
 ALICE = {"id": "1400000000000000001", "username": "alice", "global_name": "Alice"}
@@ -40,16 +40,15 @@ def _channel(fake: FakeDiscordGateway, **extra) -> DiscordChannel:
 @pytest.fixture
 def gateway(fake):
     """Start the connector (the holder's loop) on a link; returns the link."""
-    runners = []
+    links = []
 
     def start(link: RecordingLink | None = None, **settings) -> RecordingLink:
-        link = link or RecordingLink()
-        runners.append(ConnectorThread(DiscordGateway(_channel(fake, **settings)), link).start())
-        return link
+        links.append((link or RecordingLink()).start(DiscordGateway(_channel(fake, **settings))))
+        return links[-1]
 
     yield start
-    for runner in runners:
-        runner.stop()
+    for link in links:
+        link.stop()
 
 
 def test_it_identifies_with_the_message_intents_and_saves_the_session(fake, gateway):

@@ -19,7 +19,7 @@ from smartbot.errors import ConfigError
 from smartbot.settings.schema import build
 from tests.support.fake_feishu_ws import ENDPOINT_PATH, SERVICE_ID, FakeFeishuWs, lark_frame
 from tests.support.platform_requests import feishu_event
-from tests.support.recording_link_ws import RecordingLink, link, serving  # noqa: F401 - link is a fixture
+from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
 
 APP_ID, APP_SECRET = "cli_test", "feishu-long-connection-secret"
 
@@ -100,7 +100,7 @@ def test_an_event_split_into_parts_is_put_together(platform, link):
 
 
 def test_nothing_is_answered_when_the_store_fails_and_the_push_again_is_stored(platform, link):
-    link.fail_stores = 1
+    link.fail_next_store(1)
     link.start(_connector(platform))
     event = feishu_event("feishu_p2p_text.json", message_id="om_retry")
     platform.event(event, message_id="f-r")

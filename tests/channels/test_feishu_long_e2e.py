@@ -10,26 +10,24 @@ import time
 from typing import Any, Iterator
 
 import pytest
-import requests
 
-from tests.channels.test_dingtalk_stream_e2e import holder_pid
+from tests.support.connect_mode import (assert_refused_once, assert_webhook_closed_and_connected, connect_config,
+                                         holder_pid)
 from tests.support.fake_feishu_ws import FakeFeishuWs
-from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
+from tests.support.platform_clients import quiet_for
 from tests.support.platform_requests import feishu_event
+from tests.support.recording_link import serving
 
 APP_ID, APP_SECRET = "cli_test", "feishu-long-e2e-secret"
 
 
 @pytest.fixture
 def feishu() -> Iterator[FakeFeishuWs]:
-    fake = FakeFeishuWs(APP_ID, APP_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeFeishuWs(APP_ID, APP_SECRET))
 
 
 def _config(make_config: Any, fake_model: Any, feishu: FakeFeishuWs) -> dict[str, Any]:
-    section = {"mode": "connect", "app_id": APP_ID, "app_secret": APP_SECRET, "api_base": feishu.url}
-    return make_config(model=fake_model, channels={"feishu": section, "takeover_seconds": 5})
+    return connect_config(make_config, fake_model, "feishu", app_id=APP_ID, app_secret=APP_SECRET, api_base=feishu.url)
 
 
 def _answered(feishu: FakeFeishuWs, event: dict[str, Any]) -> dict[str, Any]:
@@ -44,10 +42,7 @@ def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, 
     quiet_for(1.0)
     assert len(feishu.delivered) == 1
     feishu.assert_one_at_a_time()
-    res = requests.post(app.url + "/webhooks/feishu", json={}, timeout=5)
-    assert res.status_code == 404 and "connect mode" in res.json()["error"]
-    ready = app.get("/readyz").json()["checks"]["channels"]["feishu"]
-    assert ready["mode"] == "connect" and ready["connected"] is True
+    assert_webhook_closed_and_connected(app, "feishu")
 
 
 def test_an_event_pushed_twice_and_again_after_a_reconnect_is_answered_once(live_app, make_config, fake_model,
@@ -79,10 +74,7 @@ def test_forged_and_malformed_frames_are_dropped_audited_once_and_the_connection
     assert _answered(feishu, forged) == {"code": 400}
     assert _answered(feishu, feishu_event("feishu_p2p_text.json", message_id="om_real")) == {"code": 200}
     assert [r["path"].split("/")[-2] for r in feishu.wait_delivered(1)] == ["om_real"]
-    rows = wait_for_audit(app, "connection.refused")
-    quiet_for(0.5)
-    assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:feishu"
-    assert APP_SECRET not in str(rows[0].details)
+    assert_refused_once(app, "feishu", APP_SECRET)
     assert feishu.opened == 1
 
 

@@ -21,7 +21,7 @@ from smartbot.channels.slack import SlackChannel, SlackConfig
 from smartbot.errors import ConfigError
 from smartbot.settings.schema import build
 from tests.support.fake_slack_socket import APP_TOKEN, BOT_TOKEN, BOT_USER, FakeSlackSocket
-from tests.support.recording_link import ConnectorThread, RecordingLink
+from tests.support.recording_link import RecordingLink
 
 
 @pytest.fixture
@@ -42,11 +42,11 @@ def _channel(fake: FakeSlackSocket, **extra) -> SlackChannel:
 def connected(fake):
     """A running connector with its link, once Slack said hello."""
     link = RecordingLink()
-    runner = ConnectorThread(SlackSocketMode(_channel(fake)), link).start()
+    link.start(SlackSocketMode(_channel(fake)))
     fake.wait_connected()
     link.wait_state("up")
     yield link
-    runner.stop()
+    link.stop()
 
 
 def _mention(text="summarise the last deploy", ts="1795550001.000200", channel="C0TEST"):
@@ -97,7 +97,7 @@ def test_a_mention_and_a_dm_are_stored_then_acknowledged_as_the_sdk_does(fake, c
 def test_a_store_that_fails_leaves_the_envelope_unacknowledged_and_slack_sends_it_again(fake):
     link = RecordingLink()
     link.fail_next_store()
-    runner = ConnectorThread(SlackSocketMode(_channel(fake)), link).start()
+    link.start(SlackSocketMode(_channel(fake)))
     try:
         fake.wait_connected()
         envelope_id = fake.push_event(_dm())
@@ -105,7 +105,7 @@ def test_a_store_that_fails_leaves_the_envelope_unacknowledged_and_slack_sends_i
         stored = link.wait_stored(1)
         acks = fake.wait_acks(1)
     finally:
-        runner.stop()
+        link.stop()
     assert [m.text for m in stored] == ["restart worker"]
     assert [a["frame"] for a in acks] == [{"envelope_id": envelope_id}]     # acknowledged once, after the store
 
@@ -204,14 +204,14 @@ def test_without_the_websockets_library_start_up_names_the_extra_to_install():
 def test_at_debug_level_the_connection_ticket_and_the_messages_stay_out_of_the_log(fake, caplog):
     caplog.set_level("DEBUG")
     link = RecordingLink()
-    runner = ConnectorThread(SlackSocketMode(_channel(fake)), link).start()
+    link.start(SlackSocketMode(_channel(fake)))
     try:
         fake.wait_connected()
         fake.push_event(_dm("a private question"))
         link.wait_stored(1)
         fake.wait_acks(1)
     finally:
-        runner.stop()
+        link.stop()
     ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.server"))  # not the fake's
     assert "ticket=" not in ours and "a private question" not in ours
     assert APP_TOKEN not in ours and BOT_TOKEN not in ours

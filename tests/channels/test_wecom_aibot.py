@@ -16,7 +16,7 @@ from smartbot.errors import ConfigError, DeliveryError, PayloadError, SignatureE
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
-from tests.support.recording_link_ws import link, serving  # noqa: F401 - link is a fixture
+from tests.support.recording_link import link, serving  # noqa: F401 - link is a fixture
 
 BOT_ID, BOT_SECRET = "aibot_test_id", "aibot-secret-for-tests"
 
@@ -150,7 +150,7 @@ def test_wrong_credentials_are_reported_without_the_secret(platform, link):
     link.start(WeComLongConnection(_channel(platform, bot_secret="not-the-secret")))
     assert link.wait_for(lambda: link.ended)
     assert "errcode 40001" in link.ended[0] and "not-the-secret" not in " ".join(link.ended)
-    assert not any(state == "connected" for state, _ in link.states)
+    assert not any(state == "up" for state, _ in link.states)
 
 
 def test_unanswered_heartbeats_end_the_connection_and_it_is_reopened(platform, link):
@@ -205,7 +205,7 @@ def test_a_malformed_frame_is_refused_and_the_connection_kept(platform, link, fr
 
 
 def test_a_failed_store_drops_the_connection_and_the_message_is_kept_when_sent_again(platform, link):
-    link.fail_stores = 1
+    link.fail_next_store(1)
     link.start(WeComLongConnection(_channel(platform)))
     platform.message(_text("msg-db"), req_id="cb-db")
     assert platform.wait_connections(2) and link.stored == []

@@ -9,25 +9,24 @@ import time
 from typing import Any, Iterator
 
 import pytest
-import requests
 
-from tests.channels.test_dingtalk_stream_e2e import holder_pid
+from tests.support.connect_mode import (assert_refused_once, assert_webhook_closed_and_connected, connect_config,
+                                         holder_pid)
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
-from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
+from tests.support.platform_clients import quiet_for
+from tests.support.recording_link import serving
 
 BOT_ID, BOT_SECRET = "aibot_e2e", "aibot-e2e-secret"
 
 
 @pytest.fixture
 def wecom() -> Iterator[FakeWeComAiBot]:
-    fake = FakeWeComAiBot(BOT_ID, BOT_SECRET).start()
-    yield fake
-    fake.stop()
+    yield from serving(FakeWeComAiBot(BOT_ID, BOT_SECRET))
 
 
 def _config(make_config: Any, fake_model: Any, wecom: FakeWeComAiBot) -> dict[str, Any]:
-    section = {"mode": "connect", "bot_id": BOT_ID, "bot_secret": BOT_SECRET, "aibot_url": wecom.ws_url}
-    return make_config(model=fake_model, channels={"wecom": section, "takeover_seconds": 5})
+    return connect_config(make_config, fake_model, "wecom", bot_id=BOT_ID, bot_secret=BOT_SECRET,
+                          aibot_url=wecom.ws_url)
 
 
 def _message(msgid: str, text: str, chattype: str = "single") -> dict[str, Any]:
@@ -47,10 +46,7 @@ def test_one_message_in_one_reply_out_under_gunicorn(gunicorn_app, make_config, 
     quiet_for(1.0)
     assert _replies(wecom) == [(req_id, "echo: 你好")]
     wecom.assert_one_at_a_time()
-    res = requests.post(app.url + "/webhooks/wecom", data=b"<xml/>", timeout=5)
-    assert res.status_code == 404 and "connect mode" in res.json()["error"]
-    ready = app.get("/readyz").json()["checks"]["channels"]["wecom"]
-    assert ready["mode"] == "connect" and ready["connected"] is True
+    assert_webhook_closed_and_connected(app, "wecom", b"<xml/>")
 
 
 def test_a_message_sent_twice_and_again_after_a_reconnect_is_answered_once(live_app, make_config, fake_model,
@@ -80,10 +76,7 @@ def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_
     req_id = wecom.message(_message("aibot-real", "真的"))
     wecom.wait_delivered(1)
     assert _replies(wecom) == [(req_id, "echo: 真的")]
-    rows = wait_for_audit(app, "connection.refused")
-    quiet_for(0.5)
-    assert len(audit_rows(app, "connection.refused")) == 1 and rows[0].target == "channel:wecom"
-    assert BOT_SECRET not in str(rows[0].details)
+    assert_refused_once(app, "wecom", BOT_SECRET)
     assert wecom.opened == 1
 
 

@@ -11,26 +11,23 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from smartbot.gateway.connections import Leases, states
-from smartbot.storage.db import Database
 from smartbot.storage.liveness import owner_id
 from tests.channels.test_telegram_polling import polling_config, telegram  # noqa: F401 - the fixture
 from tests.support import fake_telegram
 from tests.support.apps import GunicornApp
+from tests.support.connect_mode import TAKEOVER, holder_pid, two_nodes
 from tests.support.fake_telegram import FakeTelegram, text_update
 from tests.support.platform_clients import audit_rows, quiet_for
-from tests.support.postgres import fresh_schema
 from tests.support.prometheus import families, samples
 from tests.support.waiting import wait_until
 
-TAKEOVER = 5.0
 ELSEWHERE = "another-node:4242:1"       # a holder on another host: only its row's expiry frees it
 
 
@@ -99,18 +96,6 @@ def test_connect_mode_without_a_connector_is_refused_naming_the_fix(monkeypatch)
 
 
 # -- takeover under gunicorn -------------------------------------------------------------------
-def _holder_pid(database_url: str) -> int | None:
-    db = Database(database_url)
-    try:
-        with db.read() as conn:
-            row = conn.execute(sa.text("SELECT holder, expires_at FROM channel_leases WHERE channel = 'telegram'")).first()
-    finally:
-        db.dispose()
-    if row is None or row.expires_at < time.time():
-        return None
-    return int(row.holder.rsplit(":", 2)[1])
-
-
 def _answered(telegram: FakeTelegram) -> list[str]:
     return [s["text"] for s in telegram.sent]
 
@@ -126,7 +111,7 @@ def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_upda
     for i, text in enumerate(texts[:10]):
         telegram.push(text_update(8000 + i % 3, 100 + i, text))
     assert len(telegram.wait_sent(10)) == 10
-    holder = _holder_pid(database_url)
+    holder = holder_pid(database_url, "telegram")
     assert holder in app.worker_pids()
     fake_model.delay = 1.0
     polls = len(telegram.poll_started)
@@ -146,7 +131,7 @@ def test_kill_9_of_the_holder_mid_stream_another_worker_takes_over_and_each_upda
     quiet_for(2.0)
     assert sorted(_answered(telegram)) == sorted(f"echo: {t}" for t in texts)
     assert telegram.overlaps == []
-    new_holder = _holder_pid(database_url)
+    new_holder = holder_pid(database_url, "telegram")
     assert new_holder and new_holder != holder
 
 
@@ -176,42 +161,21 @@ def test_connection_state_is_on_metrics_and_a_long_outage_alerts_the_admins(live
 
 
 # -- two nodes on PostgreSQL -------------------------------------------------------------------
-DB_URL = os.environ.get("SMARTBOT_TEST_DATABASE_URL")
 
 
 @pytest.fixture
-def two_nodes(tmp_path: Path, fake_model, telegram) -> Iterator[tuple[list[GunicornApp], str]]:
-    if not DB_URL:
-        pytest.fail("needs SMARTBOT_TEST_DATABASE_URL (PostgreSQL); ./scripts/test.sh sets it")
-    with fresh_schema(DB_URL) as url:
-        config = {
-            "database_url": url,
-            "channels": {"telegram": {"bot_token": fake_telegram.TOKEN, "mode": "connect", "api_base": telegram.base},
-                         "takeover_seconds": TAKEOVER},
-            "providers": [{"name": "main", "base_url": fake_model.base_url, "model": "m"}],
-            "jobs": {"lease_seconds": 3.0, "sweep_seconds": 0.3},
-            "quotas": {"messages_per_minute_per_role": {}},
-        }
-        nodes = []
-        try:
-            for name in ("a", "b"):
-                folder = tmp_path / name
-                (folder / "tmp").mkdir(parents=True)
-                # Each node has a temporary folder of its own, as separate machines do: the per-server
-                # lock (in the temporary folder for PostgreSQL) then decides nothing between them.
-                nodes.append(GunicornApp(dict(config), folder, workers=1, env={"TMPDIR": str(folder / "tmp")}).start())
-            yield nodes, url
-        finally:
-            for node in nodes:
-                node.stop()
+def cluster(tmp_path: Path, fake_model, telegram) -> Iterator[tuple[list[GunicornApp], str]]:
+    section = {"bot_token": fake_telegram.TOKEN, "api_base": telegram.base}
+    with two_nodes(tmp_path, fake_model, "telegram", section) as both:
+        yield both
 
 
-def test_two_nodes_on_postgresql_hold_one_connection_and_hand_it_over(two_nodes, telegram):
-    nodes, url = two_nodes
+def test_two_nodes_on_postgresql_hold_one_connection_and_hand_it_over(cluster, telegram):
+    nodes, url = cluster
     for i in range(6):
         telegram.push(text_update(8200, i + 1, f"node message {i}"))
     telegram.wait_sent(6)
-    holder = _holder_pid(url)
+    holder = holder_pid(url, "telegram")
     holding = next(node for node in nodes if holder in node.worker_pids())
     other = next(node for node in nodes if node is not holding)
     assert telegram.max_polling == 1 and telegram.overlaps == []
@@ -224,18 +188,18 @@ def test_two_nodes_on_postgresql_hold_one_connection_and_hand_it_over(two_nodes,
     quiet_for(1.0)
     assert sorted(_answered(telegram)) == sorted(f"echo: node message {i}" for i in range(12))
     assert min(t for t in telegram.poll_started if t > killed_at) - killed_at < TAKEOVER
-    assert _holder_pid(url) in other.worker_pids()
+    assert holder_pid(url, "telegram") in other.worker_pids()
     assert telegram.overlaps == []
 
 
-def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_when_it_wakes(two_nodes, telegram):
+def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_when_it_wakes(cluster, telegram):
     """SIGSTOP, not kill: the holder's process is alive, so only its lease's expiry frees the
     channel; once it runs again, its hold has run out and it must neither poll nor save a cursor."""
-    nodes, url = two_nodes
+    nodes, url = cluster
     telegram.push(text_update(8300, 1, "before the pause"))
     telegram.wait_sent(1)
     quiet_for(1.0)
-    holder = _holder_pid(url)
+    holder = holder_pid(url, "telegram")
     assert holder is not None
     other = next(node for node in nodes if holder not in node.worker_pids())
     os.kill(holder, signal.SIGSTOP)
@@ -244,7 +208,7 @@ def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_
         telegram.push(text_update(8300, 2, "during the pause"))
         assert len(telegram.wait_sent(2, timeout=TAKEOVER + 5)) == 2
         assert min(t for t in telegram.poll_started if t > paused_at) - paused_at < TAKEOVER
-        assert _holder_pid(url) in other.worker_pids()
+        assert holder_pid(url, "telegram") in other.worker_pids()
     finally:
         os.kill(holder, signal.SIGCONT)
     resumed_at = time.time()
@@ -252,6 +216,6 @@ def test_a_paused_holder_loses_the_connection_to_the_other_node_and_stays_quiet_
     telegram.wait_sent(3)
     quiet_for(2.0)
     assert _answered(telegram) == ["echo: before the pause", "echo: during the pause", "echo: after the pause"]
-    assert telegram.overlaps == [] and _holder_pid(url) in other.worker_pids()
+    assert telegram.overlaps == [] and holder_pid(url, "telegram") in other.worker_pids()
     paused = next(node for node in nodes if node is not other)
     assert wait_until(lambda: "telegram connection: stopping (the lease went to another process" in paused.log(), 5)

@@ -13,16 +13,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .fake_open_platforms import FakeDingTalk
-from .fake_websocket import WebsocketFake
+from .websocket_server import WebsocketPlatform
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
 BOT_TOPIC = "/v1.0/im/bot/messages/get"
 
 
-class FakeDingTalkStream(WebsocketFake, FakeDingTalk):
+class FakeDingTalkStream(WebsocketPlatform, FakeDingTalk):
     def __init__(self, app_key: str, app_secret: str, **kw: Any) -> None:
         FakeDingTalk.__init__(self, app_key, app_secret, **kw)
-        WebsocketFake.__init__(self)
+        WebsocketPlatform.__init__(self)
         self._tickets: set[str] = set()
         self._ids = itertools.count(1)
         self.redeliver = False           # True: unacknowledged callbacks come again on the next connection

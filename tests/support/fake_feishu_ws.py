@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .fake_open_platforms import FakeFeishu
-from .fake_websocket import WebsocketFake
+from .websocket_server import WebsocketPlatform
 
 ENDPOINT_PATH = "/callback/ws/endpoint"
 SERVICE_ID = 77
@@ -33,10 +33,10 @@ def lark_frame(**fields: Any):
     return frame
 
 
-class FakeFeishuWs(WebsocketFake, FakeFeishu):
+class FakeFeishuWs(WebsocketPlatform, FakeFeishu):
     def __init__(self, app_id: str, app_secret: str, ping_interval: int = 120, **kw: Any) -> None:
         FakeFeishu.__init__(self, app_id, app_secret, **kw)
-        WebsocketFake.__init__(self)
+        WebsocketPlatform.__init__(self)
         self.ping_interval = ping_interval
         self._devices: set[str] = set()
         self._seq = itertools.count(1)

@@ -12,12 +12,12 @@ import threading
 import time
 from typing import Any
 
-from .fake_websocket import WebsocketFake
+from .websocket_server import WebsocketPlatform
 
 REPLY_COMMANDS = ("aibot_respond_msg", "aibot_send_msg")
 
 
-class FakeWeComAiBot(WebsocketFake):
+class FakeWeComAiBot(WebsocketPlatform):
     def __init__(self, bot_id: str, secret: str) -> None:
         super().__init__()
         self.bot_id, self.secret = bot_id, secret

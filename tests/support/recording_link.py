@@ -1,15 +1,19 @@
-"""The gateway's side of a connector, as small as it can be, for testing a connector on its own.
+"""The gateway's side of a connector (`channels.connect.base.Link`), as small as it can be, for
+testing a connector alone against a fake platform.
 
-`RecordingLink` keeps what a `Link` is given: stored messages (a second with the same event id is a
-duplicate, as the inbox's unique key makes it), refusals, states and the cursor. `fail_next_store`
-makes `store` raise StorageUnavailable, as a full disk would. `ConnectorThread` calls `run` again
-and again like the gateway's holder does, until stopped. The end-to-end tests use the real host
-(gateway/connections.py) instead.
+`RecordingLink` keeps what a `Link` is given: stored messages (a second with the same channel and
+event id is a duplicate, as the inbox's unique key makes it), refusals, states ("up" / "down") and
+the cursor; `fail_next_store` makes `store` raise StorageUnavailable, as a database that is down
+would. `start` runs a connector as the gateway's holder does, calling `run` again after it returns or
+raises (each ending recorded in `ended`), until `stop`. The whole path (inbox, worker, outbox) is
+tested under gunicorn in the end-to-end tests.
 """
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from smartbot.channels.connect.base import Connector
 from smartbot.errors import StorageUnavailable
@@ -25,25 +29,29 @@ class RecordingLink:
         self.refused: list[tuple[str, dict[str, Any]]] = []
         self.states: list[tuple[str, str]] = []
         self.saved: list[dict[str, Any]] = []
-        self.failures: list[str] = []
+        self.events_seen = 0
+        self.runs = 0
+        self.ended: list[str] = []           # why each run ended: "returned", or the exception
+        self.before_store: Callable[[list[InboundMessage]], None] = lambda messages: None
+        self._keys: set[tuple[str, str]] = set()
         self._cursor: dict[str, Any] = {}
         self._failing_stores = 0
+        self._connector: Connector | None = None
+        self._thread: threading.Thread | None = None
 
     # -- the Link protocol ------------------------------------------------------------------
     def store(self, messages: list[InboundMessage]) -> int:
+        self.before_store(messages)
         with self._cv:
             if self._failing_stores:
                 self._failing_stores -= 1
-                raise StorageUnavailable("the test's disk is full")
-            fresh = 0
-            for msg in messages:
-                if any(m.event_id == msg.event_id for m in self.stored):
-                    self.duplicates += 1
-                else:
-                    self.stored.append(msg)
-                    fresh += 1
+                raise StorageUnavailable("the test's database is down")
+            new = [m for m in messages if (m.channel, m.event_id) not in self._keys]
+            self._keys.update((m.channel, m.event_id) for m in new)
+            self.duplicates += len(messages) - len(new)
+            self.stored.extend(new)
             self._cv.notify_all()
-            return fresh
+            return len(new)
 
     def refuse(self, reason: str, detail: dict[str, Any] | None = None) -> None:
         with self._cv:
@@ -57,7 +65,7 @@ class RecordingLink:
         self._state("down", reason)
 
     def event_seen(self) -> None:
-        pass
+        self.events_seen += 1
 
     def cursor(self) -> dict[str, Any]:
         with self._cv:
@@ -78,26 +86,56 @@ class RecordingLink:
         self._stop.wait(min(seconds, 0.2))      # a test's waits are short; the reason is recorded
         return self.stopping()
 
+    # -- running a connector as the gateway does --------------------------------------------
+    def start(self, connector: Connector) -> "RecordingLink":
+        def loop() -> None:
+            connector.prepare()
+            while not self._stop.is_set():
+                self.runs += 1
+                try:
+                    connector.run(self)
+                    reason = "returned"
+                except Exception as exc:      # the gateway logs it and reconnects after a backoff
+                    reason = f"{type(exc).__name__}: {exc}"
+                with self._cv:
+                    self.ended.append(reason)
+                    self._cv.notify_all()
+                self._stop.wait(0.05)
+
+        self._connector = connector
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._connector is not None:
+            self._connector.close()
+        if self._thread is not None:
+            self._thread.join(10)
+            assert not self._thread.is_alive(), "the connector did not return after close()"
+
     # -- what a test does -------------------------------------------------------------------
     def fail_next_store(self, count: int = 1) -> None:
         with self._cv:
             self._failing_stores = count
 
-    def wait_stored(self, count: int, timeout: float = 10.0) -> list[InboundMessage]:
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> bool:
         with self._cv:
-            self._cv.wait_for(lambda: len(self.stored) >= count, timeout)
-            return list(self.stored)
+            return bool(self._cv.wait_for(predicate, timeout))
+
+    def wait_stored(self, count: int, timeout: float = 10.0) -> list[InboundMessage]:
+        assert self.wait_for(lambda: len(self.stored) >= count, timeout), f"stored {len(self.stored)} of {count}"
+        return list(self.stored)
 
     def wait_refused(self, count: int, timeout: float = 10.0) -> list[tuple[str, dict[str, Any]]]:
-        with self._cv:
-            self._cv.wait_for(lambda: len(self.refused) >= count, timeout)
-            return list(self.refused)
+        self.wait_for(lambda: len(self.refused) >= count, timeout)
+        return list(self.refused)
 
     def wait_state(self, kind: str, count: int = 1, timeout: float = 10.0) -> list[str]:
         """The details of the first `count` times the connection went `kind` ("up" or "down")."""
-        with self._cv:
-            self._cv.wait_for(lambda: len([s for s in self.states if s[0] == kind]) >= count, timeout)
-            return [detail for state, detail in self.states if state == kind]
+        self.wait_for(lambda: len([s for s in self.states if s[0] == kind]) >= count, timeout)
+        return [detail for state, detail in self.states if state == kind]
 
     def _state(self, kind: str, detail: str) -> None:
         with self._cv:
@@ -105,27 +143,17 @@ class RecordingLink:
             self._cv.notify_all()
 
 
-class ConnectorThread:
-    """Runs a connector as the gateway's holder does: `run` again after it returns or raises."""
+@pytest.fixture
+def link() -> Iterator[RecordingLink]:
+    """A RecordingLink, its connector stopped after the test (import the fixture into a test module)."""
+    recording = RecordingLink()
+    yield recording
+    if recording._thread is not None:
+        recording.stop()
 
-    def __init__(self, connector: Connector, link: RecordingLink) -> None:
-        self.connector, self.link = connector, link
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def start(self) -> "ConnectorThread":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.link._stop.set()
-        self.connector.close()
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the connector did not return after close()"
-
-    def _loop(self) -> None:
-        while not self.link.stopping():
-            try:
-                self.connector.run(self.link)
-            except Exception as exc:
-                self.link.failures.append(f"{type(exc).__name__}: {exc}")
-            self.link._stop.wait(0.05)
+def serving(fake: Any) -> Iterator[Any]:
+    """A fake platform started for a fixture's test and stopped after it."""
+    fake.start()
+    yield fake
+    fake.stop()

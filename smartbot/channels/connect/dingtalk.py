@@ -20,7 +20,8 @@ from ...errors import PayloadError
 from ..base import Headers, WebRequest
 from ..dingtalk import DingTalkChannel
 from .base import Link
-from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector, discover
+from .websocket import PLAIN, Socket, SocketClosed, discover
+from .wsloop import MALFORMED, WebsocketConnector
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,15 @@ OK, BAD_REQUEST = 200, 400
 class DingTalkStream(WebsocketConnector):
     channel: DingTalkChannel
     what = "DingTalk Stream"
+    socket_options = PLAIN
 
-    def address(self) -> str:
+    def address(self, link: Link) -> str:
         endpoint, ticket = self._open_connection()
         return f"{endpoint}?ticket={quote_plus(ticket)}"
 
     def _open_connection(self) -> tuple[str, str]:
         config = self.channel.config
-        data = discover(config.api_base.rstrip("/") + OPEN_PATH,
+        data = discover(self._http, config.api_base.rstrip("/") + OPEN_PATH,
                         {"clientId": config.app_key, "clientSecret": config.app_secret,
                          "subscriptions": [{"type": "CALLBACK", "topic": BOT_TOPIC}],
                          "ua": "smartbot"},
@@ -47,7 +49,7 @@ class DingTalkStream(WebsocketConnector):
                         headers={"Accept": "application/json"})
         endpoint, ticket = data.get("endpoint"), data.get("ticket")
         if not isinstance(endpoint, str) or not endpoint or not isinstance(ticket, str) or not ticket:
-            raise ConnectionLost("DingTalk's connections/open answered without an endpoint and a ticket: check "
+            raise SocketClosed("DingTalk's connections/open answered without an endpoint and a ticket: check "
                                  "channels.dingtalk.app_key / app_secret and that the robot uses Stream mode")
         return endpoint, ticket
 
@@ -61,7 +63,7 @@ class DingTalkStream(WebsocketConnector):
         if kind == "SYSTEM":
             socket.send(_ack(message_id, OK, "OK", frame.get("data") or ""))
             if headers.get("topic") == "disconnect":
-                raise ConnectionLost("DingTalk asked for a new connection (disconnect)")
+                raise SocketClosed("DingTalk asked for a new connection (disconnect)")
         elif kind == "CALLBACK" and headers.get("topic") == BOT_TOPIC:
             if not message_id:
                 link.refuse(MALFORMED, {"reason": "a callback frame without headers.messageId"})

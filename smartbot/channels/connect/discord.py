@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigError, PayloadError
-from ..support import http
-from .base import Connector, Link
-from .discovery import ask
-from .websocket import OPEN_TIMEOUT, Malformed, Socket, SocketClosed, json_frame
+from .base import Link
+from .websocket import OPEN_TIMEOUT, Malformed, Socket, SocketClosed, ask, json_frame
+from .wsloop import WebsocketConnector
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,6 @@ GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 
 INTENTS = GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
 GATEWAY_QUERY = {"v": "10", "encoding": "json"}
 KEEP_SESSION = 4000               # any close code but 1000/1001 leaves the session resumable
-POLL_SECONDS = 1.0
 IDENTIFY_SPACING = 5.0            # Discord allows one IDENTIFY per 5 s (per concurrency bucket)
 _FATAL = {
     4004: ("channels.discord.bot_token", "Discord refused the bot token (4004)",
@@ -48,39 +46,52 @@ _FATAL = {
 _SESSION_ENDED = (4007, 4009)     # invalid sequence, session timed out: identify anew
 
 
-class DiscordGateway(Connector):
+class DiscordGateway(WebsocketConnector):
     """One Gateway connection (a single shard) for the Discord channel."""
+
+    what = "the Discord Gateway"
+    close_code = KEEP_SESSION
 
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
-        self._http = http.pooled_session(pool_size=1)
-        self._socket: Socket | None = None
         self._last_identify = 0.0
+        self._session = _Session()
+        self._connection: _Connection | None = None
 
-    def run(self, link: Link) -> None:
-        session = _Session.from_cursor(link.cursor())
+    def address(self, link: Link) -> str:
+        """Where to RESUME the stored session, else a new Gateway URL once IDENTIFY is allowed."""
+        self._session = session = _Session.from_cursor(link.cursor())
         if session.resumable:
             url = session.resume_url
         else:
             url = self._gateway_url(link) if self._identify_allowed(link) else ""
-        if not url:
-            return
-        socket = self._socket = Socket(_with_query(url))
-        connection = _Connection(self, socket, link, session)
-        try:
-            connection.serve()
-        except SocketClosed as exc:
-            self._closed(exc, link, connection.session)
-        finally:
-            self._socket = None
-            socket.close(KEEP_SESSION)
-        if connection.pause:
-            link.wait(connection.pause)        # with no socket open: a pause holds no connection
+        return _with_query(url) if url else ""
 
-    def close(self) -> None:
-        socket = self._socket
-        if socket is not None:
-            socket.close(KEEP_SESSION)
+    def greet(self, socket: Socket, frames: Iterator[str | bytes | None], link: Link) -> None:
+        self._connection = _Connection(self, socket, link, self._session)
+        self._connection.start()
+
+    def up(self, link: Link, host: str) -> None:
+        """Up on READY or RESUMED, not when the socket opens."""
+
+    def read_timeout(self, link: Link) -> float:
+        due = self._connection.next_beat - time.monotonic() if self._connection else self.tick
+        return max(0.05, min(self.tick, due, link.time_left()))
+
+    def beat(self, socket: Socket) -> None:
+        if self._connection is not None:
+            self._connection.beat_when_due()
+
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> bool:
+        return self._connection.frame(raw) if self._connection else False
+
+    def lost(self, exc: SocketClosed, link: Link) -> None:
+        self._closed(exc, link, self._connection.session if self._connection else self._session)
+
+    def ended(self, link: Link) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.pause:
+            link.wait(connection.pause)        # with no socket open: a pause holds no connection
 
     def identified(self) -> None:
         self._last_identify = time.monotonic()
@@ -164,19 +175,13 @@ class _Connection:
         self.saved_seq = session.seq
         self.pause = 0.0                # seconds to wait once the socket is closed (INVALID_SESSION)
 
-    def serve(self) -> None:
+    def start(self) -> None:
         self._hello()
         if self.session.resumable:
             self.socket.send({"op": RESUME, "d": {"token": self.channel.config.bot_token,
                                                   "session_id": self.session.session_id, "seq": self.session.seq}})
         else:
             self._identify()
-        while not self.link.stopping():
-            self._beat_when_due()
-            due = self.next_beat - time.monotonic()
-            text = self.socket.receive(max(0.05, min(POLL_SECONDS, due, self.link.time_left())))
-            if text is not None and not self._frame(text):
-                return
 
     def _hello(self) -> None:
         text = self.socket.receive(OPEN_TIMEOUT)
@@ -198,7 +203,7 @@ class _Connection:
             "properties": {"os": "linux", "browser": "smartbot", "device": "smartbot"}}})
         self.gateway.identified()
 
-    def _beat_when_due(self) -> None:
+    def beat_when_due(self) -> None:
         if time.monotonic() < self.next_beat:
             return
         if not self.acked:
@@ -212,9 +217,8 @@ class _Connection:
         self.acked = False
         self.next_beat = time.monotonic() + self.interval
 
-    def _frame(self, text: str) -> bool:
+    def frame(self, text: str | bytes) -> bool:
         """Handle one frame; False when the connection should end here."""
-        self.link.event_seen()
         try:
             frame = json_frame(text)
         except Malformed as exc:

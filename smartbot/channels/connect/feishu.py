@@ -23,7 +23,8 @@ from ..base import Headers, WebRequest
 from ..feishu import FeishuChannel
 from .base import Link
 from .pbbp2 import CONTROL, DATA, Frame, FrameError
-from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector, discover
+from .websocket import PLAIN, Socket, SocketClosed, discover
+from .wsloop import MALFORMED, WebsocketConnector
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ OK, BAD_REQUEST = 200, 400
 class FeishuLongConnection(WebsocketConnector):
     channel: FeishuChannel
     what = "Feishu's long connection"
+    socket_options = PLAIN
 
     def __init__(self, channel: FeishuChannel) -> None:
         super().__init__(channel)
@@ -45,12 +47,12 @@ class FeishuLongConnection(WebsocketConnector):
         self._fragments: dict[str, tuple[float, list[bytes | None]]] = {}
         self._service_id, self._next_ping = 0, 0.0
 
-    def address(self) -> str:
+    def address(self, link: Link) -> str:
         url = self._endpoint()
         try:
             self._service_id = int(parse_qs(urlsplit(url).query).get("service_id", [""])[0])
         except ValueError:
-            raise ConnectionLost("Feishu's endpoint URL has no numeric service_id") from None
+            raise SocketClosed("Feishu's endpoint URL has no numeric service_id") from None
         self._fragments.clear()
         self._next_ping = 0.0
         return url
@@ -62,18 +64,18 @@ class FeishuLongConnection(WebsocketConnector):
 
     def _endpoint(self) -> str:
         config = self.channel.config
-        data = discover(config.api_base.rstrip("/") + ENDPOINT_PATH,
+        data = discover(self._http, config.api_base.rstrip("/") + ENDPOINT_PATH,
                         {"AppID": config.app_id, "AppSecret": config.app_secret},
                         timeout=(config.connect_timeout, config.read_timeout), what="Feishu's ws endpoint",
                         headers={"locale": "zh"})
         if data.get("code") != 0:
-            raise ConnectionLost(f"Feishu refused the long connection (code {data.get('code')}: "
+            raise SocketClosed(f"Feishu refused the long connection (code {data.get('code')}: "
                                  f"{str(data.get('msg') or '')[:200]}); check channels.feishu.app_id / app_secret "
                                  "and that the app subscribes to events by long connection")
         body = data.get("data") if isinstance(data.get("data"), dict) else {}
         url = body.get("URL")
         if not isinstance(url, str) or not url:
-            raise ConnectionLost("Feishu's ws endpoint answered without a URL")
+            raise SocketClosed("Feishu's ws endpoint answered without a URL")
         self._configure(body.get("ClientConfig"))
         return url
 

@@ -18,14 +18,12 @@ from typing import Any
 
 from ...errors import ConfigError, PayloadError
 from ..base import Headers, WebRequest
-from ..support import http
-from .base import Connector, Link
-from .discovery import ask
-from .websocket import Malformed, Socket, SocketClosed, json_frame
+from .base import Link
+from .websocket import Malformed, Socket, SocketClosed, ask, json_frame
+from .wsloop import WebsocketConnector
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0                 # how long one receive waits before looking at link.stopping()
 IGNORED_ENVELOPES = ("interactive", "slash_commands")
 ENVELOPES = ("events_api", *IGNORED_ENVELOPES)
 # apps.connections.open errors that a person must fix; every other one may pass on its own.
@@ -33,35 +31,18 @@ _TOKEN_ERRORS = ("invalid_auth", "not_authed", "not_allowed_token_type", "token_
                  "missing_scope", "token_expired")
 
 
-class SlackSocketMode(Connector):
+class SlackSocketMode(WebsocketConnector):
     """One Socket Mode connection for the Slack channel."""
+
+    what = "Slack Socket Mode"
 
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
-        self._http = http.pooled_session(pool_size=1)
-        self._socket: Socket | None = None
+        self._app_id = ""
 
-    def run(self, link: Link) -> None:
-        url = self._connection_url(link)
-        if not url:
-            return
-        socket = self._socket = Socket(url)
-        try:
-            self._serve(socket, link)
-        except SocketClosed as exc:
-            link.disconnected(exc.reason)
-        finally:
-            self._socket = None
-            socket.close()
-
-    def close(self) -> None:
-        socket = self._socket
-        if socket is not None:
-            socket.close()
-
-    # -- the connection -----------------------------------------------------------------
-    def _connection_url(self, link: Link) -> str:
+    def address(self, link: Link) -> str:
         """A fresh wss URL from apps.connections.open; "" after waiting out a rate limit."""
+        self._app_id = ""
         config = self.channel.config
         answer = ask(self._http, "POST", f"{config.api_base}/apps.connections.open", timeout=config.timeout,
                      headers={"Authorization": f"Bearer {config.app_token}"})
@@ -79,31 +60,32 @@ class SlackSocketMode(Connector):
             raise SocketClosed(f"apps.connections.open answered {answer.status} {error or 'without a url'}")
         return url
 
-    def _serve(self, socket: Socket, link: Link) -> None:
-        app_id = ""
-        while not link.stopping():
-            text = socket.receive(max(0.05, min(POLL_SECONDS, link.time_left())))
-            if text is None:
-                continue
-            link.event_seen()
-            try:
-                frame = json_frame(text)
-            except Malformed as exc:
-                link.refuse(str(exc))
-                continue
-            kind = frame.get("type")
-            if kind == "hello":
-                info = frame.get("connection_info")
-                app_id = str(info.get("app_id") or "") if isinstance(info, dict) else ""
-                link.connected("Socket Mode")
-            elif kind == "disconnect":
-                why = str(frame.get("reason") or "")[:60]
-                link.disconnected(f"Slack asked for a new connection ({why})")
-                return
-            elif kind in ENVELOPES or "envelope_id" in frame:
-                self._envelope(socket, link, frame, str(kind), app_id)
-            else:
-                log.debug("ignored a Socket Mode frame of type %s", str(kind)[:40])
+    def up(self, link: Link, host: str) -> None:
+        """Up once Slack says hello, not when the socket opens."""
+
+    def lost(self, exc: SocketClosed, link: Link) -> None:
+        link.disconnected(exc.reason)
+
+    def handle(self, raw: str | bytes, socket: Socket, link: Link) -> bool:
+        try:
+            frame = json_frame(raw)
+        except Malformed as exc:
+            link.refuse(str(exc))
+            return True
+        kind = frame.get("type")
+        if kind == "hello":
+            info = frame.get("connection_info")
+            self._app_id = str(info.get("app_id") or "") if isinstance(info, dict) else ""
+            link.connected("Socket Mode")
+        elif kind == "disconnect":
+            why = str(frame.get("reason") or "")[:60]
+            link.disconnected(f"Slack asked for a new connection ({why})")
+            return False
+        elif kind in ENVELOPES or "envelope_id" in frame:
+            self._envelope(socket, link, frame, str(kind), self._app_id)
+        else:
+            log.debug("ignored a Socket Mode frame of type %s", str(kind)[:40])
+        return True
 
     def _envelope(self, socket: Socket, link: Link, frame: dict[str, Any], kind: str, app_id: str) -> None:
         """Store what the envelope holds, then acknowledge it; a store that fails raises (no ack).

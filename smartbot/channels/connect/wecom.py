@@ -25,7 +25,8 @@ from typing import Any, Iterator
 from ...errors import DeliveryError, PayloadError
 from ..wecom import WeComChannel, hold_aibot_socket, new_req_id, release_aibot_socket
 from .base import Link
-from .wsloop import MALFORMED, ConnectionLost, Socket, WebsocketConnector
+from .websocket import PLAIN, Socket, SocketClosed
+from .wsloop import MALFORMED, WebsocketConnector
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ ANSWER_TIMEOUT = 10.0
 class WeComLongConnection(WebsocketConnector):
     channel: WeComChannel
     what = "WeCom's AI bot connection"
+    socket_options = PLAIN
     heartbeat = HEARTBEAT
 
     def __init__(self, channel: WeComChannel) -> None:
@@ -51,11 +53,11 @@ class WeComLongConnection(WebsocketConnector):
     def tick(self) -> float:       # type: ignore[override]
         return min(1.0, self.heartbeat)
 
-    def address(self) -> str:
+    def address(self, link: Link) -> str:
         return self.channel.config.aibot_url
 
     def greet(self, socket: Socket, frames: Iterator[str | bytes | None], link: Link) -> None:
-        """Subscribe; refused: ConnectionLost naming the settings. Then replies may use the socket."""
+        """Subscribe; refused: SocketClosed naming the settings. Then replies may use the socket."""
         config = self.channel.config
         req_id = new_req_id("aibot_subscribe")
         self._send({"cmd": "aibot_subscribe", "headers": {"req_id": req_id},
@@ -65,11 +67,11 @@ class WeComLongConnection(WebsocketConnector):
             frame = _frame(raw) if raw is not None else None
             if frame is not None and frame["headers"].get("req_id") == req_id:
                 if frame.get("errcode") != 0:
-                    raise ConnectionLost(f"WeCom refused channels.wecom.bot_id / bot_secret (errcode "
+                    raise SocketClosed(f"WeCom refused channels.wecom.bot_id / bot_secret (errcode "
                                          f"{frame.get('errcode')}: {str(frame.get('errmsg') or '')[:120]})")
                 break
             if time.monotonic() > deadline or link.stopping():
-                raise ConnectionLost("WeCom did not answer the subscription")
+                raise SocketClosed("WeCom did not answer the subscription")
         self._next_ping, self._unanswered = time.monotonic() + self.heartbeat, 0
         hold_aibot_socket(self.channel.name, self._sender)
 
@@ -77,12 +79,12 @@ class WeComLongConnection(WebsocketConnector):
         if time.monotonic() < self._next_ping:
             return
         if self._unanswered >= MISSED_PINGS:
-            raise ConnectionLost(f"WeCom answered none of the last {MISSED_PINGS} heartbeats")
+            raise SocketClosed(f"WeCom answered none of the last {MISSED_PINGS} heartbeats")
         self._unanswered += 1
         self._send({"cmd": "ping", "headers": {"req_id": new_req_id("ping")}})
         self._next_ping = time.monotonic() + self.heartbeat
 
-    def ended(self) -> None:
+    def ended(self, link: Link) -> None:
         release_aibot_socket(self.channel.name, self._sender)
         self._fail_waiting()
 
@@ -96,7 +98,7 @@ class WeComLongConnection(WebsocketConnector):
         try:
             try:
                 self._send(frame)
-            except ConnectionLost as exc:
+            except SocketClosed as exc:
                 raise DeliveryError(f"WeCom's AI bot connection is down ({exc})", retryable=True) from None
             if not event.wait(ANSWER_TIMEOUT) or not answer:
                 raise DeliveryError("WeCom did not confirm the AI bot's message; it may or may not have arrived",
@@ -108,7 +110,7 @@ class WeComLongConnection(WebsocketConnector):
 
     def _send(self, frame: dict[str, Any]) -> None:
         if self._socket is None:
-            raise ConnectionLost("not connected")
+            raise SocketClosed("not connected")
         with self._write:
             self._socket.send(json.dumps(frame, ensure_ascii=False))
 
@@ -136,7 +138,7 @@ class WeComLongConnection(WebsocketConnector):
             body = frame.get("body") if isinstance(frame.get("body"), dict) else {}
             event = body.get("event") if isinstance(body.get("event"), dict) else {}
             if event.get("eventtype") == "disconnected_event":
-                raise ConnectionLost("WeCom says another connection for this AI bot took over")
+                raise SocketClosed("WeCom says another connection for this AI bot took over")
         else:
             log.debug("wecom AI bot: ignored a %s frame", str(cmd)[:40])
 
