@@ -2,7 +2,7 @@
 sent to them later (an approval's outcome, "workflow finished") is in their language rather than
 the server's default_locale. Null for rows from before: those fall back to default_locale.
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
