@@ -183,5 +183,11 @@ class Channel(ABC):
     def send(self, reply: Reply) -> None:
         """Deliver one reply; raise DeliveryError (retryable or not) when it did not arrive."""
 
+    def sends_here(self, reply: Reply) -> bool:
+        """Whether this process can send `reply` now. A reply that only the process holding the
+        platform's connection can send (WeCom's AI bot answers over its socket) says no elsewhere,
+        and the outbox hands it back for that process to take."""
+        return True
+
     def close(self) -> None:
         """Release pooled connections."""

@@ -203,6 +203,9 @@ class WeComChannel(Channel):
     def close(self) -> None:
         self._http.close()
 
+    def sends_here(self, reply: Reply) -> bool:
+        return not reply.reply_context.get("aibot") or self.name in _AIBOT_SOCKETS
+
     def _send_by_aibot(self, reply: Reply) -> None:
         """Over the AI bot's long connection, which the process holding it sends for us: as the
         answer to the callback (aibot_respond_msg with its req_id), else, or when WeCom refuses

@@ -84,6 +84,12 @@ class Delivery:
 
     def _send(self, row: QueueRow, reply: Reply) -> list[int]:
         channel = self.channels.get(row.channel)
+        if channel is not None and not channel.sends_here(reply):
+            # Only the process holding the platform's connection can send it: queued again, the
+            # attempt not counted, for that process's recovery sweep to take.
+            outbox.requeue_unstarted(self.db, self.claims.owner, [row.id])
+            log.info("reply %s to %s handed back for the process holding the connection", row.id, row.channel)
+            return []
         try:
             if channel is None:
                 raise DeliveryError(f"channel {row.channel} is not configured", retryable=False)

@@ -83,7 +83,8 @@ def test_malformed_frames_are_dropped_audited_once_and_the_connection_kept(live_
 def test_kill_9_of_the_holder_the_new_holder_answers_what_the_dead_one_had_stored(
         gunicorn_app, make_config, fake_model, wecom, database_url):
     """Messages the dead holder stored but had not answered are answered by the process that takes the
-    connection over (the worker that picks their jobs up holds the connection the replies need)."""
+    connection over: a reply recovered by a process without the connection is handed back (queued,
+    its attempt not counted) until the process holding it takes it."""
     app = gunicorn_app(_config(make_config, fake_model, wecom), workers=2)
     for i in range(4):
         wecom.message(_message(f"aibot-kill-{i}", f"第{i}条"))
