@@ -13,6 +13,7 @@ a status code and a reason, so no library exception ever reaches a user as a tra
      |    +-- StorageUnavailable    the database cannot take it now: disk full, locked (503)
      +-- DeliveryError          a reply could not be delivered (retryable or not)
      +-- ProviderError          a model call failed (retryable or not)
+     +-- MediaRefused           a file a user sent was not used (too large, mislabelled, unavailable)
      +-- PermissionDenied       RBAC said no (with the reason)
      +-- CommandRejected        a command request failed validation
 """
@@ -107,6 +108,17 @@ class ProviderError(SmartBotError):
         self.retry_after = retry_after
         self.provider = provider
         super().__init__(f"{provider or 'provider'}: {reason}")
+
+
+class MediaRefused(SmartBotError):
+    """A file a user sent was not used. `code` says why, for the user and the audit log: too_large,
+    mislabelled (its bytes are not what it claims), unavailable (the platform would not give it),
+    not_supported (this channel cannot fetch files)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{code}: {reason}")
 
 
 class PermissionDenied(SmartBotError):

@@ -15,10 +15,15 @@ GROUP = "group"
 
 @dataclass(frozen=True)
 class Attachment:
-    kind: str               # image | file | audio | video | other
+    """A reference to a file the user sent: what the worker needs to fetch it from the platform's
+    own file API (never the file itself: the webhook does not download)."""
+
+    kind: str               # image | voice | file | audio | video | other
     name: str = ""
     url: str = ""
     key: str = ""           # platform file key when there is no URL
+    mime: str = ""          # the type the platform declared (checked against the bytes when fetched)
+    size: int = 0           # the size the platform declared; 0 = not said
 
     @property
     def placeholder(self) -> str:

@@ -37,6 +37,7 @@ def _provider_form(current: Any = None) -> dict[str, Any]:
         if form.get("confirm_key") == "on":
             data["confirm_key"] = True
     data["enabled"] = form.get("enabled") == "on"
+    data["vision"] = form.get("vision") == "on"
     return {**data, **number_fields(PROVIDER_NUMBER_FIELDS)}
 
 

@@ -26,7 +26,7 @@ PROVIDERS_VERSION = "providers.version"
 MODELS_DEFAULT = "models.default"
 MODELS_FALLBACK = "models.fallback"
 PROVIDER_PARAMS = ("connect_timeout", "read_timeout", "total_timeout", "max_retries", "max_tokens",
-                   "temperature", "headers", "prompt_price_per_1k", "completion_price_per_1k")
+                   "temperature", "headers", "prompt_price_per_1k", "completion_price_per_1k", "vision")
 
 
 def spec_from_row(row: Row[Any]) -> ProviderSpec:

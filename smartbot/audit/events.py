@@ -11,6 +11,9 @@ EVENTS: dict[str, str] = {
     "message.failed": "a message could not be handled after its retries; the user was told",
     "message.denied": "a sender or an action was refused by the permission check",
     "model.error": "a model call failed (timeout, bad answer, unavailable)",
+    "media.refused": "a file a user sent was not used: too large, not what its type says, or not to be had from "
+                     "the platform (kind, name, code, reason)",
+    "media.transcribed": "a voice note was transcribed and handled as the user's text (provider, model, size)",
     "reply.failed": "a reply could not be delivered after its retries",
     "queue.retried": "an admin queued a failed reply again (queue, channel, chat, its attempts and last error)",
     "queue.dropped": "an admin deleted a failed inbox or outbox entry (queue, channel, chat, attempts, last error)",

@@ -15,10 +15,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import PayloadError
+from ..errors import MediaRefused, PayloadError
 from ..httputil import load_json
-from ..messages import InboundMessage, Reply, split_text
+from ..messages import Attachment, InboundMessage, Reply, split_text
 from ..settings.schema import setting
+from .support.files import FetchLimits
 
 
 _UNPARSED = object()
@@ -167,6 +168,12 @@ class Channel(ABC):
         """In the worker, before the message is routed: decide what `parse` left in `msg.unsettled`
         (deciding it needed a call to the platform). None: the message is not for this bot after all."""
         return msg
+
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: FetchLimits) -> bytes:
+        """In the worker: the bytes of a file `msg` carries, from the platform's own file API through
+        `api_base`, within `limits`; MediaRefused when it cannot be had. Never from a URL the message
+        names unless that URL is on the platform's own file hosts."""
+        raise MediaRefused("not_supported", f"files sent on {self.name} cannot be read yet")
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         status = "accepted" if accepted else ("duplicate" if duplicates else "ignored")

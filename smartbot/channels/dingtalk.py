@@ -29,11 +29,11 @@ from typing import Any
 
 import requests
 
-from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http, reply_urls
+from .support import files, http, reply_urls
 from .base import Channel, ModeConfig, SingleUse, WebRequest, WebResponse
 from .support.groups import addressed, group_trigger_setting
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
@@ -177,6 +177,23 @@ class DingTalkChannel(Channel):
                     raise
                 log.info("dingtalk session webhook refused a reply (%s); using the open API", exc.reason)
         self._send_by_open_api(reply)
+
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """The robot file API turns the message's downloadCode into a short-lived download URL (the
+        platform's answer names it, never the message), which is then read within the limits."""
+        robot_code = self.config.robot_code or str(msg.reply_context.get("robot_code") or "")
+        if not attachment.key or not robot_code:
+            raise MediaRefused("unavailable", "no downloadCode or robot code for the file")
+        url = self.config.api_base.rstrip("/") + "/v1.0/robot/messageFiles/download"
+        body = {"downloadCode": attachment.key, "robotCode": robot_code}
+        try:
+            data = with_token(self.tokens, lambda token: self._call(url, body, {"x-acs-dingtalk-access-token": token}))
+        except DeliveryError as exc:
+            raise files.refused(exc) from None
+        download_url = data.get("downloadUrl")
+        if not isinstance(download_url, str) or not download_url.startswith(("https://", "http://")):
+            raise MediaRefused("unavailable", "DingTalk answered without a download URL")
+        return files.download(self._http, download_url, limits)
 
     def close(self) -> None:
         self._http.close()

@@ -25,10 +25,10 @@ from urllib.parse import quote
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import files, http
 from .base import CONNECT, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
@@ -53,6 +53,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Gateway message types a person writes: DEFAULT and REPLY; joins, pins, boosts... are not messages.
 _PERSON_MESSAGE_TYPES = (0, 19)
 _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
+CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")     # where attachments are served
 
 
 @dataclass
@@ -149,6 +150,13 @@ class DiscordChannel(PlatformChannel):
         if accepted or duplicates:
             return WebResponse(200, DEFERRED_MESSAGE)
         return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
+
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """The attachment's URL, only on Discord's CDN (or the configured api_base's host); no token
+        goes with it: CDN links are signed in their query."""
+        if not files.on_hosts(attachment.url, CDN_HOSTS, self.config.api_base):
+            raise MediaRefused("unavailable", "the attachment's address is not on Discord's CDN")
+        return files.download(self._http, attachment.url, limits)
 
     def parse_message(self, message: dict[str, Any], bot_user_id: str) -> list[InboundMessage]:
         """A Gateway MESSAGE_CREATE: a message for this bot when it is written in a DM, mentions the
@@ -271,8 +279,13 @@ def _attachments(command: dict[str, Any]) -> list[Attachment]:
 
 
 def _attachment(key: Any, file: dict[str, Any]) -> Attachment:
-    return Attachment(kind=attachment_kind(optional_text(file, "content_type")), name=optional_text(file, "filename"),
-                      url=optional_text(file, "url", 2000), key=str(key or "")[:200])
+    content_type = optional_text(file, "content_type", 100)
+    # A voice message is an audio attachment carrying its waveform (and the message flag 1 << 13).
+    kind = "voice" if file.get("waveform") and content_type.startswith("audio/") else attachment_kind(content_type)
+    size = file.get("size")
+    return Attachment(kind=kind, name=optional_text(file, "filename"), url=optional_text(file, "url", 2000),
+                      key=str(key or "")[:200], mime=content_type,
+                      size=size if isinstance(size, int) and size > 0 else 0)
 
 
 def _snowflake(message: dict[str, Any], key: str) -> str:

@@ -30,11 +30,11 @@ from urllib.parse import quote
 
 import requests
 
-from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
-from ..messages import DIRECT, GROUP, InboundMessage, Reply
+from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import files, http
 from .base import Channel, ModeConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
@@ -252,6 +252,20 @@ class FeishuChannel(Channel):
             url, params = f"{self._base}/open-apis/im/v1/messages", {"receive_id_type": "chat_id"}
             body["receive_id"] = reply.chat_id
         with_token(self.tokens, lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """The message resource API: GET /open-apis/im/v1/messages/{message_id}/resources/{key}."""
+        if not attachment.key or not msg.message_id:
+            raise MediaRefused("unavailable", "the message names no Feishu file")
+        url = (f"{self._base}/open-apis/im/v1/messages/{quote(msg.message_id, safe='')}/resources/"
+               f"{quote(attachment.key, safe='')}")
+        kind = "image" if attachment.kind == "image" else "file"
+        try:
+            token = self.tokens.get()
+        except DeliveryError as exc:
+            raise files.refused(exc) from None
+        return files.download(self._http, url, limits, errors_as_json=True, params={"type": kind},
+                              headers={"Authorization": f"Bearer {token}"})
 
     def close(self) -> None:
         self._http.close()

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..errors import ConfigError, PayloadError, SignatureError
+from ..errors import ConfigError, MediaRefused, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http, markup
+from .support import files, http, markup
 from .base import CONNECT, WEBHOOK, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
@@ -33,6 +33,7 @@ TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 SIGNATURE_HEADER = "X-Slack-Signature"
 # Subtypes that are still a person writing to us; every other subtype is an edit, a join, a bot...
 _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
+FILE_HOSTS = ("files.slack.com",)      # where url_private points; the bot token goes nowhere else
 # ok=false errors worth another try later; every other one needs a person to fix something.
 _RETRYABLE_ERRORS = {"ratelimited": 429, "internal_error": 503, "fatal_error": 503,
                      "service_unavailable": 503, "request_timeout": 408}
@@ -136,6 +137,13 @@ class SlackChannel(PlatformChannel):
             text=text, mentioned=mentioned, attachments=attachments,
             reply_context={"channel": channel, "thread_ts": optional_text(event, "thread_ts") or ts}, raw=data)]
 
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """`url_private` with the bot token, only on Slack's file host (or the configured api_base's)."""
+        if not files.on_hosts(attachment.url, FILE_HOSTS, self.config.api_base):
+            raise MediaRefused("unavailable", "the file's address is not on Slack's file host")
+        return files.download(self._http, attachment.url, limits,
+                              headers={"Authorization": f"Bearer {self.config.bot_token}"})
+
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
@@ -193,6 +201,18 @@ def _clean(text: str, bot_user: str, strip_first: bool) -> str:
 def _attachments(files: Any) -> list[Attachment]:
     if not isinstance(files, list):
         return []
-    return [Attachment(kind=attachment_kind(str(f.get("mimetype") or "")), name=str(f.get("name") or ""),
-                       url=str(f.get("url_private") or ""), key=str(f.get("id") or ""))
+    return [Attachment(kind=_kind(f), name=str(f.get("name") or "")[:200],
+                       url=str(f.get("url_private") or "")[:2000], key=str(f.get("id") or "")[:100],
+                       mime=str(f.get("mimetype") or "")[:100], size=_size(f.get("size")))
             for f in files if isinstance(f, dict)]
+
+
+def _kind(file: dict[str, Any]) -> str:
+    """A voice clip recorded in Slack is `subtype: slack_audio`; other audio is a file like any."""
+    if file.get("subtype") == "slack_audio":
+        return "voice"
+    return attachment_kind(str(file.get("mimetype") or ""))
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0

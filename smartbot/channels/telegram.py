@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http, markup
+from .support import files, http, markup
 from .base import WEBHOOK, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
@@ -39,7 +39,7 @@ _SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 MIN_SECRET_LENGTH = 16
 _CHAT_TYPES = {"private": DIRECT, "group": GROUP, "supergroup": GROUP}
 # Attachment fields of a Message and the kind each one is; `photo` is a list of sizes.
-_MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "audio"),
+_MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "voice"),
           ("video", "video"), ("video_note", "video"), ("animation", "video"))
 _USERNAME_RETRY_SECONDS = 60.0
 _ADDRESSING_ENTITIES = ("mention", "text_mention", "bot_command")
@@ -220,6 +220,25 @@ class TelegramChannel(PlatformChannel):
         status = resp.status_code if resp.status_code >= 400 else _error_code(data)
         raise http.error_for(status, url, description, retry_after)
 
+    # -- files ------------------------------------------------------------------------------
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """getFile names the file's path on Telegram's file server; the file comes from there."""
+        if not attachment.key:
+            raise MediaRefused("unavailable", "the message names no Telegram file")
+        try:
+            resp = http.exchange(self._http, "POST", self._url("getFile"), json={"file_id": attachment.key},
+                                 timeout=self.config.timeout)
+        except DeliveryError as exc:
+            raise MediaRefused("unavailable", exc.reason) from None
+        result = optional_object(http.json_body(resp), "result")
+        path = result.get("file_path")
+        if resp.status_code != 200 or not isinstance(path, str) or not path or ".." in path:
+            raise MediaRefused("unavailable", f"getFile answered {resp.status_code}")
+        size = result.get("file_size")
+        if isinstance(size, int) and size > limits.max_bytes:
+            raise files.too_large(limits.max_bytes)
+        return files.download(self._http, f"{self.config.api_base}/file/bot{self.config.bot_token}/{path}", limits)
+
     def _url(self, method: str) -> str:
         return f"{self.config.api_base}/bot{self.config.bot_token}/{method}"
 
@@ -311,5 +330,8 @@ def _attachments(message: dict[str, Any]) -> list[Attachment]:
         if isinstance(item, list) and item:
             item = item[-1]     # photo sizes come smallest first
         if isinstance(item, dict) and item.get("file_id"):
-            found.append(Attachment(kind=kind, name=str(item.get("file_name") or ""), key=str(item["file_id"])))
+            size = item.get("file_size")
+            found.append(Attachment(kind=kind, name=str(item.get("file_name") or "")[:200], key=str(item["file_id"]),
+                                    mime=str(item.get("mime_type") or "")[:100],
+                                    size=size if isinstance(size, int) and size > 0 else 0))
     return found

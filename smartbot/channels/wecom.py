@@ -29,10 +29,10 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import files, http
 from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_CODES = {40014, 41001, 42001}
 RATE_LIMIT_CODES = {-1, 45009, 45011, 45033}
-_MEDIA = {"image": "image", "voice": "audio", "video": "video", "file": "file"}
+_MEDIA = {"image": "image", "voice": "voice", "video": "video", "file": "file"}
 AIBOT_URL = "wss://openws.work.weixin.qq.com"
 AIBOT_CHAT_TYPES = {"single": DIRECT, "group": GROUP}
 _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
@@ -136,10 +136,10 @@ class WeComChannel(Channel):
         if kind == "text":
             text, attachments = _text(root, "Content").strip(), []
         elif kind in _MEDIA:
-            attachment = Attachment(_MEDIA[kind], name=_text(root, "FileName"), url=_text(root, "PicUrl"),
-                                    key=_text(root, "MediaId"))
-            text = _text(root, "Recognition").strip() or attachment.placeholder
-            attachments = [attachment]
+            attachment = Attachment(_MEDIA[kind], name=_text(root, "FileName"), key=_text(root, "MediaId"))
+            recognised = _text(root, "Recognition").strip()     # WeCom's own transcript of a voice message
+            text = recognised or attachment.placeholder
+            attachments = [] if recognised else [attachment]
         else:               # events (enter_agent, subscribe, ...), locations, links
             return []
         agent = _text(root, "AgentID")
@@ -199,6 +199,18 @@ class WeComChannel(Channel):
                                                                 {"access_token": token}, body))
         if data.get("invaliduser"):
             raise DeliveryError("WeCom says the recipient is not a member visible to this app", retryable=False)
+
+    def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """A self-built app's file by its MediaId: GET /cgi-bin/media/get. The AI bot's encrypted
+        file URLs are not read yet."""
+        if not attachment.key:
+            raise MediaRefused("not_supported", "files sent to the WeCom AI bot cannot be read yet")
+        try:
+            token = self.tokens.get()
+        except DeliveryError as exc:
+            raise files.refused(exc) from None
+        return files.download(self._http, self.config.api_base.rstrip("/") + "/cgi-bin/media/get", limits,
+                              errors_as_json=True, params={"access_token": token, "media_id": attachment.key})
 
     def close(self) -> None:
         self._http.close()

@@ -1,6 +1,8 @@
 """The provider interface and the plain data that crosses it."""
 from __future__ import annotations
 
+import base64
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -28,6 +30,7 @@ class ProviderSpec:
     completion_price_per_1k: float = 0.0
     key_origin: str = ""                    # scheme://host:port the key was confirmed for (see keys.py)
     from_file: bool = False                 # a [[providers]] entry of smartbot.toml, not made at run time
+    vision: bool = False                    # the model reads images (they go as image parts)
 
     def cost_of(self, usage: Usage) -> float:
         """What `usage` cost at this provider's prices (0 when it is not priced)."""
@@ -59,6 +62,21 @@ class ToolCall:
 #   {"role": "system" | "user" | "assistant", "content": str}
 #   {"role": "assistant", "content": str, "tool_calls": [ToolCall, ...]}   the model asked for tools
 #   {"role": "tool", "tool_call_id": str, "name": str, "content": str}   a tool's result
+#   {"role": "user", "content": str, "images": [Image, ...]}   images the user sent (vision providers)
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image for the model: checked bytes (their type was read from the bytes, not believed)."""
+
+    mime: str
+    data: bytes
+
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{self.base64()}"
 
 
 @dataclass
@@ -68,6 +86,23 @@ class ModelRequest:
     temperature: float | None = None
     user: str = ""                          # who asked (for accounting, never sent as a secret)
     tools: list[ToolSpec] = field(default_factory=list)
+
+
+IMAGE_NOTE = "[The user sent an image here; this model cannot see images.]"
+
+
+def for_provider(spec: ProviderSpec, request: ModelRequest) -> ModelRequest:
+    """The request as `spec` can take it: a provider without `vision` gets, in place of each
+    message's images, a short note saying an image was there (a fallback in a chain may not see)."""
+    if spec.vision or not any(m.get("images") for m in request.messages):
+        return request
+    messages = []
+    for message in request.messages:
+        if message.get("images"):
+            message = {k: v for k, v in message.items() if k != "images"}
+            message["content"] = f"{message.get('content') or ''}\n{IMAGE_NOTE}".strip()
+        messages.append(message)
+    return dataclasses.replace(request, messages=messages)
 
 
 @dataclass

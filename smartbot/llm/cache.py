@@ -84,6 +84,8 @@ def request_key(spec: ProviderSpec, request: ModelRequest) -> str:
 def _normalised(message: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in message.items() if k != "content"}
     out["content"] = " ".join(str(message.get("content") or "").split())
+    if message.get("images"):
+        out["images"] = [hashlib.sha256(image.data).hexdigest() for image in message["images"]]
     if message.get("tool_calls"):
         out["tool_calls"] = [dataclasses.asdict(c) for c in message["tool_calls"]]
     return out

@@ -25,11 +25,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ProviderError
 from ..telemetry import metrics
-from .base import ModelRequest, ModelResponse, Provider, ProviderSpec, TextSink
+from .base import ModelRequest, ModelResponse, Provider, ProviderSpec, TextSink, for_provider
 from .breaker import CLOSED, HALF_OPEN, BreakerBoard, BreakerPolicy, BreakerState
 from .cache import ResponseCache, request_key
 from .keys import KeyRules, withheld_reason
 from .providers import KINDS
+from .providers.openai import OpenAIProvider
 from .signals import Signal
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class ModelService:
     def _call_with_retries(self, spec: ProviderSpec, request: ModelRequest, relay: _Relay | None) -> ModelResponse:
         client = self.client(spec)
         breaker = self.breakers.get(spec.name)
+        request = for_provider(spec, request)
         deadline = time.monotonic() + spec.total_timeout
         attempt = 0
         while True:
@@ -202,6 +204,27 @@ class ModelService:
             self._answered(spec, time.monotonic() - started, response)
             response.attempts = attempt
             return response
+
+    def transcribe(self, spec: ProviderSpec, model: str, audio: bytes, filename: str, mime: str) -> str:
+        """Speech to text through `spec`'s OpenAI-compatible /audio/transcriptions, once, within the
+        provider's timeouts; ProviderError on any failure (counted like a failed call)."""
+        client = self.client(spec)
+        if not isinstance(client, OpenAIProvider):
+            raise ProviderError("speech needs an OpenAI-compatible provider (kind openai)", "client",
+                                retryable=False, provider=spec.name)
+        if not self.breakers.get(spec.name).allow():
+            raise ProviderError("circuit open after repeated failures", "circuit_open", retryable=False,
+                                provider=spec.name)
+        started = time.monotonic()
+        try:
+            text = client.transcribe(model, audio, filename, mime, (spec.connect_timeout, spec.read_timeout),
+                                     started + spec.total_timeout)
+        except ProviderError as exc:
+            self._failed(spec.name, exc, time.monotonic() - started)
+            raise
+        metrics.count("model_calls_total", provider=spec.name, result="ok")
+        self.breakers.success(spec.name)
+        return text
 
     def _answered(self, spec: ProviderSpec, seconds: float, response: ModelResponse) -> None:
         name = spec.name

@@ -67,6 +67,8 @@ PROVIDER_FIELDS = {
     "headers": Obj(description="extra HTTP headers (no credentials: those come from api_key_env)"),
     "prompt_price_per_1k": Num(minimum=0, description="price of 1,000 prompt tokens, for cost reports"),
     "completion_price_per_1k": Num(minimum=0),
+    "vision": Bool(description="the model reads images: images users send go to it as image parts "
+                               "(otherwise it gets a note and the user is told it cannot read images)"),
     "enabled": Bool(),
 }
 CREATE_FIELDS = {"name": Str(required=True, pattern=NAME, max_length=100), **PROVIDER_FIELDS}

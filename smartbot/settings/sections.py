@@ -101,6 +101,7 @@ class ProviderSettings:
     enabled: bool = setting(True)
     prompt_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 prompt tokens, for cost reports")
     completion_price_per_1k: float = setting(0.0, minimum=0, help="price of 1,000 completion tokens")
+    vision: bool = setting(False, help="the model reads images: images users send go to it as image parts")
 
     def validate(self, path: str) -> None:
         problem = base_url_problem(self.base_url)
@@ -202,6 +203,38 @@ class MemorySettings:
     retention_days: float = setting(30.0, minimum=1)
 
 
+MAX_MEDIA_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class MediaSettings:
+    """Images, voice notes and files users send: fetched by the worker from the platform's own
+    file API, checked, used for one turn and dropped (only text is remembered)."""
+
+    max_bytes: int = setting(10_485_760, minimum=1024,
+                             help="the largest file fetched; a download is stopped at this size and refused")
+    max_files: int = setting(4, minimum=0, help="attachments read per message; the rest are named")
+    max_text_chars: int = setting(20000, minimum=0, help="characters of a text file (or a PDF's text) given to "
+                                                         "the model; 0 = files are named, not read")
+    tokens_per_image: int = setting(1000, minimum=0, help="tokens an image counts against the sender's quota")
+    download_timeout: float = setting(30.0, minimum=1, help="seconds a download may take, reading included")
+
+    def validate(self, path: str) -> None:
+        if self.max_bytes > MAX_MEDIA_BYTES:
+            raise ConfigError(f"{path}.max_bytes", f"at most {MAX_MEDIA_BYTES} bytes (a file is held in memory "
+                                                  "for its turn)", f"set it to {MAX_MEDIA_BYTES} or less")
+
+
+@dataclass
+class SpeechSettings:
+    """Voice notes are turned into text by an OpenAI-compatible `/audio/transcriptions` endpoint."""
+
+    provider: str = setting("", help="name of the provider whose base_url and key transcribe voice; '' = none")
+    model: str = setting("whisper-1", help="the transcription model name the API expects")
+    tokens_per_minute: int = setting(500, minimum=0, help="tokens a minute of transcribed audio counts against "
+                                                          "the sender's quota (estimated from the file's size)")
+
+
 @dataclass
 class AuditSettings:
     log_file: str = setting("", help="a file the audit events are also appended to (JSON lines)")
@@ -269,6 +302,8 @@ class Settings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
     webchat: WebchatSettings = field(default_factory=WebchatSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)

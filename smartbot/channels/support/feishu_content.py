@@ -15,7 +15,7 @@ from ...errors import PayloadError
 from ...messages import Attachment
 from ..base import load_json
 
-_FILE_KINDS = {"file": "file", "audio": "audio", "media": "video"}
+_FILE_KINDS = {"file": "file", "audio": "voice", "media": "video"}    # Feishu's audio messages are voice notes
 _SPACES = re.compile(r"[ \t]{2,}")
 
 

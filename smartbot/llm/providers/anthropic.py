@@ -184,7 +184,10 @@ def _blocks(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if role == "tool":
         return "user", [{"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": content}]
     # The API refuses empty text blocks, so an assistant turn that only calls tools has none.
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = [{"type": "image", "source": {"type": "base64", "media_type": image.mime,
+                                                                 "data": image.base64()}}
+                                    for image in message.get("images") or ()]
+    blocks += [{"type": "text", "text": content}] if content else []
     if role == "assistant":
         blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
                    for c in message.get("tool_calls") or []]

@@ -45,7 +45,7 @@ def post(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
          timeout: tuple[float, float]) -> requests.Response:
     """POST JSON and return the response with its status checked and its body unread: the caller
     reads it within the answer's caps (wire.py) and closes it. Every failure is a ProviderError."""
-    resp = _send(provider, lambda: s.post(url, json=payload, timeout=timeout, allow_redirects=False, stream=True))
+    resp = send_call(provider, lambda: s.post(url, json=payload, timeout=timeout, allow_redirects=False, stream=True))
     try:
         raise_for_status(resp, provider)
     except ProviderError:
@@ -57,7 +57,7 @@ def post(s: requests.Session, provider: str, url: str, payload: dict[str, Any],
 def probe(s: requests.Session, provider: str, url: str, timeout: tuple[float, float]) -> None:
     """GET `url`: fine when the server answers and accepts the key. 404/405 are fine too: some
     compatible servers lack the listing endpoint, and the answer still proves they are up."""
-    resp = _send(provider, lambda: s.get(url, timeout=timeout, allow_redirects=False, stream=True))
+    resp = send_call(provider, lambda: s.get(url, timeout=timeout, allow_redirects=False, stream=True))
     try:
         if resp.status_code not in (404, 405):
             raise_for_status(resp, provider)
@@ -65,7 +65,7 @@ def probe(s: requests.Session, provider: str, url: str, timeout: tuple[float, fl
         resp.close()        # the body says nothing more: the status is the answer
 
 
-def _send(provider: str, call: Any) -> requests.Response:
+def send_call(provider: str, call: Any) -> requests.Response:
     try:
         return call()
     except requests.Timeout:
@@ -228,7 +228,7 @@ class HttpProvider(Provider):
 
     def models(self, timeout: tuple[float, float]) -> list[str]:
         name = self.spec.name
-        resp = _send(name, lambda: self._session.get(self._probe_url, timeout=timeout, allow_redirects=False))
+        resp = send_call(name, lambda: self._session.get(self._probe_url, timeout=timeout, allow_redirects=False))
         raise_for_status(resp, name)
         try:
             data = resp.json()

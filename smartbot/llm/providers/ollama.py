@@ -93,4 +93,7 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     if role == "assistant" and calls:
         return {"role": "assistant", "content": message.get("content") or "",
                 "tool_calls": [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]}
+    if message.get("images"):
+        return {"role": role, "content": message.get("content", ""),
+                "images": [image.base64() for image in message["images"]]}
     return {"role": role, "content": message.get("content", "")}

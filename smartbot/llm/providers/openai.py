@@ -17,11 +17,12 @@ import requests
 from ...errors import ProviderError
 from ..base import ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 from . import wire
-from .http import HttpProvider, as_int, malformed
+from .http import HttpProvider, send_call, as_int, malformed, raise_for_status
 
 log = logging.getLogger(__name__)
 
 USAGE_OPTION = {"include_usage": True}
+TRANSCRIPTIONS_PATH = "/audio/transcriptions"
 
 
 class OpenAIProvider(HttpProvider):
@@ -80,6 +81,26 @@ class OpenAIProvider(HttpProvider):
         return resp
 
 
+    def transcribe(self, model: str, audio: bytes, filename: str, mime: str, timeout: tuple[float, float],
+                   deadline: float) -> str:
+        """POST {base_url}/audio/transcriptions (multipart: the file and the model name): the text."""
+        name = self.spec.name
+        url = self.spec.base_url.rstrip("/") + TRANSCRIPTIONS_PATH
+        # The session's JSON content type is dropped here: requests writes the multipart one.
+        resp = send_call(name, lambda: self._session.post(
+            url, data={"model": model, "response_format": "json"}, files={"file": (filename, audio, mime)},
+            headers={"Content-Type": None}, timeout=timeout, allow_redirects=False, stream=True))
+        try:
+            raise_for_status(resp, name)
+            data = wire.decode_json(wire.read_all(resp, name, wire.MIN_ANSWER_BYTES, deadline), name)
+        finally:
+            resp.close()
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise malformed(name, "the transcription answer lacks its text")
+        return text
+
+
 def wire_tool(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function",
             "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters}}
@@ -95,6 +116,10 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
                 "tool_calls": [{"id": c.id, "type": "function",
                                 "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(c.arguments)}}
                                for c in calls]}
+    if message.get("images"):
+        return {"role": message["role"],
+                "content": [{"type": "text", "text": message.get("content", "")}]
+                + [{"type": "image_url", "image_url": {"url": image.data_url()}} for image in message["images"]]}
     return {"role": message["role"], "content": message.get("content", "")}
 
 

@@ -16,10 +16,11 @@ from ...auth import rbac
 from ...auth.rbac import Principal
 from ...errors import ProviderError
 from ...i18n import language_name, t
-from ...llm.base import ModelRequest
+from ...llm.base import ModelRequest, ProviderSpec
 from ...llm.service import ChainFailed, NoProviderConfigured
 from ...messages import InboundMessage
 from .. import previews
+from ..media import intake as media
 from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
@@ -61,9 +62,13 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
     system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
+    intake = intake_of(ctx, msg, principal)
+    if not intake.text and not intake.images:
+        return Outcome(texts=intake.notices or [t("media.nothing_read", ctx.locale)], result="media_refused",
+                       audit=intake.audit, usage=intake.spent)
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
-    messages.append({"role": "user", "content": msg.text})
+    messages.append({"role": "user", "content": intake.text, **({"images": intake.images} if intake.images else {})})
     tool_run = None
     preview = None if route.params.get("tools") else _preview(ctx, msg)
     try:
@@ -73,19 +78,39 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
             answer, answers = tool_run.answer, tool_run.answers
         else:
             request = ModelRequest(messages=messages, user=usage.user_key(principal))
-            answer = ctx.models.complete(request, choice.chain, cache_ttl=choice.cache_ttl) if preview is None \
-                else ctx.models.stream(request, choice.chain, preview, cache_ttl=choice.cache_ttl)
+            cache_ttl = 0.0 if msg.attachments else choice.cache_ttl    # files make a question no one else asks
+            answer = ctx.models.complete(request, choice.chain, cache_ttl=cache_ttl) if preview is None \
+                else ctx.models.stream(request, choice.chain, preview, cache_ttl=cache_ttl)
             answers = [answer]
     except NoProviderConfigured:
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
-        return _failed(ctx, msg, principal, exc, choice.route, previewed=preview is not None)
+        failed = _failed(ctx, msg, principal, exc, choice.route, previewed=preview is not None)
+        failed.audit += intake.audit
+        failed.usage += intake.spent
+        return failed
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
+    if intake.images and not _sees(choice.chain, answer.provider):
+        intake.notices.append(t("media.no_vision", ctx.locale))
     # The calls' usage is written with the outcome, by the transaction that finishes the message.
-    outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
+    outcome = Outcome(texts=["\n\n".join([text] + intake.notices)],
+                      remember=[("user", intake.remembered), ("assistant", text)], provider=answer.provider,
                       model=answer.model, tokens=answer.usage.total, format="markdown",
-                      usage=usage.spent(usage.user_key(principal), answers), previewed=preview is not None)
+                      usage=usage.spent(usage.user_key(principal), answers) + intake.spent,
+                      previewed=preview is not None, audit=intake.audit)
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
+
+
+def intake_of(ctx: HandlerContext, msg: InboundMessage, principal: Principal) -> media.Intake:
+    """The user's message as the model reads it: their text, plus what their files hold."""
+    if not msg.attachments:
+        return media.Intake(text=msg.text, remembered=msg.text)
+    return media.take_in(ctx, msg, principal.identity, usage.user_key(principal))
+
+
+def _sees(chain: list[ProviderSpec], provider: str) -> bool:
+    """Whether the provider that answered read the images (a fallback may not have)."""
+    return any(spec.vision for spec in chain if spec.name == provider)
 
 
 def _preview(ctx: HandlerContext, msg: InboundMessage) -> previews.Preview | None:
