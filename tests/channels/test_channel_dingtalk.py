@@ -202,9 +202,11 @@ def test_rich_text_and_pictures_arrive_as_text_and_attachments(live_app, make_co
     _post(app, dingtalk_message(msgId="msgPic", msgtype="picture", content={"downloadCode": "dl_code_2"},
                                 sessionWebhook=dingtalk.session_webhook))
     dingtalk.wait_delivered(2)
-    assert sorted(r["json"]["messages"][-1]["content"] for r in fake_model.requests) == ["[image]", "看看这个截图"]
+    # The fake's file API has no such file: the picture alone is not sent to the model (the user is told).
+    assert [r["json"]["messages"][-1]["content"] for r in fake_model.requests] == ["看看这个截图"]
     with app.runtime.db.read() as conn:
         payloads = {json.loads(r.payload)["message_id"]: json.loads(r.payload)
                     for r in conn.execute(sa.text("SELECT payload FROM inbox"))}
     assert payloads["msgRich"]["attachments"][0]["key"] == "dl_code_1"
-    assert payloads["msgPic"]["attachments"][0] == {"kind": "image", "name": "", "url": "", "key": "dl_code_2"}
+    assert payloads["msgPic"]["attachments"][0] == {"kind": "image", "name": "", "url": "", "key": "dl_code_2",
+                                                   "mime": "", "size": 0}

@@ -327,7 +327,9 @@ def test_rich_text_and_images_arrive_as_text_and_attachments(live_app, make_conf
     _post(app, feishu_event("feishu_p2p_text.json", message_id="om_image", message_type="image",
                             content=json.dumps({"image_key": "img_v2_photo"})))
     feishu.wait_delivered(2)
-    assert sorted(_user_texts(fake_model)) == sorted(["日志\n总结一下", "[image]"])
+    # The fake serves no files: the image alone is not sent to the model (the user is told).
+    assert _user_texts(fake_model) == ["日志\n总结一下"]
     attachments = {p["message_id"]: p["attachments"] for p in _inbox_payloads(app)}
-    assert attachments["om_post"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_log"}]
-    assert attachments["om_image"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_photo"}]
+    assert attachments["om_post"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_log", "mime": "", "size": 0}]
+    assert attachments["om_image"] == [{"kind": "image", "name": "", "url": "", "key": "img_v2_photo", "mime": "",
+                                        "size": 0}]

