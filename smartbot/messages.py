@@ -5,6 +5,7 @@ platform's send call; nothing else in SmartBot knows a platform's field names.
 """
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -100,6 +101,12 @@ class Reply:
     request_id: str = ""        # the request id of the message this answers
     # It confirms the conversation was cleared (/reset): a page showing the chat starts afresh after it.
     new_conversation: bool = False
+    # A file to upload ({"name", "mime", "data": base64}); `text` is then its caption, and what a
+    # channel without an upload API sends instead.
+    file: dict[str, str] = field(default_factory=dict)
+
+    def file_bytes(self) -> bytes:
+        return base64.b64decode(self.file.get("data") or "")
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,6 +16,7 @@ to it, keyed on the message id, and the reply is posted to the message's channel
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -200,7 +201,7 @@ class DiscordChannel(PlatformChannel):
                                 retryable=False)
         url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
         body = {"content": reply.text, "allowed_mentions": {"parse": []}}
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
+        resp = http.exchange(self._http, "POST", url, **_payload(reply, body), timeout=self.config.timeout)
         if resp.status_code < 400:
             return
         if http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
@@ -222,13 +223,23 @@ class DiscordChannel(PlatformChannel):
         if _SNOWFLAKE.match(message_id):
             body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
         url = f"{self.config.api_base}/channels/{channel_id}/messages"
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
+        resp = http.exchange(self._http, "POST", url, **_payload(reply, body), timeout=self.config.timeout,
                              headers={"Authorization": f"Bot {self.config.bot_token}"})
         if resp.status_code < 400:
             return
         if resp.status_code == 401:
             raise DeliveryError("Discord refused channels.discord.bot_token (401)", retryable=False)
         _raise_for(resp, url)
+
+
+def _payload(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    """The request's body: JSON, or with a file multipart (`payload_json` and `files[0]`)."""
+    if not reply.file:
+        return {"json": body}
+    body = {**body, "content": "", "attachments": [{"id": 0, "filename": reply.file.get("name") or "file"}]}
+    return {"data": {"payload_json": json.dumps(body)},
+            "files": {"files[0]": (reply.file.get("name") or "file", reply.file_bytes(),
+                                   reply.file.get("mime") or "application/octet-stream")}}
 
 
 def _raise_for(resp: Any, url: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ..errors import ConfigError, MediaRefused, PayloadError, SignatureError
+from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
@@ -146,6 +146,9 @@ class SlackChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        if reply.file:
+            self._send_file(reply)
+            return
         ctx = reply.reply_context
         markdown = reply.format == "markdown"
         body: dict[str, Any] = {
@@ -155,12 +158,34 @@ class SlackChannel(PlatformChannel):
         }
         if ctx.get("thread_ts"):
             body["thread_ts"] = ctx["thread_ts"]
-        url = f"{self.config.api_base}/chat.postMessage"
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
-                             headers={"Authorization": f"Bearer {self.config.bot_token}"})
+        self._call("chat.postMessage", json=body)
+
+    def _send_file(self, reply: Reply) -> None:
+        """Files upload v2: getUploadURLExternal, the bytes to that URL (Slack's file host only),
+        then completeUploadExternal shares the file in the chat (in the thread)."""
+        data, name = reply.file_bytes(), reply.file.get("name") or "file"
+        ticket = self._call("files.getUploadURLExternal", data={"filename": name, "length": str(len(data))})
+        upload_url, file_id = str(ticket.get("upload_url") or ""), str(ticket.get("file_id") or "")
+        if not file_id or not files.on_hosts(upload_url, FILE_HOSTS, self.config.api_base):
+            raise DeliveryError("Slack answered an upload URL off its file host", retryable=False)
+        resp = http.exchange(self._http, "POST", upload_url, data=data, timeout=self.config.timeout,
+                             headers={"Content-Type": "application/octet-stream"})
+        http.raise_for_status(resp, upload_url)
+        ctx = reply.reply_context
+        complete: dict[str, Any] = {"files": [{"id": file_id, "title": name}],
+                                    "channel_id": ctx.get("channel") or reply.chat_id}
+        if ctx.get("thread_ts"):
+            complete["thread_ts"] = ctx["thread_ts"]
+        self._call("files.completeUploadExternal", json=complete)
+
+    def _call(self, method: str, **sending: Any) -> dict[str, Any]:
+        """One Web API call with the bot token; DeliveryError unless Slack answers ok=true."""
+        url = f"{self.config.api_base}/{method}"
+        resp = http.exchange(self._http, "POST", url, timeout=self.config.timeout,
+                             headers={"Authorization": f"Bearer {self.config.bot_token}"}, **sending)
         data = http.json_body(resp)
         if resp.status_code < 400 and data.get("ok") is True:
-            return
+            return data
         error = str(data.get("error") or "")[:100]
         retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         if resp.status_code >= 400:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import json
 import logging
 import re
 import threading
@@ -190,6 +191,9 @@ class TelegramChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        if reply.file:
+            self._send_file(reply)
+            return
         ctx = reply.reply_context
         body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id, "text": reply.text}
         if ctx.get("message_id"):
@@ -204,9 +208,23 @@ class TelegramChannel(PlatformChannel):
                 log.warning("telegram refused the formatted reply %s; sending it as plain text", reply.delivery_id)
         self._send_message(body)
 
-    def _send_message(self, body: dict[str, Any]) -> None:
-        url = self._url("sendMessage")
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
+    def _send_file(self, reply: Reply) -> None:
+        """An image as sendPhoto, any other file as sendDocument (multipart)."""
+        ctx = reply.reply_context
+        photo = reply.file.get("mime", "").startswith("image/")
+        fields: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id}
+        if ctx.get("message_id"):
+            fields["reply_parameters"] = json.dumps({"message_id": int(ctx["message_id"]),
+                                                     "allow_sending_without_reply": True})
+        if ctx.get("message_thread_id"):
+            fields["message_thread_id"] = ctx["message_thread_id"]
+        upload = (reply.file.get("name") or "file", reply.file_bytes(), reply.file.get("mime") or None)
+        self._send_message(fields, "sendPhoto" if photo else "sendDocument", {"photo" if photo else "document": upload})
+
+    def _send_message(self, body: dict[str, Any], method: str = "sendMessage", upload: Any = None) -> None:
+        url = self._url(method)
+        sending = {"data": body, "files": upload} if upload else {"json": body}
+        resp = http.exchange(self._http, "POST", url, timeout=self.config.timeout, **sending)
         data = http.json_body(resp)
         if resp.status_code < 400 and data.get("ok") is not False:
             return

@@ -39,14 +39,17 @@ def delivery_id(channel: str, dedup_key: str) -> str:
 
 
 def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format: str, inbox_id: int,
-            channel: Channel | None, new_conversation: bool = False) -> list[tuple[int, Reply]]:
-    """Queue replies to the sender's chat, split to the channel's limit; returns the new rows' ids
-    and replies."""
+            channel: Channel | None, new_conversation: bool = False,
+            files: list[dict[str, str]] | None = None) -> list[tuple[int, Reply]]:
+    """Queue replies to the sender's chat, split to the channel's limit, then one reply per file
+    (each its own row, so a failed upload is retried alone); returns the new rows' ids and replies."""
     parts: list[Reply] = []
     for text in texts:
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
                       format=text_format, reply_to=msg.event_id)
         parts.extend(channel.split(reply) if channel is not None else [reply])
+    parts += [Reply(channel=msg.channel, chat_id=msg.chat_id, text=f"[{f['name']}]", reply_context=msg.reply_context,
+                    reply_to=msg.event_id, file=f) for f in files or ()]
     for part in parts:
         part.request_id = msg.request_id
         part.new_conversation = new_conversation

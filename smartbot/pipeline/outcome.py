@@ -41,6 +41,7 @@ class Outcome:
     follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored
     usage: list[Spent] = field(default_factory=list)     # the answered model calls made for it
     previewed: bool = False     # the reply may have been shown while written: its preview goes when it is stored
+    files: list[dict[str, str]] = field(default_factory=list)     # images/files the answer carried, to upload
 
 
 @dataclass
@@ -63,7 +64,7 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
         queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel,
-                                     new_conversation=outcome.reset_memory))
+                                     new_conversation=outcome.reset_memory, files=outcome.files))
         _write_records(conn, msg, outcome)
         leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)
         return Stored({reply_id: queued[reply_id] for reply_id in leased}, inbox.lease_next(conn, row, owner, until))

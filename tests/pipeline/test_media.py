@@ -20,7 +20,8 @@ from tests.support.fake_files import FakeFileApis, FakeTranscriber
 from tests.support.fake_model import FakeModel
 from tests.support.fake_ollama import FakeOllama
 from tests.support.fake_platform import FakePlatform
-from tests.support.platform_clients import SlackSender, TelegramSender, audit_rows, quiet_for, sample, wait_for_audit
+from tests.support.platform_clients import (SlackSender, TelegramSender, model_answer, quiet_for, sample,
+                                            wait_for_audit)
 
 
 def png(width: int = 2, height: int = 2) -> bytes:
@@ -95,7 +96,7 @@ def _send_telegram(app, message_id: int, **fields: Any) -> None:
     update = sample("telegram_private_text.json")
     update["update_id"] = 900000 + message_id
     message = update["message"]
-    del message["text"]
+    message.pop("text")
     message["from"]["language_code"] = "en"
     message.update(message_id=message_id, date=int(time.time()), **fields)
     assert TelegramSender(app.url, TELEGRAM_SECRET).post(update).json()["status"] == "accepted"
@@ -288,3 +289,50 @@ def test_a_slack_file_comes_from_url_private_with_the_bot_token(bot, files, fake
     files.wait_for("slack", 1)
     assert files.downloads == ["F1"]
     assert "[file: uptime.log]\nuptime 41 days" in fake_model.requests[-1]["json"]["messages"][-1]["content"]
+
+
+def _answer_with_image(fake_model: FakeModel, image: bytes) -> None:
+    encoded = base64.b64encode(image).decode()
+    fake_model.script(model_answer(f"Here is the chart: ![disk chart](data:image/png;base64,{encoded})"))
+
+
+def _wait_uploads(files: FakeFileApis, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while len(files.uploads) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    quiet_for(0.3)
+    return files.uploads
+
+
+def test_an_image_in_the_models_answer_is_sent_with_telegrams_sendphoto(bot, files, fake_model):
+    app = bot(fake_model)
+    image = png(3, 3)
+    _answer_with_image(fake_model, image)
+    _send_telegram(app, 20, text="draw the disk chart")
+    [upload] = _wait_uploads(files, 1)
+    [text] = _replies(files, 1)
+    assert text == "Here is the chart: [disk-chart-1.png]" and "base64" not in text
+    assert upload["method"] == "sendPhoto"
+    assert upload["fields"]["photo"] == ("disk-chart-1.png", image)
+    assert upload["fields"]["chat_id"] == "5550001"
+
+
+def test_an_image_in_the_models_answer_is_uploaded_to_slack_with_files_upload_v2(bot, files, fake_model):
+    app = bot(fake_model)
+    image = png(4, 4)
+    _answer_with_image(fake_model, image)
+    event = sample("slack_im_message.json")
+    event["event"]["text"] = "draw the disk chart"
+    SlackSender(app.url, SLACK_SIGNING_SECRET).post(event)
+    upload, complete = _wait_uploads(files, 2)
+    assert upload == {"platform": "slack", "step": "upload", "bytes": image}
+    assert complete["json"]["files"] == [{"id": "F77", "title": "disk-chart-1.png"}]
+    assert complete["json"]["channel_id"] == event["event"]["channel"]
+
+
+def test_a_data_url_that_is_not_an_image_stays_text(bot, files, fake_model):
+    app = bot(fake_model)
+    fake_model.script(model_answer("raw: data:image/png;base64," + base64.b64encode(b"#!/bin/sh echo hi").decode()))
+    _send_telegram(app, 21, text="show me")
+    [text] = _replies(files, 1)
+    assert text.startswith("raw: data:image/png;base64,") and files.uploads == []

@@ -39,7 +39,7 @@ class _FileHandler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802
         fake: FakeFileApis = self.server.owner  # type: ignore[attr-defined]
         body = self.read_body()
-        answer = fake.get_file(self.path, body)
+        answer = fake.get_file(self.path, body) or fake.upload(self.path, dict(self.headers), body)
         self._json(*(answer or fake._handle("POST", self.path, dict(self.headers), body)[:2]))
 
     def _json(self, status: int, data: Any) -> None:
@@ -65,6 +65,7 @@ class FakeFileApis(FakeChatApis):
         self.httpd.RequestHandlerClass = _FileHandler
         self.files: dict[str, tuple[str, bytes, bool]] = {}      # key -> (platform, bytes, sized)
         self.downloads: list[str] = []
+        self.uploads: list[dict[str, Any]] = []
 
     def add(self, platform: str, key: str, data: bytes, sized: bool = True) -> str:
         """Serve `data` as the file `key` of `platform`; returns the URL a message would name
@@ -89,6 +90,42 @@ class FakeFileApis(FakeChatApis):
             result["file_size"] = len(data)
         return 200, {"ok": True, "result": result}
 
+    def upload(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any] | None:
+        """The upload APIs: Telegram sendPhoto/sendDocument, Slack files upload v2 (its three
+        steps), Discord's multipart message; each recorded in `uploads`. None for other requests."""
+        content_type = headers.get("Content-Type", "")
+        if path.startswith(f"/telegram/bot{TELEGRAM_TOKEN}/send") and content_type.startswith("multipart/"):
+            fields = multipart_fields(content_type, body)
+            self._uploaded({"platform": "telegram", "method": path.rsplit("/", 1)[1], "fields": fields})
+            return 200, {"ok": True, "result": {"message_id": 1}}
+        if path.startswith("/slack/api/files.") or path.startswith("/slack/upload/"):
+            return self._slack_upload(path, headers, body)
+        if path.startswith("/discord/api/v10/") and content_type.startswith("multipart/"):
+            fields = multipart_fields(content_type, body)
+            self._uploaded({"platform": "discord", "path": path, "fields": fields})
+            return 200, {"id": "1"}
+        return None
+
+    def _slack_upload(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if path == "/slack/api/files.getUploadURLExternal":
+            if headers.get("Authorization") != f"Bearer {SLACK_TOKEN}":
+                return 200, {"ok": False, "error": "invalid_auth"}
+            form = dict(p.split("=", 1) for p in body.decode().split("&") if "=" in p)
+            return 200, {"ok": True, "upload_url": f"{self.url}/slack/upload/F77", "file_id": "F77",
+                         "requested": form}
+        if path == "/slack/upload/F77":
+            self._uploaded({"platform": "slack", "step": "upload", "bytes": body})
+            return 200, {"ok": True}
+        if path == "/slack/api/files.completeUploadExternal":
+            self._uploaded({"platform": "slack", "step": "complete", "json": json.loads(body)})
+            return 200, {"ok": True, "files": [{"id": "F77"}]}
+        return 200, {"ok": False, "error": "unknown_method"}
+
+    def _uploaded(self, record: dict[str, Any]) -> None:
+        with self._cv:
+            self.uploads.append(record)
+            self._cv.notify_all()
+
     def file_at(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, bool] | None:
         """(status, bytes, sized) of a file download; None when `path` is not one."""
         path = path.split("?", 1)[0]
@@ -109,6 +146,19 @@ class FakeFileApis(FakeChatApis):
         return None
 
 
+def multipart_fields(content_type: str, body: bytes) -> dict[str, Any]:
+    """A multipart/form-data body's fields: text as str, files as (filename, bytes)."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        fields[name] = (filename, payload) if filename else payload.decode()
+    return fields
+
+
 class _SpeechHandler(QuietHandler):
     def do_POST(self) -> None:  # noqa: N802
         fake: FakeTranscriber = self.server.owner  # type: ignore[attr-defined]
@@ -116,13 +166,10 @@ class _SpeechHandler(QuietHandler):
         if self.path != "/v1/audio/transcriptions":
             self.send(404, b'{"error": {"message": "not found"}}')
             return
-        head = f"Content-Type: {self.headers.get('Content-Type')}\r\n\r\n".encode()
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
-        record = {"authorization": self.headers.get("Authorization"),
-                  "model": fields["model"].get_content() if "model" in fields else None,
-                  "filename": fields["file"].get_filename() if "file" in fields else None,
-                  "file": fields["file"].get_payload(decode=True) if "file" in fields else None}
+        fields = multipart_fields(self.headers.get("Content-Type", ""), body)
+        filename, data = fields.get("file") or (None, None)
+        record = {"authorization": self.headers.get("Authorization"), "model": fields.get("model"),
+                  "filename": filename, "file": data}
         with fake.lock:
             fake.calls.append(record)
         self.send(200, json.dumps({"text": fake.transcript}).encode())

@@ -20,7 +20,7 @@ from ...llm.base import ModelRequest, ProviderSpec
 from ...llm.service import ChainFailed, NoProviderConfigured
 from ...messages import InboundMessage
 from .. import previews
-from ..media import intake as media
+from ..media import intake as media, output
 from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
@@ -89,7 +89,8 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         failed.audit += intake.audit
         failed.usage += intake.spent
         return failed
-    text = answer.text.strip() or t("model.bad_answer", ctx.locale)
+    text, files = output.take_files(answer.text.strip(), ctx.settings.media.max_bytes)
+    text = text or t("model.bad_answer", ctx.locale)
     if intake.images and not _sees(choice.chain, answer.provider):
         intake.notices.append(t("media.no_vision", ctx.locale))
     # The calls' usage is written with the outcome, by the transaction that finishes the message.
@@ -97,7 +98,7 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                       remember=[("user", intake.remembered), ("assistant", text)], provider=answer.provider,
                       model=answer.model, tokens=answer.usage.total, format="markdown",
                       usage=usage.spent(usage.user_key(principal), answers) + intake.spent,
-                      previewed=preview is not None, audit=intake.audit)
+                      previewed=preview is not None, audit=intake.audit, files=files)
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
 
 
