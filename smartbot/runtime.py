@@ -3,6 +3,7 @@ the `smartbot` command and the tests all use the same Runtime."""
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -26,7 +27,7 @@ from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
 from .pipeline.handlers import HandlerContext
 from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
-from .storage import liveness
+from .storage import liveness, uploads
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure
@@ -66,7 +67,7 @@ class Runtime:
         provisioning.provision(self.db, settings)
         self.channels: dict[str, Any] = registry.build_all(settings.channels)
         if settings.webchat.enabled:
-            self.channels["webchat"] = WebChatChannel(WebChatConfig())
+            self.channels["webchat"] = WebChatChannel(WebChatConfig(), functools.partial(uploads.content, self.db))
         self.store = open_store(settings.cache.url, self.db)
         self.models = wiring.build_service(settings, os.environ if env is None else env, threads, self.store)
         self.providers = ProviderStore(self.db)

@@ -17,6 +17,7 @@ from ..telemetry import request_ids
 from ..audit import AuditEvent
 from ..channels.base import Channel
 from ..settings.sections import Settings
+from ..storage import uploads
 from ..storage.db import Database
 from .delivery import Delivery
 from ..gateway import inbox
@@ -119,5 +120,6 @@ class MessageWorker:
             n_in = inbox.queue.purge_finished(conn, now - self.settings.jobs.dedup_days * 86400)
             n_turns = memory.purge_before(conn, now - self.settings.memory.retention_days * 86400)
             n_previews = previews.purge(conn, now - previews.STALE_SECONDS)
+            uploads.purge(conn, now - uploads.KEEP_SECONDS)
         if n_in or n_turns or n_previews:
             log.info("purged %d inbox rows, %d conversation turns and %d stale previews", n_in, n_turns, n_previews)

@@ -18,11 +18,12 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
 from ..storage.db import MAX_INTEGER
-from ..errors import PayloadError, RequestRefused
+from ..errors import MediaRefused, PayloadError, RequestRefused
 from ..i18n import available, catalogue, language_name, t
-from ..messages import InboundMessage
+from ..messages import Attachment, InboundMessage
+from ..storage import uploads
 from ..web.context import current_runtime, json_error, request_json
-from . import cookie, history, language
+from . import cookie, files, history, language
 from .cookie import ChatCookie
 from .feed import MAX_WAIT, LiveFeed
 from .history import Cursor
@@ -32,6 +33,7 @@ bp = Blueprint("webchat", __name__)
 
 MAX_TEXT = 4000
 MAX_BODY = 65536
+UPLOAD_OVERHEAD = 65536     # the multipart framing around an upload's bytes
 HISTORY_PAGE = 30           # entries the page asks for at a time
 HISTORY_MOST = 100          # the most one answer holds, whatever is asked
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}\Z")
@@ -105,15 +107,16 @@ def send():
     data = request_json(max_bytes=MAX_BODY)
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
-    text = data.get("text")
-    if not isinstance(text, str) or not text.strip():
+    text = data.get("text", "")
+    chat_id = _visitor()
+    attachments = _named_uploads(data.get("files"), chat_id)
+    if not isinstance(text, str) or not (text.strip() or attachments):
         raise PayloadError("missing field: text")
     if len(text) > MAX_TEXT:
         raise PayloadError(f"text is longer than {MAX_TEXT} characters")
     client_id = data.get("client_id") or cookie.new_chat_id()
     if not isinstance(client_id, str) or not cookie.CHAT_ID.match(client_id):
         raise PayloadError("client_id must be 8-64 letters, digits, - or _")
-    chat_id = _visitor()
     _, limits = current_app.extensions["smartbot_webchat"]
     refusal = limits.admit(chat_id, request.remote_addr or "")
     if refusal is not None:
@@ -123,10 +126,52 @@ def send():
     runtime = current_runtime()
     msg = InboundMessage(channel="webchat", event_id=f"{chat_id}:{client_id}", message_id=client_id,
                          chat_id=chat_id, user_id=chat_id, user_name="web-" + chat_id[:6], text=text.strip(),
-                         mentioned=True, locale=_locale())
+                         mentioned=True, locale=_locale(), attachments=attachments)
     result = runtime.ingest.accept(msg)
     response = jsonify(status="duplicate" if result.duplicate else "accepted", event_id=msg.event_id)
     response.status_code = 202
+    return _answer(response, chat_id)
+
+
+def _named_uploads(keys: Any, chat_id: str) -> list[Attachment]:
+    """The uploads a message names (`files`: upload ids this chat was given), as attachments."""
+    if keys is None:
+        return []
+    runtime = current_runtime()
+    if not isinstance(keys, list) or len(keys) > runtime.settings.media.max_files or \
+            not all(isinstance(k, str) and files.KEY.match(k) for k in keys):
+        raise PayloadError(f"files must be a list of at most {runtime.settings.media.max_files} upload ids")
+    found = [uploads.describe(runtime.db, key, chat_id) for key in keys]
+    if None in found:
+        raise PayloadError("files names an upload this chat does not have (uploads are kept for an hour)")
+    return [files.attachment(upload) for upload in found if upload is not None]
+
+
+@bp.post("/chat/api/files")
+def upload():
+    """One file for the visitor's next message, multipart field `file`, within [media] max_bytes."""
+    if request.headers.get("X-Requested-With") != "smartbot":
+        return json_error(403, "missing X-Requested-With: smartbot header")
+    runtime = current_runtime()
+    max_bytes = runtime.settings.media.max_bytes
+    request.max_content_length = max_bytes + UPLOAD_OVERHEAD
+    chat_id = _visitor()
+    _, limits = current_app.extensions["smartbot_webchat"]
+    refusal = limits.admit(chat_id, request.remote_addr or "")
+    if refusal is not None:
+        response = json_error(429, refusal.reason)
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
+    sent = request.files.get("file")
+    if sent is None:
+        raise PayloadError("missing multipart field: file")
+    try:
+        stored = files.accept(runtime.db, chat_id, sent.filename or "", sent.mimetype or "",
+                              sent.stream.read(max_bytes + 1), max_bytes)
+    except MediaRefused as exc:
+        return _answer(json_error(413 if exc.code == "too_large" else 415, exc.reason), chat_id)
+    response = jsonify(file_id=stored.key, name=stored.name, kind=files.attachment(stored).kind, size=stored.size)
+    response.status_code = 201
     return _answer(response, chat_id)
 
 
