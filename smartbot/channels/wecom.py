@@ -15,6 +15,8 @@ connection by the process holding it (`hold_aibot_socket`).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
@@ -36,6 +38,7 @@ from .support import files, http
 from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
+from .support.cipher import DecryptError, open_cbc
 from .support.wecom_crypto import aes_key, decrypt
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ TOKEN_CODES = {40014, 41001, 42001}
 RATE_LIMIT_CODES = {-1, 45009, 45011, 45033}
 _MEDIA = {"image": "image", "voice": "voice", "video": "video", "file": "file"}
 AIBOT_URL = "wss://openws.work.weixin.qq.com"
+AIBOT_FILE_HOSTS = ("qpic.cn", "weixin.qq.com")     # where the AI bot's files are served
 AIBOT_CHAT_TYPES = {"single": DIRECT, "group": GROUP}
 _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 
@@ -201,16 +205,40 @@ class WeComChannel(Channel):
             raise DeliveryError("WeCom says the recipient is not a member visible to this app", retryable=False)
 
     def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
-        """A self-built app's file by its MediaId: GET /cgi-bin/media/get. The AI bot's encrypted
-        file URLs are not read yet."""
+        """A self-built app's file by its MediaId: GET /cgi-bin/media/get. An AI bot's file: its URL
+        (on WeCom's file hosts only), decrypted with the message's aeskey."""
+        if attachment.url:
+            return self._aibot_file(attachment, limits)
         if not attachment.key:
-            raise MediaRefused("not_supported", "files sent to the WeCom AI bot cannot be read yet")
+            raise MediaRefused("unavailable", "the message names no WeCom media")
         try:
             token = self.tokens.get()
         except DeliveryError as exc:
             raise files.refused(exc) from None
         return files.download(self._http, self.config.api_base.rstrip("/") + "/cgi-bin/media/get", limits,
                               errors_as_json=True, params={"access_token": token, "media_id": attachment.key})
+
+    def _aibot_file(self, attachment: Attachment, limits: files.FetchLimits) -> bytes:
+        """AES-256-CBC with the aeskey (base64) as key and its first 16 bytes as IV, PKCS#7 padded
+        to 32-byte blocks, as WeCom's AI bot encrypts the files it hands over."""
+        if not files.on_hosts(attachment.url, AIBOT_FILE_HOSTS, self.config.api_base):
+            raise MediaRefused("unavailable", "the file's address is not on WeCom's file hosts")
+        try:
+            key = base64.b64decode(attachment.key + "=" * (-len(attachment.key) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise MediaRefused("unavailable", "the message carries no usable aeskey for its file")
+        sealed = files.download(self._http, attachment.url, files.FetchLimits(limits.max_bytes + 32, limits.timeout))
+        try:
+            data, padded = open_cbc(key, key[:16], sealed, pad_block=32)
+        except DecryptError:
+            padded = False
+        if not padded:
+            raise MediaRefused("unavailable", "the file does not decrypt with its aeskey")
+        if len(data) > limits.max_bytes:
+            raise files.too_large(limits.max_bytes)
+        return data
 
     def close(self) -> None:
         self._http.close()
@@ -308,8 +336,9 @@ def _aibot_content(body: dict[str, Any]) -> tuple[str, list[Attachment]]:
         if item_kind in ("text", "voice") and isinstance(part.get("content"), str):
             texts.append(part["content"].strip())
         elif item_kind in ("image", "file", "video") and isinstance(part.get("url"), str):
+            # The file at `url` is encrypted with the message's own `aeskey` (kept as the key).
             attachments.append(Attachment(_MEDIA[item_kind], name=str(part.get("filename") or "")[:200],
-                                          url=part["url"][:2000]))
+                                          url=part["url"][:2000], key=str(part.get("aeskey") or "")[:100]))
     return "\n".join(t for t in texts if t), attachments
 
 
