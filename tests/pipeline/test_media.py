@@ -15,13 +15,16 @@ import sqlalchemy as sa
 
 from smartbot.storage.tables import ModelUsage
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_chat_apis import SLACK_SIGNING_SECRET, TELEGRAM_SECRET, channel_config
+from nacl.signing import SigningKey
+
+from tests.support.fake_chat_apis import (DISCORD_APP_ID, DISCORD_SIGNING_SEED, SLACK_SIGNING_SECRET, TELEGRAM_SECRET,
+                                          channel_config)
 from tests.support.fake_files import FakeFileApis, FakeTranscriber
 from tests.support.fake_model import FakeModel
 from tests.support.fake_ollama import FakeOllama
 from tests.support.fake_platform import FakePlatform
-from tests.support.platform_clients import (SlackSender, TelegramSender, model_answer, quiet_for, sample,
-                                            wait_for_audit)
+from tests.support.platform_clients import (DiscordSender, SlackSender, TelegramSender, model_answer, quiet_for,
+                                            sample, wait_for_audit)
 
 
 def png(width: int = 2, height: int = 2) -> bytes:
@@ -80,7 +83,8 @@ def bot(live_app, make_config, files, transcriber):
                       "api_key_env": "SPEECH_API_KEY", "max_retries": 0}]
         config = make_config(providers=providers, models={"default": "main"},
                              channels={"telegram": channel_config("telegram", files),
-                                       "slack": channel_config("slack", files)},
+                                       "slack": channel_config("slack", files),
+                                       "discord": channel_config("discord", files)},
                              speech={"provider": "speech", "model": "whisper-test"} if speech else {},
                              media=media or {}, **({"quotas": quotas} if quotas else {}))
         return live_app(config)
@@ -336,3 +340,17 @@ def test_a_data_url_that_is_not_an_image_stays_text(bot, files, fake_model):
     _send_telegram(app, 21, text="show me")
     [text] = _replies(files, 1)
     assert text.startswith("raw: data:image/png;base64,") and files.uploads == []
+
+
+def test_an_image_in_the_models_answer_is_a_discord_attachment(bot, files, fake_model):
+    app = bot(fake_model)
+    image = png(5, 5)
+    _answer_with_image(fake_model, image)
+    command = sample("discord_slash_ask.json")
+    command["data"]["options"] = [{"type": 3, "name": "text", "value": "draw the disk chart"}]
+    assert DiscordSender(app.url, SigningKey(DISCORD_SIGNING_SEED)).post(command).status_code == 200
+    uploads = [u for u in _wait_uploads(files, 1) if u["platform"] == "discord"]
+    [upload] = uploads
+    assert upload["path"].startswith(f"/discord/api/v10/webhooks/{DISCORD_APP_ID}/")
+    assert upload["fields"]["files[0]"] == ("disk-chart-1.png", image)
+    assert json.loads(upload["fields"]["payload_json"])["attachments"] == [{"id": 0, "filename": "disk-chart-1.png"}]
