@@ -117,12 +117,9 @@ def send():
     client_id = data.get("client_id") or cookie.new_chat_id()
     if not isinstance(client_id, str) or not cookie.CHAT_ID.match(client_id):
         raise PayloadError("client_id must be 8-64 letters, digits, - or _")
-    _, limits = current_app.extensions["smartbot_webchat"]
-    refusal = limits.admit(chat_id, request.remote_addr or "")
-    if refusal is not None:
-        response = json_error(429, refusal.reason)
-        response.headers["Retry-After"] = str(refusal.retry_after)
-        return response
+    refused = _over_limit(chat_id)
+    if refused is not None:
+        return refused
     runtime = current_runtime()
     msg = InboundMessage(channel="webchat", event_id=f"{chat_id}:{client_id}", message_id=client_id,
                          chat_id=chat_id, user_id=chat_id, user_name="web-" + chat_id[:6], text=text.strip(),
@@ -131,6 +128,17 @@ def send():
     response = jsonify(status="duplicate" if result.duplicate else "accepted", event_id=msg.event_id)
     response.status_code = 202
     return _answer(response, chat_id)
+
+
+def _over_limit(chat_id: str) -> Response | None:
+    """429 with Retry-After when this chat or address has sent too much (messages and uploads alike)."""
+    _, limits = current_app.extensions["smartbot_webchat"]
+    refusal = limits.admit(chat_id, request.remote_addr or "")
+    if refusal is None:
+        return None
+    response = json_error(429, refusal.reason)
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _named_uploads(keys: Any, chat_id: str) -> list[Attachment]:
@@ -156,12 +164,9 @@ def upload():
     max_bytes = runtime.settings.media.max_bytes
     request.max_content_length = max_bytes + UPLOAD_OVERHEAD
     chat_id = _visitor()
-    _, limits = current_app.extensions["smartbot_webchat"]
-    refusal = limits.admit(chat_id, request.remote_addr or "")
-    if refusal is not None:
-        response = json_error(429, refusal.reason)
-        response.headers["Retry-After"] = str(refusal.retry_after)
-        return response
+    refused = _over_limit(chat_id)
+    if refused is not None:
+        return refused
     sent = request.files.get("file")
     if sent is None:
         raise PayloadError("missing multipart field: file")
