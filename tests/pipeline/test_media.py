@@ -354,3 +354,13 @@ def test_an_image_in_the_models_answer_is_a_discord_attachment(bot, files, fake_
     assert upload["path"].startswith(f"/discord/api/v10/webhooks/{DISCORD_APP_ID}/")
     assert upload["fields"]["files[0]"] == ("disk-chart-1.png", image)
     assert json.loads(upload["fields"]["payload_json"])["attachments"] == [{"id": 0, "filename": "disk-chart-1.png"}]
+
+
+def test_an_image_sent_as_a_document_reaches_the_model_as_an_image(bot, files, fake_model):
+    app = bot(fake_model)
+    image = png()
+    files.add("telegram", "doc-png", image)
+    _send_telegram(app, 22, document={"file_id": "doc-png", "file_name": "screen.png", "mime_type": "image/png"})
+    _replies(files, 1)
+    parts = fake_model.requests[-1]["json"]["messages"][-1]["content"]
+    assert parts[-1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(image).decode()

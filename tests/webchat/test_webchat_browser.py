@@ -66,6 +66,19 @@ def test_a_chat_shows_both_sides_with_times_after_a_reload(browser, site):
     _clean(chat)
 
 
+def test_a_file_attached_on_the_page_is_uploaded_and_read_with_the_message(browser, site):
+    chat = ChatPage.open(browser, site.url)
+    chat.page.set_input_files("#file", files=[{"name": "todo.txt", "mimeType": "text/plain",
+                                               "buffer": "restart web-1 tonight\n".encode()}])
+    chat.page.wait_for_selector("#attached:not([hidden])", timeout=WAIT_MS)
+    assert "todo.txt" in chat.page.locator("#attached").inner_text()
+    chat.send("what is on my list?")
+    chat.wait_for_bot("echo: what is on my list?")
+    assert chat.page.locator("#attached").is_hidden()
+    assert "restart web-1 tonight" in site.model.requests[-1]["json"]["messages"][-1]["content"]
+    _clean(chat)
+
+
 def test_older_messages_load_on_request_above_the_newest(browser, site):
     chat = ChatPage.open(browser, site.url)
     for i in range(34):                         # more than the page's first 30

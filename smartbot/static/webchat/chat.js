@@ -59,13 +59,40 @@ function historyUrl(before) {
   return "/chat/api/history?limit=" + config.historyPage + (before ? "&before=" + encodeURIComponent(before) : "");
 }
 
-function post(words, clientId) {
+function post(words, clientId, files) {
   return getJson("/chat/api/messages", {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-Requested-With": "smartbot" },
-    body: JSON.stringify({ text: words, client_id: clientId }),
+    body: JSON.stringify(files && files.length ? { text: words, client_id: clientId, files } : { text: words, client_id: clientId }),
   });
 }
+
+// Files attached for the next message: uploaded at once (the server checks them), sent by id.
+const fileInput = document.getElementById("file");
+const attachedNote = document.getElementById("attached");
+let attached = [];
+
+function showAttached() {
+  attachedNote.hidden = attached.length === 0;
+  attachedNote.textContent = attached.length ? say("attached", { names: attached.map((a) => a.name).join(", ") }) : "";
+}
+
+fileInput.addEventListener("change", async () => {
+  for (const file of Array.from(fileInput.files)) {
+    const body = new FormData();
+    body.append("file", file);
+    try {
+      attached.push(await getJson("/chat/api/files", { method: "POST", headers: { "X-Requested-With": "smartbot" }, body }));
+    } catch (error) {
+      const note = bubbles.note(say("upload_failed", { name: file.name, reason: error.message }), true);
+      list.appendChild(note);
+      announce(note.textContent);
+      scrollToEnd();
+    }
+  }
+  fileInput.value = "";
+  showAttached();
+});
 
 function newId() {
   const bytes = new Uint8Array(12);
@@ -263,7 +290,7 @@ async function sendMessage(words, options) {
   sent.push(clientId);
   let node = null;
   if (!options.quiet) {
-    node = bubbles.mine(words, Date.now() / 1000);
+    node = bubbles.mine(options.shown || words, Date.now() / 1000);
     node.dataset.clientId = clientId;
     list.appendChild(node);
     showEmpty();
@@ -271,7 +298,7 @@ async function sendMessage(words, options) {
   }
   for (const old of list.querySelectorAll(".note.error")) old.remove();
   try {
-    await post(words, clientId);
+    await post(words, clientId, options.files);
     if (node && !replied.has(clientId) && !previews.shown.has(clientId)) {
       const note = bubbles.note(say("waiting"));
       note.dataset.replyTo = clientId;
@@ -297,10 +324,14 @@ function autosize() {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const words = input.value.trim();
-  if (!words) return;
+  if (!words && !attached.length) return;
+  const files = attached.map((a) => a.file_id);
+  const shownWords = words || attached.map((a) => "[" + a.name + "]").join(" ");
+  attached = [];
+  showAttached();
   input.value = "";
   autosize();
-  sendMessage(words, {});
+  sendMessage(words, { files, shown: shownWords });
 });
 
 input.addEventListener("keydown", (event) => {
