@@ -27,6 +27,7 @@ from .gateway.ingest import Ingest
 from .pipeline.handlers import HandlerContext
 from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
 from .storage import liveness
+from .jobs.bell import Bell
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure
@@ -38,6 +39,7 @@ from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
 from .ops.server_lock import ServerLock, lock_path
+from .pipeline.connection_replies import ConnectionReplies
 from .pipeline.decide import Pipeline
 from .router import Router
 from .storage.shared_state import LocalStore, open_store
@@ -101,7 +103,9 @@ class Runtime:
         dispatch = self.runner.dispatch
         handoff = Handoff(jobs.max_backlog, jobs.lease_seconds)
         claims = Claims(self.db, self.owner, jobs.lease_seconds, handoff)
-        self.delivery = Delivery(self.settings, self.db, self.channels, claims, dispatch)
+        self.bell = Bell(jobs.broker_url if self.celery is not None else self.settings.cache.url, jobs.queue)
+        self.delivery = Delivery(self.settings, self.db, self.channels, claims, dispatch, self.bell)
+        self.connection_replies = ConnectionReplies(self.channels, self.delivery)
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, claims, self.delivery,
                                     dispatch)
         self.approvals = ApprovalJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
@@ -139,6 +143,7 @@ class Runtime:
             self.model_health.start()     # only processes that call models watch their health
         self.ops.start()
         self.connections.start()
+        self.connection_replies.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -151,6 +156,8 @@ class Runtime:
                 return
             self._started = False
         self.connections.stop()
+        self.connection_replies.stop()
+        self.bell.close()
         self.model_health.stop()
         self.ops.stop()
         unstarted = self.runner.stop(timeout)

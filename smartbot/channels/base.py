@@ -186,8 +186,13 @@ class Channel(ABC):
     def sends_here(self, reply: Reply) -> bool:
         """Whether this process can send `reply` now. A reply that only the process holding the
         platform's connection can send (WeCom's AI bot answers over its socket) says no elsewhere,
-        and the outbox hands it back for that process to take."""
+        and the outbox leaves it for that process (`holds_reply_connection`) to send."""
         return True
+
+    def holds_reply_connection(self) -> bool:
+        """Whether this process now holds the connection some of this channel's replies must go
+        over (see `sends_here`): then it sends the replies other processes left for it."""
+        return False
 
     def close(self) -> None:
         """Release pooled connections."""

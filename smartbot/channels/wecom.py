@@ -204,7 +204,10 @@ class WeComChannel(Channel):
         self._http.close()
 
     def sends_here(self, reply: Reply) -> bool:
-        return not reply.reply_context.get("aibot") or self.name in _AIBOT_SOCKETS
+        return not reply.reply_context.get("aibot") or self.holds_reply_connection()
+
+    def holds_reply_connection(self) -> bool:
+        return self.name in _AIBOT_SOCKETS
 
     def _send_by_aibot(self, reply: Reply) -> None:
         """Over the AI bot's long connection, which the process holding it sends for us: as the
