@@ -57,7 +57,8 @@ def two_nodes(tmp_path: Path, fake_model: Any, channel: str, section: dict[str, 
             for name in ("a", "b"):
                 folder = tmp_path / name
                 (folder / "tmp").mkdir(parents=True)
-                nodes.append(GunicornApp(dict(config), folder, workers=1, env={"TMPDIR": str(folder / "tmp")}).start())
+                nodes.append(GunicornApp(dict(config), folder, workers=1, env={"TMPDIR": str(folder / "tmp")})
+                             .start(timeout=90))          # a busy machine starts slowly
             yield nodes, url
         finally:
             for node in nodes:
