@@ -126,8 +126,7 @@ def expire_due(ctx: HandlerContext) -> list[int]:
 def turns_of(conn: Connection, ctx: HandlerContext, conversation_key: str) -> list[dict[str, str]]:
     """The conversation's last turns, as the API shows them."""
     limit = min(ctx.settings.handoff.last_turns, MAX_TURNS)
-    return [{"role": turn.role, "text": turn.content}
-            for turn in memory.load_history(conn, conversation_key, limit, 1_000_000)][-limit:] if limit else []
+    return [{"role": turn.role, "text": turn.content} for turn in memory.last_turns(conn, conversation_key, limit)]
 
 
 def _last_turns(conn: Connection, ctx: HandlerContext, conversation_key: str) -> str:
