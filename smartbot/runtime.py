@@ -26,6 +26,8 @@ from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
 from .pipeline.handlers import HandlerContext
 from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
+from .pipeline.handlers.handoff_flow import HandoffJobs
+from .router.profiles import PROFILES_VERSION, ProfileBook
 from .storage import liveness
 from .jobs.bell import Bell
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
@@ -76,8 +78,9 @@ class Runtime:
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
+        self.profiles = ProfileBook(self.db, version_reader(self.db, PROFILES_VERSION))
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
-                                 self.store)
+                                 self.store, self.profiles)
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)
@@ -110,6 +113,7 @@ class Runtime:
                                     dispatch)
         self.approvals = ApprovalJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
                                                      self.settings.default_locale, self.commands), dispatch)
+        self.handoffs = HandoffJobs(self.approvals.ctx, dispatch)
         self.workflows = WorkflowJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
                                                      self.settings.default_locale, self.commands, self.store),
                                       self.channels, self.owner, jobs.lease_seconds, dispatch)
@@ -123,7 +127,8 @@ class Runtime:
         self.runner.serve({inbox.KIND: self.worker.handle_message, outbox.KIND: self.delivery.deliver,
                            APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run},
                           Upkeep(recover=(self.worker.recover, self.delivery.recover,
-                                          self.approvals.recover, self.workflows.recover, self.db.checkpoint),
+                                          self.approvals.recover, self.handoffs.recover, self.workflows.recover,
+                                          self.db.checkpoint),
                                  renew=(self.worker.renew, self.delivery.renew, self.workflows.renew),
                                  purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":

@@ -44,5 +44,9 @@ def attach_resources() -> Blueprint:
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
                        workflows):
             bp.register_blueprint(module.bp)
+        from . import handoffs, profiles
+
+        for module in (profiles, handoffs):
+            bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -196,6 +196,18 @@ class QuotaSettings:
 
 
 @dataclass
+class HandoffSettings:
+    """[handoff]: where hand-offs to a person are announced, and when a quiet one goes back to the bot."""
+
+    notify: list[str] = setting([], help="agents' chats told about hand-offs, as \"<channel>:<chat_id>\"")
+    timeout_minutes: float = setting(60.0, minimum=1, help="a hand-off with no activity this long goes back to the bot")
+    last_turns: int = setting(6, minimum=0, help="turns of the conversation shown to the agents (at most 50)")
+
+    validate = ApprovalsSettings.validate       # the same "<channel>:<chat_id>" checks
+    targets = ApprovalsSettings.targets
+
+
+@dataclass
 class MemorySettings:
     max_turns: int = setting(20, minimum=0)
     max_tokens: int = setting(3000, minimum=0)
@@ -273,6 +285,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
     commands: list[CommandSettings] = field(default_factory=list)
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)

@@ -10,6 +10,7 @@ from ...executor.runner import CommandRunner
 from ...assistant.provider_store import ProviderStore
 from ...llm.service import ModelService
 from ...storage.shared_state import LocalStore
+from ...router.profiles import Profile
 
 
 @dataclass
@@ -21,3 +22,4 @@ class HandlerContext:
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
+    profile: Profile | None = None     # the per-chat profile in force (router/profiles.py)

@@ -38,9 +38,10 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
     limits = ctx.settings.memory
+    profile = ctx.profile       # the chat's own persona, route, tools and quotas (router/profiles.py)
     with ctx.db.read() as conn:
-        choice = ctx.providers.select(msg, principal, conn)
-        quota = usage.quota_state(conn, ctx.settings.quotas, principal)
+        choice = ctx.providers.select(msg, principal, conn, profile.model_route if profile else "")
+        quota = usage.quota_state(conn, ctx.settings.quotas, principal, profile.tokens_per_day if profile else None)
         # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
         history = [] if choice.cache_ttl > 0 or not choice.chain else \
             memory.load_history(conn, msg.conversation_key, limits.max_turns, limits.max_tokens)
@@ -52,22 +53,25 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                                          "denied", {"used": quota.used, "limit": quota.limit,
                                                     "event_id": msg.event_id})])
     over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, f"{msg.channel}:{msg.event_id}",
-                           msg.received_at)
+                           msg.received_at, profile.messages_per_minute if profile else None)
     if over is not None:
         limit, place = over
         events = [] if place > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
             "model.rate_limited", principal.identity, usage.user_key(principal), "denied",
             {"limit_per_minute": limit, "event_id": msg.event_id})]
         return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
-    system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
+    persona = profile.system_prompt if profile else ""
+    system = persona or choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": msg.text})
+    # A profile turns tools on or off for its chats; tools offer only what this sender may run.
+    tools = route.params.get("tools") if profile is None or profile.tools is None else profile.tools
     tool_run = None
-    preview = None if route.params.get("tools") else _preview(ctx, msg)
+    preview = None if tools else _preview(ctx, msg)
     try:
-        if route.params.get("tools"):
+        if tools:
             tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal, ctx.locale), msg.event_id, messages,
                                            choice.chain)
             answer, answers = tool_run.answer, tool_run.answers
