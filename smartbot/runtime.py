@@ -75,7 +75,7 @@ class Runtime:
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
-                                 self.store)
+                                 self.store, self.channels)
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)

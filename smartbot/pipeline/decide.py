@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
-                 providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None) -> None:
+                 providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None,
+                 channels: dict[str, Any] | None = None) -> None:
         self.settings = settings
+        self.channels = channels or {}
         self.store = store if store is not None else LocalStore()
         self.commands = commands
         self.db = db
@@ -51,7 +53,8 @@ class Pipeline:
         if route.action == "ignore":
             return Outcome(result="ignored")
         handler = HANDLERS.get(route.action)
-        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
+        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
+                             self.channels)
         if handler is None:
             outcome = Outcome(texts=[t("action.unavailable", locale)], result="error")
         else:

@@ -21,3 +21,4 @@ class HandlerContext:
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
+    channels: dict[str, Any] = field(default_factory=dict)   # by name: where a reply can be shown while written
