@@ -146,6 +146,7 @@ class FakeChatApis(LoopbackServer):
                      and r["message_id"] == message_id), None)
 
     def _edit(self, message: dict[str, Any], field: str, text: str) -> None:
+        message.setdefault("created", message["json"])      # the request as it came, before any edit
         message.setdefault("edits", []).append(text)
         message["json"] = {**message["json"], field: text}
 
