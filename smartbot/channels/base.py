@@ -134,6 +134,12 @@ class StreamingConfig:
 
     stream: bool = setting(True, help="show the reply while the model writes it; false: only when done")
     stream_interval: float = setting(1.0, minimum=0.1, help="seconds between two updates of a reply being written")
+
+
+@dataclass
+class PlatformStreamingConfig(StreamingConfig):
+    """A chat platform's stream settings: a platform also shows that the bot is writing."""
+
     typing: bool = setting(True, help="show that the bot is writing (where the platform has a typing indicator)")
 
 

@@ -38,7 +38,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, reply_urls
-from .base import Channel, ModeConfig, SingleUse, StreamingConfig, WebRequest, WebResponse
+from .base import Channel, ModeConfig, SingleUse, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.groups import addressed, group_trigger_setting
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window, parse as parse_timestamp
@@ -57,7 +57,7 @@ _CARD_WRITING, _CARD_DONE = "2", "3"          # the AI card's flowStatus: being 
 
 
 @dataclass
-class DingTalkConfig(ModeConfig, StreamingConfig):
+class DingTalkConfig(ModeConfig, PlatformStreamingConfig):
     app_key: str = setting(required=True, help="the AppKey (Client ID) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True,
                               help="the AppSecret (Client Secret); it also signs the robot's callbacks")

@@ -32,7 +32,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import CONNECT, StreamingConfig, WebRequest, WebResponse
+from .base import CONNECT, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
 from .support.timestamps import check_window
@@ -59,7 +59,7 @@ _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
 
 
 @dataclass
-class DiscordConfig(PlatformConfig, StreamingConfig):
+class DiscordConfig(PlatformConfig, PlatformStreamingConfig):
     application_id: str = setting("", help="General Information > Application ID; required in webhook mode")
     public_key: str = setting("", help="General Information > Public Key (64 hex characters); required in webhook mode")
     bot_token: str = setting("", secret=True,

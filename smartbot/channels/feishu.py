@@ -37,7 +37,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, StreamingConfig, WebRequest, WebResponse, connects, load_json
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
@@ -63,7 +63,7 @@ UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE
 
 
 @dataclass
-class FeishuConfig(ModeConfig, StreamingConfig):
+class FeishuConfig(ModeConfig, PlatformStreamingConfig):
     app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
     verification_token: str = setting("", secret=True,

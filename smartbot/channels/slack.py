@@ -24,7 +24,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import CONNECT, WEBHOOK, StreamingConfig, WebRequest, WebResponse
+from .base import CONNECT, WEBHOOK, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
@@ -45,7 +45,7 @@ _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 
 
 @dataclass
-class SlackConfig(PlatformConfig, StreamingConfig):
+class SlackConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
     signing_secret: str = setting("", secret=True, help="Basic Information > Signing Secret; required in webhook mode")
     app_token: str = setting("", secret=True,

@@ -31,7 +31,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import WEBHOOK, StreamingConfig, WebRequest
+from .base import WEBHOOK, PlatformStreamingConfig, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
@@ -51,7 +51,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 
 
 @dataclass
-class TelegramConfig(PlatformConfig, StreamingConfig):
+class TelegramConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the token @BotFather gave you (123456:ABC...)")
     secret_token: str = setting("", secret=True,
                                 help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -); "

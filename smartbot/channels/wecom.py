@@ -35,7 +35,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, StreamingConfig, WebRequest, WebResponse, connects
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.wecom_crypto import aes_key, decrypt
@@ -51,7 +51,7 @@ _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 
 
 @dataclass
-class WeComConfig(ModeConfig, StreamingConfig):
+class WeComConfig(ModeConfig, PlatformStreamingConfig):
     # webhook mode: a self-built app's encrypted XML callbacks
     corp_id: str = setting("", help="the Corp ID (ww...) from My Company > Company Information (webhook mode)")
     # Optional[...], not "int | None": the settings reader converts typing.Union (environment values are text)

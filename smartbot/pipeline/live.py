@@ -68,7 +68,7 @@ def for_message(db: Database, channel: Channel | None, msg: InboundMessage, conf
     stream = streamed and config.stream
     if channel is None or channel.previews_from_database:
         return previews.Preview(db, msg.chat_key, msg.event_id, config.stream_interval) if stream else None
-    live = LiveReply(channel, db, msg, config.stream_interval, stream, config.typing)
+    live = LiveReply(channel, db, msg, config.stream_interval, stream, getattr(config, "typing", False))
     if not live.streams and live.typing_due is None:
         return None
     live.start()
