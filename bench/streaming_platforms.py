@@ -18,7 +18,6 @@ Figures (ms, p50 and p99), per platform:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from contextlib import ExitStack
@@ -33,6 +32,7 @@ from e2e import percentile  # noqa: E402
 from smartbot.storage.db import Database  # noqa: E402
 from tests.support.fake_chat_apis import (SLACK_SIGNING_SECRET, TELEGRAM_SECRET, TELEGRAM_USERNAME,  # noqa: E402
                                           FakeChatApis, channel_config)
+from tests.support.fake_open_platforms import running  # noqa: E402
 from tests.support.platform_clients import SlackSender, TelegramSender, sample  # noqa: E402
 
 FIELD = {"telegram": "text", "slack": "text"}
@@ -104,15 +104,11 @@ def one_message(chat: Chat, model: Any, tokens: int, n: int, streamed: bool) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=20, help="messages per platform and app")
-    parser.add_argument("--tokens", type=int, default=20)
-    parser.add_argument("--pace", type=float, default=0.05, help="seconds between tokens")
-    args = parser.parse_args()
+    args = webchat.arguments(__doc__.split("\n")[0], 20)
     results: dict[tuple[str, bool], list[dict[str, float]]] = {}
     with rc.servers() as (work, model, platform), ExitStack() as stack:
         model.pace = args.pace
-        chat_apis = stack.enter_context(_running(FakeChatApis()))
+        chat_apis = stack.enter_context(running(FakeChatApis()))
         chats = {}
         for stream in (True, False):
             folder = work / ("streamed" if stream else "whole")
@@ -150,19 +146,6 @@ def report(args: Any, results: dict[tuple[str, bool], list[dict[str, float]]]) -
         line("streamed: message sent -> final reply visible", results[(name, True)], "to_reply")
         if (name, False) in results:
             line("not streamed: message sent -> reply visible", results[(name, False)], "to_reply")
-
-
-class _running:
-    """A fake server started for the `with` block."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-
-    def __enter__(self) -> Any:
-        return self.server.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.stop()
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class LiveReply:
         self._given_up = not self.streams
         self.typing_due: float | None = clock() if typing and channel.typing_interval else None
         self._closed = False
+        self._showing = False       # a preview call (post or edit) is on its way
         self._cv = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"live-{msg.channel}", daemon=True)
 
@@ -108,12 +109,14 @@ class LiveReply:
             self._cv.notify()
 
     def close(self) -> None:
-        """The model is done: stop typing and editing, and let a preview being posted finish (its
-        handle must be recorded before the final reply is stored)."""
+        """The model is done: stop typing and editing. A preview call on its way is waited for: a
+        posted preview's handle must be recorded before the final reply is stored, and an edit must
+        not land after the final one. A typing call on its way is not."""
         with self._cv:
             self._closed = True
             self._cv.notify()
-        if self._thread.is_alive():
+            showing = self._showing
+        if showing:
             self._thread.join(CLOSE_WAIT)
 
     # -- the thread ------------------------------------------------------------------------
@@ -122,7 +125,11 @@ class LiveReply:
             while True:
                 action, text = self._next()
                 if action == "show":
-                    self._show(text)
+                    try:
+                        self._show(text)
+                    finally:
+                        with self._cv:
+                            self._showing = False
                 elif action == "typing":
                     self._type()
                 else:
@@ -140,6 +147,7 @@ class LiveReply:
                 if text and text != self._shown and not self._given_up:
                     wait = self.throttle.wait(self.chat_key)
                     if wait <= 0:
+                        self._showing = True
                         return "show", text
                 elif not self._shown and self.typing_due is not None:
                     wait = self.typing_due - now

@@ -164,17 +164,37 @@ def test_a_model_error_mid_stream_ends_the_preview_in_the_friendly_error(platfor
     assert fake_model.calls() == 1
 
 
+ECHOES = {"telegram-group": "echo: what is the load?", "slack": "echo: restart worker",
+          "discord": "echo: how much disk is left on web-1?"}
+
+
+@pytest.mark.parametrize("case", sorted(ECHOES))
 def test_a_worker_killed_mid_stream_still_gives_exactly_one_final(gunicorn_app, make_config, fake_model,
-                                                                  fake_chat_apis):
+                                                                  fake_chat_apis, case):
+    platform = case.split("-")[0]
     fake_model.script({"tokens": WORDS, "pace": 0.3})           # the first try is slow; we kill it midway
-    channels = {"telegram": streaming(fake_chat_apis, "telegram")}
+    channels = {platform: streaming(fake_chat_apis, platform)}
     app = gunicorn_app(make_config(model=fake_model, channels=channels), workers=2)
-    post(app, "telegram-group")
-    assert wait_until(lambda: fake_chat_apis.delivered("telegram"), 15), app.log()      # the preview is up
+    post(app, case)
+    assert wait_until(lambda: fake_chat_apis.delivered(platform), 15), app.log()      # the preview is up
     assert app.kill_workers()
     app.wait_ready(timeout=30)
-    final = "echo: what is the load?"
-    assert shown(fake_chat_apis, "telegram", final, timeout=40), (fake_chat_apis.requests, app.log())
+    assert shown(fake_chat_apis, platform, ECHOES[case], timeout=40), (fake_chat_apis.requests, app.log())
     quiet_for(1.5)
-    assert final_texts(fake_chat_apis, "telegram") == [final]       # the same message, edited: no second one
+    assert final_texts(fake_chat_apis, platform) == [ECHOES[case]]     # the same message, edited: no second one
     assert fake_model.calls() == 2
+
+
+def test_a_reply_longer_than_the_platform_limit_previews_its_first_part_and_sends_the_rest(platforms, fake_model,
+                                                                                          fake_chat_apis):
+    words = [f"{i:03d}" + "x" * 95 + " " for i in range(30)]           # 3,000 characters; Discord takes 2,000
+    fake_model.script({"tokens": words, "pace": 0.02})
+    app = platforms(typing=False)
+    post(app, "discord")
+    assert wait_until(lambda: len(fake_chat_apis.delivered("discord")) == 2, 20), fake_chat_apis.requests
+    quiet_for(1.0)
+    first, rest = final_texts(fake_chat_apis, "discord")
+    assert (first + " " + rest).split() == "".join(words).split()
+    previews = [r["json"]["content"] for r in edits(fake_chat_apis, "discord")]
+    assert all(len(text) <= 2000 for text in previews) and previews[-1] == first
+    assert fake_chat_apis.delivered("discord")[1].get("edits") is None        # the rest: a message of its own
