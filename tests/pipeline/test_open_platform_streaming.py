@@ -31,10 +31,15 @@ class Feishu:
     def __init__(self, fake: FakeFeishu) -> None:
         self.fake = fake
 
+    name = "feishu"
+    echo = "echo: 查看磁盘使用情况"
+
+    def section(self) -> dict:
+        return {"app_id": FEISHU_ID, "app_secret": FEISHU_SECRET, "verification_token": FEISHU_TOKEN,
+                "bot_open_id": "ou_bot", "api_base": self.fake.url, **STREAMING}
+
     def start(self, live_app, make_config, fake_model):
-        return start_app(live_app, make_config, fake_model, "feishu", {
-            "app_id": FEISHU_ID, "app_secret": FEISHU_SECRET, "verification_token": FEISHU_TOKEN,
-            "bot_open_id": "ou_bot", "api_base": self.fake.url, **STREAMING})
+        return start_app(live_app, make_config, fake_model, self.name, self.section())
 
     def post(self, app) -> None:
         body, headers = feishu_request(feishu_event("feishu_p2p_text.json"))
@@ -55,10 +60,15 @@ class DingTalk:
     def __init__(self, fake: FakeDingTalk) -> None:
         self.fake = fake
 
+    name = "dingtalk"
+    echo = "echo: 服务状态"
+
+    def section(self) -> dict:
+        return {"app_key": DING_KEY, "app_secret": DING_SECRET, "api_base": self.fake.url,
+                "session_webhook_hosts": [self.fake.url], **STREAMING}
+
     def start(self, live_app, make_config, fake_model):
-        return start_app(live_app, make_config, fake_model, "dingtalk", {
-            "app_key": DING_KEY, "app_secret": DING_SECRET, "api_base": self.fake.url,
-            "session_webhook_hosts": [self.fake.url], **STREAMING})
+        return start_app(live_app, make_config, fake_model, self.name, self.section())
 
     def post(self, app) -> None:
         body = json.dumps(dingtalk_message(sessionWebhook=self.fake.session_webhook), ensure_ascii=False).encode()
@@ -127,3 +137,16 @@ def test_a_model_error_mid_stream_ends_the_card_in_the_friendly_error(live_app, 
     [card] = platform.fake.delivered
     assert platform.fake.text_of(card) in FRIENDLY and platform.first_text(card).startswith("half")
     assert fake_model.calls() == 1
+
+
+def test_a_worker_killed_mid_stream_still_ends_the_card_once(gunicorn_app, make_config, fake_model, platform):
+    fake_model.script({"tokens": WORDS, "pace": 0.3})           # the first try is slow; we kill it midway
+    app = gunicorn_app(make_config(model=fake_model, channels={platform.name: platform.section()}), workers=2)
+    platform.post(app)
+    assert wait_until(lambda: platform.fake.delivered, 15), app.log()          # the card is up
+    assert app.kill_workers()
+    app.wait_ready(timeout=30)
+    assert wait_until(lambda: texts_shown(platform) == [platform.echo], 40), (platform.fake.requests, app.log())
+    quiet_for(1.5)
+    assert texts_shown(platform) == [platform.echo]             # the same card, finished: no second message
+    assert fake_model.calls() == 2
