@@ -30,6 +30,7 @@ from . import previews
 
 log = logging.getLogger(__name__)
 
+MAX_PREVIEW = 4000         # characters a preview shows on a platform that states no limit
 CLOSE_WAIT = 15.0          # a preview being posted when the model ends is waited for this long at most
 _PRUNE_AT = 10_000
 
@@ -90,7 +91,10 @@ class LiveReply:
         self.reply = Reply(msg.channel, msg.chat_id, "", dict(msg.reply_context), reply_to=msg.event_id,
                            delivery_id=outbox.delivery_id(msg.channel, msg.event_id), request_id=msg.request_id)
         self.streams = stream and channel.can_preview(self.reply)
-        self._parts: list[str] = []
+        self._text = ""
+        # Enough text to fill the platform's first message (and its split point): an endless answer
+        # costs this much memory and work, not more.
+        self._keep = 2 * (channel.text_limit or MAX_PREVIEW) + 100
         self._shown = ""
         self._handle = ""
         self._given_up = not self.streams
@@ -105,8 +109,9 @@ class LiveReply:
 
     def __call__(self, piece: str) -> None:
         with self._cv:
-            self._parts.append(piece)
-            self._cv.notify()
+            if len(self._text) < self._keep:       # past it, the part a preview shows no longer changes
+                self._text += piece
+                self._cv.notify()
 
     def close(self) -> None:
         """The model is done: stop typing and editing. A preview call on its way is waited for: a
@@ -158,8 +163,9 @@ class LiveReply:
 
     def _visible(self) -> str:
         """The text so far, cut to the platform's limit (the first part of what the final will be)."""
-        text = "".join(self._parts).strip()
-        return split_text(text, self.channel.text_limit, self.channel.limit_in_bytes)[0] if text else ""
+        text = self._text.strip()
+        limit = self.channel.text_limit or MAX_PREVIEW
+        return split_text(text, limit, self.channel.limit_in_bytes)[0] if text else ""
 
     def _show(self, text: str) -> None:
         reply = Reply(**{**self.reply.to_record(), "text": text})

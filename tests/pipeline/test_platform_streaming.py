@@ -3,6 +3,7 @@ that record every call: typing first, then a preview that grows by throttled edi
 one final reply with the whole text, whatever happens to the stream, the platform or the worker."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from nacl.signing import SigningKey
 from smartbot.i18n import t
 from tests.support.fake_chat_apis import (DISCORD_SIGNING_SEED, SLACK_SIGNING_SECRET, TELEGRAM_SECRET,
                                           TELEGRAM_USERNAME, channel_config)
+from tests.support.fake_model import sse
 from tests.support.platform_clients import DiscordSender, SlackSender, TelegramSender, quiet_for, sample
 from tests.support.waiting import wait_until
 
@@ -198,3 +200,21 @@ def test_a_reply_longer_than_the_platform_limit_previews_its_first_part_and_send
     previews = [r["json"]["content"] for r in edits(fake_chat_apis, "discord")]
     assert all(len(text) <= 2000 for text in previews) and previews[-1] == first
     assert fake_chat_apis.delivered("discord")[1].get("edits") is None        # the rest: a message of its own
+
+
+def test_a_ten_megabyte_answer_is_previewed_within_the_limit_and_ends_in_one_friendly_error(
+        live_app, make_config, fake_model, fake_chat_apis):
+    piece = sse({"model": "fake-1", "choices": [{"index": 0, "delta": {"content": "x" * 999 + " "},
+                                                 "finish_reason": None}]})
+    fake_model.script({"chunks": itertools.repeat(piece, 10_000)})
+    config = make_config(model=fake_model, channels={"telegram": streaming(fake_chat_apis, "telegram", typing=False)})
+    config["providers"][0].update(total_timeout=3.0, max_retries=0)
+    app = live_app(config)
+    post(app, "telegram-group")
+    friendly = {t(key, locale) for key in ("model.bad_answer", "model.timeout") for locale in ("en", "zh-CN")}
+    assert wait_until(lambda: set(final_texts(fake_chat_apis, "telegram")) & friendly, 20), app
+    quiet_for(1.0)
+    [message] = fake_chat_apis.delivered("telegram")
+    assert message["json"]["text"] in friendly
+    assert all(len(r["json"]["text"]) <= 4096 for r in edits(fake_chat_apis, "telegram"))
+    assert len(message["created"]["text"]) <= 4096
