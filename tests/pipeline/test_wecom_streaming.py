@@ -3,12 +3,14 @@ throttled, and the last one (`finish`) the final reply, through the whole path t
 long connection on loopback."""
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any, Iterator
 
 import pytest
 
 from smartbot.i18n import t
-from tests.support.connect_mode import connect_config
+from tests.support.connect_mode import connect_config, holder_pid
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
 from tests.support.platform_clients import quiet_for
 from tests.support.recording_link import serving
@@ -77,3 +79,20 @@ def test_a_model_error_mid_stream_finishes_the_stream_with_the_friendly_error(li
     quiet_for(1.0)
     [frames] = wecom.streams().values()
     assert frames[0]["content"].startswith("half") and frames[-1]["content"] in friendly
+
+
+def test_the_holder_killed_mid_stream_the_new_holder_finishes_the_same_stream_once(gunicorn_app, make_config,
+                                                                                    fake_model, wecom, database_url):
+    config = connect_config(make_config, fake_model, "wecom", bot_id=BOT_ID, bot_secret=BOT_SECRET,
+                            aibot_url=wecom.ws_url, stream=True, stream_interval=INTERVAL)
+    app = gunicorn_app(config, workers=2)
+    fake_model.script({"tokens": WORDS, "pace": 0.3})           # the first try is slow; we kill it midway
+    _say(wecom, "crash")
+    assert wait_until(lambda: wecom.streams(), 20), app.log()
+    holder = holder_pid(database_url, "wecom")
+    assert holder in app.worker_pids()
+    os.kill(holder, signal.SIGKILL)
+    assert wait_until(lambda: _finished(wecom) == ["echo: crash"], 60), (wecom.delivered, app.log())
+    quiet_for(1.5)
+    assert list(wecom.streams()) == [next(iter(wecom.streams()))]      # one stream id, finished once
+    assert _finished(wecom) == ["echo: crash"]
