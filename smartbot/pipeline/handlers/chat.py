@@ -10,7 +10,6 @@ once its tool rounds are done. Where the platform has one, a typing indicator sh
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ...assistant import memory, usage
 from ...audit import AuditEvent
@@ -94,7 +93,8 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
 
 
-def _shown_while_written(ctx: HandlerContext, msg: InboundMessage, streamed: bool) -> Any:
+def _shown_while_written(ctx: HandlerContext, msg: InboundMessage,
+                         streamed: bool) -> live.LiveReply | previews.Preview | None:
     """What shows the answer while the model writes it (a preview, typing); None when nothing does."""
     return live.for_message(ctx.db, ctx.channels.get(msg.channel), msg,
                             previews.stream_settings(ctx.settings, msg.channel), streamed)
