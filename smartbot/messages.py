@@ -95,6 +95,9 @@ class Reply:
     request_id: str = ""        # the request id of the message this answers
     # It confirms the conversation was cleared (/reset): a page showing the chat starts afresh after it.
     new_conversation: bool = False
+    # The platform's handle of the preview shown while the reply was written: sending the reply is
+    # then the preview's final edit (Channel.deliver).
+    preview: str = ""
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

@@ -80,7 +80,7 @@ class Runtime:
                                       settings.executor.max_concurrent)
         self.profiles = ProfileBook(self.db, version_reader(self.db, PROFILES_VERSION))
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
-                                 self.store, self.profiles)
+                                 self.store, self.profiles, self.channels)
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)

@@ -13,6 +13,9 @@ In connect mode (channels/connect/discord.py) ordinary messages arrive over the 
 MESSAGE_CREATE events: `parse_message` takes those written in a DM, mentioning the bot or replying
 to it, keyed on the message id, and the reply is posted to the message's channel as a reply to it
 (`POST /channels/<id>/messages`, with the bot token).
+
+A reply is shown while it is written (`stream`): created, then edited (PATCH of the follow-up or
+the channel message); in a Gateway message's channel, typing shows until then.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import CONNECT, WebRequest, WebResponse
+from .base import CONNECT, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
 from .support.timestamps import check_window
@@ -56,7 +59,7 @@ _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
 
 
 @dataclass
-class DiscordConfig(PlatformConfig):
+class DiscordConfig(PlatformConfig, PlatformStreamingConfig):
     application_id: str = setting("", help="General Information > Application ID; required in webhook mode")
     public_key: str = setting("", help="General Information > Public Key (64 hex characters); required in webhook mode")
     bot_token: str = setting("", secret=True,
@@ -180,47 +183,83 @@ class DiscordChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        self._post(reply)
+
+    def _post(self, reply: Reply) -> dict[str, Any]:
+        """Post a reply (the answer to an interaction, or to a Gateway message); the message Discord made."""
+        if reply.reply_context.get("channel_id"):
+            return self._post_to_channel(reply)
+        url = self._followup_url(reply)
+        return self._call("POST", url, {"content": reply.text, "allowed_mentions": {"parse": []}}, {})
+
+    def _followup_url(self, reply: Reply) -> str:
         ctx = reply.reply_context
-        if ctx.get("channel_id"):
-            self._post_to_channel(reply)
-            return
         token = ctx.get("interaction_token")
         if not token:
             raise DeliveryError("the reply has no interaction token to answer with", retryable=False)
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
-        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
-        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
-        if resp.status_code < 400:
-            return
-        if http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
-            raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
-                                retryable=False)
-        _raise_for(resp, url)
+        return f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
 
-    def _post_to_channel(self, reply: Reply) -> None:
+    def _post_to_channel(self, reply: Reply) -> dict[str, Any]:
         """A reply to a Gateway message: posted in its channel, as a reply to it, with the bot token.
         Mentions in the text are shown but ping nobody, so a model's answer cannot ping @everyone."""
-        ctx = reply.reply_context
-        channel_id, message_id = str(ctx.get("channel_id")), str(ctx.get("message_id") or "")
-        if not _SNOWFLAKE.match(channel_id):
-            raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
-        if not self.config.bot_token:
-            raise DeliveryError("channels.discord.bot_token is not set: Gateway messages are answered with it",
-                                retryable=False)
+        message_id = str(reply.reply_context.get("message_id") or "")
         body: dict[str, Any] = {"content": reply.text, "allowed_mentions": {"parse": [], "replied_user": False}}
         if _SNOWFLAKE.match(message_id):
             body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
-        url = f"{self.config.api_base}/channels/{channel_id}/messages"
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
-                             headers={"Authorization": f"Bot {self.config.bot_token}"})
+        return self._call("POST", f"{self._channel_url(reply)}/messages", body, self._bot_auth())
+
+    def _channel_url(self, reply: Reply) -> str:
+        channel_id = str(reply.reply_context.get("channel_id"))
+        if not _SNOWFLAKE.match(channel_id):
+            raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
+        return f"{self.config.api_base}/channels/{channel_id}"
+
+    def _bot_auth(self) -> dict[str, str]:
+        if not self.config.bot_token:
+            raise DeliveryError("channels.discord.bot_token is not set: Gateway messages are answered with it",
+                                retryable=False)
+        return {"Authorization": f"Bot {self.config.bot_token}"}
+
+    # -- replies shown while written: a message created, then edited ---------------------------
+    typing_interval = 8.0       # Discord's typing indicator lasts 10 s, or until the bot's message
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        message_id = str(self._post(reply).get("id") or "")
+        if not _SNOWFLAKE.match(message_id):
+            raise DeliveryError("Discord answered the preview without a message id", retryable=False)
+        return message_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        if not _SNOWFLAKE.match(handle):
+            raise DeliveryError("the preview's Discord message id is not a Discord id", retryable=False)
+        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
+        if reply.reply_context.get("channel_id"):
+            self._call("PATCH", f"{self._channel_url(reply)}/messages/{handle}", body, self._bot_auth())
+        else:
+            self._call("PATCH", f"{self._followup_url(reply)}/messages/{handle}", body, {})
+
+    def typing(self, reply: Reply) -> None:
+        """Typing in the channel of a Gateway message (an interaction shows Discord's own "thinking")."""
+        if reply.reply_context.get("channel_id") and self.config.bot_token:
+            self._call("POST", f"{self._channel_url(reply)}/typing", None, self._bot_auth())
+
+    def _call(self, method: str, url: str, body: Any, headers: dict[str, str]) -> dict[str, Any]:
+        resp = http.exchange(self._http, method, url, json=body, timeout=self.config.timeout, headers=headers)
         if resp.status_code < 400:
-            return
-        if resp.status_code == 401:
+            return http.json_body(resp)
+        if resp.status_code == 401 and headers:
             raise DeliveryError("Discord refused channels.discord.bot_token (401)", retryable=False)
+        if not headers and http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
+            raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
+                                retryable=False)
         _raise_for(resp, url)
+        return {}
 
 
 def _raise_for(resp: Any, url: str) -> None:

@@ -13,7 +13,9 @@ The URL check is answered with its challenge; im.message.receive_v1 becomes an I
 keyed on message_id (Feishu re-pushes and replays history under new event ids); every other event
 is acknowledged and ignored.
 Outbound: a reply to the message (POST /open-apis/im/v1/messages/<id>/reply) carrying the reply's
-delivery id as Feishu's `uuid`, so a retried send is not shown twice.
+delivery id as Feishu's `uuid`, so a retried send is not shown twice. A reply shown while it is
+written (`stream`) is a card (msg_type interactive) updated with PATCH /open-apis/im/v1/messages/<id>,
+its last update the final reply.
 Never logs or returns a token, the app secret, the encrypt key or what a refused body decrypted to.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, WebRequest, WebResponse, connects, load_json
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
@@ -61,7 +63,7 @@ UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE
 
 
 @dataclass
-class FeishuConfig(ModeConfig):
+class FeishuConfig(ModeConfig, PlatformStreamingConfig):
     app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
     verification_token: str = setting("", secret=True,
@@ -239,9 +241,30 @@ class FeishuChannel(Channel):
             msg_type, content = "post", {"zh_cn": {"content": [[{"tag": "md", "text": reply.text}]]}}
         else:
             msg_type, content = "text", {"text": reply.text}
+        self._create(reply, msg_type, content, reply.delivery_id)
+
+    # -- replies shown while written: a card, updated (PATCH) until it holds the final reply --
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        # Its own uuid: a retried start is not shown twice, and it is not the final reply's.
+        data = self._create(reply, "interactive", _card(reply.text), f"preview-{reply.delivery_id}")
+        message_id = data.get("data", {}).get("message_id") if isinstance(data.get("data"), dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise DeliveryError("Feishu answered the preview card without a message_id", retryable=False)
+        return message_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        url = f"{self._base}/open-apis/im/v1/messages/{quote(handle, safe='')}"
+        body = {"content": json.dumps(_card(reply.text), ensure_ascii=False)}
+        with_token(self.tokens, lambda token: self._post(url, body, None, {"Authorization": f"Bearer {token}"},
+                                                         method="PATCH"))
+
+    def _create(self, reply: Reply, msg_type: str, content: dict[str, Any], uuid: str) -> dict[str, Any]:
         body: dict[str, Any] = {"msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False)}
-        if reply.delivery_id:
-            body["uuid"] = reply.delivery_id[:50]
+        if uuid:
+            body["uuid"] = uuid[:50]
         message_id = str(reply.reply_context.get("message_id") or "")
         params = None
         if message_id:
@@ -251,7 +274,8 @@ class FeishuChannel(Channel):
         else:
             url, params = f"{self._base}/open-apis/im/v1/messages", {"receive_id_type": "chat_id"}
             body["receive_id"] = reply.chat_id
-        with_token(self.tokens, lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+        return with_token(self.tokens,
+                          lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
 
     def close(self) -> None:
         self._http.close()
@@ -261,8 +285,8 @@ class FeishuChannel(Channel):
         return self.config.api_base.rstrip("/")
 
     def _post(self, url: str, body: dict[str, Any], params: dict[str, str] | None,
-              headers: dict[str, str]) -> dict[str, Any]:
-        resp = http.request(self._http, "POST", url, json=body, params=params, headers=headers,
+              headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
+        resp = http.request(self._http, method, url, json=body, params=params, headers=headers,
                             timeout=(self.config.connect_timeout, self.config.read_timeout), answer_client_errors=True)
         data = json_object(resp, "Feishu")
         code = data.get("code")
@@ -287,6 +311,12 @@ class FeishuChannel(Channel):
             return str(data.get("tenant_access_token") or ""), float(data.get("expire") or 0)
         except (TypeError, ValueError):
             raise DeliveryError("Feishu answered a token without a valid expire", retryable=True) from None
+
+
+def _card(text: str) -> dict[str, Any]:
+    """A card holding the text as markdown, that an update shows to everyone who sees it."""
+    return {"config": {"update_multi": True, "wide_screen_mode": True},
+            "elements": [{"tag": "markdown", "content": text}]}
 
 
 def _error(code: Any, data: dict[str, Any], resp: requests.Response) -> DeliveryError:

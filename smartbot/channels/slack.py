@@ -6,6 +6,9 @@ with a 5-minute window on the timestamp. The dedup key is `<channel>:<ts>`: Slac
 share it, so either way the message is answered once. Bots' messages, edits, deletions and joins
 are acknowledged and ignored. Slack answers HTTP 200 with `ok: false` for most errors; those are
 mapped to DeliveryError here.
+
+A reply is shown while it is written (`stream`): posted, then edited with chat.update; in an
+assistant thread its status reads "is typing..." until then.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import CONNECT, WEBHOOK, WebRequest, WebResponse
+from .base import CONNECT, WEBHOOK, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
@@ -42,7 +45,7 @@ _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked
 
 
 @dataclass
-class SlackConfig(PlatformConfig):
+class SlackConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
     signing_secret: str = setting("", secret=True, help="Basic Information > Signing Secret; required in webhook mode")
     app_token: str = setting("", secret=True,
@@ -138,6 +141,9 @@ class SlackChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        self._call("chat.postMessage", self._message(reply))
+
+    def _message(self, reply: Reply) -> dict[str, Any]:
         ctx = reply.reply_context
         markdown = reply.format == "markdown"
         body: dict[str, Any] = {
@@ -147,12 +153,38 @@ class SlackChannel(PlatformChannel):
         }
         if ctx.get("thread_ts"):
             body["thread_ts"] = ctx["thread_ts"]
-        url = f"{self.config.api_base}/chat.postMessage"
+        return body
+
+    # -- replies shown while written: a message posted, then updated ---------------------------
+    typing_interval = 60.0      # the assistant status lasts until the reply (or two minutes)
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        data = self._call("chat.postMessage", self._message(reply))
+        return f"{data.get('channel') or self._message(reply)['channel']} {data.get('ts') or ''}"
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        channel, _, ts = handle.partition(" ")
+        body = self._message(reply)
+        body.pop("thread_ts", None)
+        self._call("chat.update", {**body, "channel": channel, "ts": ts})
+
+    def typing(self, reply: Reply) -> None:
+        """The assistant thread's status ("is typing..."); Slack refuses it outside assistant
+        threads, and then it is not asked again for this reply."""
+        ctx = reply.reply_context
+        self._call("assistant.threads.setStatus", {"channel_id": ctx.get("channel") or reply.chat_id,
+                                                   "thread_ts": ctx.get("thread_ts") or "", "status": "is typing..."})
+
+    def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.config.api_base}/{method}"
         resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
                              headers={"Authorization": f"Bearer {self.config.bot_token}"})
         data = http.json_body(resp)
         if resp.status_code < 400 and data.get("ok") is True:
-            return
+            return data
         error = str(data.get("error") or "")[:100]
         retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         if resp.status_code >= 400:

@@ -1,5 +1,8 @@
 """Telegram (Bot API, webhook mode): updates in, sendMessage out.
 
+A reply is shown while it is written (`stream`): as a draft (sendMessageDraft) in private chats,
+elsewhere as a message edited (editMessageText); "typing" (sendChatAction) shows until then.
+
 Authenticity is the `X-Telegram-Bot-Api-Secret-Token` header set with setWebhook(secret_token=...),
 compared in constant time. Only `message` updates from people are messages; edits, channel posts,
 callback queries, member changes and bots' messages are acknowledged and ignored. The dedup key is
@@ -14,6 +17,7 @@ the worker, whose `settle` asks getMe (once per process; again a minute after a 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import logging
 import re
@@ -27,7 +31,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http, markup
-from .base import WEBHOOK, WebRequest
+from .base import WEBHOOK, PlatformStreamingConfig, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
@@ -47,7 +51,7 @@ _SPACES = re.compile(r"[ \t]{2,}")
 
 
 @dataclass
-class TelegramConfig(PlatformConfig):
+class TelegramConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the token @BotFather gave you (123456:ABC...)")
     secret_token: str = setting("", secret=True,
                                 help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -); "
@@ -191,28 +195,82 @@ class TelegramChannel(PlatformChannel):
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
-        body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id, "text": reply.text}
+        body: dict[str, Any] = {**_chat(reply), "text": reply.text}
         if ctx.get("message_id"):
             body["reply_parameters"] = {"message_id": int(ctx["message_id"]), "allow_sending_without_reply": True}
-        if ctx.get("message_thread_id"):
-            body["message_thread_id"] = ctx["message_thread_id"]
+        self._formatted("sendMessage", body, reply)
+
+    def _formatted(self, method: str, body: dict[str, Any], reply: Reply) -> Any:
+        """Call `method` with the reply's text as HTML when it is markdown (as plain text when
+        Telegram cannot parse that); its result."""
         if reply.format == "markdown":
             try:
-                self._send_message({**body, "text": markup.to_telegram_html(reply.text), "parse_mode": "HTML"})
-                return
+                return self._call(method, {**body, "text": markup.to_telegram_html(reply.text), "parse_mode": "HTML"})
             except _EntitiesRejected:
                 log.warning("telegram refused the formatted reply %s; sending it as plain text", reply.delivery_id)
-        self._send_message(body)
+        return self._call(method, body)
 
-    def _send_message(self, body: dict[str, Any]) -> None:
-        url = self._url("sendMessage")
+    # -- replies shown while written: a draft in private chats, else a message edited ---------
+    typing_interval = 4.0       # "typing" lasts 5 s, or until the bot's next message
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        if _private(reply):
+            draft = _draft_id(reply.delivery_id)
+            try:
+                self._call("sendMessageDraft", {**_chat(reply), "draft_id": draft, "text": reply.text})
+                return f"{_DRAFT}:{draft}"
+            except DeliveryError as exc:
+                if exc.retryable:
+                    raise
+                log.info("telegram refused a draft (%s); previewing with a message instead", exc.reason)
+        body = {**_chat(reply), "text": reply.text}
+        if reply.reply_context.get("message_id"):
+            body["reply_parameters"] = {"message_id": int(reply.reply_context["message_id"]),
+                                        "allow_sending_without_reply": True}
+        result = self._call("sendMessage", body)
+        return f"{_MESSAGE}:{result.get('message_id') if isinstance(result, dict) else ''}"
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        kind, _, ident = handle.partition(":")
+        if kind == _DRAFT:
+            self._call("sendMessageDraft", {**_chat(reply), "draft_id": int(ident), "text": reply.text})
+        else:
+            self._edit(reply, ident)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        kind, _, ident = handle.partition(":")
+        if kind == _DRAFT:
+            self.send(reply)        # a draft is no message: the final one is sent, and the draft gives way
+        else:
+            self._edit(reply, ident)
+
+    def typing(self, reply: Reply) -> None:
+        self._call("sendChatAction", {**_chat(reply), "action": "typing"})
+
+    def _edit(self, reply: Reply, message_id: str) -> None:
+        if not message_id.isdigit():
+            raise DeliveryError("the preview's telegram message id is not a number", retryable=False)
+        chat = _chat(reply)
+        chat.pop("message_thread_id", None)
+        try:
+            self._formatted("editMessageText", {**chat, "message_id": int(message_id), "text": reply.text}, reply)
+        except _Unchanged:
+            pass        # the message already reads so: a repeated final edit is done
+
+    def _call(self, method: str, body: dict[str, Any]) -> Any:
+        url = self._url(method)
         resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
         data = http.json_body(resp)
         if resp.status_code < 400 and data.get("ok") is not False:
-            return
+            return data.get("result")
         description = str(data.get("description") or "")[:300]
         if resp.status_code == 400 and "can't parse entities" in description.lower():
             raise _EntitiesRejected(description)
+        if resp.status_code == 400 and "message is not modified" in description.lower():
+            raise _Unchanged(description)
         parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
         retry_after = parameters.get("retry_after")
         if not isinstance(retry_after, (int, float)):
@@ -286,6 +344,32 @@ def _addressing_entities(entities: list[Any]) -> list[dict[str, Any]]:
 
 class _EntitiesRejected(Exception):
     """Telegram could not parse the formatted text; the reply goes again as plain text."""
+
+
+class _Unchanged(Exception):
+    """An edit to the text the message already has."""
+
+
+_DRAFT, _MESSAGE = "draft", "message"
+
+
+def _chat(reply: Reply) -> dict[str, Any]:
+    """Where a reply goes: the chat, and the forum topic it was written in."""
+    ctx = reply.reply_context
+    body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id}
+    if ctx.get("message_thread_id"):
+        body["message_thread_id"] = ctx["message_thread_id"]
+    return body
+
+
+def _private(reply: Reply) -> bool:
+    """A private chat: Telegram gives people positive ids, groups and channels negative ones."""
+    return not str(reply.reply_context.get("chat_id") or reply.chat_id).startswith("-")
+
+
+def _draft_id(delivery_id: str) -> int:
+    """A draft id (non-zero) that is the same for every try of one reply."""
+    return int(hashlib.sha256(delivery_id.encode()).hexdigest()[:8], 16) % 2_000_000_000 + 1
 
 
 class _Utf16:

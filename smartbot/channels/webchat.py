@@ -25,6 +25,7 @@ class WebChatChannel(Channel):
     config_class = WebChatConfig
     supports_markdown = True
     accepts_webhooks = False
+    previews_from_database = True
 
     def __init__(self, config: WebChatConfig) -> None:
         super().__init__(config)

@@ -11,7 +11,9 @@ this module is ever logged or put in an error; content is split to 2048 bytes.
 Connect mode is a different kind of bot: an AI bot (智能机器人) on its long connection
 (channels/connect/wecom.py), with a bot id and secret instead of the app's keys. Its messages are
 JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connection, handed to the
-connection by the process holding it (`hold_aibot_socket`).
+connection by the process holding it (`hold_aibot_socket`). A reply shown while it is written
+(`stream`) is the AI bot's stream reply: frames with the same id (the reply's delivery id) and the
+text so far, the final one with `finish`. The self-built app cannot edit a message: it gets replies whole.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import http
-from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.wecom_crypto import aes_key, decrypt
@@ -49,7 +51,7 @@ _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
 
 
 @dataclass
-class WeComConfig(ModeConfig):
+class WeComConfig(ModeConfig, PlatformStreamingConfig):
     # webhook mode: a self-built app's encrypted XML callbacks
     corp_id: str = setting("", help="the Corp ID (ww...) from My Company > Company Information (webhook mode)")
     # Optional[...], not "int | None": the settings reader converts typing.Union (environment values are text)
@@ -209,6 +211,26 @@ class WeComChannel(Channel):
     def holds_reply_connection(self) -> bool:
         return self.name in _AIBOT_SOCKETS
 
+    # -- replies shown while written: the AI bot's stream reply, the same id until `finish` ----
+    def can_preview(self, reply: Reply) -> bool:
+        return bool(reply.reply_context.get("aibot") and reply.reply_context.get("req_id")) and self.sends_here(reply)
+
+    def start_preview(self, reply: Reply) -> str:
+        self.update_preview(reply, reply.delivery_id)
+        return reply.delivery_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        sender = _AIBOT_SOCKETS.get(self.name)
+        if sender is None:
+            raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=False)
+        answer = sender(_stream_frame(reply, handle, finish=False))
+        code = answer.get("errcode")
+        if code != 0:
+            raise DeliveryError(f"WeCom refused the streamed reply (errcode {code})", retryable=code in RATE_LIMIT_CODES)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        self._send_by_aibot(reply)      # the final frame of the same stream id (the reply's delivery id)
+
     def _send_by_aibot(self, reply: Reply) -> None:
         """Over the AI bot's long connection, which the process holding it sends for us: as the
         answer to the callback (aibot_respond_msg with its req_id), else, or when WeCom refuses
@@ -219,10 +241,7 @@ class WeComChannel(Channel):
         ctx = reply.reply_context
         chat = str(ctx.get("chatid") or reply.chat_id)
         if ctx.get("req_id"):
-            answer = sender({"cmd": "aibot_respond_msg", "headers": {"req_id": str(ctx["req_id"])},
-                             "body": {"msgtype": "stream", "stream": {
-                                 "id": reply.delivery_id or new_req_id("stream"), "finish": True,
-                                 "content": reply.text}}})
+            answer = sender(_stream_frame(reply, reply.delivery_id or new_req_id("stream"), finish=True))
             if answer.get("errcode") == 0:
                 return
             log.info("wecom AI bot: the answer to the callback was refused (errcode %s); pushing it to the chat",
@@ -277,6 +296,13 @@ def hold_aibot_socket(channel: str, sender: AiBotSender) -> None:
 def release_aibot_socket(channel: str, sender: AiBotSender) -> None:
     if _AIBOT_SOCKETS.get(channel) is sender:
         del _AIBOT_SOCKETS[channel]
+
+
+def _stream_frame(reply: Reply, stream_id: str, finish: bool) -> dict[str, Any]:
+    """The AI bot's answer to a message callback as a stream: the whole text so far under one id;
+    `finish` ends it (a streamed reply is shown growing, then final)."""
+    return {"cmd": "aibot_respond_msg", "headers": {"req_id": str(reply.reply_context.get("req_id"))},
+            "body": {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": reply.text}}}
 
 
 def new_req_id(prefix: str) -> str:

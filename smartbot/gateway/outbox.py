@@ -39,9 +39,10 @@ def delivery_id(channel: str, dedup_key: str) -> str:
 
 
 def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format: str, inbox_id: int,
-            channel: Channel | None, new_conversation: bool = False) -> list[tuple[int, Reply]]:
+            channel: Channel | None, new_conversation: bool = False, preview: str = "") -> list[tuple[int, Reply]]:
     """Queue replies to the sender's chat, split to the channel's limit; returns the new rows' ids
-    and replies."""
+    and replies. `preview`: the handle of the preview shown while the reply was written, which
+    the first part replaces."""
     parts: list[Reply] = []
     for text in texts:
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
@@ -50,6 +51,8 @@ def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format
     for part in parts:
         part.request_id = msg.request_id
         part.new_conversation = new_conversation
+    if parts:
+        parts[0].preview = preview
     return _insert(conn, parts, msg.event_id, msg.chat_key, inbox_id)
 
 

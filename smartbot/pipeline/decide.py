@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
                  providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None,
-                 profiles: ProfileBook | None = None) -> None:
+                 profiles: ProfileBook | None = None, channels: dict[str, Any] | None = None) -> None:
         self.settings = settings
+        self.channels = channels or {}
         self.store = store if store is not None else LocalStore()
         self.commands = commands
         self.db = db
@@ -57,7 +58,7 @@ class Pipeline:
                                              {"reason": "unknown sender and no default role (allowlist mode)",
                                               "event_id": msg.event_id})])
         ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
-                             profile)
+                             profile, self.channels)
         if held is not None:
             return self._handled(forward(ctx, msg, held), actor, msg, "held", f"handoff:{held.id}", principal)
         route = self.router.route(msg, principal)

@@ -92,7 +92,7 @@ class Delivery:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {row.channel} is not configured", retryable=False)
-            channel.send(reply)
+            channel.deliver(reply)
         except DeliveryError as exc:
             metrics.count("replies_total", channel=row.channel, result="retry" if exc.retryable else "refused")
             return self._delivery_failed(row, exc)

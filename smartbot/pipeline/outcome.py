@@ -58,12 +58,12 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
     until = time.time() + lease_seconds
 
     def write(conn: Connection) -> Stored | None:
-        if outcome.previewed:       # even when another worker finished the message: a preview outlives no answer
-            previews.clear(conn, msg.chat_key, msg.event_id)
+        # Even when another worker finished the message: a preview outlives no answer.
+        shown = previews.take(conn, msg.chat_key, msg.event_id) if outcome.previewed else ""
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
         queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel,
-                                     new_conversation=outcome.reset_memory))
+                                     new_conversation=outcome.reset_memory, preview=shown))
         _write_records(conn, msg, outcome)
         leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)
         return Stored({reply_id: queued[reply_id] for reply_id in leased}, inbox.lease_next(conn, row, owner, until))

@@ -23,3 +23,4 @@ class HandlerContext:
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
     profile: Profile | None = None     # the per-chat profile in force (router/profiles.py)
+    channels: dict[str, Any] = field(default_factory=dict)   # by name: where a reply can be shown while written

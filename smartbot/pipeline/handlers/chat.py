@@ -4,8 +4,9 @@ run, as tools). Checks the permission and the daily token quota first: a refused
 message never reaches a model.
 
 On a channel that shows replies being written (`[channels.<name>] stream`), the answer is streamed
-into a preview (previews.py) and the final reply replaces it; a route with tools is answered
-whole, since its text only counts once its tool rounds are done."""
+into a preview (previews.py for the web chat, the platform's own message for the others: live.py)
+and the final reply replaces it; a route with tools is answered whole, since its text only counts
+once its tool rounds are done. Where the platform has one, a typing indicator shows until text does."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,7 @@ from ...i18n import language_name, t
 from ...llm.base import ModelRequest
 from ...llm.service import ChainFailed, NoProviderConfigured
 from ...messages import InboundMessage
-from .. import previews
+from .. import live, previews
 from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
@@ -69,7 +70,8 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     # A profile turns tools on or off for its chats; tools offer only what this sender may run.
     tools = route.params.get("tools") if profile is None or profile.tools is None else profile.tools
     tool_run = None
-    preview = None if tools else _preview(ctx, msg)
+    shown = _shown_while_written(ctx, msg, streamed=not tools)
+    preview = shown if shown is not None and shown.streams else None
     try:
         if tools:
             tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal, ctx.locale), msg.event_id, messages,
@@ -84,6 +86,9 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         return Outcome(texts=[t("no_model", ctx.locale)], result="unconfigured")
     except ProviderError as exc:
         return _failed(ctx, msg, principal, exc, choice.route, previewed=preview is not None)
+    finally:
+        if shown is not None:
+            shown.close()
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
     # The calls' usage is written with the outcome, by the transaction that finishes the message.
     outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
@@ -92,10 +97,11 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     return tool_run.finish(outcome, principal.identity, msg.event_id) if tool_run else outcome
 
 
-def _preview(ctx: HandlerContext, msg: InboundMessage) -> previews.Preview | None:
-    """Where the answer is shown while the model writes it; None when this chat's channel does not."""
-    config = previews.streaming(ctx.settings, msg.channel)
-    return None if config is None else previews.Preview(ctx.db, msg.chat_key, msg.event_id, config.stream_interval)
+def _shown_while_written(ctx: HandlerContext, msg: InboundMessage,
+                         streamed: bool) -> live.LiveReply | previews.Preview | None:
+    """What shows the answer while the model writes it (a preview, typing); None when nothing does."""
+    return live.for_message(ctx.db, ctx.channels.get(msg.channel), msg,
+                            previews.stream_settings(ctx.settings, msg.channel), streamed)
 
 
 def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc: ProviderError,
