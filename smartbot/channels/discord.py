@@ -9,6 +9,12 @@ once with a deferred response (type 5); the reply is POSTed later to the follow-
 interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
 The interaction token is a credential: it goes into the reply context, never into logs or reasons.
 
+Buttons: a reply offering decision buttons carries them as message components (an action row of
+buttons whose custom_id is the press's data). A press is a MESSAGE_COMPONENT interaction, keyed on
+its id and acknowledged at once with DEFERRED_UPDATE_MESSAGE (type 6, nothing shown yet); the
+worker then edits the pressed message (`PATCH .../messages/@original`, buttons gone) to show the
+decision, or tells a refusal in an ephemeral follow-up (flags 64) only the presser sees.
+
 In connect mode (channels/connect/discord.py) ordinary messages arrive over the Gateway as
 MESSAGE_CREATE events: `parse_message` takes those written in a DM, mentioning the bot or replying
 to it, keyed on the message id, and the reply is posted to the message's channel as a reply to it
@@ -28,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import buttons, http
 from .base import CONNECT, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
@@ -53,6 +59,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Gateway message types a person writes: DEFAULT and REPLY; joins, pins, boosts... are not messages.
 _PERSON_MESSAGE_TYPES = (0, 19)
 _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
+ACTION_ROW, BUTTON, SUCCESS, DANGER = 1, 2, 3, 4     # component types and button styles
+EPHEMERAL = 64                                      # message flag: only the interaction's user sees it
 
 
 @dataclass
@@ -118,6 +126,8 @@ class DiscordChannel(PlatformChannel):
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = json_object(req)
+        if _interaction_type(data) == MESSAGE_COMPONENT:
+            return self.parse_press(data)
         if _interaction_type(data) != APPLICATION_COMMAND:
             return []
         interaction_id = need_id(data, "id", "interaction")
@@ -145,7 +155,30 @@ class DiscordChannel(PlatformChannel):
             reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
             received_at=received, raw=data)]
 
+    def parse_press(self, data: dict[str, Any]) -> list[InboundMessage]:
+        """A button of ours pressed (MESSAGE_COMPONENT); [] for a component that is not ours."""
+        press = buttons.valid_data(optional_object(data, "data").get("custom_id"))
+        if not press:
+            return []
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise PayloadError("missing field: interaction.token")
+        user = optional_object(optional_object(data, "member"), "user") or optional_object(data, "user")
+        if not user:
+            raise PayloadError("missing field: interaction.member.user or interaction.user")
+        interaction_id = need_id(data, "id", "interaction")
+        channel_id = str(data.get("channel_id") or optional_object(data, "channel").get("id") or "")[:200]
+        received = time.time()
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{interaction_id}", message_id=interaction_id, chat_id=channel_id,
+            chat_type=GROUP if data.get("guild_id") else DIRECT, user_id=need_id(user, "id", "interaction.user"),
+            user_name=display_name(user.get("global_name"), user.get("username")), text=buttons.PRESS_TEXT,
+            mentioned=True, press=press, locale=optional_text(data, "locale", 20), received_at=received,
+            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME})]
+
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        if _interaction_type(json_object(req)) == MESSAGE_COMPONENT:
+            return WebResponse(200, _QUIET_ACKS[MESSAGE_COMPONENT])     # the worker answers a press
         if accepted or duplicates:
             return WebResponse(200, DEFERRED_MESSAGE)
         return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
@@ -181,18 +214,23 @@ class DiscordChannel(PlatformChannel):
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
-        if ctx.get("channel_id"):
-            self._post_to_channel(reply)
-            return
         token = ctx.get("interaction_token")
+        if ctx.get("channel_id") or (not token and _SNOWFLAKE.match(reply.chat_id)):
+            self._post_to_channel(reply)        # a Gateway message's answer, or a notice to a channel
+            return
         if not token:
             raise DeliveryError("the reply has no interaction token to answer with", retryable=False)
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
         url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
-        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
-        resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout)
+        method, body = "POST", {"content": reply.text, "allowed_mentions": {"parse": []}}
+        answer = buttons.press_answer(ctx)
+        if answer == buttons.UPDATE:            # the pressed message itself, its buttons gone
+            method, url, body["components"] = "PATCH", url + "/messages/@original", []
+        elif answer == buttons.PRIVATE:
+            body["flags"] = EPHEMERAL
+        resp = http.exchange(self._http, method, url, json=body, timeout=self.config.timeout)
         if resp.status_code < 400:
             return
         if http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
@@ -204,7 +242,7 @@ class DiscordChannel(PlatformChannel):
         """A reply to a Gateway message: posted in its channel, as a reply to it, with the bot token.
         Mentions in the text are shown but ping nobody, so a model's answer cannot ping @everyone."""
         ctx = reply.reply_context
-        channel_id, message_id = str(ctx.get("channel_id")), str(ctx.get("message_id") or "")
+        channel_id, message_id = str(ctx.get("channel_id") or reply.chat_id), str(ctx.get("message_id") or "")
         if not _SNOWFLAKE.match(channel_id):
             raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
         if not self.config.bot_token:
@@ -213,6 +251,11 @@ class DiscordChannel(PlatformChannel):
         body: dict[str, Any] = {"content": reply.text, "allowed_mentions": {"parse": [], "replied_user": False}}
         if _SNOWFLAKE.match(message_id):
             body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["components"] = [{"type": ACTION_ROW, "components": [
+                {"type": BUTTON, "style": SUCCESS if b["approve"] else DANGER, "label": b["label"][:80],
+                 "custom_id": b["data"]} for b in offered]}]
         url = f"{self.config.api_base}/channels/{channel_id}/messages"
         resp = http.exchange(self._http, "POST", url, json=body, timeout=self.config.timeout,
                              headers={"Authorization": f"Bot {self.config.bot_token}"})

@@ -14,6 +14,7 @@ from ..settings.sections import Settings
 from ..storage.db import Database
 from ..executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
+from .handlers.press import handle_press
 from ..i18n import normalize, t
 from ..assistant.provider_store import ProviderStore
 from ..llm.service import ModelService
@@ -42,6 +43,9 @@ class Pipeline:
                                            self.settings.security.default_role, msg.locale)
         locale = normalize(msg.locale or (principal.locale if principal else ""), self.settings.default_locale)
         actor = f"{msg.channel}:{msg.user_id}"
+        if msg.press:       # a decision button: never routed, never read as text
+            ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
+            return handle_press(ctx, msg, principal)
         if principal is None:
             return Outcome(texts=[t("denied.sender", locale)], result="denied",
                            audit=[AuditEvent("message.denied", actor, msg.chat_key, "denied",

@@ -1,0 +1,179 @@
+"""Pressing approval buttons as Telegram, Slack and Discord deliver a press, built without SmartBot's
+code, and reading what the app answered from the fake platform APIs (fake_button_apis.py).
+
+One `Presser` per platform: `buttons()` waits for the approvers' notice and returns the data of its
+Approve and Deny buttons, `press(data, user, press_id)` delivers a press signed as the platform
+signs it, `decided(n)` and `private(n)` wait for the answers that update the message or that only
+the presser sees.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from nacl.signing import SigningKey
+from slack_sdk.signature import SignatureVerifier
+
+from .fake_button_apis import DISCORD_BOT_TOKEN, FakeButtonApis
+from .fake_chat_apis import DISCORD_APP_ID, DISCORD_SIGNING_SEED, SLACK_SIGNING_SECRET, TELEGRAM_SECRET, channel_config
+
+ROOMS = {"telegram": "-1001234", "slack": "C0OPSROOM", "discord": "900000000000000001"}
+
+
+class Presser:
+    platform = ""
+
+    def __init__(self, app_url: str, fake: FakeButtonApis) -> None:
+        self.app_url = app_url
+        self.fake = fake
+        self.notice: dict[str, Any] = {}
+
+    @property
+    def room(self) -> str:
+        return ROOMS[self.platform]
+
+    def buttons(self, timeout: float = 15.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent = [r for r in self.fake.delivered(self.platform) if self._is_notice(r)]
+            if sent:
+                self.notice = sent[0]
+                return self._data(sent[0]["json"])
+            time.sleep(0.05)
+        raise AssertionError(f"no approval notice reached {self.platform}")
+
+    def wait(self, kind: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The answers of `kind` (decided | private), once there are `count` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [r for r in self.fake.requests if r.get("accepted") and self._answer_kind(r) == kind]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        raise NotImplementedError
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+
+class TelegramPresser(Presser):
+    platform = "telegram"
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        return record["path"].endswith("/sendMessage") and "reply_markup" in (record["json"] or {})
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        return [b["callback_data"] for b in body["reply_markup"]["inline_keyboard"][0]]
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        if record["platform"] != "telegram":
+            return ""
+        if record["path"].endswith("/editMessageText"):
+            return "decided"
+        if record["path"].endswith("/answerCallbackQuery") and record["json"].get("show_alert"):
+            return "private"
+        return ""
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        return record["json"]["text"]
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        update = {"update_id": int(time.time() * 1000) % 10**9, "callback_query": {
+            "id": press_id, "chat_instance": "-42", "data": data,
+            "from": {"id": int(user), "is_bot": False, "first_name": f"user{user}", "username": f"u{user}"},
+            "message": {"message_id": 77, "date": int(time.time()), "text": "Approval needed",
+                        "chat": {"id": int(self.room), "type": "supergroup", "title": "ops"}}}}
+        return requests.post(self.app_url + "/webhooks/telegram", json=update, timeout=10,
+                             headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+
+
+class SlackPresser(Presser):
+    platform = "slack"
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        return record["path"] == "/chat.postMessage" and "blocks" in (record["json"] or {})
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        return [e["value"] for e in body["blocks"][1]["elements"]]
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        if record["platform"] != "slack":
+            return ""
+        return {"/chat.update": "decided", "/chat.postEphemeral": "private"}.get(record["path"], "")
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        return record["json"]["text"]
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        payload = {"type": "block_actions", "api_app_id": "A0APP", "trigger_id": press_id,
+                   "user": {"id": user, "username": f"u{user}", "name": f"u{user}", "team_id": "T0"},
+                   "team": {"id": "T0"}, "channel": {"id": self.room, "name": "ops"},
+                   "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": self.room},
+                   "message": {"ts": "1700000000.000100", "text": "Approval needed"},
+                   "response_url": "https://hooks.slack.com/actions/T0/1/x",
+                   "actions": [{"action_id": "smartbot_decision_0", "block_id": "b", "type": "button",
+                                "value": data, "action_ts": f"{time.time():.6f}"}]}
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        ts = str(int(time.time()))
+        signature = SignatureVerifier(SLACK_SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+        return requests.post(self.app_url + "/webhooks/slack", data=body, timeout=10, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature})
+
+
+class DiscordPresser(Presser):
+    platform = "discord"
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        return record["path"] == f"/channels/{self.room}/messages" and "components" in (record["json"] or {})
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        return [c["custom_id"] for c in body["components"][0]["components"]]
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        if record["platform"] != "discord":
+            return ""
+        if record["method"] == "PATCH" and record["path"].endswith("/messages/@original"):
+            return "decided"
+        if record["path"].startswith(f"/webhooks/{DISCORD_APP_ID}/") and (record["json"] or {}).get("flags") == 64:
+            return "private"
+        return ""
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        return record["json"]["content"]
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        interaction = {"type": 3, "id": press_id, "application_id": DISCORD_APP_ID, "token": f"tok-{press_id}",
+                       "channel_id": self.room, "guild_id": "500000000000000001", "locale": "en-US",
+                       "member": {"user": {"id": user, "username": f"u{user}"}},
+                       "message": {"id": "600000000000000001", "channel_id": self.room},
+                       "data": {"component_type": 2, "custom_id": data}}
+        body = json.dumps(interaction).encode()
+        ts = str(int(time.time()))
+        signed = SigningKey(DISCORD_SIGNING_SEED).sign(ts.encode() + body)
+        return requests.post(self.app_url + "/webhooks/discord", data=body, timeout=10, headers={
+            "Content-Type": "application/json", "X-Signature-Ed25519": signed.signature.hex(),
+            "X-Signature-Timestamp": ts})
+
+
+PRESSERS = {p.platform: p for p in (TelegramPresser, SlackPresser, DiscordPresser)}
+
+
+def button_channels(fake: FakeButtonApis) -> dict[str, Any]:
+    """[channels] for the three platforms at the fake (Discord with a bot token, to post notices)."""
+    return {"telegram": channel_config("telegram", fake), "slack": channel_config("slack", fake),
+            "discord": channel_config("discord", fake, bot_token=DISCORD_BOT_TOKEN)}
