@@ -1,4 +1,4 @@
-"""Approve / Deny buttons on Telegram, Slack and Discord, end to end: the app served for real, the
+"""Approve / Deny buttons on Telegram, Slack, Discord and Feishu, end to end: the app served for real, the
 platforms faked on loopback. A press is decided exactly as /approve is: only by an approver, never
 by the requester, never twice, never after expiry; a forged or replayed press does nothing but an
 audited refusal, answered privately."""
@@ -9,29 +9,24 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.support.button_presses import PRESSERS, ROOMS, button_channels
+from tests.support.button_presses import PRESSERS, ROOMS
 from tests.support.executor import Chat, add_command, audit_rows, bind, details, script
-from tests.support.fake_button_apis import FakeButtonApis
 from tests.support.platform_clients import quiet_for
 
 # Platform user ids: the approver, a second approver, a stranger, and the requester's own account.
 USERS = {"telegram": ("7001", "7002", "7003", "7004"), "slack": ("U0BOB", "U0OLGA", "U0EVE", "U0UMA"),
-         "discord": ("800000000000000001", "800000000000000002", "800000000000000003", "800000000000000004")}
-
-
-@pytest.fixture
-def fake_apis():
-    server = FakeButtonApis().start()
-    yield server
-    server.stop()
+         "discord": ("800000000000000001", "800000000000000002", "800000000000000003", "800000000000000004"),
+         "feishu": ("ou_bob", "ou_olga", "ou_eve", "ou_uma")}
 
 
 @pytest.fixture(params=sorted(PRESSERS))
-def desk(request, live_app, make_config, fake_platform, fake_apis):
+def desk(request, live_app, make_config, fake_platform):
     platform = request.param
     presser = PRESSERS[platform]
-    room = f"{platform}:{ROOMS[platform]}"
-    app = live_app(make_config(channels=button_channels(fake_apis), approvals={"notify": [room]}))
+    fake = presser.start_fake()
+    request.addfinalizer(fake.stop)
+    app = live_app(make_config(channels={platform: presser.channel_config(fake)},
+                               approvals={"notify": [f"{platform}:{ROOMS[platform]}"]}))
     db = app.runtime.db
     add_command(db, "deploy", [script("import sys; print('deployed', sys.argv[1])"), "{version}"],
                 [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}\.[0-9]{1,3}"}], needs_approval=True)
@@ -44,7 +39,7 @@ def desk(request, live_app, make_config, fake_platform, fake_apis):
                              "VALUES (:c, :p, :u, 'uma', 0)"), {"c": platform, "p": own, "u": requester})
     chat = Chat(app, fake_platform)
     assert "request #1" in chat.say("/deploy v1.2", user="usr", chat="dev")
-    return platform, app, presser(app.url, fake_apis), chat
+    return platform, app, presser(app.url, fake), chat
 
 
 def _status(app) -> str:
@@ -162,7 +157,7 @@ def test_a_forged_press_does_nothing_but_an_audited_refusal(desk, forge):
     approve, _ = presser.buttons()
     forged = {"digest": approve[:-4] + ("AAAA" if not approve.endswith("AAAA") else "BBBB"),
               "other_request": "a:2:" + approve.split(":")[2],
-              "shape": "/approve 1"}[forge]
+              "shape": "a:1:" + approve.split(":")[2] + ":1"}[forge]
     presser.press(forged, USERS[platform][0], "100000000000000109")
     private = presser.wait("private", 1)
     assert len(private) == 1 and "not valid" in presser.text_of(private[0])

@@ -1,10 +1,11 @@
-"""Pressing approval buttons as Telegram, Slack and Discord deliver a press, built without SmartBot's
-code, and reading what the app answered from the fake platform APIs (fake_button_apis.py).
+"""Pressing approval buttons as Telegram, Slack, Discord and Feishu deliver a press, built without
+SmartBot's code, and reading what the app answered from the fake platform APIs (fake_button_apis.py).
 
-One `Presser` per platform: `buttons()` waits for the approvers' notice and returns the data of its
-Approve and Deny buttons, `press(data, user, press_id)` delivers a press signed as the platform
-signs it, `decided(n)` and `private(n)` wait for the answers that update the message or that only
-the presser sees.
+One `Presser` per platform: `start_fake()` and `channel_config(fake)` set the platform up,
+`buttons()` waits for the approvers' notice and returns the data of its Approve and Deny buttons,
+`press(data, user, press_id)` delivers a press signed as the platform signs it, and
+`wait("decided" | "private", n)` waits for the answers that update the message or that only the
+presser sees.
 """
 from __future__ import annotations
 
@@ -17,28 +18,42 @@ import requests
 from nacl.signing import SigningKey
 from slack_sdk.signature import SignatureVerifier
 
-from .fake_button_apis import DISCORD_BOT_TOKEN, FakeButtonApis
+from .fake_button_apis import DISCORD_BOT_TOKEN, FakeButtonApis, FakeFeishuButtons
 from .fake_chat_apis import DISCORD_APP_ID, DISCORD_SIGNING_SEED, SLACK_SIGNING_SECRET, TELEGRAM_SECRET, channel_config
+from .platform_requests import feishu_request
 
-ROOMS = {"telegram": "-1001234", "slack": "C0OPSROOM", "discord": "900000000000000001"}
+ROOMS = {"telegram": "-1001234", "slack": "C0OPSROOM", "discord": "900000000000000001", "feishu": "oc_opsroom"}
+FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_TOKEN = "cli_test", "feishu-app-secret-for-tests", "verification-token"
+FEISHU_ENCRYPT_KEY = "feishu-encrypt-key-for-tests"
 
 
 class Presser:
     platform = ""
 
-    def __init__(self, app_url: str, fake: FakeButtonApis) -> None:
+    def __init__(self, app_url: str, fake: Any) -> None:
         self.app_url = app_url
         self.fake = fake
         self.notice: dict[str, Any] = {}
+
+    @staticmethod
+    def start_fake() -> Any:
+        return FakeButtonApis().start()
+
+    @classmethod
+    def channel_config(cls, fake: Any) -> dict[str, Any]:
+        return channel_config(cls.platform, fake)
 
     @property
     def room(self) -> str:
         return ROOMS[self.platform]
 
+    def sent(self) -> list[dict[str, Any]]:
+        return self.fake.delivered(self.platform)
+
     def buttons(self, timeout: float = 15.0) -> list[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            sent = [r for r in self.fake.delivered(self.platform) if self._is_notice(r)]
+            sent = [r for r in self.sent() if self._is_notice(r)]
             if sent:
                 self.notice = sent[0]
                 return self._data(sent[0]["json"])
@@ -138,6 +153,10 @@ class SlackPresser(Presser):
 class DiscordPresser(Presser):
     platform = "discord"
 
+    @classmethod
+    def channel_config(cls, fake: Any) -> dict[str, Any]:
+        return channel_config("discord", fake, bot_token=DISCORD_BOT_TOKEN)
+
     def _is_notice(self, record: dict[str, Any]) -> bool:
         return record["path"] == f"/channels/{self.room}/messages" and "components" in (record["json"] or {})
 
@@ -170,10 +189,47 @@ class DiscordPresser(Presser):
             "X-Signature-Timestamp": ts})
 
 
-PRESSERS = {p.platform: p for p in (TelegramPresser, SlackPresser, DiscordPresser)}
+class FeishuPresser(Presser):
+    platform = "feishu"
+
+    @staticmethod
+    def start_fake() -> Any:
+        return FakeFeishuButtons(FEISHU_APP_ID, FEISHU_APP_SECRET).start()
+
+    @classmethod
+    def channel_config(cls, fake: Any) -> dict[str, Any]:
+        return {"app_id": FEISHU_APP_ID, "app_secret": FEISHU_APP_SECRET, "verification_token": FEISHU_TOKEN,
+                "encrypt_key": FEISHU_ENCRYPT_KEY, "api_base": fake.url}
+
+    def sent(self) -> list[dict[str, Any]]:
+        return list(self.fake.delivered)
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        return (record["json"] or {}).get("msg_type") == "interactive"
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        card = json.loads(body["content"])
+        return [a["value"]["smartbot_decision"] for a in card["elements"][1]["actions"]]
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        if record["method"] == "PATCH":
+            return "decided"
+        return "private" if record["path"] == FakeFeishuButtons.EPHEMERAL_PATH else ""
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        body = record["json"]
+        card = json.loads(body["content"]) if "content" in body else body["card"]
+        return card["elements"][0]["text"]["content"]
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        event = {"schema": "2.0", "header": {
+            "event_id": f"ev{press_id}", "event_type": "card.action.trigger", "token": FEISHU_TOKEN,
+            "create_time": str(int(time.time() * 1000)), "app_id": FEISHU_APP_ID, "tenant_key": "tenant_test"},
+            "event": {"operator": {"open_id": user, "user_id": f"u_{user}"}, "token": "c-callback-token",
+                      "host": "im_message", "action": {"tag": "button", "value": {"smartbot_decision": data}},
+                      "context": {"open_message_id": "om_notice", "open_chat_id": self.room}}}
+        body, headers = feishu_request(event, FEISHU_ENCRYPT_KEY)
+        return requests.post(self.app_url + "/webhooks/feishu", data=body, headers=headers, timeout=10)
 
 
-def button_channels(fake: FakeButtonApis) -> dict[str, Any]:
-    """[channels] for the three platforms at the fake (Discord with a bot token, to post notices)."""
-    return {"telegram": channel_config("telegram", fake), "slack": channel_config("slack", fake),
-            "discord": channel_config("discord", fake, bot_token=DISCORD_BOT_TOKEN)}
+PRESSERS = {p.platform: p for p in (TelegramPresser, SlackPresser, DiscordPresser, FeishuPresser)}

@@ -1,15 +1,18 @@
-"""The calls that answer a button press, on top of the fake send APIs of Telegram, Slack and Discord.
+"""The calls that answer a button press, on top of the fake platform APIs.
 
-Adds what `FakeChatApis` does not take: Telegram's answerCallbackQuery and editMessageText, Slack's
-chat.update and chat.postEphemeral, Discord's channel messages (bot token) and the PATCH of an
-interaction's original message. Every call is recorded like the others; `calls(platform, path)`
-lists the accepted ones whose path ends with `path`.
+`FakeButtonApis` adds what `FakeChatApis` does not take: Telegram's answerCallbackQuery and
+editMessageText, Slack's chat.update and chat.postEphemeral, Discord's channel messages (bot token)
+and the PATCH of an interaction's original message. `FakeFeishuButtons` adds Feishu's interactive
+cards, the PATCH that updates one and the ephemeral card. Every call is recorded, with `accepted`
+set on those the platform would take; `calls(platform, path)` lists the accepted ones.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .fake_chat_apis import DISCORD_APP_ID, SLACK_TOKEN, TELEGRAM_TOKEN, FakeChatApis, _Handler
+from .fake_open_platforms import FakeFeishu
+from .fake_open_platforms import _Handler as _OpenHandler
 
 DISCORD_BOT_TOKEN = "discord-bot-token-for-tests"
 
@@ -62,3 +65,43 @@ class FakeButtonApis(FakeChatApis):
                 return 200, {"id": "1", "content": data.get("content")}
             return 404, {"code": 10008, "message": "Unknown Message"}
         return None
+
+
+class _PatchingOpenHandler(_OpenHandler):
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._answer("PATCH")
+
+
+class FakeFeishuButtons(FakeFeishu):
+    EPHEMERAL_PATH = "/open-apis/ephemeral/v1/send"
+
+    def __init__(self, app_id: str, app_secret: str) -> None:
+        super().__init__(app_id, app_secret)
+        self.httpd.RequestHandlerClass = _PatchingOpenHandler
+
+    def calls(self, path_prefix: str) -> list[dict[str, Any]]:
+        return [r for r in super().calls(path_prefix) if r.get("accepted")]
+
+    def answer(self, req: dict[str, Any]) -> tuple[int, Any]:
+        status, body = self._buttons(req) or super().answer(req)
+        req["accepted"] = status < 300 and body.get("code") == 0
+        return status, body
+
+    def _buttons(self, req: dict[str, Any]) -> tuple[int, Any] | None:
+        body = req["json"] or {}
+        card_send = req["method"] == "POST" and body.get("msg_type") == "interactive" and \
+            req["path"].startswith("/open-apis/im/v1/messages")
+        if not (card_send or req["method"] == "PATCH" or req["path"] == self.EPHEMERAL_PATH):
+            return None
+        auth = req["headers"].get("authorization", "")
+        if not auth.startswith("Bearer ") or not self.token_ok(auth[len("Bearer "):]):
+            return 400, {"code": 99991663, "msg": "Invalid access token for authorization."}
+        if req["path"] == self.EPHEMERAL_PATH:
+            ok = body.get("chat_id") and body.get("open_id") and isinstance(body.get("card"), dict)
+            return (200, {"code": 0, "msg": "ok", "data": {"message_id": "om_ephemeral"}}) if ok else \
+                (400, {"code": 230001, "msg": "invalid ephemeral card"})
+        if not isinstance(body.get("content"), str):
+            return 400, {"code": 230001, "msg": "invalid message content"}
+        if card_send:
+            self.deliver(req)
+        return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_sent_{len(self.delivered)}"}}

@@ -99,7 +99,7 @@ class SlackSocketMode(WebsocketConnector):
         if kind in ("events_api", "interactive"):
             try:
                 messages = self.channel.parse(_as_request(frame.get("payload"), app_id)) if kind == "events_api" \
-                    else self.channel.parse_interaction(_payload(frame.get("payload"), app_id))
+                    else self.channel.parse_interaction(_payload(frame.get("payload"), app_id, kind))
             except PayloadError as exc:
                 # A payload that does not parse never will: acknowledged, so Slack stops resending it.
                 link.refuse(exc.reason, {"type": kind})
@@ -114,9 +114,9 @@ class SlackSocketMode(WebsocketConnector):
         socket.send({"envelope_id": envelope_id})
 
 
-def _payload(payload: Any, app_id: str) -> dict[str, Any]:
+def _payload(payload: Any, app_id: str, kind: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
-        raise PayloadError("an envelope without a payload object")
+        raise PayloadError(f"an {kind} envelope without a payload object")
     if app_id and payload.get("api_app_id") not in (None, app_id):
         raise PayloadError("an event for another app than this connection's")
     return payload
@@ -124,6 +124,6 @@ def _payload(payload: Any, app_id: str) -> dict[str, Any]:
 
 def _as_request(payload: Any, app_id: str) -> WebRequest:
     """An envelope's payload in the shape the webhook path hands to `parse`."""
-    payload = _payload(payload, app_id)
+    payload = _payload(payload, app_id, "events_api")
     return WebRequest("POST", "/slack/socket-mode", Headers({"Content-Type": "application/json"}),
                       json.dumps(payload).encode())

@@ -64,5 +64,8 @@ def press_answer(context: dict[str, Any]) -> str:
 
 
 def valid_data(value: Any) -> str:
-    """A press's callback data as it may be stored: text within the limit, else ""."""
-    return value if isinstance(value, str) and 0 < len(value.encode("utf-8", "replace")) <= MAX_DATA else ""
+    """A press's callback data as it may be stored: text within the limit that claims to be one of
+    ours (the worker checks the rest), else "" (another component, nothing to store)."""
+    if not isinstance(value, str) or not value.startswith((APPROVE + ":", DENY + ":")):
+        return ""
+    return value if len(value.encode("utf-8", "replace")) <= MAX_DATA else ""
