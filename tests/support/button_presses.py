@@ -18,17 +18,22 @@ import requests
 from nacl.signing import SigningKey
 from slack_sdk.signature import SignatureVerifier
 
-from .fake_button_apis import DISCORD_BOT_TOKEN, FakeButtonApis, FakeFeishuButtons
+from .fake_button_apis import DISCORD_BOT_TOKEN, FakeButtonApis, FakeFeishuButtons, FakeWeComButtons
 from .fake_chat_apis import DISCORD_APP_ID, DISCORD_SIGNING_SEED, SLACK_SIGNING_SECRET, TELEGRAM_SECRET, channel_config
-from .platform_requests import feishu_request
+from .platform_requests import feishu_request, wecom_post
 
-ROOMS = {"telegram": "-1001234", "slack": "C0OPSROOM", "discord": "900000000000000001", "feishu": "oc_opsroom"}
+# The approvers' chat; on WeCom (an app's chats are one person each) the approver's own.
+ROOMS = {"telegram": "-1001234", "slack": "C0OPSROOM", "discord": "900000000000000001", "feishu": "oc_opsroom",
+         "wecom": "bob"}
 FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_TOKEN = "cli_test", "feishu-app-secret-for-tests", "verification-token"
 FEISHU_ENCRYPT_KEY = "feishu-encrypt-key-for-tests"
+WECOM_CORP, WECOM_SECRET, WECOM_AGENT = "ww_test_corp", "wecom-app-secret-for-tests", 1000002
+WECOM_TOKEN, WECOM_AES_KEY = "wecom-callback-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
 class Presser:
     platform = ""
+    shows_output = True         # the updated message shows the approved command's output
 
     def __init__(self, app_url: str, fake: Any) -> None:
         self.app_url = app_url
@@ -232,4 +237,56 @@ class FeishuPresser(Presser):
         return requests.post(self.app_url + "/webhooks/feishu", data=body, headers=headers, timeout=10)
 
 
-PRESSERS = {p.platform: p for p in (TelegramPresser, SlackPresser, DiscordPresser, FeishuPresser)}
+class WeComPresser(Presser):
+    """WeCom's app chats are one person each: a refusal is a plain message to the presser."""
+
+    platform = "wecom"
+    shows_output = False        # a template card's replaced button holds one short line
+
+    @staticmethod
+    def start_fake() -> Any:
+        return FakeWeComButtons(WECOM_CORP, WECOM_SECRET).start()
+
+    @classmethod
+    def channel_config(cls, fake: Any) -> dict[str, Any]:
+        return {"corp_id": WECOM_CORP, "agent_id": WECOM_AGENT, "secret": WECOM_SECRET, "token": WECOM_TOKEN,
+                "encoding_aes_key": WECOM_AES_KEY, "api_base": fake.url}
+
+    def sent(self) -> list[dict[str, Any]]:
+        return list(self.fake.delivered)
+
+    def _is_notice(self, record: dict[str, Any]) -> bool:
+        return (record["json"] or {}).get("msgtype") == "template_card"
+
+    def _data(self, body: dict[str, Any]) -> list[str]:
+        return [b["key"] for b in body["template_card"]["button_list"]]
+
+    def _answer_kind(self, record: dict[str, Any]) -> str:
+        if record["path"] == FakeWeComButtons.UPDATE_PATH:
+            return "decided"
+        body = record["json"] or {}
+        return "private" if body.get("msgtype") == "text" and body.get("touser") in PRESSED_BY else ""
+
+    def text_of(self, record: dict[str, Any]) -> str:
+        body = record["json"]
+        if "button" in body:
+            return body["button"]["replace_name"]
+        return body["template_card"]["sub_title_text"] if "template_card" in body else body["text"]["content"]
+
+    def press(self, data: str, user: str, press_id: str) -> requests.Response:
+        from wechatpy.enterprise.crypto import WeChatCrypto
+
+        PRESSED_BY.add(user)
+        xml = (f"<xml><ToUserName><![CDATA[{WECOM_CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+               f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+               f"<Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[{data}]]></EventKey>"
+               f"<TaskId><![CDATA[task-1]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>"
+               f"<ResponseCode><![CDATA[rc-{press_id}]]></ResponseCode><AgentID>{WECOM_AGENT}</AgentID></xml>")
+        query, body = wecom_post(WeChatCrypto(WECOM_TOKEN, WECOM_AES_KEY, WECOM_CORP), xml)
+        return requests.post(self.app_url + "/webhooks/wecom", params=query, data=body, timeout=10,
+                             headers={"Content-Type": "text/xml"})
+
+
+PRESSED_BY: set[str] = set()        # WeCom users who pressed: a plain message to one of them answers a press
+
+PRESSERS = {p.platform: p for p in (TelegramPresser, SlackPresser, DiscordPresser, FeishuPresser, WeComPresser)}

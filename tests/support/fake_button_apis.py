@@ -3,7 +3,8 @@
 `FakeButtonApis` adds what `FakeChatApis` does not take: Telegram's answerCallbackQuery and
 editMessageText, Slack's chat.update and chat.postEphemeral, Discord's channel messages (bot token)
 and the PATCH of an interaction's original message. `FakeFeishuButtons` adds Feishu's interactive
-cards, the PATCH that updates one and the ephemeral card. Every call is recorded, with `accepted`
+cards, the PATCH that updates one and the ephemeral card; `FakeWeComButtons` WeCom's template cards
+and update_template_card. Every call is recorded, with `accepted`
 set on those the platform would take; `calls(platform, path)` lists the accepted ones.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .fake_chat_apis import DISCORD_APP_ID, SLACK_TOKEN, TELEGRAM_TOKEN, FakeChatApis, _Handler
-from .fake_open_platforms import FakeFeishu
+from .fake_open_platforms import FakeFeishu, FakeWeCom
 from .fake_open_platforms import _Handler as _OpenHandler
 
 DISCORD_BOT_TOKEN = "discord-bot-token-for-tests"
@@ -105,3 +106,26 @@ class FakeFeishuButtons(FakeFeishu):
         if card_send:
             self.deliver(req)
         return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_sent_{len(self.delivered)}"}}
+
+
+class FakeWeComButtons(FakeWeCom):
+    UPDATE_PATH = "/cgi-bin/message/update_template_card"
+
+    def calls(self, path_prefix: str) -> list[dict[str, Any]]:
+        return [r for r in super().calls(path_prefix) if r.get("accepted")]
+
+    def answer(self, req: dict[str, Any]) -> tuple[int, Any]:
+        body = req["json"] or {}
+        if req["path"] == self.UPDATE_PATH:
+            if not self.token_ok(req["query"].get("access_token")):
+                status, answer = 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            elif body.get("response_code") and body.get("userids") and body.get("button", {}).get("replace_name"):
+                status, answer = 200, {"errcode": 0, "errmsg": "ok"}
+            else:
+                status, answer = 200, {"errcode": 40058, "errmsg": "invalid parameter"}
+        elif body.get("msgtype") == "template_card" and not body.get("template_card", {}).get("button_list"):
+            status, answer = 200, {"errcode": 40058, "errmsg": "template_card without buttons"}
+        else:
+            status, answer = super().answer(req)
+        req["accepted"] = answer.get("errcode") == 0
+        return status, answer

@@ -25,6 +25,7 @@ from .approval_flow import decide
 from .base import HandlerContext
 
 REFUSED = "approval.press_refused"
+SHOWN_OUTPUT = 1500             # characters of a command's output shown in place of the buttons
 _LATE = {"not_found": "no such request", "already": "the request was decided already or has expired"}
 
 
@@ -50,7 +51,8 @@ def handle_press(ctx: HandlerContext, msg: InboundMessage, principal: Principal 
         return _private(verdict.text, "denied", verdict.audit + late)
     shown = t("approval.decided_by", ctx.locale, id=row.id, name=row.command, by=principal.name,
               verdict=t("approval.verdict.approved" if press.approve else "approval.verdict.denied", ctx.locale))
-    text = shown + ("\n" + verdict.ran if verdict.ran else "")
+    ran = verdict.ran if len(verdict.ran) <= SHOWN_OUTPUT else verdict.ran[:SHOWN_OUTPUT] + "\n[...]"
+    text = shown + ("\n" + ran if ran else "")     # one message: it replaces the notice, so it is never split
     return Outcome(texts=[text], audit=verdict.audit, reply_context={"press_answer": buttons.UPDATE})
 
 
