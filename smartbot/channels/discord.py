@@ -174,7 +174,8 @@ class DiscordChannel(PlatformChannel):
             chat_type=GROUP if data.get("guild_id") else DIRECT, user_id=need_id(user, "id", "interaction.user"),
             user_name=display_name(user.get("global_name"), user.get("username")), text=buttons.PRESS_TEXT,
             mentioned=True, press=press, locale=optional_text(data, "locale", 20), received_at=received,
-            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME})]
+            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME,
+                           "application_id": _application(data)})]
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         if _interaction_type(json_object(req)) == MESSAGE_COMPONENT:
@@ -223,7 +224,8 @@ class DiscordChannel(PlatformChannel):
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
-        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
+        application = str(ctx.get("application_id") or self.config.application_id)
+        url = f"{self.config.api_base}/webhooks/{application}/{quote(str(token), safe='')}"
         method, body = "POST", {"content": reply.text, "allowed_mentions": {"parse": []}}
         answer = buttons.press_answer(ctx)
         if answer == buttons.UPDATE:            # the pressed message itself, its buttons gone
@@ -272,6 +274,12 @@ def _raise_for(resp: Any, url: str) -> None:
     retry_after = data.get("retry_after")
     http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
                           float(retry_after) if isinstance(retry_after, (int, float)) else None)
+
+
+def _application(data: dict[str, Any]) -> str:
+    """The interaction's application id (connect mode needs no application_id setting); "" if odd."""
+    value = str(data.get("application_id") or "")
+    return value if _SNOWFLAKE.match(value) else ""
 
 
 def _interaction_type(data: dict[str, Any]) -> int:
