@@ -137,6 +137,8 @@ def test_a_replayed_press_is_stored_once_and_answered_once(desk):
     assert len(presser.wait("decided", 1)) == 1 and presser.wait("private", 1, timeout=0.2) == []
     assert len(audit_rows(app.runtime.db, "command.ran")) == 1
     assert len(audit_rows(app.runtime.db, "approval.approved")) == 1
+    replayed = {r["reason"] for r in _refusals(app)}
+    assert replayed == {"the same press again (its callback id was seen before)"}
 
 
 def test_a_press_after_expiry_is_refused(desk):
