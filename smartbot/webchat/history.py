@@ -122,7 +122,7 @@ def reply_entry(delivered: outbox.Delivered, chat_id: str) -> dict[str, Any]:
         entry["new_conversation"] = True
     offered = buttons.buttons_of(reply.reply_context)
     if offered:             # an approval's Approve / Deny: the page posts the pressed one's data
-        entry["buttons"] = [{"label": b["label"], "data": b["data"], "approve": bool(b["approve"])} for b in offered]
+        entry["buttons"] = offered
     if buttons.press_answer(reply.reply_context):
         entry["press"] = buttons.press_answer(reply.reply_context)
     return entry

@@ -51,10 +51,12 @@ def button(label: str, data: str, approve: bool) -> dict[str, Any]:
 
 
 def buttons_of(context: dict[str, Any]) -> list[dict[str, Any]]:
-    """The well-formed buttons a reply offers (a stored context is read defensively)."""
+    """The well-formed buttons a reply offers, as `button` makes them (a stored context is read
+    defensively: anything else is left out)."""
     found = context.get("buttons") if isinstance(context, dict) else None
-    return [b for b in found if isinstance(b, dict) and isinstance(b.get("label"), str)
-            and isinstance(b.get("data"), str) and len(b["data"]) <= MAX_DATA] if isinstance(found, list) else []
+    return [button(b["label"], b["data"], bool(b.get("approve"))) for b in found
+            if isinstance(b, dict) and isinstance(b.get("label"), str) and valid_data(b.get("data"))] \
+        if isinstance(found, list) else []
 
 
 def press_answer(context: dict[str, Any]) -> str:
