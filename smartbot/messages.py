@@ -52,6 +52,9 @@ class InboundMessage:
     # What the channel could not decide at the webhook without calling its platform (which it never
     # does while the platform waits for the ack); the worker has the channel settle it (Channel.settle).
     unsettled: dict[str, Any] = field(default_factory=dict)
+    # A button pressed on one of the bot's messages (an approval's Approve / Deny): the callback data
+    # the button carried, checked by the worker, never trusted as text (channels/support/buttons.py).
+    press: str = ""
 
     @property
     def conversation_key(self) -> str:
@@ -72,6 +75,8 @@ class InboundMessage:
                   "locale": self.locale, "received_at": self.received_at, "request_id": self.request_id}
         if self.unsettled:
             record["unsettled"] = self.unsettled
+        if self.press:
+            record["press"] = self.press
         return record
 
     @classmethod

@@ -58,6 +58,7 @@ EVENTS: dict[str, str] = {
     "approval.denied": "an approver denied a pending request",
     "approval.expired": "a pending request expired without a decision",
     "approval.refused": "someone without the right (or the requester) tried to decide a request",
+    "approval.press_refused": "an approval button press was refused: forged or mismatched data, or too late",
     "provider.down": "a model provider's circuit opened after repeated failures (calls skip it)",
     "provider.up": "a model provider answered again and its circuit closed",
     "provider.created": "a model provider was added in the admin API (before/after)",

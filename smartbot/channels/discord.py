@@ -9,6 +9,12 @@ once with a deferred response (type 5); the reply is POSTed later to the follow-
 interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
 The interaction token is a credential: it goes into the reply context, never into logs or reasons.
 
+Buttons: a reply offering decision buttons carries them as message components (an action row of
+buttons whose custom_id is the press's data). A press is a MESSAGE_COMPONENT interaction, keyed on
+its id and acknowledged at once with DEFERRED_UPDATE_MESSAGE (type 6, nothing shown yet); the
+worker then edits the pressed message (`PATCH .../messages/@original`, buttons gone) to show the
+decision, or tells a refusal in an ephemeral follow-up (flags 64) only the presser sees.
+
 In connect mode (channels/connect/discord.py) ordinary messages arrive over the Gateway as
 MESSAGE_CREATE events: `parse_message` takes those written in a DM, mentioning the bot or replying
 to it, keyed on the message id, and the reply is posted to the message's channel as a reply to it
@@ -31,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import buttons, http
 from .base import CONNECT, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
@@ -56,6 +62,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Gateway message types a person writes: DEFAULT and REPLY; joins, pins, boosts... are not messages.
 _PERSON_MESSAGE_TYPES = (0, 19)
 _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
+ACTION_ROW, BUTTON, SUCCESS, DANGER = 1, 2, 3, 4     # component types and button styles
+EPHEMERAL = 64                                      # message flag: only the interaction's user sees it
 
 
 @dataclass
@@ -121,6 +129,8 @@ class DiscordChannel(PlatformChannel):
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = json_object(req)
+        if _interaction_type(data) == MESSAGE_COMPONENT:
+            return self.parse_press(data)
         if _interaction_type(data) != APPLICATION_COMMAND:
             return []
         interaction_id = need_id(data, "id", "interaction")
@@ -148,7 +158,31 @@ class DiscordChannel(PlatformChannel):
             reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
             received_at=received, raw=data)]
 
+    def parse_press(self, data: dict[str, Any]) -> list[InboundMessage]:
+        """A button of ours pressed (MESSAGE_COMPONENT); [] for a component that is not ours."""
+        press = buttons.valid_data(optional_object(data, "data").get("custom_id"))
+        if not press:
+            return []
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise PayloadError("missing field: interaction.token")
+        user = optional_object(optional_object(data, "member"), "user") or optional_object(data, "user")
+        if not user:
+            raise PayloadError("missing field: interaction.member.user or interaction.user")
+        interaction_id = need_id(data, "id", "interaction")
+        channel_id = str(data.get("channel_id") or optional_object(data, "channel").get("id") or "")[:200]
+        received = time.time()
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{interaction_id}", message_id=interaction_id, chat_id=channel_id,
+            chat_type=GROUP if data.get("guild_id") else DIRECT, user_id=need_id(user, "id", "interaction.user"),
+            user_name=display_name(user.get("global_name"), user.get("username")), text=buttons.PRESS_TEXT,
+            mentioned=True, press=press, locale=optional_text(data, "locale", 20), received_at=received,
+            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME,
+                           "application_id": _application(data)})]
+
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        if _interaction_type(json_object(req)) == MESSAGE_COMPONENT:
+            return WebResponse(200, _QUIET_ACKS[MESSAGE_COMPONENT])     # the worker answers a press
         if accepted or duplicates:
             return WebResponse(200, DEFERRED_MESSAGE)
         return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
@@ -183,11 +217,25 @@ class DiscordChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
-        self._post(reply)
+        answer = buttons.press_answer(reply.reply_context)
+        if not answer or self._to_channel(reply):
+            self._post(reply)
+            return
+        url, body = self._followup_url(reply), {"content": reply.text, "allowed_mentions": {"parse": []}}
+        if answer == buttons.UPDATE:            # the pressed message itself, its buttons gone
+            self._call("PATCH", url + "/messages/@original", {**body, "components": []}, {})
+        else:
+            self._call("POST", url, {**body, "flags": EPHEMERAL}, {})
+
+    @staticmethod
+    def _to_channel(reply: Reply) -> bool:
+        """A Gateway message's answer, or a notice to a channel (no interaction to answer)."""
+        ctx = reply.reply_context
+        return bool(ctx.get("channel_id")) or (not ctx.get("interaction_token") and bool(_SNOWFLAKE.match(reply.chat_id)))
 
     def _post(self, reply: Reply) -> dict[str, Any]:
         """Post a reply (the answer to an interaction, or to a Gateway message); the message Discord made."""
-        if reply.reply_context.get("channel_id"):
+        if self._to_channel(reply):
             return self._post_to_channel(reply)
         url = self._followup_url(reply)
         return self._call("POST", url, {"content": reply.text, "allowed_mentions": {"parse": []}}, {})
@@ -200,19 +248,26 @@ class DiscordChannel(PlatformChannel):
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
-        return f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
+        application = str(ctx.get("application_id") or self.config.application_id)
+        return f"{self.config.api_base}/webhooks/{application}/{quote(str(token), safe='')}"
 
     def _post_to_channel(self, reply: Reply) -> dict[str, Any]:
         """A reply to a Gateway message: posted in its channel, as a reply to it, with the bot token.
         Mentions in the text are shown but ping nobody, so a model's answer cannot ping @everyone."""
-        message_id = str(reply.reply_context.get("message_id") or "")
+        ctx = reply.reply_context
+        message_id = str(ctx.get("message_id") or "")
         body: dict[str, Any] = {"content": reply.text, "allowed_mentions": {"parse": [], "replied_user": False}}
         if _SNOWFLAKE.match(message_id):
             body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["components"] = [{"type": ACTION_ROW, "components": [
+                {"type": BUTTON, "style": SUCCESS if b["approve"] else DANGER, "label": b["label"][:80],
+                 "custom_id": b["data"]} for b in offered]}]
         return self._call("POST", f"{self._channel_url(reply)}/messages", body, self._bot_auth())
 
     def _channel_url(self, reply: Reply) -> str:
-        channel_id = str(reply.reply_context.get("channel_id"))
+        channel_id = str(reply.reply_context.get("channel_id") or reply.chat_id)
         if not _SNOWFLAKE.match(channel_id):
             raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
         return f"{self.config.api_base}/channels/{channel_id}"
@@ -239,7 +294,7 @@ class DiscordChannel(PlatformChannel):
         if not _SNOWFLAKE.match(handle):
             raise DeliveryError("the preview's Discord message id is not a Discord id", retryable=False)
         body = {"content": reply.text, "allowed_mentions": {"parse": []}}
-        if reply.reply_context.get("channel_id"):
+        if self._to_channel(reply):
             self._call("PATCH", f"{self._channel_url(reply)}/messages/{handle}", body, self._bot_auth())
         else:
             self._call("PATCH", f"{self._followup_url(reply)}/messages/{handle}", body, {})
@@ -268,6 +323,12 @@ def _raise_for(resp: Any, url: str) -> None:
     retry_after = data.get("retry_after")
     http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
                           float(retry_after) if isinstance(retry_after, (int, float)) else None)
+
+
+def _application(data: dict[str, Any]) -> str:
+    """The interaction's application id (connect mode needs no application_id setting); "" if odd."""
+    value = str(data.get("application_id") or "")
+    return value if _SNOWFLAKE.match(value) else ""
 
 
 def _interaction_type(data: dict[str, Any]) -> int:

@@ -5,8 +5,10 @@ elsewhere as a message edited (editMessageText); "typing" (sendChatAction) shows
 
 Authenticity is the `X-Telegram-Bot-Api-Secret-Token` header set with setWebhook(secret_token=...),
 compared in constant time. Only `message` updates from people are messages; edits, channel posts,
-callback queries, member changes and bots' messages are acknowledged and ignored. The dedup key is
+member changes and bots' messages are acknowledged and ignored. The dedup key is
 `<chat id>:<message id>`, which stays the same when Telegram replays an update under a new update_id.
+A `callback_query` (an inline button of ours pressed) is a press, keyed on the query's id; its
+answer is answerCallbackQuery (an alert for a refusal) and, for a decision, editMessageText.
 The bot token is part of every API URL, so it must never reach a log line or an error reason.
 
 Whether a group message mentions this bot, or a `/command@name` is for it, depends on the bot's
@@ -30,7 +32,7 @@ from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http, markup
+from .support import buttons, http, markup
 from .base import WEBHOOK, PlatformStreamingConfig, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
@@ -48,6 +50,7 @@ _MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice"
 _USERNAME_RETRY_SECONDS = 60.0
 _ADDRESSING_ENTITIES = ("mention", "text_mention", "bot_command")
 _SPACES = re.compile(r"[ \t]{2,}")
+CALLBACK_TEXT_LIMIT = 200       # answerCallbackQuery's text
 
 
 @dataclass
@@ -112,9 +115,11 @@ class TelegramChannel(PlatformChannel):
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         update = json_object(req)
+        if isinstance(update.get("callback_query"), dict):
+            return self._press(update["callback_query"])
         message = update.get("message")
         if not isinstance(message, dict):
-            return []       # edited_message, channel_post, callback_query, my_chat_member, ...
+            return []       # edited_message, channel_post, my_chat_member, ...
         chat = need_object(message, "chat", "message")
         chat_id = need_id(chat, "id", "message.chat")
         message_id = need_id(message, "message_id", "message")
@@ -156,6 +161,26 @@ class TelegramChannel(PlatformChannel):
             text=text, mentioned=mentioned, attachments=attachments, reply_context=reply_context,
             locale=optional_text(sender, "language_code", 20), raw=update, unsettled=unsettled)]
 
+    def _press(self, query: dict[str, Any]) -> list[InboundMessage]:
+        """A pressed inline button: keyed on the callback query's id, answered (answerCallbackQuery,
+        the message edited) by the worker. A press on a message too old to carry one is ignored."""
+        data = buttons.valid_data(query.get("data"))
+        message = query.get("message")
+        sender = query.get("from")
+        if not data or not isinstance(message, dict) or not isinstance(sender, dict) or sender.get("is_bot"):
+            return []
+        query_id = need_id(query, "id", "callback_query")
+        chat = need_object(message, "chat", "callback_query.message")
+        chat_id = need_id(chat, "id", "callback_query.message.chat")
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{query_id}", message_id=need_id(message, "message_id", "message"),
+            chat_id=chat_id, chat_type=_CHAT_TYPES.get(str(chat.get("type")), GROUP),
+            user_id=need_id(sender, "id", "callback_query.from"),
+            user_name=display_name(sender.get("username"), _full_name(sender)), text=buttons.PRESS_TEXT,
+            mentioned=True, press=data, locale=optional_text(sender, "language_code", 20),
+            reply_context={"chat_id": chat_id, "pressed_message_id": message["message_id"],
+                           "callback_query_id": query_id})]
+
     def settle(self, msg: InboundMessage) -> InboundMessage | None:
         """Decide, now that the worker may ask getMe, whether a mention or command that `parse` could
         not place names this bot (None: a command for another bot)."""
@@ -195,7 +220,14 @@ class TelegramChannel(PlatformChannel):
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
+        if buttons.press_answer(ctx):
+            self._answer_press(reply)
+            return
         body: dict[str, Any] = {**_chat(reply), "text": reply.text}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["reply_markup"] = {"inline_keyboard": [[{"text": b["label"], "callback_data": b["data"]}
+                                                         for b in offered]]}
         if ctx.get("message_id"):
             body["reply_parameters"] = {"message_id": int(ctx["message_id"]), "allow_sending_without_reply": True}
         self._formatted("sendMessage", body, reply)
@@ -259,6 +291,30 @@ class TelegramChannel(PlatformChannel):
             self._formatted("editMessageText", {**chat, "message_id": int(message_id), "text": reply.text}, reply)
         except _Unchanged:
             pass        # the message already reads so: a repeated final edit is done
+
+    def _answer_press(self, reply: Reply) -> None:
+        """The answer to a pressed button: the spinner stopped (an alert only the presser sees, for
+        a refusal), and for a decision the message edited to show it, its buttons gone."""
+        ctx = reply.reply_context
+        private = buttons.press_answer(ctx) == buttons.PRIVATE
+        answer: dict[str, Any] = {"callback_query_id": str(ctx.get("callback_query_id") or ""),
+                                  "text": reply.text[:CALLBACK_TEXT_LIMIT]}
+        if private:
+            answer["show_alert"] = True
+        try:
+            self._call("answerCallbackQuery", answer)
+        except DeliveryError as exc:
+            if exc.retryable or private:
+                raise
+            log.info("telegram: the button press was not answered (%s); the query is too old", exc.reason)
+        if private:
+            return
+        try:
+            self._call("editMessageText", {"chat_id": ctx.get("chat_id") or reply.chat_id,
+                                           "message_id": ctx.get("pressed_message_id"), "text": reply.text,
+                                           "reply_markup": {"inline_keyboard": []}})
+        except _Unchanged:
+            pass        # an earlier attempt edited it and its answer was lost
 
     def _call(self, method: str, body: dict[str, Any]) -> Any:
         url = self._url(method)

@@ -8,6 +8,12 @@ so entity expansion and external entities never run. Text and media messages are
 events (enter_agent, ...) are acknowledged and ignored. App messages are always direct.
 Outbound: POST /cgi-bin/message/send?access_token=... The token rides in the URL, so no URL of
 this module is ever logged or put in an error; content is split to 2048 bytes.
+Buttons: a reply offering decision buttons is a template card (button_interaction) whose button
+keys are the press's data, its task id the reply's delivery id. A press is the template_card_event
+callback (signed and encrypted like a message), keyed on its ResponseCode; the worker answers a
+decision with update_template_card (the buttons replaced by the decision's first line, not
+pressable again; a command's output reaches its requester, not the card),
+and a refusal as an ordinary message to the presser, which in an app's one-person chat only they see.
 Connect mode is a different kind of bot: an AI bot (智能机器人) on its long connection
 (channels/connect/wecom.py), with a bot id and secret instead of the app's keys. Its messages are
 JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connection, handed to the
@@ -34,7 +40,7 @@ from defusedxml.ElementTree import fromstring
 from ..errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import http
+from .support import buttons, http
 from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
@@ -48,6 +54,8 @@ _MEDIA = {"image": "image", "voice": "audio", "video": "video", "file": "file"}
 AIBOT_URL = "wss://openws.work.weixin.qq.com"
 AIBOT_CHAT_TYPES = {"single": DIRECT, "group": GROUP}
 _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
+CARD_EVENT = "template_card_event"
+TITLE_LIMIT, SUBTITLE_LIMIT, REPLACE_NAME_LIMIT = 26, 112, 64    # characters WeCom shows of each
 
 
 @dataclass
@@ -142,6 +150,8 @@ class WeComChannel(Channel):
                                     key=_text(root, "MediaId"))
             text = _text(root, "Recognition").strip() or attachment.placeholder
             attachments = [attachment]
+        elif kind == "event" and _text(root, "Event") == CARD_EVENT:
+            return self._press(root)
         else:               # events (enter_agent, subscribe, ...), locations, links
             return []
         agent = _text(root, "AgentID")
@@ -157,6 +167,18 @@ class WeComChannel(Channel):
         return [InboundMessage(channel=self.name, event_id=msg_id, message_id=msg_id, chat_id=user,
                                chat_type=DIRECT, user_id=user, text=text, mentioned=True, attachments=attachments,
                                reply_context={"touser": user}, raw=req.decoded)]
+
+    def _press(self, root: Element) -> list[InboundMessage]:
+        """A template card button of ours pressed: keyed on the callback's ResponseCode."""
+        data = buttons.valid_data(_text(root, "EventKey"))
+        user, code, agent = _text(root, "FromUserName"), _text(root, "ResponseCode"), _text(root, "AgentID")
+        if not data or (agent and agent != str(self.config.agent_id)):
+            return []
+        if not _short_text(user) or not code or len(code) > 400:
+            raise PayloadError("the card event has no FromUserName or ResponseCode")
+        return [InboundMessage(channel=self.name, event_id=f"press:{code[:200]}", message_id=_text(root, "TaskId")[:128],
+                               chat_id=user, chat_type=DIRECT, user_id=user, text=buttons.PRESS_TEXT, mentioned=True,
+                               press=data, reply_context={"touser": user, "response_code": code})]
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         return WebResponse(200, "")
@@ -194,9 +216,21 @@ class WeComChannel(Channel):
         if reply.reply_context.get("aibot"):
             self._send_by_aibot(reply)
             return
+        ctx = reply.reply_context
+        if buttons.press_answer(ctx) == buttons.UPDATE:
+            update = {"userids": [str(ctx.get("touser") or reply.chat_id)], "agentid": self.config.agent_id,
+                      "response_code": str(ctx.get("response_code") or ""),
+                      "button": {"replace_name": reply.text.split("\n", 1)[0][:REPLACE_NAME_LIMIT]}}
+            with_token(self.tokens, lambda token: self._call("POST", "/cgi-bin/message/update_template_card",
+                                                             {"access_token": token}, update))
+            return
         kind = "markdown" if reply.format == "markdown" else "text"
-        body = {"touser": str(reply.reply_context.get("touser") or reply.chat_id), "msgtype": kind,
-                "agentid": self.config.agent_id, kind: {"content": reply.text}}
+        body: dict[str, Any] = {"touser": str(ctx.get("touser") or reply.chat_id), "msgtype": kind,
+                                "agentid": self.config.agent_id, kind: {"content": reply.text}}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            del body[kind]
+            body.update(msgtype="template_card", template_card=_card(reply, offered))
         data = with_token(self.tokens, lambda token: self._call("POST", "/cgi-bin/message/send",
                                                                 {"access_token": token}, body))
         if data.get("invaliduser"):
@@ -328,6 +362,15 @@ def _aibot_content(body: dict[str, Any]) -> tuple[str, list[Attachment]]:
             attachments.append(Attachment(_MEDIA[item_kind], name=str(part.get("filename") or "")[:200],
                                           url=part["url"][:2000]))
     return "\n".join(t for t in texts if t), attachments
+
+
+def _card(reply: Reply, offered: list[dict[str, Any]]) -> dict[str, Any]:
+    """A button_interaction template card: the text, and one button per decision."""
+    title = reply.text.split(":", 1)[0]
+    return {"card_type": "button_interaction", "main_title": {"title": title[:TITLE_LIMIT]},
+            "sub_title_text": reply.text[:SUBTITLE_LIMIT], "task_id": (reply.delivery_id or new_req_id("card"))[:128],
+            "button_list": [{"text": b["label"][:10], "style": 1 if b["approve"] else 2, "key": b["data"]}
+                            for b in offered]}
 
 
 def _short_text(value: Any) -> bool:

@@ -15,6 +15,7 @@ from ..storage.db import Database
 from ..executor.runner import CommandRunner
 from .handlers import HANDLERS, HandlerContext
 from .handlers.handoff_flow import forward
+from .handlers.press import handle_press
 from ..i18n import normalize, t
 from ..assistant import handoffs
 from ..assistant.provider_store import ProviderStore
@@ -52,6 +53,9 @@ class Pipeline:
         locale = normalize((profile.locale if profile else "") or msg.locale or (principal.locale if principal else ""),
                            self.settings.default_locale)
         actor = f"{msg.channel}:{msg.user_id}"
+        if msg.press:       # a decision button: never routed, never read as text
+            ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
+            return handle_press(ctx, msg, principal)
         if principal is None:
             return Outcome(texts=[t("denied.sender", locale)], result="denied",
                            audit=[AuditEvent("message.denied", actor, msg.chat_key, "denied",

@@ -9,7 +9,7 @@ twice (its lease ran out while a first worker still held it) is stored, counted 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
@@ -41,6 +41,7 @@ class Outcome:
     follow_up: list[tuple[str, int]] = field(default_factory=list)   # (job kind, row id) to hand out once stored
     usage: list[Spent] = field(default_factory=list)     # the answered model calls made for it
     previewed: bool = False     # the reply may have been shown while written: its preview goes when it is stored
+    reply_context: dict = field(default_factory=dict)   # added to the replies' context (how a press is answered)
 
 
 @dataclass
@@ -62,7 +63,9 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
         shown = previews.take(conn, msg.chat_key, msg.event_id) if outcome.previewed else ""
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
-        queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel,
+        answered = replace(msg, reply_context={**msg.reply_context, **outcome.reply_context}) \
+            if outcome.reply_context else msg
+        queued = dict(outbox.enqueue(conn, answered, outcome.texts, outcome.format, row.id, channel,
                                      new_conversation=outcome.reset_memory, preview=shown))
         _write_records(conn, msg, outcome)
         leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)

@@ -40,6 +40,7 @@ MESSAGE_CONTENT = 1 << 15
 WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | MESSAGE_CONTENT
 _CHANNEL_MESSAGES = re.compile(r"^/api/v10/channels/([0-9]+)/messages$")
 _FOLLOW_UP = re.compile(r"^/api/v10/webhooks/([0-9]+)/([^/]+)$")
+_INTERACTION_CALLBACK = re.compile(r"^/api/v10/interactions/([0-9]+)/([^/]+)/callback$")
 
 
 class _Session:
@@ -70,6 +71,7 @@ class FakeDiscordGateway(SocketPlatform):
         self._writing = threading.Lock()
         self.ready = 0
         self._next_id = 1300000000000000000
+        self.interaction_callbacks: list[dict[str, Any]] = []     # interactions acknowledged over REST
 
     @property
     def api_base(self) -> str:
@@ -132,6 +134,10 @@ class FakeDiscordGateway(SocketPlatform):
     def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
         with self._cv:
             self.api_calls.append((method, path))
+        if method == "POST" and _INTERACTION_CALLBACK.match(path):       # needs no bot token
+            with self._cv:
+                self.interaction_callbacks.append({"path": path, "json": data})
+            return 200, {}
         follow_up = _FOLLOW_UP.match(path)
         if method == "POST" and follow_up and isinstance(data, dict) and data.get("content"):
             self._reply({"interaction_token": follow_up.group(2), **data})      # webhook mode's replies

@@ -21,7 +21,8 @@ from ...audit import AuditEvent, actors, redact
 from ...auth import identities, rbac
 from ...auth.rbac import Principal
 from ...errors import CommandRejected
-from ...executor import approvals, catalogue
+from ...channels.support import buttons
+from ...executor import approval_buttons, approvals, catalogue
 from ...executor.approvals import Origin
 from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
@@ -50,12 +51,21 @@ def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: 
                                                       "pending", {"command": spec.name, "args": values, "via": via})])
             args = " ".join(redact(values).values())
             for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
-                text = t("approval.notice", chat_locale(conn, ctx, channel, chat_id), id=row.id,
+                locale = chat_locale(conn, ctx, channel, chat_id)
+                text = t("approval.notice", locale, id=row.id,
                          requester=origin.requester_name or origin.requester, name=spec.name, args=args,
                          chat=origin.chat_key)
-                outbox.add(conn, [Reply(channel, chat_id, text)], f"approval:{row.id}:notify:{n}",
-                           f"{channel}:{chat_id}")
+                outbox.add(conn, [Reply(channel, chat_id, text, {"buttons": decision_buttons(ctx, row, locale)})],
+                           f"approval:{row.id}:notify:{n}", f"{channel}:{chat_id}")
     return int(row.id)
+
+
+def decision_buttons(ctx: HandlerContext, row: Row[Any], locale: str) -> list[dict[str, Any]]:
+    """Approve / Deny for the approvers' notice, each bound to this request by its digest."""
+    digest = approval_buttons.digest(approval_buttons.button_key(ctx.settings.secret_key), row.id, row.command,
+                                     row.args)
+    return [buttons.button(t("approval.button.approve", locale), buttons.encode(True, row.id, digest), True),
+            buttons.button(t("approval.button.deny", locale), buttons.encode(False, row.id, digest), False)]
 
 
 def chat_locale(conn: Connection, ctx: HandlerContext, channel: str, chat_id: str) -> str:
@@ -81,26 +91,42 @@ class Settled:
     status: str = ""            # the request's status after the attempt
 
 
-def decide(ctx: HandlerContext, principal: Principal, chat_key: str, approval_id: int,
-           approve: bool) -> tuple[str, list[AuditEvent]]:
-    """/approve or /deny in chat: the approver's reply text and what to audit with it."""
+@dataclass
+class Verdict:
+    """What /approve, /deny or a decision button came to: the decider's text, what to audit with
+    it, and whether this decision settled the request (the first decider's)."""
+
+    text: str
+    audit: list[AuditEvent]
+    outcome: str = "refused"    # refused (no right) | Settled.outcome: decided | not_found | own | already
+    ran: str = ""               # the approved command's outcome, when it ran here
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome == "decided"
+
+
+def decide(ctx: HandlerContext, principal: Principal, chat_key: str, approval_id: int, approve: bool) -> Verdict:
+    """/approve or /deny in chat, and a pressed Approve / Deny button: the one way a person in a
+    chat decides a request (approval:decide, not their own, not expired, not decided already)."""
     decision = rbac.check(principal, "approval:decide", chat_key)
     if not decision.allowed:
-        return (t("denied", ctx.locale, reason=decision.reason),
-                [AuditEvent("approval.refused", principal.identity, f"approval:{approval_id}", "denied",
-                            {"reason": decision.reason, "approve": approve})])
+        return Verdict(t("denied", ctx.locale, reason=decision.reason),
+                       [AuditEvent("approval.refused", principal.identity, f"approval:{approval_id}", "denied",
+                                   {"reason": decision.reason, "approve": approve})])
     settled = settle(ctx, principal, approval_id, approve, decision.reason)
     if settled.outcome == "not_found":
-        return t("approval.not_found", ctx.locale, id=approval_id), []
+        return Verdict(t("approval.not_found", ctx.locale, id=approval_id), [], settled.outcome)
     if settled.outcome == "own":
-        return t("approval.own", ctx.locale, id=approval_id), []
+        return Verdict(t("approval.own", ctx.locale, id=approval_id), [], settled.outcome)
     if settled.outcome == "already":
-        return t("approval.already", ctx.locale, id=approval_id, status=settled.status), []
+        return Verdict(t("approval.already", ctx.locale, id=approval_id, status=settled.status), [], settled.outcome)
     name = settled.row.command
     if not approve:
-        return t("approval.denied", ctx.locale, id=approval_id, name=name), []
+        return Verdict(t("approval.denied", ctx.locale, id=approval_id, name=name), [], settled.outcome)
     ran = run_approved(ctx, approval_id)
-    return t("approval.approved", ctx.locale, id=approval_id, name=name) + ("\n" + ran if ran else ""), []
+    return Verdict(t("approval.approved", ctx.locale, id=approval_id, name=name) + ("\n" + ran if ran else ""), [],
+                   settled.outcome, ran)
 
 
 def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve: bool, reason: str) -> Settled:
