@@ -2,7 +2,7 @@
 /profile, /human, /reply and /release.
 
 Revision ID: 0025
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
