@@ -134,11 +134,15 @@ class FakeChatApis(LoopbackServer):
                 return scripted
             self._next_id += 1
             record["message_id"] = str(self._next_id)
-            route = {"telegram": self._telegram, "slack": self._slack, "discord": self._discord}.get(platform)
-            status, answer = route(record) if route else (404, {"error": "no such fake API"})
+            status, answer = self._route(platform, record)
             record["delivered"] = status < 300 and record.get("creates", False)
             self._cv.notify_all()
             return status, answer, {}
+
+    def _route(self, platform: str, record: dict[str, Any]) -> tuple[int, Any]:
+        """The platform's answer to one call (a subclass adds calls of its own here)."""
+        route = {"telegram": self._telegram, "slack": self._slack, "discord": self._discord}.get(platform)
+        return route(record) if route else (404, {"error": "no such fake API"})
 
     def _message(self, platform: str, message_id: str) -> dict[str, Any] | None:
         """The delivered message with this id (Telegram message_id, Slack ts, Discord id)."""
