@@ -44,6 +44,14 @@ EVENTS: dict[str, str] = {
     "command.deleted": "a catalogue command was removed through the API (before/after)",
     "command.definition_refused": "a catalogue definition was refused for safety: a wrapper, interpreter or "
                                   "placeholder as the program, or one of SmartBot's own variables in env (field, reason)",
+    "mcp.called": "an MCP tool was called: server, tool, arguments (secrets masked), result size, duration, "
+                  "whether the tool reported an error",
+    "mcp.denied": "an MCP tool call was refused: a tool outside the server's allow-list, or the caller lacks "
+                  "mcp:<server>:<tool> (nothing was sent to the server)",
+    "mcp.rejected": "an MCP tool call was refused before sending: unknown server or tool, or arguments that do "
+                    "not fit the tool's input schema",
+    "mcp.approval_requested": "an MCP tool that needs approval was asked for; the approvers were notified",
+    "mcp.failed": "an MCP tool call failed: timeout, the server unreachable or gone, or a protocol error",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
     "approval.denied": "an approver denied a pending request",

@@ -34,6 +34,8 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
     "queues": "read the inbox and outbox queues (depth, age, rows), retry failed replies and drop failed entries",
     "conversations": "read conversations: what senders wrote and everything the bot sent back (answers, command output, notices)",
     "metrics": "read the operational summary (messages per minute, errors, latency)",
+    "mcp": "see the MCP servers of smartbot.toml (state, tools, last error) and test their connection; servers "
+           "are defined only in the file, and calling a tool still needs mcp:<server>:<tool>",
 }
 
 # The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
@@ -43,6 +45,7 @@ PERMISSIONS: dict[str, str] = {
     "chat": "talk to the model",
     "command:run:<name>": "run the catalogue command <name>",
     "workflow:run:<name>": "run the workflow <name>",
+    "mcp:<server>:<tool>": "call the tool <tool> of the MCP server <server> (as a model tool or a workflow step)",
     "approval:decide": "approve or deny pending command requests",
     "admin:login": "log in to the admin page and API",
     **{f"admin:{area}": text for area, text in ADMIN_AREA_RIGHTS.items()},

@@ -13,6 +13,7 @@ from ..auth import identities
 from ..settings.sections import Settings
 from ..storage.db import Database
 from ..executor.runner import CommandRunner
+from ..mcp.registry import McpRegistry
 from .handlers import HANDLERS, HandlerContext
 from ..i18n import normalize, t
 from ..assistant.provider_store import ProviderStore
@@ -27,10 +28,12 @@ log = logging.getLogger(__name__)
 
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
-                 providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None) -> None:
+                 providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None,
+                 mcp: McpRegistry | None = None) -> None:
         self.settings = settings
         self.store = store if store is not None else LocalStore()
         self.commands = commands
+        self.mcp = mcp
         self.db = db
         self.router = router
         self.models = models
@@ -51,7 +54,8 @@ class Pipeline:
         if route.action == "ignore":
             return Outcome(result="ignored")
         handler = HANDLERS.get(route.action)
-        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
+        ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
+                             self.mcp)
         if handler is None:
             outcome = Outcome(texts=[t("action.unavailable", locale)], result="error")
         else:

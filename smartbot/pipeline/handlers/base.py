@@ -10,6 +10,7 @@ from ...executor.runner import CommandRunner
 from ...assistant.provider_store import ProviderStore
 from ...llm.service import ModelService
 from ...storage.shared_state import LocalStore
+from ...mcp.registry import McpRegistry
 
 
 @dataclass
@@ -21,3 +22,4 @@ class HandlerContext:
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
+    mcp: McpRegistry | None = None            # the [[mcp_servers]]; None: this process calls none
