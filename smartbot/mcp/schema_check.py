@@ -33,6 +33,30 @@ def problems(value: Any, schema: Any) -> list[str]:
     return found[:MAX_PROBLEMS]
 
 
+def coerce(arguments: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """Text arguments turned into the integer, number or boolean their property's type asks for,
+    when they read as one (a workflow's templates always render text); anything else unchanged."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return arguments
+    out = dict(arguments)
+    for name, value in arguments.items():
+        kind = properties.get(name, {}).get("type") if isinstance(properties.get(name), dict) else None
+        if isinstance(value, str) and kind in ("integer", "number", "boolean"):
+            out[name] = _from_text(value.strip(), kind)
+    return out
+
+
+def _from_text(text: str, kind: str) -> Any:
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(text.lower(), text)
+    try:
+        number = int(text) if kind == "integer" else float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
 def _check(value: Any, schema: Any, where: str, found: list[str], depth: int) -> None:
     if not isinstance(schema, dict) or len(found) >= MAX_PROBLEMS:
         return

@@ -42,8 +42,10 @@ class McpRequested(Requested):
 
 def request_mcp(ctx: HandlerContext, principal: Principal, origin: Origin, server: str, tool: str,
                 arguments: Any, via: str, request_key: str = "", max_timeout: float | None = None,
-                approved: bool = False) -> McpRequested:
-    """`approved`: an approver said yes, so a needs_approval tool is called (after every check again)."""
+                approved: bool = False, coerce: bool = False) -> McpRequested:
+    """`approved`: an approver said yes, so a needs_approval tool is called (after every check again).
+    `coerce`: text arguments (a workflow's rendered templates) become the number or boolean the
+    tool's schema asks for, when they read as one."""
     label = f"{server}/{tool}"[:80]
     base = {"server": server[:40], "tool": tool[:128], "via": via, "chat": origin.chat_key}
     handle = ctx.mcp.get(server) if ctx.mcp is not None else None
@@ -72,6 +74,8 @@ def request_mcp(ctx: HandlerContext, principal: Principal, origin: Origin, serve
     spec = listed.get(tool)
     if spec is None:
         return refused("mcp.rejected", f"{server} does not list a tool {tool}")
+    if coerce:
+        arguments = schema_check.coerce(arguments, spec.input_schema)
     problems = schema_check.problems(arguments, spec.input_schema)
     if problems:
         return refused("mcp.rejected", "; ".join(problems))
