@@ -51,6 +51,7 @@ EVENTS: dict[str, str] = {
     "mcp.rejected": "an MCP tool call was refused before sending: unknown server or tool, or arguments that do "
                     "not fit the tool's input schema",
     "mcp.approval_requested": "an MCP tool that needs approval was asked for; the approvers were notified",
+    "mcp.tested": "an admin tested an MCP server's connection (the error, if any, and how many tools it lists)",
     "mcp.failed": "an MCP tool call failed: timeout, the server unreachable or gone, or a protocol error",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
