@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..executor.environment import own_reason, refusal
+from ..executor.runner import resolve_program
 from ..settings.schema import setting
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -91,6 +92,14 @@ class McpServerSettings:
         for key, var in named:
             if is_own(var):
                 raise ConfigError(key, own_reason(var), "name a variable that holds only this server's value")
+
+    def problem(self, env: Mapping[str, str]) -> str:
+        """What would stop SmartBot from starting or reaching this server ("" when nothing does):
+        a program that is not installed, a variable it names that is not set."""
+        if self.command and resolve_program(self.command[0]) is None:
+            return f"{self.command[0]} is not installed (or not executable)"
+        unset = [v for v in [*self.env, *self.headers_env.values()] if not env.get(v)]
+        return f"the variable {unset[0]} is not set" if unset else ""
 
     def offers(self, tool: str) -> bool:
         """Whether the allow-list lets this tool through (an empty list lets every tool through)."""
