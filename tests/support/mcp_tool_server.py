@@ -4,7 +4,7 @@ MCP client tests, over stdio (run as a script) or Streamable HTTP (McpHttpServer
 Every tools/call is appended to the record file as a JSON line {"tool", "args"} before the tool
 runs, so a test can prove a refused call never reached the server. Run as a stdio server:
 
-    /usr/bin/python3 -I mcp_tool_server.py <site-packages> <record file>
+    /usr/bin/python3 -I mcp_tool_server.py <site-packages> <record file> [http]
 
 (the site-packages folder comes as an argument: the child gets no PYTHONPATH, and it runs as
 "nobody" when the tests run as root, so it uses the system Python and reads the SDK from there).
@@ -85,6 +85,23 @@ def build(record: str, **options):  # noqa: ANN001, ANN201 - the SDK is imported
     return app
 
 
+def serve_http(record: str) -> None:
+    """Streamable HTTP on a loopback port the OS picks, printed as the first line of stdout."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    print(sock.getsockname()[1], flush=True)
+    server = uvicorn.Server(uvicorn.Config(build(record).streamable_http_app(), log_level="warning"))
+    server.run(sockets=[sock])
+
+
 if __name__ == "__main__":
     sys.path.insert(0, sys.argv[1])
-    build(sys.argv[2]).run("stdio")
+    if sys.argv[3:] == ["http"]:
+        serve_http(sys.argv[2])
+    else:
+        build(sys.argv[2]).run("stdio")
