@@ -75,6 +75,9 @@ class McpClient:
             if hasattr(self.transport, "protocol_version"):
                 self.transport.protocol_version = agreed
             self.transport.notify(jsonrpc.notification("notifications/initialized"), self.handshake_timeout)
+            listen = getattr(self.transport, "listen", None)
+            if listen is not None:
+                listen()
 
     def request(self, method: str, params: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any, Callable, Iterator, Mapping
 
@@ -21,6 +22,7 @@ from .jsonrpc import McpProtocolError, McpTimeout, McpTransportError, SessionExp
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
+LISTEN_READ_TIMEOUT = 60.0      # the server's stream may be quiet this long before it is opened again
 
 
 class HttpTransport:
@@ -33,6 +35,8 @@ class HttpTransport:
         self.session_id = ""
         self.protocol_version = ""
         self.stderr_tail: list[str] = []        # the same shape as a stdio server's; HTTP has none
+        self._closed = threading.Event()
+        self._listener: threading.Thread | None = None
 
     alive = True            # a remote server cannot be seen dying; a failed call says so
 
@@ -52,6 +56,31 @@ class HttpTransport:
         if message.get("method") == "initialize":
             self.session_id = response.headers.get("Mcp-Session-Id", "")[:200]
         return answer
+
+    def listen(self) -> None:
+        """Open the server's own stream (GET) on a thread, where it sends notifications that answer
+        no request (tools/list_changed); a server without one (405) just is not listened to."""
+        if self.session_id and not (self._listener is not None and self._listener.is_alive()):
+            self._listener = threading.Thread(target=self._listen, name="mcp-http-listen", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        while not self._closed.is_set() and self.session_id:
+            headers = {**self._headers, "Accept": "text/event-stream", "Mcp-Session-Id": self.session_id}
+            if self.protocol_version:
+                headers["MCP-Protocol-Version"] = self.protocol_version
+            try:
+                with self._http.get(self.url, headers=headers, stream=True, allow_redirects=False,
+                                    timeout=(CONNECT_TIMEOUT, LISTEN_READ_TIMEOUT)) as response:
+                    if response.status_code != 200:
+                        return          # no stream offered (405), or the session is gone
+                    for data in _events(response, float("inf")):
+                        for message in jsonrpc.parse(data):
+                            if "method" in message and "id" not in message:
+                                self._on_notification(message)
+            except (jsonrpc.McpError, requests.RequestException):
+                pass
+            self._closed.wait(1.0)
 
     def notify(self, message: dict[str, Any], timeout: float) -> None:
         self._post(message, time.monotonic() + timeout).close()
@@ -99,6 +128,7 @@ class HttpTransport:
 
     def close(self) -> None:
         """End the session on the server (DELETE), then the connection pool."""
+        self._closed.set()
         if self.session_id:
             try:
                 self._http.delete(self.url, headers={**self._headers, "Mcp-Session-Id": self.session_id},

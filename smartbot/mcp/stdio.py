@@ -14,12 +14,11 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import deque
 from typing import Any, Callable, Mapping
 
-from ..executor.runner import LIMITS_SCRIPT, Limits, resolve_program
+from ..executor.runner import Limits, limited_argv, resolve_program
 from . import jsonrpc
 from .jsonrpc import McpProtocolError, McpTimeout, McpTransportError
 
@@ -33,9 +32,7 @@ class StdioTransport:
         program = resolve_program(argv[0])
         if program is None:
             raise McpTransportError(f"{argv[0]} is not installed on this server")
-        wrapper = [sys.executable, "-I", "-S", LIMITS_SCRIPT, "--cpu", str(limits.cpu_seconds),
-                   "--as", str(limits.memory_bytes), "--fsize", str(limits.file_size_bytes),
-                   "--nproc", str(limits.max_processes), "--user", limits.run_as, "--", program, *argv[1:]]
+        wrapper = limited_argv(program, argv[1:], limits)
         try:
             self._proc = subprocess.Popen(wrapper, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, cwd=workdir, env=dict(env), shell=False,

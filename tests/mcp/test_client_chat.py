@@ -239,3 +239,18 @@ def test_over_streamable_http_the_session_is_kept_and_headers_sent(live_app, mak
     # a hanging tool over HTTP times out too
     fake_model.script({"body": tool_call_answer(("mcp__web__hang", {"seconds": 20}))}, {"body": text_answer("slow")})
     assert "- web/hang did not answer within 2 s" in chat.say("hang", user="ts", timeout=30)
+
+
+def test_over_streamable_http_a_changed_tool_list_is_listed_again(live_app, make_config, fake_model, fake_platform,
+                                                                  http_server):
+    server = {"name": "web", "url": http_server.url}
+    app = _app(live_app, make_config, fake_model, [server])
+    chat = Chat(app, fake_platform)
+    chat.say("hello", user="ts")
+    assert "mcp__web__fresh" not in _offered(fake_model.requests[-1])
+    fake_model.script({"body": tool_call_answer(("mcp__web__grow", {}))}, {"body": text_answer("grown")})
+    chat.say("grow", user="ts")
+    handle = app.runtime.mcp.get("web")
+    assert wait_until(lambda: handle._client.tools_changed.is_set(), timeout=10)   # on the server's GET stream
+    chat.say("hello again", user="ts")
+    assert "mcp__web__fresh" in _offered(fake_model.requests[-1])

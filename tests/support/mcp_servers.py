@@ -67,7 +67,8 @@ class McpHttpServer:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(recording, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(recording, log_level="warning", lifespan="on",
+                                                   timeout_graceful_shutdown=2))
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
         self._thread.start()
         wait_until(lambda: self.server.started, timeout=10)

@@ -95,7 +95,8 @@ def serve_http(record: str) -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     print(sock.getsockname()[1], flush=True)
-    server = uvicorn.Server(uvicorn.Config(build(record).streamable_http_app(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(build(record).streamable_http_app(), log_level="warning",
+                                                 timeout_graceful_shutdown=2))
     server.run(sockets=[sock])
 
 
