@@ -20,7 +20,7 @@ from ..executor.environment import OwnVariables, child_environment
 from ..executor.runner import Limits
 from ..telemetry.redact import mask_text
 from .client import CallResult, McpClient
-from .client_settings import McpServerSettings
+from .client_settings import TOOL_NAME, McpServerSettings
 from .http_transport import HttpTransport
 from .jsonrpc import McpError, McpTransportError
 from .stdio import StdioTransport
@@ -158,11 +158,13 @@ class ServerHandle:
         return headers
 
     def _list(self) -> None:
+        """The server's tools through the allow-list; a name no permission can spell (a colon, a
+        space) is left out rather than offered."""
         assert self._client is not None
         listed = self._client.list_tools(LIST_TIMEOUT)
         self._tools = [McpTool(self.config.name, t.name, t.description, t.input_schema,
                                t.name in self.config.needs_approval)
-                       for t in listed if self.config.offers(t.name)]
+                       for t in listed if TOOL_NAME.match(t.name) and self.config.offers(t.name)]
         self._listed_at = time.monotonic()
 
     def _note_failure(self, client: McpClient, exc: McpError) -> None:
