@@ -247,7 +247,9 @@ def test_over_streamable_http_a_changed_tool_list_is_listed_again(live_app, make
     app = _app(live_app, make_config, fake_model, [server])
     chat = Chat(app, fake_platform)
     chat.say("hello", user="ts")
-    assert "mcp__web__fresh" not in _offered(fake_model.requests[-1])
+    offered = _offered(fake_model.requests[-1])
+    assert "mcp__web__fresh" not in offered and "mcp__web__echo" in offered
+    assert not [name for name in offered if "odd" in name]       # listed as odd:name, no permission spells it
     fake_model.script({"body": tool_call_answer(("mcp__web__grow", {}))}, {"body": text_answer("grown")})
     chat.say("grow", user="ts")
     handle = app.runtime.mcp.get("web")

@@ -69,6 +69,13 @@ def build(record: str, **options):  # noqa: ANN001, ANN201 - the SDK is imported
         note("environment", {})
         return json.dumps({"names": sorted(os.environ), "token": os.environ.get("MCP_TEST_TOKEN", "")})
 
+    def odd() -> str:
+        """Listed under a name with a colon, which no permission can spell."""
+        note("odd", {})
+        return "odd"
+
+    app.add_tool(odd, name="odd:name")
+
     def fresh() -> str:
         """A tool that appears after grow."""
         note("fresh", {})
