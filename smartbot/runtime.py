@@ -18,7 +18,9 @@ from .settings.loading import warn_retired
 from .settings.sections import Settings
 from .storage.db import Database
 from .pipeline.delivery import Delivery
+from .executor.environment import OwnVariables, own_variables
 from .executor.runner import CommandRunner, Limits
+from .mcp.registry import McpRegistry
 from .gateway import inbox, outbox
 from .gateway.connections import ConnectionHost
 from .gateway.dispatch import Dispatcher
@@ -79,8 +81,10 @@ class Runtime:
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
         self.profiles = ProfileBook(self.db, version_reader(self.db, PROFILES_VERSION))
+        self.mcp = McpRegistry(settings.mcp_servers, os.environ if env is None else env,
+                               Limits.from_settings(settings.executor), lambda: self._own_variables())
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
-                                 self.store, self.profiles, self.channels)
+                                 self.store, self.profiles, self.channels, self.mcp)
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)
@@ -112,10 +116,12 @@ class Runtime:
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, claims, self.delivery,
                                     dispatch)
         self.approvals = ApprovalJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
-                                                     self.settings.default_locale, self.commands), dispatch)
+                                                     self.settings.default_locale, self.commands, self.store,
+                                                     mcp=self.mcp), dispatch)
         self.handoffs = HandoffJobs(self.approvals.ctx, dispatch)
         self.workflows = WorkflowJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
-                                                     self.settings.default_locale, self.commands, self.store),
+                                                     self.settings.default_locale, self.commands, self.store,
+                                                     mcp=self.mcp),
                                       self.channels, self.owner, jobs.lease_seconds, dispatch)
         wake = WakeSender(self.celery) if self.celery is not None else None
         self.dispatch = Dispatcher(self.runner, self.role != "web", self.owner, handoff, wake)
@@ -177,6 +183,13 @@ class Runtime:
             channel.close()
         self.models.close()
         self.probe.close()
+        self.mcp.close()
+
+    def _own_variables(self) -> OwnVariables:
+        """SmartBot's own variables now (with the providers added in the admin page): never given to
+        a stdio MCP server, and masked in what any server answers."""
+        with self.db.read() as conn:
+            return own_variables(self.settings, conn)
 
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.

@@ -53,6 +53,15 @@ EVENTS: dict[str, str] = {
     "handoff.expired": "a handed-off conversation went back to the bot after [handoff] timeout_minutes of quiet",
     "handoff.refused": "someone without handoff:answer (or about an unknown or closed hand-off) tried to answer "
                        "or release one",
+    "mcp.called": "an MCP tool was called: server, tool, arguments (secrets masked), result size, duration, "
+                  "whether the tool reported an error",
+    "mcp.denied": "an MCP tool call was refused: a tool outside the server's allow-list, or the caller lacks "
+                  "mcp:<server>:<tool> (nothing was sent to the server)",
+    "mcp.rejected": "an MCP tool call was refused before sending: unknown server or tool, or arguments that do "
+                    "not fit the tool's input schema",
+    "mcp.approval_requested": "an MCP tool that needs approval was asked for; the approvers were notified",
+    "mcp.tested": "an admin tested an MCP server's connection (the error, if any, and how many tools it lists)",
+    "mcp.failed": "an MCP tool call failed: timeout, the server unreachable or gone, or a protocol error",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
     "approval.denied": "an approver denied a pending request",

@@ -37,6 +37,8 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
     "profiles": "add, change and delete per-chat profiles (persona, language, model route, knowledge spaces, tools "
                 "on or off, quotas); tools on offers only the commands the sender may already run, quotas only "
                 "lower the server's own, and choosing a model route also needs admin:providers",
+    "mcp": "see the MCP servers of smartbot.toml (state, tools, last error) and test their connection; servers "
+           "are defined only in the file, and calling a tool still needs mcp:<server>:<tool>",
 }
 
 # The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
@@ -46,6 +48,7 @@ PERMISSIONS: dict[str, str] = {
     "chat": "talk to the model",
     "command:run:<name>": "run the catalogue command <name>",
     "workflow:run:<name>": "run the workflow <name>",
+    "mcp:<server>:<tool>": "call the tool <tool> of the MCP server <server> (as a model tool or a workflow step)",
     "approval:decide": "approve or deny pending command requests",
     "handoff:answer": "be notified of conversations handed to a person, answer them and give them back to the bot",
     "admin:login": "log in to the admin page and API",

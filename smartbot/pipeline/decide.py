@@ -13,6 +13,7 @@ from ..auth import identities
 from ..settings.sections import Settings
 from ..storage.db import Database
 from ..executor.runner import CommandRunner
+from ..mcp.registry import McpRegistry
 from .handlers import HANDLERS, HandlerContext
 from .handlers.handoff_flow import forward
 from .handlers.press import handle_press
@@ -32,11 +33,13 @@ log = logging.getLogger(__name__)
 class Pipeline:
     def __init__(self, settings: Settings, db: Database, router: Router, models: ModelService,
                  providers: ProviderStore, commands: CommandRunner | None = None, store: Any = None,
-                 profiles: ProfileBook | None = None, channels: dict[str, Any] | None = None) -> None:
+                 profiles: ProfileBook | None = None, channels: dict[str, Any] | None = None,
+                 mcp: McpRegistry | None = None) -> None:
         self.settings = settings
         self.channels = channels or {}
         self.store = store if store is not None else LocalStore()
         self.commands = commands
+        self.mcp = mcp
         self.db = db
         self.router = router
         self.models = models
@@ -54,7 +57,8 @@ class Pipeline:
                            self.settings.default_locale)
         actor = f"{msg.channel}:{msg.user_id}"
         if msg.press:       # a decision button: never routed, never read as text
-            ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store)
+            ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
+                                 mcp=self.mcp)
             return handle_press(ctx, msg, principal)
         if principal is None:
             return Outcome(texts=[t("denied.sender", locale)], result="denied",
@@ -62,7 +66,7 @@ class Pipeline:
                                              {"reason": "unknown sender and no default role (allowlist mode)",
                                               "event_id": msg.event_id})])
         ctx = HandlerContext(self.settings, self.db, self.models, self.providers, locale, self.commands, self.store,
-                             profile, self.channels)
+                             profile, self.channels, self.mcp)
         if held is not None:
             return self._handled(forward(ctx, msg, held), actor, msg, "held", f"handoff:{held.id}", principal)
         route = self.router.route(msg, principal)

@@ -64,6 +64,8 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     settings.secret_variables = frozenset(named | {settings.secret_key_env})
     for i, command in enumerate(settings.commands):
         command.check_variables(f"commands[{i}]", settings.is_server_secret)
+    for i, server in enumerate(settings.mcp_servers):
+        server.check_variables(f"mcp_servers[{i}]", settings.is_server_secret)
     return settings
 
 

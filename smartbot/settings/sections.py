@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from ..llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
+from ..mcp.client_settings import McpServerSettings
 from ..ops.settings import AlertsSettings, OpsSettings
 from .schema import require_unique_names, setting
 from ..workflows.settings import WorkflowSettings
@@ -287,6 +288,7 @@ class Settings:
     approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     commands: list[CommandSettings] = field(default_factory=list)
+    mcp_servers: list[McpServerSettings] = field(default_factory=list)
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
@@ -306,7 +308,7 @@ class Settings:
                 or variable in self.secret_variables)
 
     def validate(self, path: str) -> None:
-        for section in ("providers", "model_routes", "commands", "rules", "roles"):
+        for section in ("providers", "model_routes", "commands", "mcp_servers", "rules", "roles"):
             require_unique_names(section, getattr(self, section))
         names = [p.name for p in self.providers]
         for key, value in (("models.default", [self.models.default] if self.models.default else []),

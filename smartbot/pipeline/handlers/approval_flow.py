@@ -1,4 +1,5 @@
-"""Approvals from request to outcome: ask (and tell the approvers), decide, run, expire.
+"""Approvals from request to outcome: decide, run, expire (asking is approval_asks.py).
+An MCP tool request (`mcp:<server>:<tool>`) is run by mcp_approved.py, checked again the same way.
 
 Whoever approved, the command runs with the requester's permissions as they are at run time: a
 requester whose role lost the command meanwhile gets nothing run. Nobody decides their own request.
@@ -17,64 +18,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ... import audit
-from ...audit import AuditEvent, actors, redact
+from ...audit import AuditEvent, actors
 from ...auth import identities, rbac
 from ...auth.rbac import Principal
 from ...errors import CommandRejected
-from ...channels.support import buttons
-from ...executor import approval_buttons, approvals, catalogue
-from ...executor.approvals import Origin
+from ...executor import approvals, catalogue
 from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
 from ...gateway import outbox
-from ...i18n import normalize, t
+from ...i18n import t
 from ...i18n.reasons import Reason, reason, say
 from ...jobs.local import Dispatch
 from ...messages import Reply
 from ...storage.tables import Identity, User
 from .base import HandlerContext
+from .mcp_approved import is_mcp, run_approved_mcp
 from .command_runs import format_result, ran_event, run_spec
 
 log = logging.getLogger(__name__)
 NOTICE_LIMIT = 3500
 _identities, _users = Identity.__table__, User.__table__
-
-
-def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: Origin, via: str,
-        request_key: str, asked: AuditEvent) -> int:
-    """Store the request and notify the approvers, once per request key; returns its id."""
-    ttl = ctx.settings.approvals.expire_minutes * 60
-    with ctx.db.write() as conn:
-        row, new = approvals.create(conn, ctx.db, request_key, spec.name, values, origin, via, ttl)
-        if new:
-            audit.record_all(conn, [asked, AuditEvent("approval.requested", origin.requester, f"approval:{row.id}",
-                                                      "pending", {"command": spec.name, "args": values, "via": via})])
-            args = " ".join(redact(values).values())
-            for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
-                locale = chat_locale(conn, ctx, channel, chat_id)
-                text = t("approval.notice", locale, id=row.id,
-                         requester=origin.requester_name or origin.requester, name=spec.name, args=args,
-                         chat=origin.chat_key)
-                outbox.add(conn, [Reply(channel, chat_id, text, {"buttons": decision_buttons(ctx, row, locale)})],
-                           f"approval:{row.id}:notify:{n}", f"{channel}:{chat_id}")
-    return int(row.id)
-
-
-def decision_buttons(ctx: HandlerContext, row: Row[Any], locale: str) -> list[dict[str, Any]]:
-    """Approve / Deny for the approvers' notice, each bound to this request by its digest."""
-    digest = approval_buttons.digest(approval_buttons.button_key(ctx.settings.secret_key), row.id, row.command,
-                                     row.args)
-    return [buttons.button(t("approval.button.approve", locale), buttons.encode(True, row.id, digest), True),
-            buttons.button(t("approval.button.deny", locale), buttons.encode(False, row.id, digest), False)]
-
-
-def chat_locale(conn: Connection, ctx: HandlerContext, channel: str, chat_id: str) -> str:
-    """The language of an approvers' chat: a one-person chat (its id is the person's) bound to a user
-    who chose a language reads in it; any other chat in the server's default_locale."""
-    chosen = conn.execute(sa.select(_users.c.locale).select_from(
-        _identities.join(_users, _identities.c.user_id == _users.c.id)).where(
-        _identities.c.channel == channel, _identities.c.platform_user_id == chat_id)).scalar()
-    return normalize(chosen, ctx.settings.default_locale)
 
 
 def requester_locale(ctx: HandlerContext, row: Row[Any]) -> str:
@@ -179,6 +142,10 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
     locale = requester_locale(ctx, row)
     base = {"via": row.via, "chat": f"{row.channel}:{row.chat_id}", "approval": approval_id,
             "approved_by": row.decided_by}
+    if is_mcp(row.command):
+        status, summary, events, said = run_approved_mcp(ctx, row)
+        _finish(ctx, row, status, summary, events, said(locale))
+        return said(ctx.locale)
     try:
         spec, argv, checked, own = _prepare(ctx, row)
     except CommandRejected as exc:

@@ -10,6 +10,7 @@ from ...executor.runner import CommandRunner
 from ...assistant.provider_store import ProviderStore
 from ...llm.service import ModelService
 from ...storage.shared_state import LocalStore
+from ...mcp.registry import McpRegistry
 from ...router.profiles import Profile
 
 
@@ -24,3 +25,4 @@ class HandlerContext:
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
     profile: Profile | None = None     # the per-chat profile in force (router/profiles.py)
     channels: dict[str, Any] = field(default_factory=dict)   # by name: where a reply can be shown while written
+    mcp: McpRegistry | None = None            # the [[mcp_servers]]; None: this process calls none

@@ -24,7 +24,8 @@ from ...gateway import outbox
 from ...i18n import t
 from ...messages import InboundMessage, Reply
 from ..outcome import Outcome
-from .approval_flow import NOTICE_LIMIT, chat_locale
+from .approval_asks import chat_locale
+from .approval_flow import NOTICE_LIMIT
 from .base import HandlerContext
 
 log = logging.getLogger(__name__)
