@@ -87,12 +87,17 @@ def one_message(visitor: Visitor, db: Database, model: Any, tokens: int, n: int,
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=30, help="messages to each app")
+def arguments(description: str, messages: int) -> argparse.Namespace:
+    """The options the streaming benches share: how many messages, how long an answer, how fast."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--messages", type=int, default=messages, help="messages to each app")
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--pace", type=float, default=0.05, help="seconds between tokens")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n")[0], 30)
     with rc.servers() as (work, model, platform), ExitStack() as stack:
         model.pace = args.pace
         runs = {}

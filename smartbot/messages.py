@@ -58,6 +58,9 @@ class InboundMessage:
     # What the channel could not decide at the webhook without calling its platform (which it never
     # does while the platform waits for the ack); the worker has the channel settle it (Channel.settle).
     unsettled: dict[str, Any] = field(default_factory=dict)
+    # A button pressed on one of the bot's messages (an approval's Approve / Deny): the callback data
+    # the button carried, checked by the worker, never trusted as text (channels/support/buttons.py).
+    press: str = ""
 
     @property
     def conversation_key(self) -> str:
@@ -78,6 +81,8 @@ class InboundMessage:
                   "locale": self.locale, "received_at": self.received_at, "request_id": self.request_id}
         if self.unsettled:
             record["unsettled"] = self.unsettled
+        if self.press:
+            record["press"] = self.press
         return record
 
     @classmethod
@@ -104,6 +109,9 @@ class Reply:
     # A file to upload ({"name", "mime", "data": base64}); `text` is then its caption, and what a
     # channel without an upload API sends instead.
     file: dict[str, str] = field(default_factory=dict)
+    # The platform's handle of the preview shown while the reply was written: sending the reply is
+    # then the preview's final edit (Channel.deliver).
+    preview: str = ""
 
     def file_bytes(self) -> bytes:
         return base64.b64decode(self.file.get("data") or "")

@@ -19,7 +19,9 @@ from .settings.loading import warn_retired
 from .settings.sections import Settings
 from .storage.db import Database
 from .pipeline.delivery import Delivery
+from .executor.environment import OwnVariables, own_variables
 from .executor.runner import CommandRunner, Limits
+from .mcp.registry import McpRegistry
 from .gateway import inbox, outbox
 from .gateway.connections import ConnectionHost
 from .gateway.dispatch import Dispatcher
@@ -27,7 +29,10 @@ from .gateway.handoff import Claims, Handoff
 from .gateway.ingest import Ingest
 from .pipeline.handlers import HandlerContext
 from .pipeline.handlers.approval_flow import APPROVAL, ApprovalJobs
+from .pipeline.handlers.handoff_flow import HandoffJobs
+from .router.profiles import PROFILES_VERSION, ProfileBook
 from .storage import liveness, uploads
+from .jobs.bell import Bell
 from .jobs.celery_backend import WakeSender, make_celery, register_wake_task
 from .jobs.local import LocalRunner, Upkeep
 from .jobs.pressure import IngestPressure
@@ -39,6 +44,7 @@ from .ops.alerts import Alerter
 from .ops.monitors import Monitors
 from .ops.probe import ProviderProbe
 from .ops.server_lock import ServerLock, lock_path
+from .pipeline.connection_replies import ConnectionReplies
 from .pipeline.decide import Pipeline
 from .router import Router
 from .storage.shared_state import LocalStore, open_store
@@ -75,8 +81,11 @@ class Runtime:
         self.router = Router(lambda: load_rules(self.db), version_reader(self.db, RULES_VERSION))
         self.commands = CommandRunner(Limits.from_settings(settings.executor), os.environ if env is None else env,
                                       settings.executor.max_concurrent)
+        self.profiles = ProfileBook(self.db, version_reader(self.db, PROFILES_VERSION))
+        self.mcp = McpRegistry(settings.mcp_servers, os.environ if env is None else env,
+                               Limits.from_settings(settings.executor), lambda: self._own_variables())
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
-                                 self.store, self.channels)
+                                 self.store, profiles=self.profiles, channels=self.channels, mcp=self.mcp)
         alerts = settings.alerts
         self.alerts = Alerter(self.db, settings, self.channels)
         self.models.on_provider_down.connect(self.alerts.provider_down)
@@ -102,13 +111,18 @@ class Runtime:
         dispatch = self.runner.dispatch
         handoff = Handoff(jobs.max_backlog, jobs.lease_seconds)
         claims = Claims(self.db, self.owner, jobs.lease_seconds, handoff)
-        self.delivery = Delivery(self.settings, self.db, self.channels, claims, dispatch)
+        self.bell = Bell(jobs.broker_url if self.celery is not None else self.settings.cache.url, jobs.queue)
+        self.delivery = Delivery(self.settings, self.db, self.channels, claims, dispatch, self.bell)
+        self.connection_replies = ConnectionReplies(self.channels, self.delivery)
         self.worker = MessageWorker(self.settings, self.db, self.pipeline, self.channels, claims, self.delivery,
                                     dispatch)
         self.approvals = ApprovalJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
-                                                     self.settings.default_locale, self.commands), dispatch)
+                                                     self.settings.default_locale, self.commands, self.store,
+                                                     mcp=self.mcp), dispatch)
+        self.handoffs = HandoffJobs(self.approvals.ctx, dispatch)
         self.workflows = WorkflowJobs(HandlerContext(self.settings, self.db, self.models, self.providers,
-                                                     self.settings.default_locale, self.commands, self.store),
+                                                     self.settings.default_locale, self.commands, self.store,
+                                                     mcp=self.mcp),
                                       self.channels, self.owner, jobs.lease_seconds, dispatch)
         wake = WakeSender(self.celery) if self.celery is not None else None
         self.dispatch = Dispatcher(self.runner, self.role != "web", self.owner, handoff, wake)
@@ -120,7 +134,8 @@ class Runtime:
         self.runner.serve({inbox.KIND: self.worker.handle_message, outbox.KIND: self.delivery.deliver,
                            APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run},
                           Upkeep(recover=(self.worker.recover, self.delivery.recover,
-                                          self.approvals.recover, self.workflows.recover, self.db.checkpoint),
+                                          self.approvals.recover, self.handoffs.recover, self.workflows.recover,
+                                          self.db.checkpoint),
                                  renew=(self.worker.renew, self.delivery.renew, self.workflows.renew),
                                  purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":
@@ -140,6 +155,7 @@ class Runtime:
             self.model_health.start()     # only processes that call models watch their health
         self.ops.start()
         self.connections.start()
+        self.connection_replies.start()
         atexit.register(self.stop)
 
     def runner_alive(self) -> bool:
@@ -152,6 +168,8 @@ class Runtime:
                 return
             self._started = False
         self.connections.stop()
+        self.connection_replies.stop()
+        self.bell.close()
         self.model_health.stop()
         self.ops.stop()
         unstarted = self.runner.stop(timeout)
@@ -166,6 +184,13 @@ class Runtime:
             channel.close()
         self.models.close()
         self.probe.close()
+        self.mcp.close()
+
+    def _own_variables(self) -> OwnVariables:
+        """SmartBot's own variables now (with the providers added in the admin page): never given to
+        a stdio MCP server, and masked in what any server answers."""
+        with self.db.read() as conn:
+            return own_variables(self.settings, conn)
 
     def _after_fork(self) -> None:
         # A forked child shares nothing with its parent's threads, leases or connections.

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import migrated_sqlite
 from tests.support.apps import GunicornApp, LiveApp
-from tests.support.fake_chat_apis import FakeChatApis
+from tests.support.fake_chat_apis import FakeChatApis, answered_whole
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
 from tests.support.parallel import give_each_worker_its_redis_database, machine_lock, slow_modules_first
@@ -149,7 +149,7 @@ def make_config(database_url: str, fake_platform: FakePlatform) -> Callable[...,
                 config[key] = {**config[key], **value}
             else:
                 config[key] = value
-        return config
+        return answered_whole(config)
     return build
 
 

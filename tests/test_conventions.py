@@ -204,7 +204,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "messages", "httputil", "version", "i18n", "telemetry", "settings.schema")),
     ("storage", ("storage",)),
     ("audit", ("audit",)),
-    ("libraries", ("channels", "llm", "executor", "auth", "router.engine", "assistant.routes")),
+    ("libraries", ("channels", "llm", "executor", "auth", "mcp", "router.engine", "assistant.routes")),
     ("settings", ("settings", "ops.settings", "workflows.settings")),
     ("services", ("gateway", "router", "assistant", "jobs")),
     ("pipeline", ("pipeline", "workflows")),

@@ -1,7 +1,7 @@
 """Files web chat visitors upload for their next message, held until the worker has read them.
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

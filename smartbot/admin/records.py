@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 from flask import Response, request, stream_with_context
 
 from ..audit.events import RESULTS
 from ..i18n.reasons import reason
-from ..manage import audit_view, conversations
+from ..manage import audit_view, conversations, handoffs
 from ..manage.errors import Invalid
 from ..web.context import current_runtime
 from .base import bp, locale, page, render, text, whole_number
@@ -67,6 +68,7 @@ def conversations_page(principal):
     key = text("key", 300)
     if key:
         detail = conversations.timeline(db, key, whole_number("before", None))
-        return render("admin/conversation.html", principal=principal, detail=detail, search=search)
+        return render("admin/conversation.html", principal=principal, detail=detail, search=search,
+                      handoff_id=handoffs.open_for(current_runtime(), key), form_key=uuid.uuid4().hex)
     found = conversations.listing(db, whole_number("page", 1, maximum=conversations.MAX_PAGE), search)
     return render("admin/conversations.html", principal=principal, found=found, search=search)

@@ -52,6 +52,16 @@ def load_history(conn: Connection, key: str, max_turns: int, max_tokens: int) ->
     return turns
 
 
+def last_turns(conn: Connection, key: str, count: int) -> list[Turn]:
+    """The conversation's last `count` turns as they were, oldest first (what a person taking it
+    over reads; the model's history is load_history's)."""
+    conv_id = conn.execute(_CONVERSATION_ID, {"key": key}).scalar()
+    if conv_id is None or count <= 0:
+        return []
+    rows = conn.execute(_LATEST_TURNS, {"conversation_id": conv_id, "rows": count}).all()
+    return [Turn(row.role, row.content) for row in reversed(rows)]
+
+
 # One statement that creates the conversation or touches it, and returns its id either way.
 _UPSERT = sa.text(
     "INSERT INTO conversations (key, channel, chat_id, user_id, created_at, updated_at) "

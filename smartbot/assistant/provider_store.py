@@ -78,8 +78,10 @@ class ProviderStore:
         self._fresh()
         return self._all.get(name)
 
-    def select(self, msg: InboundMessage, principal: Principal, conn: Connection | None = None) -> ModelChoice:
-        """The chain for this message: the first matching model route's, else the default.
+    def select(self, msg: InboundMessage, principal: Principal, conn: Connection | None = None,
+               route_name: str = "") -> ModelChoice:
+        """The chain for this message: the route named `route_name` (a chat's profile chose it) while
+        it is enabled, else the first matching model route's, else the default.
 
         Given the caller's read transaction, the version is checked in it (one primary-key read):
         a provider switched in any process then applies from the very next message."""
@@ -89,7 +91,8 @@ class ProviderStore:
             with self._lock:
                 self._refresh(conn)
         default, routes, specs = self._chain, self._routes, self._all
-        route = pick(routes, msg, principal)
+        named = [r for r in routes if r.name == route_name] if route_name else []
+        route = named[0] if named else pick(routes, msg, principal)
         if route is None:
             return ModelChoice(default)
         return ModelChoice(chain_for(route, specs, default), route.name, route.cache_ttl, route.system_prompt)

@@ -107,15 +107,21 @@ def _limit(per_user: dict[str, int], per_role: dict[str, int], user: str, roles:
     return max(per_role[role] for role in roles)
 
 
+def _lowest(limit: int | None, lower: int | None) -> int | None:
+    """The stricter of two limits (None: unlimited)."""
+    return limit if lower is None else lower if limit is None else min(limit, lower)
+
+
 def over_rate(store: Any, quotas: QuotaSettings, principal: Principal, message_key: str,
-              sent_at: float) -> tuple[int, int] | None:
+              sent_at: float, lower: int | None = None) -> tuple[int, int] | None:
     """(limit, place) when this message is past the user's messages-per-minute limit, else None.
 
     Each message takes its place in its sender's minute (the minute it arrived in) once: handling
     it again (after a crash, or when its lease ran out) finds the same place, so the same answer.
     Counted in the shared store, so the limit holds across processes and, with Redis, nodes."""
     key = user_key(principal)
-    limit = _limit(quotas.messages_per_minute_per_user, quotas.messages_per_minute_per_role, key, principal.roles)
+    limit = _lowest(_limit(quotas.messages_per_minute_per_user, quotas.messages_per_minute_per_role, key,
+                           principal.roles), lower)
     if limit is None:
         return None
     place = store.place(f"chat-rate:{key}:{int(sent_at // 60)}", message_key, RATE_MEMORY_SECONDS)
@@ -132,10 +138,12 @@ class QuotaState:
         return self.used >= self.limit
 
 
-def quota_state(conn: Connection, quotas: QuotaSettings, principal: Principal) -> QuotaState | None:
-    """None when the principal has no limit (nothing is read then)."""
+def quota_state(conn: Connection, quotas: QuotaSettings, principal: Principal,
+                lower: int | None = None) -> QuotaState | None:
+    """None when the principal has no limit (nothing is read then). `lower`: a limit of the chat's
+    own (a profile's), which can only lower the server's."""
     key = user_key(principal)
-    limit = daily_limit(quotas, key, principal.roles)
+    limit = _lowest(daily_limit(quotas, key, principal.roles), lower)
     if limit is None:
         return None
     return QuotaState(tokens_on(conn, key), limit)

@@ -47,11 +47,30 @@ EVENTS: dict[str, str] = {
     "command.deleted": "a catalogue command was removed through the API (before/after)",
     "command.definition_refused": "a catalogue definition was refused for safety: a wrapper, interpreter or "
                                   "placeholder as the program, or one of SmartBot's own variables in env (field, reason)",
+    "profile.created": "a per-chat profile was added (before/after)",
+    "profile.updated": "a per-chat profile was changed (before/after)",
+    "profile.deleted": "a per-chat profile was removed (before/after)",
+    "handoff.requested": "a conversation was handed to a person (/human, a rule, no answer); the agents were notified",
+    "handoff.replied": "an agent answered a handed-off conversation (from the admin page, the API or their chat)",
+    "handoff.released": "an agent gave a handed-off conversation back to the bot",
+    "handoff.expired": "a handed-off conversation went back to the bot after [handoff] timeout_minutes of quiet",
+    "handoff.refused": "someone without handoff:answer (or about an unknown or closed hand-off) tried to answer "
+                       "or release one",
+    "mcp.called": "an MCP tool was called: server, tool, arguments (secrets masked), result size, duration, "
+                  "whether the tool reported an error",
+    "mcp.denied": "an MCP tool call was refused: a tool outside the server's allow-list, or the caller lacks "
+                  "mcp:<server>:<tool> (nothing was sent to the server)",
+    "mcp.rejected": "an MCP tool call was refused before sending: unknown server or tool, or arguments that do "
+                    "not fit the tool's input schema",
+    "mcp.approval_requested": "an MCP tool that needs approval was asked for; the approvers were notified",
+    "mcp.tested": "an admin tested an MCP server's connection (the error, if any, and how many tools it lists)",
+    "mcp.failed": "an MCP tool call failed: timeout, the server unreachable or gone, or a protocol error",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
     "approval.denied": "an approver denied a pending request",
     "approval.expired": "a pending request expired without a decision",
     "approval.refused": "someone without the right (or the requester) tried to decide a request",
+    "approval.press_refused": "an approval button press was refused: forged or mismatched data, or too late",
     "provider.down": "a model provider's circuit opened after repeated failures (calls skip it)",
     "provider.up": "a model provider answered again and its circuit closed",
     "provider.created": "a model provider was added in the admin API (before/after)",
@@ -100,6 +119,8 @@ RESULTS: dict[str, str] = {
     "unconfigured": "no model provider could answer",
     "quota": "a user's daily token quota was used up",
     "rate_limited": "a user sent more chat messages a minute than allowed",
+    "waiting": "a conversation waits for a person (handed off); the bot stays quiet in it",
+    "held": "a message came into a conversation a person holds: stored and passed to the agents, no model call",
     "firing": "an alert was raised",
     "resolved": "a problem an alert was raised for is over",
 }

@@ -34,6 +34,11 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
     "queues": "read the inbox and outbox queues (depth, age, rows), retry failed replies and drop failed entries",
     "conversations": "read conversations: what senders wrote and everything the bot sent back (answers, command output, notices)",
     "metrics": "read the operational summary (messages per minute, errors, latency)",
+    "profiles": "add, change and delete per-chat profiles (persona, language, model route, knowledge spaces, tools "
+                "on or off, quotas); tools on offers only the commands the sender may already run, quotas only "
+                "lower the server's own, and choosing a model route also needs admin:providers",
+    "mcp": "see the MCP servers of smartbot.toml (state, tools, last error) and test their connection; servers "
+           "are defined only in the file, and calling a tool still needs mcp:<server>:<tool>",
 }
 
 # The areas of the admin page and API; `admin:<area>` grants reading and changing that area.
@@ -43,7 +48,9 @@ PERMISSIONS: dict[str, str] = {
     "chat": "talk to the model",
     "command:run:<name>": "run the catalogue command <name>",
     "workflow:run:<name>": "run the workflow <name>",
+    "mcp:<server>:<tool>": "call the tool <tool> of the MCP server <server> (as a model tool or a workflow step)",
     "approval:decide": "approve or deny pending command requests",
+    "handoff:answer": "be notified of conversations handed to a person, answer them and give them back to the bot",
     "admin:login": "log in to the admin page and API",
     **{f"admin:{area}": text for area, text in ADMIN_AREA_RIGHTS.items()},
     "admin:<area>": "change <area> in the admin page or API (see each admin:<area> above); no admin area lets "

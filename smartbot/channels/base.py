@@ -11,16 +11,18 @@ for replies. Flask never reaches a channel: requests arrive as plain `WebRequest
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import MediaRefused, PayloadError
+from ..errors import DeliveryError, MediaRefused, PayloadError
 from ..httputil import load_json
 from ..messages import Attachment, InboundMessage, Reply, split_text
 from ..settings.schema import setting
 from .support.files import FetchLimits
 
+log = logging.getLogger(__name__)
 
 _UNPARSED = object()
 
@@ -135,6 +137,13 @@ class StreamingConfig:
     stream_interval: float = setting(1.0, minimum=0.1, help="seconds between two updates of a reply being written")
 
 
+@dataclass
+class PlatformStreamingConfig(StreamingConfig):
+    """A chat platform's stream settings: a platform also shows that the bot is writing."""
+
+    typing: bool = setting(True, help="show that the bot is writing (where the platform has a typing indicator)")
+
+
 class Channel(ABC):
     """Base class. Subclasses set `name`, `config_class` and implement verify/parse/send."""
 
@@ -193,8 +202,55 @@ class Channel(ABC):
     def sends_here(self, reply: Reply) -> bool:
         """Whether this process can send `reply` now. A reply that only the process holding the
         platform's connection can send (WeCom's AI bot answers over its socket) says no elsewhere,
-        and the outbox hands it back for that process to take."""
+        and the outbox leaves it for that process (`holds_reply_connection`) to send."""
         return True
+
+    def holds_reply_connection(self) -> bool:
+        """Whether this process now holds the connection some of this channel's replies must go
+        over (see `sends_here`): then it sends the replies other processes left for it."""
+        return False
+
+    # -- replies shown while the model writes them (pipeline/live.py drives these) -------------
+    # A channel that can show a reply growing says so with `can_preview`, then posts it once
+    # (`start_preview`, returning the platform's handle of what it posted), edits it (`update_preview`)
+    # and turns it into the final reply (`finish_preview`, from the outbox). The handle is stored
+    # with the reply, so a delivery in another process can finish it. `typing` shows that the bot
+    # is working; it is renewed every `typing_interval` seconds (0: the platform has no such thing).
+    typing_interval = 0.0
+    previews_from_database = False    # True: a page reads the text so far from message_previews (web chat)
+
+    def can_preview(self, reply: Reply) -> bool:
+        """Whether this chat can be shown `reply` while it is written (default: no)."""
+        return False
+
+    def start_preview(self, reply: Reply) -> str:
+        """Show the first text of a reply being written; the handle of what was posted."""
+        raise DeliveryError(f"{self.name} cannot show replies being written", retryable=False)
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        """Show the text so far in place of the previous one."""
+        raise DeliveryError(f"{self.name} cannot show replies being written", retryable=False)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        """Turn the preview into the final reply (a last edit, by default)."""
+        self.update_preview(reply, handle)
+
+    def typing(self, reply: Reply) -> None:
+        """Show once that the bot is writing to this chat (renewed by the caller)."""
+
+    def deliver(self, reply: Reply) -> None:
+        """Send a reply from the outbox: the final edit of its preview when one was shown, else (or
+        when the platform refuses that edit for good: deleted, too old) a message of its own."""
+        if reply.preview:
+            try:
+                self.finish_preview(reply, reply.preview)
+                return
+            except DeliveryError as exc:
+                if exc.retryable:
+                    raise
+                log.info("%s: the preview of reply %s could not be finished (%s); sending it anew", self.name,
+                         reply.delivery_id, exc.reason)
+        self.send(reply)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -13,6 +13,9 @@ the callback is parsed (refused otherwise, and so audited) and again just before
 reply goes to the URL in the form checked. Otherwise through the open API with a cached
 accessToken: group chats via /v1.0/robot/groupMessages/send, direct chats via
 /v1.0/robot/oToMessages/batchSend.
+A reply shown while it is written (`stream`, with `card_template_id`) is an AI card created and
+delivered through the open API (/v1.0/card/instances/createAndDeliver), streamed into
+(PUT /v1.0/card/streaming, the whole text each time) and finished by the final reply.
 Never logs or returns the app secret, the access token or a session webhook URL (it is a credential).
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,7 @@ from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import files, http, reply_urls
-from .base import Channel, ModeConfig, SingleUse, WebRequest, WebResponse
+from .base import Channel, ModeConfig, SingleUse, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.groups import addressed, group_trigger_setting
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window, parse as parse_timestamp
@@ -47,10 +51,13 @@ WEBHOOK_MARGIN = 60.0        # seconds before its expiry a session webhook is no
 WEBHOOK_LIFETIME = 3 * 3600  # a session webhook lives about 90 minutes: a later expiry is not believed
 MAX_REPLAY_WINDOW = 3600.0   # DingTalk's own limit
 HOSTS_KEY = "channels.dingtalk.session_webhook_hosts"
+AI_CARD_TEMPLATE = "382e4302-551d-4880-bf29-a30acfab2e71.schema"     # DingTalk's own AI card
+_CARD_KEY = "msgContent"
+_CARD_WRITING, _CARD_DONE = "2", "3"          # the AI card's flowStatus: being written, finished
 
 
 @dataclass
-class DingTalkConfig(ModeConfig):
+class DingTalkConfig(ModeConfig, PlatformStreamingConfig):
     app_key: str = setting(required=True, help="the AppKey (Client ID) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True,
                               help="the AppSecret (Client Secret); it also signs the robot's callbacks")
@@ -67,6 +74,9 @@ class DingTalkConfig(ModeConfig):
                                               help="the old name of replay_window; the smaller of the two applies")
     connect_timeout: float = setting(3.0, minimum=0.1)
     read_timeout: float = setting(10.0, minimum=0.1)
+    card_template_id: str = setting(AI_CARD_TEMPLATE,
+                                    help="the AI card template a reply is streamed into (stream = true); "
+                                         '"" sends each reply whole')
 
     def validate(self, path: str) -> None:
         self.session_webhook_hosts = [h.strip().lower() for h in self.session_webhook_hosts if h.strip()]
@@ -232,15 +242,57 @@ class DingTalkChannel(Channel):
                 raise DeliveryError("the sender has no staff id, so the open API cannot reach them", retryable=False)
             path = "/v1.0/robot/oToMessages/batchSend"
             body["userIds"] = [str(ctx["staff_id"])]
-        url = self.config.api_base.rstrip("/") + path
-        data = with_token(self.tokens, lambda token: self._call(url, body, {"x-acs-dingtalk-access-token": token}))
+        data = self._open_api("POST", path, body)
         if data.get("flowControlledStaffIdList"):
             raise DeliveryError("DingTalk is rate limiting messages to this user", retryable=True)
         if data.get("invalidStaffIdList"):
             raise DeliveryError("DingTalk says the recipient is not a valid staff id", retryable=False)
 
-    def _call(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        resp = http.request(self._http, "POST", url, json=body, headers=headers, timeout=self._timeout,
+    # -- replies shown while written: an AI card, streamed into until it holds the final reply --
+    def can_preview(self, reply: Reply) -> bool:
+        ctx = reply.reply_context
+        return bool(self.config.card_template_id and (self.config.robot_code or ctx.get("robot_code"))
+                    and (ctx.get("conversation_type") == "2" or ctx.get("staff_id")))
+
+    def start_preview(self, reply: Reply) -> str:
+        ctx = reply.reply_context
+        track = f"smartbot-{reply.delivery_id}"
+        body: dict[str, Any] = {
+            "cardTemplateId": self.config.card_template_id, "outTrackId": track, "callbackType": "STREAM",
+            "cardData": {"cardParamMap": {"config": json.dumps({"autoLayout": True}), "flowStatus": _CARD_WRITING,
+                                          _CARD_KEY: reply.text}}}
+        robot_code = self.config.robot_code or str(ctx.get("robot_code") or "")
+        if ctx.get("conversation_type") == "2":
+            body["openSpaceId"] = f"dtv1.card//IM_GROUP.{ctx.get('conversation_id') or reply.chat_id}"
+            body["imGroupOpenSpaceModel"] = {"supportForward": True}
+            body["imGroupOpenDeliverModel"] = {"robotCode": robot_code}
+        else:
+            body["openSpaceId"] = f"dtv1.card//IM_ROBOT.{ctx.get('staff_id')}"
+            body["imRobotOpenSpaceModel"] = {"supportForward": True}
+            body["imRobotOpenDeliverModel"] = {"spaceType": "IM_ROBOT", "robotCode": robot_code}
+        self._open_api("POST", "/v1.0/card/instances/createAndDeliver", body)
+        return track
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        self._stream_card(reply, handle, final=False)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        self._stream_card(reply, handle, final=True)
+        self._open_api("PUT", "/v1.0/card/instances", {"outTrackId": handle, "cardData": {"cardParamMap": {
+            "flowStatus": _CARD_DONE, _CARD_KEY: reply.text}}})
+
+    def _stream_card(self, reply: Reply, handle: str, final: bool) -> None:
+        self._open_api("PUT", "/v1.0/card/streaming", {
+            "outTrackId": handle, "guid": str(uuid.uuid4()), "key": _CARD_KEY, "content": reply.text,
+            "isFull": True, "isFinalize": final, "isError": False})
+
+    def _open_api(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.config.api_base.rstrip("/") + path
+        return with_token(self.tokens, lambda token: self._call(url, body, {"x-acs-dingtalk-access-token": token},
+                                                                method))
+
+    def _call(self, url: str, body: dict[str, Any], headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
+        resp = http.request(self._http, method, url, json=body, headers=headers, timeout=self._timeout,
                             answer_client_errors=True)
         data = json_object(resp, "DingTalk")
         if resp.status_code < 400:

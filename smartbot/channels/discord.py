@@ -9,13 +9,23 @@ once with a deferred response (type 5); the reply is POSTed later to the follow-
 interaction token lasts 15 minutes: after that the reply fails for good with a clear reason.
 The interaction token is a credential: it goes into the reply context, never into logs or reasons.
 
+Buttons: a reply offering decision buttons carries them as message components (an action row of
+buttons whose custom_id is the press's data). A press is a MESSAGE_COMPONENT interaction, keyed on
+its id and acknowledged at once with DEFERRED_UPDATE_MESSAGE (type 6, nothing shown yet); the
+worker then edits the pressed message (`PATCH .../messages/@original`, buttons gone) to show the
+decision, or tells a refusal in an ephemeral follow-up (flags 64) only the presser sees.
+
 In connect mode (channels/connect/discord.py) ordinary messages arrive over the Gateway as
 MESSAGE_CREATE events: `parse_message` takes those written in a DM, mentioning the bot or replying
 to it, keyed on the message id, and the reply is posted to the message's channel as a reply to it
 (`POST /channels/<id>/messages`, with the bot token).
+
+A reply is shown while it is written (`stream`): created, then edited (PATCH of the follow-up or
+the channel message); in a Gateway message's channel, typing shows until then.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -29,8 +39,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http
-from .base import CONNECT, WebRequest, WebResponse
+from .support import buttons, files, http
+from .base import CONNECT, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name, json_object, need_id,
                      need_object, optional_object, optional_text, signed_headers, text_field)
 from .support.timestamps import check_window
@@ -55,10 +65,12 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _PERSON_MESSAGE_TYPES = (0, 19)
 _SNOWFLAKE = re.compile(r"^[0-9]{1,25}$")
 CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")     # where attachments are served
+ACTION_ROW, BUTTON, SUCCESS, DANGER = 1, 2, 3, 4     # component types and button styles
+EPHEMERAL = 64                                      # message flag: only the interaction's user sees it
 
 
 @dataclass
-class DiscordConfig(PlatformConfig):
+class DiscordConfig(PlatformConfig, PlatformStreamingConfig):
     application_id: str = setting("", help="General Information > Application ID; required in webhook mode")
     public_key: str = setting("", help="General Information > Public Key (64 hex characters); required in webhook mode")
     bot_token: str = setting("", secret=True,
@@ -120,6 +132,8 @@ class DiscordChannel(PlatformChannel):
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         data = json_object(req)
+        if _interaction_type(data) == MESSAGE_COMPONENT:
+            return self.parse_press(data)
         if _interaction_type(data) != APPLICATION_COMMAND:
             return []
         interaction_id = need_id(data, "id", "interaction")
@@ -147,7 +161,31 @@ class DiscordChannel(PlatformChannel):
             reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME},
             received_at=received, raw=data)]
 
+    def parse_press(self, data: dict[str, Any]) -> list[InboundMessage]:
+        """A button of ours pressed (MESSAGE_COMPONENT); [] for a component that is not ours."""
+        press = buttons.valid_data(optional_object(data, "data").get("custom_id"))
+        if not press:
+            return []
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise PayloadError("missing field: interaction.token")
+        user = optional_object(optional_object(data, "member"), "user") or optional_object(data, "user")
+        if not user:
+            raise PayloadError("missing field: interaction.member.user or interaction.user")
+        interaction_id = need_id(data, "id", "interaction")
+        channel_id = str(data.get("channel_id") or optional_object(data, "channel").get("id") or "")[:200]
+        received = time.time()
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{interaction_id}", message_id=interaction_id, chat_id=channel_id,
+            chat_type=GROUP if data.get("guild_id") else DIRECT, user_id=need_id(user, "id", "interaction.user"),
+            user_name=display_name(user.get("global_name"), user.get("username")), text=buttons.PRESS_TEXT,
+            mentioned=True, press=press, locale=optional_text(data, "locale", 20), received_at=received,
+            reply_context={"interaction_token": token, "expires_at": received + TOKEN_LIFETIME,
+                           "application_id": _application(data)})]
+
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        if _interaction_type(json_object(req)) == MESSAGE_COMPONENT:
+            return WebResponse(200, _QUIET_ACKS[MESSAGE_COMPONENT])     # the worker answers a press
         if accepted or duplicates:
             return WebResponse(200, DEFERRED_MESSAGE)
         return WebResponse(200, _QUIET_ACKS.get(_interaction_type(json_object(req)), DEFERRED_MESSAGE))
@@ -189,57 +227,118 @@ class DiscordChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
-        ctx = reply.reply_context
-        if ctx.get("channel_id"):
-            self._post_to_channel(reply)
+        answer = buttons.press_answer(reply.reply_context)
+        if not answer or self._to_channel(reply):
+            self._post(reply)
             return
+        url, body = self._followup_url(reply), {"content": reply.text, "allowed_mentions": {"parse": []}}
+        if answer == buttons.UPDATE:            # the pressed message itself, its buttons gone
+            self._call("PATCH", url + "/messages/@original", {**body, "components": []}, {})
+        else:
+            self._call("POST", url, {**body, "flags": EPHEMERAL}, {})
+
+    @staticmethod
+    def _to_channel(reply: Reply) -> bool:
+        """A Gateway message's answer, or a notice to a channel (no interaction to answer)."""
+        ctx = reply.reply_context
+        return bool(ctx.get("channel_id")) or (not ctx.get("interaction_token") and bool(_SNOWFLAKE.match(reply.chat_id)))
+
+    def _post(self, reply: Reply) -> dict[str, Any]:
+        """Post a reply (the answer to an interaction, or to a Gateway message); the message Discord made."""
+        if self._to_channel(reply):
+            return self._post_to_channel(reply)
+        url = self._followup_url(reply)
+        return self._call("POST", url, {"content": reply.text, "allowed_mentions": {"parse": []}}, {}, reply.file)
+
+    def _followup_url(self, reply: Reply) -> str:
+        ctx = reply.reply_context
         token = ctx.get("interaction_token")
         if not token:
             raise DeliveryError("the reply has no interaction token to answer with", retryable=False)
         if time.time() >= float(ctx.get("expires_at") or 0):
             raise DeliveryError("the Discord interaction token expired (15 minutes) before the reply was sent",
                                 retryable=False)
-        url = f"{self.config.api_base}/webhooks/{self.config.application_id}/{quote(str(token), safe='')}"
-        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
-        resp = http.exchange(self._http, "POST", url, **_payload(reply, body), timeout=self.config.timeout)
-        if resp.status_code < 400:
-            return
-        if http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
-            raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
-                                retryable=False)
-        _raise_for(resp, url)
+        application = str(ctx.get("application_id") or self.config.application_id)
+        return f"{self.config.api_base}/webhooks/{application}/{quote(str(token), safe='')}"
 
-    def _post_to_channel(self, reply: Reply) -> None:
+    def _post_to_channel(self, reply: Reply) -> dict[str, Any]:
         """A reply to a Gateway message: posted in its channel, as a reply to it, with the bot token.
         Mentions in the text are shown but ping nobody, so a model's answer cannot ping @everyone."""
         ctx = reply.reply_context
-        channel_id, message_id = str(ctx.get("channel_id")), str(ctx.get("message_id") or "")
-        if not _SNOWFLAKE.match(channel_id):
-            raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
-        if not self.config.bot_token:
-            raise DeliveryError("channels.discord.bot_token is not set: Gateway messages are answered with it",
-                                retryable=False)
+        message_id = str(ctx.get("message_id") or "")
         body: dict[str, Any] = {"content": reply.text, "allowed_mentions": {"parse": [], "replied_user": False}}
         if _SNOWFLAKE.match(message_id):
             body["message_reference"] = {"message_id": message_id, "fail_if_not_exists": False}
-        url = f"{self.config.api_base}/channels/{channel_id}/messages"
-        resp = http.exchange(self._http, "POST", url, **_payload(reply, body), timeout=self.config.timeout,
-                             headers={"Authorization": f"Bot {self.config.bot_token}"})
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["components"] = [{"type": ACTION_ROW, "components": [
+                {"type": BUTTON, "style": SUCCESS if b["approve"] else DANGER, "label": b["label"][:80],
+                 "custom_id": b["data"]} for b in offered]}]
+        return self._call("POST", f"{self._channel_url(reply)}/messages", body, self._bot_auth(), reply.file)
+
+    def _channel_url(self, reply: Reply) -> str:
+        channel_id = str(reply.reply_context.get("channel_id") or reply.chat_id)
+        if not _SNOWFLAKE.match(channel_id):
+            raise DeliveryError("the reply's Discord channel id is not a Discord id", retryable=False)
+        return f"{self.config.api_base}/channels/{channel_id}"
+
+    def _bot_auth(self) -> dict[str, str]:
+        if not self.config.bot_token:
+            raise DeliveryError("channels.discord.bot_token is not set: Gateway messages are answered with it",
+                                retryable=False)
+        return {"Authorization": f"Bot {self.config.bot_token}"}
+
+    # -- replies shown while written: a message created, then edited ---------------------------
+    typing_interval = 8.0       # Discord's typing indicator lasts 10 s, or until the bot's message
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        message_id = str(self._post(reply).get("id") or "")
+        if not _SNOWFLAKE.match(message_id):
+            raise DeliveryError("Discord answered the preview without a message id", retryable=False)
+        return message_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        if not _SNOWFLAKE.match(handle):
+            raise DeliveryError("the preview's Discord message id is not a Discord id", retryable=False)
+        body = {"content": reply.text, "allowed_mentions": {"parse": []}}
+        if self._to_channel(reply):
+            self._call("PATCH", f"{self._channel_url(reply)}/messages/{handle}", body, self._bot_auth())
+        else:
+            self._call("PATCH", f"{self._followup_url(reply)}/messages/{handle}", body, {})
+
+    def typing(self, reply: Reply) -> None:
+        """Typing in the channel of a Gateway message (an interaction shows Discord's own "thinking")."""
+        if reply.reply_context.get("channel_id") and self.config.bot_token:
+            self._call("POST", f"{self._channel_url(reply)}/typing", None, self._bot_auth())
+
+    def _call(self, method: str, url: str, body: Any, headers: dict[str, str],
+              file: dict[str, str] | None = None) -> dict[str, Any]:
+        """One REST call, `body` as JSON (multipart beside `file`, a file reply's upload)."""
+        resp = http.exchange(self._http, method, url, **_payload(body, file), timeout=self.config.timeout,
+                             headers=headers)
         if resp.status_code < 400:
-            return
-        if resp.status_code == 401:
+            return http.json_body(resp)
+        if resp.status_code == 401 and headers:
             raise DeliveryError("Discord refused channels.discord.bot_token (401)", retryable=False)
+        if not headers and http.json_body(resp).get("code") in _EXPIRED_TOKEN_CODES:
+            raise DeliveryError("Discord no longer accepts this interaction's token (expired or unknown)",
+                                retryable=False)
         _raise_for(resp, url)
+        return {}
 
 
-def _payload(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+def _payload(body: Any, file: dict[str, str] | None) -> dict[str, Any]:
     """The request's body: JSON, or with a file multipart (`payload_json` and `files[0]`)."""
-    if not reply.file:
+    if not file:
         return {"json": body}
-    body = {**body, "content": "", "attachments": [{"id": 0, "filename": reply.file.get("name") or "file"}]}
+    name = file.get("name") or "file"
+    body = {**body, "content": "", "attachments": [{"id": 0, "filename": name}]}
     return {"data": {"payload_json": json.dumps(body)},
-            "files": {"files[0]": (reply.file.get("name") or "file", reply.file_bytes(),
-                                   reply.file.get("mime") or "application/octet-stream")}}
+            "files": {"files[0]": (name, base64.b64decode(file.get("data") or ""),
+                                   file.get("mime") or "application/octet-stream")}}
 
 
 def _raise_for(resp: Any, url: str) -> None:
@@ -248,6 +347,12 @@ def _raise_for(resp: Any, url: str) -> None:
     retry_after = data.get("retry_after")
     http.raise_for_status(resp, url, str(data.get("message") or "")[:200],
                           float(retry_after) if isinstance(retry_after, (int, float)) else None)
+
+
+def _application(data: dict[str, Any]) -> str:
+    """The interaction's application id (connect mode needs no application_id setting); "" if odd."""
+    value = str(data.get("application_id") or "")
+    return value if _SNOWFLAKE.match(value) else ""
 
 
 def _interaction_type(data: dict[str, Any]) -> int:

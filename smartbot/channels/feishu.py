@@ -13,7 +13,15 @@ The URL check is answered with its challenge; im.message.receive_v1 becomes an I
 keyed on message_id (Feishu re-pushes and replays history under new event ids); every other event
 is acknowledged and ignored.
 Outbound: a reply to the message (POST /open-apis/im/v1/messages/<id>/reply) carrying the reply's
-delivery id as Feishu's `uuid`, so a retried send is not shown twice.
+delivery id as Feishu's `uuid`, so a retried send is not shown twice. A reply shown while it is
+written (`stream`) is a card (msg_type interactive) updated with PATCH /open-apis/im/v1/messages/<id>,
+its last update the final reply.
+Buttons: a reply offering decision buttons is an interactive card (a text block and an action block
+of buttons whose value carries the press's data, `update_multi` so every viewer sees an update). A
+press is the `card.action.trigger` event (the same subscription, signed and encrypted like every
+event), keyed on its event id and acknowledged with an empty answer; the worker then replaces the
+card (PATCH /open-apis/im/v1/messages/<id>) with the decision, or sends a refusal as an ephemeral
+card only the presser sees (POST /open-apis/ephemeral/v1/send).
 Never logs or returns a token, the app secret, the encrypt key or what a refused body decrypted to.
 """
 from __future__ import annotations
@@ -34,8 +42,9 @@ from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, Sig
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http
-from .base import Channel, ModeConfig, WebRequest, WebResponse, connects, load_json
+from .support import buttons, files, http
+from .support.common import optional_object
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
@@ -46,6 +55,8 @@ log = logging.getLogger(__name__)
 
 URL_VERIFICATION = "url_verification"
 MESSAGE_EVENT = "im.message.receive_v1"
+CARD_ACTION_EVENT = "card.action.trigger"
+BUTTON_VALUE = "smartbot_decision"      # the key of a card button's value that holds the press's data
 TIMESTAMP_HEADER = "X-Lark-Request-Timestamp"
 NONCE_HEADER = "X-Lark-Request-Nonce"
 SIGNATURE_HEADER = "X-Lark-Signature"
@@ -61,7 +72,7 @@ UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE
 
 
 @dataclass
-class FeishuConfig(ModeConfig):
+class FeishuConfig(ModeConfig, PlatformStreamingConfig):
     app_id: str = setting(required=True, help="the App ID (cli_...) from the app's Credentials page")
     app_secret: str = setting(required=True, secret=True, help="the App Secret from the app's Credentials page")
     verification_token: str = setting("", secret=True,
@@ -139,6 +150,8 @@ class FeishuChannel(Channel):
         header = payload.get("header")
         if payload.get("schema") != "2.0" or not isinstance(header, dict):
             return []
+        if header.get("event_type") == CARD_ACTION_EVENT:
+            return self._press(header, _table(payload, "event"))
         if header.get("event_type") != MESSAGE_EVENT:
             return []
         event = _table(payload, "event")
@@ -165,6 +178,30 @@ class FeishuChannel(Channel):
             chat_type=chat_type, user_id=user_id, text=text or " ".join(a.placeholder for a in attachments),
             mentioned=addressed(chat_type, mentioned, self.config.group_trigger), attachments=attachments,
             reply_context=context, raw=payload)]
+
+    def _press(self, header: dict[str, Any], event: dict[str, Any]) -> list[InboundMessage]:
+        """A card button of ours pressed: keyed on the event id, answered by the worker."""
+        value = optional_object(optional_object(event, "action"), "value")
+        data = buttons.valid_data(value.get(BUTTON_VALUE))
+        if not data:
+            return []
+        operator, context = optional_object(event, "operator"), optional_object(event, "context")
+        user_id = str(operator.get("open_id") or operator.get("user_id") or "")
+        message_id = str(context.get("open_message_id") or "")
+        chat_id = str(context.get("open_chat_id") or "")
+        if not user_id or not message_id or not chat_id or len(message_id) > 200 or len(chat_id) > 200:
+            raise PayloadError("a card action without operator.open_id, context.open_message_id or open_chat_id")
+        event_id = _required_text(header, "event_id")
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{event_id}", message_id=message_id, chat_id=chat_id,
+            chat_type=GROUP, user_id=user_id[:200], text=buttons.PRESS_TEXT, mentioned=True, press=data,
+            reply_context={"pressed_message_id": message_id, "chat_id": chat_id, "presser": user_id[:200]})]
+
+    def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        header = (req.decoded or {}).get("header")
+        if isinstance(header, dict) and header.get("event_type") == CARD_ACTION_EVENT:
+            return WebResponse(200, {})     # the card is left as it is: the worker updates it
+        return super().acknowledge(req, accepted, duplicates)
 
     def _open_encrypted(self, req: WebRequest) -> dict[str, Any]:
         """The decrypted payload of an encrypted request, authenticated before it is decrypted."""
@@ -235,13 +272,41 @@ class FeishuChannel(Channel):
 
     # -- outbound --------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
-        if reply.format == "markdown":
+        answer = buttons.press_answer(reply.reply_context)
+        if answer:
+            self._answer_press(reply, answer)
+            return
+        offered = buttons.buttons_of(reply.reply_context)
+        if offered:
+            msg_type, content = "interactive", _card(reply.text, offered)
+        elif reply.format == "markdown":
             msg_type, content = "post", {"zh_cn": {"content": [[{"tag": "md", "text": reply.text}]]}}
         else:
             msg_type, content = "text", {"text": reply.text}
+        self._create(reply, msg_type, content, reply.delivery_id)
+
+    # -- replies shown while written: a card, updated (PATCH) until it holds the final reply --
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        # Its own uuid: a retried start is not shown twice, and it is not the final reply's.
+        data = self._create(reply, "interactive", _card(reply.text, markdown=True), f"preview-{reply.delivery_id}")
+        message_id = data.get("data", {}).get("message_id") if isinstance(data.get("data"), dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise DeliveryError("Feishu answered the preview card without a message_id", retryable=False)
+        return message_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        url = f"{self._base}/open-apis/im/v1/messages/{quote(handle, safe='')}"
+        body = {"content": json.dumps(_card(reply.text, markdown=True), ensure_ascii=False)}
+        with_token(self.tokens, lambda token: self._post(url, body, None, {"Authorization": f"Bearer {token}"},
+                                                         method="PATCH"))
+
+    def _create(self, reply: Reply, msg_type: str, content: dict[str, Any], uuid: str) -> dict[str, Any]:
         body: dict[str, Any] = {"msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False)}
-        if reply.delivery_id:
-            body["uuid"] = reply.delivery_id[:50]
+        if uuid:
+            body["uuid"] = uuid[:50]
         message_id = str(reply.reply_context.get("message_id") or "")
         params = None
         if message_id:
@@ -251,7 +316,23 @@ class FeishuChannel(Channel):
         else:
             url, params = f"{self._base}/open-apis/im/v1/messages", {"receive_id_type": "chat_id"}
             body["receive_id"] = reply.chat_id
-        with_token(self.tokens, lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+        return with_token(self.tokens,
+                          lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+
+    def _answer_press(self, reply: Reply, answer: str) -> None:
+        """The pressed card shows the decision (buttons gone), or the presser alone sees a refusal."""
+        ctx = reply.reply_context
+        card = _card(reply.text, [])
+        if answer == buttons.UPDATE:
+            url = f"{self._base}/open-apis/im/v1/messages/{quote(str(ctx.get('pressed_message_id') or ''), safe='')}"
+            body: dict[str, Any] = {"content": json.dumps(card, ensure_ascii=False)}
+            method = "PATCH"
+        else:
+            url, method = f"{self._base}/open-apis/ephemeral/v1/send", "POST"
+            body = {"chat_id": str(ctx.get("chat_id") or reply.chat_id), "open_id": str(ctx.get("presser") or ""),
+                    "msg_type": "interactive", "card": card}
+        with_token(self.tokens, lambda token: self._post(url, body, None, {"Authorization": f"Bearer {token}"},
+                                                         method))
 
     def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
         """The message resource API: GET /open-apis/im/v1/messages/{message_id}/resources/{key}."""
@@ -275,8 +356,8 @@ class FeishuChannel(Channel):
         return self.config.api_base.rstrip("/")
 
     def _post(self, url: str, body: dict[str, Any], params: dict[str, str] | None,
-              headers: dict[str, str]) -> dict[str, Any]:
-        resp = http.request(self._http, "POST", url, json=body, params=params, headers=headers,
+              headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
+        resp = http.request(self._http, method, url, json=body, params=params, headers=headers,
                             timeout=(self.config.connect_timeout, self.config.read_timeout), answer_client_errors=True)
         data = json_object(resp, "Feishu")
         code = data.get("code")
@@ -311,6 +392,18 @@ def _error(code: Any, data: dict[str, Any], resp: requests.Response) -> Delivery
                              retry_after=retry_after_seconds(wait))
     return DeliveryError(f"Feishu refused the call (code {code}: {str(data.get('msg') or '')[:200]})",
                          retryable=False)
+
+
+def _card(text: str, offered: list[dict[str, Any]] | None = None, markdown: bool = False) -> dict[str, Any]:
+    """An interactive card that an update shows to everyone who sees it: the text (as markdown for a
+    reply being written), and the decision buttons when there are any."""
+    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": text} if markdown else
+                                      {"tag": "div", "text": {"tag": "plain_text", "content": text}}]
+    if offered:
+        elements.append({"tag": "action", "actions": [
+            {"tag": "button", "text": {"tag": "plain_text", "content": b["label"]},
+             "type": "primary" if b["approve"] else "danger", "value": {BUTTON_VALUE: b["data"]}} for b in offered]})
+    return {"config": {"wide_screen_mode": True, "update_multi": True}, "elements": elements}
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -6,6 +6,15 @@ with a 5-minute window on the timestamp. The dedup key is `<channel>:<ts>`: Slac
 share it, so either way the message is answered once. Bots' messages, edits, deletions and joins
 are acknowledged and ignored. Slack answers HTTP 200 with `ok: false` for most errors; those are
 mapped to DeliveryError here.
+
+A reply is shown while it is written (`stream`): posted, then edited with chat.update; in an
+assistant thread its status reads "is typing..." until then.
+
+Buttons: a reply offering decision buttons is posted with Block Kit (a section and an actions
+block). A press arrives as the interactivity request, `payload=<JSON>` form-encoded and signed like
+every other request; a `block_actions` press is keyed on its trigger_id and answered by the
+worker: `chat.update` shows the decision in place of the buttons, `chat.postEphemeral` tells a
+refusal to the presser alone. No URL from the payload (`response_url`) is ever called.
 """
 from __future__ import annotations
 
@@ -15,13 +24,14 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
-from ..httputil import retry_after_seconds
+from ..httputil import load_json, retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http, markup
-from .base import CONNECT, WEBHOOK, WebRequest, WebResponse
+from .support import buttons, files, http, markup
+from .base import CONNECT, WEBHOOK, PlatformStreamingConfig, WebRequest, WebResponse
 from .support.common import (PlatformChannel, PlatformConfig, attachment_kind, display_name,
                      group_trigger_setting, json_object, need_id, need_object, optional_object,
                      optional_text, signed_headers, text_field)
@@ -38,12 +48,14 @@ FILE_HOSTS = ("files.slack.com",)      # where url_private points; the bot token
 _RETRYABLE_ERRORS = {"ratelimited": 429, "internal_error": 503, "fatal_error": 503,
                      "service_unavailable": 503, "request_timeout": 408}
 _HEX = re.compile(r"^[0-9a-f]+$")
+ACTION_PREFIX = "smartbot_decision_"     # action_id of our buttons (unique within a message)
+SECTION_LIMIT = 3000                     # characters of a section block's text
 _AUTH_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                 "missing_scope", "not_allowed_token_type")
 
 
 @dataclass
-class SlackConfig(PlatformConfig):
+class SlackConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the Bot User OAuth Token (xoxb-...)")
     signing_secret: str = setting("", secret=True, help="Basic Information > Signing Secret; required in webhook mode")
     app_token: str = setting("", secret=True,
@@ -94,6 +106,8 @@ class SlackChannel(PlatformChannel):
         return hmac.new(self.config.signing_secret.encode(), digestmod="sha256")
 
     def handshake(self, req: WebRequest) -> WebResponse | None:
+        if _is_interaction(req):
+            return None
         data = json_object(req)
         if data.get("type") != "url_verification":
             return None
@@ -103,6 +117,8 @@ class SlackChannel(PlatformChannel):
         return WebResponse(200, {"challenge": challenge})
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
+        if _is_interaction(req):
+            return self.parse_interaction(_interaction(req))
         data = json_object(req)
         if data.get("type") != "event_callback":
             return []
@@ -144,27 +160,93 @@ class SlackChannel(PlatformChannel):
         return files.download(self._http, attachment.url, limits,
                               headers={"Authorization": f"Bearer {self.config.bot_token}"})
 
+    def parse_interaction(self, payload: dict[str, Any]) -> list[InboundMessage]:
+        """A `block_actions` payload pressing one of our decision buttons; [] for anything else."""
+        if payload.get("type") != "block_actions":
+            return []
+        actions = payload.get("actions")
+        action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+        data = buttons.valid_data(action.get("value"))
+        if not data or not str(action.get("action_id") or "").startswith(ACTION_PREFIX):
+            return []
+        user = need_object(payload, "user", "payload")
+        channel = need_id(need_object(payload, "channel", "payload"), "id", "payload.channel")
+        message_ts = optional_text(optional_object(payload, "container"), "message_ts") or \
+            optional_text(optional_object(payload, "message"), "ts")
+        trigger = need_id(payload, "trigger_id", "payload")
+        user_id = need_id(user, "id", "payload.user")
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{trigger}", message_id=message_ts, chat_id=channel,
+            chat_type=GROUP, user_id=user_id, user_name=display_name(user.get("name"), user.get("username")),
+            text=buttons.PRESS_TEXT, mentioned=True, press=data,
+            reply_context={"channel": channel, "pressed_ts": message_ts, "presser": user_id})]
+
+    def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
+        if _is_interaction(req):
+            return WebResponse(200, "")     # the answer comes from the worker (chat.update / ephemeral)
+        return super().acknowledge(req, accepted, duplicates)
+
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        ctx = reply.reply_context
+        answer = buttons.press_answer(ctx)
+        if answer == buttons.PRIVATE:
+            self._call("chat.postEphemeral", {"channel": ctx.get("channel") or reply.chat_id,
+                                              "user": ctx.get("presser"), "text": _text(reply)})
+            return
+        if answer == buttons.UPDATE:
+            text = _text(reply)
+            self._call("chat.update", {"channel": ctx.get("channel") or reply.chat_id, "ts": ctx.get("pressed_ts"),
+                                       "text": text, "blocks": [_section(text)]})
+            return
         if reply.file:
             self._send_file(reply)
             return
+        self._call("chat.postMessage", self._message(reply))
+
+    def _message(self, reply: Reply) -> dict[str, Any]:
         ctx = reply.reply_context
-        markdown = reply.format == "markdown"
-        body: dict[str, Any] = {
-            "channel": ctx.get("channel") or reply.chat_id,
-            "text": markup.to_slack_mrkdwn(reply.text) if markdown else markup.slack_plain(reply.text),
-            "mrkdwn": markdown,
-        }
+        text = _text(reply)
+        body: dict[str, Any] = {"channel": ctx.get("channel") or reply.chat_id, "text": text,
+                                "mrkdwn": reply.format == "markdown"}
         if ctx.get("thread_ts"):
             body["thread_ts"] = ctx["thread_ts"]
-        self._call("chat.postMessage", json=body)
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["blocks"] = [_section(text), {"type": "actions", "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": b["label"][:75]},
+                 "action_id": f"{ACTION_PREFIX}{i}", "value": b["data"], "style": "primary" if b["approve"] else "danger"}
+                for i, b in enumerate(offered)]}]
+        return body
+
+    # -- replies shown while written: a message posted, then updated ---------------------------
+    typing_interval = 60.0      # the assistant status lasts until the reply (or two minutes)
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        data = self._call("chat.postMessage", self._message(reply))
+        return f"{data.get('channel') or self._message(reply)['channel']} {data.get('ts') or ''}"
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        channel, _, ts = handle.partition(" ")
+        body = self._message(reply)
+        body.pop("thread_ts", None)
+        self._call("chat.update", {**body, "channel": channel, "ts": ts})
+
+    def typing(self, reply: Reply) -> None:
+        """The assistant thread's status ("is typing..."); Slack refuses it outside assistant
+        threads, and then it is not asked again for this reply."""
+        ctx = reply.reply_context
+        self._call("assistant.threads.setStatus", {"channel_id": ctx.get("channel") or reply.chat_id,
+                                                   "thread_ts": ctx.get("thread_ts") or "", "status": "is typing..."})
 
     def _send_file(self, reply: Reply) -> None:
         """Files upload v2: getUploadURLExternal, the bytes to that URL (Slack's file host only),
         then completeUploadExternal shares the file in the chat (in the thread)."""
         data, name = reply.file_bytes(), reply.file.get("name") or "file"
-        ticket = self._call("files.getUploadURLExternal", data={"filename": name, "length": str(len(data))})
+        ticket = self._call("files.getUploadURLExternal", form={"filename": name, "length": str(len(data))})
         upload_url, file_id = str(ticket.get("upload_url") or ""), str(ticket.get("file_id") or "")
         if not file_id or not files.on_hosts(upload_url, FILE_HOSTS, self.config.api_base):
             raise DeliveryError("Slack answered an upload URL off its file host", retryable=False)
@@ -176,11 +258,14 @@ class SlackChannel(PlatformChannel):
                                     "channel_id": ctx.get("channel") or reply.chat_id}
         if ctx.get("thread_ts"):
             complete["thread_ts"] = ctx["thread_ts"]
-        self._call("files.completeUploadExternal", json=complete)
+        self._call("files.completeUploadExternal", complete)
 
-    def _call(self, method: str, **sending: Any) -> dict[str, Any]:
-        """One Web API call with the bot token; DeliveryError unless Slack answers ok=true."""
+    def _call(self, method: str, body: dict[str, Any] | None = None,
+              form: dict[str, str] | None = None) -> dict[str, Any]:
+        """One Web API call with the bot token, `body` as JSON (or `form` as form fields);
+        DeliveryError unless Slack answers ok=true."""
         url = f"{self.config.api_base}/{method}"
+        sending = {"data": form} if form is not None else {"json": body}
         resp = http.exchange(self._http, "POST", url, timeout=self.config.timeout,
                              headers={"Authorization": f"Bearer {self.config.bot_token}"}, **sending)
         data = http.json_body(resp)
@@ -194,6 +279,27 @@ class SlackChannel(PlatformChannel):
             error += " (check channels.slack.bot_token and the app's chat:write scope)"
         raise http.error_for(_RETRYABLE_ERRORS.get(error, 400), url, error or "answer without ok=true",
                              retry_after)
+
+
+def _is_interaction(req: WebRequest) -> bool:
+    """Slack's interactivity request: a form with one field, payload (events are JSON)."""
+    return req.body.startswith(b"payload=")
+
+
+def _interaction(req: WebRequest) -> dict[str, Any]:
+    fields = parse_qs(req.body.decode("utf-8", "replace"), max_num_fields=4)
+    payload = load_json(fields.get("payload", [""])[0], "payload")
+    if not isinstance(payload, dict):
+        raise PayloadError("the interactivity payload must be a JSON object")
+    return payload
+
+
+def _text(reply: Reply) -> str:
+    return markup.to_slack_mrkdwn(reply.text) if reply.format == "markdown" else markup.slack_plain(reply.text)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}}
 
 
 def _authorized_bot(data: dict[str, Any]) -> str:

@@ -1,9 +1,14 @@
 """Telegram (Bot API, webhook mode): updates in, sendMessage out.
 
+A reply is shown while it is written (`stream`): as a draft (sendMessageDraft) in private chats,
+elsewhere as a message edited (editMessageText); "typing" (sendChatAction) shows until then.
+
 Authenticity is the `X-Telegram-Bot-Api-Secret-Token` header set with setWebhook(secret_token=...),
 compared in constant time. Only `message` updates from people are messages; edits, channel posts,
-callback queries, member changes and bots' messages are acknowledged and ignored. The dedup key is
+member changes and bots' messages are acknowledged and ignored. The dedup key is
 `<chat id>:<message id>`, which stays the same when Telegram replays an update under a new update_id.
+A `callback_query` (an inline button of ours pressed) is a press, keyed on the query's id; its
+answer is answerCallbackQuery (an alert for a refusal) and, for a decision, editMessageText.
 The bot token is part of every API URL, so it must never reach a log line or an error reason.
 
 Whether a group message mentions this bot, or a `/command@name` is for it, depends on the bot's
@@ -14,6 +19,7 @@ the worker, whose `settle` asks getMe (once per process; again a minute after a 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -27,8 +33,8 @@ from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, Sig
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http, markup
-from .base import WEBHOOK, WebRequest
+from .support import buttons, files, http, markup
+from .base import WEBHOOK, PlatformStreamingConfig, WebRequest
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
@@ -45,10 +51,11 @@ _MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice"
 _USERNAME_RETRY_SECONDS = 60.0
 _ADDRESSING_ENTITIES = ("mention", "text_mention", "bot_command")
 _SPACES = re.compile(r"[ \t]{2,}")
+CALLBACK_TEXT_LIMIT = 200       # answerCallbackQuery's text
 
 
 @dataclass
-class TelegramConfig(PlatformConfig):
+class TelegramConfig(PlatformConfig, PlatformStreamingConfig):
     bot_token: str = setting(required=True, secret=True, help="the token @BotFather gave you (123456:ABC...)")
     secret_token: str = setting("", secret=True,
                                 help="the secret_token you passed to setWebhook (1-256 of A-Z a-z 0-9 _ -); "
@@ -109,9 +116,11 @@ class TelegramChannel(PlatformChannel):
 
     def parse(self, req: WebRequest) -> list[InboundMessage]:
         update = json_object(req)
+        if isinstance(update.get("callback_query"), dict):
+            return self._press(update["callback_query"])
         message = update.get("message")
         if not isinstance(message, dict):
-            return []       # edited_message, channel_post, callback_query, my_chat_member, ...
+            return []       # edited_message, channel_post, my_chat_member, ...
         chat = need_object(message, "chat", "message")
         chat_id = need_id(chat, "id", "message.chat")
         message_id = need_id(message, "message_id", "message")
@@ -153,6 +162,26 @@ class TelegramChannel(PlatformChannel):
             text=text, mentioned=mentioned, attachments=attachments, reply_context=reply_context,
             locale=optional_text(sender, "language_code", 20), raw=update, unsettled=unsettled)]
 
+    def _press(self, query: dict[str, Any]) -> list[InboundMessage]:
+        """A pressed inline button: keyed on the callback query's id, answered (answerCallbackQuery,
+        the message edited) by the worker. A press on a message too old to carry one is ignored."""
+        data = buttons.valid_data(query.get("data"))
+        message = query.get("message")
+        sender = query.get("from")
+        if not data or not isinstance(message, dict) or not isinstance(sender, dict) or sender.get("is_bot"):
+            return []
+        query_id = need_id(query, "id", "callback_query")
+        chat = need_object(message, "chat", "callback_query.message")
+        chat_id = need_id(chat, "id", "callback_query.message.chat")
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{query_id}", message_id=need_id(message, "message_id", "message"),
+            chat_id=chat_id, chat_type=_CHAT_TYPES.get(str(chat.get("type")), GROUP),
+            user_id=need_id(sender, "id", "callback_query.from"),
+            user_name=display_name(sender.get("username"), _full_name(sender)), text=buttons.PRESS_TEXT,
+            mentioned=True, press=data, locale=optional_text(sender, "language_code", 20),
+            reply_context={"chat_id": chat_id, "pressed_message_id": message["message_id"],
+                           "callback_query_id": query_id})]
+
     def settle(self, msg: InboundMessage) -> InboundMessage | None:
         """Decide, now that the worker may ask getMe, whether a mention or command that `parse` could
         not place names this bot (None: a command for another bot)."""
@@ -191,46 +220,130 @@ class TelegramChannel(PlatformChannel):
 
     # -- outbound -------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
+        ctx = reply.reply_context
+        if buttons.press_answer(ctx):
+            self._answer_press(reply)
+            return
         if reply.file:
             self._send_file(reply)
             return
-        ctx = reply.reply_context
-        body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id, "text": reply.text}
+        body: dict[str, Any] = {**_chat(reply), "text": reply.text}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            body["reply_markup"] = {"inline_keyboard": [[{"text": b["label"], "callback_data": b["data"]}
+                                                         for b in offered]]}
         if ctx.get("message_id"):
             body["reply_parameters"] = {"message_id": int(ctx["message_id"]), "allow_sending_without_reply": True}
-        if ctx.get("message_thread_id"):
-            body["message_thread_id"] = ctx["message_thread_id"]
+        self._formatted("sendMessage", body, reply)
+
+    def _formatted(self, method: str, body: dict[str, Any], reply: Reply) -> Any:
+        """Call `method` with the reply's text as HTML when it is markdown (as plain text when
+        Telegram cannot parse that); its result."""
         if reply.format == "markdown":
             try:
-                self._send_message({**body, "text": markup.to_telegram_html(reply.text), "parse_mode": "HTML"})
-                return
+                return self._call(method, {**body, "text": markup.to_telegram_html(reply.text), "parse_mode": "HTML"})
             except _EntitiesRejected:
                 log.warning("telegram refused the formatted reply %s; sending it as plain text", reply.delivery_id)
-        self._send_message(body)
+        return self._call(method, body)
+
+    # -- replies shown while written: a draft in private chats, else a message edited ---------
+    typing_interval = 4.0       # "typing" lasts 5 s, or until the bot's next message
+
+    def can_preview(self, reply: Reply) -> bool:
+        return True
+
+    def start_preview(self, reply: Reply) -> str:
+        if _private(reply):
+            draft = _draft_id(reply.delivery_id)
+            try:
+                self._call("sendMessageDraft", {**_chat(reply), "draft_id": draft, "text": reply.text})
+                return f"{_DRAFT}:{draft}"
+            except DeliveryError as exc:
+                if exc.retryable:
+                    raise
+                log.info("telegram refused a draft (%s); previewing with a message instead", exc.reason)
+        body = {**_chat(reply), "text": reply.text}
+        if reply.reply_context.get("message_id"):
+            body["reply_parameters"] = {"message_id": int(reply.reply_context["message_id"]),
+                                        "allow_sending_without_reply": True}
+        result = self._call("sendMessage", body)
+        return f"{_MESSAGE}:{result.get('message_id') if isinstance(result, dict) else ''}"
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        kind, _, ident = handle.partition(":")
+        if kind == _DRAFT:
+            self._call("sendMessageDraft", {**_chat(reply), "draft_id": int(ident), "text": reply.text})
+        else:
+            self._edit(reply, ident)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        kind, _, ident = handle.partition(":")
+        if kind == _DRAFT:
+            self.send(reply)        # a draft is no message: the final one is sent, and the draft gives way
+        else:
+            self._edit(reply, ident)
+
+    def typing(self, reply: Reply) -> None:
+        self._call("sendChatAction", {**_chat(reply), "action": "typing"})
+
+    def _edit(self, reply: Reply, message_id: str) -> None:
+        if not message_id.isdigit():
+            raise DeliveryError("the preview's telegram message id is not a number", retryable=False)
+        chat = _chat(reply)
+        chat.pop("message_thread_id", None)
+        try:
+            self._formatted("editMessageText", {**chat, "message_id": int(message_id), "text": reply.text}, reply)
+        except _Unchanged:
+            pass        # the message already reads so: a repeated final edit is done
+
+    def _answer_press(self, reply: Reply) -> None:
+        """The answer to a pressed button: the spinner stopped (an alert only the presser sees, for
+        a refusal), and for a decision the message edited to show it, its buttons gone."""
+        ctx = reply.reply_context
+        private = buttons.press_answer(ctx) == buttons.PRIVATE
+        answer: dict[str, Any] = {"callback_query_id": str(ctx.get("callback_query_id") or ""),
+                                  "text": reply.text[:CALLBACK_TEXT_LIMIT]}
+        if private:
+            answer["show_alert"] = True
+        try:
+            self._call("answerCallbackQuery", answer)
+        except DeliveryError as exc:
+            if exc.retryable or private:
+                raise
+            log.info("telegram: the button press was not answered (%s); the query is too old", exc.reason)
+        if private:
+            return
+        try:
+            self._call("editMessageText", {"chat_id": ctx.get("chat_id") or reply.chat_id,
+                                           "message_id": ctx.get("pressed_message_id"), "text": reply.text,
+                                           "reply_markup": {"inline_keyboard": []}})
+        except _Unchanged:
+            pass        # an earlier attempt edited it and its answer was lost
 
     def _send_file(self, reply: Reply) -> None:
         """An image as sendPhoto, any other file as sendDocument (multipart)."""
         ctx = reply.reply_context
         photo = reply.file.get("mime", "").startswith("image/")
-        fields: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id}
+        fields: dict[str, Any] = _chat(reply)
         if ctx.get("message_id"):
             fields["reply_parameters"] = json.dumps({"message_id": int(ctx["message_id"]),
                                                      "allow_sending_without_reply": True})
-        if ctx.get("message_thread_id"):
-            fields["message_thread_id"] = ctx["message_thread_id"]
         upload = (reply.file.get("name") or "file", reply.file_bytes(), reply.file.get("mime") or None)
-        self._send_message(fields, "sendPhoto" if photo else "sendDocument", {"photo" if photo else "document": upload})
+        self._call("sendPhoto" if photo else "sendDocument", fields, {"photo" if photo else "document": upload})
 
-    def _send_message(self, body: dict[str, Any], method: str = "sendMessage", upload: Any = None) -> None:
+    def _call(self, method: str, body: dict[str, Any], upload: Any = None) -> Any:
+        """`method` with `body` as JSON, or as form fields beside `upload`'s files (multipart)."""
         url = self._url(method)
         sending = {"data": body, "files": upload} if upload else {"json": body}
         resp = http.exchange(self._http, "POST", url, timeout=self.config.timeout, **sending)
         data = http.json_body(resp)
         if resp.status_code < 400 and data.get("ok") is not False:
-            return
+            return data.get("result")
         description = str(data.get("description") or "")[:300]
         if resp.status_code == 400 and "can't parse entities" in description.lower():
             raise _EntitiesRejected(description)
+        if resp.status_code == 400 and "message is not modified" in description.lower():
+            raise _Unchanged(description)
         parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
         retry_after = parameters.get("retry_after")
         if not isinstance(retry_after, (int, float)):
@@ -323,6 +436,32 @@ def _addressing_entities(entities: list[Any]) -> list[dict[str, Any]]:
 
 class _EntitiesRejected(Exception):
     """Telegram could not parse the formatted text; the reply goes again as plain text."""
+
+
+class _Unchanged(Exception):
+    """An edit to the text the message already has."""
+
+
+_DRAFT, _MESSAGE = "draft", "message"
+
+
+def _chat(reply: Reply) -> dict[str, Any]:
+    """Where a reply goes: the chat, and the forum topic it was written in."""
+    ctx = reply.reply_context
+    body: dict[str, Any] = {"chat_id": ctx.get("chat_id") or reply.chat_id}
+    if ctx.get("message_thread_id"):
+        body["message_thread_id"] = ctx["message_thread_id"]
+    return body
+
+
+def _private(reply: Reply) -> bool:
+    """A private chat: Telegram gives people positive ids, groups and channels negative ones."""
+    return not str(reply.reply_context.get("chat_id") or reply.chat_id).startswith("-")
+
+
+def _draft_id(delivery_id: str) -> int:
+    """A draft id (non-zero) that is the same for every try of one reply."""
+    return int(hashlib.sha256(delivery_id.encode()).hexdigest()[:8], 16) % 2_000_000_000 + 1
 
 
 class _Utf16:

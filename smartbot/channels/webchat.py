@@ -30,6 +30,7 @@ class WebChatChannel(Channel):
     config_class = WebChatConfig
     supports_markdown = True
     accepts_webhooks = False
+    previews_from_database = True
 
     def __init__(self, config: WebChatConfig, uploads: UploadReader | None = None) -> None:
         super().__init__(config)

@@ -8,10 +8,18 @@ so entity expansion and external entities never run. Text and media messages are
 events (enter_agent, ...) are acknowledged and ignored. App messages are always direct.
 Outbound: POST /cgi-bin/message/send?access_token=... The token rides in the URL, so no URL of
 this module is ever logged or put in an error; content is split to 2048 bytes.
+Buttons: a reply offering decision buttons is a template card (button_interaction) whose button
+keys are the press's data, its task id the reply's delivery id. A press is the template_card_event
+callback (signed and encrypted like a message), keyed on its ResponseCode; the worker answers a
+decision with update_template_card (the buttons replaced by the decision's first line, not
+pressable again; a command's output reaches its requester, not the card),
+and a refusal as an ordinary message to the presser, which in an app's one-person chat only they see.
 Connect mode is a different kind of bot: an AI bot (智能机器人) on its long connection
 (channels/connect/wecom.py), with a bot id and secret instead of the app's keys. Its messages are
 JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connection, handed to the
-connection by the process holding it (`hold_aibot_socket`).
+connection by the process holding it (`hold_aibot_socket`). A reply shown while it is written
+(`stream`) is the AI bot's stream reply: frames with the same id (the reply's delivery id) and the
+text so far, the final one with `finish`. The self-built app cannot edit a message: it gets replies whole.
 """
 from __future__ import annotations
 
@@ -34,8 +42,8 @@ from defusedxml.ElementTree import fromstring
 from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http
-from .base import Channel, ModeConfig, WebRequest, WebResponse, connects
+from .support import buttons, files, http
+from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.cipher import DecryptError, open_cbc
@@ -50,10 +58,12 @@ AIBOT_URL = "wss://openws.work.weixin.qq.com"
 AIBOT_FILE_HOSTS = ("qpic.cn", "weixin.qq.com")     # where the AI bot's files are served
 AIBOT_CHAT_TYPES = {"single": DIRECT, "group": GROUP}
 _LEADING_MENTION = re.compile(r"^\s*@\S+\s*")
+CARD_EVENT = "template_card_event"
+TITLE_LIMIT, SUBTITLE_LIMIT, REPLACE_NAME_LIMIT = 26, 112, 64    # characters WeCom shows of each
 
 
 @dataclass
-class WeComConfig(ModeConfig):
+class WeComConfig(ModeConfig, PlatformStreamingConfig):
     # webhook mode: a self-built app's encrypted XML callbacks
     corp_id: str = setting("", help="the Corp ID (ww...) from My Company > Company Information (webhook mode)")
     # Optional[...], not "int | None": the settings reader converts typing.Union (environment values are text)
@@ -144,6 +154,8 @@ class WeComChannel(Channel):
             recognised = _text(root, "Recognition").strip()     # WeCom's own transcript of a voice message
             text = recognised or attachment.placeholder
             attachments = [] if recognised else [attachment]
+        elif kind == "event" and _text(root, "Event") == CARD_EVENT:
+            return self._press(root)
         else:               # events (enter_agent, subscribe, ...), locations, links
             return []
         agent = _text(root, "AgentID")
@@ -159,6 +171,18 @@ class WeComChannel(Channel):
         return [InboundMessage(channel=self.name, event_id=msg_id, message_id=msg_id, chat_id=user,
                                chat_type=DIRECT, user_id=user, text=text, mentioned=True, attachments=attachments,
                                reply_context={"touser": user}, raw=req.decoded)]
+
+    def _press(self, root: Element) -> list[InboundMessage]:
+        """A template card button of ours pressed: keyed on the callback's ResponseCode."""
+        data = buttons.valid_data(_text(root, "EventKey"))
+        user, code, agent = _text(root, "FromUserName"), _text(root, "ResponseCode"), _text(root, "AgentID")
+        if not data or (agent and agent != str(self.config.agent_id)):
+            return []
+        if not _short_text(user) or not code or len(code) > 400:
+            raise PayloadError("the card event has no FromUserName or ResponseCode")
+        return [InboundMessage(channel=self.name, event_id=f"press:{code[:200]}", message_id=_text(root, "TaskId")[:128],
+                               chat_id=user, chat_type=DIRECT, user_id=user, text=buttons.PRESS_TEXT, mentioned=True,
+                               press=data, reply_context={"touser": user, "response_code": code})]
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
         return WebResponse(200, "")
@@ -196,9 +220,21 @@ class WeComChannel(Channel):
         if reply.reply_context.get("aibot"):
             self._send_by_aibot(reply)
             return
+        ctx = reply.reply_context
+        if buttons.press_answer(ctx) == buttons.UPDATE:
+            update = {"userids": [str(ctx.get("touser") or reply.chat_id)], "agentid": self.config.agent_id,
+                      "response_code": str(ctx.get("response_code") or ""),
+                      "button": {"replace_name": reply.text.split("\n", 1)[0][:REPLACE_NAME_LIMIT]}}
+            with_token(self.tokens, lambda token: self._call("POST", "/cgi-bin/message/update_template_card",
+                                                             {"access_token": token}, update))
+            return
         kind = "markdown" if reply.format == "markdown" else "text"
-        body = {"touser": str(reply.reply_context.get("touser") or reply.chat_id), "msgtype": kind,
-                "agentid": self.config.agent_id, kind: {"content": reply.text}}
+        body: dict[str, Any] = {"touser": str(ctx.get("touser") or reply.chat_id), "msgtype": kind,
+                                "agentid": self.config.agent_id, kind: {"content": reply.text}}
+        offered = buttons.buttons_of(ctx)
+        if offered:
+            del body[kind]
+            body.update(msgtype="template_card", template_card=_card(reply, offered))
         data = with_token(self.tokens, lambda token: self._call("POST", "/cgi-bin/message/send",
                                                                 {"access_token": token}, body))
         if data.get("invaliduser"):
@@ -244,7 +280,30 @@ class WeComChannel(Channel):
         self._http.close()
 
     def sends_here(self, reply: Reply) -> bool:
-        return not reply.reply_context.get("aibot") or self.name in _AIBOT_SOCKETS
+        return not reply.reply_context.get("aibot") or self.holds_reply_connection()
+
+    def holds_reply_connection(self) -> bool:
+        return self.name in _AIBOT_SOCKETS
+
+    # -- replies shown while written: the AI bot's stream reply, the same id until `finish` ----
+    def can_preview(self, reply: Reply) -> bool:
+        return bool(reply.reply_context.get("aibot") and reply.reply_context.get("req_id")) and self.sends_here(reply)
+
+    def start_preview(self, reply: Reply) -> str:
+        self.update_preview(reply, reply.delivery_id)
+        return reply.delivery_id
+
+    def update_preview(self, reply: Reply, handle: str) -> None:
+        sender = _AIBOT_SOCKETS.get(self.name)
+        if sender is None:
+            raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=False)
+        answer = sender(_stream_frame(reply, handle, finish=False))
+        code = answer.get("errcode")
+        if code != 0:
+            raise DeliveryError(f"WeCom refused the streamed reply (errcode {code})", retryable=code in RATE_LIMIT_CODES)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        self._send_by_aibot(reply)      # the final frame of the same stream id (the reply's delivery id)
 
     def _send_by_aibot(self, reply: Reply) -> None:
         """Over the AI bot's long connection, which the process holding it sends for us: as the
@@ -256,10 +315,7 @@ class WeComChannel(Channel):
         ctx = reply.reply_context
         chat = str(ctx.get("chatid") or reply.chat_id)
         if ctx.get("req_id"):
-            answer = sender({"cmd": "aibot_respond_msg", "headers": {"req_id": str(ctx["req_id"])},
-                             "body": {"msgtype": "stream", "stream": {
-                                 "id": reply.delivery_id or new_req_id("stream"), "finish": True,
-                                 "content": reply.text}}})
+            answer = sender(_stream_frame(reply, reply.delivery_id or new_req_id("stream"), finish=True))
             if answer.get("errcode") == 0:
                 return
             log.info("wecom AI bot: the answer to the callback was refused (errcode %s); pushing it to the chat",
@@ -316,6 +372,13 @@ def release_aibot_socket(channel: str, sender: AiBotSender) -> None:
         del _AIBOT_SOCKETS[channel]
 
 
+def _stream_frame(reply: Reply, stream_id: str, finish: bool) -> dict[str, Any]:
+    """The AI bot's answer to a message callback as a stream: the whole text so far under one id;
+    `finish` ends it (a streamed reply is shown growing, then final)."""
+    return {"cmd": "aibot_respond_msg", "headers": {"req_id": str(reply.reply_context.get("req_id"))},
+            "body": {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": reply.text}}}
+
+
 def new_req_id(prefix: str) -> str:
     """A command's req_id as WeCom's SDKs make them: prefix, milliseconds, random hex."""
     return f"{prefix}_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
@@ -340,6 +403,15 @@ def _aibot_content(body: dict[str, Any]) -> tuple[str, list[Attachment]]:
             attachments.append(Attachment(_MEDIA[item_kind], name=str(part.get("filename") or "")[:200],
                                           url=part["url"][:2000], key=str(part.get("aeskey") or "")[:100]))
     return "\n".join(t for t in texts if t), attachments
+
+
+def _card(reply: Reply, offered: list[dict[str, Any]]) -> dict[str, Any]:
+    """A button_interaction template card: the text, and one button per decision."""
+    title = reply.text.split(":", 1)[0]
+    return {"card_type": "button_interaction", "main_title": {"title": title[:TITLE_LIMIT]},
+            "sub_title_text": reply.text[:SUBTITLE_LIMIT], "task_id": (reply.delivery_id or new_req_id("card"))[:128],
+            "button_list": [{"text": b["label"][:10], "style": 1 if b["approve"] else 2, "key": b["data"]}
+                            for b in offered]}
 
 
 def _short_text(value: Any) -> bool:

@@ -99,6 +99,14 @@ def resolve_program(program: str) -> str | None:
     return shutil.which(program, path=FIXED_PATH)
 
 
+def limited_argv(program: str, args: list[str], limits: Limits) -> list[str]:
+    """The command line that starts `program` through the limits wrapper (a command, or a stdio MCP
+    server): resource limits set and root dropped before the program replaces the wrapper."""
+    return [sys.executable, "-I", "-S", LIMITS_SCRIPT, "--cpu", str(limits.cpu_seconds),
+            "--as", str(limits.memory_bytes), "--fsize", str(limits.file_size_bytes),
+            "--nproc", str(limits.max_processes), "--user", limits.run_as, "--", program, *args]
+
+
 def run(argv: list[str], timeout: float, output_cap: int, workdir: str, env: dict[str, str],
         limits: Limits) -> CommandResult:
     started = time.monotonic()
@@ -107,9 +115,7 @@ def run(argv: list[str], timeout: float, output_cap: int, workdir: str, env: dic
         return CommandResult(list(argv), None, error=f"{argv[0]} is not installed on this server")
     if not os.path.isdir(workdir):
         return CommandResult(list(argv), None, error=f"working directory {workdir} does not exist")
-    wrapper = [sys.executable, "-I", "-S", LIMITS_SCRIPT, "--cpu", str(limits.cpu_seconds),
-               "--as", str(limits.memory_bytes), "--fsize", str(limits.file_size_bytes),
-               "--nproc", str(limits.max_processes), "--user", limits.run_as, "--", program, *argv[1:]]
+    wrapper = limited_argv(program, argv[1:], limits)
     try:
         proc = subprocess.Popen(wrapper, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=workdir, env=env, shell=False, close_fds=True, start_new_session=True)

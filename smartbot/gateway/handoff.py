@@ -84,15 +84,20 @@ class Claims:
         loaded = table.load(self.db, row_id)
         if loaded is None:
             return None
-        row = loaded[0]
-        if row.status == "leased" and row.owner == self.owner:
+        if self._leased_here(loaded):
             return loaded
-        if row.status != "queued":
+        if loaded[0].status != "queued":
             return None
         until = time.time() + self.lease_seconds
         if not self.db.run_write(lambda conn: table.queue.lease_if_head(conn, [row_id], self.owner, until)):
-            return None
+            # The sweep may have leased it to this process meanwhile, and the job it handed the row
+            # to found this one working it and left: then it is this job's, or it would wait forever.
+            loaded = table.load(self.db, row_id)
+            return loaded if self._leased_here(loaded) else None
         return table.load(self.db, row_id)
+
+    def _leased_here(self, loaded: tuple[QueueRow, Any] | None) -> bool:
+        return loaded is not None and loaded[0].status == "leased" and loaded[0].owner == self.owner
 
     def recover(self, kind: str, limit: int = 500) -> list[int]:
         """Lease to this process the rows of owners that died or whose leases ran out, and queued

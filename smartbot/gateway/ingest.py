@@ -86,6 +86,11 @@ class Ingest:
             log.error("could not store %s/%s: %s", msg.channel, msg.event_id, exc)
             raise StorageUnavailable(reason) from None
         log.debug("%s %s/%s", "duplicate" if result.duplicate else "accepted", msg.channel, msg.event_id)
+        if result.duplicate and msg.press:      # the same press again: a platform's retry, or a replay
+            self.refusals.record("approval.press_refused", f"{msg.channel}:{msg.user_id}",
+                                 f"press:{msg.channel}:{msg.event_id}"[:200], "replayed",
+                                 {"reason": "the same press again (its callback id was seen before)",
+                                  "chat": msg.chat_key})
         if result.row_id is not None:
             self._on_accepted(result.row_id, result.leased, msg)
         return result

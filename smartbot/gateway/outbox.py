@@ -39,10 +39,12 @@ def delivery_id(channel: str, dedup_key: str) -> str:
 
 
 def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format: str, inbox_id: int,
-            channel: Channel | None, new_conversation: bool = False,
+            channel: Channel | None, new_conversation: bool = False, preview: str = "",
             files: list[dict[str, str]] | None = None) -> list[tuple[int, Reply]]:
     """Queue replies to the sender's chat, split to the channel's limit, then one reply per file
-    (each its own row, so a failed upload is retried alone); returns the new rows' ids and replies."""
+    (each its own row, so a failed upload is retried alone); returns the new rows' ids and replies.
+    `preview`: the handle of the preview shown while the reply was written, which the first text
+    part replaces."""
     parts: list[Reply] = []
     for text in texts:
         reply = Reply(channel=msg.channel, chat_id=msg.chat_id, text=text, reply_context=msg.reply_context,
@@ -53,6 +55,8 @@ def enqueue(conn: Connection, msg: InboundMessage, texts: list[str], text_format
     for part in parts:
         part.request_id = msg.request_id
         part.new_conversation = new_conversation
+    if parts and not parts[0].file:
+        parts[0].preview = preview
     return _insert(conn, parts, msg.event_id, msg.chat_key, inbox_id)
 
 
@@ -118,6 +122,49 @@ def requeue_unstarted(db: Database, owner: str, ids: list[int]) -> int:
     """Hand back replies this owner leased but never started sending (graceful stop)."""
     with db.write() as conn:
         return queue.release_all(conn, owner, ids)
+
+
+# -- replies only a connection's holder can send -------------------------------------------------
+# Such a reply (WeCom's AI bot answers over its socket) that another process leased stays leased, to
+# a name that is no process's: `connection:<channel>`, with a lease that never runs out. So no
+# recovery sweep takes it, and the chat's later replies still wait behind it; the process holding
+# the connection takes it from there (`take_left_for_holder`), whichever process that is by then.
+HOLDER_LEASE_UNTIL = 1e12       # "never": some 30,000 years from now
+_LEAVE = sa.text("UPDATE outbox SET owner = :holder, lease_until = :never, attempts = attempts - 1 "
+                 "WHERE id = :id AND owner = :owner AND status = 'leased'")
+_LEFT = sa.text("SELECT id FROM outbox WHERE status = 'leased' AND owner = :holder ORDER BY id LIMIT :limit")
+_TAKE_LEFT = sa.text(
+    "UPDATE outbox SET owner = :owner, lease_until = :until, attempts = attempts + 1 "
+    "WHERE id IN :ids AND owner = :holder AND status = 'leased' RETURNING id"
+).bindparams(sa.bindparam("ids", expanding=True))
+
+
+def holder_of(channel: str) -> str:
+    """The lease owner of replies waiting for the process holding `channel`'s connection."""
+    return f"connection:{channel}"
+
+
+def leave_for_holder(db: Database, owner: str, row_id: int, channel: str) -> bool:
+    """Hand a reply this owner leased to whichever process holds the channel's connection, the
+    attempt not counted; False when this owner no longer held it."""
+    with db.write() as conn:
+        return conn.execute(_LEAVE, {"holder": holder_of(channel), "never": HOLDER_LEASE_UNTIL, "id": row_id,
+                                     "owner": owner}).rowcount == 1
+
+
+def take_left_for_holder(db: Database, channel: str, owner: str, lease_seconds: float,
+                         limit: int = 100) -> list[int]:
+    """Lease to `owner` (the holder of the channel's connection) the replies left for it, oldest
+    first. Reads first, so a holder looking when nothing waits writes nothing."""
+    holder = holder_of(channel)
+    with db.read() as conn:
+        ids = [r[0] for r in conn.execute(_LEFT, {"holder": holder, "limit": limit}).all()]
+    if not ids:
+        return []
+    with db.write() as conn:
+        taken = conn.execute(_TAKE_LEFT, {"ids": ids, "holder": holder, "owner": owner,
+                                          "until": time.time() + lease_seconds}).all()
+    return sorted(r[0] for r in taken)
 
 
 @dataclass(frozen=True)

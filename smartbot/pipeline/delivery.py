@@ -21,6 +21,7 @@ from ..storage.db import Database
 from ..errors import DeliveryError
 from ..gateway import outbox
 from ..gateway.handoff import Claims
+from ..jobs.bell import Bell
 from ..jobs.local import Dispatch
 from ..storage.queue import QueueRow
 from ..messages import Reply
@@ -34,12 +35,13 @@ JOB_RETRY_SECONDS = 1.0
 
 class Delivery:
     def __init__(self, settings: Settings, db: Database, channels: dict[str, Any], claims: Claims,
-                 dispatch: Dispatch) -> None:
+                 dispatch: Dispatch, bell: Bell | None = None) -> None:
         self.settings = settings
         self.db = db
         self.channels = channels
         self.claims = claims
         self.dispatch = dispatch
+        self.bell = bell or Bell("", "")
 
     def deliver(self, row_id: int) -> None:
         """The job of an outbox row: send it, then the chat's following replies that become first
@@ -85,15 +87,12 @@ class Delivery:
     def _send(self, row: QueueRow, reply: Reply) -> list[int]:
         channel = self.channels.get(row.channel)
         if channel is not None and not channel.sends_here(reply):
-            # Only the process holding the platform's connection can send it: queued again, the
-            # attempt not counted, for that process's recovery sweep to take.
-            outbox.requeue_unstarted(self.db, self.claims.owner, [row.id])
-            log.info("reply %s to %s handed back for the process holding the connection", row.id, row.channel)
+            self._leave_for_holder(row)
             return []
         try:
             if channel is None:
                 raise DeliveryError(f"channel {row.channel} is not configured", retryable=False)
-            channel.send(reply)
+            channel.deliver(reply)
         except DeliveryError as exc:
             metrics.count("replies_total", channel=row.channel, result="retry" if exc.retryable else "refused")
             return self._delivery_failed(row, exc)
@@ -102,6 +101,13 @@ class Delivery:
         metrics.observe("reply_latency_seconds", max(0.0, time.time() - row.created_at), channel=row.channel)
         log.debug("reply %s delivered to %s", row.id, row.channel)
         return nxt or []
+
+    def _leave_for_holder(self, row: QueueRow) -> None:
+        """Only the process holding the platform's connection can send it: left in the outbox for
+        that process, the attempt not counted, and its bell rung (pipeline/connection_replies.py)."""
+        if outbox.leave_for_holder(self.db, self.claims.owner, row.id, row.channel):
+            log.info("reply %s to %s left for the process holding the connection", row.id, row.channel)
+            self.bell.ring(outbox.holder_of(row.channel))
 
     def _delivery_failed(self, row: QueueRow, exc: DeliveryError) -> list[int]:
         jobs = self.settings.jobs

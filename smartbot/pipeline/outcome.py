@@ -9,7 +9,7 @@ twice (its lease ran out while a first worker still held it) is stored, counted 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
@@ -42,6 +42,7 @@ class Outcome:
     usage: list[Spent] = field(default_factory=list)     # the answered model calls made for it
     previewed: bool = False     # the reply may have been shown while written: its preview goes when it is stored
     files: list[dict[str, str]] = field(default_factory=list)     # images/files the answer carried, to upload
+    reply_context: dict = field(default_factory=dict)   # added to the replies' context (how a press is answered)
 
 
 @dataclass
@@ -59,12 +60,14 @@ def store(db: Database, row: QueueRow, msg: InboundMessage, outcome: Outcome, ow
     until = time.time() + lease_seconds
 
     def write(conn: Connection) -> Stored | None:
-        if outcome.previewed:       # even when another worker finished the message: a preview outlives no answer
-            previews.clear(conn, msg.chat_key, msg.event_id)
+        # Even when another worker finished the message: a preview outlives no answer.
+        shown = previews.take(conn, msg.chat_key, msg.event_id) if outcome.previewed else ""
         if not inbox.finish(conn, row, owner, status, outcome.result if status == FAILED else ""):
             return None
-        queued = dict(outbox.enqueue(conn, msg, outcome.texts, outcome.format, row.id, channel,
-                                     new_conversation=outcome.reset_memory, files=outcome.files))
+        answered = replace(msg, reply_context={**msg.reply_context, **outcome.reply_context}) \
+            if outcome.reply_context else msg
+        queued = dict(outbox.enqueue(conn, answered, outcome.texts, outcome.format, row.id, channel,
+                                     new_conversation=outcome.reset_memory, preview=shown, files=outcome.files))
         _write_records(conn, msg, outcome)
         leased = outbox.queue.lease_if_head(conn, list(queued), owner, until)
         return Stored({reply_id: queued[reply_id] for reply_id in leased}, inbox.lease_next(conn, row, owner, until))

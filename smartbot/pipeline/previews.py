@@ -33,8 +33,14 @@ STALE_SECONDS = 3600.0
 
 def streaming(settings: Settings, channel: str) -> StreamingConfig | None:
     """The channel's stream settings, when it shows replies being written and `stream` is on."""
+    config = stream_settings(settings, channel)
+    return config if config is not None and config.stream else None
+
+
+def stream_settings(settings: Settings, channel: str) -> StreamingConfig | None:
+    """The channel's stream settings (stream, stream_interval, typing); None for a channel without them."""
     config = settings.channels.get(channel) or _default_config(channel)
-    return config if isinstance(config, StreamingConfig) and config.stream else None
+    return config if isinstance(config, StreamingConfig) else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,6 +52,8 @@ def _default_config(channel: str) -> Any:
 
 class Preview:
     """The sink of one streamed reply: keeps its text so far and writes it, throttled."""
+
+    streams = True
 
     def __init__(self, db: Database, chat_key: str, reply_to: str, interval: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -66,6 +74,9 @@ class Preview:
         if text.strip():
             self._written_at = now
             self._write(text)
+
+    def close(self) -> None:
+        """The model is done; the final reply replaces what was written (nothing to stop here)."""
 
     def _write(self, text: str) -> None:
         values = {"chat_key": self.chat_key, "reply_to": self.reply_to, "text": text, "updated_at": time.time()}
@@ -91,9 +102,42 @@ def current(db: Database, chat_key: str) -> list[dict[str, Any]]:
     return [{"reply_to": r.reply_to, "text": r.text, "updated": r.updated_at} for r in rows]
 
 
+def take(conn: Connection, chat_key: str, reply_to: str) -> str:
+    """Inside the transaction that stores the final reply: its preview is gone with it. Returns the
+    platform's handle of the preview message ("" when none was posted), which the final reply
+    carries so that delivering it edits that message."""
+    where = (_previews.c.chat_key == chat_key, _previews.c.reply_to == reply_to)
+    handle = conn.execute(sa.select(_previews.c.platform_ref).where(*where)).scalar()
+    conn.execute(sa.delete(_previews).where(*where))
+    return handle or ""
+
+
 def clear(conn: Connection, chat_key: str, reply_to: str) -> None:
-    """Inside the transaction that stores the final reply: its preview is gone with it."""
-    conn.execute(sa.delete(_previews).where(_previews.c.chat_key == chat_key, _previews.c.reply_to == reply_to))
+    """Remove a preview without reading it (the final reply is stored)."""
+    take(conn, chat_key, reply_to)
+
+
+def handle_of(db: Database, chat_key: str, reply_to: str) -> str:
+    """The platform's handle of a preview an earlier try of this message posted ("" when none):
+    a second try edits that message instead of posting another."""
+    with db.read() as conn:
+        return conn.execute(sa.select(_previews.c.platform_ref).where(
+            _previews.c.chat_key == chat_key, _previews.c.reply_to == reply_to)).scalar() or ""
+
+
+def remember_handle(db: Database, chat_key: str, reply_to: str, text: str, handle: str) -> None:
+    """Record, at once, the handle of a preview just posted: from then on a crash cannot lose it."""
+    values = {"chat_key": chat_key, "reply_to": reply_to, "text": text, "updated_at": time.time(),
+              "platform_ref": handle}
+    db.run_write(lambda conn: conn.execute(_upsert_handle(db.dialect), values))
+
+
+@functools.lru_cache(maxsize=None)
+def _upsert_handle(dialect: str) -> Any:
+    stmt = dialect_insert(dialect)(_previews)
+    return stmt.on_conflict_do_update(index_elements=[_previews.c.chat_key, _previews.c.reply_to],
+                                      set_={"platform_ref": stmt.excluded.platform_ref,
+                                            "updated_at": stmt.excluded.updated_at})
 
 
 def purge(conn: Connection, before: float) -> int:

@@ -96,7 +96,8 @@ class MessageWorker:
     def _failed(self, msg: InboundMessage, exc: Exception, attempts: int) -> Outcome:
         """What the user is told when their message failed every attempt."""
         locale = normalize(msg.locale, self.settings.default_locale)
-        return Outcome(texts=[t("error.internal", locale)], result=f"{type(exc).__name__}",
+        # previewed: a preview an earlier try showed is finished with this text, not left half-written.
+        return Outcome(texts=[t("error.internal", locale)], result=f"{type(exc).__name__}", previewed=True,
                        audit=[AuditEvent("message.failed", f"{msg.channel}:{msg.user_id}", msg.chat_key, "error",
                                          {"event_id": msg.event_id, "error": type(exc).__name__,
                                           "attempts": attempts})])

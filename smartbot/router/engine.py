@@ -20,7 +20,7 @@ from ..messages import InboundMessage
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("chat", "command", "workflow", "builtin", "ignore")
+ACTIONS = ("chat", "command", "workflow", "builtin", "ignore", "handoff")
 MATCH_KEYS = ("channel", "chat_id", "role", "command", "chat_type", "mentioned", "prefix", "regex",
               "keywords", "min_length", "max_length")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_\-]{1,64})(?:@(\S+))?(?:\s+(.*))?$", re.S)

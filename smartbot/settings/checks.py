@@ -53,6 +53,10 @@ def run_checks(settings: Settings, online: bool, out: Callable[[str], None], loc
         check = getattr(config, "self_check", None)
         detail = check() if check else ""
         report(not detail, "check.channel_problem" if detail else "check.channel_ok", name=name, detail=detail)
+    for server in settings.mcp_servers:
+        detail = server.problem(os.environ)
+        report(not detail, "check.mcp_problem" if detail else "check.mcp_ok", name=server.name, detail=detail,
+               target=server.url or server.command[0])
     providers = [(_file_spec(p), "") for p in settings.providers]
     providers += [(spec, t("check.added_in_admin", locale)) for spec in _stored_specs(db)]
     if not providers:

@@ -53,7 +53,6 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     channels_raw = data.pop("channels", {}) or {}
     settings = build(Settings, data, "", env)
     settings.channels, settings.connections = _build_channels(channels_raw, env)
-    _check_reply_paths(settings)
     settings.config_path = path_text
     settings.retired = retired
     settings.database_url = _resolve_sqlite_path(settings.database_url, base_dir)
@@ -65,6 +64,8 @@ def load(config: Mapping[str, Any] | str | os.PathLike | None = None,
     settings.secret_variables = frozenset(named | {settings.secret_key_env})
     for i, command in enumerate(settings.commands):
         command.check_variables(f"commands[{i}]", settings.is_server_secret)
+    for i, server in enumerate(settings.mcp_servers):
+        server.check_variables(f"mcp_servers[{i}]", settings.is_server_secret)
     return settings
 
 
@@ -116,16 +117,6 @@ def _build_channels(raw: Any, env: Mapping[str, str]) -> tuple[dict[str, Any], C
             connectors.check(name)
     connection = build(ConnectionSettings, {k: v for k, v in raw.items() if k in own}, "channels", env)
     return built, connection
-
-
-def _check_reply_paths(settings: Settings) -> None:
-    """WeCom's AI bot replies over its connection, held by one serving process: a Celery worker,
-    which sends the replies on that backend, cannot reach it."""
-    wecom = settings.channels.get("wecom")
-    if wecom is not None and getattr(wecom, "mode", "") == "connect" and settings.jobs.backend == "celery":
-        raise ConfigError("channels.wecom.mode", 'connect mode (an AI bot) cannot be used with [jobs] backend = '
-                          '"celery": its replies go over the connection, which Celery workers do not hold',
-                          'use backend = "local", or mode = "webhook" with a self-built app')
 
 
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:

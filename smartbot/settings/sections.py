@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from ..llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
+from ..mcp.client_settings import McpServerSettings
 from ..ops.settings import AlertsSettings, OpsSettings
 from .schema import require_unique_names, setting
 from ..workflows.settings import WorkflowSettings
@@ -197,6 +198,18 @@ class QuotaSettings:
 
 
 @dataclass
+class HandoffSettings:
+    """[handoff]: where hand-offs to a person are announced, and when a quiet one goes back to the bot."""
+
+    notify: list[str] = setting([], help="agents' chats told about hand-offs, as \"<channel>:<chat_id>\"")
+    timeout_minutes: float = setting(60.0, minimum=1, help="a hand-off with no activity this long goes back to the bot")
+    last_turns: int = setting(6, minimum=0, help="turns of the conversation shown to the agents (at most 50)")
+
+    validate = ApprovalsSettings.validate       # the same "<channel>:<chat_id>" checks
+    targets = ApprovalsSettings.targets
+
+
+@dataclass
 class MemorySettings:
     max_turns: int = setting(20, minimum=0)
     max_tokens: int = setting(3000, minimum=0)
@@ -308,7 +321,9 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
     commands: list[CommandSettings] = field(default_factory=list)
+    mcp_servers: list[McpServerSettings] = field(default_factory=list)
     rules: list[RuleSettings] = field(default_factory=list)
     roles: list[RoleSettings] = field(default_factory=list)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
@@ -328,7 +343,7 @@ class Settings:
                 or variable in self.secret_variables)
 
     def validate(self, path: str) -> None:
-        for section in ("providers", "model_routes", "commands", "rules", "roles"):
+        for section in ("providers", "model_routes", "commands", "mcp_servers", "rules", "roles"):
             require_unique_names(section, getattr(self, section))
         names = [p.name for p in self.providers]
         for key, value in (("models.default", [self.models.default] if self.models.default else []),

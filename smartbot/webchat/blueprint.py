@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, session
 
+from ..channels.support import buttons
 from ..storage.db import MAX_INTEGER
 from ..errors import MediaRefused, PayloadError, RequestRefused
 from ..i18n import available, catalogue, language_name, t
@@ -102,11 +103,9 @@ def _page_config(locale: str, bot_name: str) -> dict[str, Any]:
 
 @bp.post("/chat/api/messages")
 def send():
-    if request.headers.get("X-Requested-With") != "smartbot":
+    data = _posted()
+    if data is None:
         return json_error(403, "missing X-Requested-With: smartbot header")
-    data = request_json(max_bytes=MAX_BODY)
-    if not isinstance(data, dict):
-        raise PayloadError("body must be a JSON object")
     text = data.get("text", "")
     chat_id = _visitor()
     attachments = _named_uploads(data.get("files"), chat_id)
@@ -117,21 +116,37 @@ def send():
     client_id = data.get("client_id") or cookie.new_chat_id()
     if not isinstance(client_id, str) or not cookie.CHAT_ID.match(client_id):
         raise PayloadError("client_id must be 8-64 letters, digits, - or _")
+    return _store(chat_id, client_id, text.strip(), attachments=attachments)
+
+
+def _posted() -> dict[str, Any] | None:
+    """A write's JSON object; None without the header a cross-site form cannot send (CSRF)."""
+    if request.headers.get("X-Requested-With") != "smartbot":
+        return None
+    data = request_json(max_bytes=MAX_BODY)
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    return data
+
+
+def _store(chat_id: str, client_id: str, text: str, pressed: str = "",
+           attachments: list[Attachment] | None = None) -> Response:
+    """Count the visitor's message (or press) against the guest limits, then store it in the inbox."""
     refused = _over_limit(chat_id)
     if refused is not None:
         return refused
-    runtime = current_runtime()
-    msg = InboundMessage(channel="webchat", event_id=f"{chat_id}:{client_id}", message_id=client_id,
-                         chat_id=chat_id, user_id=chat_id, user_name="web-" + chat_id[:6], text=text.strip(),
-                         mentioned=True, locale=_locale(), attachments=attachments)
-    result = runtime.ingest.accept(msg)
+    event = f"press-{client_id}" if pressed else client_id
+    msg = InboundMessage(channel="webchat", event_id=f"{chat_id}:{event}", message_id=client_id,
+                         chat_id=chat_id, user_id=chat_id, user_name="web-" + chat_id[:6], text=text,
+                         mentioned=True, locale=_locale(), press=pressed, attachments=attachments or [])
+    result = current_runtime().ingest.accept(msg)
     response = jsonify(status="duplicate" if result.duplicate else "accepted", event_id=msg.event_id)
     response.status_code = 202
     return _answer(response, chat_id)
 
 
 def _over_limit(chat_id: str) -> Response | None:
-    """429 with Retry-After when this chat or address has sent too much (messages and uploads alike)."""
+    """429 with Retry-After when this chat or address has sent too much (messages, presses and uploads alike)."""
     _, limits = current_app.extensions["smartbot_webchat"]
     refusal = limits.admit(chat_id, request.remote_addr or "")
     if refusal is None:
@@ -178,6 +193,22 @@ def upload():
     response = jsonify(file_id=stored.key, name=stored.name, kind=files.attachment(stored).kind, size=stored.size)
     response.status_code = 201
     return _answer(response, chat_id)
+
+
+@bp.post("/chat/api/press")
+def press():
+    """A decision button pressed on the page: stored as the visitor's press, decided by the worker
+    exactly as a platform's press is (the page only carries the button's data back)."""
+    data = _posted()
+    if data is None:
+        return json_error(403, "missing X-Requested-With: smartbot header")
+    pressed = buttons.valid_data(data.get("data"))
+    if not pressed:
+        raise PayloadError(f"data must be a button's data, 1-{buttons.MAX_DATA} bytes")
+    client_id = data.get("client_id")
+    if not isinstance(client_id, str) or not cookie.CHAT_ID.match(client_id):
+        raise PayloadError("client_id must be 8-64 letters, digits, - or _")
+    return _store(_visitor(), client_id, buttons.PRESS_TEXT, pressed)
 
 
 @bp.get("/chat/api/messages")

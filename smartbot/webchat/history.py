@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ..channels.support import buttons
 from ..errors import PayloadError
 from ..gateway import inbox, outbox
 from ..storage.db import MAX_INTEGER
@@ -66,7 +67,8 @@ def page(conn: Connection, chat_id: str, before: Cursor | None, limit: int) -> H
     last = outbox.last_delivered_id(conn, chat_key(chat_id))
     before = before or Cursor(MAX_INTEGER, last + 1)
     replies = outbox.delivered_before(conn, chat_key(chat_id), before.outbox_id, limit + 1)
-    messages = inbox.received_before(conn, conversation_key(chat_id), before.inbox_id, limit + 1)
+    messages = [m for m in inbox.received_before(conn, conversation_key(chat_id), before.inbox_id, limit + 1)
+                if not m.message.press]     # a pressed button is not something the visitor wrote
     reset = next((i for i, delivered in enumerate(replies) if delivered.reply.new_conversation), None)
     if reset is not None:
         marker = replies[reset]
@@ -118,6 +120,11 @@ def reply_entry(delivered: outbox.Delivered, chat_id: str) -> dict[str, Any]:
              "format": reply.format, "at": round(delivered.at, 3), "reply_to": page_id(reply.reply_to, chat_id)}
     if reply.new_conversation:
         entry["new_conversation"] = True
+    offered = buttons.buttons_of(reply.reply_context)
+    if offered:             # an approval's Approve / Deny: the page posts the pressed one's data
+        entry["buttons"] = offered
+    if buttons.press_answer(reply.reply_context):
+        entry["press"] = buttons.press_answer(reply.reply_context)
     return entry
 
 

@@ -18,12 +18,13 @@ from urllib.parse import urlparse
 
 from ..executor.catalogue import DefinitionError  # one error type: a field name and why it is wrong
 from ..i18n.reasons import reason
+from ..mcp.client_settings import NAME as MCP_SERVER, TOOL_NAME as MCP_TOOL
 from . import templates
 from .settings import WorkflowSettings
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 STEP_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
-KINDS = ("command", "model", "message", "http", "condition")
+KINDS = ("command", "model", "message", "http", "condition", "mcp")
 ON_ERROR = ("stop", "continue")
 CONDITION_THEN = ("stop", "skip_next")
 MAX_RETRIES = 5
@@ -36,9 +37,10 @@ _KIND_KEYS = {
     "message": {"text", "channel", "chat_id"},
     "http": {"url", "method", "body", "headers"},
     "condition": {"when", "then"},
+    "mcp": {"server", "tool", "args"},
 }
 _REQUIRED = {"command": ("command",), "model": ("prompt",), "message": ("text",), "http": ("url",),
-             "condition": ("when", "then")}
+             "condition": ("when", "then"), "mcp": ("server", "tool")}
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,22 @@ def _command(params: dict, path: str, settings: WorkflowSettings) -> None:
     params["args"] = {str(k): str(v) if not isinstance(v, str) else v for k, v in args.items()}
 
 
+def _mcp(params: dict, path: str, settings: WorkflowSettings) -> None:
+    """An MCP tool step: text arguments are templates; numbers, booleans and null pass as they are."""
+    if not isinstance(params["server"], str) or not MCP_SERVER.match(params["server"]):
+        raise DefinitionError(f"{path}.server", reason("reason.workflow_def.mcp_server"))
+    if not isinstance(params["tool"], str) or not MCP_TOOL.match(params["tool"]):
+        raise DefinitionError(f"{path}.tool", reason("reason.workflow_def.mcp_tool"))
+    args = params.get("args", {})
+    if not isinstance(args, dict) or not all(isinstance(v, (str, int, float, bool)) or v is None
+                                             for v in args.values()):
+        raise DefinitionError(f"{path}.args", reason("reason.workflow_def.args"))
+    for key, value in args.items():
+        if isinstance(value, str):
+            _template(value, f"{path}.args.{key}", 1000)
+    params["args"] = {str(k): v for k, v in args.items()}
+
+
 def _model(params: dict, path: str, settings: WorkflowSettings) -> None:
     _template(params["prompt"], f"{path}.prompt")
     if "system" in params:
@@ -249,6 +267,7 @@ def _condition(params: dict, path: str, settings: WorkflowSettings) -> None:
 
 _CHECKS: dict[str, Callable[[dict, str, WorkflowSettings], None]] = {
     "command": _command, "model": _model, "message": _message, "http": _http, "condition": _condition,
+    "mcp": _mcp,
 }
 
 

@@ -1,5 +1,5 @@
 """What a workflow manager may hand to a workflow or a schedule, by the delegation rule of
-auth/delegation.py: a workflow may hold only commands its author may run, and a schedule runs as
+auth/delegation.py: a workflow may hold only commands (and MCP tools) its author may run, and a schedule runs as
 its creator, or as a named owner whose every right the creator holds; either way that user must
 hold `workflow:run:<name>` in the schedule's chat.
 
@@ -16,6 +16,7 @@ from ..auth import delegation, rbac
 from ..auth.delegation import DelegationDenied
 from ..auth.rbac import Grant, Principal
 from ..executor import catalogue
+from ..mcp.tools import permission as permission_of_tool
 from ..storage.tables import User
 from .definition import Definition
 
@@ -41,6 +42,11 @@ def require_steps_held(conn: Connection, author: Principal, definition: Definiti
             permission = command_permission(conn, name)
             delegation.require_cover(author, [Grant(permission, "")],
                                      f"put the command {name!r} in the workflow {definition.name!r}",
+                                     f"workflow:{definition.name}")
+        elif step.kind == "mcp":
+            server, tool = step.params["server"], step.params["tool"]
+            delegation.require_cover(author, [Grant(permission_of_tool(server, tool), "")],
+                                     f"put the MCP tool {server}/{tool} in the workflow {definition.name!r}",
                                      f"workflow:{definition.name}")
 
 

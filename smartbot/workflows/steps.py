@@ -1,7 +1,8 @@
 """What each step kind does, given the run it belongs to. One function per kind, each returning a
 StepResult; none of them writes step state (the engine does, before and after).
 
-A command step asks for the catalogue command exactly as `/run` does, with the permissions of who
+A command step asks for the catalogue command exactly as `/run` does (an mcp step for its MCP tool
+as the model's tool call does), with the permissions of who
 started the run (or the schedule's owner); commands that need an approval are refused here. A
 message step queues its text in the outbox under a key made of the run and the step, so running
 it again after a crash cannot send it twice. An http step may only call hosts in [workflows]
@@ -28,6 +29,7 @@ from ..executor.approvals import Origin
 from ..gateway import outbox
 from ..pipeline.handlers.base import HandlerContext
 from ..pipeline.handlers.command_requests import RAN, request_command
+from ..pipeline.handlers.mcp_calls import request_mcp
 from ..llm.base import ModelRequest
 from ..messages import Reply
 from . import templates
@@ -102,6 +104,27 @@ def _command(env: RunEnv, step: Step, position: int) -> StepResult:
         why = result.error or (f"stopped: {result.stopped}" if result.stopped else f"exit code {result.exit_code}")
         return StepResult(False, output, f"command {name} failed ({why})")
     return StepResult(True, output)
+
+
+def _mcp(env: RunEnv, step: Step, position: int) -> StepResult:
+    """An MCP tool call, checked like a command step: the run's user needs mcp:<server>:<tool> and
+    the tool must pass the server's allow-list; a tool that needs approval is refused here."""
+    server, tool = step.params["server"], step.params["tool"]
+    handle = env.ctx.mcp.get(server) if env.ctx.mcp is not None else None
+    if handle is not None and tool in handle.config.needs_approval:
+        return StepResult(False, error=f"MCP tool {server}/{tool} needs an approval, which a workflow cannot wait "
+                                       "for", retryable=False)
+    args = {key: env.render(value) if isinstance(value, str) else value
+            for key, value in step.params.get("args", {}).items()}
+    asked = request_mcp(env.ctx, env.principal, env.origin, server, tool, args, "workflow",
+                        f"workflow:{env.run.id}:{position}", max_timeout=step.timeout, coerce=True)
+    with env.ctx.db.write() as conn:
+        audit.record_all(conn, asked.audit)
+    if asked.status != RAN or asked.outcome is None:
+        return StepResult(False, error=asked.reason or asked.text, retryable=asked.timed_out)
+    if asked.outcome.is_error:
+        return StepResult(False, asked.outcome.text, f"MCP tool {server}/{tool} reported an error")
+    return StepResult(True, asked.outcome.text)
 
 
 def _with_timeout(fn: Callable[[], StepResult], seconds: float) -> StepResult:
@@ -210,5 +233,6 @@ def _condition(env: RunEnv, step: Step, position: int) -> StepResult:
 
 _KINDS: dict[str, Callable[[RunEnv, Step, int], StepResult]] = {
     "command": _command, "model": _model, "message": _message, "http": _http, "condition": _condition,
+    "mcp": _mcp,
 }
 

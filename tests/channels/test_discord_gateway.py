@@ -6,6 +6,8 @@ against the fake's REST side. The whole path under gunicorn is in test_discord_g
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -269,3 +271,22 @@ def test_any_message_create_parses_or_is_refused_with_a_reason(message):
         assert exc.reason
     else:
         assert all(m.chat_id.isdigit() and m.event_id.isdigit() for m in parsed)
+
+
+def test_a_button_press_over_the_gateway_is_stored_then_acknowledged(fake, gateway):
+    link = gateway()
+    fake.wait_connected()
+    link.wait_state("up")
+    press = {"type": 3, "id": "1700000000000000001", "application_id": BOT_ID, "token": "press-token",
+             "channel_id": "1500000000000000001", "guild_id": GUILD, "member": {"user": ALICE},
+             "message": {"id": "1800000000000000001"}, "data": {"component_type": 2, "custom_id": "a:1:AAAAAAAAAAA"}}
+    fake.dispatch("INTERACTION_CREATE", press)
+    fake.dispatch("INTERACTION_CREATE", {**press, "id": "1700000000000000002", "data": {"custom_id": "other"}})
+    stored = link.wait_stored(1)
+    assert [(m.event_id, m.press, m.reply_context["application_id"]) for m in stored] == [
+        ("press:1700000000000000001", "a:1:AAAAAAAAAAA", BOT_ID)]
+    deadline = time.monotonic() + 10
+    while not fake.interaction_callbacks and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.interaction_callbacks == [
+        {"path": "/api/v10/interactions/1700000000000000001/press-token/callback", "json": {"type": 6}}]

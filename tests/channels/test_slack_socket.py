@@ -156,7 +156,7 @@ def test_malformed_and_forged_frames_are_refused_and_the_connection_kept(fake, c
     assert {"e-bad", "e-bad2", "e-forged"} <= acked             # a payload that never parses is not sent again
 
 
-def test_interactive_and_slash_command_envelopes_are_acknowledged_and_ignored(fake, connected, caplog):
+def test_slash_commands_and_interactions_without_our_buttons_are_acknowledged_and_ignored(fake, connected, caplog):
     caplog.set_level("INFO", logger="smartbot.channels.connect.slack")
     fake.push_envelope({"envelope_id": "e-slash", "type": "slash_commands", "accepts_response_payload": True,
                         "payload": {"command": "/ask", "text": "hi", "user_id": "U0ALICE", "channel_id": "C0TEST"}})
@@ -164,7 +164,17 @@ def test_interactive_and_slash_command_envelopes_are_acknowledged_and_ignored(fa
     acks = fake.wait_acks(2)
     assert [a["frame"] for a in acks] == [{"envelope_id": "e-slash"}, {"envelope_id": "e-click"}]
     assert connected.stored == [] and connected.refused == []
-    assert "slash_commands envelope" in caplog.text and "interactive envelope" in caplog.text
+    assert "slash_commands envelope" in caplog.text
+
+
+def test_an_interactive_envelope_pressing_a_decision_button_is_stored_as_a_press(fake, connected):
+    payload = {"type": "block_actions", "trigger_id": "tr-1", "user": {"id": "U0BOB", "username": "bob"},
+               "channel": {"id": "C0OPS"}, "container": {"message_ts": "1795550000.000100"},
+               "actions": [{"action_id": "smartbot_decision_0", "type": "button", "value": "a:1:AAAAAAAAAAA"}]}
+    fake.push_envelope({"envelope_id": "e-press", "type": "interactive", "payload": payload})
+    stored = connected.wait_stored(1)
+    assert [(m.event_id, m.press, m.user_id) for m in stored] == [("press:tr-1", "a:1:AAAAAAAAAAA", "U0BOB")]
+    assert [a["frame"] for a in fake.wait_acks(1)] == [{"envelope_id": "e-press"}]
 
 
 def test_a_wrong_app_token_is_a_config_error_and_never_shown(fake):

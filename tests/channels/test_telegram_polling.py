@@ -129,3 +129,27 @@ def test_an_offset_that_has_not_moved_for_a_week_is_dropped(live_app, make_confi
     live_app(polling_config(make_config, fake_model, telegram))
     telegram.push(text_update(7005, 1, "after a quiet week"))
     assert [s["text"] for s in telegram.wait_sent(1)] == ["echo: after a quiet week"]
+
+
+def _group(message_id: int, text: str, **extra: Any) -> dict[str, Any]:
+    update = text_update(-1009001, message_id, text, user_id=9002)
+    update["message"]["chat"] = {"id": -1009001, "type": "supergroup", "title": "ops"}
+    update["message"].update(extra)
+    return update
+
+
+def test_in_a_group_the_mention_rules_of_the_webhook_path_hold(live_app, make_config, fake_model, telegram):
+    """Polling hands updates to the same parse as the webhook: in a group the bot answers a mention of
+    it and a reply to its own message, not other talk (its username learned with getMe)."""
+    live_app(polling_config(make_config, fake_model, telegram))
+    name = f"@{fake_telegram.USERNAME}"
+    telegram.push(_group(1, "lunch anyone?"))
+    telegram.push(_group(2, f"{name} disk usage", entities=[{"type": "mention", "offset": 0, "length": len(name)}]))
+    telegram.push(_group(3, "@someone_else hi", entities=[{"type": "mention", "offset": 0, "length": 13}]))
+    telegram.push(_group(4, "and the log?", reply_to_message={
+        "message_id": 77, "date": int(time.time()), "chat": {"id": -1009001, "type": "supergroup"},
+        "from": {"id": fake_telegram.BOT_ID, "is_bot": True, "first_name": "SmartBot"}, "text": "..."}))
+    telegram.wait_sent(2)
+    quiet_for(1.5)
+    assert sorted((s["reply_parameters"]["message_id"], s["text"]) for s in telegram.sent) == [
+        (2, "echo: disk usage"), (4, "echo: and the log?")]

@@ -7,6 +7,7 @@ every getUpdates call and any two that overlap.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from smartbot.gateway.connections import Leases, states
 from smartbot.storage.liveness import owner_id
 from tests.channels.test_telegram_polling import polling_config, telegram  # noqa: F401 - the fixture
 from tests.support import fake_telegram
+from tests.support.admin_page import admin_of
 from tests.support.apps import GunicornApp
 from tests.support.connect_mode import TAKEOVER, holder_pid, two_nodes
 from tests.support.fake_telegram import FakeTelegram, text_update
@@ -158,6 +160,22 @@ def test_connection_state_is_on_metrics_and_a_long_outage_alerts_the_admins(live
     with app.runtime.db.read() as conn:
         texts = [r[0] for r in conn.execute(sa.text("SELECT payload FROM outbox WHERE channel = 'generic'"))]
     assert any("telegram connection has been down" in text for text in texts), texts
+
+
+def test_connection_state_is_on_the_admin_dashboard_in_both_languages(live_app, make_config, fake_model, telegram):
+    app = live_app(polling_config(make_config, fake_model, telegram))
+    page = admin_of(app)
+
+    def line(lang: str = "en") -> str:
+        html = page.get(f"/admin?lang={lang}").text
+        found = re.search(r'<li id="channel-telegram">(.*?)</li>', html, re.S)
+        return found.group(1) if found else ""
+
+    assert wait_until(lambda: "connected (0 reconnects)" in line(), 10), line()
+    assert "已连接（重连 0 次）" in line("zh-CN")
+    telegram.script_polls(*[(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})] * 20)
+    assert wait_until(lambda: "not connected:" in line(), 15), line()
+    assert "未连接：" in line("zh-CN") and fake_telegram.TOKEN not in line()
 
 
 # -- two nodes on PostgreSQL -------------------------------------------------------------------

@@ -28,7 +28,8 @@ def test_role_templates_and_default_rules_are_seeded(db):
         roles = {r.name: r.permissions for r in conn.execute(sa.text("SELECT name, permissions FROM roles"))}
         rules = [r.name for r in conn.execute(sa.text("SELECT name FROM rules ORDER BY position"))]
     assert set(roles) == {"admin", "operator", "user", "guest"}
-    assert rules == ["help", "whoami", "reset", "group-not-addressed", "workflow", "commands", "chat"]
+    assert rules == ["help", "whoami", "reset", "profile", "human", "handoff-agent", "group-not-addressed", "workflow",
+                     "commands", "chat"]
 
 
 def test_upgrade_twice_changes_nothing(db):

@@ -14,6 +14,7 @@ import requests
 
 from smartbot.gateway.connections import states
 from smartbot.storage.db import Database
+from tests.support.fake_chat_apis import answered_whole
 from tests.support.apps import GunicornApp
 from tests.support.platform_clients import audit_rows, quiet_for, wait_for_audit
 from tests.support.postgres import fresh_schema
@@ -47,7 +48,8 @@ def two_nodes(tmp_path: Path, fake_model: Any, channel: str, section: dict[str, 
     with fresh_schema(database_url) as url:
         config = {
             "database_url": url,
-            "channels": {channel: {"mode": "connect", **section}, "takeover_seconds": TAKEOVER},
+            "channels": answered_whole({"channels": {channel: {"mode": "connect", **section}}})["channels"]
+            | {"takeover_seconds": TAKEOVER},
             "providers": [{"name": "main", "base_url": fake_model.base_url, "model": "m"}],
             "jobs": {"lease_seconds": 3.0, "sweep_seconds": 0.3},
             "quotas": {"messages_per_minute_per_role": {}},
@@ -57,7 +59,8 @@ def two_nodes(tmp_path: Path, fake_model: Any, channel: str, section: dict[str, 
             for name in ("a", "b"):
                 folder = tmp_path / name
                 (folder / "tmp").mkdir(parents=True)
-                nodes.append(GunicornApp(dict(config), folder, workers=1, env={"TMPDIR": str(folder / "tmp")}).start())
+                nodes.append(GunicornApp(dict(config), folder, workers=1, env={"TMPDIR": str(folder / "tmp")})
+                             .start(timeout=90))          # a busy machine starts slowly
             yield nodes, url
         finally:
             for node in nodes:

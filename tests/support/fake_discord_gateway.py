@@ -1,11 +1,15 @@
 """Discord's Gateway (v10, JSON) and the REST calls around it, on loopback.
 
 HTTP: `GET /api/v10/gateway/bot` (Bot token) answers the socket URL and `session_start_limit`;
-`POST /api/v10/channels/<id>/messages` (Bot token) records a reply, as does an interaction's follow-up
-(`POST /api/v10/webhooks/<application id>/<token>`, webhook mode's replies). The socket sends HELLO, then
-expects IDENTIFY (token, intents; without `allow_message_content` the privileged intent closes
-it with 4014, as Discord does) or RESUME (a known session and a sequence it has seen, else
-INVALID_SESSION false). READY carries the session id, `resume_gateway_url` and the bot's user.
+`GET /api/v10/users/@me` and `/oauth2/applications/@me` answer the bot's user and application (what
+an SDK's login reads); `POST /api/v10/channels/<id>/messages` (Bot token) records a reply, as does an
+interaction's follow-up (`POST /api/v10/webhooks/<application id>/<token>`, webhook mode's replies).
+Every call is kept in `api_calls`. The socket sends HELLO, ACKs heartbeats sent before the session
+starts, then expects IDENTIFY (token, intents; without `allow_message_content` the privileged intent
+closes it with 4014, as Discord does) or RESUME (a known session and a sequence it has seen, else
+INVALID_SESSION false). READY carries the session id, `resume_gateway_url`, the bot's user and, when
+IDENTIFY named a shard, that shard. A connection opened with `compress=zlib-stream` gets every frame
+as binary, through one zlib stream flushed per frame, as Discord sends it.
 Every dispatch gets the session's next sequence number and is kept, so a RESUME replays what came
 after the client's number, as Discord does; events dispatched while no connection is up wait for
 the next RESUME. Heartbeats are ACKed (unless `ack_heartbeats` is off). `reconnect()` sends op 7,
@@ -16,8 +20,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
+import zlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.sync.server import ServerConnection
 
@@ -25,10 +32,15 @@ from .websocket_server import SocketPlatform, query
 
 BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-bot-token-for-tests"
 BOT_ID = "1100000000000000001"
+BOT_USER = {"id": BOT_ID, "username": "smartbot", "discriminator": "0", "global_name": None, "avatar": None,
+            "bot": True, "flags": 0}
+ALICE = {"id": "1400000000000000001", "username": "alice", "discriminator": "0", "global_name": "Alice",
+         "avatar": None}
 MESSAGE_CONTENT = 1 << 15
 WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | MESSAGE_CONTENT
 _CHANNEL_MESSAGES = re.compile(r"^/api/v10/channels/([0-9]+)/messages$")
 _FOLLOW_UP = re.compile(r"^/api/v10/webhooks/([0-9]+)/([^/]+)$")
+_INTERACTION_CALLBACK = re.compile(r"^/api/v10/interactions/([0-9]+)/([^/]+)/callback$")
 
 
 class _Session:
@@ -53,8 +65,13 @@ class FakeDiscordGateway(SocketPlatform):
         self.resumes: list[dict[str, Any]] = []
         self.heartbeats: list[Any] = []
         self.queries: list[dict[str, Any]] = []
+        self.paths: list[str] = []                  # each connection's URL path ("/resume" for a RESUME's)
+        self.api_calls: list[tuple[str, str]] = []   # (method, path) of every REST call
+        self._zlib: dict[ServerConnection, Any] = {}     # connections that asked for zlib-stream
+        self._writing = threading.Lock()
         self.ready = 0
         self._next_id = 1300000000000000000
+        self.interaction_callbacks: list[dict[str, Any]] = []     # interactions acknowledged over REST
 
     @property
     def api_base(self) -> str:
@@ -69,9 +86,10 @@ class FakeDiscordGateway(SocketPlatform):
             self._next_id += 1
             message_id = message_id or str(self._next_id)
         data = {"id": message_id, "channel_id": channel_id, "type": 0, "content": content, "tts": False,
-                "author": author or {"id": "1400000000000000001", "username": "alice", "global_name": "Alice"},
-                "mentions": mentions or [], "mention_roles": [], "mention_everyone": False, "attachments": [],
-                "embeds": [], "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), **extra}
+                "author": author or ALICE, "mentions": mentions or [], "mention_roles": [],
+                "mention_everyone": False, "attachments": [], "embeds": [], "components": [], "pinned": False,
+                "flags": 0, "edited_timestamp": None,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), **extra}
         if guild_id:
             data["guild_id"] = guild_id
             data["member"] = {"nick": None, "roles": []}
@@ -114,6 +132,12 @@ class FakeDiscordGateway(SocketPlatform):
 
     # -- the platform's side ----------------------------------------------------------------
     def _api(self, method: str, path: str, authorization: str, data: Any) -> tuple[int, Any]:
+        with self._cv:
+            self.api_calls.append((method, path))
+        if method == "POST" and _INTERACTION_CALLBACK.match(path):       # needs no bot token
+            with self._cv:
+                self.interaction_callbacks.append({"path": path, "json": data})
+            return 200, {}
         follow_up = _FOLLOW_UP.match(path)
         if method == "POST" and follow_up and isinstance(data, dict) and data.get("content"):
             self._reply({"interaction_token": follow_up.group(2), **data})      # webhook mode's replies
@@ -123,6 +147,12 @@ class FakeDiscordGateway(SocketPlatform):
         if method == "GET" and path == "/api/v10/gateway/bot":
             return 200, {"url": self.ws.url, "shards": 1, "session_start_limit": {
                 "total": 1000, "remaining": self.starts_remaining, "reset_after": 1000, "max_concurrency": 1}}
+        if method == "GET" and path == "/api/v10/users/@me":
+            return 200, BOT_USER
+        if method == "GET" and path == "/api/v10/oauth2/applications/@me":
+            return 200, {"id": BOT_ID, "name": "smartbot", "description": "", "icon": None, "bot_public": False,
+                         "bot_require_code_grant": False, "owner": ALICE, "verify_key": "00" * 32, "flags": 0,
+                         "team": None, "summary": "", "rpc_origins": []}
         target = _CHANNEL_MESSAGES.match(path)
         if method == "POST" and target:
             if not isinstance(data, dict) or not data.get("content"):
@@ -134,10 +164,24 @@ class FakeDiscordGateway(SocketPlatform):
         return 404, {"message": "404: Not Found", "code": 0}
 
     def _session(self, ws: ServerConnection) -> None:
+        asked = query(ws)
         with self._cv:
-            self.queries.append(query(ws))
-        ws.send(json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}}))
+            self.queries.append(asked)
+            self.paths.append(urlsplit(ws.request.path).path if ws.request else "")
+            if asked.get("compress") == "zlib-stream":
+                self._zlib[ws] = zlib.compressobj()
+        try:
+            self._serve(ws)
+        finally:
+            with self._cv:
+                self._zlib.pop(ws, None)
+
+    def _serve(self, ws: ServerConnection) -> None:
+        self._write(ws, {"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})
         first = json.loads(ws.recv(timeout=10))
+        while first.get("op") == 1:             # a heartbeat may come before IDENTIFY (discord.py's does)
+            self._client_frame(ws, first)
+            first = json.loads(ws.recv(timeout=10))
         if first.get("op") == 2:
             self._identify(ws, first.get("d") or {})
         elif first.get("op") == 6:
@@ -163,14 +207,16 @@ class FakeDiscordGateway(SocketPlatform):
             ws.close(4014, "Disallowed intent(s).")
             return
         session = _Session()
-        ready = {"v": 10, "user": {"id": BOT_ID, "username": "smartbot", "bot": True}, "guilds": [],
-                 "session_id": session.id, "resume_gateway_url": self.ws.url + "/resume",
+        ready = {"v": 10, "user": BOT_USER, "guilds": [], "private_channels": [], "session_id": session.id,
+                 "session_type": "normal", "resume_gateway_url": self.ws.url + "/resume",
                  "application": {"id": BOT_ID, "flags": 0}}
+        if isinstance(data.get("shard"), list):
+            ready["shard"] = data["shard"]
         frame = {"op": 0, "t": "READY", "s": 1, "d": ready}
         session.events.append(frame)
         with self._cv:
             self._gateway_session = session
-        ws.send(json.dumps(frame))
+        self._write(ws, frame)
         self._up(ws)
 
     def _resume(self, ws: ServerConnection, data: dict[str, Any]) -> None:
@@ -180,13 +226,13 @@ class FakeDiscordGateway(SocketPlatform):
         seq = data.get("seq")
         if (session is None or data.get("session_id") != session.id or data.get("token") != BOT_TOKEN
                 or not isinstance(seq, int) or seq > len(session.events)):
-            ws.send(json.dumps({"op": 9, "d": False}))
+            self._write(ws, {"op": 9, "d": False})
             return
         for frame in session.events[seq:]:
-            ws.send(json.dumps(frame))
+            self._write(ws, frame)
         resumed = {"op": 0, "t": "RESUMED", "s": session.next_seq(), "d": {}}
         session.events.append(resumed)
-        ws.send(json.dumps(resumed))
+        self._write(ws, resumed)
         self._up(ws)
 
     def _up(self, ws: ServerConnection) -> None:
@@ -201,6 +247,20 @@ class FakeDiscordGateway(SocketPlatform):
                 self.heartbeats.append(frame.get("d"))
                 self._cv.notify_all()
             if self.ack_heartbeats:
-                ws.send(json.dumps({"op": 11}))
+                self._write(ws, {"op": 11})
         elif frame.get("op") == 2:
             ws.close(4005, "Already authenticated.")
+
+    def _write(self, ws: ServerConnection, frame: str | dict[str, Any]) -> None:
+        """Send one frame: text, or binary through the connection's zlib stream when it asked for one."""
+        text = frame if isinstance(frame, str) else json.dumps(frame)
+        with self._writing:         # one zlib stream per connection: compressed and sent in one order
+            stream = self._zlib.get(ws)
+            ws.send(stream.compress(text.encode()) + stream.flush(zlib.Z_SYNC_FLUSH) if stream else text)
+
+    def _send(self, ws: ServerConnection, frame: str | dict[str, Any]) -> None:  # type: ignore[override]
+        """As `_write`, or nothing when the connection went away (a RESUME replays it later)."""
+        try:
+            self._write(ws, frame)
+        except Exception:
+            pass

@@ -5,7 +5,9 @@ Each behaves like its platform where our code depends on it: the token endpoint 
 request and answer shape, errors in the body (Feishu `code`, DingTalk `code` with 4xx, WeCom
 `errcode` with 200), and Feishu's `uuid` de-duplication. Tests queue special answers with
 `script(path_prefix, status, body, headers)` and make every issued token invalid with
-`revoke_tokens()`.
+`revoke_tokens()`. Replies shown while written are faked too: Feishu's card updates (PATCH of a
+message) and DingTalk's AI card (createAndDeliver, streaming updates); each delivered message's
+`edits` lists what later calls made it read, and `text_of()` what it reads now.
 """
 from __future__ import annotations
 
@@ -43,6 +45,12 @@ class _Handler(QuietHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._answer("POST")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._answer("PATCH")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._answer("PUT")
 
     def _answer(self, method: str) -> None:
         platform: FakeOpenPlatform = self.server.owner  # type: ignore[attr-defined]
@@ -102,6 +110,7 @@ class FakeOpenPlatform(LoopbackServer):
             for i, (prefix, status, answer, answer_headers) in enumerate(self._script):
                 if req["path"].startswith(prefix):
                     del self._script[i]
+                    req["scripted"] = status
                     return status, answer, answer_headers
         status, answer = self.answer(req)
         return status, answer, {}
@@ -123,6 +132,16 @@ class FakeOpenPlatform(LoopbackServer):
         with self._cv:
             self.delivered.append(req)
             self._cv.notify_all()
+
+    def edit(self, key: str, value: Any, text: str) -> bool:
+        """Record an edit of the delivered message whose `key` is `value`; False when there is none."""
+        with self._cv:
+            message = next((m for m in self.delivered if m.get(key) == value), None)
+            if message is None:
+                return False
+            message.setdefault("edits", []).append(text)
+            self._cv.notify_all()
+            return True
 
     def tokens_issued(self, path: str) -> int:
         return len(self.calls(path))
@@ -147,14 +166,32 @@ class FakeFeishu(FakeOpenPlatform):
             auth = req["headers"].get("authorization", "")
             if not auth.startswith("Bearer ") or not self.token_ok(auth[len("Bearer "):]):
                 return 400, {"code": 99991663, "msg": "Invalid access token for authorization."}
-            if not isinstance(body.get("content"), str) or body.get("msg_type") not in ("text", "post"):
+            if req["method"] == "PATCH":
+                return self._update_card(req["path"].rsplit("/", 1)[1], body)
+            if not isinstance(body.get("content"), str) or body.get("msg_type") not in ("text", "post", "interactive"):
                 return 400, {"code": 230001, "msg": "invalid message content"}
             uuid = body.get("uuid")
             if not uuid or uuid not in self._uuids:       # Feishu sends one message per uuid
                 self._uuids.add(uuid)
+                req["message_id"] = f"om_sent_{len(self.delivered) + 1}"
                 self.deliver(req)
             return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_sent_{len(self.delivered)}"}}
         return super().answer(req)
+
+    def _update_card(self, message_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+        with self._cv:
+            message = next((m for m in self.delivered if m.get("message_id") == message_id), None)
+        if message is None or message["json"].get("msg_type") != "interactive" or not isinstance(body.get("content"), str):
+            return 400, {"code": 230001, "msg": "only a card can be updated"}
+        self.edit("message_id", message_id, body["content"])
+        return 200, {"code": 0, "msg": "success"}
+
+    def text_of(self, message: dict[str, Any]) -> str:
+        """What a delivered message reads now: a card's markdown after its last update, or the text."""
+        content = json.loads((message.get("edits") or [message["json"]["content"]])[-1])
+        if "elements" in content:
+            return content["elements"][0]["content"]
+        return content.get("text") or content["zh_cn"]["content"][0][0]["text"]
 
 
 class FakeDingTalk(FakeOpenPlatform):
@@ -178,12 +215,46 @@ class FakeDingTalk(FakeOpenPlatform):
         if req["path"] == self.SESSION_PATH:
             self.deliver(req)
             return 200, {"errcode": 0, "errmsg": "ok"}
-        if req["path"] in ("/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend"):
+        card = req["path"].startswith("/v1.0/card/")
+        if card or req["path"] in ("/v1.0/robot/groupMessages/send", "/v1.0/robot/oToMessages/batchSend"):
             if not self.token_ok(req["headers"].get("x-acs-dingtalk-access-token")):
                 return 401, {"code": "InvalidAuthentication", "message": "不合法的access_token"}
+            if card:
+                return self._card(req["method"], req["path"], body, req)
             self.deliver(req)
             return 200, {"processQueryKey": f"pqk-{len(self.delivered)}"}
         return super().answer(req)
+
+    def _card(self, method: str, path: str, body: dict[str, Any], req: dict[str, Any]) -> tuple[int, Any]:
+        """The AI card: created and delivered once per outTrackId, then streamed into and finished."""
+        track = body.get("outTrackId")
+        if method == "POST" and path == "/v1.0/card/instances/createAndDeliver":
+            if not body.get("cardTemplateId") or not track or not str(body.get("openSpaceId", "")).startswith("dtv1.card//"):
+                return 400, {"code": "param.error", "message": "cardTemplateId, outTrackId and openSpaceId are required"}
+            if any(m.get("track") == track for m in self.delivered):
+                return 400, {"code": "card.outTrackIdExists", "message": "outTrackId already used"}
+            req["track"] = track
+            self.deliver(req)
+            return 200, {"success": True, "result": {"outTrackId": track}}
+        if method == "PUT" and path == "/v1.0/card/streaming" and body.get("key") and body.get("guid"):
+            ok = self.edit("track", track, json.dumps({"content": body.get("content"), "final": body.get("isFinalize")}))
+        elif method == "PUT" and path == "/v1.0/card/instances":
+            params = (body.get("cardData") or {}).get("cardParamMap") or {}
+            ok = self.edit("track", track, json.dumps({"content": params.get("msgContent"),
+                                                      "status": params.get("flowStatus")}))
+        else:
+            return 404, {"code": "notFound", "message": "no such card API"}
+        return (200, {"success": True}) if ok else (400, {"code": "card.notExist", "message": "unknown outTrackId"})
+
+    def text_of(self, message: dict[str, Any]) -> str:
+        """What a delivered reply reads now: an AI card after its last update, or the message's text."""
+        if message.get("track"):
+            edits = message.get("edits") or []
+            return json.loads(edits[-1])["content"] if edits else \
+                message["json"]["cardData"]["cardParamMap"]["msgContent"]
+        body = message["json"]
+        return (body.get("markdown") or body.get("text") or {}).get("text") or body.get("text", {}).get("content") \
+            or json.loads(body.get("msgParam") or "{}").get("text") or json.loads(body.get("msgParam") or "{}").get("content")
 
 
 class FakeWeCom(FakeOpenPlatform):

@@ -171,13 +171,14 @@ class FakeTelegram(LoopbackServer):
             if self._scripted:
                 return self._scripted.pop(0)
             if self.webhook_url:
-                return 409, {"ok": False, "error_code": 409, "description": "Conflict: can't use getUpdates "
-                             "method while webhook is active; use deleteWebhook to delete the webhook first"}
+                return _CONFLICT
             if offset:      # an offset confirms every update before it
                 self.updates = [u for u in self.updates
                                 if not isinstance(u, dict) or not isinstance(u.get("update_id"), int)
                                 or u["update_id"] >= offset]
             while True:
+                if self.webhook_url:        # a webhook set while this poll waits ends it too, as Telegram does
+                    return _CONFLICT
                 ready = [u for u in self.updates if not (isinstance(u, dict) and isinstance(u.get("update_id"), int)
                                                           and u["update_id"] < offset)]
                 if ready or time.monotonic() >= deadline:
@@ -187,6 +188,11 @@ class FakeTelegram(LoopbackServer):
                 self._cv.wait(min(0.05, max(0.0, deadline - time.monotonic())))
                 if _closed(conn):
                     return None
+
+
+_CONFLICT = (409, {"ok": False, "error_code": 409, "description": "Conflict: can't use getUpdates method while "
+                                                                   "webhook is active; use deleteWebhook to delete "
+                                                                   "the webhook first"})
 
 
 def _closed(conn: socket.socket) -> bool:

@@ -2,7 +2,8 @@
 body} over a real websocket. The first command must be `aibot_subscribe` with the right bot id and
 secret (else errcode 40001 and the socket closes); `ping` is answered; `aibot_respond_msg` and
 `aibot_send_msg` are answered under their req_id and recorded in `delivered` (a scripted errcode
-refuses the next ones). Tests push message and event callbacks. Checked against WeCom's own Python
+refuses the next ones); `streams()` groups the stream replies by id, as WeCom shows them (one
+message per id, growing until a frame says `finish`). Tests push message and event callbacks. Checked against WeCom's own Python
 SDK as a client in test_wecom_aibot."""
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ class FakeWeComAiBot(WebsocketPlatform):
     def wait_delivered(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         self.wait(lambda: len(self.delivered) >= count, timeout)
         return list(self.delivered)
+
+    def streams(self) -> dict[str, list[dict[str, Any]]]:
+        """The stream replies accepted, by stream id, in order: WeCom shows each id as one message
+        whose text is the latest frame's, final once a frame says `finish`."""
+        with self._ws_cv:
+            frames = [(f, at) for f, at in zip(self.delivered, self.delivered_at) if f.get("cmd") == "aibot_respond_msg"]
+        found: dict[str, list[dict[str, Any]]] = {}
+        for frame, at in frames:
+            stream = frame["body"]["stream"]
+            found.setdefault(stream["id"], []).append({**stream, "at": at})
+        return found
 
     def _latest_subscribed(self) -> bool:
         return bool(self.connections) and id(self.connections[-1]) in self._subscribed

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from smartbot.storage.db import Database
 from smartbot.storage.tables.queues import DONE
 from tests.support.waiting import wait_until
 
 
 def sent_replies(database_url: str) -> int:
-    engine = sa.create_engine(database_url)
+    db = Database(database_url)         # SQLite or PostgreSQL, with the driver the app uses
     try:
-        with engine.connect() as conn:
+        with db.read() as conn:
             return conn.execute(sa.text("SELECT COUNT(*) FROM outbox WHERE status = :done"), {"done": DONE}).scalar_one()
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def wait_sent(database_url: str, count: int, timeout: float = 10.0) -> bool:

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 
-def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
+def start_worker(config_path: Path, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([str(Path(sys.executable).parent / "smartbot"), "worker"],
-                            env={**os.environ, "SMARTBOT_CONFIG": str(config_path)},
+                            env={**os.environ, "SMARTBOT_CONFIG": str(config_path), **(env or {})},
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -8,6 +8,9 @@ resume at and the bot's own user id. Each dispatch carries a sequence number: a 
 parsed by the channel (`DiscordChannel.parse_message`), stored, and only then is its number saved
 with the session (`Link.save_cursor`), so a process taking the connection over RESUMEs from there
 and Discord replays what came after; a replay is dropped by the inbox's unique key (the message id).
+An INTERACTION_CREATE pressing one of our buttons (a MESSAGE_COMPONENT; Discord sends interactions
+over the Gateway when the app has no interactions endpoint URL) is stored as a press the same way,
+then acknowledged with `POST /interactions/<id>/<token>/callback` type 6 (deferred update).
 
 A heartbeat not ACKed before the next one is due means a dead connection: it is closed with a code
 that keeps the session, and resumed. RECONNECT (op 7) and INVALID_SESSION (op 9) end the connection
@@ -21,14 +24,16 @@ import logging
 import random
 import time
 from typing import Any, Iterator
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ...errors import ConfigError, PayloadError
+from ..discord import MESSAGE_COMPONENT
 from .base import Link
 from .websocket import OPEN_TIMEOUT, Malformed, Socket, SocketClosed, ask, json_frame
 from .wsloop import WebsocketConnector
 
 log = logging.getLogger(__name__)
+DEFERRED_UPDATE = {"type": 6}     # a press acknowledged; the message is edited later
 
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 7, 9, 10, 11
 GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 12, 1 << 15
@@ -252,6 +257,8 @@ class _Connection:
             self.link.connected("Gateway session resumed")
         elif kind == "MESSAGE_CREATE":
             self._message(data)
+        elif kind == "INTERACTION_CREATE" and data.get("type") == MESSAGE_COMPONENT:
+            self._press(data)
 
     def _ready(self, data: dict[str, Any]) -> None:
         user = data.get("user") if isinstance(data.get("user"), dict) else {}
@@ -272,6 +279,29 @@ class _Connection:
         if messages:
             self.link.store(messages)
             self._save()
+
+    def _press(self, data: dict[str, Any]) -> None:
+        """A button of ours pressed (interactions come over the Gateway when the app has no
+        interactions endpoint): stored as a press, then acknowledged with a deferred update (type 6)
+        as the webhook answers one; the worker answers through the interaction's token."""
+        try:
+            presses = self.channel.parse_press(data)
+        except PayloadError as exc:
+            self.link.refuse(exc.reason, {"type": "INTERACTION_CREATE"})
+            return
+        if not presses:
+            return
+        self.link.store(presses)
+        self._save()
+        config = self.channel.config
+        url = (f"{config.api_base}/interactions/{quote(str(data.get('id')), safe='')}/"
+               f"{quote(str(data.get('token')), safe='')}/callback")
+        try:
+            answer = ask(self.gateway._http, "POST", url, headers={}, timeout=config.timeout, body=DEFERRED_UPDATE)
+            if answer.status >= 400:
+                log.warning("discord: the press was stored but its acknowledgement got %s", answer.status)
+        except SocketClosed as exc:         # the press is stored all the same: the worker answers it
+            log.warning("discord: could not acknowledge a press (%s)", exc.reason)
 
     def _save(self) -> None:
         """The session with the newest sequence number: every event up to it has been handled."""

@@ -6,8 +6,9 @@
 same event callback the Events API would POST: it goes through the channel's own `parse`, then
 `Link.store`, and only then is the envelope acknowledged with `{"envelope_id": ...}`; an envelope
 not acknowledged comes again (Slack retries it), and the inbox's unique key drops the copy.
-Interactive payloads and slash commands, which the webhook path does not take either, are
-acknowledged and left alone. The app token is never logged: the connection URL carries a ticket,
+An `interactive` envelope (a decision button pressed) goes through the channel's
+`parse_interaction` the same way; slash commands, which the webhook path does not take either,
+are acknowledged and left alone. The app token is never logged: the connection URL carries a ticket,
 so no reason names it either.
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ from .wsloop import WebsocketConnector
 
 log = logging.getLogger(__name__)
 
-IGNORED_ENVELOPES = ("interactive", "slash_commands")
-ENVELOPES = ("events_api", *IGNORED_ENVELOPES)
+IGNORED_ENVELOPES = ("slash_commands",)
+ENVELOPES = ("events_api", "interactive", *IGNORED_ENVELOPES)
 # apps.connections.open errors that a person must fix; every other one may pass on its own.
 _TOKEN_ERRORS = ("invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive",
                  "missing_scope", "token_expired")
@@ -95,9 +96,10 @@ class SlackSocketMode(WebsocketConnector):
         if not isinstance(envelope_id, str) or not envelope_id or len(envelope_id) > 200:
             link.refuse("an envelope without a usable envelope_id", {"type": kind[:40]})
             return
-        if kind == "events_api":
+        if kind in ("events_api", "interactive"):
             try:
-                messages = self.channel.parse(_as_request(frame.get("payload"), app_id))
+                messages = self.channel.parse(_as_request(frame.get("payload"), app_id)) if kind == "events_api" \
+                    else self.channel.parse_interaction(_payload(frame.get("payload"), app_id, kind))
             except PayloadError as exc:
                 # A payload that does not parse never will: acknowledged, so Slack stops resending it.
                 link.refuse(exc.reason, {"type": kind})
@@ -112,11 +114,16 @@ class SlackSocketMode(WebsocketConnector):
         socket.send({"envelope_id": envelope_id})
 
 
-def _as_request(payload: Any, app_id: str) -> WebRequest:
-    """An envelope's payload in the shape the webhook path hands to `parse`."""
+def _payload(payload: Any, app_id: str, kind: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
-        raise PayloadError("an events_api envelope without a payload object")
+        raise PayloadError(f"an {kind} envelope without a payload object")
     if app_id and payload.get("api_app_id") not in (None, app_id):
         raise PayloadError("an event for another app than this connection's")
+    return payload
+
+
+def _as_request(payload: Any, app_id: str) -> WebRequest:
+    """An envelope's payload in the shape the webhook path hands to `parse`."""
+    payload = _payload(payload, app_id, "events_api")
     return WebRequest("POST", "/slack/socket-mode", Headers({"Content-Type": "application/json"}),
                       json.dumps(payload).encode())

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 25               # Telegram's long poll answers at once when updates wait, else after this
 READ_SLACK = 2.0                # at most this beyond the poll's own timeout, for the answer to arrive
 POLL_SHARE = 0.7                # of the time this process surely holds the channel, what one poll may wait
-ALLOWED_UPDATES = ["message"]   # the only kind the channel turns into messages
+ALLOWED_UPDATES = ["message", "callback_query"]   # messages, and presses of the bot's buttons
 # After a week without updates Telegram may pick new update ids below the last ones (its getUpdates
 # documentation says so): an offset that has not moved for longer is dropped, and the inbox's
 # unique key drops whatever that brings again.

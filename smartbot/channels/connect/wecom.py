@@ -12,7 +12,8 @@ in this protocol: storing it is all that happens before the next frame is read.
 Replies go over this socket too (WeCom's AI bot has no send API reachable without it), so the
 connector lends the channel a sender while it is connected (`hold_aibot_socket`): the worker's
 `send` in this process hands a command to it and waits for WeCom's answer to its req_id. A worker
-in another process finds no sender and retries later (see the channel's `_send_by_aibot`).
+in another process (a Celery worker, say) finds no sender: it leaves the reply in the outbox for
+this process to send (pipeline/connection_replies.py).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from .base import HandlerContext
 from .builtin import handle_builtin
 from .chat import handle_chat
 from .command import handle_command
+from .handoff import handle_handoff
 from .workflow import handle_workflow
 
 HANDLERS = {
@@ -12,6 +13,7 @@ HANDLERS = {
     "chat": handle_chat,
     "command": handle_command,
     "workflow": handle_workflow,
+    "handoff": handle_handoff,
 }
 
 __all__ = ["HANDLERS", "HandlerContext"]

@@ -1,4 +1,5 @@
-"""Approvals from request to outcome: ask (and tell the approvers), decide, run, expire.
+"""Approvals from request to outcome: decide, run, expire (asking is approval_asks.py).
+An MCP tool request (`mcp:<server>:<tool>`) is run by mcp_approved.py, checked again the same way.
 
 Whoever approved, the command runs with the requester's permissions as they are at run time: a
 requester whose role lost the command meanwhile gets nothing run. Nobody decides their own request.
@@ -17,54 +18,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ... import audit
-from ...audit import AuditEvent, actors, redact
+from ...audit import AuditEvent, actors
 from ...auth import identities, rbac
 from ...auth.rbac import Principal
 from ...errors import CommandRejected
 from ...executor import approvals, catalogue
-from ...executor.approvals import Origin
 from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
 from ...gateway import outbox
-from ...i18n import normalize, t
+from ...i18n import t
 from ...i18n.reasons import Reason, reason, say
 from ...jobs.local import Dispatch
 from ...messages import Reply
 from ...storage.tables import Identity, User
 from .base import HandlerContext
+from .mcp_approved import is_mcp, run_approved_mcp
 from .command_runs import format_result, ran_event, run_spec
 
 log = logging.getLogger(__name__)
 NOTICE_LIMIT = 3500
 _identities, _users = Identity.__table__, User.__table__
-
-
-def ask(ctx: HandlerContext, spec: CommandSpec, values: dict[str, str], origin: Origin, via: str,
-        request_key: str, asked: AuditEvent) -> int:
-    """Store the request and notify the approvers, once per request key; returns its id."""
-    ttl = ctx.settings.approvals.expire_minutes * 60
-    with ctx.db.write() as conn:
-        row, new = approvals.create(conn, ctx.db, request_key, spec.name, values, origin, via, ttl)
-        if new:
-            audit.record_all(conn, [asked, AuditEvent("approval.requested", origin.requester, f"approval:{row.id}",
-                                                      "pending", {"command": spec.name, "args": values, "via": via})])
-            args = " ".join(redact(values).values())
-            for n, (channel, chat_id) in enumerate(ctx.settings.approvals.targets()):
-                text = t("approval.notice", chat_locale(conn, ctx, channel, chat_id), id=row.id,
-                         requester=origin.requester_name or origin.requester, name=spec.name, args=args,
-                         chat=origin.chat_key)
-                outbox.add(conn, [Reply(channel, chat_id, text)], f"approval:{row.id}:notify:{n}",
-                           f"{channel}:{chat_id}")
-    return int(row.id)
-
-
-def chat_locale(conn: Connection, ctx: HandlerContext, channel: str, chat_id: str) -> str:
-    """The language of an approvers' chat: a one-person chat (its id is the person's) bound to a user
-    who chose a language reads in it; any other chat in the server's default_locale."""
-    chosen = conn.execute(sa.select(_users.c.locale).select_from(
-        _identities.join(_users, _identities.c.user_id == _users.c.id)).where(
-        _identities.c.channel == channel, _identities.c.platform_user_id == chat_id)).scalar()
-    return normalize(chosen, ctx.settings.default_locale)
 
 
 def requester_locale(ctx: HandlerContext, row: Row[Any]) -> str:
@@ -81,26 +54,42 @@ class Settled:
     status: str = ""            # the request's status after the attempt
 
 
-def decide(ctx: HandlerContext, principal: Principal, chat_key: str, approval_id: int,
-           approve: bool) -> tuple[str, list[AuditEvent]]:
-    """/approve or /deny in chat: the approver's reply text and what to audit with it."""
+@dataclass
+class Verdict:
+    """What /approve, /deny or a decision button came to: the decider's text, what to audit with
+    it, and whether this decision settled the request (the first decider's)."""
+
+    text: str
+    audit: list[AuditEvent]
+    outcome: str = "refused"    # refused (no right) | Settled.outcome: decided | not_found | own | already
+    ran: str = ""               # the approved command's outcome, when it ran here
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome == "decided"
+
+
+def decide(ctx: HandlerContext, principal: Principal, chat_key: str, approval_id: int, approve: bool) -> Verdict:
+    """/approve or /deny in chat, and a pressed Approve / Deny button: the one way a person in a
+    chat decides a request (approval:decide, not their own, not expired, not decided already)."""
     decision = rbac.check(principal, "approval:decide", chat_key)
     if not decision.allowed:
-        return (t("denied", ctx.locale, reason=decision.reason),
-                [AuditEvent("approval.refused", principal.identity, f"approval:{approval_id}", "denied",
-                            {"reason": decision.reason, "approve": approve})])
+        return Verdict(t("denied", ctx.locale, reason=decision.reason),
+                       [AuditEvent("approval.refused", principal.identity, f"approval:{approval_id}", "denied",
+                                   {"reason": decision.reason, "approve": approve})])
     settled = settle(ctx, principal, approval_id, approve, decision.reason)
     if settled.outcome == "not_found":
-        return t("approval.not_found", ctx.locale, id=approval_id), []
+        return Verdict(t("approval.not_found", ctx.locale, id=approval_id), [], settled.outcome)
     if settled.outcome == "own":
-        return t("approval.own", ctx.locale, id=approval_id), []
+        return Verdict(t("approval.own", ctx.locale, id=approval_id), [], settled.outcome)
     if settled.outcome == "already":
-        return t("approval.already", ctx.locale, id=approval_id, status=settled.status), []
+        return Verdict(t("approval.already", ctx.locale, id=approval_id, status=settled.status), [], settled.outcome)
     name = settled.row.command
     if not approve:
-        return t("approval.denied", ctx.locale, id=approval_id, name=name), []
+        return Verdict(t("approval.denied", ctx.locale, id=approval_id, name=name), [], settled.outcome)
     ran = run_approved(ctx, approval_id)
-    return t("approval.approved", ctx.locale, id=approval_id, name=name) + ("\n" + ran if ran else ""), []
+    return Verdict(t("approval.approved", ctx.locale, id=approval_id, name=name) + ("\n" + ran if ran else ""), [],
+                   settled.outcome, ran)
 
 
 def settle(ctx: HandlerContext, principal: Principal, approval_id: int, approve: bool, reason: str) -> Settled:
@@ -153,6 +142,10 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
     locale = requester_locale(ctx, row)
     base = {"via": row.via, "chat": f"{row.channel}:{row.chat_id}", "approval": approval_id,
             "approved_by": row.decided_by}
+    if is_mcp(row.command):
+        status, summary, events, said = run_approved_mcp(ctx, row)
+        _finish(ctx, row, status, summary, events, said(locale))
+        return said(ctx.locale)
     try:
         spec, argv, checked, own = _prepare(ctx, row)
     except CommandRejected as exc:

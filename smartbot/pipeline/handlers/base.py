@@ -10,6 +10,8 @@ from ...executor.runner import CommandRunner
 from ...assistant.provider_store import ProviderStore
 from ...llm.service import ModelService
 from ...storage.shared_state import LocalStore
+from ...mcp.registry import McpRegistry
+from ...router.profiles import Profile
 
 
 @dataclass
@@ -21,4 +23,7 @@ class HandlerContext:
     locale: str
     commands: CommandRunner | None = None     # None: this process runs no commands
     store: Any = field(default_factory=LocalStore)   # rate-limit counters (shared with Redis)
-    channels: dict[str, Any] = field(default_factory=dict)   # by name: where a message's files are fetched
+    profile: Profile | None = None     # the per-chat profile in force (router/profiles.py)
+    # By name: where a reply can be shown while written, and where a message's files are fetched.
+    channels: dict[str, Any] = field(default_factory=dict)
+    mcp: McpRegistry | None = None            # the [[mcp_servers]]; None: this process calls none

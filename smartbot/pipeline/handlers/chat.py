@@ -4,8 +4,9 @@ run, as tools). Checks the permission and the daily token quota first: a refused
 message never reaches a model.
 
 On a channel that shows replies being written (`[channels.<name>] stream`), the answer is streamed
-into a preview (previews.py) and the final reply replaces it; a route with tools is answered
-whole, since its text only counts once its tool rounds are done."""
+into a preview (previews.py for the web chat, the platform's own message for the others: live.py)
+and the final reply replaces it; a route with tools is answered whole, since its text only counts
+once its tool rounds are done. Where the platform has one, a typing indicator shows until text does."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,7 @@ from ...i18n import language_name, t
 from ...llm.base import ModelRequest, ProviderSpec
 from ...llm.service import ChainFailed, NoProviderConfigured
 from ...messages import InboundMessage
-from .. import previews
+from .. import live, previews
 from ..media import intake as media, output
 from ..outcome import Outcome
 from ...router import Route
@@ -39,9 +40,10 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                        audit=[AuditEvent("message.denied", principal.identity, "chat", "denied",
                                          {"reason": decision.reason, "event_id": msg.event_id})])
     limits = ctx.settings.memory
+    profile = ctx.profile       # the chat's own persona, route, tools and quotas (router/profiles.py)
     with ctx.db.read() as conn:
-        choice = ctx.providers.select(msg, principal, conn)
-        quota = usage.quota_state(conn, ctx.settings.quotas, principal)
+        choice = ctx.providers.select(msg, principal, conn, profile.model_route if profile else "")
+        quota = usage.quota_state(conn, ctx.settings.quotas, principal, profile.tokens_per_day if profile else None)
         # A cached (FAQ) route answers the question alone, so the answer can serve everyone who asks it.
         history = [] if choice.cache_ttl > 0 or not choice.chain else \
             memory.load_history(conn, msg.conversation_key, limits.max_turns, limits.max_tokens)
@@ -53,14 +55,15 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
                                          "denied", {"used": quota.used, "limit": quota.limit,
                                                     "event_id": msg.event_id})])
     over = usage.over_rate(ctx.store, ctx.settings.quotas, principal, f"{msg.channel}:{msg.event_id}",
-                           msg.received_at)
+                           msg.received_at, profile.messages_per_minute if profile else None)
     if over is not None:
         limit, place = over
         events = [] if place > limit + 1 else [AuditEvent(   # one audit row per user and minute, not per message
             "model.rate_limited", principal.identity, usage.user_key(principal), "denied",
             {"limit_per_minute": limit, "event_id": msg.event_id})]
         return Outcome(texts=[t("quota.rate", ctx.locale, limit=limit)], result="rate_limited", audit=events)
-    system = choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
+    persona = profile.system_prompt if profile else ""
+    system = persona or choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
     intake = intake_of(ctx, msg, principal)
     if not intake.text and not intake.images:
@@ -69,10 +72,13 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": intake.text, **({"images": intake.images} if intake.images else {})})
+    # A profile turns tools on or off for its chats; tools offer only what this sender may run.
+    tools = route.params.get("tools") if profile is None or profile.tools is None else profile.tools
     tool_run = None
-    preview = None if route.params.get("tools") else _preview(ctx, msg)
+    shown = _shown_while_written(ctx, msg, streamed=not tools)
+    preview = shown if shown is not None and shown.streams else None
     try:
-        if route.params.get("tools"):
+        if tools:
             tool_run = complete_with_tools(ctx, principal, origin_of(msg, principal, ctx.locale), msg.event_id, messages,
                                            choice.chain)
             answer, answers = tool_run.answer, tool_run.answers
@@ -89,6 +95,9 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         failed.audit += intake.audit
         failed.usage += intake.spent
         return failed
+    finally:
+        if shown is not None:
+            shown.close()
     text, files = output.take_files(answer.text.strip(), ctx.settings.media.max_bytes)
     text = text or t("model.bad_answer", ctx.locale)
     if intake.images and not _sees(choice.chain, answer.provider):
@@ -114,10 +123,11 @@ def _sees(chain: list[ProviderSpec], provider: str) -> bool:
     return any(spec.vision for spec in chain if spec.name == provider)
 
 
-def _preview(ctx: HandlerContext, msg: InboundMessage) -> previews.Preview | None:
-    """Where the answer is shown while the model writes it; None when this chat's channel does not."""
-    config = previews.streaming(ctx.settings, msg.channel)
-    return None if config is None else previews.Preview(ctx.db, msg.chat_key, msg.event_id, config.stream_interval)
+def _shown_while_written(ctx: HandlerContext, msg: InboundMessage,
+                         streamed: bool) -> live.LiveReply | previews.Preview | None:
+    """What shows the answer while the model writes it (a preview, typing); None when nothing does."""
+    return live.for_message(ctx.db, ctx.channels.get(msg.channel), msg,
+                            previews.stream_settings(ctx.settings, msg.channel), streamed)
 
 
 def _failed(ctx: HandlerContext, msg: InboundMessage, principal: Principal, exc: ProviderError,

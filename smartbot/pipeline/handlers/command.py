@@ -62,8 +62,8 @@ def _decide(ctx: HandlerContext, msg: InboundMessage, principal: Principal, appr
     text = args.strip().lstrip("#")
     if not text.isascii() or not text.isdigit() or len(text) > 12:
         return Outcome(texts=[t("approval.usage", ctx.locale)], result="error")
-    reply, events = decide(ctx, principal, msg.chat_key, int(text), approve)
-    return Outcome(texts=[reply], audit=events, result="denied" if events else "ok")
+    verdict = decide(ctx, principal, msg.chat_key, int(text), approve)
+    return Outcome(texts=[verdict.text], audit=verdict.audit, result="denied" if verdict.audit else "ok")
 
 
 def _listing(ctx: HandlerContext, principal: Principal, chat_key: str) -> str:

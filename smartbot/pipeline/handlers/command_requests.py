@@ -21,7 +21,7 @@ from ...executor.catalogue import CommandSpec
 from ...executor.environment import OwnVariables, own_variables
 from ...executor.runner import CommandResult
 from ...i18n import t
-from .approval_flow import ask
+from .approval_asks import ask
 from .base import HandlerContext
 from .command_runs import format_result, ran_event, run_spec
 
@@ -77,7 +77,7 @@ def request_command(ctx: HandlerContext, principal: Principal, origin: Origin, n
     shown_argv = catalogue.redacted_argv(spec, argv, checked)
     asked = AuditEvent("command.requested", actor, name, "ok", {**base, "argv": shown_argv})
     if spec.needs_approval:
-        approval_id = ask(ctx, spec, checked, origin, via, request_key, asked)
+        approval_id = ask(ctx, spec.name, checked, origin, via, request_key, asked)
         minutes = round(ctx.settings.approvals.expire_minutes)
         return Requested(PENDING, name, t("command.pending", ctx.locale, name=name, id=approval_id, minutes=minutes),
                          approval_id=approval_id)

@@ -1,6 +1,7 @@
 """Letting the model run catalogue commands as tools, on routes whose rule allows it ({"tools": true}).
 
-The model is offered only the commands this user may run in this chat (none: no tools), and each
+The model is offered only the commands (and MCP tools, mcp_calls.py) this user may use in this chat
+(none: no tools), and each
 call it makes, offered or not, goes through `request_command` exactly like `/run`: the same permission check, the same argument checks,
 the same approvals. A call for anything else is refused and audited, whatever the conversation or
 a tool's output said. Tool output goes back to the model as data (JSON), rounds and calls per round
@@ -28,6 +29,7 @@ from ...llm.base import ModelRequest, ModelResponse, ProviderSpec, ToolCall, Too
 from ..outcome import Outcome
 from .base import HandlerContext
 from .command_requests import PENDING, RAN, Requested, request_command
+from .mcp_calls import McpRequested, mcp_tool_specs, request_mcp_call, tool_content
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def tool_spec(spec: CommandSpec, ctx: HandlerContext) -> ToolSpec:
 def complete_with_tools(ctx: HandlerContext, principal: Principal, origin: Origin, event_id: str,
                         messages: list[dict[str, Any]], chain: Sequence[ProviderSpec]) -> ToolRun:
     tools = [tool_spec(s, ctx) for s in offered(ctx, principal, origin.chat_key)]
+    tools += mcp_tool_specs(ctx, principal, origin.chat_key)
     messages = [*messages]
     if tools and messages and messages[0].get("role") == "system":
         messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + GUIDANCE}
@@ -113,6 +116,8 @@ def complete_with_tools(ctx: HandlerContext, principal: Principal, origin: Origi
 
 
 def _call(ctx: HandlerContext, principal: Principal, origin: Origin, call: ToolCall, key: str) -> Requested:
+    if ctx.mcp is not None and ctx.mcp.resolve(call.name) is not None:
+        return request_mcp_call(ctx, principal, origin, call, key)
     if not call.arguments and call.raw_arguments.strip() not in ("", "{}"):
         reason = "the arguments are not a JSON object"
         return Requested("refused", call.name, "", reason=reason, audit=[AuditEvent(
@@ -123,6 +128,8 @@ def _call(ctx: HandlerContext, principal: Principal, origin: Origin, call: ToolC
 
 
 def _tool_content(asked: Requested) -> str:
+    if isinstance(asked, McpRequested):
+        return json.dumps(tool_content(asked), ensure_ascii=False)
     data: dict[str, Any] = {"command": asked.name, "status": asked.status}
     if asked.status == RAN and asked.result is not None:
         r = asked.result
@@ -137,6 +144,8 @@ def _tool_content(asked: Requested) -> str:
 
 
 def _note(locale: str, asked: Requested) -> str:
+    if isinstance(asked, McpRequested):
+        return asked.text if asked.status != PENDING else t("tools.pending", locale, name=asked.name, id=asked.approval_id)
     if asked.status == RAN and asked.result is not None:
         code = asked.result.exit_code if not asked.result.error else asked.result.error
         return t("tools.ran", locale, name=asked.name, code=code)

@@ -80,6 +80,21 @@ export function createBubbles(config, announce) {
       copyButton(meta(node, at), words);
       return node;
     },
+    // An approval's Approve / Deny: `press(data, group)` is called with the pressed button's data.
+    decisions(buttons, press) {
+      const group = document.createElement("div");
+      group.className = "decisions";
+      group.setAttribute("role", "group");
+      for (const item of buttons) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = item.approve ? "approve" : "deny";
+        button.textContent = item.label;
+        button.addEventListener("click", () => press(item.data, group));
+        group.appendChild(button);
+      }
+      return group;
+    },
     note(words, isError) {
       const node = document.createElement("p");
       node.className = "msg note" + (isError ? " error" : "");

@@ -33,6 +33,7 @@ const shown = new Set();            // entry ids on the page
 const sent = [];                    // client ids of the messages sent from this page, in order
 const notes = new Map();            // client id -> its "thinking" note, until the reply comes
 const replied = new Set();          // client ids a reply has come for
+const presses = new Map();          // press id -> its buttons, until the press is answered
 let last = 0;                       // the newest reply the page has: the poll asks for what follows
 let older = null;                   // where the history before the shown part ends (null: no more)
 let hiddenSince = document.hidden ? Date.now() : null;
@@ -57,6 +58,15 @@ async function getJson(url, options) {
 
 function historyUrl(before) {
   return "/chat/api/history?limit=" + config.historyPage + (before ? "&before=" + encodeURIComponent(before) : "");
+}
+
+// A decision button: its data goes back as a press; the answer comes on the feed like any reply.
+function postPress(data, clientId) {
+  return getJson("/chat/api/press", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Requested-With": "smartbot" },
+    body: JSON.stringify({ data, client_id: clientId }),
+  });
 }
 
 function post(words, clientId, files) {
@@ -145,12 +155,36 @@ function entryNode(entry) {
     return node;
   }
   const node = bubbles.bot(entry.text, entry.format, entry.at);
+  if (entry.buttons) node.appendChild(bubbles.decisions(entry.buttons, press));
+  if (entry.press) settlePress(entry);
   if (entry.reply_to) {
     node.dataset.replyTo = entry.reply_to;
     replied.add(entry.reply_to);
     previews.answered.add(entry.reply_to);
   }
   return node;
+}
+
+async function press(data, group) {
+  const pressId = "press-" + newId();
+  for (const button of group.querySelectorAll("button")) button.disabled = true;
+  presses.set(pressId, group);
+  try {
+    await postPress(data, pressId.slice("press-".length));
+  } catch (error) {
+    presses.delete(pressId);
+    for (const button of group.querySelectorAll("button")) button.disabled = false;
+    announce(say("error", { reason: error.message }));
+  }
+}
+
+// The answer to a press: a decision takes the buttons away, a refusal gives them back.
+function settlePress(entry) {
+  const group = presses.get(entry.reply_to);
+  if (!group) return;
+  presses.delete(entry.reply_to);
+  if (entry.press === "update") group.remove();
+  else for (const button of group.querySelectorAll("button")) button.disabled = false;
 }
 
 // After a reload: a note under the visitor's last messages that are not answered yet (and recent).

@@ -14,10 +14,11 @@ from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 from .previews import MessagePreview
 from .uploads import ChatUpload
+from .chat_care import Handoff, Profile
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
-    "SeenSignature", "MessagePreview", "ChatUpload",
+    "SeenSignature", "MessagePreview", "ChatUpload", "Handoff", "Profile",
 ]

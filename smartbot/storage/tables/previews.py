@@ -17,4 +17,6 @@ class MessagePreview(Base):
     reply_to: Mapped[str] = mapped_column(String(300), primary_key=True)     # the message's event_id
     text: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[float] = mapped_column(Double)
+    # What the platform calls the preview message (pipeline/live.py); "" where none was posted.
+    platform_ref: Mapped[str] = mapped_column(String(500), default="", server_default="")
     __table_args__ = (Index("ix_message_previews_updated_at", "updated_at"),)
