@@ -38,11 +38,11 @@ def attach_resources() -> Blueprint:
     Blueprint); attached once per process, before the first app registers it."""
     global _attached
     if not _attached:
-        from . import (audit, commands, model_routes, models, people, queues, roles, rules, session, state, usage,
-                       workflows)
+        from . import (audit, commands, model_routes, models, people, queues, roles, rules, session, state, tokens,
+                       usage, workflows)
 
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
-                       workflows):
+                       workflows, tokens):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -1,0 +1,23 @@
+"""The [mcp] settings of SmartBot's own MCP server (/mcp): off unless `serve = true`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..settings.schema import setting
+
+MAX_CALL_TIMEOUT = 3600.0
+
+
+@dataclass
+class McpSettings:
+    serve: bool = setting(False, help="serve SmartBot's commands, workflows and read-only views at /mcp to MCP "
+                                      "clients holding a personal API token")
+    call_timeout: float = setting(60.0, minimum=1, help="the longest a command called over /mcp may run, seconds "
+                                                        "(a command's own shorter timeout still applies)")
+    session_idle_minutes: float = setting(60.0, minimum=1, help="an MCP session unused this long is ended")
+
+    def validate(self, path: str) -> None:
+        if not 1 <= self.call_timeout <= MAX_CALL_TIMEOUT:        # also refuses NaN
+            raise ConfigError(f"{path}.call_timeout", f"must be between 1 and {MAX_CALL_TIMEOUT:g} seconds",
+                              "the default, 60, suits most clients")
