@@ -33,7 +33,7 @@ HINT_LENGTH = 10
 TOUCH_EVERY = 60.0
 CREATED_SLACK_SECONDS = 5
 
-MISSING = "no API token: send Authorization: Bearer sbt_..."
+MISSING = "the request carries no API token; send one in the Authorization header (Bearer sbt_...)"
 MALFORMED = "the API token is malformed"
 UNKNOWN = "the API token is not known here"
 REVOKED = "the API token was revoked"
