@@ -141,7 +141,8 @@ def shown(conn: Connection, token_id: int) -> dict[str, Any]:
     return view(conn.execute(_with_user(sa.select(_tokens)).where(_tokens.c.id == token_id)).one(), time.time())
 
 
-_STATES = {"": "active", REVOKED: "revoked", EXPIRED: "expired", GONE: "account disabled", CHANGED: "account changed"}
+# What listing() says of each token (also the admin page's catalogue keys: admin.tokens.state.<state>).
+_STATES = {"": "active", REVOKED: "revoked", EXPIRED: "expired", GONE: "disabled", CHANGED: "changed", UNKNOWN: ""}
 
 
 def view(row: Row[Any], now: float) -> dict[str, Any]:
