@@ -3,29 +3,17 @@ user may use and no others, calls that run (or wait for approval, or are refused
 working, and every call in the audit log with the token's user as the actor."""
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-import httpx2
 import pytest
+import requests
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
 from smartbot.audit import actors
 from tests.support.admin_api import AdminApi
 from tests.support.executor import add_command, add_role, audit_rows, bind, details, script
-
-
-def sdk(app: Any, token: str, work: Callable[[ClientSession], Awaitable[Any]]) -> Any:
-    """Run `work` in an initialized SDK session against the app's /mcp with `token`."""
-    async def go() -> Any:
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
-            async with streamable_http_client(app.url + "/mcp", http_client=http) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    return await work(session)
-    return asyncio.run(go())
+from tests.support.mcp_sdk_client import sdk
 
 
 @pytest.fixture
@@ -125,7 +113,6 @@ def test_revoked_expired_and_changed_accounts_tokens_are_refused_and_audited(ser
     assert admin.delete(f"/tokens/{made['id']}").status_code == 200
     with pytest.raises(Exception):
         sdk(app, made["token"], lambda session: session.list_tools())
-    import requests
 
     def post(token: str) -> requests.Response:
         return requests.post(app.url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
@@ -146,3 +133,36 @@ def test_revoked_expired_and_changed_accounts_tokens_are_refused_and_audited(ser
     assert {"the API token was revoked", "the API token has expired"} <= reasons
     assert any("changed" in r or "disabled" in r for r in reasons)
     assert not any(made["token"] in str(details(r)) for r in audit_rows(db, "mcp.unauthorized"))
+
+
+def test_an_admin_gets_the_workflows_and_the_read_only_views(served):
+    app, admin, _made = served
+    yaml = "name: greet\ndescription: Say hello\nsteps:\n  - {name: hi, kind: command, command: echo, args: {text: hello}}\n"
+    assert admin.post("/workflows", {"yaml": yaml}).status_code == 201
+    token = admin.post("/tokens", {"name": "root's agent"}).json()["token"]
+
+    async def work(session: ClientSession) -> Any:
+        listed = await session.list_tools()
+        figures = await session.call_tool("smartbot_dashboard", {})
+        started = await session.call_tool("workflow_greet", {"who": "world"})
+        log = await session.call_tool("smartbot_audit_log", {"action": "api_token.*", "limit": 5})
+        bad = await session.call_tool("smartbot_audit_log", {"since": "yesterday"})
+        return listed, figures, started, log, bad
+
+    listed, figures, started, log, bad = sdk(app, token, work)
+    names = {t.name for t in listed.tools}
+    assert {"command_echo", "command_deploy", "command_wipe", "workflow_greet", "smartbot_dashboard",
+            "smartbot_audit_log"} <= names
+    assert not figures.is_error and "inbox" in figures.structured_content
+    assert not started.is_error and started.structured_content["status"] == "started"
+    run_id = started.structured_content["run_id"]
+    deadline = time.monotonic() + 15
+    while admin.get(f"/workflow-runs/{run_id}").json()["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert admin.get(f"/workflow-runs/{run_id}").json()["status"] == "succeeded"
+    actions = [e["action"] for e in log.structured_content["events"]]
+    assert actions and set(actions) == {"api_token.created"}
+    assert bad.is_error and "since" in bad.content[0].text
+    assert [details(r)["tool"] for r in audit_rows(app.runtime.db, "mcp.served_call")] == \
+        ["smartbot_dashboard", "workflow_greet", "smartbot_audit_log", "smartbot_audit_log"]
