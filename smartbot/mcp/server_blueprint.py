@@ -1,7 +1,9 @@
 """/mcp over HTTP: the checks before any JSON-RPC is read, then server.py's answer.
 
-In order: off unless `[mcp] serve = true` (404 saying so); a browser's Origin must be this server's
-own (a page elsewhere must not reach a server on localhost through DNS rebinding: 403); the
+In order: off unless `[mcp] serve = true` (404 saying so); a request with an Origin (which every
+browser sends with a POST, and MCP clients outside a browser do not) must come from one of
+`[mcp] allowed_origins` (403): comparing it with the Host header would not do, as a page reaching
+a SmartBot on localhost through DNS rebinding sends a Host and an Origin that agree; the
 personal API token from `Authorization: Bearer sbt_...` must stand for an active user (401 with
 the reason); then POST carries one JSON-RPC message, DELETE ends a session, and GET, which would
 open an event stream this server does not offer, is 405. Refused requests are audited
@@ -12,7 +14,6 @@ API tokens are accepted here only: the admin API and page keep their logins.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, json, request
 
@@ -23,7 +24,7 @@ from .server import SESSION_HEADER, Answer, McpServer
 
 bp = Blueprint("mcp_server", __name__)
 OFF = "SmartBot's MCP server is off; set [mcp] serve = true in smartbot.toml to serve /mcp"
-FOREIGN_ORIGIN = "the request's Origin is not this server"
+FOREIGN_ORIGIN = "the request's Origin is not among [mcp] allowed_origins"
 NOT_JSON = "the body must be one JSON-RPC message (Content-Type: application/json)"
 
 
@@ -41,7 +42,7 @@ def mcp_endpoint() -> Response:
     if not runtime.settings.mcp.serve:
         return _json(Answer(404, {"error": OFF}))
     try:
-        _check_origin()
+        _check_origin(runtime.settings.mcp.allowed_origins)
         holder = _holder(runtime)
     except _Refused as exc:
         _audit_refusal(exc.reason)
@@ -59,14 +60,10 @@ def mcp_endpoint() -> Response:
                              request.headers.get("MCP-Protocol-Version", "")))
 
 
-def _check_origin() -> None:
-    """No Origin (a non-browser client) or this server's own; anything else is refused."""
+def _check_origin(allowed: list[str]) -> None:
+    """No Origin (a client outside a browser) or an allowed one; anything else is refused."""
     origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    own = urlsplit(request.host_url)
-    given = urlsplit(origin) if origin != "null" else None
-    if given is None or (given.scheme, given.netloc.lower()) != (own.scheme, own.netloc.lower()):
+    if origin is not None and origin.lower().rstrip("/") not in allowed:
         raise _Refused(403, FOREIGN_ORIGIN)
 
 

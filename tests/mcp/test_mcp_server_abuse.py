@@ -77,14 +77,19 @@ def test_missing_malformed_and_unknown_tokens_are_401_and_audited(setup):
     assert all(r.result == "refused" and token[4:20] not in r.details for r in rows)
 
 
-def test_a_foreign_origin_is_refused_and_this_servers_own_is_not(setup):
-    app, _admin, token = setup
+def test_a_browser_origin_is_refused_unless_allowed(live_app, make_config):
+    """DNS rebinding: a page at evil.example, its name pointed at 127.0.0.1, sends a Host and an
+    Origin that agree with each other; only an Origin the operator listed gets through."""
+    app = live_app(make_config(mcp={"serve": True, "allowed_origins": ["https://ide.example.com"]}))
+    token = AdminApi(app).post("/tokens", {"name": "t"}).json()["token"]
     raw = Raw(app, token)
-    for origin in ("http://evil.example", "null", app.url.replace("127.0.0.1", "localhost"), "https://127.0.0.1"):
-        answer = raw.send(INIT, headers={"Origin": origin})
-        assert answer.status_code == 403 and "Origin" in answer.json()["error"], origin
+    host = app.url.removeprefix("http://")
+    for origin in ("http://evil.example", "null", app.url, "https://ide.example.com.evil.example"):
+        answer = raw.send(INIT, headers={"Origin": origin, "Host": host})
+        assert answer.status_code == 403 and "allowed_origins" in answer.json()["error"], origin
     assert "Origin" in details(audit_rows(app.runtime.db, "mcp.unauthorized")[0])["reason"]
-    assert raw.send(INIT, headers={"Origin": app.url}).status_code == 200
+    assert raw.send(INIT, headers={"Origin": "https://ide.example.com"}).status_code == 200
+    assert raw.send(INIT).status_code == 200
 
 
 def test_malformed_messages_get_json_rpc_errors_never_a_500(setup):
