@@ -11,6 +11,7 @@ import requests
 from mcp import ClientSession
 
 from smartbot.audit import actors
+from smartbot.auth import api_tokens
 from tests.support.admin_api import AdminApi
 from tests.support.executor import add_command, add_role, audit_rows, bind, details, script
 from tests.support.mcp_sdk_client import sdk
@@ -127,11 +128,17 @@ def test_revoked_expired_and_changed_accounts_tokens_are_refused_and_audited(ser
     fresh = admin.post("/tokens", {"name": "fresh", "user": "olga"}).json()
     assert post(fresh["token"]).status_code != 401
     olga = next(u for u in admin.get("/users").json()["users"] if u["name"] == "olga")
+    assert admin.patch(f"/users/{olga['id']}", {"roles": ["mcp-user", "user"]}).status_code == 200
+    changed = post(fresh["token"])
+    assert changed.status_code == 401 and "changed" in changed.json()["error"]
+    again = admin.post("/tokens", {"name": "again", "user": "olga"}).json()
+    assert post(again["token"]).status_code != 401
     assert admin.patch(f"/users/{olga['id']}", {"is_active": False}).status_code == 200
-    assert post(fresh["token"]).status_code == 401
+    gone = post(again["token"])
+    assert gone.status_code == 401 and "disabled" in gone.json()["error"]
     reasons = {details(r)["reason"] for r in audit_rows(db, "mcp.unauthorized")}
     assert {"the API token was revoked", "the API token has expired"} <= reasons
-    assert any("changed" in r or "disabled" in r for r in reasons)
+    assert {api_tokens.CHANGED, api_tokens.GONE} <= reasons
     assert not any(made["token"] in str(details(r)) for r in audit_rows(db, "mcp.unauthorized"))
 
 
