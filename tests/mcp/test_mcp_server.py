@@ -106,6 +106,9 @@ def test_a_command_that_needs_approval_waits_and_runs_once_approved(served):
     ran = audit_rows(db, "command.ran")
     assert ran[0].actor == "admin:olga" and details(ran[0])["approved_by"] == "admin:root"
     assert audit_rows(db, "reply.failed") == []
+    own = sdk(app, admin.post("/tokens", {"name": "root's"}).json()["token"], work)      # nobody approves their own
+    refused = admin.post(f"/approvals/{own.structured_content['approval_id']}/approve")
+    assert refused.status_code == 403, refused.text
 
 
 def test_revoked_expired_and_changed_accounts_tokens_are_refused_and_audited(served):
