@@ -39,10 +39,10 @@ def attach_resources() -> Blueprint:
     global _attached
     if not _attached:
         from . import (audit, commands, mcp_servers, model_routes, models, people, queues, roles, rules, session,
-                       state, usage, workflows)
+                       state, tokens, usage, workflows)
 
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
-                       workflows, mcp_servers):
+                       workflows, mcp_servers, tokens):
             bp.register_blueprint(module.bp)
         from . import handoffs, profiles
 

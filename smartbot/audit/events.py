@@ -96,6 +96,14 @@ EVENTS: dict[str, str] = {
     "schedule.updated": "a workflow schedule was changed (before/after)",
     "schedule.deleted": "a workflow schedule was removed (before/after)",
     "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",
+    "api_token.created": "a personal API token was made (whose, its name and expiry; never the token)",
+    "api_token.revoked": "a personal API token was revoked (whose, its name)",
+    "mcp.unauthorized": "a request to SmartBot's /mcp was refused before anyone was known: no, malformed, unknown, "
+                        "revoked or expired token, a disabled or changed account, or a foreign Origin "
+                        "(rate-limited per address and reason)",
+    "mcp.served_call": "a tool call to SmartBot's /mcp was served (tool, status), the token's user as the actor",
+    "mcp.served_denied": "a tool call to SmartBot's /mcp was refused: not a tool this user may use, or its "
+                         "arguments were refused (tool, reason)",
     "audit.key_rotated": "the audit chain moved to another key (its id and the previous one's, never a key); "
                          "rows before the first one are legacy (plain SHA-256)",
 }

@@ -13,11 +13,12 @@ from .ops import AlertState, ChannelLease, SharedCounter
 from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 from .previews import MessagePreview
+from .api_tokens import ApiToken, McpSession
 from .chat_care import Handoff, Profile
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
-    "SeenSignature", "MessagePreview", "Handoff", "Profile",
+    "SeenSignature", "MessagePreview", "Handoff", "Profile", "ApiToken", "McpSession",
 ]
