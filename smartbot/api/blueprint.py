@@ -40,9 +40,10 @@ def attach_resources() -> Blueprint:
     if not _attached:
         from . import (audit, commands, model_routes, models, people, queues, roles, rules, session, state, usage,
                        workflows)
+        from . import knowledge
 
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
-                       workflows):
+                       workflows, knowledge):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

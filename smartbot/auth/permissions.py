@@ -34,6 +34,9 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
     "queues": "read the inbox and outbox queues (depth, age, rows), retry failed replies and drop failed entries",
     "conversations": "read conversations: what senders wrote and everything the bot sent back (answers, command output, notices)",
     "metrics": "read the operational summary (messages per minute, errors, latency)",
+    "knowledge": "add, change and remove knowledge spaces and their documents, fetch documents from hosts in "
+                 "[knowledge] fetch_allow only, and test searches; what a space holds is shown to the model on "
+                 "routes whose rule names it, never a way to run anything",
 }
 
 # The areas of the admin page and API; `admin:<area>` grants reading and changing that area.

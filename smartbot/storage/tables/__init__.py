@@ -13,10 +13,11 @@ from .ops import AlertState, ChannelLease, SharedCounter
 from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 from .previews import MessagePreview
+from .knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeSpace
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
-    "SeenSignature", "MessagePreview",
+    "SeenSignature", "MessagePreview", "KnowledgeSpace", "KnowledgeDocument", "KnowledgeChunk",
 ]
