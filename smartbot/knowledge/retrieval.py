@@ -4,7 +4,8 @@ The question's terms (and, to rank, those of the conversation's last turn) go to
 index; with embeddings configured, the question's vector is also compared with the spaces'
 chunk vectors, and the two rankings are fused (reciprocal rank fusion). A chunk counts as
 relevant when its score, the share of the question's terms it holds (or its cosine similarity,
-when higher), reaches its space's `min_score`: the same number on SQLite and PostgreSQL.
+when higher), reaches its space's `min_score`: the same number on SQLite and PostgreSQL. The
+score orders the chunks, the fused ranking breaks its ties.
 """
 from __future__ import annotations
 
@@ -60,16 +61,17 @@ def retrieve(db: Any, settings: KnowledgeSettings, space_names: list[str], quest
                 similar[cid] = cosine(query, unpack(blob))
         by_vector = sorted(similar, key=similar.get, reverse=True)[:CANDIDATES]
         fused = fuse(lexical, by_vector) if by_vector else {cid: -i for i, cid in enumerate(lexical)}
-        order = sorted(fused, key=fused.get, reverse=True)
-        rows = store.chunk_rows(conn, order[:max(limit * 4, limit)])
+        order = sorted(fused, key=fused.get, reverse=True)[:CANDIDATES]
+        rows = store.chunk_rows(conn, order)
     found = []
     for cid in order:
         row = rows.get(cid)
         if row is None:
-            continue        # a chunk of a document still being indexed, or beyond the rows read
+            continue        # a chunk of a document still being indexed
         score = max(coverage(asked, f"{row.title}\n{row.text}"), similar.get(cid, 0.0))
         found.append(Found(cid, row.space, row.document_id, row.title, row.url, row.heading, row.text, score,
                            score >= spaces[row.space_id]))
-        if len(found) == limit:
-            break
-    return found
+    # The score first (it says how much of the question a chunk answers, alike on both dialects),
+    # the fused ranking among equals (sorted() keeps their order).
+    found.sort(key=lambda item: item.score, reverse=True)
+    return found[:limit]

@@ -25,7 +25,7 @@ class KnowledgeSpace(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(500), default="")
-    min_score: Mapped[float] = mapped_column(Double, default=0.3)     # below it a chunk is not relevant
+    min_score: Mapped[float] = mapped_column(Double, default=0.25)     # below it a chunk is not relevant
     created_at: Mapped[float] = mapped_column(Double, default=now)
     updated_at: Mapped[float] = mapped_column(Double, default=now, onupdate=now)
 
