@@ -17,7 +17,8 @@ _TOKENS = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 _STOP = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in into
 is it its me my no not of on or our shall should so than that the their them then there these they this to us
-was we were what when where which who why will with would you your yours about any also just please tell""".split())
+was we were what when where which who why will with would you your yours about any also just please tell
+much many some""".split())
 _CJK_STOP = frozenset("我们 你们 什么 是什 怎么 么样 吗 的 了 是 在 有 请问 可以 一下 哪些 如何 多少 吧 呢 啊".split())
 
 
