@@ -1,6 +1,6 @@
 """Text -> search terms, the same for documents and questions and for both dialects' indexes.
 
-Latin-script (and other spaced) text becomes lowercase words, a plural `s` dropped and common
+Latin-script (and other spaced) text becomes lowercase words, lightly stemmed (-s, -ed, -ing) and common
 function words left out; Chinese, Japanese and Korean text, written without spaces, becomes
 overlapping character bigrams ("营业时间" -> 营业 业时 时间), so a Chinese question finds a
 Chinese answer without a dictionary. Terms are plain word characters only: they are safe to put
@@ -23,8 +23,15 @@ _CJK_STOP = frozenset("我们 你们 什么 是什 怎么 么样 吗 的 了 是
 
 
 def _word(token: str) -> str:
+    """A light stemmer, the same for documents and questions: returned, returns -> return."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
     if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
-        return token[:-1]
+        token = token[:-1]
+    if len(token) > 5 and token.endswith("ing"):
+        return token[:-3]
+    if len(token) > 4 and token.endswith("ed"):
+        return token[:-2]
     return token
 
 
