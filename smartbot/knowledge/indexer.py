@@ -76,7 +76,7 @@ class Indexer:
             with self.db.write() as conn:
                 if not store.held(conn, row.id, self.owner):
                     return None
-                ids = store.add_chunks(conn, [{"space_id": row.space_id, "document_id": row.id, "position": at + i,
+                ids = store.add_chunks(conn, row.id, [{"space_id": row.space_id, "document_id": row.id, "position": at + i,
                                                "heading": p.heading, "text": p.text, "embedding": v}
                                               for i, (p, v) in enumerate(zip(batch, vectors))])
                 fts.add(conn, ((cid, row.space_id, terms(f"{row.title}\n{p.text}")) for cid, p in zip(ids, batch)))

@@ -17,7 +17,8 @@ from .embeddings import Embedder, cosine, fuse, unpack
 from .settings import KnowledgeSettings
 from .terms import coverage, query_terms
 
-CANDIDATES = 50         # full-text candidates looked at per question
+CANDIDATES = 50         # full-text (and vector) candidates ranked per question
+RESCORED = 20           # of which the best are scored (reading their words costs more than ranking)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def retrieve(db: Any, settings: KnowledgeSettings, space_names: list[str], quest
                 similar[cid] = cosine(query, unpack(blob))
         by_vector = sorted(similar, key=similar.get, reverse=True)[:CANDIDATES]
         fused = fuse(lexical, by_vector) if by_vector else {cid: -i for i, cid in enumerate(lexical)}
-        order = sorted(fused, key=fused.get, reverse=True)[:CANDIDATES]
+        order = sorted(fused, key=fused.get, reverse=True)[:max(RESCORED, limit)]
         rows = store.chunk_rows(conn, order)
     found = []
     for cid in order:

@@ -149,12 +149,15 @@ def waiting(conn: Any, now: float) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def add_chunks(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert chunks and return their ids, in order."""
-    ids = []
-    for row in rows:
-        ids.append(int(conn.execute(sa.insert(chunks_t).values(**row)).inserted_primary_key[0]))
-    return ids
+def add_chunks(conn: Any, document_id: int, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert one document's chunks in one statement and return their ids, in the rows' order."""
+    if not rows:
+        return []
+    conn.execute(sa.insert(chunks_t), rows)
+    positions = [row["position"] for row in rows]
+    found = dict(conn.execute(sa.select(chunks_t.c.position, chunks_t.c.id).where(
+        chunks_t.c.document_id == document_id, chunks_t.c.position.between(min(positions), max(positions)))).all())
+    return [int(found[p]) for p in positions]
 
 
 def chunk_rows(conn: Any, chunk_ids: list[int]) -> dict[int, Any]:

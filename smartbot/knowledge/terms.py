@@ -8,6 +8,7 @@ in an FTS5 or tsquery expression as they are.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -22,8 +23,10 @@ much many some""".split())
 _CJK_STOP = frozenset("我们 你们 什么 是什 怎么 么样 吗 的 了 是 在 有 请问 可以 一下 哪些 如何 多少 吧 呢 啊".split())
 
 
+@functools.lru_cache(maxsize=65536)
 def _word(token: str) -> str:
-    """A light stemmer, the same for documents and questions: returned, returns -> return."""
+    """A light stemmer, the same for documents and questions: returned, returns -> return. Cached:
+    a language has few words, and a search reads each candidate chunk's words again."""
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
     if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):

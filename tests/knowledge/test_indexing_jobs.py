@@ -43,7 +43,7 @@ def test_a_document_left_half_indexed_by_a_dead_process_is_indexed_again_once(db
     document_id = _document(db, "Policy", TEXT)
     with db.write() as conn:          # a process claimed it, wrote a chunk, and died
         assert store.claim(conn, document_id, "dead-worker", time.time() + 30, time.time())
-        store.add_chunks(conn, [{"space_id": 1, "document_id": document_id, "position": 0, "heading": "",
+        store.add_chunks(conn, document_id, [{"space_id": 1, "document_id": document_id, "position": 0, "heading": "",
                                  "text": "half written", "embedding": None}])
     assert retrieve(db, settings, ["faq"], "when do you open") == []        # not ready: never seen
     handed: list[int] = []
