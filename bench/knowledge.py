@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import os
 import random
 import statistics
 import sys
@@ -98,15 +99,15 @@ def indexing_and_search(postgres: str, documents: int, queries: int) -> None:
                                                    "text": text, "content": None, "added_by": "bench"})
                for title, text in texts]
     indexers = [Indexer(db, settings, embedder, f"bench-{i}", 60.0) for i in range(2)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda pair: indexers[pair[0] % 2].index(pair[1]), enumerate(ids)))
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
     with db.read() as conn:
         chunks = conn.exec_driver_sql("SELECT COUNT(*) FROM knowledge_chunks").scalar()
     print(f"indexing {documents} documents ({size / 1e6:.1f} MB, {chunks} chunks), 2 threads: {took:.1f} s "
-          f"({documents / took:.0f} documents/s)")
-    latencies = []
+          f"({documents / took:.0f} documents/s; {cpu:.1f} s of CPU in this process)")
+    latencies, cpu = [], time.process_time()
     for _ in range(queries):
         if rng.random() < 0.3:
             question = "".join(rng.choice(HANZI) for _ in range(8)) + "？"
@@ -117,7 +118,10 @@ def indexing_and_search(postgres: str, documents: int, queries: int) -> None:
         latencies.append((time.perf_counter() - began) * 1000)
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"search over them ({queries} questions): p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms")
+    cpu = (time.process_time() - cpu) * 1000 / queries
+    print(f"search over them ({queries} questions): p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms "
+          f"({cpu:.1f} ms of CPU each)")
+    print(f"load average while it ran: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     db.dispose()
 
 

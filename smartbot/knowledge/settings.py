@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from ..executor.settings import _HOST
+from ..executor.settings import check_hosts
 from ..settings.schema import setting
 
 
@@ -29,10 +29,7 @@ class KnowledgeSettings:
     vector_scan_limit: int = setting(5000, minimum=100, help="the most chunks compared by embedding per question")
 
     def validate(self, path: str) -> None:
-        for i, host in enumerate(self.fetch_allow):
-            if not _HOST.match(host):
-                raise ConfigError(f"{path}.fetch_allow[{i}]", f"{host!r} is not a host name or address",
-                                  "write it like docs.example.com, 10.0.0.5 or 127.0.0.1:8080")
+        check_hosts(self.fetch_allow, f"{path}.fetch_allow", "docs.example.com")
         if self.chunk_overlap >= self.chunk_chars // 2:
             raise ConfigError(f"{path}.chunk_overlap", "is half a chunk or more",
                               f"keep it below {self.chunk_chars // 2}")
