@@ -44,9 +44,9 @@ def attach_resources() -> Blueprint:
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
                        workflows, mcp_servers, tokens):
             bp.register_blueprint(module.bp)
-        from . import handoffs, profiles
+        from . import handoffs, knowledge, profiles
 
-        for module in (profiles, handoffs):
+        for module in (profiles, handoffs, knowledge):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

@@ -85,6 +85,13 @@ EVENTS: dict[str, str] = {
     "webchat.refused": "a web chat message was over a guest limit (per chat, per address or all guests; "
                        "first one per address and minute)",
     "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
+    "knowledge.space_created": "a knowledge space was added (before/after)",
+    "knowledge.space_updated": "a knowledge space's description or threshold was changed (before/after)",
+    "knowledge.space_deleted": "a knowledge space was removed with its documents (before/after)",
+    "knowledge.document_added": "a document was added to a knowledge space, or replaced one of its title (before/after)",
+    "knowledge.document_removed": "a document was removed from a knowledge space (before/after)",
+    "knowledge.fetch_refused": "a document URL was refused for where it points (a host not in fetch_allow)",
+    "knowledge.unanswered": "a question on a knowledge route found nothing relevant; the bot said it does not know",
     "workflow.created": "a workflow was added through the API or admin page (before/after)",
     "workflow.updated": "a workflow's YAML or enabled flag was changed (before/after)",
     "workflow.deleted": "a workflow was removed (before/after)",

@@ -15,6 +15,7 @@ from ..mcp.server_settings import McpSettings
 from ..ops.settings import AlertsSettings, OpsSettings
 from .schema import require_unique_names, setting
 from ..workflows.settings import WorkflowSettings
+from ..knowledge.settings import KnowledgeSettings
 
 ENV_PREFIX = "SMARTBOT_"
 # Variables SmartBot reads for itself whatever the config says.
@@ -296,6 +297,7 @@ class Settings:
     ops: OpsSettings = field(default_factory=OpsSettings)
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     retired: tuple[str, ...] = field(default=(), init=False)    # what to say about retired keys it held

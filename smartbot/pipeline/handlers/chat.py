@@ -25,6 +25,8 @@ from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
 from .command import origin_of
+from .knowledge_answer import ground, knowledge_spaces_for
+from ...knowledge import prompt as knowledge_prompt
 from .tool_calls import complete_with_tools
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,14 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     persona = profile.system_prompt if profile else ""
     system = persona or choice.system_prompt or str(route.params.get("system_prompt") or ctx.settings.system_prompt)
     system = system.replace("{bot_name}", ctx.settings.bot_name).replace("{language}", language_name(ctx.locale))
+    sources = None
+    spaces = knowledge_spaces_for(route.params, ctx.profile)
+    if spaces:
+        sources, unanswered = ground(ctx, msg, principal, history, spaces)
+        if unanswered is not None:
+            return unanswered
+        if sources is not None:
+            system = knowledge_prompt.system_prompt(system, sources, ctx.locale)
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": msg.text})
@@ -90,6 +100,8 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
         if shown is not None:
             shown.close()
     text = answer.text.strip() or t("model.bad_answer", ctx.locale)
+    if sources is not None:
+        text = knowledge_prompt.with_sources(text, sources, ctx.locale)
     # The calls' usage is written with the outcome, by the transaction that finishes the message.
     outcome = Outcome(texts=[text], remember=[("user", msg.text), ("assistant", text)], provider=answer.provider,
                       model=answer.model, tokens=answer.usage.total, format="markdown",

@@ -15,10 +15,12 @@ from .signatures import SeenSignature
 from .previews import MessagePreview
 from .api_tokens import ApiToken, McpSession
 from .chat_care import Handoff, Profile
+from .knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeSpace
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
     "SeenSignature", "MessagePreview", "Handoff", "Profile", "ApiToken", "McpSession",
+    "KnowledgeSpace", "KnowledgeDocument", "KnowledgeChunk",
 ]
