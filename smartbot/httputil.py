@@ -1,6 +1,7 @@
 """Small HTTP helpers shared by channels, model providers and the blueprints (neither of the first
 two may import the other): Retry-After, the one parser for request bodies in JSON, a requests
-Session that reads the environment once.
+Session that reads the environment once, and the guarded fetch of a URL a user gave (workflow http
+steps, knowledge documents): an allow-listed host, no redirect followed, the body read within a cap.
 
 `load_json` is the only way a request body becomes JSON: it never lets the parser recurse past
 MAX_JSON_DEPTH (Python's parser recurses once per level and raised RecursionError, a 500, at about a
@@ -16,6 +17,7 @@ import operator
 import re
 import time
 from typing import Any
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -170,3 +172,43 @@ class EnvironmentOnceSession(requests.Session):
             merged = super().merge_environment_settings(url, {}, stream, verify, cert)
             self._environment[key] = merged
         return {**merged, "proxies": dict(merged["proxies"])}
+
+
+def url_refusal(url: str, allow: list[str]) -> str:
+    """Why `url` may not be fetched ("" when it may): "url" (not http(s) with a host), "userinfo"
+    (credentials in it) or "host" (its host, or host:port, not in `allow`; empty allows none)."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        return "url"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "url"
+    if parsed.username or parsed.password:
+        return "userinfo"
+    host = parsed.hostname.lower()
+    allowed = {h.lower() for h in allow}
+    if host not in allowed and (port is None or f"{host}:{port}" not in allowed):
+        return "host"
+    return ""
+
+
+@dataclass
+class Fetched:
+    status: int
+    body: bytes             # at most `cap` + 1 bytes: one more than the cap says it was longer
+    encoding: str | None
+    location: str           # a redirect's target, never followed here
+    content_type: str
+
+
+def fetch_capped(method: str, url: str, cap: int, timeout: float, data: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> Fetched:
+    """One request that follows no redirect (it could leave the allow list) and reads no more than
+    `cap` + 1 bytes of the answer: a huge answer never lands in memory. requests' exceptions go to
+    the caller, who says what failed in its own words."""
+    with requests.request(method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False,
+                          stream=True) as resp:
+        body = resp.raw.read(cap + 1, decode_content=True)
+        return Fetched(resp.status_code, body, resp.encoding, resp.headers.get("Location", ""),
+                       resp.headers.get("Content-Type", ""))

@@ -50,6 +50,8 @@ from .router import Router
 from .storage.shared_state import LocalStore, open_store
 from .pipeline.worker import MessageWorker
 from .workflows.jobs import WORKFLOW, WorkflowJobs
+from .knowledge.embeddings import Embedder
+from .knowledge.jobs import KNOWLEDGE, KnowledgeJobs
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,9 @@ class Runtime:
                                                      self.settings.default_locale, self.commands, self.store,
                                                      mcp=self.mcp),
                                       self.channels, self.owner, jobs.lease_seconds, dispatch)
+        self.knowledge = KnowledgeJobs(self.db, self.settings.knowledge,
+                                       Embedder(self.settings.knowledge, self.models, self.providers), self.owner,
+                                       jobs.lease_seconds, dispatch)
         wake = WakeSender(self.celery) if self.celery is not None else None
         self.dispatch = Dispatcher(self.runner, self.role != "web", self.owner, handoff, wake)
         # Refused webhooks are counted (for their audit rows) in Redis or in this process's memory, never
@@ -132,11 +137,12 @@ class Runtime:
         self.ingest = Ingest(self.db, self.channels, self.dispatch.lease_owner, jobs.lease_seconds,
                              self.dispatch.accepted, self.settings.audit.refusal_audit_interval, pressure, refusals)
         self.runner.serve({inbox.KIND: self.worker.handle_message, outbox.KIND: self.delivery.deliver,
-                           APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run},
-                          Upkeep(recover=(self.worker.recover, self.delivery.recover,
-                                          self.approvals.recover, self.handoffs.recover, self.workflows.recover,
+                           APPROVAL: self.approvals.run, WORKFLOW: self.workflows.run, KNOWLEDGE: self.knowledge.run},
+                          Upkeep(recover=(self.worker.recover, self.delivery.recover, self.approvals.recover,
+                                          self.handoffs.recover, self.workflows.recover, self.knowledge.recover,
                                           self.db.checkpoint),
-                                 renew=(self.worker.renew, self.delivery.renew, self.workflows.renew),
+                                 renew=(self.worker.renew, self.delivery.renew, self.workflows.renew,
+                                        self.knowledge.renew),
                                  purge=(self.worker.purge, self.delivery.purge, self.workflows.purge)))
         if self.celery is not None and self.role == "worker":
             register_wake_task(self.celery, self.runner.offer)

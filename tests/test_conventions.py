@@ -71,7 +71,7 @@ def test_management_and_auth_know_nothing_of_flask_or_the_faces():
     assert _offending("auth", [r"^flask", faces]) == []
 
 
-WEB_LAYER = ("api/", "admin/", "webchat/", "web/", "gateway/views.py", "ops/blueprint.py")
+WEB_LAYER = ("api/", "admin/", "webchat/", "web/", "gateway/views.py", "ops/blueprint.py", "mcp/server_blueprint.py")
 
 
 def test_flask_request_appears_only_in_the_web_layer():
@@ -205,12 +205,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("storage",)),
     ("audit", ("audit",)),
     ("libraries", ("channels", "llm", "executor", "auth", "mcp", "router.engine", "assistant.routes")),
-    ("settings", ("settings", "ops.settings", "workflows.settings")),
-    ("services", ("gateway", "router", "assistant", "jobs")),
+    ("settings", ("settings", "ops.settings", "workflows.settings", "mcp.server_settings", "knowledge.settings")),
+    ("services", ("gateway", "router", "assistant", "jobs", "knowledge")),
     ("pipeline", ("pipeline", "workflows")),
-    ("management", ("manage", "ops", "settings.provisioning", "settings.checks")),
+    ("management", ("manage", "ops", "settings.provisioning", "settings.checks", "mcp.server", "mcp.server_tools",
+                    "mcp.server_sessions")),
     ("faces", ("web", "admin", "api", "webchat", "gateway.views", "ops.blueprint", "ops.access", "server",
-               "runtime", "cli", "wsgi", "")),
+               "runtime", "cli", "wsgi", "mcp.server_blueprint", "")),
 ]
 
 

@@ -2,7 +2,7 @@
 /profile, /human, /reply and /release.
 
 Revision ID: 0025
-Revises: 0019
+Revises: 0024
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0021"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

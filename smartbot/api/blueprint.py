@@ -39,14 +39,14 @@ def attach_resources() -> Blueprint:
     global _attached
     if not _attached:
         from . import (audit, commands, mcp_servers, model_routes, models, people, queues, roles, rules, session,
-                       state, usage, workflows)
+                       state, tokens, usage, workflows)
 
         for module in (session, people, roles, rules, audit, state, queues, commands, models, model_routes, usage,
-                       workflows, mcp_servers):
+                       workflows, mcp_servers, tokens):
             bp.register_blueprint(module.bp)
-        from . import handoffs, profiles
+        from . import handoffs, knowledge, profiles
 
-        for module in (profiles, handoffs):
+        for module in (profiles, handoffs, knowledge):
             bp.register_blueprint(module.bp)
         _attached = True
     return bp

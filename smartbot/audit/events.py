@@ -88,6 +88,13 @@ EVENTS: dict[str, str] = {
     "webchat.refused": "a web chat message was over a guest limit (per chat, per address or all guests; "
                        "first one per address and minute)",
     "alert.raised": "a monitor found a problem; the admins' chats were sent one alert (once per cluster)",
+    "knowledge.space_created": "a knowledge space was added (before/after)",
+    "knowledge.space_updated": "a knowledge space's description or threshold was changed (before/after)",
+    "knowledge.space_deleted": "a knowledge space was removed with its documents (before/after)",
+    "knowledge.document_added": "a document was added to a knowledge space, or replaced one of its title (before/after)",
+    "knowledge.document_removed": "a document was removed from a knowledge space (before/after)",
+    "knowledge.fetch_refused": "a document URL was refused for where it points (a host not in fetch_allow)",
+    "knowledge.unanswered": "a question on a knowledge route found nothing relevant; the bot said it does not know",
     "workflow.created": "a workflow was added through the API or admin page (before/after)",
     "workflow.updated": "a workflow's YAML or enabled flag was changed (before/after)",
     "workflow.deleted": "a workflow was removed (before/after)",
@@ -99,6 +106,14 @@ EVENTS: dict[str, str] = {
     "schedule.updated": "a workflow schedule was changed (before/after)",
     "schedule.deleted": "a workflow schedule was removed (before/after)",
     "alert.resolved": "a problem an alert was raised for is over; the admins' chats were told",
+    "api_token.created": "a personal API token was made (whose, its name and expiry; never the token)",
+    "api_token.revoked": "a personal API token was revoked (whose, its name)",
+    "mcp.unauthorized": "a request to SmartBot's /mcp was refused before anyone was known: no, malformed, unknown, "
+                        "revoked or expired token, a disabled or changed account, or a foreign Origin "
+                        "(rate-limited per address and reason)",
+    "mcp.served_call": "a tool call to SmartBot's /mcp was served (tool, status), the token's user as the actor",
+    "mcp.served_denied": "a tool call to SmartBot's /mcp was refused: not a tool this user may use, or its "
+                         "arguments were refused (tool, reason)",
     "audit.key_rotated": "the audit chain moved to another key (its id and the previous one's, never a key); "
                          "rows before the first one are legacy (plain SHA-256)",
 }

@@ -39,6 +39,9 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
                 "lower the server's own, and choosing a model route also needs admin:providers",
     "mcp": "see the MCP servers of smartbot.toml (state, tools, last error) and test their connection; servers "
            "are defined only in the file, and calling a tool still needs mcp:<server>:<tool>",
+    "knowledge": "add, change and remove knowledge spaces and their documents, fetch documents from hosts in "
+                 "[knowledge] fetch_allow only, and test searches; what a space holds is shown to the model on "
+                 "routes whose rule names it, never a way to run anything",
 }
 
 # The areas of the admin page and API; `admin:<area>` grants reading and changing that area.

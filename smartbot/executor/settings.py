@@ -20,6 +20,14 @@ _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?(?::[0-9]{
 _SERVICE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,99}$")
 
 
+def check_hosts(hosts: list[str], path: str, example: str) -> None:
+    """Every entry of a host allow list is a host name or address (with an optional :port)."""
+    for i, host in enumerate(hosts):
+        if not _HOST.match(host):
+            raise ConfigError(f"{path}[{i}]", f"{host!r} is not a host name or address",
+                              f"write it like {example}, 10.0.0.5 or 127.0.0.1:8080")
+
+
 @dataclass
 class ExecutorSettings:
     allowed_hosts: list[str] = setting([], help="hosts (or host:port) that ping / http_check may reach")
@@ -36,10 +44,7 @@ class ExecutorSettings:
     max_processes: int = setting(32, minimum=1, help="processes one command may add (contains fork bombs)")
 
     def validate(self, path: str) -> None:
-        for i, host in enumerate(self.allowed_hosts):
-            if not _HOST.match(host):
-                raise ConfigError(f"{path}.allowed_hosts[{i}]", f"{host!r} is not a host name or address",
-                                  "write it like web-1.example.com, 10.0.0.5 or 127.0.0.1:8080")
+        check_hosts(self.allowed_hosts, f"{path}.allowed_hosts", "web-1.example.com")
         for key in ("log_files", "path_roots"):
             for i, item in enumerate(getattr(self, key)):
                 if not item.startswith("/") or "\x00" in item or "\n" in item:

@@ -3,7 +3,8 @@ and quotas a chat gets (router/profiles.py chooses the one in force).
 
 A profile cannot widen anyone's rights: tools on offers only the commands the sender may already
 run, its quotas only lower the server's, and choosing a model route (where the chats' text is
-sent) needs admin:providers as well, refused and audited as `delegation.denied` otherwise. Every
+sent) needs admin:providers as well, and its knowledge spaces admin:knowledge, refused and audited
+as `delegation.denied` otherwise. Every
 change is audited with before/after (`profile.created` ...) and applies within a second.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .providers import NAME
 
 _profiles, _routes = Profile.__table__, ModelRoute.__table__
 ROUTE_PERMISSION = "admin:providers"
+KNOWLEDGE_PERMISSION = "admin:knowledge"
 MAX_LIMIT = 1_000_000_000
 
 PROFILE_FIELDS = {
@@ -94,6 +96,10 @@ def delete(runtime: Any, caller: Principal, name: str) -> None:
 
 
 def _checked(runtime: Any, caller: Principal, name: str, body: dict[str, Any]) -> None:
+    if body.get("knowledge"):       # which documents its chats are answered from: the knowledge admins' call
+        with changes.delegated(runtime.db, caller) as (_, now):
+            delegation.require_cover(now, [Grant(KNOWLEDGE_PERMISSION, "")],
+                                     reason("reason.doing.profile_knowledge", name=repr(name)), f"profile:{name}")
     route = body.get("model_route") or ""
     if not route:
         return

@@ -11,9 +11,11 @@ from ..errors import ConfigError
 from ..executor.settings import ApprovalsSettings, CommandSettings, ExecutorSettings
 from ..llm.keys import DEFAULT_KEY_PATTERNS, base_url_problem
 from ..mcp.client_settings import McpServerSettings
+from ..mcp.server_settings import McpSettings
 from ..ops.settings import AlertsSettings, OpsSettings
 from .schema import require_unique_names, setting
 from ..workflows.settings import WorkflowSettings
+from ..knowledge.settings import KnowledgeSettings
 
 ENV_PREFIX = "SMARTBOT_"
 # Variables SmartBot reads for itself whatever the config says.
@@ -329,6 +331,8 @@ class Settings:
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
     workflows: WorkflowSettings = field(default_factory=WorkflowSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     # Filled in by load(), not read from the file:
     config_path: str = ""
     retired: tuple[str, ...] = field(default=(), init=False)    # what to say about retired keys it held

@@ -16,6 +16,7 @@ from ..auth.login_guard import LoginGuard
 from ..gateway.views import WebhookRoute
 from ..gateway.views import bp as gateway_bp
 from ..httputil import TOO_DEEP
+from ..mcp.server_blueprint import bp as mcp_bp
 from ..ops.access import OpsAccess
 from ..ops.blueprint import bp as ops_bp
 from ..telemetry.request_tracking import RequestTracking
@@ -81,6 +82,7 @@ def build_flask_app(runtime: Runtime) -> Flask:
     app.register_blueprint(attach_resources())
     if settings.webchat.enabled:
         app.register_blueprint(webchat_bp)
+    app.register_blueprint(mcp_bp)         # answers 404 with the reason unless [mcp] serve = true
     _add_front_door(app)
 
     @app.errorhandler(HTTPException)

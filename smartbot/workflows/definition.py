@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 
 from ..executor.catalogue import DefinitionError  # one error type: a field name and why it is wrong
+from ..httputil import url_refusal
 from ..i18n.reasons import reason
 from ..mcp.client_settings import NAME as MCP_SERVER, TOOL_NAME as MCP_TOOL
 from . import templates
@@ -241,16 +242,10 @@ def _http(params: dict, path: str, settings: WorkflowSettings) -> None:
 
 def check_url(url: str, settings: WorkflowSettings, path: str) -> None:
     """http(s) only, to a host in [workflows] http_allow (empty: no host at all)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise DefinitionError(path, reason("reason.workflow_def.url"))
-    if parsed.username or parsed.password:
-        raise DefinitionError(path, reason("reason.workflow_def.userinfo"))
-    host = parsed.hostname.lower()
-    port = parsed.port
-    allowed = {h.lower() for h in settings.http_allow}
-    if host not in allowed and (port is None or f"{host}:{port}" not in allowed):
-        raise DefinitionError(path, reason("reason.workflow_def.host", host=repr(host)))
+    problem = url_refusal(url, settings.http_allow)
+    if problem:
+        host = (urlparse(url).hostname or "").lower() if problem == "host" else ""
+        raise DefinitionError(path, reason(f"reason.workflow_def.{problem}", host=repr(host)))
 
 
 def _condition(params: dict, path: str, settings: WorkflowSettings) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..executor.settings import _HOST
-from ..errors import ConfigError
+from ..executor.settings import check_hosts
 from ..settings.schema import setting
 
 
@@ -21,7 +20,4 @@ class WorkflowSettings:
     keep_days: float = setting(30.0, minimum=1, help="finished runs (and their steps) are kept this long")
 
     def validate(self, path: str) -> None:
-        for i, host in enumerate(self.http_allow):
-            if not _HOST.match(host):
-                raise ConfigError(f"{path}.http_allow[{i}]", f"{host!r} is not a host name or address",
-                                  "write it like api.example.com, 10.0.0.5 or 127.0.0.1:8080")
+        check_hosts(self.http_allow, f"{path}.http_allow", "api.example.com")

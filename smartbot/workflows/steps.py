@@ -27,6 +27,7 @@ from ..errors import ProviderError
 from ..executor import catalogue
 from ..executor.approvals import Origin
 from ..gateway import outbox
+from ..httputil import fetch_capped
 from ..pipeline.handlers.base import HandlerContext
 from ..pipeline.handlers.command_requests import RAN, request_command
 from ..pipeline.handlers.mcp_calls import request_mcp
@@ -212,17 +213,15 @@ def _http(env: RunEnv, step: Step, position: int) -> StepResult:
     body = env.render(step.params["body"]).encode() if "body" in step.params else None
     headers = {k: env.render(v) for k, v in step.params.get("headers", {}).items()}
     try:
-        with requests.request(step.params.get("method", "GET"), url, data=body, headers=headers,
-                              timeout=step.timeout, allow_redirects=False, stream=True) as resp:
-            # Read no more than the output keeps: a huge answer never lands in memory.
-            raw = resp.raw.read(settings.output_cap * 4, decode_content=True)
+        resp = fetch_capped(step.params.get("method", "GET"), url, settings.output_cap * 4, step.timeout, body,
+                            headers)
     except (requests.Timeout, urllib3.exceptions.TimeoutError):
         return StepResult(False, error=f"timed out after {step.timeout:g} s")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         return StepResult(False, error=f"could not reach the URL ({type(exc).__name__})")
-    output = raw.decode(resp.encoding or "utf-8", "replace")[:settings.output_cap]
-    if resp.status_code >= 400:
-        return StepResult(False, output, f"HTTP {resp.status_code}", retryable=resp.status_code >= 500)
+    output = resp.body.decode(resp.encoding or "utf-8", "replace")[:settings.output_cap]
+    if resp.status >= 400:
+        return StepResult(False, output, f"HTTP {resp.status}", retryable=resp.status >= 500)
     return StepResult(True, output)
 
 

@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 
 from smartbot.storage.db import head_revision
 from smartbot.storage.tables import Base
+from smartbot.storage.tables.knowledge import UNMODELLED_TABLES
 
 
 def test_upgrade_from_empty_reaches_head(db):
@@ -19,8 +20,14 @@ def test_upgrade_from_empty_reaches_head(db):
 
 def test_models_and_migrations_agree(db):
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": _modelled})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def _modelled(name, kind, parent) -> bool:
+    """The per-dialect full-text index of the knowledge spaces is made by its migration alone."""
+    return not (kind == "table" and name in UNMODELLED_TABLES)
 
 
 def test_role_templates_and_default_rules_are_seeded(db):

@@ -1,5 +1,6 @@
 """OpenAI-compatible chat completions (OpenAI, DeepSeek, Qwen, Moonshot, Zhipu, vLLM, llama.cpp,
 Ollama's /v1): POST {base_url}/chat/completions. Never sends the key anywhere but its own header.
+`embed` asks the same server's POST {base_url}/embeddings (knowledge spaces use it).
 
 Streamed, the answer is server-sent events of `chat.completion.chunk` objects ending in
 `data: [DONE]`; a tool call comes in deltas by index (its id and name first, its arguments in
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Iterator
 
 import requests
@@ -17,12 +19,13 @@ import requests
 from ...errors import ProviderError
 from ..base import ModelRequest, ModelResponse, ToolCall, ToolSpec, Usage
 from . import wire
-from .http import HttpProvider, send_call, as_int, malformed, raise_for_status
+from .http import HttpProvider, as_int, malformed, post, raise_for_status, send_call
 
 log = logging.getLogger(__name__)
 
 USAGE_OPTION = {"include_usage": True}
 TRANSCRIPTIONS_PATH = "/audio/transcriptions"
+EMBEDDINGS_ANSWER_BYTES = 64_000_000    # a batch of vectors as JSON text
 
 
 class OpenAIProvider(HttpProvider):
@@ -61,6 +64,25 @@ class OpenAIProvider(HttpProvider):
             text=text, provider=name, model=str(data.get("model") or self.spec.model),
             usage=Usage(as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))),
             finish_reason=str(choice.get("finish_reason") or ""), latency=latency, tool_calls=calls)
+
+    def embed(self, texts: list[str], model: str, timeout: tuple[float, float]) -> list[list[float]]:
+        """One vector per text, in order; ProviderError when the answer does not hold them."""
+        name = self.spec.name
+        url = self.spec.base_url.rstrip("/") + "/embeddings"
+        resp = post(self._session, name, url, {"model": model or self.spec.model, "input": texts}, timeout)
+        try:
+            data = wire.decode_json(wire.read_all(resp, name, EMBEDDINGS_ANSWER_BYTES,
+                                                  time.monotonic() + self.spec.total_timeout), name)
+        finally:
+            resp.close()
+        try:
+            items = sorted(data["data"], key=lambda item: int(item.get("index", 0)))
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise malformed(name, "answer lacks data[].embedding") from None
+        if len(vectors) != len(texts):
+            raise malformed(name, f"answer holds {len(vectors)} vectors for {len(texts)} texts")
+        return vectors
 
     def stream_parser(self) -> wire.StreamParser:
         return ChunkStream(self.spec.name, self.spec.model)

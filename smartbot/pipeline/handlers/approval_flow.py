@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ... import audit
 from ...audit import AuditEvent, actors
-from ...auth import identities, rbac
+from ...auth import identities, rbac, requesters
 from ...auth.rbac import Principal
 from ...errors import CommandRejected
 from ...executor import approvals, catalogue
@@ -126,10 +126,7 @@ def _is_own(conn: Connection, row: Row[Any], principal: Principal) -> bool:
         return True
     if principal.user_id is None:
         return False
-    channel, _, platform_user = row.requester.partition(":")
-    owner = conn.execute(sa.select(_identities.c.user_id).where(_identities.c.channel == channel,
-                                                                _identities.c.platform_user_id == platform_user)).scalar()
-    return owner == principal.user_id
+    return requesters.user_of(conn, row.requester) == principal.user_id
 
 
 def run_approved(ctx: HandlerContext, approval_id: int) -> str:
@@ -167,7 +164,6 @@ def run_approved(ctx: HandlerContext, approval_id: int) -> str:
 
 def _prepare(ctx: HandlerContext, row: Row[Any]) -> tuple[CommandSpec, list[str], dict[str, str], OwnVariables]:
     """The command as it stands now, checked again for the requester as they stand now."""
-    channel, _, platform_user = row.requester.partition(":")
     with ctx.db.read() as conn:
         own = own_variables(ctx.settings, conn)
         try:
@@ -175,8 +171,8 @@ def _prepare(ctx: HandlerContext, row: Row[Any]) -> tuple[CommandSpec, list[str]
         except catalogue.DefinitionError as exc:
             raise CommandRejected(reason("reason.approval.definition_refused", field=exc.field,
                                          problem=exc.reason)) from None
-        requester = identities.resolve(conn, channel, platform_user, row.requester_name,
-                                       ctx.settings.security.default_role)
+        requester = requesters.principal_of(conn, row.requester, row.requester_name,
+                                            ctx.settings.security.default_role)
     if spec is None or not spec.enabled:
         raise CommandRejected(reason("reason.approval.command_gone"))
     if requester is None:
@@ -197,6 +193,8 @@ def _finish(ctx: HandlerContext, row: Row[Any], status: str, summary: dict[str, 
 
 
 def _tell_requester(conn: Connection, ctx: HandlerContext, row: Row[Any], what: str, text: str) -> None:
+    if not row.channel:         # asked outside any chat (the API, /mcp): the approvals list tells them
+        return
     if len(text) > NOTICE_LIMIT:
         text = text[:NOTICE_LIMIT] + "\n[...]"
     reply = Reply(row.channel, row.chat_id, text, reply_context=row.reply_context or {})

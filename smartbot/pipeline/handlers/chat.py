@@ -10,6 +10,7 @@ once its tool rounds are done. Where the platform has one, a typing indicator sh
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from ...assistant import memory, usage
 from ...audit import AuditEvent
@@ -26,6 +27,8 @@ from ..outcome import Outcome
 from ...router import Route
 from .base import HandlerContext
 from .command import origin_of
+from .knowledge_answer import ground, knowledge_spaces_for
+from ...knowledge import prompt as knowledge_prompt
 from .tool_calls import complete_with_tools
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,16 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
     if not intake.text and not intake.images:
         return Outcome(texts=intake.notices or [t("media.nothing_read", ctx.locale)], result="media_refused",
                        audit=intake.audit, usage=intake.spent)
+    sources = None
+    spaces = knowledge_spaces_for(route.params, ctx.profile)
+    if spaces:      # searched with what the user said, a voice note's transcript included
+        sources, unanswered = ground(ctx, replace(msg, text=intake.remembered), principal, history, spaces)
+        if unanswered is not None:
+            unanswered.audit += intake.audit
+            unanswered.usage += intake.spent
+            return unanswered
+        if sources is not None:
+            system = knowledge_prompt.system_prompt(system, sources, ctx.locale)
     messages = [{"role": "system", "content": system}]
     messages += [{"role": turn.role, "content": turn.content} for turn in history]
     messages.append({"role": "user", "content": intake.text, **({"images": intake.images} if intake.images else {})})
@@ -100,6 +113,8 @@ def handle_chat(ctx: HandlerContext, msg: InboundMessage, principal: Principal, 
             shown.close()
     text, files = output.take_files(answer.text.strip(), ctx.settings.media.max_bytes)
     text = text or t("model.bad_answer", ctx.locale)
+    if sources is not None:
+        text = knowledge_prompt.with_sources(text, sources, ctx.locale)
     if intake.images and not _sees(choice.chain, answer.provider):
         intake.notices.append(t("media.no_vision", ctx.locale))
     # The calls' usage is written with the outcome, by the transaction that finishes the message.

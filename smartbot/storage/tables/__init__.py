@@ -14,11 +14,14 @@ from .workflows import Schedule, Workflow, WorkflowRun, WorkflowStep
 from .signatures import SeenSignature
 from .previews import MessagePreview
 from .uploads import ChatUpload
+from .api_tokens import ApiToken, McpSession
 from .chat_care import Handoff, Profile
+from .knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeSpace
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
     "ConversationMessage", "AuditHead", "AuditLog", "Provider", "Rule", "Setting", "AlertState", "ChannelLease", "SharedCounter",
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
-    "SeenSignature", "MessagePreview", "ChatUpload", "Handoff", "Profile",
+    "SeenSignature", "MessagePreview", "ChatUpload", "Handoff", "Profile", "ApiToken", "McpSession",
+    "KnowledgeSpace", "KnowledgeDocument", "KnowledgeChunk",
 ]

@@ -1,0 +1,74 @@
+"""Text -> search terms, the same for documents and questions and for both dialects' indexes.
+
+Latin-script (and other spaced) text becomes lowercase words, lightly stemmed (-s, -ed, -ing) and common
+function words left out; Chinese, Japanese and Korean text, written without spaces, becomes
+overlapping character bigrams ("营业时间" -> 营业 业时 时间), so a Chinese question finds a
+Chinese answer without a dictionary. Terms are plain word characters only: they are safe to put
+in an FTS5 or tsquery expression as they are.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+MAX_QUERY_TERMS = 48
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKENS = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
+_IS_CJK = re.compile(rf"[{_CJK}]")
+_STOP = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in into
+is it its me my no not of on or our shall should so than that the their them then there these they this to us
+was we were what when where which who why will with would you your yours about any also just please tell
+much many some""".split())
+_CJK_STOP = frozenset("我们 你们 什么 是什 怎么 么样 吗 的 了 是 在 有 请问 可以 一下 哪些 如何 多少 吧 呢 啊".split())
+
+
+@functools.lru_cache(maxsize=65536)
+def _word(token: str) -> str:
+    """A light stemmer, the same for documents and questions: returned, returns -> return. Cached:
+    a language has few words, and a search reads each candidate chunk's words again."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+        token = token[:-1]
+    if len(token) > 5 and token.endswith("ing"):
+        return token[:-3]
+    if len(token) > 4 and token.endswith("ed"):
+        return token[:-2]
+    return token
+
+
+def terms(text: str) -> list[str]:
+    """Every term of `text`, in order, repeats kept (what a document is indexed with)."""
+    out: list[str] = []
+    for token in _TOKENS.findall(unicodedata.normalize("NFKC", text).lower()):
+        if _IS_CJK.match(token):
+            if len(token) == 1:
+                out.append(token)
+            else:
+                out.extend(token[i:i + 2] for i in range(len(token) - 1))
+        elif token not in _STOP and len(token) < 40:
+            out.append(_word(token))
+    return out
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct terms of a question worth searching for, in order, at most MAX_QUERY_TERMS."""
+    seen: dict[str, None] = {}
+    for term in terms(text):
+        if term not in _CJK_STOP:
+            seen.setdefault(term, None)
+    return list(seen)[:MAX_QUERY_TERMS]
+
+
+def coverage(question: list[str], text: str) -> float:
+    """How much of a question `text` answers (0..1): the question's terms found in it, over the
+    terms one could expect to find. About half the bigrams of a Chinese sentence straddle two words
+    (们几, 购有) and are in no document, so a bigram counts half towards that expectation. The same
+    score on both dialects, which a space's `min_score` is compared with."""
+    if not question:
+        return 0.0
+    found = set(terms(text))
+    bigrams = sum(1 for term in question if _IS_CJK.match(term) and len(term) == 2)
+    expected = len(question) - bigrams + (bigrams + 1) // 2
+    return min(1.0, sum(1 for term in question if term in found) / expected)
