@@ -23,7 +23,7 @@ def test_a_profile_made_on_the_page_applies_and_bad_input_is_named(site, fake_mo
     assert "Per-chat profiles" in page.get("/admin/profiles").text
     assert "按聊天的配置档" in page.get("/admin/profiles?lang=zh-CN").text
     made = page.post("/admin/profiles", {"name": "shop", "match": '{"chat_id": "shop"}', "priority": "3",
-                                         "locale": "", "model_route": "", "tools": "off", "knowledge": "faq",
+                                         "locale": "", "model_route": "", "tools": "off", "knowledge": "",
                                          "system_prompt": "You sell tea.", "enabled": "on"})
     assert made.status_code == 200 and "shop" in made.text
     chat.say("hi", chat="shop")

@@ -48,11 +48,11 @@ def test_the_sdk_lists_only_what_the_user_may_run_and_an_allowed_call_runs(serve
     listed, said = sdk(app, made["token"], work)
     tools = {t.name: t for t in listed.tools}
     assert set(tools) == {"command_echo", "command_deploy"}
-    schema = tools["command_echo"].input_schema
+    schema = tools["command_echo"].inputSchema
     assert schema["properties"]["text"]["pattern"] == "[a-z ]{1,40}" and schema["required"] == ["text"]
     assert "approval" in tools["command_deploy"].description
-    assert not said.is_error and "hello from mcp" in said.content[0].text
-    assert said.structured_content["status"] == "ran" and said.structured_content["exit_code"] == 0
+    assert not said.isError and "hello from mcp" in said.content[0].text
+    assert said.structuredContent["status"] == "ran" and said.structuredContent["exit_code"] == 0
     db = app.runtime.db
     served_calls = audit_rows(db, "mcp.served_call")
     assert [(r.actor, details(r)["tool"], details(r)["status"]) for r in served_calls] == \
@@ -70,7 +70,7 @@ def test_calls_outside_the_users_rights_are_refused_and_audited(served):
             ("nothing_here", {}), ("workflow_missing", {}))]
 
     wiped, bad_args, audit_log, unknown, workflow = sdk(app, made["token"], work)
-    assert all(r.is_error for r in (wiped, bad_args, audit_log, unknown, workflow))
+    assert all(r.isError for r in (wiped, bad_args, audit_log, unknown, workflow))
     assert "command:run:wipe" in wiped.content[0].text
     assert "text" in bad_args.content[0].text
     db = app.runtime.db
@@ -88,8 +88,8 @@ def test_a_command_that_needs_approval_waits_and_runs_once_approved(served):
         return await session.call_tool("command_deploy", {})
 
     waiting = sdk(app, made["token"], work)
-    assert not waiting.is_error and waiting.structured_content["status"] == "pending"
-    approval_id = waiting.structured_content["approval_id"]
+    assert not waiting.isError and waiting.structuredContent["status"] == "pending"
+    approval_id = waiting.structuredContent["approval_id"]
     assert f"#{approval_id}" in waiting.content[0].text or str(approval_id) in waiting.content[0].text
     db = app.runtime.db
     assert audit_rows(db, "approval.requested")[0].actor == "admin:olga"
@@ -107,7 +107,7 @@ def test_a_command_that_needs_approval_waits_and_runs_once_approved(served):
     assert ran[0].actor == "admin:olga" and details(ran[0])["approved_by"] == "admin:root"
     assert audit_rows(db, "reply.failed") == []
     own = sdk(app, admin.post("/tokens", {"name": "root's"}).json()["token"], work)      # nobody approves their own
-    refused = admin.post(f"/approvals/{own.structured_content['approval_id']}/approve")
+    refused = admin.post(f"/approvals/{own.structuredContent['approval_id']}/approve")
     assert refused.status_code == 403, refused.text
 
 
@@ -163,16 +163,16 @@ def test_an_admin_gets_the_workflows_and_the_read_only_views(served):
     names = {t.name for t in listed.tools}
     assert {"command_echo", "command_deploy", "command_wipe", "workflow_greet", "smartbot_dashboard",
             "smartbot_audit_log"} <= names
-    assert not figures.is_error and "inbox" in figures.structured_content
-    assert not started.is_error and started.structured_content["status"] == "started"
-    run_id = started.structured_content["run_id"]
+    assert not figures.isError and "inbox" in figures.structuredContent
+    assert not started.isError and started.structuredContent["status"] == "started"
+    run_id = started.structuredContent["run_id"]
     deadline = time.monotonic() + 15
     while admin.get(f"/workflow-runs/{run_id}").json()["status"] not in ("succeeded", "failed"):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert admin.get(f"/workflow-runs/{run_id}").json()["status"] == "succeeded"
-    actions = [e["action"] for e in log.structured_content["events"]]
+    actions = [e["action"] for e in log.structuredContent["events"]]
     assert actions and set(actions) == {"api_token.created"}
-    assert bad.is_error and "since" in bad.content[0].text
+    assert bad.isError and "since" in bad.content[0].text
     assert [details(r)["tool"] for r in audit_rows(app.runtime.db, "mcp.served_call")] == \
         ["smartbot_dashboard", "workflow_greet", "smartbot_audit_log", "smartbot_audit_log"]

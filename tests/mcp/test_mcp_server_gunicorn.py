@@ -33,7 +33,7 @@ def test_sessions_are_served_by_every_worker_and_the_sdk_works_under_gunicorn(gu
             return await s.call_tool("command_echo", {"text": "gunicorn"})
 
         said = sdk(app, token, work)
-        assert not said.is_error and "gunicorn" in said.content[0].text
+        assert not said.isError and "gunicorn" in said.content[0].text
         assert [r.actor for r in audit_rows(db, "mcp.served_call")] == ["admin:root"]
     finally:
         db.dispose()

@@ -151,3 +151,29 @@ def test_a_delegated_admin_cannot_route_chats_to_a_provider_nor_touch_profiles_w
     assert vic.get("/profiles").status_code == 403 and vic.post("/profiles", {"name": "v"}).status_code == 403
     assert audit_rows(app.runtime.db, "api.denied")
     assert api.get("/profiles/missing").status_code == 404 and api.delete("/profiles/missing").status_code == 404
+
+
+def test_a_profiles_knowledge_spaces_answer_its_chats_and_need_admin_knowledge(setup, fake_model):
+    from tests.support.knowledge_files import wait_indexed
+
+    app, api, chat = setup
+    assert api.post("/knowledge/spaces", {"name": "teas"}).status_code == 201
+    assert api.post("/knowledge/spaces/teas/documents",
+                    {"title": "Oolong", "text": "# Oolong\n\nOur oolong is steeped at 90 degrees for three minutes."}
+                    ).status_code == 202
+    assert wait_indexed(api, "teas", "Oolong")["status"] == "ready"
+    assert api.post("/profiles", {"name": "shop", "match": {"chat_id": "shop"}, "knowledge": ["teas"]}).status_code == 201
+    chat.say("How long is oolong steeped?", chat="shop")
+    assert "[1] Oolong" in system_prompt(fake_model) and "90 degrees" in system_prompt(fake_model)
+    chat.say("How long is oolong steeped?", chat="elsewhere")      # no profile there: the rule names no space
+    assert "90 degrees" not in system_prompt(fake_model)
+
+    api.post("/roles", {"name": "profile-editor", "permissions": ["admin:login", "admin:profiles"]})
+    api.post("/users", {"name": "pam", "roles": ["profile-editor"], "password": ADMIN_PASSWORD})
+    pam = login(app.url, "pam")
+    refused = pam.post("/profiles", {"name": "sneaky", "knowledge": ["teas"]})
+    assert refused.status_code == 403 and "admin:knowledge" in refused.json()["error"]
+    assert pam.patch("/profiles/shop", {"knowledge": ["teas", "more"]}).status_code == 403
+    assert pam.post("/profiles", {"name": "plain", "system_prompt": "Hi."}).status_code == 201
+    denied = audit_rows(app.runtime.db, "delegation.denied")
+    assert len(denied) == 2 and details(denied[0])["permission"] == "admin:knowledge"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-import httpx2
+import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -12,8 +12,8 @@ from mcp.client.streamable_http import streamable_http_client
 def sdk(app: Any, token: str, work: Callable[[ClientSession], Awaitable[Any]]) -> Any:
     """Run `work` in an initialized SDK session against the app's /mcp with `token`."""
     async def go() -> Any:
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
-            async with streamable_http_client(app.url + "/mcp", http_client=http) as (read, write):
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            async with streamable_http_client(app.url + "/mcp", http_client=http) as (read, write, _session_id):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
                     return await work(session)
