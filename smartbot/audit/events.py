@@ -136,6 +136,8 @@ RESULTS: dict[str, str] = {
     "rate_limited": "a user sent more chat messages a minute than allowed",
     "waiting": "a conversation waits for a person (handed off); the bot stays quiet in it",
     "held": "a message came into a conversation a person holds: stored and passed to the agents, no model call",
+    "media_refused": "a file sent in chat was not read: too large, not what it claimed to be, or not obtainable",
+    "unanswered": "nothing in the knowledge spaces answered the question; the bot said it does not know",
     "firing": "an alert was raised",
     "resolved": "a problem an alert was raised for is over",
 }

@@ -16,7 +16,7 @@ PASSWORD = "correct-horse-battery"
 BAD_YAML = "name: broken\nsteps:\n  - {name: tell, kind: telegram}\n"
 # (path, form, the English message as the page showed it before it could be translated)
 REFUSALS = [
-    ("/admin/workflows", {"yaml": BAD_YAML}, "steps[0].kind: must be one of command, model, message, http, condition"),
+    ("/admin/workflows", {"yaml": BAD_YAML}, "steps[0].kind: must be one of command, model, message, http, condition, mcp"),
     ("/admin/workflows", {"yaml": "name: broken\nsteps: []\n"}, "steps: must be a non-empty list of steps"),
     ("/admin/providers", {"name": "leaky", "kind": "openai", "base_url": "https://me:pw@api.example.com/v1",
                           "model": "m-1", "enabled": "on"},
