@@ -35,6 +35,7 @@ from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
 from .support import buttons, files, http, markup
 from .base import WEBHOOK, PlatformStreamingConfig, WebRequest
+from .support.telegram_mentions import NameNeeded, addressing, addressing_entities
 from .support.common import (PlatformChannel, PlatformConfig, display_name, group_trigger_setting, json_object, need_id,
                      need_object, optional_object, optional_text, text_field)
 
@@ -49,8 +50,6 @@ _CHAT_TYPES = {"private": DIRECT, "group": GROUP, "supergroup": GROUP}
 _MEDIA = (("photo", "image"), ("document", "file"), ("audio", "audio"), ("voice", "voice"),
           ("video", "video"), ("video_note", "video"), ("animation", "video"))
 _USERNAME_RETRY_SECONDS = 60.0
-_ADDRESSING_ENTITIES = ("mention", "text_mention", "bot_command")
-_SPACES = re.compile(r"[ \t]{2,}")
 CALLBACK_TEXT_LIMIT = 200       # answerCallbackQuery's text
 
 
@@ -143,10 +142,10 @@ class TelegramChannel(PlatformChannel):
             == self.config.bot_id
         unsettled: dict[str, Any] = {}
         try:
-            addressed = _addressing(text, entities, replied, self._username or None, self.config.bot_id)
-        except _NameNeeded:     # only getMe can tell whom the mention or command names: the worker asks
+            addressed = addressing(text, entities, replied, self._username or None, self.config.bot_id)
+        except NameNeeded:     # only getMe can tell whom the mention or command names: the worker asks
             addressed = (replied, text)
-            unsettled = {"text": text, "entities": _addressing_entities(entities), "replied": replied}
+            unsettled = {"text": text, "entities": addressing_entities(entities), "replied": replied}
         if addressed is None:
             return []       # a command for another bot in the same group
         mentioned, text = addressed
@@ -188,7 +187,7 @@ class TelegramChannel(PlatformChannel):
         pending = msg.unsettled
         if not pending:
             return msg
-        addressed = _addressing(str(pending.get("text") or ""), list(pending.get("entities") or []),
+        addressed = addressing(str(pending.get("text") or ""), list(pending.get("entities") or []),
                                 bool(pending.get("replied")), self._bot_username(), self.config.bot_id)
         if addressed is None:
             return None
@@ -383,57 +382,6 @@ def _error_code(data: dict[str, Any]) -> int:
     return code if isinstance(code, int) and code >= 400 else 400
 
 
-class _NameNeeded(Exception):
-    """Deciding whom a message addresses needs this bot's username, which is not known yet."""
-
-
-def _addressing(text: str, entities: list[Any], replied_to_me: bool, username: str | None,
-                bot_id: str) -> tuple[bool, str] | None:
-    """(addressed to this bot?, text without the bot's mention); None for another bot's command.
-    `username` None: not known yet; _NameNeeded when the answer depends on it."""
-    units = _Utf16(text)
-    cuts: list[tuple[int, int, str]] = []
-    mentioned = replied_to_me
-    for entity in entities:
-        if not isinstance(entity, dict):
-            continue
-        kind, offset, length = entity.get("type"), entity.get("offset"), entity.get("length")
-        if not isinstance(offset, int) or not isinstance(length, int):
-            continue
-        piece = units.slice(offset, length)
-        if kind == "mention" and _is(piece[1:], username):
-            mentioned = True
-            cuts.append((offset, length, ""))
-        elif kind == "text_mention" and str(optional_object(entity, "user").get("id")) == bot_id:
-            mentioned = True
-            cuts.append((offset, length, ""))
-        elif kind == "bot_command" and offset == 0 and "@" in piece:
-            command, _, target = piece.partition("@")
-            if not _is(target, username):
-                return None
-            mentioned = True
-            cuts.append((offset, length, command))
-    return mentioned, (_SPACES.sub(" ", units.replace(cuts)) if cuts else text).strip()
-
-
-def _is(name: str, username: str | None) -> bool:
-    if username is None:
-        raise _NameNeeded()
-    return bool(username) and name.lower() == username.lower()
-
-
-def _addressing_entities(entities: list[Any]) -> list[dict[str, Any]]:
-    """The entities `_addressing` reads, as the worker needs them stored (the update itself is not)."""
-    kept = []
-    for entity in entities:
-        if isinstance(entity, dict) and entity.get("type") in _ADDRESSING_ENTITIES:
-            item = {k: entity.get(k) for k in ("type", "offset", "length")}
-            if entity.get("type") == "text_mention":
-                item["user"] = {"id": optional_object(entity, "user").get("id")}
-            kept.append(item)
-    return kept
-
-
 class _EntitiesRejected(Exception):
     """Telegram could not parse the formatted text; the reply goes again as plain text."""
 
@@ -462,22 +410,6 @@ def _private(reply: Reply) -> bool:
 def _draft_id(delivery_id: str) -> int:
     """A draft id (non-zero) that is the same for every try of one reply."""
     return int(hashlib.sha256(delivery_id.encode()).hexdigest()[:8], 16) % 2_000_000_000 + 1
-
-
-class _Utf16:
-    """Telegram's entity offsets count UTF-16 code units, not Python characters."""
-
-    def __init__(self, text: str) -> None:
-        self.data = text.encode("utf-16-le")
-
-    def slice(self, offset: int, length: int) -> str:
-        return self.data[offset * 2:(offset + length) * 2].decode("utf-16-le", "replace")
-
-    def replace(self, cuts: list[tuple[int, int, str]]) -> str:
-        data = self.data
-        for offset, length, new in sorted(cuts, reverse=True):
-            data = data[:offset * 2] + new.encode("utf-16-le") + data[(offset + length) * 2:]
-        return data.decode("utf-16-le", "replace")
 
 
 def _attachments(message: dict[str, Any]) -> list[Attachment]:
