@@ -13,9 +13,9 @@ The URL check is answered with its challenge; im.message.receive_v1 becomes an I
 keyed on message_id (Feishu re-pushes and replays history under new event ids); every other event
 is acknowledged and ignored.
 Outbound: a reply to the message (POST /open-apis/im/v1/messages/<id>/reply) carrying the reply's
-delivery id as Feishu's `uuid`, so a retried send is not shown twice. A reply shown while it is
-written (`stream`) is a card (msg_type interactive) updated with PATCH /open-apis/im/v1/messages/<id>,
-its last update the final reply.
+delivery id as Feishu's `uuid`, so a retried send is not shown twice; files are uploaded first
+(im/v1/images, im/v1/files). A reply shown while written is a CardKit streaming card
+(support/feishu_cards.py), or where CardKit is refused a card updated by PATCH.
 Buttons: a reply offering decision buttons is an interactive card (a text block and an action block
 of buttons whose value carries the press's data, `update_multi` so every viewer sees an update). A
 press is the `card.action.trigger` event (the same subscription, signed and encrypted like every
@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +47,7 @@ from .support import buttons, files, http
 from .support.common import optional_object
 from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects, load_json
 from .support.cipher import AES_BLOCK, DecryptError, open_cbc
+from .support.feishu_cards import BUTTON_VALUE, StreamingCards, card as _card, is_card_handle
 from .support.feishu_content import read_content, resolve_mentions
 from .support.groups import addressed, group_trigger_setting
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
@@ -56,7 +58,6 @@ log = logging.getLogger(__name__)
 URL_VERIFICATION = "url_verification"
 MESSAGE_EVENT = "im.message.receive_v1"
 CARD_ACTION_EVENT = "card.action.trigger"
-BUTTON_VALUE = "smartbot_decision"      # the key of a card button's value that holds the press's data
 TIMESTAMP_HEADER = "X-Lark-Request-Timestamp"
 NONCE_HEADER = "X-Lark-Request-Nonce"
 SIGNATURE_HEADER = "X-Lark-Signature"
@@ -64,6 +65,7 @@ TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 # Codes from Feishu's server error code list: a token that is invalid or expired, and rate limits.
 TOKEN_CODES = {99991661, 99991663, 99991664, 99991671}
 RATE_LIMIT_CODES = {99991400, 230020}
+CARDKIT_RETRY = 600.0       # seconds before a process tries CardKit again after Feishu refused it
 # The one answer to every encrypted body that fails after the signature check (or that has none
 # and is not the console's URL check): it names what to check, never which step failed.
 UNVERIFIED = (f"the request did not verify: events must carry a valid {SIGNATURE_HEADER}, decrypt with "
@@ -87,6 +89,8 @@ class FeishuConfig(ModeConfig, PlatformStreamingConfig):
                                    help="seconds; older events are refused (Feishu re-pushes for up to 6 hours)")
     connect_timeout: float = setting(3.0, minimum=0.1)
     read_timeout: float = setting(10.0, minimum=0.1)
+    cardkit: bool = setting(True, help="stream replies into a CardKit streaming card (scope cardkit:card:write); "
+                                       "false, or when Feishu refuses it: a card updated by PATCH")
 
     def validate(self, path: str) -> None:
         if connects(self):      # the long connection needs app_id and app_secret only
@@ -117,6 +121,8 @@ class FeishuChannel(Channel):
         self._http = http.pooled_session()
         self._aes_key = hashlib.sha256(config.encrypt_key.encode("utf-8")).digest() if config.encrypt_key else b""
         self.tokens = AccessTokenCache("feishu", self._fetch_token)
+        self.cards = StreamingCards(self._api)
+        self._cardkit_refused_until = 0.0
 
     # -- inbound ---------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
@@ -276,6 +282,9 @@ class FeishuChannel(Channel):
         if answer:
             self._answer_press(reply, answer)
             return
+        if reply.file:
+            self._send_file(reply)
+            return
         offered = buttons.buttons_of(reply.reply_context)
         if offered:
             msg_type, content = "interactive", _card(reply.text, offered)
@@ -285,54 +294,85 @@ class FeishuChannel(Channel):
             msg_type, content = "text", {"text": reply.text}
         self._create(reply, msg_type, content, reply.delivery_id)
 
-    # -- replies shown while written: a card, updated (PATCH) until it holds the final reply --
+    def _send_file(self, reply: Reply) -> None:
+        """An image uploaded to im/v1/images and sent as msg_type image, any other file to im/v1/files
+        as msg_type file. A retried send uploads again; the message carries the reply's uuid."""
+        name, mime = reply.file.get("name") or "file", reply.file.get("mime") or "application/octet-stream"
+        kind = "image" if mime.startswith("image/") else "file"
+        fields = {"image_type": "message"} if kind == "image" else \
+            {"file_type": "pdf" if mime == "application/pdf" else "stream", "file_name": name}
+        key = self._api("POST", f"/open-apis/im/v1/{kind}s", form=(fields, {kind: (name, reply.file_bytes(), mime)}))
+        if not isinstance(key.get(f"{kind}_key"), str) or not key[f"{kind}_key"]:
+            raise DeliveryError(f"Feishu answered the upload without its {kind}_key", retryable=False)
+        self._create(reply, kind, {f"{kind}_key": key[f"{kind}_key"]}, reply.delivery_id)
+
+    # -- replies shown while written: a streaming card, else a card updated by PATCH ---------------
     def can_preview(self, reply: Reply) -> bool:
         return True
 
     def start_preview(self, reply: Reply) -> str:
         # Its own uuid: a retried start is not shown twice, and it is not the final reply's.
-        data = self._create(reply, "interactive", _card(reply.text, markdown=True), f"preview-{reply.delivery_id}")
-        message_id = data.get("data", {}).get("message_id") if isinstance(data.get("data"), dict) else None
+        uuid = f"preview-{reply.delivery_id}"
+        if self.config.cardkit and time.monotonic() >= self._cardkit_refused_until:
+            try:
+                handle = self.cards.create(reply.text)
+            except DeliveryError as exc:
+                if exc.retryable:
+                    raise
+                log.warning("feishu: CardKit refused a streaming card (%s); replies are shown by updating a card "
+                            "instead (grant the app cardkit:card:write to stream)", exc.reason)
+                self._cardkit_refused_until = time.monotonic() + CARDKIT_RETRY
+            else:
+                self._create(reply, "interactive", self.cards.message_content(handle), uuid)
+                return handle
+        message_id = self._create(reply, "interactive", _card(reply.text, markdown=True), uuid).get("message_id")
         if not isinstance(message_id, str) or not message_id:
             raise DeliveryError("Feishu answered the preview card without a message_id", retryable=False)
         return message_id
 
     def update_preview(self, reply: Reply, handle: str) -> None:
-        url = f"{self._base}/open-apis/im/v1/messages/{quote(handle, safe='')}"
+        if is_card_handle(handle):
+            self.cards.write(handle, reply.text)
+            return
         body = {"content": json.dumps(_card(reply.text, markdown=True), ensure_ascii=False)}
-        with_token(self.tokens, lambda token: self._post(url, body, None, {"Authorization": f"Bearer {token}"},
-                                                         method="PATCH"))
+        self._api("PATCH", f"/open-apis/im/v1/messages/{quote(handle, safe='')}", body)
+
+    def finish_preview(self, reply: Reply, handle: str) -> None:
+        if is_card_handle(handle):
+            self.cards.finish(handle, reply.text, reply.delivery_id)
+        else:
+            self.update_preview(reply, handle)
+
+    def _api(self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, str] | None = None,
+             form: tuple[dict[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One call with the tenant token (JSON `body`, or `form` fields and files); the answer's `data`."""
+        answer = with_token(self.tokens, lambda token: self._post(self._base + path, body or {}, params,
+                                                                  {"Authorization": f"Bearer {token}"}, method, form))
+        return answer.get("data") if isinstance(answer.get("data"), dict) else {}
 
     def _create(self, reply: Reply, msg_type: str, content: dict[str, Any], uuid: str) -> dict[str, Any]:
         body: dict[str, Any] = {"msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False)}
         if uuid:
             body["uuid"] = uuid[:50]
         message_id = str(reply.reply_context.get("message_id") or "")
-        params = None
-        if message_id:
-            url = f"{self._base}/open-apis/im/v1/messages/{quote(message_id, safe='')}/reply"
-            if reply.reply_context.get("thread_id"):
-                body["reply_in_thread"] = True
-        else:
-            url, params = f"{self._base}/open-apis/im/v1/messages", {"receive_id_type": "chat_id"}
+        if not message_id:
             body["receive_id"] = reply.chat_id
-        return with_token(self.tokens,
-                          lambda token: self._post(url, body, params, {"Authorization": f"Bearer {token}"}))
+            return self._api("POST", "/open-apis/im/v1/messages", body, {"receive_id_type": "chat_id"})
+        if reply.reply_context.get("thread_id"):
+            body["reply_in_thread"] = True
+        return self._api("POST", f"/open-apis/im/v1/messages/{quote(message_id, safe='')}/reply", body)
 
     def _answer_press(self, reply: Reply, answer: str) -> None:
         """The pressed card shows the decision (buttons gone), or the presser alone sees a refusal."""
         ctx = reply.reply_context
         card = _card(reply.text, [])
         if answer == buttons.UPDATE:
-            url = f"{self._base}/open-apis/im/v1/messages/{quote(str(ctx.get('pressed_message_id') or ''), safe='')}"
-            body: dict[str, Any] = {"content": json.dumps(card, ensure_ascii=False)}
-            method = "PATCH"
+            self._api("PATCH", f"/open-apis/im/v1/messages/{quote(str(ctx.get('pressed_message_id') or ''), safe='')}",
+                      {"content": json.dumps(card, ensure_ascii=False)})
         else:
-            url, method = f"{self._base}/open-apis/ephemeral/v1/send", "POST"
-            body = {"chat_id": str(ctx.get("chat_id") or reply.chat_id), "open_id": str(ctx.get("presser") or ""),
-                    "msg_type": "interactive", "card": card}
-        with_token(self.tokens, lambda token: self._post(url, body, None, {"Authorization": f"Bearer {token}"},
-                                                         method))
+            self._api("POST", "/open-apis/ephemeral/v1/send", {
+                "chat_id": str(ctx.get("chat_id") or reply.chat_id), "open_id": str(ctx.get("presser") or ""),
+                "msg_type": "interactive", "card": card})
 
     def fetch(self, msg: InboundMessage, attachment: Attachment, limits: files.FetchLimits) -> bytes:
         """The message resource API: GET /open-apis/im/v1/messages/{message_id}/resources/{key}."""
@@ -355,9 +395,10 @@ class FeishuChannel(Channel):
     def _base(self) -> str:
         return self.config.api_base.rstrip("/")
 
-    def _post(self, url: str, body: dict[str, Any], params: dict[str, str] | None,
-              headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
-        resp = http.request(self._http, method, url, json=body, params=params, headers=headers,
+    def _post(self, url: str, body: dict[str, Any], params: dict[str, str] | None, headers: dict[str, str],
+              method: str = "POST", form: tuple[dict[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
+        sending = {"data": form[0], "files": form[1]} if form else {"json": body}
+        resp = http.request(self._http, method, url, params=params, headers=headers, **sending,
                             timeout=(self.config.connect_timeout, self.config.read_timeout), answer_client_errors=True)
         data = json_object(resp, "Feishu")
         code = data.get("code")
@@ -392,18 +433,6 @@ def _error(code: Any, data: dict[str, Any], resp: requests.Response) -> Delivery
                              retry_after=retry_after_seconds(wait))
     return DeliveryError(f"Feishu refused the call (code {code}: {str(data.get('msg') or '')[:200]})",
                          retryable=False)
-
-
-def _card(text: str, offered: list[dict[str, Any]] | None = None, markdown: bool = False) -> dict[str, Any]:
-    """An interactive card that an update shows to everyone who sees it: the text (as markdown for a
-    reply being written), and the decision buttons when there are any."""
-    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": text} if markdown else
-                                      {"tag": "div", "text": {"tag": "plain_text", "content": text}}]
-    if offered:
-        elements.append({"tag": "action", "actions": [
-            {"tag": "button", "text": {"tag": "plain_text", "content": b["label"]},
-             "type": "primary" if b["approve"] else "danger", "value": {BUTTON_VALUE: b["data"]}} for b in offered]})
-    return {"config": {"wide_screen_mode": True, "update_multi": True}, "elements": elements}
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..i18n import available, catalogue, language_name, t
 from ..messages import Attachment, InboundMessage
 from ..storage import uploads
 from ..web.context import current_runtime, json_error, request_json
-from . import cookie, files, history, language
+from . import cookie, files, history, language, outputs
 from .cookie import ChatCookie
 from .feed import MAX_WAIT, LiveFeed
 from .history import Cursor
@@ -193,6 +193,19 @@ def upload():
     response = jsonify(file_id=stored.key, name=stored.name, kind=files.attachment(stored).kind, size=stored.size)
     response.status_code = 201
     return _answer(response, chat_id)
+
+
+@bp.get("/chat/api/replies/<reply_id>/file")
+def reply_file(reply_id: str):
+    """A file in one of the bot's replies, only to the chat it was written to (404 for any other)."""
+    if not _WHOLE_NUMBER.match(reply_id) or int(reply_id) > MAX_INTEGER:
+        raise PayloadError(f"the reply id must be a whole number from 0 to {MAX_INTEGER}")
+    chat_id = _visitor()
+    with current_runtime().db.read() as conn:
+        reply = outputs.find(conn, history.chat_key(chat_id), int(reply_id))
+    if reply is None:
+        return _answer(json_error(404, "no file in a reply of this chat has that id"), chat_id)
+    return _answer(outputs.response(reply), chat_id)
 
 
 @bp.post("/chat/api/press")

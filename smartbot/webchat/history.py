@@ -22,6 +22,7 @@ from ..channels.support import buttons
 from ..errors import PayloadError
 from ..gateway import inbox, outbox
 from ..storage.db import MAX_INTEGER
+from . import outputs
 
 CHANNEL = "webchat"
 _CURSOR = re.compile(r"([0-9]{1,10})\.([0-9]{1,10})\Z")
@@ -125,6 +126,8 @@ def reply_entry(delivered: outbox.Delivered, chat_id: str) -> dict[str, Any]:
         entry["buttons"] = offered
     if buttons.press_answer(reply.reply_context):
         entry["press"] = buttons.press_answer(reply.reply_context)
+    if reply.file:          # an image or file in the answer: the page shows or offers it
+        entry["file"] = outputs.described(reply, delivered.id)
     return entry
 
 

@@ -162,13 +162,17 @@ class FakeFeishu(FakeOpenPlatform):
                 return 400, {"code": 10014, "msg": "app secret invalid"}
             return 200, {"code": 0, "msg": "ok", "tenant_access_token": self.issue_token(),
                          "expire": self.token_lifetime}
+        if req["path"].startswith("/open-apis/cardkit/"):       # an app without the scope (fake_feishu_cards.py has it)
+            return 400, {"code": 99991672, "msg": "Access denied. One of the following scopes is required: "
+                                                  "[cardkit:card:write]"}
         if req["path"].startswith("/open-apis/im/v1/messages"):
             auth = req["headers"].get("authorization", "")
             if not auth.startswith("Bearer ") or not self.token_ok(auth[len("Bearer "):]):
                 return 400, {"code": 99991663, "msg": "Invalid access token for authorization."}
             if req["method"] == "PATCH":
                 return self._update_card(req["path"].rsplit("/", 1)[1], body)
-            if not isinstance(body.get("content"), str) or body.get("msg_type") not in ("text", "post", "interactive"):
+            if not isinstance(body.get("content"), str) or body.get("msg_type") not in ("text", "post", "interactive",
+                                                                                        "image", "file"):
                 return 400, {"code": 230001, "msg": "invalid message content"}
             uuid = body.get("uuid")
             if not uuid or uuid not in self._uuids:       # Feishu sends one message per uuid

@@ -6,7 +6,8 @@ call it makes, offered or not, goes through `request_command` exactly like `/run
 the same approvals. A call for anything else is refused and audited, whatever the conversation or
 a tool's output said. Tool output goes back to the model as data (JSON), rounds and calls per round
 are capped, and the final reply lists what was run or refused, so the user sees it whatever the
-model writes.
+model writes. Images a tool produced (a data URL in its output, an image item of its result) become
+files of the reply (media/output.py); the model reads a label in their place.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ...executor.params import json_schema
 from ...i18n import t
 from ...errors import ProviderError
 from ...llm.base import ModelRequest, ModelResponse, ProviderSpec, ToolCall, ToolSpec
+from ..media import output
 from ..outcome import Outcome
 from .base import HandlerContext
 from .command_requests import PENDING, RAN, Requested, request_command
@@ -47,6 +49,17 @@ class ToolRun:
     audit: list[AuditEvent] = field(default_factory=list)
     answers: list[ModelResponse] = field(default_factory=list)     # every answered call, for its usage
     error: ProviderError | None = None      # the model failed after tools had run
+    files: list[dict[str, str]] = field(default_factory=list)     # images and files the tools produced
+
+    def keep(self, items: Sequence[Any], max_bytes: int) -> None:
+        """Keep a tool's image items ({"name", "mime", "data": base64}, e.g. MCP image content) for the reply."""
+        self.files += output.tool_files(items, max_bytes, len(self.files))
+
+    def take_from(self, text: str, max_bytes: int) -> str:
+        """A tool's output with the data URLs in it kept as files and labels in their place."""
+        text, found = output.take_files(text, max_bytes, len(self.files))
+        self.files += found
+        return text
 
     def finish(self, outcome: Outcome, actor: str, event_id: str) -> Outcome:
         """Add what the tools did to the reply and the audit, whatever the model wrote."""
@@ -54,6 +67,7 @@ class ToolRun:
             outcome.texts[-1] = outcome.texts[-1] + "\n\n" + "\n".join(self.notes)
         outcome.audit = self.audit + outcome.audit
         outcome.tokens = sum(answer.usage.total for answer in self.answers)
+        outcome.files = (self.files + outcome.files)[:output.MAX_FILES]
         if self.error is not None:
             outcome.result = "error"
             outcome.audit.append(AuditEvent("model.error", actor, self.error.provider or "model", "error",
@@ -108,6 +122,7 @@ def complete_with_tools(ctx: HandlerContext, principal: Principal, origin: Origi
                 asked = Requested("refused", call.name, "", reason="too many tool calls in one answer")
             else:
                 asked = _call(ctx, principal, origin, call, f"{origin.channel}:{event_id}:tool:{round_no}:{index}")
+            _take_files(run, asked, ctx.settings.media.max_bytes)
             run.audit += asked.audit
             run.notes.append(_note(ctx.locale, asked))
             messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name,
@@ -125,6 +140,14 @@ def _call(ctx: HandlerContext, principal: Principal, origin: Origin, call: ToolC
             {"reason": reason, "via": "tool", "chat": origin.chat_key})])
     return request_command(ctx, principal, origin, call.name[:64], named=call.arguments, via="tool",
                            request_key=key)
+
+
+def _take_files(run: ToolRun, asked: Requested, max_bytes: int) -> None:
+    """The images in what a tool returned go to the reply, before its output is cut for the model."""
+    if isinstance(asked, McpRequested) and asked.outcome is not None:
+        asked.outcome.text = run.take_from(asked.outcome.text, max_bytes)
+    elif asked.result is not None:
+        asked.result.stdout = run.take_from(asked.result.stdout, max_bytes)
 
 
 def _tool_content(asked: Requested) -> str:

@@ -80,6 +80,25 @@ export function createBubbles(config, announce) {
       copyButton(meta(node, at), words);
       return node;
     },
+    // A file in a reply, in place of its "[name]" text: an image shown (and a link to it), anything
+    // else a download link. The server serves it only to this chat.
+    attach(node, file) {
+      const box = document.createElement("div");
+      box.className = "file";
+      if (file.mime.startsWith("image/")) {
+        const image = document.createElement("img");
+        image.src = file.url;
+        image.alt = file.name;
+        image.loading = "lazy";
+        box.appendChild(image);
+      }
+      const link = document.createElement("a");
+      link.href = file.url;
+      link.download = file.name;
+      link.textContent = text(config, "download", { name: file.name });
+      box.appendChild(link);
+      node.querySelector(".md, .plain").replaceWith(box);
+    },
     // An approval's Approve / Deny: `press(data, group)` is called with the pressed button's data.
     decisions(buttons, press) {
       const group = document.createElement("div");

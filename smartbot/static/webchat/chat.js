@@ -155,6 +155,7 @@ function entryNode(entry) {
     return node;
   }
   const node = bubbles.bot(entry.text, entry.format, entry.at);
+  if (entry.file) bubbles.attach(node, entry.file);
   if (entry.buttons) node.appendChild(bubbles.decisions(entry.buttons, press));
   if (entry.press) settlePress(entry);
   if (entry.reply_to) {
