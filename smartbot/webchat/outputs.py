@@ -1,8 +1,9 @@
 """Files in the bot's replies (an image or PDF the model or a tool produced), served to the page of
 the chat they were written to and to no other. The file is the reply itself: the outbox row keeps
-it until the retention purge, like the reply's text. It is served as the type its bytes show, with
-a content security policy that runs nothing and `nosniff`, so a file can never act as a page of
-this site: images inline (the page shows them), everything else as a download."""
+it until the retention purge, like the reply's text. It is served only as the type its bytes show
+(an image, a PDF) or as bytes to download, never as what its name or declared type says, with the
+site's `nosniff`, so a file can never act as a page of this site: images inline (the page shows
+them), everything else as a download."""
 from __future__ import annotations
 
 import json
@@ -54,7 +55,6 @@ def response(reply: Reply) -> Response:
     resp = Response(data, content_type=mime)
     resp.headers["Content-Disposition"] = f"{disposition}; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
 
