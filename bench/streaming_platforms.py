@@ -34,6 +34,7 @@ from tests.support.fake_chat_apis import (SLACK_SIGNING_SECRET, TELEGRAM_SECRET,
                                           FakeChatApis, channel_config)
 from tests.support.fake_open_platforms import running  # noqa: E402
 from tests.support.platform_clients import SlackSender, TelegramSender, sample  # noqa: E402
+import streaming_discord_feishu as discord_and_feishu  # noqa: E402
 
 FIELD = {"telegram": "text", "slack": "text"}
 
@@ -47,6 +48,7 @@ def platform_config(workdir: Path, platform: Any, model: Any, chat_apis: FakeCha
     channels = {"generic": {"secret": rc.SECRET, "callback_url": platform.hook_url},
                 "telegram": channel_config("telegram", chat_apis, stream=stream, bot_username=TELEGRAM_USERNAME),
                 "slack": channel_config("slack", chat_apis, stream=stream)}
+    channels.update(discord_and_feishu.channels(chat_apis, stream))
     return rc.config(workdir, platform, model, channels=channels,
                      quotas={"messages_per_minute_per_role": {}, "per_role": {}})
 
@@ -78,6 +80,9 @@ class Chat:
         return next((m for m in self.chat_apis.delivered(self.name)
                      if m["at"] >= since and str(m["json"].get(key)) == self.chat), None)
 
+    def text_of(self, message: dict) -> str:
+        return message["json"][FIELD[self.name]]
+
 
 def first_time(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
@@ -95,7 +100,7 @@ def one_message(chat: Chat, model: Any, tokens: int, n: int, streamed: bool) -> 
     sent = time.time()
     chat.say(words, n)
     message = first_time(lambda: chat.message(sent))
-    done = first_time(lambda: message["json"][FIELD[chat.name]] == final and time.time())
+    done = first_time(lambda: chat.text_of(message) == final and time.time())
     times = {"to_reply": done - sent}
     if streamed:
         times["to_first_text"] = message["at"] - sent
@@ -109,6 +114,7 @@ def main() -> None:
     with rc.servers() as (work, model, platform), ExitStack() as stack:
         model.pace = args.pace
         chat_apis = stack.enter_context(running(FakeChatApis()))
+        stack.enter_context(discord_and_feishu.fake_feishu())
         chats = {}
         for stream in (True, False):
             folder = work / ("streamed" if stream else "whole")
@@ -116,6 +122,7 @@ def main() -> None:
             app = stack.enter_context(rc.gunicorn(platform_config(folder, platform, model, chat_apis, stream), folder))
             for name in FIELD:
                 chats[(name, stream)] = Chat(name, app, chat_apis)
+            chats.update({(c.name, stream): c for c in discord_and_feishu.chats(app, chat_apis, stream)})
         folder = work / "webchat"
         folder.mkdir()
         web = stack.enter_context(rc.gunicorn(webchat.app_config(folder, platform, model, True), folder))
@@ -139,7 +146,7 @@ def report(args: Any, results: dict[tuple[str, bool], list[dict[str, float]]]) -
         print(f"  {label:<50} p50 {percentile(values, 0.5):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms")
     print(f"streamed replies on platforms: {args.messages} messages per platform and app, {args.tokens} tokens "
           f"{args.pace * 1000:.0f} ms apart")
-    for name in ("telegram", "slack", "webchat"):
+    for name in dict.fromkeys(name for name, _ in results):
         print(name)
         line("streamed: first text visible - model's first token", results[(name, True)], "after_first_token")
         line("streamed: message sent -> first text visible", results[(name, True)], "to_first_text")

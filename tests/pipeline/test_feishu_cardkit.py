@@ -195,3 +195,15 @@ def test_an_upload_feishu_refuses_is_a_delivery_error_not_a_message(feishu):
                                              "data": base64.b64encode(png()).decode()}))
     assert not refused.value.retryable and "234011" in refused.value.reason
     assert feishu.delivered == []
+
+
+def test_another_process_finishing_the_card_goes_on_counting_its_sequence(feishu):
+    writer, finisher = _channel(feishu), _channel(feishu)       # two processes: the card outlives the first
+    handle = writer.start_preview(_reply("half"))
+    for words in ("half an", "half an ans", "half an answ"):
+        writer.update_preview(_reply(words), handle)
+    finisher.deliver(Reply(**{**_reply("half an answer").to_record(), "preview": handle}))
+    [card] = feishu.cards.values()
+    assert card["text"] == "half an answer" and card["streaming"] is False
+    assert [u["kind"] for u in card["updates"]] == ["content"] * 4 + ["settings"]
+    assert len(feishu.delivered) == 1
