@@ -58,3 +58,18 @@ def test_tool_items_are_checked_by_their_bytes_capped_and_numbered_after_the_fil
 def test_a_data_url_in_tool_output_past_the_cap_stays_text():
     text = "x data:image/png;base64," + base64.b64encode(png() + b"\x00" * 3000).decode()
     assert output.take_files(text, 1024) == (text, [])
+
+
+def test_a_tool_runs_image_items_and_output_files_join_the_answers_files_up_to_the_cap():
+    from smartbot.llm.base import ModelResponse
+    from smartbot.pipeline.handlers.tool_calls import ToolRun
+    from smartbot.pipeline.outcome import Outcome
+
+    image = png()
+    run = ToolRun(ModelResponse("done", "main", "fake-1"))
+    run.keep([_item(image, "screenshot"), _item(b"not an image")], max_bytes=4096)       # e.g. MCP image content
+    said = run.take_from("see data:image/png;base64," + base64.b64encode(image).decode(), 4096)
+    assert said == "see [file-2.png]"
+    answer_files = [{"name": f"answer-{n}.png", "mime": "image/png", "data": "x"} for n in range(1, 4)]
+    outcome = run.finish(Outcome(texts=["done"], files=answer_files), "feishu:ou_test1", "ev-1")
+    assert [f["name"] for f in outcome.files] == ["screenshot-1.png", "file-2.png", "answer-1.png", "answer-2.png"]
