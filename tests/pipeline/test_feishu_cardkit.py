@@ -13,6 +13,7 @@ import requests
 
 from smartbot.channels.feishu import FeishuChannel, FeishuConfig
 from smartbot.errors import DeliveryError
+from smartbot.i18n import t
 from smartbot.messages import Reply
 from tests.pipeline.test_media import pdf_with, png
 from tests.support.fake_feishu_cards import CARDS, FakeFeishuCards
@@ -107,6 +108,17 @@ def test_a_worker_killed_mid_stream_still_ends_the_card_once(gunicorn_app, make_
     quiet_for(1.5)
     assert finished(feishu, ECHO) and len(feishu.cards) == 1    # the same card, finished: no second message
     assert fake_model.calls() == 2
+
+
+def test_a_model_error_mid_stream_ends_the_card_in_the_friendly_error(live_app, make_config, fake_model, feishu):
+    fake_model.script({"tokens": ["half ", "an ", "answer "], "pace": 0.2, "cut": True})
+    app = live_app(make_config(model=fake_model, channels={"feishu": section(feishu)}))
+    post(app)
+    friendly = {t("model.unavailable", locale) for locale in ("en", "zh-CN")}
+    assert wait_until(lambda: any(finished(feishu, text) for text in friendly), 20), feishu.requests
+    quiet_for(1.0)
+    [card] = feishu.cards.values()
+    assert content_updates(card)[0]["text"].startswith("half") and len(feishu.delivered) == 1
 
 
 def test_cardkit_refused_falls_back_to_a_card_updated_by_patch(live_app, make_config, fake_model, feishu):
