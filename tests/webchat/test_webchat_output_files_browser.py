@@ -31,6 +31,7 @@ def test_an_answers_image_is_shown_and_its_pdf_offered(browser, site, lang):
     assert chat.until(lambda: links.count() == 2)
     assert links.all_inner_texts() == [DOWNLOAD[lang].format(name="disk-chart-1.png"),
                                        DOWNLOAD[lang].format(name="file-2.pdf")]
+    assert chat.page.locator(".msg.bot:has(.file) .copy").count() == 0
     with chat.page.expect_download() as download:
         links.nth(1).click()
     assert download.value.suggested_filename == "file-2.pdf"

@@ -98,6 +98,8 @@ export function createBubbles(config, announce) {
       link.textContent = text(config, "download", { name: file.name });
       box.appendChild(link);
       node.querySelector(".md, .plain").replaceWith(box);
+      const copy = node.querySelector(".copy");     // its text is only the file's name
+      if (copy) copy.remove();
     },
     // An approval's Approve / Deny: `press(data, group)` is called with the pressed button's data.
     decisions(buttons, press) {
