@@ -24,7 +24,7 @@ AiBotSender = Callable[[dict[str, Any]], dict[str, Any]]
 _SOCKETS: dict[str, AiBotSender] = {}
 _MEDIA = {"image": "image", "file": "file", "video": "video"}
 CARD_EVENT = "template_card_event"
-TITLE_LIMIT, SUBTITLE_LIMIT, BUTTON_TEXT_LIMIT = 26, 112, 10    # characters WeCom shows of each
+TITLE_LIMIT, SUBTITLE_LIMIT, BUTTON_TEXT_LIMIT, QUOTE_LIMIT = 26, 112, 10, 1500   # what WeCom shows of each
 
 
 def hold(channel: str, sender: AiBotSender) -> None:
@@ -69,8 +69,11 @@ def button_card(reply: Reply, offered: list[dict[str, Any]]) -> dict[str, Any]:
 def decided_frame(reply: Reply) -> dict[str, Any]:
     """The pressed card replaced, for everyone in the chat, by one without buttons showing the decision."""
     ctx = reply.reply_context
-    card = {"card_type": "text_notice", "main_title": {"title": _title(reply.text)},
-            "sub_title_text": reply.text[:SUBTITLE_LIMIT], "task_id": str(ctx.get("task_id") or "")[:128]}
+    first, _, rest = reply.text.partition("\n")
+    card: dict[str, Any] = {"card_type": "text_notice", "main_title": {"title": _title(reply.text)},
+                            "sub_title_text": first[:SUBTITLE_LIMIT], "task_id": str(ctx.get("task_id") or "")[:128]}
+    if rest.strip():            # a command's output, below the decision
+        card["quote_area"] = {"type": 0, "quote_text": rest.strip()[:QUOTE_LIMIT]}
     return {"cmd": "aibot_respond_update_msg", "headers": {"req_id": str(ctx.get("event_req_id") or "")},
             "body": {"response_type": "update_template_card",
                      "template_card": card}}
