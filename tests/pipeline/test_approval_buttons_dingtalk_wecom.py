@@ -29,7 +29,7 @@ def desk(request, live_app, make_config, fake_platform):
     fake = presser.start_fake()
     request.addfinalizer(fake.stop)
     channels = {platform: presser.channel_config(fake)}
-    if request.param == "wecom_aibot":
+    if channels[platform].get("mode") == "connect":
         channels["takeover_seconds"] = TAKEOVER
     room = presser(None, fake).room
     app = live_app(make_config(channels=channels, approvals={"notify": [f"{platform}:{room}"]}))
@@ -62,3 +62,16 @@ def test_dingtalk_registers_its_card_route_once_and_refuses_a_press_without_its_
         assert resp.status_code == 401
     assert presser.wait("decided", 1, timeout=1.0) == []
     assert len(audit_rows(app.runtime.db, "webhook.refused")) == 2
+
+
+@pytest.mark.parametrize("desk", ["dingtalk_stream"], indirect=True)
+def test_in_stream_mode_the_card_calls_back_on_the_connection_and_registers_no_url(desk):
+    _, app, presser, _ = desk
+    approve, _ = presser.buttons()
+    assert presser.notice["json"]["callbackType"] == "STREAM" and "callbackRouteKey" not in presser.notice["json"]
+    assert presser.fake.routes == {}
+    press_id = presser.fake.card_callback(presser.callback(approve, USERS["dingtalk"][0], "s1"), "press-s1")
+    assert presser.fake.wait_ack(press_id)["code"] == 200
+    assert len(presser.wait("decided", 1)) == 1
+    presser.fake.card_callback({"outTrackId": "x", "userId": "y", "content": "{}"}, "not-ours")
+    assert presser.fake.wait_ack("not-ours")["code"] == 200        # another card's callback: acknowledged, ignored

@@ -19,7 +19,7 @@ import requests
 
 from .button_presses import PRESSED_BY, Presser
 from .fake_cards_dingtalk_wecom import (DINGTALK_CARD_SEND, DINGTALK_CARD_UPDATE, FakeDingTalkCards,
-                                        FakeWeComAiBotCards)
+                                        FakeDingTalkStreamCards, FakeWeComAiBotCards)
 
 DINGTALK_KEY, DINGTALK_SECRET = "dingapp_buttons", "dingtalk-app-secret-for-button-tests"
 AIBOT_ID, AIBOT_SECRET = "aibot_buttons", "aibot-buttons-secret"
@@ -81,11 +81,32 @@ class DingTalkPresser(Presser):
     def press(self, data: str, user: str, press_id: str) -> requests.Response:
         [url] = self.fake.routes.values()
         token = parse_qs(urlsplit(url).query)["card"][0]
+        return requests.post(self.app_url + "/webhooks/dingtalk", params={"card": token},
+                             json=self.callback(data, user, press_id), timeout=10)
+
+    def callback(self, data: str, user: str, press_id: str) -> dict[str, Any]:
+        """The card callback of a press, as DingTalk sends it (by HTTP or on the Stream card topic)."""
         content = {"cardPrivateData": {"actionIds": ["smartbot_" + data.replace(":", "_", 2)], "params": {}}}
-        body = {"outTrackId": self.notice["json"]["cardBizId"], "corpId": "dingcorp", "userId": user,
+        return {"outTrackId": self.notice["json"]["cardBizId"], "corpId": "dingcorp", "userId": user,
                 "userIdType": 1, "type": "actionCallback", "openConversationId": self.room,
                 "content": json.dumps(content), "extension": json.dumps({"press": press_id})}
-        return requests.post(self.app_url + "/webhooks/dingtalk", params={"card": token}, json=body, timeout=10)
+
+
+class DingTalkStreamPresser(DingTalkPresser):
+    """DingTalk in Stream mode: the press is a card callback on the connection, keyed on its messageId."""
+
+    @staticmethod
+    def start_fake() -> Any:
+        return FakeDingTalkStreamCards(DINGTALK_KEY, DINGTALK_SECRET).start()
+
+    @classmethod
+    def channel_config(cls, fake: Any) -> dict[str, Any]:
+        return {"mode": "connect", "app_key": DINGTALK_KEY, "app_secret": DINGTALK_SECRET, "api_base": fake.url,
+                "oapi_base": fake.url, "robot_code": "dingrobot", "session_webhook_hosts": [fake.url]}
+
+    def press(self, data: str, user: str, press_id: str) -> Pushed:       # type: ignore[override]
+        self.fake.wait_ack(self.fake.card_callback(self.callback(data, user, press_id), f"press-{press_id}"))
+        return Pushed()
 
 
 class WeComAiBotPresser(Presser):
@@ -147,4 +168,4 @@ class WeComAiBotPresser(Presser):
         return Pushed()
 
 
-PRESSERS = {"dingtalk": DingTalkPresser, "wecom_aibot": WeComAiBotPresser}
+PRESSERS = {"dingtalk": DingTalkPresser, "dingtalk_stream": DingTalkStreamPresser, "wecom_aibot": WeComAiBotPresser}

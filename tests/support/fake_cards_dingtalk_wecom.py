@@ -1,7 +1,8 @@
 """DingTalk's and WeCom's card and upload APIs, on top of the fake open platforms and the fake AI bot.
 
 `FakeDingTalkCards` adds the robot's interactive cards (send, update, the callback route
-registration) and the older API's `/media/upload`; `FakeWeComFiles` adds WeCom's
+registration) and the older API's `/media/upload` (`FakeDingTalkStreamCards` the same in Stream
+mode, pushing card callbacks on their topic); `FakeWeComFiles` adds WeCom's
 `/cgi-bin/media/upload` and image/file messages naming an uploaded media id;
 `FakeWeComAiBotCards` adds the AI bot's template cards, card events pushed as WeCom pushes them,
 and `aibot_respond_update_msg`. Every call is recorded, with `accepted` set on those the platform
@@ -18,6 +19,7 @@ from email.policy import default
 from typing import Any
 
 from .fake_button_apis import FakeWeComButtons
+from .fake_dingtalk_stream import FakeDingTalkStream
 from .fake_open_platforms import FakeDingTalk
 from .fake_wecom_aibot import FakeWeComAiBot
 
@@ -26,6 +28,7 @@ DINGTALK_CARD_UPDATE = "/v1.0/im/robots/interactiveCards"
 DINGTALK_REGISTER = "/v1.0/card/callbacks/register"
 MEDIA_UPLOAD = "/media/upload"
 WECOM_UPLOAD = "/cgi-bin/media/upload"
+CARD_TOPIC = "/v1.0/card/instances/callback"
 
 
 def multipart_files(content_type: str, raw: bytes) -> dict[str, tuple[str, bytes]]:
@@ -159,3 +162,20 @@ class FakeWeComAiBotCards(FakeWeComAiBot):
                 self._ws_cv.notify_all()
         conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": 0 if ok else 40058,
                               "errmsg": "ok" if ok else "invalid card update"}))
+
+
+class FakeDingTalkStreamCards(FakeDingTalkStream, FakeDingTalkCards):
+    """DingTalk in Stream mode with the card APIs: presses come as card callbacks over the socket."""
+
+    def __init__(self, app_key: str, app_secret: str, **kw: Any) -> None:
+        FakeDingTalkStream.__init__(self, app_key, app_secret, **kw)
+        self.uploads, self.routes = [], {}
+
+    def card_callback(self, data: dict[str, Any], message_id: str) -> str:
+        """Push a card callback (a button pressed) as DingTalk does on the card topic; its messageId."""
+        frame = json.dumps({"specVersion": "1.0", "type": "CALLBACK", "data": json.dumps(data, ensure_ascii=False),
+                            "headers": {"appId": "app-1", "connectionId": "conn-1", "contentType": "application/json",
+                                        "messageId": message_id, "time": str(int(time.time() * 1000)),
+                                        "topic": CARD_TOPIC}})
+        self.push(frame)
+        return message_id
