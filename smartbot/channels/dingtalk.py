@@ -262,7 +262,8 @@ class DingTalkChannel(Channel):
 
     def _send_by_session(self, webhook: str, reply: Reply) -> None:
         if reply.format == "markdown":
-            body = {"msgtype": "markdown", "markdown": {"title": dingtalk_content.title(reply.text), "text": reply.text}}
+            body = {"msgtype": "markdown",
+                    "markdown": {"title": dingtalk_content.title(reply.text), "text": reply.text}}
         else:
             body = {"msgtype": "text", "text": {"content": reply.text}}
         resp = http.request(self._http, "POST", webhook, json=body, timeout=self._timeout, allow_redirects=False)

@@ -48,7 +48,8 @@ def _file_messages(dingtalk) -> list[dict[str, Any]]:
 def test_an_image_in_the_answer_is_uploaded_and_sent_to_the_group(live_app, make_config, fake_model, dingtalk):
     app = _start(live_app, make_config, fake_model, dingtalk)
     image = png(5, 5)
-    fake_model.script(model_answer(f"Disk use: ![disk chart](data:image/png;base64,{base64.b64encode(image).decode()})"))
+    encoded = base64.b64encode(image).decode()
+    fake_model.script(model_answer(f"Disk use: ![disk chart](data:image/png;base64,{encoded})"))
     _ask(app, dingtalk, msgId="msgFile1", text={"content": "draw the disk chart"})
     dingtalk.wait_delivered(2)
     quiet_for(0.5)

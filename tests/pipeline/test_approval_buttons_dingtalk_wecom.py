@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from tests.pipeline.test_approval_buttons import (  # noqa: F401  (the scenarios, collected here too)
     USERS, test_a_forged_press_does_nothing_but_an_audited_refusal, test_a_press_after_expiry_is_refused,
-    test_a_replayed_press_is_stored_once_and_answered_once, test_a_second_press_after_the_decision_is_refused_and_audited,
+    test_a_replayed_press_is_stored_once_and_answered_once,
+    test_a_second_press_after_the_decision_is_refused_and_audited,
     test_a_stranger_pressing_is_refused_privately_and_audited, test_deny_by_button_tells_the_requester,
     test_the_approver_presses_approve_the_command_runs_once_and_the_message_shows_who,
     test_the_notice_offers_approve_and_deny_bound_to_the_request, test_the_requester_pressing_is_refused_privately)
@@ -75,3 +76,15 @@ def test_in_stream_mode_the_card_calls_back_on_the_connection_and_registers_no_u
     assert len(presser.wait("decided", 1)) == 1
     presser.fake.card_callback({"outTrackId": "x", "userId": "y", "content": "{}"}, "not-ours")
     assert presser.fake.wait_ack("not-ours")["code"] == 200        # another card's callback: acknowledged, ignored
+
+
+@pytest.mark.parametrize("desk", ["wecom_aibot"], indirect=True)
+def test_a_card_update_wecom_refuses_is_pushed_to_the_chat_instead(desk):
+    _, app, presser, _ = desk
+    approve, _ = presser.buttons()
+    presser.fake.refuse_next[presser.fake.UPDATE] = 846608        # the update came too late
+    presser.press(approve, USERS["wecom"][0], "late-1")
+    pushed = presser.fake.wait_delivered(2)[-1]
+    assert pushed["cmd"] == "aibot_send_msg" and pushed["body"]["chatid"] == presser.room
+    assert "approved by bob" in pushed["body"]["markdown"]["content"] and presser.fake.updates == []
+    assert len(audit_rows(app.runtime.db, "command.ran")) == 1

@@ -155,7 +155,7 @@ class FakeWeComAiBotCards(FakeWeComAiBot):
         req_id = frame.get("headers", {}).get("req_id", "")
         card = (frame.get("body") or {}).get("template_card") or {}
         ok = req_id.startswith("event_card_") and frame["body"].get("response_type") == "update_template_card" \
-            and bool(card.get("task_id"))
+            and bool(card.get("task_id")) and not self.refuse_next.pop(self.UPDATE, 0)    # too late: refused
         if ok:
             with self._ws_cv:
                 self.updates.append(frame)

@@ -11,13 +11,13 @@ from ...messages import Attachment
 def content(data: dict[str, Any]) -> tuple[str, list[Attachment]]:
     """(text, attachments) of a callback; the robot's @mention is already removed from the text."""
     kind = data.get("msgtype")
-    content = data.get("content") if isinstance(data.get("content"), dict) else {}
+    inner = data.get("content") if isinstance(data.get("content"), dict) else {}
     if kind == "text":
         text = data.get("text") if isinstance(data.get("text"), dict) else {}
         return text_of(text.get("content")).strip(), []
     if kind == "richText":
         parts, attachments = [], []
-        items = content.get("richText")
+        items = inner.get("richText")
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and text_of(item.get("text")):
                 parts.append(text_of(item["text"]))
@@ -25,10 +25,10 @@ def content(data: dict[str, Any]) -> tuple[str, list[Attachment]]:
                 attachments.append(Attachment("image", key=text_of(item.get("downloadCode"))))
         return "".join(parts).strip(), attachments
     if kind == "audio":       # DingTalk transcribes voice messages
-        return text_of(content.get("recognition")).strip(), []
+        return text_of(inner.get("recognition")).strip(), []
     if kind in ("picture", "file", "video"):
-        attachment = Attachment({"picture": "image"}.get(kind, kind), name=text_of(content.get("fileName")),
-                                key=text_of(content.get("downloadCode")))
+        attachment = Attachment({"picture": "image"}.get(kind, kind), name=text_of(inner.get("fileName")),
+                                key=text_of(inner.get("downloadCode")))
         return attachment.placeholder, [attachment]
     return "", []
 

@@ -54,7 +54,8 @@ def stream_frame(reply: Reply, stream_id: str, finish: bool) -> dict[str, Any]:
 
 def push_frame(chat: str, body: dict[str, Any]) -> dict[str, Any]:
     """A message pushed to a chat (no callback to answer): markdown or a template card."""
-    return {"cmd": "aibot_send_msg", "headers": {"req_id": new_req_id("aibot_send_msg")}, "body": {"chatid": chat, **body}}
+    return {"cmd": "aibot_send_msg", "headers": {"req_id": new_req_id("aibot_send_msg")},
+            "body": {"chatid": chat, **body}}
 
 
 def button_card(reply: Reply, offered: list[dict[str, Any]]) -> dict[str, Any]:
