@@ -199,7 +199,7 @@ class DingTalkChannel(Channel):
             press=pressed, reply_context={"card_biz_id": track, "presser": user, "staff_id": user})]
 
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
-        return WebResponse(200, "")
+        return WebResponse(200, {} if req.decoded == cards.CARD_QUERY else "")     # a card callback wants JSON
 
     def _checked_webhook(self, url: object) -> str:
         """The session webhook as it will be sent to, or ReplyURLRefused (for replies and callbacks alike)."""

@@ -63,6 +63,8 @@ def test_dingtalk_registers_its_card_route_once_and_refuses_a_press_without_its_
         assert resp.status_code == 401
     assert presser.wait("decided", 1, timeout=1.0) == []
     assert len(audit_rows(app.runtime.db, "webhook.refused")) == 2
+    pressed = presser.press(approve, USERS["dingtalk"][0], "r1")      # with the token: a JSON answer DingTalk reads
+    assert pressed.status_code == 200 and pressed.json() == {} and len(presser.wait("decided", 1)) == 1
 
 
 @pytest.mark.parametrize("desk", ["dingtalk_stream"], indirect=True)
