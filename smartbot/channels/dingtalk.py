@@ -16,6 +16,12 @@ accessToken: group chats via /v1.0/robot/groupMessages/send, direct chats via
 A reply shown while it is written (`stream`, with `card_template_id`) is an AI card created and
 delivered through the open API (/v1.0/card/instances/createAndDeliver), streamed into
 (PUT /v1.0/card/streaming, the whole text each time) and finished by the final reply.
+Buttons: a reply offering decision buttons is an interactive card (support/dingtalk_cards.py); a
+press comes back as a card callback, in Stream mode on its own topic, in HTTP mode at the
+card_callback_url SmartBot registers (verified by the token in that URL, not by `sign`), keyed on
+the Stream frame's messageId or the HTTP body's digest. The worker answers a decision by updating
+the card (buttons gone), a refusal by a direct message to the presser. A file reply is uploaded
+(oapi /media/upload) and sent as sampleImageMsg or sampleFile through the open API.
 Never logs or returns the app secret, the access token or a session webhook URL (it is a credential).
 """
 from __future__ import annotations
@@ -37,8 +43,8 @@ from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, Sig
 from ..httputil import retry_after_seconds
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import files, http, reply_urls
-from .base import Channel, ModeConfig, SingleUse, PlatformStreamingConfig, WebRequest, WebResponse
+from .support import buttons, dingtalk_cards as cards, dingtalk_content, files, http, media_upload, reply_urls
+from .base import Channel, ModeConfig, SingleUse, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.groups import addressed, group_trigger_setting
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window, parse as parse_timestamp
@@ -74,6 +80,9 @@ class DingTalkConfig(ModeConfig, PlatformStreamingConfig):
                                               help="the old name of replay_window; the smaller of the two applies")
     connect_timeout: float = setting(3.0, minimum=0.1)
     read_timeout: float = setting(10.0, minimum=0.1)
+    card_callback_url: str = setting("", help="HTTP mode: this server's public https://<host>/webhooks/dingtalk, "
+                                                 "registered for approval buttons' presses; empty: notices are text")
+    oapi_base: str = setting("https://oapi.dingtalk.com", url=True, help="the older API's base (media upload)")
     card_template_id: str = setting(AI_CARD_TEMPLATE,
                                     help="the AI card template a reply is streamed into (stream = true); "
                                          '"" sends each reply whole')
@@ -84,6 +93,9 @@ class DingTalkConfig(ModeConfig, PlatformStreamingConfig):
             raise ConfigError(f"{path}.session_webhook_hosts", "is empty, so every callback would be refused",
                               'remove the key to use DingTalk\'s own hosts ["oapi.dingtalk.com", "api.dingtalk.com"]')
         reply_urls.parse_origins(self.session_webhook_hosts, f"{path}.session_webhook_hosts")
+        if self.card_callback_url and not self.card_callback_url.startswith(("https://", "http://")):
+            raise ConfigError(f"{path}.card_callback_url", f"must be an http(s) URL, got {self.card_callback_url!r}",
+                              "give this server's public https://<host>/webhooks/dingtalk, or leave it out")
         if not math.isfinite(self.replay_window) or self.replay_window > MAX_REPLAY_WINDOW:
             raise ConfigError(f"{path}.replay_window", f"must be a number of seconds from 10 to 3600, got "
                               f"{self.replay_window!r}", "leave it out for the default, 300")
@@ -111,9 +123,16 @@ class DingTalkChannel(Channel):
         self._http = http.pooled_session()
         self._origins = reply_urls.parse_origins(config.session_webhook_hosts, HOSTS_KEY)
         self.tokens = AccessTokenCache("dingtalk", self._fetch_token)
+        self._route_registered = False
 
     # -- inbound ---------------------------------------------------------------------------
     def verify(self, req: WebRequest) -> None:
+        if cards.CARD_QUERY in req.args:        # a card callback: the registered URL's token vouches for it
+            given = req.args[cards.CARD_QUERY].encode("utf-8", "replace")
+            if not hmac.compare_digest(given, cards.callback_token(self.config.app_secret).encode()):
+                raise SignatureError("the card callback's token does not match the URL SmartBot registered")
+            req.decoded = cards.CARD_QUERY
+            return
         timestamp, sign = req.headers.get("timestamp", ""), req.headers.get("sign", "")
         if not timestamp or not sign:
             raise SignatureError("missing timestamp or sign header")
@@ -123,8 +142,10 @@ class DingTalkChannel(Channel):
         check_window(timestamp, self.config.replay_window, "timestamp header (channels.dingtalk.replay_window)",
                      per_second=1000)
 
-    def single_use(self, req: WebRequest) -> SingleUse:
+    def single_use(self, req: WebRequest) -> SingleUse | None:
         """The sign vouches for the timestamp alone: the gateway lets it vouch for one body."""
+        if req.decoded == cards.CARD_QUERY:
+            return None
         timestamp = req.headers.get("timestamp", "")
         return SingleUse(signature=f"{timestamp}\n{req.headers.get('sign', '').strip()}",
                          body_digest=hashlib.sha256(req.body).hexdigest(),
@@ -134,16 +155,18 @@ class DingTalkChannel(Channel):
         data = req.json()
         if not isinstance(data, dict):
             raise PayloadError("body must be a JSON object")
+        if req.decoded == cards.CARD_QUERY:
+            return self.parse_press(data, "h" + hashlib.sha256(req.body).hexdigest()[:40])
         chat_type = CONVERSATION_TYPES.get(str(data.get("conversationType")))
         if chat_type is None or (data.get("chatbotUserId") and data.get("senderId") == data.get("chatbotUserId")):
             return []
-        text, attachments = _content(data)
+        text, attachments = dingtalk_content.content(data)
         if not text and not attachments:
             return []
-        msg_id = _required(data, "msgId")
-        chat_id = _required(data, "conversationId")
+        msg_id = dingtalk_content.required(data, "msgId")
+        chat_id = dingtalk_content.required(data, "conversationId")
         staff_id = str(data.get("senderStaffId") or "")
-        user_id = staff_id or _required(data, "senderId")
+        user_id = staff_id or dingtalk_content.required(data, "senderId")
         context: dict[str, Any] = {"conversation_type": str(data.get("conversationType")), "conversation_id": chat_id,
                                    "staff_id": staff_id, "robot_code": str(data.get("robotCode") or "")}
         webhook = data.get("sessionWebhook")
@@ -162,8 +185,21 @@ class DingTalkChannel(Channel):
             mentioned=addressed(chat_type, mentioned, self.config.group_trigger), attachments=attachments,
             reply_context=context, raw=data)]
 
+    def parse_press(self, data: dict[str, Any], key: str) -> list[InboundMessage]:
+        """A card callback pressing one of our buttons, keyed on `key`; [] for any other callback."""
+        found = cards.parse_press(data)
+        if found is None:
+            return []
+        track, user, pressed = found
+        chat = data.get("openConversationId")
+        chat = chat if isinstance(chat, str) and 0 < len(chat) <= 200 else user
+        return [InboundMessage(
+            channel=self.name, event_id=f"press:{key[:200]}", message_id=track, chat_id=chat,
+            chat_type=DIRECT if chat == user else GROUP, user_id=user, text=buttons.PRESS_TEXT, mentioned=True,
+            press=pressed, reply_context={"card_biz_id": track, "presser": user, "staff_id": user})]
+
     def acknowledge(self, req: WebRequest, accepted: list[InboundMessage], duplicates: int) -> WebResponse:
-        return WebResponse(200, "")
+        return WebResponse(200, {} if req.decoded == cards.CARD_QUERY else "")     # a card callback wants JSON
 
     def _checked_webhook(self, url: object) -> str:
         """The session webhook as it will be sent to, or ReplyURLRefused (for replies and callbacks alike)."""
@@ -172,6 +208,22 @@ class DingTalkChannel(Channel):
     # -- outbound --------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
         ctx = reply.reply_context
+        answer, offered = buttons.press_answer(ctx), buttons.buttons_of(ctx)
+        if answer == buttons.UPDATE:            # the pressed card shows the decision, its buttons gone
+            self._open_api("PUT", cards.UPDATE_PATH, {"cardBizId": str(ctx.get("card_biz_id") or ""),
+                                                      "cardData": json.dumps(cards.card_data(reply.text, []),
+                                                                             ensure_ascii=False),
+                                                      "updateOptions": {"updateCardDataByKey": False}})
+            return
+        if answer == buttons.PRIVATE:           # a direct message only the presser reads
+            self._robot_send(reply, "sampleText", {"content": reply.text}, {"staff_id": ctx.get("presser")})
+            return
+        if reply.file:
+            self._send_file(reply)
+            return
+        if offered and (connects(self.config) or self.config.card_callback_url):
+            self._send_card(reply, offered)
+            return
         webhook = ""
         if ctx.get("session_webhook") and time.time() < _number(ctx.get("session_webhook_expires")) - WEBHOOK_MARGIN:
             try:        # checked again: the context may predate a narrower setting, or an older check
@@ -210,7 +262,8 @@ class DingTalkChannel(Channel):
 
     def _send_by_session(self, webhook: str, reply: Reply) -> None:
         if reply.format == "markdown":
-            body = {"msgtype": "markdown", "markdown": {"title": _title(reply.text), "text": reply.text}}
+            body = {"msgtype": "markdown",
+                    "markdown": {"title": dingtalk_content.title(reply.text), "text": reply.text}}
         else:
             body = {"msgtype": "text", "text": {"content": reply.text}}
         resp = http.request(self._http, "POST", webhook, json=body, timeout=self._timeout, allow_redirects=False)
@@ -224,29 +277,84 @@ class DingTalkChannel(Channel):
                             retryable=False)
 
     def _send_by_open_api(self, reply: Reply) -> None:
-        ctx = reply.reply_context
-        robot_code = self.config.robot_code or str(ctx.get("robot_code") or "")
-        if not robot_code:
-            raise DeliveryError("no robot code for the open API: set channels.dingtalk.robot_code", retryable=False)
         if reply.format == "markdown":
-            key, param = "sampleMarkdown", {"title": _title(reply.text), "text": reply.text}
+            self._robot_send(reply, "sampleMarkdown", {"title": dingtalk_content.title(reply.text), "text": reply.text})
         else:
-            key, param = "sampleText", {"content": reply.text}
-        body: dict[str, Any] = {"robotCode": robot_code, "msgKey": key,
+            self._robot_send(reply, "sampleText", {"content": reply.text})
+
+    def _robot_send(self, reply: Reply, key: str, param: dict[str, Any], to: dict[str, Any] | None = None) -> None:
+        """One robot message through the open API, to the reply's chat (or to the staff id in `to`)."""
+        group, where = self._target(reply, to)
+        body: dict[str, Any] = {"robotCode": self._robot_code(reply), "msgKey": key,
                                 "msgParam": json.dumps(param, ensure_ascii=False)}
-        if ctx.get("conversation_type") == "2":
-            path = "/v1.0/robot/groupMessages/send"
-            body["openConversationId"] = str(ctx.get("conversation_id") or reply.chat_id)
+        if group:
+            path, body["openConversationId"] = "/v1.0/robot/groupMessages/send", where
         else:
-            if not ctx.get("staff_id"):
-                raise DeliveryError("the sender has no staff id, so the open API cannot reach them", retryable=False)
-            path = "/v1.0/robot/oToMessages/batchSend"
-            body["userIds"] = [str(ctx["staff_id"])]
+            path, body["userIds"] = "/v1.0/robot/oToMessages/batchSend", [where]
         data = self._open_api("POST", path, body)
         if data.get("flowControlledStaffIdList"):
             raise DeliveryError("DingTalk is rate limiting messages to this user", retryable=True)
         if data.get("invalidStaffIdList"):
             raise DeliveryError("DingTalk says the recipient is not a valid staff id", retryable=False)
+
+    def _target(self, reply: Reply, to: dict[str, Any] | None = None) -> tuple[bool, str]:
+        """(is a group, its openConversationId or the person's staff id). A reply with no callback
+        behind it (an approvers' notice to dingtalk:<id>) goes by its id: `cid...` names a group."""
+        ctx = to or reply.reply_context
+        kind = str(ctx.get("conversation_type") or "")
+        if kind == "2" or (not kind and not to and reply.chat_id.startswith("cid")):
+            return True, str(ctx.get("conversation_id") or reply.chat_id)
+        staff = str(ctx.get("staff_id") or ("" if kind else reply.chat_id))
+        if not staff:
+            raise DeliveryError("the sender has no staff id, so the open API cannot reach them", retryable=False)
+        return False, staff
+
+    def _robot_code(self, reply: Reply) -> str:
+        robot_code = self.config.robot_code or str(reply.reply_context.get("robot_code") or "")
+        if not robot_code:
+            raise DeliveryError("no robot code for the open API: set channels.dingtalk.robot_code", retryable=False)
+        return robot_code
+
+    def _send_card(self, reply: Reply, offered: list[dict[str, Any]]) -> None:
+        """The interactive card with the buttons; its presses come back on Stream mode's card topic,
+        or to card_callback_url (registered once per process, under this app's route key)."""
+        group, where = self._target(reply)
+        body: dict[str, Any] = {"cardTemplateId": cards.TEMPLATE, "robotCode": self._robot_code(reply),
+                                "cardBizId": f"smartbot-{reply.delivery_id or uuid.uuid4().hex}"[:64],
+                                "cardData": json.dumps(cards.card_data(reply.text, offered), ensure_ascii=False),
+                                "sendOptions": {}}
+        if group:
+            body["openConversationId"] = where
+        else:
+            body["singleChatReceiver"] = json.dumps({"userId": where})
+        if connects(self.config):
+            body["callbackType"] = "STREAM"
+        else:
+            self._register_card_route()
+            body["callbackRouteKey"] = cards.route_key(self.config.app_key)
+        self._open_api("POST", cards.SEND_PATH, body)
+
+    def _register_card_route(self) -> None:
+        if self._route_registered:
+            return
+        url = self.config.card_callback_url
+        token = cards.callback_token(self.config.app_secret)
+        self._open_api("POST", cards.REGISTER_PATH, {
+            "callbackRouteKey": cards.route_key(self.config.app_key), "apiSecret": token, "forceUpdate": True,
+            "callbackUrl": f"{url}{'&' if '?' in url else '?'}{cards.CARD_QUERY}={token}"})
+        self._route_registered = True
+
+    def _send_file(self, reply: Reply) -> None:
+        """Uploaded for a media id, then sent as an image or file message through the open API."""
+        url = self.config.oapi_base.rstrip("/") + "/media/upload"
+        media_id = with_token(self.tokens, lambda token: media_upload.upload(
+            self._http, url, token, reply.file, reply.file_bytes(), self._timeout, "DingTalk"))
+        name = reply.file.get("name") or "file"
+        if media_upload.kind_of(reply.file) == "image":
+            self._robot_send(reply, "sampleImageMsg", {"photoURL": media_id})
+        else:
+            self._robot_send(reply, "sampleFile", {"mediaId": media_id, "fileName": name,
+                                                   "fileType": name.rsplit(".", 1)[-1].lower()[:10]})
 
     # -- replies shown while written: an AI card, streamed into until it holds the final reply --
     def can_preview(self, reply: Reply) -> bool:
@@ -332,44 +440,6 @@ def _open_api_error(resp: requests.Response, data: dict[str, Any]) -> DeliveryEr
                          f"{str(data.get('message') or '')[:200]})", retryable=False)
 
 
-def _content(data: dict[str, Any]) -> tuple[str, list[Attachment]]:
-    """(text, attachments) of a callback; the robot's @mention is already removed from the text."""
-    kind = data.get("msgtype")
-    content = data.get("content") if isinstance(data.get("content"), dict) else {}
-    if kind == "text":
-        text = data.get("text") if isinstance(data.get("text"), dict) else {}
-        return _str(text.get("content")).strip(), []
-    if kind == "richText":
-        parts, attachments = [], []
-        items = content.get("richText")
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and _str(item.get("text")):
-                parts.append(_str(item["text"]))
-            elif isinstance(item, dict) and item.get("downloadCode"):
-                attachments.append(Attachment("image", key=_str(item.get("downloadCode"))))
-        return "".join(parts).strip(), attachments
-    if kind == "audio":       # DingTalk transcribes voice messages
-        return _str(content.get("recognition")).strip(), []
-    if kind in ("picture", "file", "video"):
-        attachment = Attachment({"picture": "image"}.get(kind, kind), name=_str(content.get("fileName")),
-                                key=_str(content.get("downloadCode")))
-        return attachment.placeholder, [attachment]
-    return "", []
-
-
-def _title(text: str) -> str:
-    """A markdown message's title (shown in notifications): its first line, without markup."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return first.strip().lstrip("#>*-` ").strip()[:30] or "SmartBot"
-
-
-def _required(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise PayloadError(f"missing field: {key}")
-    return value
-
-
 def _number(value: Any) -> float:
     """A finite number from a callback or a stored context; 0 for anything else (NaN, inf, text)."""
     try:
@@ -377,8 +447,3 @@ def _number(value: Any) -> float:
     except (TypeError, ValueError, OverflowError):
         return 0.0
     return number if math.isfinite(number) else 0.0
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-

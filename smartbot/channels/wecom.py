@@ -14,12 +14,15 @@ callback (signed and encrypted like a message), keyed on its ResponseCode; the w
 decision with update_template_card (the buttons replaced by the decision's first line, not
 pressable again; a command's output reaches its requester, not the card),
 and a refusal as an ordinary message to the presser, which in an app's one-person chat only they see.
+A file reply is uploaded (/cgi-bin/media/upload) and sent as an image or file message.
 Connect mode is a different kind of bot: an AI bot (智能机器人) on its long connection
 (channels/connect/wecom.py), with a bot id and secret instead of the app's keys. Its messages are
 JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connection, handed to the
 connection by the process holding it (`hold_aibot_socket`). A reply shown while it is written
 (`stream`) is the AI bot's stream reply: frames with the same id (the reply's delivery id) and the
 text so far, the final one with `finish`. The self-built app cannot edit a message: it gets replies whole.
+The AI bot's buttons, presses and card updates: support/wecom_aibot.py. The AI bot connection offers
+no file upload SmartBot uses, so a file reply there is its label text.
 """
 from __future__ import annotations
 
@@ -29,10 +32,8 @@ import hashlib
 import hmac
 import logging
 import re
-import secrets
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
@@ -42,12 +43,15 @@ from defusedxml.ElementTree import fromstring
 from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import buttons, files, http
+from .support import buttons, files, http, media_upload, wecom_aibot as aibot
 from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
 from .support.cipher import DecryptError, open_cbc
 from .support.wecom_crypto import aes_key, decrypt
+from .support.wecom_aibot import AiBotSender, hold as hold_aibot_socket, new_req_id, release as release_aibot_socket
+
+__all__ = ["WeComChannel", "WeComConfig", "AiBotSender", "hold_aibot_socket", "new_req_id", "release_aibot_socket"]
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +209,7 @@ class WeComChannel(Channel):
         chat = body.get("chatid") if chat_type == GROUP else user
         if not _short_text(chat):
             raise PayloadError("a group callback without chatid")
-        text, attachments = _aibot_content(body)
+        text, attachments = aibot.content(body)
         if chat_type == GROUP:
             text = _LEADING_MENTION.sub("", text, count=1)    # the @bot that made WeCom send it
         if not text and not attachments:
@@ -215,9 +219,28 @@ class WeComChannel(Channel):
                                mentioned=True, attachments=attachments,
                                reply_context={"aibot": True, "req_id": req_id[:200], "chatid": chat}, raw=body)]
 
+    def parse_aibot_event(self, body: Any, req_id: str) -> list[InboundMessage]:
+        """An AI bot event callback: a press of one of our card's buttons (keyed on the event's
+        msgid; its req_id is what the card update must answer), [] for any other event."""
+        if not isinstance(body, dict) or (body.get("aibotid") and body.get("aibotid") != self.config.bot_id):
+            return []
+        pressed = aibot.press_of(body)
+        sender = body.get("from")
+        user = sender.get("userid") if isinstance(sender, dict) else None
+        if pressed is None or not _short_text(user) or not _short_text(body.get("msgid")):
+            return []
+        group = body.get("chattype") == "group" and _short_text(body.get("chatid"))
+        chat = body["chatid"] if group else user
+        data, task = pressed
+        return [InboundMessage(channel=self.name, event_id=f"press:{body['msgid']}", message_id=task, chat_id=chat,
+                               chat_type=GROUP if group else DIRECT, user_id=user, text=buttons.PRESS_TEXT,
+                               mentioned=True, press=data,
+                               reply_context={"aibot": True, "chatid": chat, "presser": user, "task_id": task,
+                                              "event_req_id": req_id[:200]})]
+
     # -- outbound --------------------------------------------------------------------------
     def send(self, reply: Reply) -> None:
-        if reply.reply_context.get("aibot"):
+        if self._by_aibot(reply):
             self._send_by_aibot(reply)
             return
         ctx = reply.reply_context
@@ -229,8 +252,14 @@ class WeComChannel(Channel):
                                                              {"access_token": token}, update))
             return
         kind = "markdown" if reply.format == "markdown" else "text"
+        content: dict[str, str] = {"content": reply.text}
+        if reply.file:          # uploaded for a media id, then sent as an image or file message
+            url = self.config.api_base.rstrip("/") + "/cgi-bin/media/upload"
+            kind, content = media_upload.kind_of(reply.file), {"media_id": with_token(
+                self.tokens, lambda token: media_upload.upload(self._http, url, token, reply.file,
+                                                               reply.file_bytes(), self._timeout, "WeCom"))}
         body: dict[str, Any] = {"touser": str(ctx.get("touser") or reply.chat_id), "msgtype": kind,
-                                "agentid": self.config.agent_id, kind: {"content": reply.text}}
+                                "agentid": self.config.agent_id, kind: content}
         offered = buttons.buttons_of(ctx)
         if offered:
             del body[kind]
@@ -280,10 +309,15 @@ class WeComChannel(Channel):
         self._http.close()
 
     def sends_here(self, reply: Reply) -> bool:
-        return not reply.reply_context.get("aibot") or self.holds_reply_connection()
+        return not self._by_aibot(reply) or self.holds_reply_connection()
 
     def holds_reply_connection(self) -> bool:
-        return self.name in _AIBOT_SOCKETS
+        return aibot.sender_of(self.name) is not None
+
+    def _by_aibot(self, reply: Reply) -> bool:
+        """Whether a reply goes over the AI bot's connection: an answer to its message, or anything
+        at all in connect mode (an approvers' notice to wecom:<chatid> has no message behind it)."""
+        return bool(reply.reply_context.get("aibot")) or connects(self.config)
 
     # -- replies shown while written: the AI bot's stream reply, the same id until `finish` ----
     def can_preview(self, reply: Reply) -> bool:
@@ -294,10 +328,10 @@ class WeComChannel(Channel):
         return reply.delivery_id
 
     def update_preview(self, reply: Reply, handle: str) -> None:
-        sender = _AIBOT_SOCKETS.get(self.name)
+        sender = aibot.sender_of(self.name)
         if sender is None:
             raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=False)
-        answer = sender(_stream_frame(reply, handle, finish=False))
+        answer = sender(aibot.stream_frame(reply, handle, finish=False))
         code = answer.get("errcode")
         if code != 0:
             raise DeliveryError(f"WeCom refused the streamed reply (errcode {code})", retryable=code in RATE_LIMIT_CODES)
@@ -309,19 +343,28 @@ class WeComChannel(Channel):
         """Over the AI bot's long connection, which the process holding it sends for us: as the
         answer to the callback (aibot_respond_msg with its req_id), else, or when WeCom refuses
         that (the callback is too old), pushed to the chat (aibot_send_msg)."""
-        sender = _AIBOT_SOCKETS.get(self.name)
+        sender = aibot.sender_of(self.name)
         if sender is None:
             raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=True)
         ctx = reply.reply_context
-        chat = str(ctx.get("chatid") or reply.chat_id)
-        if ctx.get("req_id"):
-            answer = sender(_stream_frame(reply, reply.delivery_id or new_req_id("stream"), finish=True))
+        chat, answered = str(ctx.get("chatid") or reply.chat_id), buttons.press_answer(ctx)
+        if answered == buttons.UPDATE:          # the pressed card, for everyone in the chat
+            answer = sender(aibot.decided_frame(reply))
+            if answer.get("errcode") == 0:
+                return
+            log.info("wecom AI bot: the card update was refused (errcode %s); pushing the decision to the chat",
+                     answer.get("errcode"))
+        elif answered == buttons.PRIVATE:       # the presser's own chat with the bot
+            chat = str(ctx.get("presser") or chat)
+        elif ctx.get("req_id"):
+            answer = sender(aibot.stream_frame(reply, reply.delivery_id or new_req_id("stream"), finish=True))
             if answer.get("errcode") == 0:
                 return
             log.info("wecom AI bot: the answer to the callback was refused (errcode %s); pushing it to the chat",
                      answer.get("errcode"))
-        answer = sender({"cmd": "aibot_send_msg", "headers": {"req_id": new_req_id("aibot_send_msg")},
-                         "body": {"chatid": chat, "msgtype": "markdown", "markdown": {"content": reply.text}}})
+        offered = buttons.buttons_of(ctx)
+        answer = sender(aibot.push_frame(chat, aibot.button_card(reply, offered) if offered else
+                                         {"msgtype": "markdown", "markdown": {"content": reply.text}}))
         code = answer.get("errcode")
         if code != 0:
             raise DeliveryError(f"WeCom refused the AI bot's message (errcode {code}: "
@@ -341,6 +384,10 @@ class WeComChannel(Channel):
         raise DeliveryError(f"WeCom refused the call (errcode {code}: {str(data.get('errmsg') or '')[:120]})",
                             retryable=False)
 
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        return (self.config.connect_timeout, self.config.read_timeout)
+
     def _fetch_token(self) -> tuple[str, float]:
         try:
             data = self._call("GET", "/cgi-bin/gettoken", {"corpid": self.config.corp_id,
@@ -355,54 +402,6 @@ class WeComChannel(Channel):
             return str(data.get("access_token") or ""), float(data.get("expires_in") or 0)
         except (TypeError, ValueError):
             raise DeliveryError("WeCom answered a token without a valid expires_in", retryable=True) from None
-
-
-# The AI bot connection held in this process, by channel name: a callable that sends one command
-# frame and returns WeCom's answer to it (raising DeliveryError when it could not be sent or answered).
-AiBotSender = Callable[[dict[str, Any]], dict[str, Any]]
-_AIBOT_SOCKETS: dict[str, AiBotSender] = {}
-
-
-def hold_aibot_socket(channel: str, sender: AiBotSender) -> None:
-    _AIBOT_SOCKETS[channel] = sender
-
-
-def release_aibot_socket(channel: str, sender: AiBotSender) -> None:
-    if _AIBOT_SOCKETS.get(channel) is sender:
-        del _AIBOT_SOCKETS[channel]
-
-
-def _stream_frame(reply: Reply, stream_id: str, finish: bool) -> dict[str, Any]:
-    """The AI bot's answer to a message callback as a stream: the whole text so far under one id;
-    `finish` ends it (a streamed reply is shown growing, then final)."""
-    return {"cmd": "aibot_respond_msg", "headers": {"req_id": str(reply.reply_context.get("req_id"))},
-            "body": {"msgtype": "stream", "stream": {"id": stream_id, "finish": finish, "content": reply.text}}}
-
-
-def new_req_id(prefix: str) -> str:
-    """A command's req_id as WeCom's SDKs make them: prefix, milliseconds, random hex."""
-    return f"{prefix}_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
-
-
-def _aibot_content(body: dict[str, Any]) -> tuple[str, list[Attachment]]:
-    """The text and attachments of an AI bot message: text, voice (WeCom's transcript), image,
-    file, video, and mixed (text and images in one message)."""
-    kind = body.get("msgtype")
-    items = body.get("mixed", {}).get("msg_item") if kind == "mixed" and isinstance(body.get("mixed"), dict) \
-        else [body]
-    texts, attachments = [], []
-    for item in items if isinstance(items, list) else []:
-        item_kind = item.get("msgtype") if isinstance(item, dict) else None
-        part = item.get(item_kind) if item_kind else None
-        if not isinstance(part, dict):
-            continue
-        if item_kind in ("text", "voice") and isinstance(part.get("content"), str):
-            texts.append(part["content"].strip())
-        elif item_kind in ("image", "file", "video") and isinstance(part.get("url"), str):
-            # The file at `url` is encrypted with the message's own `aeskey` (kept as the key).
-            attachments.append(Attachment(_MEDIA[item_kind], name=str(part.get("filename") or "")[:200],
-                                          url=part["url"][:2000], key=str(part.get("aeskey") or "")[:100]))
-    return "\n".join(t for t in texts if t), attachments
 
 
 def _card(reply: Reply, offered: list[dict[str, Any]]) -> dict[str, Any]:

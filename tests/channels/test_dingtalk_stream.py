@@ -45,7 +45,8 @@ def test_a_callback_is_stored_then_acknowledged(platform, link):
     assert [(m.event_id, m.text, m.chat_type) for m in link.stored] == [("msgA", "你好", "direct")]
     assert ack["code"] == 200 and ack["headers"] == {"messageId": "m-1", "contentType": "application/json"}
     opened = platform.calls(OPEN_PATH)[0]["json"]
-    assert opened["subscriptions"] == [{"type": "CALLBACK", "topic": BOT_TOPIC}]
+    assert opened["subscriptions"] == [{"type": "CALLBACK", "topic": BOT_TOPIC},
+                                       {"type": "CALLBACK", "topic": "/v1.0/card/instances/callback"}]
     assert link.states[0] == ("up", "127.0.0.1")
 
 

@@ -16,7 +16,8 @@ from tests.support.platform_clients import quiet_for
 # Platform user ids: the approver, a second approver, a stranger, and the requester's own account.
 USERS = {"telegram": ("7001", "7002", "7003", "7004"), "slack": ("U0BOB", "U0OLGA", "U0EVE", "U0UMA"),
          "discord": ("800000000000000001", "800000000000000002", "800000000000000003", "800000000000000004"),
-         "feishu": ("ou_bob", "ou_olga", "ou_eve", "ou_uma"), "wecom": ("bob", "olga", "eve", "uma")}
+         "feishu": ("ou_bob", "ou_olga", "ou_eve", "ou_uma"), "wecom": ("bob", "olga", "eve", "uma"),
+         "dingtalk": ("staff_bob", "staff_olga", "staff_eve", "staff_uma")}   # test_approval_buttons_dingtalk_wecom.py
 
 
 @pytest.fixture(params=sorted(PRESSERS))

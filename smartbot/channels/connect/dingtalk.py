@@ -8,6 +8,9 @@ socket is `endpoint?ticket=...`. Frames are JSON: {specVersion, type, headers: {
 carries, parsed by the DingTalk channel, stored, and only then acknowledged: {code: 200, headers:
 {messageId, contentType}, message, data}. A stored message that comes again (DingTalk resends what was
 not acknowledged) is dropped by the inbox's unique key on msgId, as on the webhook path.
+A second subscription, the card callback topic, brings presses of the approval card's buttons:
+parsed by the channel's `parse_press`, keyed on the frame's messageId (kept by DingTalk's resends),
+stored, then acknowledged with an empty card response (the worker updates the card itself).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from urllib.parse import quote_plus
 from ...errors import PayloadError
 from ..base import Headers, WebRequest
 from ..dingtalk import DingTalkChannel
+from ..support.dingtalk_cards import CARD_TOPIC
 from .base import Link
 from .websocket import PLAIN, Socket, SocketClosed, discover
 from .wsloop import MALFORMED, WebsocketConnector
@@ -43,7 +47,8 @@ class DingTalkStream(WebsocketConnector):
         config = self.channel.config
         data = discover(self._http, config.api_base.rstrip("/") + OPEN_PATH,
                         {"clientId": config.app_key, "clientSecret": config.app_secret,
-                         "subscriptions": [{"type": "CALLBACK", "topic": BOT_TOPIC}],
+                         "subscriptions": [{"type": "CALLBACK", "topic": BOT_TOPIC},
+                                           {"type": "CALLBACK", "topic": CARD_TOPIC}],
                          "ua": "smartbot"},
                         timeout=(config.connect_timeout, config.read_timeout), what="DingTalk's connections/open",
                         headers={"Accept": "application/json"})
@@ -69,6 +74,8 @@ class DingTalkStream(WebsocketConnector):
                 link.refuse(MALFORMED, {"reason": "a callback frame without headers.messageId"})
                 return
             self._callback(frame.get("data"), message_id, socket, link)
+        elif kind == "CALLBACK" and headers.get("topic") == CARD_TOPIC and message_id:
+            self._press(frame.get("data"), message_id, socket, link)
         else:
             log.debug("dingtalk stream: ignored a %s frame on topic %s", str(kind)[:20], str(headers.get("topic"))[:80])
 
@@ -86,6 +93,22 @@ class DingTalkStream(WebsocketConnector):
         if messages:
             link.store(messages)
         socket.send(_ack(message_id, OK, "OK", json.dumps({"response": None})))
+
+
+    def _press(self, data: Any, message_id: str, socket: Socket, link: Link) -> None:
+        """A card callback: stored when it presses one of our buttons, acknowledged either way."""
+        try:
+            parsed = json.loads(data) if isinstance(data, str) else None
+        except (ValueError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            link.refuse(MALFORMED, {"reason": "a card callback whose data is not a JSON object"})
+            socket.send(_ack(message_id, BAD_REQUEST, "data must be a JSON object", json.dumps({"response": None})))
+            return
+        presses = self.channel.parse_press(parsed, message_id)
+        if presses:
+            link.store(presses)
+        socket.send(_ack(message_id, OK, "OK", json.dumps({"response": {}})))
 
 
 def _frame(raw: str | bytes) -> dict[str, Any] | None:

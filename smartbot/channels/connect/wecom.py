@@ -4,10 +4,12 @@ There is no discovery call: the socket is `aibot_url` (wss://openws.work.weixin.
 JSON {cmd, headers: {req_id}, body}; WeCom answers each command with {headers: {req_id}, errcode,
 errmsg} under the same req_id. First `aibot_subscribe` with the bot id and secret (refused: errcode
 != 0), then a `ping` every HEARTBEAT seconds (two unanswered in a row: the connection is dead).
-WeCom sends `aibot_msg_callback` (a message: parsed by the WeCom channel's `parse_aibot`, stored) and
-`aibot_event_callback` (enter_chat and the like are ignored; `disconnected_event` means another
-connection for the same bot took over, so this one ends). A message callback is not acknowledged
-in this protocol: storing it is all that happens before the next frame is read.
+WeCom sends `aibot_msg_callback` (a message: parsed by the WeCom channel's `parse_aibot`, stored)
+and `aibot_event_callback` (a press of an approval card's button, `template_card_event`, is parsed
+by `parse_aibot_event` and stored like a message; enter_chat and the like are ignored;
+`disconnected_event` means another connection for the same bot took over, so this one ends). A
+message callback is not acknowledged in this protocol: storing it is all that happens before the
+next frame is read.
 
 Replies go over this socket too (WeCom's AI bot has no send API reachable without it), so the
 connector lends the channel a sender while it is connected (`hold_aibot_socket`): the worker's
@@ -140,6 +142,9 @@ class WeComLongConnection(WebsocketConnector):
             event = body.get("event") if isinstance(body.get("event"), dict) else {}
             if event.get("eventtype") == "disconnected_event":
                 raise SocketClosed("WeCom says another connection for this AI bot took over")
+            presses = self.channel.parse_aibot_event(body, frame["headers"]["req_id"])
+            if presses:
+                link.store(presses)
         else:
             log.debug("wecom AI bot: ignored a %s frame", str(cmd)[:40])
 
