@@ -24,11 +24,13 @@ from .client_settings import TOOL_NAME, McpServerSettings
 from .http_transport import HttpTransport
 from .jsonrpc import McpError, McpTransportError
 from .stdio import StdioTransport
+from .stored import StoredServers
 from .tools import McpTool, model_name, split_model_name
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 LIST_TIMEOUT = 10.0
+SYNC_SECONDS = 1.0          # how often the stored servers' version is looked at, at most
 OUTPUT_CAP = 8000           # characters of a result kept, as a command's default output cap
 
 
@@ -197,14 +199,62 @@ class ServerHandle:
 
 
 class McpRegistry:
-    """Every configured server by name."""
+    """Every server by name: those of smartbot.toml, and those stored through the admin page or API
+    (read again when their version moves, checked at most every SYNC_SECONDS; a changed or removed
+    one is closed). A stored server never shadows one of the file."""
 
     def __init__(self, servers: Sequence[McpServerSettings], env: Mapping[str, str], limits: Limits,
-                 own: Callable[[], OwnVariables]) -> None:
-        self.servers = {s.name: ServerHandle(s, env, limits, own) for s in servers}
+                 own: Callable[[], OwnVariables], stored: StoredServers | None = None) -> None:
+        self._env, self._limits, self._own = env, limits, own
+        self._file = {s.name: ServerHandle(s, env, limits, own) for s in servers}
+        self._source = stored
+        self._stored: dict[str, ServerHandle] = {}
+        self._version: int | None = None
+        self._checked_at = 0.0
+        self._sync_lock = threading.Lock()
+
+    @property
+    def servers(self) -> dict[str, ServerHandle]:
+        self._sync()
+        return {**self._stored, **self._file}
+
+    def from_file(self, name: str) -> bool:
+        return name in self._file
 
     def get(self, name: str) -> ServerHandle | None:
         return self.servers.get(name)
+
+    def sync_now(self) -> None:
+        """Read the stored servers again at once (after a change made in this process)."""
+        self._checked_at = 0.0
+        self._version = None
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._source is None or time.monotonic() - self._checked_at < SYNC_SECONDS:
+            return
+        with self._sync_lock:
+            if time.monotonic() - self._checked_at < SYNC_SECONDS:
+                return
+            try:
+                if self._source.version() != self._version:
+                    self._version, configs = self._source.load()
+                    self._replace({c.name: c for c in configs if c.name not in self._file})
+            except Exception:       # the database is away: keep the servers as they were, try again later
+                log.exception("could not read the stored MCP servers")
+            self._checked_at = time.monotonic()
+
+    def _replace(self, configs: dict[str, McpServerSettings]) -> None:
+        kept = {}
+        for name, handle in self._stored.items():
+            if configs.get(name) == handle.config:
+                kept[name] = handle
+            else:
+                handle.close()
+        for name, config in configs.items():
+            if name not in kept:
+                kept[name] = ServerHandle(config, self._env, self._limits, self._own)
+        self._stored = kept
 
     def resolve(self, function_name: str) -> tuple[ServerHandle, str] | None:
         """The server and the tool name a model's function name means (the tool may not exist)."""
@@ -218,5 +268,5 @@ class McpRegistry:
         return handle, found[1]
 
     def close(self) -> None:
-        for handle in self.servers.values():
+        for handle in [*self._stored.values(), *self._file.values()]:
             handle.close()
