@@ -9,11 +9,12 @@ checks who may call what: the pipeline does that before it calls.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ..executor.environment import OwnVariables, child_environment
@@ -36,13 +37,15 @@ OUTPUT_CAP = 8000           # characters of a result kept, as a command's defaul
 
 @dataclass
 class ToolOutcome:
-    """A finished call: its text (masked, capped), how big it was, and whether the tool said it failed."""
+    """A finished call: its text (masked, capped), how big it was, whether the tool said it failed,
+    and the images it returned as reply files ({"name", "mime", "data": base64})."""
 
     text: str
     is_error: bool
     result_bytes: int
     truncated: bool
     duration: float
+    files: list[dict[str, str]] = field(default_factory=list)
 
 
 class ServerHandle:
@@ -195,7 +198,8 @@ class ServerHandle:
         text = mask_text(result.text, self.secrets())
         size = len(text.encode("utf-8"))
         truncated = len(text) > OUTPUT_CAP
-        return ToolOutcome(text[:OUTPUT_CAP], result.is_error, size, truncated, duration)
+        size += sum(len(base64.b64decode(f["data"])) for f in result.files)
+        return ToolOutcome(text[:OUTPUT_CAP], result.is_error, size, truncated, duration, result.files)
 
 
 class McpRegistry:
