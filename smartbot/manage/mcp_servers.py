@@ -26,6 +26,7 @@ _stored = McpServer.__table__
 
 
 def listing(runtime: Any) -> list[dict[str, Any]]:
+    runtime.mcp.sync_now()          # a change made in another worker a moment ago shows at once
     handles = runtime.mcp.servers
     with runtime.db.read() as conn:
         rows = {r.name: r for r in conn.execute(sa.select(_stored).order_by(_stored.c.name)).all()}
@@ -43,6 +44,7 @@ def listing(runtime: Any) -> list[dict[str, Any]]:
 
 
 def test(runtime: Any, caller: Principal, name: str) -> dict[str, Any]:
+    runtime.mcp.sync_now()
     handle = runtime.mcp.get(name)
     if handle is None:
         raise NotFound(reason("reason.mcp.no_server", name=name[:40]))

@@ -228,10 +228,12 @@ class McpRegistry:
     def get(self, name: str) -> ServerHandle | None:
         return self.servers.get(name)
 
-    def sync_now(self) -> None:
-        """Read the stored servers again at once (after a change made in this process)."""
+    def sync_now(self, reload: bool = False) -> None:
+        """Look at the stored servers' version at once (the admin page and API, after a change made in
+        any process); `reload`: read them again even if it did not move (the settings changed)."""
         self._checked_at = 0.0
-        self._version = None
+        if reload:
+            self._version = None
         self._sync()
 
     def _sync(self) -> None:

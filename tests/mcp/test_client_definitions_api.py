@@ -175,7 +175,7 @@ def test_a_stored_server_whose_host_left_the_allow_list_is_never_contacted(live_
     app = _app(live_app, make_config)
     AdminApi(app).post("/mcp/servers", {"name": "web", "url": http_server.url})
     app.runtime.settings.mcp.client_hosts = []          # the operator took the host out (and restarted)
-    app.runtime.mcp.sync_now()
+    app.runtime.mcp.sync_now(reload=True)
     listed = _servers(AdminApi(app, "root2"))["web"]
     assert not listed["connected"] and "client_hosts" in listed["last_error"]
     assert app.runtime.mcp.get("web") is None and http_server.headers == []
