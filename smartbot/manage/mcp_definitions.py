@@ -73,6 +73,8 @@ def as_dict(row: Row[Any]) -> dict[str, Any]:
 def create(runtime: Any, caller: Principal, body: dict[str, Any]) -> dict[str, Any]:
     name = str(body.get("name", ""))[:32]
     _refuse_stdio(runtime, caller, name, body)
+    if "__" in name:          # mcp__<a__b>__<c> would read like another server's tool to the model
+        raise Invalid(reason("reason.mcp.double_underscore"), "name")
     if runtime.mcp.from_file(name):
         raise Conflict(reason("reason.mcp.in_file", name=repr(name)), "name")
     try:

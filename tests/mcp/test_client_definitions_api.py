@@ -125,6 +125,7 @@ def test_refusals_for_safety_are_audited_and_store_nothing(live_app, make_config
 
 @pytest.mark.parametrize("body, field", [
     ({"name": "Web!"}, "name"),
+    ({"name": "files__x"}, "name"),
     ({"url": "ftp://127.0.0.1/mcp"}, "url"),
     ({"url": "http://user:pw@127.0.0.1/mcp"}, "url"),
     ({"url": "http://10.0.0.5/mcp"}, "url"),
