@@ -25,6 +25,7 @@ from .client_settings import TOOL_NAME, McpServerSettings
 from .http_transport import HttpTransport
 from .jsonrpc import McpError, McpTransportError
 from .stdio import StdioTransport
+from .refresher import Refresher
 from .stored import StoredServers
 from .tools import McpTool, model_name, split_model_name
 
@@ -114,6 +115,24 @@ class ServerHandle:
     def close(self) -> None:
         with self._lock:
             self._drop(count=False)
+
+    def refresh_if_due(self) -> None:
+        """List the tools again if the list is older than refresh_seconds or the server said they
+        changed, only when connected in this process (the timer's job: refresher.py)."""
+        if not self._lock.acquire(timeout=0.1):     # a call or a listing is under way: next tick
+            return
+        try:
+            client = self._client
+            if client is None or self._pid != os.getpid() or not client.transport.alive:
+                return
+            if time.monotonic() - self._listed_at > self.config.refresh_seconds or client.tools_changed.is_set():
+                try:
+                    self._list()
+                except McpError as exc:
+                    self.last_error = self._tail(exc.reason)
+                    self._listed_at = time.monotonic()      # tried: wait a whole period before the next try
+        finally:
+            self._lock.release()
 
     def _ready(self) -> McpClient:
         """The connected client, with a fresh tool list (under the lock)."""
@@ -216,10 +235,13 @@ class McpRegistry:
         self._version: int | None = None
         self._checked_at = 0.0
         self._sync_lock = threading.Lock()
+        self._refresher = Refresher(lambda: [*self._stored.values(), *self._file.values()])
 
     @property
     def servers(self) -> dict[str, ServerHandle]:
         self._sync()
+        if self._stored or self._file:
+            self._refresher.ensure_running()
         return {**self._stored, **self._file}
 
     def from_file(self, name: str) -> bool:
@@ -274,5 +296,6 @@ class McpRegistry:
         return handle, found[1]
 
     def close(self) -> None:
+        self._refresher.stop()
         for handle in [*self._stored.values(), *self._file.values()]:
             handle.close()

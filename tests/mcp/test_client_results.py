@@ -14,9 +14,10 @@ from smartbot.executor.environment import OwnVariables
 from smartbot.executor.runner import Limits
 from smartbot.mcp.client_settings import McpServerSettings
 from smartbot.mcp.content import MAX_IMAGES, summarise
-from smartbot.mcp.registry import ServerHandle
+from smartbot.mcp.registry import McpRegistry, ServerHandle
 from tests.support.executor import Chat, add_role, audit_rows, bind, details, set_rule_params, text_answer, tool_call_answer
 from tests.support.mcp_servers import McpHttpServer, Record, stdio_command
+from tests.support.waiting import wait_until
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -82,19 +83,33 @@ def test_structured_content_without_text_and_the_image_cap():
 
 def test_a_tool_list_changed_without_a_notification_is_picked_up_by_the_timer():
     record = Record()
-    quick, slow = _handle(record, refresh_seconds=1), _handle(record, refresh_seconds=300)
+    quick = McpServerSettings(name="quick", command=stdio_command(record), refresh_seconds=1)
+    slow = McpServerSettings(name="slow", command=stdio_command(record), refresh_seconds=300)
+    registry = McpRegistry([quick, slow], {}, Limits(), lambda: OwnVariables(lambda name: False))
     try:
-        for handle in (quick, slow):
+        handles = [registry.get("quick"), registry.get("slow")]
+        for handle in handles:
             assert "later" not in [t.name for t in handle.tools()]
             assert handle.call("quiet_grow", {}, 20).text == "grown quietly"
-        assert not quick._client.tools_changed.is_set()          # the server said nothing
-        time.sleep(1.2)
-        assert "later" in [t.name for t in quick.tools()]
-        assert "later" not in [t.name for t in slow.tools()]     # not yet due: the timer did it, nothing else
-        assert quick.call("later", {}, 20).text == "later!"
+        assert not handles[0]._client.tools_changed.is_set()            # the server said nothing
+        # nobody uses the servers: the timer lists the quick one again on its own
+        assert wait_until(lambda: "later" in [t.name for t in handles[0].cached_tools()], timeout=10)
+        assert "later" not in [t.name for t in handles[1].cached_tools()]   # not due yet: nothing else did it
+        assert handles[0].call("later", {}, 20).text == "later!"
     finally:
-        quick.close()
-        slow.close()
+        registry.close()
+
+
+def test_the_timer_never_starts_an_idle_server():
+    record = Record()
+    registry = McpRegistry([McpServerSettings(name="idle", command=stdio_command(record), refresh_seconds=1)], {},
+                           Limits(), lambda: OwnVariables(lambda name: False))
+    try:
+        handle = registry.get("idle")
+        time.sleep(2.5)
+        assert handle._client is None and handle.cached_tools() == []
+    finally:
+        registry.close()
 
 
 def test_an_image_in_a_chat_answer_is_labelled_for_the_model_and_audited(live_app, make_config, fake_model,
