@@ -18,7 +18,7 @@ Servers from smartbot.toml are shown read-only. Every change and every refusal i
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -33,6 +33,7 @@ from ..mcp.client_settings import MAX_TIMEOUT, NAME, McpServerSettings
 from ..mcp.stored import VERSION_KEY, settings_of, variable_refusal
 from ..storage.runtime_settings import bump
 from ..storage.tables import McpServer
+from ..telemetry.redact import SECRET_KEY_PATTERN
 from . import changes
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import List, Num, Obj, Str
@@ -148,6 +149,9 @@ def _checked(runtime: Any, conn: Connection, body: dict[str, Any]) -> McpServerS
         config.validate("")
     except ConfigError as exc:
         raise Invalid(exc.problem + (f" ({exc.fix})" if exc.fix else ""), exc.key.lstrip(".")) from None
+    query = urlsplit(config.url).query
+    if any(SECRET_KEY_PATTERN.search(key) for key, _ in parse_qsl(query, keep_blank_values=True)):
+        raise Invalid(reason("reason.mcp.secret_in_url"), "url")     # it would be stored and audited as it is
     if url_refusal(config.url, runtime.settings.mcp.client_hosts):
         host = (urlsplit(config.url).hostname or "").lower()
         raise _Refused(reason("reason.mcp.host", host=repr(host)), "url")

@@ -129,6 +129,7 @@ def test_refusals_for_safety_are_audited_and_store_nothing(live_app, make_config
     ({"url": "ftp://127.0.0.1/mcp"}, "url"),
     ({"url": "http://user:pw@127.0.0.1/mcp"}, "url"),
     ({"url": "http://10.0.0.5/mcp"}, "url"),
+    ({"url": "http://127.0.0.1:9/mcp?api_key=sk-live-1234"}, "url"),
     ({"url": ""}, "url"),
     ({"timeout": 1e23}, "timeout"),
     ({"timeout": 0}, "timeout"),
