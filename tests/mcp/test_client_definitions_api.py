@@ -181,3 +181,31 @@ def test_a_stored_server_whose_host_left_the_allow_list_is_never_contacted(live_
     listed = _servers(AdminApi(app, "root2"))["web"]
     assert not listed["connected"] and "client_hosts" in listed["last_error"]
     assert app.runtime.mcp.get("web") is None and http_server.headers == []
+
+
+def test_another_process_sees_a_change_within_a_second(live_app, make_config, http_server):
+    from smartbot.executor.environment import own_variables
+    from smartbot.executor.runner import Limits
+    from smartbot.mcp.registry import McpRegistry
+    from smartbot.mcp.stored import StoredServers
+    from tests.support.waiting import wait_until
+
+    app = _app(live_app, make_config)
+    runtime = app.runtime
+    other = McpRegistry([], {}, Limits(), lambda: own_variables(runtime.settings),
+                        StoredServers(runtime.db, runtime.settings, lambda: own_variables(runtime.settings)))
+    try:
+        assert other.get("web") is None
+        api = AdminApi(app)
+        api.post("/mcp/servers", {"name": "web", "url": http_server.url, "tools": ["echo"]})
+        assert wait_until(lambda: other.get("web") is not None, timeout=3)
+        first = other.get("web")
+        assert [t.name for t in first.tools()] == ["echo"]
+        api.patch("/mcp/servers/web", {"tools": ["add"]})
+        assert wait_until(lambda: other.get("web") is not first, timeout=3)
+        assert first._client is None                                  # the old connection was closed
+        assert [t.name for t in other.get("web").tools()] == ["add"]
+        api.delete("/mcp/servers/web")
+        assert wait_until(lambda: other.get("web") is None, timeout=3)
+    finally:
+        other.close()
