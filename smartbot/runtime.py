@@ -22,6 +22,7 @@ from .pipeline.delivery import Delivery
 from .executor.environment import OwnVariables, own_variables
 from .executor.runner import CommandRunner, Limits
 from .mcp.registry import McpRegistry
+from .mcp.stored import StoredServers
 from .gateway import inbox, outbox
 from .gateway.connections import ConnectionHost
 from .gateway.dispatch import Dispatcher
@@ -85,7 +86,8 @@ class Runtime:
                                       settings.executor.max_concurrent)
         self.profiles = ProfileBook(self.db, version_reader(self.db, PROFILES_VERSION))
         self.mcp = McpRegistry(settings.mcp_servers, os.environ if env is None else env,
-                               Limits.from_settings(settings.executor), lambda: self._own_variables())
+                               Limits.from_settings(settings.executor), lambda: self._own_variables(),
+                               StoredServers(self.db, settings, lambda: self._own_variables()))
         self.pipeline = Pipeline(settings, self.db, self.router, self.models, self.providers, self.commands,
                                  self.store, profiles=self.profiles, channels=self.channels, mcp=self.mcp)
         alerts = settings.alerts

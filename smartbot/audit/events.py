@@ -65,6 +65,11 @@ EVENTS: dict[str, str] = {
     "mcp.approval_requested": "an MCP tool that needs approval was asked for; the approvers were notified",
     "mcp.tested": "an admin tested an MCP server's connection (the error, if any, and how many tools it lists)",
     "mcp.failed": "an MCP tool call failed: timeout, the server unreachable or gone, or a protocol error",
+    "mcp.server_created": "an MCP server was added through the admin page or API (before/after)",
+    "mcp.server_updated": "an MCP server added through the admin page or API was changed (before/after)",
+    "mcp.server_deleted": "an MCP server added through the admin page or API was removed (before/after)",
+    "mcp.definition_refused": "an MCP server definition was refused for safety: a stdio server (file only), a "
+                              "host outside [mcp] client_hosts, or a variable SmartBot or another server owns",
     "approval.requested": "a command that needs approval was asked for; the approvers were notified",
     "approval.approved": "an approver approved a pending request",
     "approval.denied": "an approver denied a pending request",

@@ -37,8 +37,10 @@ ADMIN_AREA_RIGHTS: dict[str, str] = {
     "profiles": "add, change and delete per-chat profiles (persona, language, model route, knowledge spaces, tools "
                 "on or off, quotas); tools on offers only the commands the sender may already run, quotas only "
                 "lower the server's own, and choosing a model route also needs admin:providers",
-    "mcp": "see the MCP servers of smartbot.toml (state, tools, last error) and test their connection; servers "
-           "are defined only in the file, and calling a tool still needs mcp:<server>:<tool>",
+    "mcp": "see the MCP servers (state, tools, last error), test their connection, and add, change and remove "
+           "Streamable HTTP servers at hosts [mcp] client_hosts lists, with headers only from variables that are "
+           "not SmartBot's own; never a stdio server (a program: smartbot.toml only), and calling a tool still "
+           "needs mcp:<server>:<tool>",
     "knowledge": "add, change and remove knowledge spaces and their documents, fetch documents from hosts in "
                  "[knowledge] fetch_allow only, and test searches; what a space holds is shown to the model on "
                  "routes whose rule names it, never a way to run anything",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import version
-from . import jsonrpc
+from . import content, jsonrpc
 from .jsonrpc import McpProtocolError, SessionExpired
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,12 @@ class RemoteTool:
 
 @dataclass
 class CallResult:
-    """What a tools/call returned: its text (other content named, not embedded) and whether the tool
-    itself reported an error."""
+    """What a tools/call returned: its text for the model (content.py: other content summarised,
+    structuredContent as JSON), the images it carried as files, and whether the tool reported an error."""
 
     text: str
     is_error: bool
-    structured: Any = None
+    files: list[dict[str, str]] = field(default_factory=list)
 
 
 class McpClient:
@@ -104,8 +104,8 @@ class McpClient:
 
     def call_tool(self, name: str, arguments: dict[str, Any], timeout: float) -> CallResult:
         result = self.request("tools/call", {"name": name, "arguments": arguments}, timeout)
-        return CallResult(_text_of(result.get("content")), result.get("isError") is True,
-                          result.get("structuredContent"))
+        summary = content.summarise(result, name)
+        return CallResult(summary.text, result.get("isError") is True, summary.files)
 
     def ping(self, timeout: float) -> None:
         self.request("ping", None, timeout)
@@ -121,18 +121,3 @@ def _tool(item: Any) -> RemoteTool | None:
     return RemoteTool(item["name"][:128], str(item.get("description") or "")[:1000],
                       schema if isinstance(schema, dict) else {"type": "object"})
 
-
-def _text_of(content: Any) -> str:
-    """The result's text parts joined; images, audio and resources are named, never passed on."""
-    parts = []
-    for item in content if isinstance(content, list) else []:
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind == "text":
-            parts.append(str(item.get("text", "")))
-        elif kind == "resource" and isinstance(item.get("resource"), dict) and "text" in item["resource"]:
-            parts.append(str(item["resource"]["text"]))
-        else:
-            parts.append(f"[{kind} content]")
-    return "\n".join(parts)

@@ -43,7 +43,7 @@ class McpServerSettings:
     tools: list[str] = setting([], help="the tools offered; empty: every tool the server lists")
     needs_approval: list[str] = setting([], help="tools that wait for an approver (approval:decide) first")
     timeout: float = setting(30.0, minimum=1, help="seconds one call may take (at most 600)")
-    refresh_seconds: float = setting(300.0, minimum=5, help="the tool list is fetched again this often "
+    refresh_seconds: float = setting(300.0, minimum=1, help="the tool list is fetched again this often "
                                                            "(and whenever the server says it changed)")
     workdir: str = setting("/", help="a stdio server's working directory")
 

@@ -9,11 +9,12 @@ checks who may call what: the pipeline does that before it calls.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ..executor.environment import OwnVariables, child_environment
@@ -24,23 +25,28 @@ from .client_settings import TOOL_NAME, McpServerSettings
 from .http_transport import HttpTransport
 from .jsonrpc import McpError, McpTransportError
 from .stdio import StdioTransport
+from .refresher import Refresher
+from .stored import StoredServers
 from .tools import McpTool, model_name, split_model_name
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 LIST_TIMEOUT = 10.0
+SYNC_SECONDS = 1.0          # how often the stored servers' version is looked at, at most
 OUTPUT_CAP = 8000           # characters of a result kept, as a command's default output cap
 
 
 @dataclass
 class ToolOutcome:
-    """A finished call: its text (masked, capped), how big it was, and whether the tool said it failed."""
+    """A finished call: its text (masked, capped), how big it was, whether the tool said it failed,
+    and the images it returned as reply files ({"name", "mime", "data": base64})."""
 
     text: str
     is_error: bool
     result_bytes: int
     truncated: bool
     duration: float
+    files: list[dict[str, str]] = field(default_factory=list)
 
 
 class ServerHandle:
@@ -109,6 +115,24 @@ class ServerHandle:
     def close(self) -> None:
         with self._lock:
             self._drop(count=False)
+
+    def refresh_if_due(self) -> None:
+        """List the tools again if the list is older than refresh_seconds or the server said they
+        changed, only when connected in this process (the timer's job: refresher.py)."""
+        if not self._lock.acquire(timeout=0.1):     # a call or a listing is under way: next tick
+            return
+        try:
+            client = self._client
+            if client is None or self._pid != os.getpid() or not client.transport.alive:
+                return
+            if time.monotonic() - self._listed_at > self.config.refresh_seconds or client.tools_changed.is_set():
+                try:
+                    self._list()
+                except McpError as exc:
+                    self.last_error = self._tail(exc.reason)
+                    self._listed_at = time.monotonic()      # tried: wait a whole period before the next try
+        finally:
+            self._lock.release()
 
     def _ready(self) -> McpClient:
         """The connected client, with a fresh tool list (under the lock)."""
@@ -193,18 +217,72 @@ class ServerHandle:
         text = mask_text(result.text, self.secrets())
         size = len(text.encode("utf-8"))
         truncated = len(text) > OUTPUT_CAP
-        return ToolOutcome(text[:OUTPUT_CAP], result.is_error, size, truncated, duration)
+        size += sum(len(base64.b64decode(f["data"])) for f in result.files)
+        return ToolOutcome(text[:OUTPUT_CAP], result.is_error, size, truncated, duration, result.files)
 
 
 class McpRegistry:
-    """Every configured server by name."""
+    """Every server by name: those of smartbot.toml, and those stored through the admin page or API
+    (read again when their version moves, checked at most every SYNC_SECONDS; a changed or removed
+    one is closed). A stored server never shadows one of the file."""
 
     def __init__(self, servers: Sequence[McpServerSettings], env: Mapping[str, str], limits: Limits,
-                 own: Callable[[], OwnVariables]) -> None:
-        self.servers = {s.name: ServerHandle(s, env, limits, own) for s in servers}
+                 own: Callable[[], OwnVariables], stored: StoredServers | None = None) -> None:
+        self._env, self._limits, self._own = env, limits, own
+        self._file = {s.name: ServerHandle(s, env, limits, own) for s in servers}
+        self._source = stored
+        self._stored: dict[str, ServerHandle] = {}
+        self._version: int | None = None
+        self._checked_at = 0.0
+        self._sync_lock = threading.Lock()
+        self._refresher = Refresher(lambda: [*self._stored.values(), *self._file.values()])
+
+    @property
+    def servers(self) -> dict[str, ServerHandle]:
+        self._sync()
+        if self._stored or self._file:
+            self._refresher.ensure_running()
+        return {**self._stored, **self._file}
+
+    def from_file(self, name: str) -> bool:
+        return name in self._file
 
     def get(self, name: str) -> ServerHandle | None:
         return self.servers.get(name)
+
+    def sync_now(self, reload: bool = False) -> None:
+        """Look at the stored servers' version at once (the admin page and API, after a change made in
+        any process); `reload`: read them again even if it did not move (the settings changed)."""
+        self._checked_at = 0.0
+        if reload:
+            self._version = None
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._source is None or time.monotonic() - self._checked_at < SYNC_SECONDS:
+            return
+        with self._sync_lock:
+            if time.monotonic() - self._checked_at < SYNC_SECONDS:
+                return
+            try:
+                if self._source.version() != self._version:
+                    self._version, configs = self._source.load()
+                    self._replace({c.name: c for c in configs if c.name not in self._file})
+            except Exception:       # the database is away: keep the servers as they were, try again later
+                log.exception("could not read the stored MCP servers")
+            self._checked_at = time.monotonic()
+
+    def _replace(self, configs: dict[str, McpServerSettings]) -> None:
+        kept = {}
+        for name, handle in self._stored.items():
+            if configs.get(name) == handle.config:
+                kept[name] = handle
+            else:
+                handle.close()
+        for name, config in configs.items():
+            if name not in kept:
+                kept[name] = ServerHandle(config, self._env, self._limits, self._own)
+        self._stored = kept
 
     def resolve(self, function_name: str) -> tuple[ServerHandle, str] | None:
         """The server and the tool name a model's function name means (the tool may not exist)."""
@@ -218,5 +296,6 @@ class McpRegistry:
         return handle, found[1]
 
     def close(self) -> None:
-        for handle in self.servers.values():
+        self._refresher.stop()
+        for handle in [*self._stored.values(), *self._file.values()]:
             handle.close()

@@ -89,6 +89,43 @@ def build(record: str, **options):  # noqa: ANN001, ANN201 - the SDK is imported
         await ctx.session.send_tool_list_changed()
         return "grown"
 
+    @app.tool(structured_output=False)
+    def picture() -> list:
+        """An image, an embedded text resource, a binary one, a resource link and an image too large."""
+        from mcp import types
+
+        note("picture", {})
+        png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5E"
+               "rkJggg==")
+        return [types.TextContent(type="text", text="here it is"),
+                types.ImageContent(type="image", data=png, mimeType="image/png"),
+                types.EmbeddedResource(type="resource", resource=types.TextResourceContents(
+                    uri="file:///notes/today.md", mimeType="text/markdown", text="# Today\nall quiet")),
+                types.EmbeddedResource(type="resource", resource=types.BlobResourceContents(
+                    uri="file:///bin/blob", mimeType="application/octet-stream", blob="AAAA" * 10)),
+                types.ResourceLink(type="resource_link", uri="https://files.example.com/report.pdf",
+                                   name="report", mimeType="application/pdf", description="the monthly report"),
+                types.ImageContent(type="image", data="QUFB" * 750_000, mimeType="image/png"),
+                types.ImageContent(type="image", data=png, mimeType="text/html")]
+
+    @app.tool()
+    def weather(city: str) -> dict:
+        """Structured output: the tool's dict comes back as structuredContent (and as text)."""
+        note("weather", {"city": city})
+        return {"city": city, "celsius": 21.5, "sky": "clear"}
+
+    def later() -> str:
+        """A tool that appears after quiet_grow, with no notification sent."""
+        note("later", {})
+        return "later!"
+
+    @app.tool()
+    def quiet_grow() -> str:
+        """Adds the tool `later` without telling the client."""
+        note("quiet_grow", {})
+        app.add_tool(later)
+        return "grown quietly"
+
     return app
 
 

@@ -100,7 +100,7 @@ def call(ctx: HandlerContext, actor: str, handle: ServerHandle, tool: str, argum
     key = "mcp.tool_error" if outcome.is_error else "mcp.called"
     event = AuditEvent("mcp.called", actor, label, "error" if outcome.is_error else "ok", {
         **base, "args": redact(arguments), "result_bytes": outcome.result_bytes, "truncated": outcome.truncated,
-        "is_error": outcome.is_error, "duration": round(outcome.duration, 3)})
+        "is_error": outcome.is_error, "duration": round(outcome.duration, 3), "files": len(outcome.files)})
     return McpRequested(RAN, label, t(key, ctx.locale, name=label, size=outcome.result_bytes), outcome=outcome,
                         server=handle.config.name, tool=tool, audit=[event])
 

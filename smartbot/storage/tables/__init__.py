@@ -17,6 +17,7 @@ from .uploads import ChatUpload
 from .api_tokens import ApiToken, McpSession
 from .chat_care import Handoff, Profile
 from .knowledge import KnowledgeChunk, KnowledgeDocument, KnowledgeSpace
+from .mcp_servers import McpServer
 
 __all__ = [
     "Base", "now", "Identity", "LoginFailure", "RevokedToken", "Role", "User", "UserRole", "Inbox", "Outbox", "Conversation",
@@ -24,4 +25,5 @@ __all__ = [
     "Approval", "Command", "ModelRoute", "ModelUsage", "Schedule", "Workflow", "WorkflowRun", "WorkflowStep",
     "SeenSignature", "MessagePreview", "ChatUpload", "Handoff", "Profile", "ApiToken", "McpSession",
     "KnowledgeSpace", "KnowledgeDocument", "KnowledgeChunk",
+    "McpServer",
 ]
