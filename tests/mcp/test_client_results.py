@@ -130,3 +130,6 @@ def test_an_image_in_a_chat_answer_is_labelled_for_the_model_and_audited(live_ap
     assert "QUFB" not in json.dumps(told)
     called = details(audit_rows(db, "mcp.called")[0])
     assert called["files"] == 1 and called["result_bytes"] < 10_000
+    # the image itself goes out with the reply (the generic webhook names it; others upload it)
+    assert wait_until(lambda: any(t.startswith("[picture-1") and t.endswith(".png]") for t in fake_platform.texts()), 15), \
+        fake_platform.texts()

@@ -145,6 +145,7 @@ def _call(ctx: HandlerContext, principal: Principal, origin: Origin, call: ToolC
 def _take_files(run: ToolRun, asked: Requested, max_bytes: int) -> None:
     """The images in what a tool returned go to the reply, before its output is cut for the model."""
     if isinstance(asked, McpRequested) and asked.outcome is not None:
+        run.keep(asked.outcome.files, max_bytes)
         asked.outcome.text = run.take_from(asked.outcome.text, max_bytes)
     elif asked.result is not None:
         asked.result.stdout = run.take_from(asked.result.stdout, max_bytes)
