@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,15 @@ def test_secrets_are_only_in_the_service_users_env_file(deployed):
             text = path.read_bytes()
             assert secret.encode() not in text and key.encode() not in text, f"a secret is in {path}"
     assert key not in deployed.logs() and secret not in deployed.logs()
+
+
+def test_the_access_log_keeps_no_query_string(deployed):
+    """A callback URL may carry a credential in its query (DingTalk card presses in HTTP mode)."""
+    token = secrets.token_hex(16)
+    deployed.get(f"/webhooks/dingtalk?card={token}")
+    access = deployed.prefix / "var/log/smartbot/nginx-access.log"
+    assert _wait(lambda: access.exists() and "/webhooks/dingtalk" in access.read_text(), 10)
+    assert token not in access.read_text()
 
 
 def test_nginx_accepts_the_installed_config(deployed):
