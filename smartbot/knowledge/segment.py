@@ -13,6 +13,7 @@ the segmenter that built it (jobs.py), as questions must be cut the way the docu
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import threading
@@ -29,11 +30,7 @@ _name = ""
 
 
 def jieba_installed() -> bool:
-    try:
-        import jieba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("jieba") is not None
 
 
 def configure(choice: str) -> str:

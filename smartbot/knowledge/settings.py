@@ -2,12 +2,12 @@
 caps, how much of them goes into a prompt, and the optional embeddings provider."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..executor.settings import check_hosts
 from ..settings.schema import setting
-from .segment import jieba_installed
 
 
 @dataclass
@@ -34,7 +34,7 @@ class KnowledgeSettings:
 
     def validate(self, path: str) -> None:
         check_hosts(self.fetch_allow, f"{path}.fetch_allow", "docs.example.com")
-        if self.chinese_segmenter == "jieba" and not jieba_installed():
+        if self.chinese_segmenter == "jieba" and importlib.util.find_spec("jieba") is None:
             raise ConfigError(f"{path}.chinese_segmenter", "\"jieba\" needs the jieba package installed",
                               "pip install 'smartbot[jieba]' (or set it to \"auto\")")
         if self.chunk_overlap >= self.chunk_chars // 2:
