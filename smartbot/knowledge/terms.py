@@ -71,11 +71,14 @@ def coverage(question: list[str], text: str) -> float:
     terms one could expect to find. About half the bigrams of a Chinese sentence straddle two words
     (们几, 购有) and are in no document, so a bigram counts half towards that expectation (words cut
     by jieba count whole). The same score on both dialects, which a space's `min_score` is compared
-    with."""
+    with. A Chinese term counts as found where its characters stand in `text`: cutting every
+    candidate chunk again for each question would cost more than the search itself."""
     if not question:
         return 0.0
-    found = set(terms(text))
+    normal = unicodedata.normalize("NFKC", text).lower()
+    words = {_word(token) for token in _TOKENS.findall(normal) if not _IS_CJK.match(token)}
     bigrams = 0 if segment.name() == "jieba" else \
         sum(1 for term in question if _IS_CJK.match(term) and len(term) == 2)
     expected = len(question) - bigrams + (bigrams + 1) // 2
-    return min(1.0, sum(1 for term in question if term in found) / expected)
+    found = sum(1 for term in question if (term in normal if _IS_CJK.match(term) else term in words))
+    return min(1.0, found / expected)
