@@ -15,6 +15,7 @@ import unicodedata
 from . import segment
 
 MAX_QUERY_TERMS = 48
+MAX_QUERY_CHARS = 4000      # of a question (or a turn) cut into terms: the first 48 distinct are in there
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKENS = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
@@ -56,7 +57,7 @@ def query_terms(text: str) -> list[str]:
     into words, a Chinese question's single characters are mostly particles and verbs that every
     document holds (会, 能, 要): they are searched for only when nothing else is left."""
     seen: dict[str, None] = {}
-    for term in terms(text):
+    for term in terms(text[:MAX_QUERY_CHARS]):
         if term not in _CJK_STOP:
             seen.setdefault(term, None)
     found = list(seen)

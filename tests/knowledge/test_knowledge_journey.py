@@ -39,7 +39,8 @@ def _ask(app, fake_platform, event_id: str, text: str) -> str:
 
 
 def _to_customer(fake_platform, text: str) -> list[dict]:
-    return [r for r in list(fake_platform.received) if r["json"]["chat_id"] == "customer-1" and r["json"]["text"] == text]
+    return [r for r in list(fake_platform.received)
+            if r["json"]["chat_id"] == "customer-1" and r["json"]["text"] == text]
 
 
 def _in_agents_chat(fake_platform) -> list[str]:
@@ -63,9 +64,9 @@ def _hand_over_to_a_person_and_back(app, db, api: AdminApi, fake_model: FakeMode
     assert fake_platform.replies_to("h2") == [] and fake_model.calls() == calls       # the bot stays quiet
 
     key = {"Idempotency-Key": "journey-reply-1"}
-    assert api.post("/handoffs/1/reply", {"text": "Anna here: it is Canberra."}, headers=key).json() == {"status": "sent"}
-    assert api.post("/handoffs/1/reply", {"text": "Anna here: it is Canberra."}, headers=key).json() == \
-        {"status": "duplicate"}
+    answer = {"text": "Anna here: it is Canberra."}
+    assert api.post("/handoffs/1/reply", answer, headers=key).json() == {"status": "sent"}
+    assert api.post("/handoffs/1/reply", answer, headers=key).json() == {"status": "duplicate"}
     agent = {"event_id": "a1", "chat_id": "agents", "user_id": "anna", "text": "/reply 1 Anything else?"}
     assert app.post_generic(agent).status_code == 200
     assert app.post_generic(agent).status_code == 200                  # the platform delivers it twice

@@ -6,6 +6,7 @@ configuration error that says what to install."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import Iterator
 
 import pytest
@@ -40,6 +41,9 @@ def test_jieba_cuts_words_where_bigrams_cut_pairs():
     assert query_terms("会吗") == ["会"]                             # a lone character, when nothing else is left
     assert terms("Opening hours 营业") == ["open", "hour", "营业"]     # Latin words as before
     assert terms("ひらがな") == ["ひら", "らが", "がな"]                    # kana: bigrams, jieba is Chinese
+    started = time.perf_counter()
+    assert len(query_terms("营业时间上午十点" * 200_000)) <= 48             # a huge question costs no more
+    assert time.perf_counter() - started < 2.0
     assert segment.configure("auto") == "jieba"                      # installed: auto takes it
 
 
