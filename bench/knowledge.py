@@ -76,7 +76,8 @@ def recall(postgres: str, segmenter: str) -> None:
         plain = KnowledgeSettings(chinese_segmenter=segmenter)
         fused = KnowledgeSettings(embeddings_provider="embed", chinese_segmenter=segmenter)
         embedder = Embedder(fused, ModelService({}), ProviderStore(db))
-        knowledge_set.load(db, fused, embedder)
+        space = f"shop-{segmenter}"              # one database for both segmenters (--postgres)
+        knowledge_set.load(db, fused, embedder, space=space)
         every = knowledge_set.QUESTIONS + knowledge_set.PARAPHRASES
         chinese = [pair for pair in every if not pair[0].isascii()]
         words = [t for _, text in knowledge_set.DOCUMENTS if not text.isascii() for t in terms(text) if not t.isascii()]
@@ -85,8 +86,8 @@ def recall(postgres: str, segmenter: str) -> None:
         for label, questions in (("labelled questions", knowledge_set.QUESTIONS),
                                  ("paraphrases", knowledge_set.PARAPHRASES), ("Chinese ones", chinese),
                                  ("all", every)):
-            alone = [knowledge_set.recall_at(db, plain, None, k, questions=questions) for k in (5, 1)]
-            both = [knowledge_set.recall_at(db, fused, embedder, k, questions=questions) for k in (5, 1)]
+            alone = [knowledge_set.recall_at(db, plain, None, k, space, questions) for k in (5, 1)]
+            both = [knowledge_set.recall_at(db, fused, embedder, k, space, questions) for k in (5, 1)]
             print(f"recall@5 (@1) {label:20} ({len(questions):2}): full-text {alone[0]:.2f} ({alone[1]:.2f})   "
                   f"with embeddings (RRF) {both[0]:.2f} ({both[1]:.2f})")
         db.dispose()
