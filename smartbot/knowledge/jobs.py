@@ -61,9 +61,10 @@ class KnowledgeJobs:
             previous = get_setting(conn, SEGMENTER_KEY) or "bigrams"
             if previous != self.segmenter:
                 count = store.requeue_ready(conn)
-                log.warning("knowledge: Chinese segmenter changed from %s to %s; indexing %d documents again",
-                            previous, self.segmenter, count)
-            set_setting(conn, self.db, SEGMENTER_KEY, self.segmenter)
+                set_setting(conn, self.db, SEGMENTER_KEY, self.segmenter)
+                if count:
+                    log.warning("knowledge: the Chinese segmenter changed from %s to %s; indexing %d documents "
+                                "again", previous, self.segmenter, count)
         self._segmenter_checked = True
 
     def recover(self) -> list[int]:
