@@ -103,6 +103,8 @@ def test_a_space_is_made_filled_watched_searched_and_emptied_in_the_browser(brow
         add = space.locator("form.add-document")
         add.locator("input[name=title]").fill(words["typed_title"])
         add.locator("textarea[name=text]").fill(words["typed"])
+        page.wait_for_timeout(3500)            # the page's reload time passes: what was typed stays
+        assert add.locator("textarea[name=text]").input_value() == words["typed"]
         add.locator("button[type=submit]").click()
         # No reload from the test: the page refreshes itself while a document is indexing.
         _until(page, "document.querySelectorAll('tr.status-ready').length === 2")
