@@ -1,10 +1,11 @@
 """Knowledge spaces: how well and how fast retrieval works on one machine.
 
-    python bench/knowledge.py [--documents 1000] [--queries 300] [--postgres URL]
+    python bench/knowledge.py [--documents 1000] [--queries 300] [--postgres URL] [--segmenter auto]
 
 1. recall@5 on the labelled set (tests/support/knowledge_set.py: English and Chinese questions, and
    paraphrases sharing no word with their answer), full-text search alone and fused with a fake
-   embeddings endpoint (tests/support/fake_embeddings.py);
+   embeddings endpoint (tests/support/fake_embeddings.py), with Chinese cut into character bigrams
+   and, when the jieba extra is installed, into jieba's words;
 2. indexing N synthetic documents (about 5 KB each, English and Chinese) on the worker pool's
    indexer, two threads (a 2-core server);
 3. search latency p50 / p99 over them (retrieve(), full-text only, as a chat turn calls it).
@@ -27,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from smartbot.assistant.provider_store import ProviderStore  # noqa: E402
 from smartbot.audit import keys  # noqa: E402
-from smartbot.knowledge import retrieve, store  # noqa: E402
+from smartbot.knowledge import retrieve, segment, store  # noqa: E402
 from smartbot.knowledge.embeddings import Embedder  # noqa: E402
 from smartbot.knowledge.indexer import Indexer  # noqa: E402
 from smartbot.knowledge.settings import KnowledgeSettings  # noqa: E402
+from smartbot.knowledge.terms import terms  # noqa: E402
 from smartbot.llm.service import ModelService  # noqa: E402
 from smartbot.settings import provisioning  # noqa: E402
 from smartbot.settings.loading import load  # noqa: E402
@@ -63,32 +65,41 @@ def _db(postgres: str) -> Database:
     return db
 
 
-def recall(postgres: str) -> None:
+def recall(postgres: str, segmenter: str) -> None:
+    segment.configure(segmenter)
     server = FakeEmbeddings().start()
     try:
         db = _db(postgres)
         provisioning.provision(db, load({"database_url": "sqlite://", "providers": [
             {"name": "embed", "kind": "openai", "base_url": server.base_url, "model": "fake-embed"}]},
             env={"SMARTBOT_SECRET_KEY": "x" * 40}))
-        plain = KnowledgeSettings()
-        fused = KnowledgeSettings(embeddings_provider="embed")
+        plain = KnowledgeSettings(chinese_segmenter=segmenter)
+        fused = KnowledgeSettings(embeddings_provider="embed", chinese_segmenter=segmenter)
         embedder = Embedder(fused, ModelService({}), ProviderStore(db))
-        knowledge_set.load(db, fused, embedder)
+        space = f"shop-{segmenter}"              # one database for both segmenters (--postgres)
+        knowledge_set.load(db, fused, embedder, space=space)
         every = knowledge_set.QUESTIONS + knowledge_set.PARAPHRASES
+        chinese = [pair for pair in every if not pair[0].isascii()]
+        words = [t for _, text in knowledge_set.DOCUMENTS if not text.isascii() for t in terms(text) if not t.isascii()]
+        print(f"Chinese segmenter: {segmenter} (the Chinese documents give {len(words)} Chinese terms to the index, "
+              f"{len(set(words))} distinct)")
         for label, questions in (("labelled questions", knowledge_set.QUESTIONS),
-                                 ("paraphrases", knowledge_set.PARAPHRASES), ("all", every)):
-            alone = knowledge_set.recall_at(db, plain, None, 5, questions=questions)
-            both = knowledge_set.recall_at(db, fused, embedder, 5, questions=questions)
-            print(f"recall@5 {label:20} ({len(questions):2}): full-text {alone:.2f}   with embeddings (RRF) {both:.2f}")
+                                 ("paraphrases", knowledge_set.PARAPHRASES), ("Chinese ones", chinese),
+                                 ("all", every)):
+            alone = [knowledge_set.recall_at(db, plain, None, k, space, questions) for k in (5, 1)]
+            both = [knowledge_set.recall_at(db, fused, embedder, k, space, questions) for k in (5, 1)]
+            print(f"recall@5 (@1) {label:20} ({len(questions):2}): full-text {alone[0]:.2f} ({alone[1]:.2f})   "
+                  f"with embeddings (RRF) {both[0]:.2f} ({both[1]:.2f})")
         db.dispose()
     finally:
         server.stop()
 
 
-def indexing_and_search(postgres: str, documents: int, queries: int) -> None:
+def indexing_and_search(postgres: str, documents: int, queries: int, segmenter: str) -> None:
+    print(f"indexing and search, Chinese segmenter: {segment.configure(segmenter)}")
     rng = random.Random(28)
     db = _db(postgres)
-    settings = KnowledgeSettings()
+    settings = KnowledgeSettings(chinese_segmenter=segmenter)
     embedder = Embedder(settings, None, None)
     texts = [_document(rng, n) for n in range(documents)]
     size = sum(len(t.encode()) for _, t in texts)
@@ -131,10 +142,13 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL (an empty database or schema)")
+    parser.add_argument("--segmenter", default="auto", choices=segment.CHOICES,
+                        help="the Chinese segmenter of the indexing and search part")
     args = parser.parse_args()
     print(f"database: {'postgresql' if args.postgres else 'sqlite'}")
-    recall(args.postgres)
-    indexing_and_search(args.postgres, args.documents, args.queries)
+    for segmenter in ("bigrams", "jieba") if segment.jieba_installed() else ("bigrams",):
+        recall(args.postgres, segmenter)
+    indexing_and_search(args.postgres, args.documents, args.queries, args.segmenter)
 
 
 if __name__ == "__main__":

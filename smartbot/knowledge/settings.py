@@ -2,6 +2,7 @@
 caps, how much of them goes into a prompt, and the optional embeddings provider."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -27,9 +28,15 @@ class KnowledgeSettings:
                                                 "full-text search only")
     embeddings_model: str = setting("", help="the embeddings model; empty: the provider's model")
     vector_scan_limit: int = setting(5000, minimum=100, help="the most chunks compared by embedding per question")
+    chinese_segmenter: str = setting("auto", choices=("auto", "jieba", "bigrams"),
+                                     help="how Chinese text is cut into search terms: jieba's words (the "
+                                          "smartbot[jieba] extra), character bigrams, or auto (jieba when installed)")
 
     def validate(self, path: str) -> None:
         check_hosts(self.fetch_allow, f"{path}.fetch_allow", "docs.example.com")
+        if self.chinese_segmenter == "jieba" and importlib.util.find_spec("jieba") is None:
+            raise ConfigError(f"{path}.chinese_segmenter", "\"jieba\" needs the jieba package installed",
+                              "pip install 'smartbot[jieba]' (or set it to \"auto\")")
         if self.chunk_overlap >= self.chunk_chars // 2:
             raise ConfigError(f"{path}.chunk_overlap", "is half a chunk or more",
                               f"keep it below {self.chunk_chars // 2}")

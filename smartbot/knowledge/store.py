@@ -141,6 +141,12 @@ def renew(conn: Any, owner: str, lease_until: float, ids: list[int]) -> None:
                                               documents_t.c.status == "indexing").values(lease_until=lease_until))
 
 
+def requeue_ready(conn: Any) -> int:
+    """Every ready document back to pending, to be indexed again (their text is kept); how many."""
+    return conn.execute(sa.update(documents_t).where(documents_t.c.status == "ready")
+                        .values(status="pending", progress=0, updated_at=time.time())).rowcount
+
+
 def waiting(conn: Any, now: float) -> list[int]:
     """Documents to index: pending ones, and those whose indexer's lease ran out."""
     rows = conn.execute(sa.select(documents_t.c.id).where(sa.or_(

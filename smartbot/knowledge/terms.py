@@ -1,10 +1,10 @@
 """Text -> search terms, the same for documents and questions and for both dialects' indexes.
 
 Latin-script (and other spaced) text becomes lowercase words, lightly stemmed (-s, -ed, -ing) and common
-function words left out; Chinese, Japanese and Korean text, written without spaces, becomes
-overlapping character bigrams ("营业时间" -> 营业 业时 时间), so a Chinese question finds a
-Chinese answer without a dictionary. Terms are plain word characters only: they are safe to put
-in an FTS5 or tsquery expression as they are.
+function words left out; Chinese, Japanese and Korean text, written without spaces, is cut by
+segment.py (jieba's dictionary words when that extra is installed, else overlapping character
+bigrams: "营业时间" -> 营业 业时 时间), so a Chinese question finds a Chinese answer. Terms are plain
+word characters only: they are safe to put in an FTS5 or tsquery expression as they are.
 """
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import functools
 import re
 import unicodedata
 
+from . import segment
+
 MAX_QUERY_TERMS = 48
+MAX_QUERY_CHARS = 4000      # of a question (or a turn) cut into terms: the first 48 distinct are in there
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKENS = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
@@ -43,32 +46,40 @@ def terms(text: str) -> list[str]:
     out: list[str] = []
     for token in _TOKENS.findall(unicodedata.normalize("NFKC", text).lower()):
         if _IS_CJK.match(token):
-            if len(token) == 1:
-                out.append(token)
-            else:
-                out.extend(token[i:i + 2] for i in range(len(token) - 1))
+            out.extend(segment.cut(token))
         elif token not in _STOP and len(token) < 40:
             out.append(_word(token))
     return out
 
 
 def query_terms(text: str) -> list[str]:
-    """The distinct terms of a question worth searching for, in order, at most MAX_QUERY_TERMS."""
+    """The distinct terms of a question worth searching for, in order, at most MAX_QUERY_TERMS. Cut
+    into words, a Chinese question's single characters are mostly particles and verbs that every
+    document holds (会, 能, 要): they are searched for only when nothing else is left."""
     seen: dict[str, None] = {}
-    for term in terms(text):
+    for term in terms(text[:MAX_QUERY_CHARS]):
         if term not in _CJK_STOP:
             seen.setdefault(term, None)
-    return list(seen)[:MAX_QUERY_TERMS]
+    found = list(seen)
+    if segment.name() == "jieba":
+        words = [t for t in found if not (len(t) == 1 and _IS_CJK.match(t))]
+        found = words or found
+    return found[:MAX_QUERY_TERMS]
 
 
 def coverage(question: list[str], text: str) -> float:
     """How much of a question `text` answers (0..1): the question's terms found in it, over the
     terms one could expect to find. About half the bigrams of a Chinese sentence straddle two words
-    (们几, 购有) and are in no document, so a bigram counts half towards that expectation. The same
-    score on both dialects, which a space's `min_score` is compared with."""
+    (们几, 购有) and are in no document, so a bigram counts half towards that expectation (words cut
+    by jieba count whole). The same score on both dialects, which a space's `min_score` is compared
+    with. A Chinese term counts as found where its characters stand in `text`: cutting every
+    candidate chunk again for each question would cost more than the search itself."""
     if not question:
         return 0.0
-    found = set(terms(text))
-    bigrams = sum(1 for term in question if _IS_CJK.match(term) and len(term) == 2)
+    normal = unicodedata.normalize("NFKC", text).lower()
+    words = {_word(token) for token in _TOKENS.findall(normal) if not _IS_CJK.match(token)}
+    bigrams = 0 if segment.name() == "jieba" else \
+        sum(1 for term in question if _IS_CJK.match(term) and len(term) == 2)
     expected = len(question) - bigrams + (bigrams + 1) // 2
-    return min(1.0, sum(1 for term in question if term in found) / expected)
+    found = sum(1 for term in question if (term in normal if _IS_CJK.match(term) else term in words))
+    return min(1.0, found / expected)
