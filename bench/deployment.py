@@ -53,7 +53,8 @@ def smartbot_idle(tmp: Path, workers: int | None = None, inspect: Callable[[int]
         pids = footprint.process_tree(bot.proc.pid)
         if inspect is not None:
             inspect(bot.proc.pid)
-        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids), "processes": len(pids)}
+        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids),
+                "idle_pss_file_mb": footprint.pss_file_mb(pids), "processes": len(pids)}
     finally:
         bot.stop()
         model.stop()
@@ -72,7 +73,8 @@ def nanobot_idle(tmp: Path) -> dict:
         ready_s = time.monotonic() - started
         time.sleep(SETTLE_S)
         pids = footprint.process_tree(pid)
-        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids), "processes": len(pids)}
+        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids),
+                "idle_pss_file_mb": footprint.pss_file_mb(pids), "processes": len(pids)}
     finally:
         bot.stop()
         model.stop()
