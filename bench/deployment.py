@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,9 +34,9 @@ BENCH = Path(__file__).resolve().parent
 SETTLE_S = 5.0          # after start-up, before idle memory is read
 
 
-def smartbot_idle(tmp: Path, workers: int | None = None) -> dict:
+def smartbot_idle(tmp: Path, workers: int | None = None, inspect: Callable[[int], None] | None = None) -> dict:
     """gunicorn with the shipped settings (or `workers` workers) and SQLite, no load: start-up time
-    and idle PSS."""
+    and idle PSS. `inspect`, when given, is called with the master's pid while the app is idle."""
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     model, platform = FakeModel().start(), FakePlatform().start()
     work = tmp / f"idle-smartbot-{workers or 'shipped'}"
@@ -50,7 +51,10 @@ def smartbot_idle(tmp: Path, workers: int | None = None) -> dict:
         ready_s = time.monotonic() - started
         time.sleep(SETTLE_S)
         pids = footprint.process_tree(bot.proc.pid)
-        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids), "processes": len(pids)}
+        if inspect is not None:
+            inspect(bot.proc.pid)
+        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids),
+                "idle_pss_file_mb": footprint.pss_file_mb(pids), "processes": len(pids)}
     finally:
         bot.stop()
         model.stop()
@@ -69,7 +73,8 @@ def nanobot_idle(tmp: Path) -> dict:
         ready_s = time.monotonic() - started
         time.sleep(SETTLE_S)
         pids = footprint.process_tree(pid)
-        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids), "processes": len(pids)}
+        return {"ready_s": ready_s, "idle_pss_mb": footprint.pss_mb(pids),
+                "idle_pss_file_mb": footprint.pss_file_mb(pids), "processes": len(pids)}
     finally:
         bot.stop()
         model.stop()

@@ -36,11 +36,23 @@ def process_tree(root: int) -> list[int]:
 
 
 def pss_mb(pids: list[int]) -> float:
+    return rollup_mb(pids, "Pss")
+
+
+def pss_file_mb(pids: list[int]) -> float:
+    """The part of the PSS that is file pages (libraries, extension modules). Their share falls when
+    other processes on the machine map the same files, so it moves between runs; the rest
+    (anonymous memory) does not."""
+    return rollup_mb(pids, "Pss_File")
+
+
+def rollup_mb(pids: list[int], field: str) -> float:
+    """One field of /proc/<pid>/smaps_rollup summed over `pids` (a process that has exited counts 0)."""
     total_kb = 0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+                if line.startswith(f"{field}:"):
                     total_kb += int(line.split()[1])
                     break
         except OSError:
