@@ -135,6 +135,8 @@ def test_admin_page_only_from_the_admin_allowlist(deployed):
 
 
 def test_metrics_only_from_this_host_and_the_metrics_allowlist(deployed):
+    # a webhook first: a labelled counter is listed once it has counted something (not order-dependent)
+    assert deployed.post_generic({"event_id": "metrics-1", "chat_id": "c1", "user_id": "u1", "text": "hi"}).ok
     for source in ("127.0.0.1", METRICS_HOST):
         status, text = deployed.request_from(source, "GET", "/metrics")
         assert status == 200, (source, text)
