@@ -21,8 +21,8 @@ JSON (`parse_aibot`), keyed on msgid; its replies go back over the same connecti
 connection by the process holding it (`hold_aibot_socket`). A reply shown while it is written
 (`stream`) is the AI bot's stream reply: frames with the same id (the reply's delivery id) and the
 text so far, the final one with `finish`. The self-built app cannot edit a message: it gets replies whole.
-The AI bot's buttons, presses and card updates: support/wecom_aibot.py. The AI bot connection offers
-no file upload SmartBot uses, so a file reply there is its label text.
+The AI bot's buttons, presses and card updates: support/wecom_aibot.py. Its file replies are uploaded
+over the same connection and pushed as image or file messages: support/wecom_aibot_media.py.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from defusedxml.ElementTree import fromstring
 from ..errors import ConfigError, DeliveryError, MediaRefused, PayloadError, SignatureError
 from ..messages import DIRECT, GROUP, Attachment, InboundMessage, Reply
 from ..settings.schema import setting
-from .support import buttons, files, http, media_upload, wecom_aibot as aibot
+from .support import buttons, files, http, media_upload, wecom_aibot as aibot, wecom_aibot_media as aibot_media
 from .base import Channel, ModeConfig, PlatformStreamingConfig, WebRequest, WebResponse, connects
 from .support.open_api import AccessTokenCache, TokenRejected, json_object, with_token
 from .support.timestamps import check_window
@@ -348,6 +348,9 @@ class WeComChannel(Channel):
             raise DeliveryError("the WeCom AI bot connection is not held by this process", retryable=True)
         ctx = reply.reply_context
         chat, answered = str(ctx.get("chatid") or reply.chat_id), buttons.press_answer(ctx)
+        if reply.file:                          # uploaded over the connection, pushed as image / file
+            aibot_media.send_file(sender, chat, reply, new_req_id, RATE_LIMIT_CODES)
+            return
         if answered == buttons.UPDATE:          # the pressed card, for everyone in the chat
             answer = sender(aibot.decided_frame(reply))
             if answer.get("errcode") == 0:

@@ -1,6 +1,6 @@
 """An image or PDF in the model's answer on WeCom: the self-built app uploads it (/cgi-bin/media/upload,
-multipart, the token in the query) and sends an image or file message naming the media id; the AI bot's
-long connection has no upload SmartBot uses, so there the file is its label in the text."""
+multipart, the token in the query) and sends an image or file message naming the media id; the AI bot
+uploads it over its long connection instead (more in test_wecom_aibot_file_replies)."""
 from __future__ import annotations
 
 import base64
@@ -77,7 +77,7 @@ def aibot() -> Iterator[FakeWeComAiBot]:
     yield from serving(FakeWeComAiBot(BOT_ID, BOT_SECRET))
 
 
-def test_the_ai_bot_sends_the_files_label_as_text(live_app, make_config, fake_model, aibot):
+def test_the_ai_bot_sends_the_image_and_keeps_the_label_in_the_text(live_app, make_config, fake_model, aibot):
     live_app(connect_config(make_config, fake_model, "wecom", bot_id=BOT_ID, bot_secret=BOT_SECRET,
                             aibot_url=aibot.ws_url))
     fake_model.script(model_answer(f"Chart: ![disk chart]({_data_url('image/png', png())})"))
@@ -86,6 +86,9 @@ def test_the_ai_bot_sends_the_files_label_as_text(live_app, make_config, fake_mo
     aibot.message(body)
     aibot.wait_delivered(2)
     quiet_for(0.5)
-    finals = [f["body"]["stream"]["content"] for f in aibot.delivered if f["body"]["stream"]["finish"]]
-    assert finals == ["Chart: [disk-chart-1.png]", "[disk-chart-1.png]"]
+    finals = [f["body"]["stream"]["content"] for f in aibot.delivered
+              if f["cmd"] == "aibot_respond_msg" and f["body"]["stream"]["finish"]]
+    assert finals == ["Chart: [disk-chart-1.png]"]
+    [image] = aibot.media_messages()
+    assert image["msgtype"] == "image" and aibot.media()[image["image"]["media_id"]] == png()
     assert "base64" not in str(aibot.delivered)

@@ -4,9 +4,15 @@ secret (else errcode 40001 and the socket closes); `ping` is answered; `aibot_re
 `aibot_send_msg` are answered under their req_id and recorded in `delivered` (a scripted errcode
 refuses the next ones); `streams()` groups the stream replies by id, as WeCom shows them (one
 message per id, growing until a frame says `finish`). Tests push message and event callbacks. Checked against WeCom's own Python
-SDK as a client in test_wecom_aibot."""
+SDK as a client in test_wecom_aibot.
+Temporary media: `aibot_upload_media_init` / `_chunk` / `_finish` as WeCom's SDKs send them
+(chunk_index from 0, at most 512 KiB raw per chunk, 100 chunks; the finish checks size and md5)
+are answered under their req_id and recorded in `uploads` (refuse_next works for them too)."""
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import itertools
 import json
 import threading
@@ -16,6 +22,8 @@ from typing import Any
 from .websocket_server import WebsocketPlatform
 
 REPLY_COMMANDS = ("aibot_respond_msg", "aibot_send_msg")
+UPLOAD_COMMANDS = ("aibot_upload_media_init", "aibot_upload_media_chunk", "aibot_upload_media_finish")
+CHUNK_LIMIT, MAX_CHUNKS, BAD_PARAM = 512 * 1024, 100, 40058
 
 
 class FakeWeComAiBot(WebsocketPlatform):
@@ -27,6 +35,7 @@ class FakeWeComAiBot(WebsocketPlatform):
         self.refuse_next: dict[str, int] = {}       # command -> errcode for its next call
         self.delivered: list[dict[str, Any]] = []   # the replies WeCom accepted
         self.delivered_at: list[float] = []          # and when (time.time())
+        self.uploads: dict[str, dict[str, Any]] = {}  # upload_id -> init body, chunks by index, media_id
         self._subscribed: set[int] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -94,6 +103,8 @@ class FakeWeComAiBot(WebsocketPlatform):
             with self._ws_cv:
                 self.pongs += 1
                 self._ws_cv.notify_all()
+        elif cmd in UPLOAD_COMMANDS:
+            self._upload(conn, cmd, req_id, frame.get("body") if isinstance(frame.get("body"), dict) else {})
         elif cmd in REPLY_COMMANDS:
             code = self.refuse_next.pop(cmd, 0)
             if code == 0:
@@ -103,3 +114,61 @@ class FakeWeComAiBot(WebsocketPlatform):
                     self._ws_cv.notify_all()
             conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": code,
                                   "errmsg": "ok" if code == 0 else "refused by the test"}))
+
+    # -- temporary media over the connection ------------------------------------------------
+    def media(self) -> dict[str, bytes]:
+        """The finished uploads' bytes by media id."""
+        with self._ws_cv:
+            return {u["media_id"]: u["data"] for u in self.uploads.values() if u.get("media_id")}
+
+    def media_messages(self) -> list[dict[str, Any]]:
+        """The image and file messages accepted (aibot_send_msg bodies)."""
+        with self._ws_cv:
+            return [f["body"] for f in self.delivered if f.get("cmd") == "aibot_send_msg"
+                    and f["body"].get("msgtype") in ("image", "file")]
+
+    def _upload(self, conn, cmd: str, req_id: str, body: dict[str, Any]) -> None:
+        code = self.refuse_next.pop(cmd, 0)
+        answer: dict[str, Any] = {}
+        with self._ws_cv:
+            if code == 0:
+                code, answer = getattr(self, "_" + cmd.rsplit("_", 1)[-1])(body)
+            self._ws_cv.notify_all()
+        conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": code, "errmsg": "ok" if code == 0 else
+                              "refused by the test", **({"body": answer} if answer else {})}))
+
+    def _init(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        chunks = body.get("total_chunks")
+        if body.get("type") not in ("image", "file", "voice", "video") or not isinstance(body.get("filename"), str) \
+                or not isinstance(body.get("total_size"), int) or not isinstance(chunks, int) \
+                or not 1 <= chunks <= MAX_CHUNKS or not isinstance(body.get("md5"), str):
+            return BAD_PARAM, {}
+        upload_id = f"upload-{next(self._ids)}"
+        self.uploads[upload_id] = {"init": body, "chunks": {}, "chunk_sizes": []}
+        return 0, {"upload_id": upload_id}
+
+    def _chunk(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        upload = self.uploads.get(body.get("upload_id"))
+        index = body.get("chunk_index")
+        if upload is None or upload.get("media_id") or not isinstance(index, int) \
+                or not 0 <= index < upload["init"]["total_chunks"]:
+            return BAD_PARAM, {}
+        try:
+            data = base64.b64decode(str(body.get("base64_data")), validate=True)
+        except (binascii.Error, ValueError):
+            return BAD_PARAM, {}
+        if len(data) > CHUNK_LIMIT:
+            return BAD_PARAM, {}
+        upload["chunks"][index] = data
+        upload["chunk_sizes"].append(len(data))
+        return 0, {}
+
+    def _finish(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        upload = self.uploads.get(body.get("upload_id"))
+        if upload is None or sorted(upload["chunks"]) != list(range(upload["init"]["total_chunks"])):
+            return BAD_PARAM, {}
+        data = b"".join(upload["chunks"][i] for i in sorted(upload["chunks"]))
+        if len(data) != upload["init"]["total_size"] or hashlib.md5(data).hexdigest() != upload["init"]["md5"]:
+            return BAD_PARAM, {}
+        upload.update(data=data, media_id=f"media-{next(self._ids)}")
+        return 0, {"type": upload["init"]["type"], "media_id": upload["media_id"], "created_at": str(int(time.time()))}
