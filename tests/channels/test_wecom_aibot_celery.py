@@ -7,6 +7,7 @@ killed with the reply waiting, the node that takes the connection over sends it,
 """
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -165,4 +166,24 @@ def test_the_holder_killed_with_the_reply_waiting_the_next_holder_sends_it_once(
     assert [req for req, text in _replies(wecom) if text == "echo: 第二条"] == [pending]
     assert cluster.left_for_holder() == 0
     assert holder_pid(cluster.url, "wecom") not in (None, holder)
+    wecom.assert_one_at_a_time()
+
+
+def test_a_file_the_celery_worker_wrote_is_uploaded_and_pushed_by_the_holder_once(cluster, wecom, fake_model):
+    from tests.pipeline.test_media import png
+    from tests.support.platform_clients import model_answer
+
+    holder = _holding(cluster, cluster.node("a"))
+    worker = cluster.worker()
+    assert wecom.wait(lambda: len(wecom.subscriptions()) == 1, 20)
+    fake_model.script(model_answer(f"Chart: ![c](data:image/png;base64,{base64.b64encode(png(3, 3)).decode()})"))
+    wecom.message(_message("celery-file-1", "draw"))
+    assert wecom.wait(lambda: len(wecom.media_messages()) == 1, 30), cluster.worker_log()[-3000:]
+    quiet_for(1.5)
+    [image] = wecom.media_messages()
+    assert image["msgtype"] == "image" and wecom.media() == {image["image"]["media_id"]: png(3, 3)}
+    assert [r["body"]["stream"]["content"] for r in wecom.delivered if r["cmd"] == "aibot_respond_msg"] \
+        == ["Chart: [c-1.png]"]
+    assert len(wecom.uploads) == 1 and cluster.left_for_holder() == 0
+    assert holder_pid(cluster.url, "wecom") == holder != worker.pid
     wecom.assert_one_at_a_time()

@@ -15,7 +15,8 @@ Replies go over this socket too (WeCom's AI bot has no send API reachable withou
 connector lends the channel a sender while it is connected (`hold_aibot_socket`): the worker's
 `send` in this process hands a command to it and waits for WeCom's answer to its req_id. A worker
 in another process (a Celery worker, say) finds no sender: it leaves the reply in the outbox for
-this process to send (pipeline/connection_replies.py).
+this process to send (pipeline/connection_replies.py). A reply's file is uploaded over it as well,
+in chunks answered like any command (channels/support/wecom_aibot_media.py).
 """
 from __future__ import annotations
 
