@@ -114,6 +114,16 @@ def test_a_refused_push_is_retried_without_a_second_upload_or_a_second_image(liv
     assert len(aibot.uploads) == 1
 
 
+def test_a_push_sent_but_unanswered_is_given_up_not_shown_twice(live_app, make_config, fake_model, aibot):
+    aibot.unanswered_next.add("aibot_send_msg")     # it may have arrived: WeCom never said
+    app = _ask(live_app, make_config, fake_model, aibot, _data_url("image/png", png()))
+    failed = str([row.details for row in wait_for_audit(app, "reply.failed", timeout=20)])
+    assert "may or may not have arrived" in failed
+    quiet_for(2.5)
+    assert len(aibot.media_messages()) == 1 and len(aibot.uploads) == 1
+    assert _commands(aibot).count("aibot_send_msg") == 1
+
+
 def test_a_file_too_small_for_wecom_is_refused_before_any_upload():
     from smartbot.channels.support import wecom_aibot_media
     from smartbot.errors import DeliveryError

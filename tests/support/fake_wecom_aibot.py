@@ -7,7 +7,8 @@ message per id, growing until a frame says `finish`). Tests push message and eve
 SDK as a client in test_wecom_aibot.
 Temporary media: `aibot_upload_media_init` / `_chunk` / `_finish` as WeCom's SDKs send them
 (chunk_index from 0, at most 512 KiB raw per chunk, 100 chunks; the finish checks size and md5)
-are answered under their req_id and recorded in `uploads` (refuse_next works for them too)."""
+are answered under their req_id and recorded in `uploads` (refuse_next works for them too);
+a reply command named in `unanswered_next` is accepted once but never answered."""
 from __future__ import annotations
 
 import base64
@@ -36,6 +37,7 @@ class FakeWeComAiBot(WebsocketPlatform):
         self.delivered: list[dict[str, Any]] = []   # the replies WeCom accepted
         self.delivered_at: list[float] = []          # and when (time.time())
         self.uploads: dict[str, dict[str, Any]] = {}  # upload_id -> init body, chunks by index, media_id
+        self.unanswered_next: set[str] = set()       # reply commands accepted next but never answered
         self._subscribed: set[int] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -106,12 +108,16 @@ class FakeWeComAiBot(WebsocketPlatform):
         elif cmd in UPLOAD_COMMANDS:
             self._upload(conn, cmd, req_id, frame.get("body") if isinstance(frame.get("body"), dict) else {})
         elif cmd in REPLY_COMMANDS:
+            silent = cmd in self.unanswered_next
+            self.unanswered_next.discard(cmd)
             code = self.refuse_next.pop(cmd, 0)
             if code == 0:
                 with self._ws_cv:
                     self.delivered.append(frame)
                     self.delivered_at.append(time.time())
                     self._ws_cv.notify_all()
+            if silent:
+                return
             conn.send(json.dumps({"headers": {"req_id": req_id}, "errcode": code,
                                   "errmsg": "ok" if code == 0 else "refused by the test"}))
 
