@@ -69,6 +69,7 @@ class Database:
         # Write transactions on SQLite begin IMMEDIATE (see _on_begin): the same engine and pool,
         # with the option set once rather than on a copy of every write's connection.
         self._write_engine = self.engine.execution_options(smartbot_immediate=True) if self.is_sqlite else self.engine
+        self._writer: Connection | None = None      # SQLite: the one connection writes use, under the lock
         self._committer = GroupCommitter(self.write) if self.is_sqlite else None
 
     def run_write(self, fn: Callable[[Connection], T]) -> T:
@@ -88,9 +89,18 @@ class Database:
                     yield conn
             return
         with lock:
-            with self._write_engine.connect() as conn:
-                with conn.begin():
-                    yield conn
+            conn = self._writer_connection()
+            with conn.begin():
+                yield conn
+
+    def _writer_connection(self) -> Connection:
+        """SQLite writes one at a time (under the writer lock), so they all use one connection,
+        kept open: taking one from the pool and giving it back cost each short write more than
+        its own INSERT. A connection SQLAlchemy found broken is replaced."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer = self._write_engine.connect()
+        return conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -141,11 +151,17 @@ class Database:
     def after_fork(self) -> None:
         """Drop connections inherited from a parent process (never share a socket or file lock)."""
         self.engine.dispose(close=False)
+        self._writer = None             # the parent's; never closed here
         if self._writer_lock is not None:
             self._writer_lock.reopen()
             self._committer = GroupCommitter(self.write)
 
     def dispose(self) -> None:
+        if self._writer is not None and self._writer_lock is not None:
+            with self._writer_lock:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
         self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------------
