@@ -90,17 +90,22 @@ class Database:
             return
         with lock:
             conn = self._writer_connection()
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                # Whatever state a failed write left it in, the pool's reset on return clears it.
+                self._writer = None
+                conn.close()
+                raise
 
     def _writer_connection(self) -> Connection:
         """SQLite writes one at a time (under the writer lock), so they all use one connection,
-        kept open: taking one from the pool and giving it back cost each short write more than
-        its own INSERT. A connection SQLAlchemy found broken is replaced."""
-        conn = self._writer
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._writer = self._write_engine.connect()
-        return conn
+        kept open between writes: taking one from the pool and giving it back cost a short write
+        more than its own INSERT, and the one connection's page cache stays warm."""
+        if self._writer is None:
+            self._writer = self._write_engine.connect()
+        return self._writer
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -157,12 +162,16 @@ class Database:
             self._committer = GroupCommitter(self.write)
 
     def dispose(self) -> None:
-        if self._writer is not None and self._writer_lock is not None:
-            with self._writer_lock:
-                if self._writer is not None:
-                    self._writer.close()
-                    self._writer = None
-        self.engine.dispose()
+        """Close every connection; the next use opens new ones. Under the writer lock on SQLite,
+        so no write can take an old connection back between the two steps."""
+        if self._writer_lock is None:
+            self.engine.dispose()
+            return
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------------
     def schema_revision(self) -> str | None:
