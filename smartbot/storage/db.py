@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, StartupError
 from .group_commit import GroupCommitter
+from .writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Database:
                               "pip install 'smartbot[postgres]' for PostgreSQL") from None
         # SQLite writers queue on a thread lock and a file lock instead of in SQLite's busy handler,
         # which sleeps in growing steps and so wastes most of the time the lock is free.
-        self._writer_lock = _WriterLock(sqlite_file(url)) if self.is_sqlite else None
+        self._writer_lock = WriterLock(sqlite_file(url)) if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         # Write transactions on SQLite begin IMMEDIATE (see _on_begin): the same engine and pool,
@@ -261,53 +261,6 @@ class Database:
                     conn.commit()
         else:
             yield
-
-
-class _WriterLock:
-    """One SQLite writer at a time: a thread lock within the process, flock(2) across processes.
-
-    The kernel wakes the next waiter the moment the lock is free. The lock file is opened per
-    process (after a fork the child opens its own), since flock belongs to the open file.
-    """
-
-    def __init__(self, db_path: str | None) -> None:
-        self._path = (db_path + ".write.lock") if db_path else None
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-        self._pid = 0
-
-    def reopen(self) -> None:
-        self._thread_lock = threading.Lock()
-        self._fd = None
-
-    def _file(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
-
-    def __enter__(self) -> None:
-        import fcntl
-
-        self._thread_lock.acquire()
-        try:
-            fd = self._file()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
 
 
 @functools.lru_cache(maxsize=64)
