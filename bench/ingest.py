@@ -1,6 +1,7 @@
 """Webhook ingest: verified, deduplicated, durably stored, acknowledged -- beside the baselines.
 
     python bench/ingest.py [--seconds 10] [--connections 100 1000] [--slack]
+    python bench/ingest.py --slack-rounds 3      # Slack vs Bolt only, alternating, a row per round
 
 Generic channel vs a plain Flask JSON endpoint; with --slack also /webhooks/slack (real v0
 signatures, every event new) vs a Slack Bolt app (bench/baselines/bolt_app.py, run from the peers'
@@ -84,6 +85,7 @@ def generic(tmp: Path, conns: int, seconds: int, drain_limit: float = DRAIN_LIMI
 
 
 def slack(tmp: Path, conns: int, seconds: int, peers_bin: Path) -> Ingest:
+    tmp.mkdir(parents=True, exist_ok=True)
     reqfile = tmp / f"slack-bolt-{conns}.txt"
     common.write_slack_requests(reqfile, 20000, f"bolt{conns}")
     base = _baseline("baselines.bolt_app:app", tmp, conns, seconds, reqfile, SLACK_ARGS, bin_dir=peers_bin,
@@ -107,11 +109,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--slack", action="store_true", help="also Slack vs Bolt (needs bench/.peers-venv)")
+    parser.add_argument("--slack-rounds", type=int, default=0,
+                        help="only Slack vs Bolt, this many alternating rounds (the ratio of each round counts)")
     args = parser.parse_args()
     os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-bench-"))
-    rows = [("generic", conns, generic(tmp, conns, args.seconds)) for conns in args.connections]
-    if args.slack:
+    if args.slack_rounds:
+        import peers
+
+        peers_bin = peers.ensure() / "bin"
+        rows = [("slack", 100, slack(tmp / f"round{r}", 100, args.seconds, peers_bin)) for r in range(args.slack_rounds)]
+    else:
+        rows = [("generic", conns, generic(tmp, conns, args.seconds)) for conns in args.connections]
+    if args.slack and not args.slack_rounds:
         import peers
 
         rows.append(("slack", 100, slack(tmp, 100, args.seconds, peers.ensure() / "bin")))

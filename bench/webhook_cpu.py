@@ -15,7 +15,9 @@ generic (or Slack) path, timed by the thread's CPU clock.
 
 --turns N: the whole of each message instead (webhook, chat turn against a zero-latency fake model,
 reply to a fake platform; the fakes answer from another process): the process's CPU, every thread,
-per answered message, N messages a round sent at 50 a second.
+per answered message, N messages a round sent at 50 a second (--turns-channel: generic or slack).
+With --profile, one round instead, under cProfile in every thread (the request thread and the
+job pool's), their statistics merged.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -94,15 +97,63 @@ def _cpu_per_turn_us(app: Callable, environs: list[Environ], delivered: Callable
     return (time.process_time() - started) / len(environs) * 1e6
 
 
+class _EveryThread:
+    """cProfile in every thread started while it is on (the job pool's), and in the calling one."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+
+    def _start_in_thread(self, *_: object) -> None:
+        prof = cProfile.Profile(time.thread_time)
+        self.profiles.append(prof)
+        prof.enable()           # replaces this hook in the new thread
+
+    def __enter__(self) -> "_EveryThread":
+        threading.setprofile(self._start_in_thread)
+        self._start_in_thread()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        threading.setprofile(None)
+        self.profiles[0].disable()
+
+    def print(self, sort: str, lines: int = 45, dump: str = "") -> None:
+        out = io.StringIO()
+        stats = pstats.Stats(self.profiles[0], stream=out)
+        for prof in self.profiles[1:]:
+            stats.add(prof)
+        if dump:
+            stats.dump_stats(dump)
+        stats.sort_stats(sort).print_stats(lines)
+        print(out.getvalue())
+
+
+def _wait_for_threads_to_end(limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _turn_environs(tmp: Path, channel: str, count: int) -> list[Environ]:
+    """Messages from 50 chats, so each chat's turns follow one another with a history."""
+    if channel == "slack":
+        common.write_slack_requests(tmp / "turns.txt", count, "turn", chats=50)
+        return _environs(tmp / "turns.txt", "/webhooks/slack", "X-Slack-Request-Timestamp", "X-Slack-Signature")
+    common.write_signed_requests(tmp / "turns.txt", count, "turn", chats=50)
+    return _environs(tmp / "turns.txt", "/webhooks/generic", "X-SmartBot-Timestamp", "X-SmartBot-Signature")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000, help="per app and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", choices=["cprofile", "none"], default="none")
     parser.add_argument("--profile-channel", choices=["generic", "slack"], default="generic")
+    parser.add_argument("--profile-out", default="", help="also write the profile here (pstats)")
     parser.add_argument("--with-workers", action="store_true", help="start the job pool (answers every message)")
     parser.add_argument("--turns", type=int, default=0,
                         help="instead: process CPU per answered message, this many per round (starts the pool)")
+    parser.add_argument("--turns-channel", choices=["generic", "slack"], default="generic")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="smartbot-cpu-"))
     total = args.requests * (args.rounds + 1)
@@ -128,12 +179,19 @@ def main() -> None:
     n = args.requests
     try:
         if args.turns:     # the job pool's writes share the webhooks' commits: webhook CPU not shown
-            common.write_signed_requests(tmp / "turns.txt", args.turns * args.rounds, "turn", chats=50)
-            turns = _environs(tmp / "turns.txt", "/webhooks/generic", "X-SmartBot-Timestamp", "X-SmartBot-Signature")
+            turns = _turn_environs(tmp, args.turns_channel, args.turns * args.rounds)
+            if args.profile == "cprofile":      # one round; the job pool's threads start with its first job
+                with _EveryThread() as profile_turns:
+                    _cpu_per_turn_us(bot, turns[:args.turns], fakes.count, 50.0)
+                bot.extensions["smartbot"].stop(timeout=5)    # threads end, so their profiles are whole
+                _wait_for_threads_to_end()
+                profile_turns.print(os.environ.get("BENCH_SORT", "tottime"), dump=args.profile_out)
+                return
             per_turn = [_cpu_per_turn_us(bot, turns[r * args.turns:(r + 1) * args.turns], fakes.count, 50.0)
                         for r in range(args.rounds)]
             print(f"{'answered message':<18} {' / '.join(f'{v:.0f}' for v in per_turn):<36} "
-                  f"{statistics.median(per_turn):>7.0f}   (process CPU: webhook + turn + reply)")
+                  f"{statistics.median(per_turn):>7.0f}   (process CPU: webhook + turn + reply, "
+                  f"{args.turns_channel})")
         else:
             _cpu_per_request_us(bot, generic[:200])         # warm up: first connections, caches
             _cpu_per_request_us(plain, generic[:200])
@@ -146,7 +204,7 @@ def main() -> None:
             print(f"{'app':<18} {'us CPU per request (each round)':<36} {'median':>7}")
             for name, values in results.items():
                 print(f"{name:<18} {' / '.join(f'{v:.0f}' for v in values):<36} {statistics.median(values):>7.0f}")
-        if args.profile == "cprofile":
+        if args.profile == "cprofile" and not args.turns:
             chosen = slack if args.profile_channel == "slack" else generic
             part = chosen[200 + args.rounds * n:200 + (args.rounds + 1) * n]
             prof = cProfile.Profile(time.thread_time)    # CPU of this thread: waits do not count
@@ -154,7 +212,10 @@ def main() -> None:
             _cpu_per_request_us(bot, part)
             prof.disable()
             out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(45)
+            stats = pstats.Stats(prof, stream=out)
+            if args.profile_out:
+                stats.dump_stats(args.profile_out)
+            stats.sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(45)
             print(out.getvalue())
     finally:
         bot.extensions["smartbot"].stop(timeout=5)

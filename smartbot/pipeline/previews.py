@@ -102,14 +102,16 @@ def current(db: Database, chat_key: str) -> list[dict[str, Any]]:
     return [{"reply_to": r.reply_to, "text": r.text, "updated": r.updated_at} for r in rows]
 
 
+# One prepared statement: every streamed answer runs it while holding the write lock.
+_TAKE = sa.text("DELETE FROM message_previews WHERE chat_key = :chat_key AND reply_to = :reply_to "
+                "RETURNING platform_ref")
+
+
 def take(conn: Connection, chat_key: str, reply_to: str) -> str:
     """Inside the transaction that stores the final reply: its preview is gone with it. Returns the
     platform's handle of the preview message ("" when none was posted), which the final reply
     carries so that delivering it edits that message."""
-    where = (_previews.c.chat_key == chat_key, _previews.c.reply_to == reply_to)
-    handle = conn.execute(sa.select(_previews.c.platform_ref).where(*where)).scalar()
-    conn.execute(sa.delete(_previews).where(*where))
-    return handle or ""
+    return conn.execute(_TAKE, {"chat_key": chat_key, "reply_to": reply_to}).scalar() or ""
 
 
 def clear(conn: Connection, chat_key: str, reply_to: str) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, StartupError
 from .group_commit import GroupCommitter
+from .writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,13 @@ class Database:
                               "pip install 'smartbot[postgres]' for PostgreSQL") from None
         # SQLite writers queue on a thread lock and a file lock instead of in SQLite's busy handler,
         # which sleeps in growing steps and so wastes most of the time the lock is free.
-        self._writer_lock = _WriterLock(sqlite_file(url)) if self.is_sqlite else None
+        self._writer_lock = WriterLock(sqlite_file(url)) if self.is_sqlite else None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         # Write transactions on SQLite begin IMMEDIATE (see _on_begin): the same engine and pool,
         # with the option set once rather than on a copy of every write's connection.
         self._write_engine = self.engine.execution_options(smartbot_immediate=True) if self.is_sqlite else self.engine
+        self._writer: Connection | None = None      # SQLite: the one connection writes use, under the lock
         self._committer = GroupCommitter(self.write) if self.is_sqlite else None
 
     def run_write(self, fn: Callable[[Connection], T]) -> T:
@@ -88,9 +89,23 @@ class Database:
                     yield conn
             return
         with lock:
-            with self._write_engine.connect() as conn:
+            conn = self._writer_connection()
+            try:
                 with conn.begin():
                     yield conn
+            except BaseException:
+                # Whatever state a failed write left it in, the pool's reset on return clears it.
+                self._writer = None
+                conn.close()
+                raise
+
+    def _writer_connection(self) -> Connection:
+        """SQLite writes one at a time (under the writer lock), so they all use one connection,
+        kept open between writes: taking one from the pool and giving it back cost a short write
+        more than its own INSERT, and the one connection's page cache stays warm."""
+        if self._writer is None:
+            self._writer = self._write_engine.connect()
+        return self._writer
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -141,12 +156,22 @@ class Database:
     def after_fork(self) -> None:
         """Drop connections inherited from a parent process (never share a socket or file lock)."""
         self.engine.dispose(close=False)
+        self._writer = None             # the parent's; never closed here
         if self._writer_lock is not None:
             self._writer_lock.reopen()
             self._committer = GroupCommitter(self.write)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        """Close every connection; the next use opens new ones. Under the writer lock on SQLite,
+        so no write can take an old connection back between the two steps."""
+        if self._writer_lock is None:
+            self.engine.dispose()
+            return
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------------
     def schema_revision(self) -> str | None:
@@ -236,53 +261,6 @@ class Database:
                     conn.commit()
         else:
             yield
-
-
-class _WriterLock:
-    """One SQLite writer at a time: a thread lock within the process, flock(2) across processes.
-
-    The kernel wakes the next waiter the moment the lock is free. The lock file is opened per
-    process (after a fork the child opens its own), since flock belongs to the open file.
-    """
-
-    def __init__(self, db_path: str | None) -> None:
-        self._path = (db_path + ".write.lock") if db_path else None
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-        self._pid = 0
-
-    def reopen(self) -> None:
-        self._thread_lock = threading.Lock()
-        self._fd = None
-
-    def _file(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        return self._fd
-
-    def __enter__(self) -> None:
-        import fcntl
-
-        self._thread_lock.acquire()
-        try:
-            fd = self._file()
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
 
 
 @functools.lru_cache(maxsize=64)

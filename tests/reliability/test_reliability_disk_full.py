@@ -80,7 +80,8 @@ def test_disk_full_gives_503_with_reason_keeps_the_database_and_recovers(small_v
 def test_database_at_its_page_limit_gives_503_and_recovers(tmp_path, live_app, make_config, fake_model,
                                                            fake_platform):
     """The same without root: SQLite's max_page_count gives the real SQLITE_FULL on every connection
-    of the app's own engine (set as each connects, the pool emptied so all reconnect)."""
+    of the app's own engine (set as each connects; the pool emptied and the kept writer connection
+    let go, so all reconnect)."""
     db_file = tmp_path / "limited.db"
     app = live_app(make_config(model=fake_model, database_url=f"sqlite:///{db_file}"))
     engine = app.runtime.db.engine
@@ -94,11 +95,11 @@ def test_database_at_its_page_limit_gives_503_and_recovers(tmp_path, live_app, m
         with sqlite3.connect(db_file) as conn:
             limit["pages"] = conn.execute("PRAGMA page_count").fetchone()[0] + 40
         event.listen(engine, "connect", on_connect)
-        engine.dispose()
+        app.runtime.db.dispose()
 
     def free() -> None:
         limit["pages"] = 0
         event.remove(engine, "connect", on_connect)
-        engine.dispose()
+        app.runtime.db.dispose()
 
     _full_then_space_again(app, fake_platform, db_file, fill, free)
