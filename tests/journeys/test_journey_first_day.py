@@ -20,7 +20,7 @@ import pytest
 
 from tests.admin.test_admin_languages import VISIBLE_TEXT, _data_words, english_words
 from tests.support.admin_site import PASSWORD, AdminSite
-from tests.support.browser import csp_violations, launched, screenshot, watch_console
+from tests.support.browser import csp_violations, screenshot, watch_console
 from tests.support.executor import script
 from tests.webchat.chat_browser import ChatPage
 
@@ -64,12 +64,6 @@ class Journey:
 
     def flash(self) -> str:
         return self.admin.locator(".flash").first.inner_text()
-
-
-@pytest.fixture
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
