@@ -26,6 +26,7 @@ eval "$("$VENV/bin/python" scripts/detect_services.py)"
 parallel=()
 case " $* " in
   *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*" -p no:xdist "*|*" --pdb "*|*" --trace "*) ;;
-  *) parallel=(-n "${SMARTBOT_TEST_WORKERS:-$(( $(nproc) + 1 > 8 ? 8 : $(nproc) + 1 ))}" --dist loadfile --no-loadscope-reorder) ;;
+  *) parallel=(-n "${SMARTBOT_TEST_WORKERS:-$(( $(nproc) + 1 > 8 ? 8 : $(nproc) + 1 ))}"
+               --dist loadfile --no-loadscope-reorder) ;;
 esac
 exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"

@@ -47,8 +47,8 @@ def _postgres_picture(url: str) -> dict[str, Any]:
                 "functions": rows("SELECT proname, prosrc FROM pg_proc WHERE pronamespace = CAST(:s AS regnamespace) "
                                   "ORDER BY 1"),
                 "triggers": rows("SELECT tgrelid::regclass::text, tgname FROM pg_trigger t JOIN pg_class c "
-                                 "ON c.oid = t.tgrelid WHERE c.relnamespace = CAST(:s AS regnamespace) AND NOT t.tgisinternal "
-                                 "ORDER BY 1, 2"),
+                                 "ON c.oid = t.tgrelid WHERE c.relnamespace = CAST(:s AS regnamespace) "
+                                 "AND NOT t.tgisinternal ORDER BY 1, 2"),
                 "sequences": [(name, conn.execute(sa.text(f'SELECT last_value, is_called FROM "{name}"')).one())
                               for (name,) in rows("SELECT sequence_name FROM information_schema.sequences "
                                                   "WHERE sequence_schema = :s ORDER BY 1")],

@@ -67,11 +67,17 @@ def recorded_module_seconds(path: Path = MODULE_SECONDS) -> dict[str, float]:
 def longest_modules_first(items: list[pytest.Item], seconds: dict[str, float] | None = None) -> None:
     """Whole modules in the order of their recorded time, longest first; a module's tests keep their
     own order (they may build on each other's state through a module fixture). A module not recorded
-    yet counts as the longest recorded one when it holds a `slow` test, else as a middling one."""
+    yet counts as the longest recorded one when it holds a `slow` test, else as a middling one.
+    Without a record, modules go by their number of tests (xdist's own guess), `slow` ones first."""
+    if not items:
+        return
     seconds = recorded_module_seconds() if seconds is None else seconds
-    middling = statistics.median(seconds.values()) if seconds else 0.0
-    longest = max(seconds.values(), default=0.0)
     slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    if not seconds:
+        seconds = dict(collections.Counter(item.nodeid.split("::")[0] for item in items))
+        seconds.update({module: float(len(items)) for module in slow})
+    middling = statistics.median(seconds.values())
+    longest = max(seconds.values())
 
     def weight(item: pytest.Item) -> float:
         module = item.nodeid.split("::")[0]
