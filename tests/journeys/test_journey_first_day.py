@@ -71,9 +71,11 @@ def test_a_newcomers_first_day_from_login_to_the_audit_log(browser, gunicorn_app
     # start.sh made the admin and nothing else; a Chinese deployment sets default_locale, as the example
     # config says: the language of what the bot sends later, unasked (an approval's outcome, a run's end).
     site = AdminSite(gunicorn_app(make_config(default_locale=lang)), admin="root")
+    journey = Journey(browser, site, lang)
     try:
-        _first_day(Journey(browser, site, lang), fake_model)
+        _first_day(journey, fake_model)
     finally:
+        journey.context.close()         # before the app stops: its open web chat keeps a request waiting
         site.close()
 
 
