@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run all of it. Extra arguments go to pytest.
 # The tests run on several pytest-xdist workers, each taking whole modules: one more worker than
-# CPUs (at most 8), as most tests wait on servers they started. SMARTBOT_TEST_WORKERS=N picks N;
+# CPUs (at most 8), as most tests wait on servers they started. They take the modules longest first
+# (tests/support/parallel.py), not xdist's order by number of tests. SMARTBOT_TEST_WORKERS=N picks N;
 # `-n 0` runs everything in one process.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
@@ -25,6 +26,7 @@ eval "$("$VENV/bin/python" scripts/detect_services.py)"
 parallel=()
 case " $* " in
   *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*" -p no:xdist "*|*" --pdb "*|*" --trace "*) ;;
-  *) parallel=(-n "${SMARTBOT_TEST_WORKERS:-$(( $(nproc) + 1 > 8 ? 8 : $(nproc) + 1 ))}" --dist loadfile) ;;
+  *) parallel=(-n "${SMARTBOT_TEST_WORKERS:-$(( $(nproc) + 1 > 8 ? 8 : $(nproc) + 1 ))}"
+               --dist loadfile --no-loadscope-reorder) ;;
 esac
 exec "$VENV/bin/python" -m pytest "${parallel[@]}" "$@"

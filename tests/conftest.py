@@ -10,12 +10,11 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.support import migrated_sqlite
-from tests.support.apps import GunicornApp, LiveApp
+from tests.support.apps import GunicornApp, LiveApp, seed_database
 from tests.support.fake_chat_apis import FakeChatApis, answered_whole
 from tests.support.fake_model import FakeModel
 from tests.support.fake_platform import FakePlatform
-from tests.support.parallel import give_each_worker_its_redis_database, machine_lock, slow_modules_first
+from tests.support.parallel import give_each_worker_its_redis_database, longest_modules_first, machine_lock
 
 give_each_worker_its_redis_database()
 os.environ.setdefault("SMARTBOT_SECRET_KEY", secrets.token_urlsafe(48))
@@ -23,7 +22,7 @@ GENERIC_SECRET = "test-generic-secret-0123456789"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    slow_modules_first(items)
+    longest_modules_first(items)
 
 
 @pytest.fixture(autouse=True)
@@ -93,12 +92,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest, database_url: str) -> Iterator[Any]:
-    """A migrated database of its own for the test (a copy of one migrated SQLite file, except for
-    the tests of the migrations themselves)."""
+    """A migrated database of its own for the test (a copy of one migrated SQLite file, or a replay of
+    the migrations' statements on PostgreSQL), except for the tests of the migrations themselves."""
     from smartbot.storage.db import Database
 
     if request.module.__name__.rsplit(".", 1)[-1] != "test_migrations":
-        migrated_sqlite.seed(database_url)
+        seed_database(database_url)
     database = Database(database_url)
     database.upgrade()
     yield database
@@ -180,6 +179,23 @@ def gunicorn_app(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Gu
     yield start
     for app in started:
         app.stop()
+
+
+@pytest.fixture(scope="module")
+def _module_browser() -> Iterator[Any]:
+    from tests.support.browser import launched
+
+    with launched() as instance:
+        yield instance
+
+
+@pytest.fixture
+def browser(_module_browser: Any) -> Iterator[Any]:
+    """Headless Chromium, started once for a module's tests (starting it is the slow part); the pages
+    and contexts a test opened are closed after it, so each test begins with none."""
+    yield _module_browser
+    for context in _module_browser.contexts:
+        context.close()
 
 
 @pytest.fixture

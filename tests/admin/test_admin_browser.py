@@ -3,18 +3,10 @@ switch the model provider, see the changes in the audit log, switch language, lo
 Screenshots go to tests/screenshots/."""
 from __future__ import annotations
 
-import pytest
-
 from smartbot.auth.accounts import create_admin
-from tests.support.browser import csp_violations, launched, screenshot, watch_console
+from tests.support.browser import csp_violations, screenshot, watch_console
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 def test_admin_journey(browser, live_app, make_config, fake_model):

@@ -12,13 +12,7 @@ import pytest
 import requests
 
 from tests.support.admin_site import AdminSite, Visitor
-from tests.support.browser import csp_violations, launched, screenshot, watch_console
-
-
-@pytest.fixture
-def browser():
-    with launched() as instance:
-        yield instance
+from tests.support.browser import csp_violations, screenshot, watch_console
 
 
 @pytest.fixture

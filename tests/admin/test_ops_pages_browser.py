@@ -10,16 +10,10 @@ import pytest
 import requests
 
 from tests.support.api_client import ADMIN_PASSWORD, login
-from tests.support.browser import csp_violations, launched, screenshot, watch_console
+from tests.support.browser import csp_violations, screenshot, watch_console
 from tests.support.fake_model import FakeModel
 from tests.support.ops_site import Site, start_site
 from tests.support.waiting import wait_until
-
-
-@pytest.fixture
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 @pytest.fixture

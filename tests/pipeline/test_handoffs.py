@@ -16,7 +16,7 @@ from smartbot.storage.runtime_settings import bump
 from tests.support.admin_api import AdminApi
 from tests.support.api_client import ADMIN_PASSWORD, login
 from tests.support.executor import Chat, add_role, audit_rows, bind, details
-from tests.support.waiting import wait_until
+from tests.support.waiting import queues_settled, wait_until
 
 AGENTS = "agents-room"
 
@@ -43,8 +43,9 @@ def delivered(app, platform, text: str) -> bool:
     return False
 
 
-def quiet_for(chat: Chat, event_id: str, seconds: float = 1.0) -> bool:
-    time.sleep(seconds)
+def unanswered(app, chat: Chat, event_id: str) -> bool:
+    """Once the app has handled everything it acknowledged and sent every reply: none to `event_id`."""
+    assert wait_until(lambda: queues_settled(app.runtime.db), 10)
     return chat.platform.replies_to(event_id) == []
 
 
@@ -59,7 +60,7 @@ def test_customer_gets_a_person_and_back(desk, fake_model, fake_platform):
 
     event = chat.send("hello? anyone?", user="cus", chat="shop")           # the bot stays quiet
     assert "[handoff #1] cus: hello? anyone?" in chat.in_chat(AGENTS, count=2)
-    assert quiet_for(chat, event) and fake_model.calls() == calls
+    assert unanswered(app, chat, event) and fake_model.calls() == calls
     listed = api.get("/handoffs").json()["items"]
     assert listed[0]["id"] == 1 and listed[0]["status"] == "waiting" and listed[0]["chat_id"] == "shop"
     assert listed[0]["channel"] == "generic" and listed[0]["turns"][-1] == {"role": "user", "text": "hello? anyone?"}
@@ -70,7 +71,7 @@ def test_customer_gets_a_person_and_back(desk, fake_model, fake_platform):
     assert delivered(app, fake_platform, "Anna here, checking.")
     assert "sent to the customer" in chat.say("/reply 1 It left today.", user="anna", chat=AGENTS).lower()
     assert delivered(app, fake_platform, "It left today.")
-    time.sleep(1.0)
+    assert wait_until(lambda: queues_settled(app.runtime.db), 10)       # a second copy would be sent by now
     assert len(to_customer(fake_platform, "Anna here, checking.")) == 1
     assert len(to_customer(fake_platform, "It left today.")) == 1
     assert [details(r)["via"] for r in audit_rows(app.runtime.db, "handoff.replied")] == ["api", "chat"]

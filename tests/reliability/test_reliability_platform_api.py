@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.support.burst import message
 from tests.support.fault_scenarios import platform_api_outage
 
 
-@pytest.mark.alone         # a healthy platform must answer within the 0.3 s read timeout set here
 def test_replies_queued_through_5xx_429_and_timeouts_all_arrive_in_order_per_chat(live_app, make_config,
                                                                                   fake_model, fake_platform):
+    # The hang outlasts the read timeout by far, and the timeout leaves a healthy platform on a busy
+    # machine (other tests running beside this one) ample time to answer.
     config = make_config(model=fake_model, jobs={"outbox_backoff_max": 2.0, "outbox_max_attempts": 30})
-    config["channels"]["generic"].update(read_timeout=0.3)
+    config["channels"]["generic"].update(read_timeout=1.0)
     app = live_app(config)
-    report = platform_api_outage(app, fake_platform, per_phase=16, chats=4, phase_seconds=2.0)
+    report = platform_api_outage(app, fake_platform, per_phase=16, chats=4, phase_seconds=2.0, hang=2.5)
     print("\n" + "\n".join(report.lines()))
     extra, result = report.extra, report.result
     assert extra["delivered during the outage"] == 0

@@ -75,10 +75,15 @@ def _send(node: GunicornApp, payload: dict[str, Any]) -> None:
     raise AssertionError(f"{payload['event_id']} was never accepted")
 
 
-def _replies_by_message(fake_platform: Any, events: list[str], timeout: float) -> dict[str, set[tuple[str, str]]]:
-    """Wait until every event has a reply; then each event's distinct (reply id, text) pairs."""
+def _replies_by_message(fake_platform: Any, events: list[str], timeout: float, nodes: list[GunicornApp],
+                        workers: list[subprocess.Popen]) -> dict[str, set[tuple[str, str]]]:
+    """Wait until every event has a reply, stop the cluster (a send under way finishes first, and
+    nothing can send after it); then each event's distinct (reply id, text) pairs."""
     wait_until(lambda: {r["json"]["reply_to"] for r in fake_platform.received} >= set(events), timeout, 0.2)
-    time.sleep(1.0)          # a second reply, if there were one, would arrive by now
+    for proc in workers:
+        stop(proc)
+    for node in nodes:
+        node.stop()
     replies: dict[str, set[tuple[str, str]]] = collections.defaultdict(set)
     for r in fake_platform.received:
         replies[r["json"]["reply_to"]].add((r["json"]["event_id"], r["json"]["text"]))
@@ -99,7 +104,7 @@ def test_two_nodes_and_celery_workers_answer_each_message_exactly_once(tmp_path,
                 os.killpg(workers[0].pid, signal.SIGKILL)        # a worker dies mid-burst
         for t in threads:
             t.join()
-        replies = _replies_by_message(fake_platform, events, 90)
+        replies = _replies_by_message(fake_platform, events, 90, nodes, workers)
         missing = sorted(set(events) - set(replies))
         assert not missing, (missing, (tmp_path / "worker1.log").read_text()[-3000:])
         assert all(len({reply_id for reply_id, _ in v}) == 1 for v in replies.values()), \
@@ -157,8 +162,9 @@ def test_a_message_handled_again_after_a_kill_counts_once_against_the_rate(tmp_p
         assert _leases(url)[holding[0]] > 0, "the killed worker held no message: nothing is handled again"
         for t in threads:
             t.join()
-        replies = _replies_by_message(fake_platform, events, 90)
+        wait_until(lambda: {r["json"]["reply_to"] for r in fake_platform.received} >= set(events), 90)
         assert time.monotonic() - started < 60, "the burst and its answers must fit in one minute"
+        replies = _replies_by_message(fake_platform, events, 0, nodes, workers)
         missing = sorted(set(events) - set(replies))
         assert not missing, (missing, (tmp_path / "worker1.log").read_text()[-3000:])
         assert all(len(v) == 1 for v in replies.values()), "a message got two different replies"

@@ -14,10 +14,17 @@ from typing import Any
 import requests
 from werkzeug.serving import make_server
 
-from . import migrated_sqlite, toml_writer
+from . import migrated_postgres, migrated_sqlite, toml_writer
 from .signing import generic_request
 
 VENV_BIN = Path(sys.executable).parent
+
+
+def seed_database(url: str) -> None:
+    """A migrated database where `url` points, when that is a new SQLite file or an empty PostgreSQL
+    schema (copied or replayed: see migrated_sqlite and migrated_postgres); anything else is left as is."""
+    migrated_sqlite.seed(url)
+    migrated_postgres.seed(url)
 
 
 def free_port() -> int:
@@ -48,7 +55,7 @@ class LiveApp(_Client):
 
         self.config = config
         self.secret = config.get("channels", {}).get("generic", {}).get("secret", "")
-        migrated_sqlite.seed(config.get("database_url", ""))
+        seed_database(config.get("database_url", ""))
         self.app = create_app(config)
         self.runtime = self.app.extensions["smartbot"]
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -81,7 +88,7 @@ class GunicornApp(_Client):
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "GunicornApp":
-        migrated_sqlite.seed(self.config.get("database_url", ""))
+        seed_database(self.config.get("database_url", ""))
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", "python:smartbot.server.gunicorn_conf", "smartbot.wsgi:app"],

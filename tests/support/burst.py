@@ -153,3 +153,11 @@ def wait_answered(received: Callable[[], list[dict[str, Any]]], sent: Iterable[s
         if not result.unanswered or time.monotonic() > deadline:
             return result
         time.sleep(0.1)
+
+
+def final_tally(app: Any, platform: Any, sent: Iterable[str]) -> Tally:
+    """Stop the app, then count what the platform got. A stop lets every send under way finish (or
+    dies with it), so a second reply or alert cannot arrive after the count: waiting for that moment
+    instead of a pause that merely hopes to outlast it."""
+    app.stop()
+    return tally(platform.wait_for(0, 0), sent)

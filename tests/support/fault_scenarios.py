@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .burst import Burst, Tally, message, tally, wait_answered
+from .burst import Burst, Tally, final_tally, message, tally, wait_answered
 from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -55,9 +55,11 @@ def busy_writer_burst(app: Any, platform: Any, db_path: str, count: int, writer_
                    "other writer errors": writer_report["errors"]})
 
 
-def platform_api_outage(app: Any, platform: Any, per_phase: int, chats: int, phase_seconds: float) -> Report:
-    """Replies queue while the platform answers 503, then 429 with Retry-After: 2, then hangs past the
-    read timeout; then it recovers. `extra` has the attempts by status and the out-of-order chats."""
+def platform_api_outage(app: Any, platform: Any, per_phase: int, chats: int, phase_seconds: float,
+                        hang: float = 0.6) -> Report:
+    """Replies queue while the platform answers 503, then 429 with Retry-After: 2, then hangs `hang`
+    seconds (past the read timeout) before its 504; then it recovers. `extra` has the attempts by
+    status and the out-of-order chats."""
     started = time.monotonic()
     sent: list[str] = []
 
@@ -68,15 +70,14 @@ def platform_api_outage(app: Any, platform: Any, per_phase: int, chats: int, pha
             sent.append(payload["event_id"])
 
     for phase, (status, headers, stall) in enumerate([(503, {}, 0.0), (429, {"Retry-After": "2"}, 0.0),
-                                                      (504, {}, 0.6)]):
+                                                      (504, {}, hang)]):
         platform.outage(status, headers, stall)
         send(phase * per_phase)
         time.sleep(phase_seconds)
     delivered_during = len(platform.received)
     platform.recover()
-    result = wait_answered(lambda: platform.wait_for(0, 0), sent, 120)
-    time.sleep(0.5)
-    result = tally(platform.wait_for(0, 0), sent)
+    wait_answered(lambda: platform.wait_for(0, 0), sent, 120)
+    result = final_tally(app, platform, sent)
     per_chat: dict[str, list[int]] = collections.defaultdict(list)
     for r in platform.wait_for(0, 0):
         per_chat[r["json"]["chat_id"]].append(int(r["json"]["text"].removeprefix("echo: m")))
@@ -111,8 +112,8 @@ def provider_outage_burst(app: Any, platform: Any, main: Any, backup: Any, count
     recovered_mid_burst = burst.acked_count() < count
     wait_until(lambda: len(ops_texts()) >= 2, 30)
     burst.join(300)
-    result = wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
-    time.sleep(1.0)                      # a second alert would arrive now
+    wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
+    time.sleep(1.0)                      # a second alert would arrive now (the app answers on afterwards)
     result = tally(platform.wait_for(0, 0), burst.acked)
     texts = {r["json"]["reply_to"]: r["json"]["text"] for r in platform.wait_for(0, 0) if r["json"]["reply_to"]}
     wrong = sorted(e for e, t in texts.items() if t != f"echo: m{e.split('-')[1]}")
@@ -144,9 +145,8 @@ def config_change_burst(app: Any, platform: Any, main: Any, alt_provider: str, a
     ruled_at = time.time()
     changed_mid_burst = burst.acked_count() < count
     burst.join(300)
-    result = wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
-    time.sleep(0.5)
-    result = tally(platform.wait_for(0, 0), burst.acked)
+    wait_answered(lambda: platform.wait_for(0, 0), burst.acked, 120)
+    result = final_tally(app, platform, burst.acked)
     texts = {r["json"]["reply_to"]: r["json"]["text"] for r in platform.wait_for(0, 0)}
     on_main = {r["json"]["messages"][-1]["content"] for r in list(main.requests)}
     after_switch = [e for e, at in burst.acked_at.items() if at > switched_at + settle and not SEVENS.match(text_of[e])]

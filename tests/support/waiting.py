@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, every: float = 0.05) -> bool:
@@ -13,3 +13,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, every: float = 0
             return True
         time.sleep(every)
     return bool(predicate())
+
+
+def queues_settled(db: Any) -> bool:
+    """No inbox or outbox row waits or is being worked on. Every message acknowledged by then was
+    handled, and each reply it made reached the platform (a reply is marked sent once the platform
+    answered): a test can then say what did not happen without pausing for it."""
+    import sqlalchemy as sa
+
+    with db.read() as conn:
+        return conn.execute(sa.text(
+            "SELECT 1 FROM inbox WHERE status IN ('queued', 'leased') UNION ALL "
+            "SELECT 1 FROM outbox WHERE status IN ('queued', 'leased')")).first() is None

@@ -6,15 +6,9 @@ from __future__ import annotations
 import pytest
 
 from smartbot.auth.accounts import create_admin
-from tests.support.browser import launched, screenshot
+from tests.support.browser import screenshot
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 def _watch_404s(page) -> list[str]:

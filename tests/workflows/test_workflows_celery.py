@@ -16,6 +16,7 @@ from tests.support.admin_api import AdminApi
 from tests.support.apps import GunicornApp
 from tests.support.executor import bind
 from tests.support.postgres import fresh_schema
+from tests.support.waiting import wait_until
 from tests.support.workflows import REPORT, add_report_command, replies, wait_run
 from tests.support.workers import start_worker, stop
 
@@ -25,6 +26,10 @@ pytestmark = [pytest.mark.skipif(
     not (DB_URL and REDIS_URL),
     reason="needs SMARTBOT_TEST_DATABASE_URL (PostgreSQL) and SMARTBOT_TEST_REDIS_URL (Redis); .ci/run sets both"),
     pytest.mark.alone]      # app nodes and Celery workers, each with a PostgreSQL pool
+
+
+def _texts(platform) -> list[str]:
+    return [r["json"]["text"] for r in platform.received]
 
 
 def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fake_model, fake_platform):
@@ -68,12 +73,19 @@ def test_workflows_run_on_celery_workers_from_chat_api_and_schedule(tmp_path, fa
                     break
                 time.sleep(0.1)
             assert len(fired) == 1 and wait_run(db, fired[0].id, timeout=30).status == "succeeded"
-            time.sleep(1.0)                       # a second firing or a second send would show by now
+            olga, root = (f"Summary: echo: Summarise for {who}: disk 42% used" for who in ("olga", "root"))
+            with db.read() as conn:
+                next_run = conn.execute(sa.text("SELECT next_run_at FROM schedules WHERE id = :i"),
+                                        {"i": schedule["id"]}).scalar()
+            assert next_run > time.time(), "the schedule did not move on: it could fire again"
+            wait_until(lambda: _texts(fake_platform).count(olga) >= 2 and _texts(fake_platform).count(root) >= 1, 30)
+            stop(worker)                          # sends under way finish; nothing can fire or send after
+            node.stop()
             with db.read() as conn:
                 assert conn.execute(sa.text("SELECT COUNT(*) FROM workflow_runs")).scalar() == 3
-            texts = [r["json"]["text"] for r in fake_platform.received]
-            assert texts.count("Summary: echo: Summarise for olga: disk 42% used") == 2     # chat and schedule
-            assert texts.count("Summary: echo: Summarise for root: disk 42% used") == 1
+            texts = _texts(fake_platform)
+            assert texts.count(olga) == 2     # chat and schedule
+            assert texts.count(root) == 1
         finally:
             stop(worker)
             node.stop()
