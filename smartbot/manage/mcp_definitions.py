@@ -17,7 +17,8 @@ Servers from smartbot.toml are shown read-only. Every change and every refusal i
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import sqlalchemy as sa
@@ -78,20 +79,14 @@ def create(runtime: Any, caller: Principal, body: dict[str, Any]) -> dict[str, A
         raise Invalid(reason("reason.mcp.double_underscore"), "name")
     if runtime.mcp.from_file(name):
         raise Conflict(reason("reason.mcp.in_file", name=repr(name)), "name")
-    try:
-        with runtime.db.write() as conn:
-            config = _checked(runtime, conn, body)
-            if stored(conn, config.name) is not None:
-                raise Conflict(reason("reason.mcp.exists", name=repr(config.name)), "name")
-            values = {c: getattr(config, c) for c in COLUMNS}
-            conn.execute(sa.insert(_servers).values(name=config.name, created_by=changes.actor_of(caller), **values))
-            after = as_dict(stored(conn, config.name))
-            changes.record(conn, changes.actor_of(caller), "mcp.server_created", f"mcp:{config.name}", None, after)
-            bump(conn, runtime.db, VERSION_KEY)
-    except _Refused as exc:
-        _audit_refusal(runtime.db, caller, name, exc.field or "", exc.reason)
-        raise
-    runtime.mcp.sync_now()
+    with _changing(runtime, caller, name) as conn:
+        config = _checked(runtime, conn, body)
+        if stored(conn, config.name) is not None:
+            raise Conflict(reason("reason.mcp.exists", name=repr(config.name)), "name")
+        values = {c: getattr(config, c) for c in COLUMNS}
+        conn.execute(sa.insert(_servers).values(name=config.name, created_by=changes.actor_of(caller), **values))
+        after = as_dict(stored(conn, config.name))
+        changes.record(conn, changes.actor_of(caller), "mcp.server_created", f"mcp:{config.name}", None, after)
     return after
 
 
@@ -99,28 +94,34 @@ def update(runtime: Any, caller: Principal, name: str, body: dict[str, Any]) -> 
     if body.get("name", name) != name:
         raise Invalid(reason("reason.mcp.rename"), "name")
     _refuse_stdio(runtime, caller, name, body)
-    try:
-        with runtime.db.write() as conn:
-            before = as_dict(_writable(runtime, conn, name))
-            config = _checked(runtime, conn, {**{c: before[c] for c in COLUMNS}, **body, "name": name})
-            conn.execute(sa.update(_servers).where(_servers.c.name == name)
-                         .values(**{c: getattr(config, c) for c in COLUMNS}))
-            after = as_dict(stored(conn, name))
-            changes.record(conn, changes.actor_of(caller), "mcp.server_updated", f"mcp:{name}", before, after)
-            bump(conn, runtime.db, VERSION_KEY)
-    except _Refused as exc:
-        _audit_refusal(runtime.db, caller, name, exc.field or "", exc.reason)
-        raise
-    runtime.mcp.sync_now()
+    with _changing(runtime, caller, name) as conn:
+        before = as_dict(_writable(runtime, conn, name))
+        config = _checked(runtime, conn, {**{c: before[c] for c in COLUMNS}, **body, "name": name})
+        conn.execute(sa.update(_servers).where(_servers.c.name == name)
+                     .values(**{c: getattr(config, c) for c in COLUMNS}))
+        after = as_dict(stored(conn, name))
+        changes.record(conn, changes.actor_of(caller), "mcp.server_updated", f"mcp:{name}", before, after)
     return after
 
 
 def remove(runtime: Any, caller: Principal, name: str) -> None:
-    with runtime.db.write() as conn:
+    with _changing(runtime, caller, name) as conn:
         before = as_dict(_writable(runtime, conn, name))
         conn.execute(sa.delete(_servers).where(_servers.c.name == name))
         changes.record(conn, changes.actor_of(caller), "mcp.server_deleted", f"mcp:{name}", before, None)
-        bump(conn, runtime.db, VERSION_KEY)
+
+
+@contextmanager
+def _changing(runtime: Any, caller: Principal, name: str) -> Iterator[Connection]:
+    """One change of the stored servers: its transaction (with the version every process watches
+    bumped), a refusal for safety audited once that transaction is over, and this process synced."""
+    try:
+        with runtime.db.write() as conn:
+            yield conn
+            bump(conn, runtime.db, VERSION_KEY)
+    except _Refused as exc:
+        _audit_refusal(runtime.db, caller, name, exc.field or "", exc.reason)
+        raise
     runtime.mcp.sync_now()
 
 

@@ -28,6 +28,13 @@ def desk(request, live_app, make_config, fake_platform):
     request.addfinalizer(fake.stop)
     app = live_app(make_config(channels={platform: presser.channel_config(fake)},
                                approvals={"notify": [f"{platform}:{ROOMS[platform]}"]}))
+    chat = pending_deploy(app, platform, fake_platform)
+    return platform, app, presser(app.url, fake), chat
+
+
+def pending_deploy(app, platform: str, fake_platform) -> Chat:
+    """Approvers bob and olga on `platform`, the requester uma (also known there), and her `/deploy v1.2`
+    waiting for approval as request #1; the requester's chat."""
     db = app.runtime.db
     add_command(db, "deploy", [script("import sys; print('deployed', sys.argv[1])"), "{version}"],
                 [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}\.[0-9]{1,3}"}], needs_approval=True)
@@ -40,7 +47,8 @@ def desk(request, live_app, make_config, fake_platform):
                              "VALUES (:c, :p, :u, 'uma', 0)"), {"c": platform, "p": own, "u": requester})
     chat = Chat(app, fake_platform)
     assert "request #1" in chat.say("/deploy v1.2", user="usr", chat="dev")
-    return platform, app, presser(app.url, fake), chat
+    return chat
+
 
 
 def _status(app) -> str:

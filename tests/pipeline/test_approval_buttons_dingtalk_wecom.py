@@ -9,10 +9,9 @@ import json
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from tests.pipeline.test_approval_buttons import (  # noqa: F401  (the scenarios, collected here too)
-    USERS, test_a_forged_press_does_nothing_but_an_audited_refusal, test_a_press_after_expiry_is_refused,
+    USERS, pending_deploy, test_a_forged_press_does_nothing_but_an_audited_refusal, test_a_press_after_expiry_is_refused,
     test_a_replayed_press_is_stored_once_and_answered_once,
     test_a_second_press_after_the_decision_is_refused_and_audited,
     test_a_stranger_pressing_is_refused_privately_and_audited, test_deny_by_button_tells_the_requester,
@@ -20,7 +19,7 @@ from tests.pipeline.test_approval_buttons import (  # noqa: F401  (the scenarios
     test_the_notice_offers_approve_and_deny_bound_to_the_request, test_the_requester_pressing_is_refused_privately)
 from tests.support.button_presses_dingtalk_wecom import DINGTALK_SECRET, PRESSERS
 from tests.support.connect_mode import TAKEOVER
-from tests.support.executor import Chat, add_command, audit_rows, bind, script
+from tests.support.executor import audit_rows
 
 
 @pytest.fixture(params=sorted(PRESSERS))
@@ -34,18 +33,7 @@ def desk(request, live_app, make_config, fake_platform):
         channels["takeover_seconds"] = TAKEOVER
     room = presser(None, fake).room
     app = live_app(make_config(channels=channels, approvals={"notify": [f"{platform}:{room}"]}))
-    db = app.runtime.db
-    add_command(db, "deploy", [script("import sys; print('deployed', sys.argv[1])"), "{version}"],
-                [{"name": "version", "type": "regex", "pattern": r"v[0-9]{1,3}\.[0-9]{1,3}"}], needs_approval=True)
-    approver, second, _, own = USERS[platform]
-    bind(db, approver, "bob", ["operator"], channel=platform)
-    bind(db, second, "olga", ["operator"], channel=platform)
-    requester = bind(db, "usr", "uma", ["operator"])
-    with db.write() as conn:        # the requester's own account on the platform, bound to the same user
-        conn.execute(sa.text("INSERT INTO identities (channel, platform_user_id, user_id, display_name, created_at) "
-                             "VALUES (:c, :p, :u, 'uma', 0)"), {"c": platform, "p": own, "u": requester})
-    chat = Chat(app, fake_platform)
-    assert "request #1" in chat.say("/deploy v1.2", user="usr", chat="dev")
+    chat = pending_deploy(app, platform, fake_platform)
     return platform, app, presser(app.url, fake), chat
 
 
