@@ -35,7 +35,7 @@ def jieba_installed() -> bool:
 
 def configure(choice: str) -> str:
     """Use the segmenter `choice` names from now on in this process; returns the one in use."""
-    global _tokenizer, _name
+    global _name
     if choice not in CHOICES:
         raise ConfigError("knowledge.chinese_segmenter", f"must be one of {', '.join(CHOICES)}", "auto")
     use_jieba = choice == "jieba" or (choice == "auto" and jieba_installed())
@@ -43,13 +43,21 @@ def configure(choice: str) -> str:
         raise ConfigError("knowledge.chinese_segmenter", "\"jieba\" needs the jieba package installed",
                           "pip install 'smartbot[jieba]' (or set it to \"bigrams\")")
     with _lock:
-        if use_jieba and _tokenizer is None:
+        _name = "jieba" if use_jieba else "bigrams"
+    return _name
+
+
+def _jieba() -> Any:
+    """jieba's tokenizer, imported at the first Chinese it cuts, not at start: its import alone
+    (the word-probability tables) would sit in every process that never reads Chinese."""
+    global _tokenizer
+    with _lock:
+        if _tokenizer is None:
             import jieba
 
             jieba.setLogLevel(logging.WARNING)          # it announces its dictionary at every start
             _tokenizer = jieba.Tokenizer()
-        _name = "jieba" if use_jieba else "bigrams"
-    return _name
+        return _tokenizer
 
 
 def name() -> str:
@@ -62,5 +70,5 @@ def cut(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
     if name() == "jieba" and _HAN_ONLY.fullmatch(run):
-        return [word for word in _tokenizer.cut_for_search(run, HMM=True) if word.strip()]
+        return [word for word in _jieba().cut_for_search(run, HMM=True) if word.strip()]
     return [run[i:i + 2] for i in range(len(run) - 1)]

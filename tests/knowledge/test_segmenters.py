@@ -5,6 +5,7 @@ that built it and is built again when it changes; asking for jieba without it in
 configuration error that says what to install."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from typing import Iterator
@@ -102,3 +103,12 @@ def test_asking_for_jieba_without_it_installed_says_what_to_install(monkeypatch)
     assert terms("营业时间") == ["营业", "业时", "时间"]
     with pytest.raises(ConfigError):
         segment.configure("words")
+
+
+def test_jieba_is_imported_at_the_first_chinese_it_cuts_not_at_start():
+    """Its import alone holds megabytes in every process (the master and each worker), read Chinese or not."""
+    probe = ("import sys\nfrom smartbot.knowledge import segment\n"
+             "print(segment.configure('auto'), 'jieba' in sys.modules)\n"
+             "segment.cut('营业时间')\nprint('jieba' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["jieba", "False", "True"], out.stderr
