@@ -12,6 +12,7 @@ import pytest
 from smartbot.channels.connect.dingtalk import DingTalkStream
 from smartbot.channels.dingtalk import DingTalkChannel, DingTalkConfig
 from smartbot.settings.schema import build
+from tests.support import event_loops
 from tests.support.fake_dingtalk_stream import BOT_TOPIC, OPEN_PATH, FakeDingTalkStream
 from tests.support.platform_requests import dingtalk_message
 from tests.support.recording_link import RecordingLink, link, serving  # noqa: F401 - link is a fixture
@@ -136,7 +137,15 @@ def test_the_fake_speaks_to_dingtalks_own_sdk_as_to_our_connector(platform):
     loop = asyncio.new_event_loop()
     original = dingtalk_stream.DingTalkStreamClient.OPEN_CONNECTION_API
     dingtalk_stream.DingTalkStreamClient.OPEN_CONNECTION_API = platform.url + OPEN_PATH
-    thread = threading.Thread(target=lambda: loop.run_until_complete(client.start()), daemon=True)
+
+    def serve() -> None:
+        try:
+            loop.run_until_complete(client.start())
+        except asyncio.CancelledError:
+            pass
+        event_loops.finish(loop)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         assert platform.wait_connections(1)

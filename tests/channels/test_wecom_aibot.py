@@ -15,6 +15,7 @@ from smartbot.channels.base import Headers, WebRequest
 from smartbot.errors import ConfigError, DeliveryError, PayloadError, SignatureError
 from smartbot.messages import Reply
 from smartbot.settings.schema import build
+from tests.support import event_loops
 from tests.support.fake_wecom_aibot import FakeWeComAiBot
 from tests.support.recording_link import link, serving  # noqa: F401 - link is a fixture
 
@@ -233,6 +234,7 @@ def test_the_fake_speaks_to_wecoms_own_sdk_as_to_our_connector(platform, monkeyp
     def serve() -> None:
         loop.run_until_complete(client.connect())
         loop.run_forever()
+        event_loops.finish(loop)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
